@@ -1,0 +1,55 @@
+"""clvkit: Bayesian customer-lifetime-value modeling.
+
+Pipeline (imports only point down): ``datasets`` / ``data`` (log -> RFM table) -> ``models``
+(BG/NBD, Gamma-Gamma) -> ``predict`` (pure functions of posterior draws) -> ``value`` (Monte Carlo
+CLV and customer equity) -> ``backtest`` (predicted vs actual) -> ``plots``, ``report``, ``cli``.
+
+Public names are imported lazily, so ``import clvkit`` stays fast and a CLI call pays only for
+what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "ClvkitError": "clvkit.errors",
+    "NotFittedError": "clvkit.errors",
+    "ConvergenceWarning": "clvkit.errors",
+    "rfm_summary": "clvkit.data",
+    "calibration_holdout": "clvkit.data",
+    "BetaGeo": "clvkit.models.beta_geo",
+    "GammaGamma": "clvkit.models.gamma_gamma",
+    "load": "clvkit.models.persistence",
+    "customer_value": "clvkit.value",
+    "backtest": "clvkit.backtest",
+}
+_SUBMODULES = {
+    "datasets",
+    "data",
+    "models",
+    "predict",
+    "value",
+    "backtest",
+    "plots",
+    "report",
+    "units",
+    "errors",
+}
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"clvkit.{name}")
+    raise AttributeError(f"module 'clvkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,77 @@
+"""Exceptions and warnings raised by clvkit.
+
+Every error a user can cause derives from :class:`ClvkitError` (itself a ``ValueError``), names
+the column or argument at fault, counts the bad rows and shows one, and ends with a suggestion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ClvkitError",
+    "ClvkitWarning",
+    "ConvergenceWarning",
+    "NotFittedError",
+    "bad_rows_error",
+]
+
+
+class ClvkitError(ValueError):
+    """Base class for every error caused by the caller's input."""
+
+
+class NotFittedError(ClvkitError, AttributeError):
+    """A model method that needs a fit was called before ``fit``."""
+
+
+class ClvkitWarning(UserWarning):
+    """Base class for clvkit's warnings."""
+
+
+class ConvergenceWarning(ClvkitWarning):
+    """The sampler's diagnostics (R-hat, ESS, divergences) failed their thresholds."""
+
+
+def bad_rows_error(
+    what: str,
+    problem: str,
+    n_bad: int,
+    example: Any,
+    suggestion: str | None = None,
+    n_total: int | None = None,
+) -> ClvkitError:
+    """Build a :class:`ClvkitError` that names ``what``, counts bad rows and shows one.
+
+    Parameters
+    ----------
+    what : str
+        The column or argument at fault, e.g. ``"column 'amount'"``.
+    problem : str
+        What is wrong, e.g. ``"is negative"``.
+    n_bad : int
+        Number of offending rows.
+    example : Any
+        One offending row or value, shown verbatim.
+    suggestion : str, optional
+        How to fix it.
+    n_total : int, optional
+        Total rows, to show the share.
+
+    Returns
+    -------
+    ClvkitError
+        The error, to be raised by the caller.
+
+    Examples
+    --------
+    >>> err = bad_rows_error("column 'amount'", "is negative", 3, {"amount": -1.0})
+    >>> print(err)  # doctest: +NORMALIZE_WHITESPACE
+    column 'amount' is negative in 3 rows; for example: {'amount': -1.0}
+    """
+    rows = "row" if n_bad == 1 else "rows"
+    of_total = f" of {n_total:,}" if n_total is not None else ""
+    msg = f"{what} {problem} in {n_bad:,}{of_total} {rows}; for example: {example}"
+    if suggestion:
+        msg += f". Suggestion: {suggestion}"
+    return ClvkitError(msg)

@@ -1,0 +1,105 @@
+"""Explicit time units: parsing, conversion and the attribute names they travel under.
+
+A time unit is a fixed duration (``"D"``, ``"W"``, ``"30D"``, ``"4.345W"``, any pandas Timedelta
+string). Every RFM summary and every fitted model stores its unit, so that horizons are never
+misread and no magic month factor is needed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ClvkitError
+
+__all__ = ["TIME_UNIT_ATTR", "format_time_unit", "parse_time_unit", "to_units"]
+
+#: Key under which the time unit is stored in ``DataFrame.attrs`` and model attrs.
+TIME_UNIT_ATTR = "time_unit"
+
+_BARE = re.compile(r"^\s*([A-Za-z]+)\s*$")
+
+
+def parse_time_unit(unit: str | pd.Timedelta, argument: str = "time_unit") -> pd.Timedelta:
+    """Turn a time unit into a positive :class:`pandas.Timedelta`.
+
+    Parameters
+    ----------
+    unit : str or pandas.Timedelta
+        ``"D"``, ``"W"``, ``"h"``, or a Timedelta string such as ``"30D"`` or ``"4.345W"``.
+    argument : str
+        The argument name to show in errors.
+
+    Returns
+    -------
+    pandas.Timedelta
+
+    Examples
+    --------
+    >>> parse_time_unit("W")
+    Timedelta('7 days 00:00:00')
+    >>> parse_time_unit("30D").days
+    30
+    """
+    if isinstance(unit, pd.Timedelta):
+        td = unit
+    elif isinstance(unit, str):
+        text = unit.strip()
+        if _BARE.match(text):
+            text = "1" + text
+        try:
+            td = pd.Timedelta(text)
+        except (ValueError, TypeError) as exc:
+            raise ClvkitError(
+                f"argument {argument!r} is {unit!r}, which is not a duration. "
+                "Suggestion: use 'D', 'W', or a fixed duration such as '30D' or '4.345W' "
+                "(calendar months and years have no fixed length)."
+            ) from exc
+    else:
+        raise ClvkitError(
+            f"argument {argument!r} must be a string such as 'W' or a pandas.Timedelta, "
+            f"got {type(unit).__name__}."
+        )
+    if pd.isna(td) or td <= pd.Timedelta(0):
+        raise ClvkitError(f"argument {argument!r} must be a positive duration, got {unit!r}.")
+    td = td.round("ms")  # '4.345W' is 30D 09:57:35.999999999 in float arithmetic
+    if td <= pd.Timedelta(0):
+        raise ClvkitError(f"argument {argument!r} must be a positive duration, got {unit!r}.")
+    return td
+
+
+def format_time_unit(unit: str | pd.Timedelta) -> str:
+    """Canonical string for a time unit, stable across save and load.
+
+    Examples
+    --------
+    >>> format_time_unit("W"), format_time_unit("30D"), format_time_unit("12h")
+    ('W', '30D', '0.5D')
+    """
+    td = parse_time_unit(unit)
+    if td == pd.Timedelta(days=7):
+        return "W"
+    if td == pd.Timedelta(days=1):
+        return "D"
+    days = td / pd.Timedelta(days=1)
+    return f"{days:.12g}D"
+
+
+def to_units(
+    delta: pd.Timedelta | np.ndarray | pd.Series | pd.TimedeltaIndex,
+    unit: str | pd.Timedelta,
+) -> np.ndarray | float:
+    """Express a duration (or array of durations) in the given time unit, as float.
+
+    Examples
+    --------
+    >>> to_units(pd.Timedelta(days=14), "W")
+    2.0
+    """
+    td = parse_time_unit(unit)
+    if isinstance(delta, pd.Timedelta):
+        return float(delta / td)
+    arr = np.asarray(delta, dtype="timedelta64[ns]")
+    return arr.astype(np.int64) / float(td.value)
