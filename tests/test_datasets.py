@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from scipy import stats
+from scipy.special import hyp2f1, roots_jacobi
 
-from clvkit.datasets import cdnow_calibration_summary, cdnow_transactions
+from clvkit.datasets import cdnow_calibration_summary, cdnow_transactions, simulate
+from clvkit.errors import ClvkitError
 
 
 def test_cdnow_sample_shape_and_ids():
@@ -38,3 +42,167 @@ def test_cdnow_calibration_summary_published_totals():
     assert int((rfm["frequency"] == 0).sum()) == 1411
     assert rfm.attrs == {"time_unit": "W", "observation_end": "1997-09-30"}
     assert ((rfm["recency"] <= rfm["T"]) & (rfm["recency"] >= 0)).all()
+
+
+# --- simulate: recovery of the generative process --------------------------------------------
+
+R, ALPHA, A, B = 2.0, 10.0, 1.2, 6.0
+P_SHAPE, Q, V = 6.0, 4.0, 15.0
+
+
+def _beta_average(f, a, b, n_nodes=80):
+    """E[f(p)] for p ~ Beta(a, b) by Gauss-Jacobi quadrature; f maps (K, 1) nodes to (K, N)."""
+    # weight (1-x)^(b-1) (1+x)^(a-1) on [-1, 1] is the Beta(a, b) density of p = (1+x)/2
+    x, w = roots_jacobi(n_nodes, b - 1.0, a - 1.0)
+    w = w / w.sum()
+    return np.tensordot(w, f(((1.0 + x) / 2.0)[:, None]), axes=1)
+
+
+def _z(mean_diff, sd, n):
+    return mean_diff / (sd / np.sqrt(n))
+
+
+@pytest.fixture(scope="module")
+def sim100k():
+    return simulate(
+        100_000,
+        r=R,
+        alpha=ALPHA,
+        a=A,
+        b=B,
+        p=P_SHAPE,
+        q=Q,
+        v=V,
+        acquisition_periods=12,
+        observation_periods=78,
+        random_seed=20240601,
+    )
+
+
+def test_simulate_share_alive_and_rate_of_alive(sim100k):
+    # Theory, per customer with window L: given lam, p the customer is alive at the end with
+    # probability E[(1-p)^N(L)] = exp(-lam p L) and, if alive, N(L) ~ Poisson(lam (1-p) L).
+    # Averaging over lam ~ Gamma(r, alpha):
+    #   P(alive) = E_p[(alpha/(alpha+pL))^r],
+    #   E[N/L; alive] = E_p[(1-p) r/(alpha+pL) (alpha/(alpha+pL))^r].
+    # Tolerance: 5 Monte Carlo standard errors (false alarm rate ~6e-7 per check).
+    truth = sim100k.truth
+    L = 78.0 - truth["first_purchase_time"].to_numpy()
+    n = len(L)
+    alive = truth["alive"].to_numpy()
+    p_alive = _beta_average(lambda p: (ALPHA / (ALPHA + p * L)) ** R, A, B)
+    share = alive.mean()
+    assert 0.2 < share < 0.8  # a meaningful mix of alive and dead customers
+    assert abs(_z(share - p_alive.mean(), np.sqrt(share * (1 - share)), n)) < 5
+
+    rate_num = _beta_average(
+        lambda p: (1 - p) * R / (ALPHA + p * L) * (ALPHA / (ALPHA + p * L)) ** R, A, B
+    )
+    ratio_theory = rate_num.sum() / p_alive.sum()
+    y = np.where(alive, truth["n_repeat"].to_numpy() / L, 0.0)
+    ratio_emp = y.sum() / alive.sum()
+    # delta-method SE of a ratio of means
+    se = np.std(y - ratio_emp * alive) / (alive.mean() * np.sqrt(n))
+    assert abs(ratio_emp - ratio_theory) < 5 * se
+    # and the rate of alive customers is well below the population mean r/alpha = 0.2
+    assert ratio_theory < 0.8 * R / ALPHA
+
+
+def test_simulate_expected_purchases_closed_form(sim100k):
+    # Fader, Hardie and Lee (2005), eq. 9: E[X(t)] for a new customer,
+    # (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))], checked against
+    # the quadrature of E[(1 - (alpha/(alpha+pL))^r)/p] and against the simulated counts.
+    truth = sim100k.truth
+    L = 78.0 - truth["first_purchase_time"].to_numpy()
+    closed = (
+        (A + B - 1)
+        / (A - 1)
+        * (1 - (ALPHA / (ALPHA + L)) ** R * hyp2f1(R, B, A + B - 1, L / (ALPHA + L)))
+    )
+    quad = _beta_average(lambda p: (1 - (ALPHA / (ALPHA + p * L)) ** R) / p, A, B)
+    np.testing.assert_allclose(quad, closed, rtol=1e-6)
+    counts = truth["n_repeat"].to_numpy()
+    assert abs(_z(counts.mean() - closed.mean(), counts.std(), len(counts))) < 5
+    # the log holds exactly one first purchase plus n_repeat repeats per customer
+    rows = sim100k.transactions.groupby("customer_id").size()
+    np.testing.assert_array_equal(rows.to_numpy(), counts + 1)
+
+
+def test_simulate_latent_distributions(sim100k):
+    truth = sim100k.truth
+    n = len(truth)
+    lam, p = truth["lam"].to_numpy(), truth["p"].to_numpy()
+    assert abs(_z(lam.mean() - R / ALPHA, np.sqrt(R) / ALPHA, n)) < 5
+    mean_p = A / (A + B)
+    sd_p = np.sqrt(A * B / ((A + B) ** 2 * (A + B + 1)))
+    assert abs(_z(p.mean() - mean_p, sd_p, n)) < 5
+    # first purchases uniform over the 12-week acquisition window
+    t0 = truth["first_purchase_time"].to_numpy()
+    assert stats.kstest(t0 / 12.0, "uniform").pvalue > 1e-4
+    # dead customers died inside the window, right at their last purchase
+    dead = ~truth["alive"].to_numpy()
+    death = truth["death_time"].to_numpy()
+    assert np.isinf(death[~dead]).all()
+    assert ((death[dead] > t0[dead]) & (death[dead] < 78.0)).all()
+    assert (truth["n_repeat"].to_numpy()[dead] >= 1).all()
+
+
+def test_simulate_mean_spend(sim100k):
+    # Gamma-Gamma: E[z | nu] = p / nu and E[1/nu] = v / (q - 1), so E[z] = p v / (q - 1) = 30.
+    # Per-customer means are iid with finite variance (q > 2): 5 standard errors.
+    log = sim100k.transactions
+    per_customer = log.groupby("customer_id")["amount"].mean().to_numpy()
+    theory = P_SHAPE * V / (Q - 1)
+    assert abs(_z(per_customer.mean() - theory, per_customer.std(), len(per_customer))) < 5
+    assert (log["amount"] > 0).all()
+
+
+def test_simulate_dates_and_reproducibility():
+    kw = dict(r=0.5, alpha=2.0, a=0.8, b=2.0, p=3.0, q=5.0, v=10.0, start="2021-03-01")
+    one = simulate(
+        2000, **kw, acquisition_periods=30, observation_periods=90, time_unit="D", random_seed=7
+    )
+    two = simulate(
+        2000,
+        **kw,
+        acquisition_periods=30,
+        observation_periods=90,
+        time_unit="D",
+        random_seed=np.random.default_rng(7),
+    )
+    pd.testing.assert_frame_equal(one.transactions, two.transactions)
+    pd.testing.assert_frame_equal(one.truth, two.truth)
+    log = one.transactions
+    assert log["date"].min() >= pd.Timestamp("2021-03-01")
+    assert one.observation_end == pd.Timestamp("2021-03-01") + pd.Timedelta(days=89)
+    assert log["date"].max() <= one.observation_end
+    assert one.truth["first_purchase"].max() < pd.Timestamp("2021-03-31")
+    # sorted by customer, then date
+    assert (np.diff(log["customer_id"].to_numpy()) >= 0).all()
+    same = log["customer_id"].to_numpy()[1:] == log["customer_id"].to_numpy()[:-1]
+    assert (np.diff(log["date"].to_numpy().astype(np.int64))[same] >= 0).all()
+    assert one.time_unit == "D" and one.params["q"] == 5.0
+    no_spend = simulate(10, r=1, alpha=1, a=1, b=1, random_seed=0)
+    assert list(no_spend.transactions.columns) == ["customer_id", "date"]
+    assert "nu" not in no_spend.truth
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(n_customers=0), "n_customers"),
+        (dict(n_customers=2.5), "n_customers"),
+        (dict(r=-1.0), "'r'"),
+        (dict(alpha=float("nan")), "alpha"),
+        (dict(p=1.0), "'p', 'q', 'v'"),
+        (dict(acquisition_periods=50, observation_periods=10), "observation_periods"),
+        (dict(time_unit="month"), "time_unit"),
+        (dict(start="not a date"), "start"),
+    ],
+)
+def test_simulate_rejects_bad_arguments(kwargs, name):
+    base = dict(n_customers=10, r=1.0, alpha=1.0, a=1.0, b=1.0)
+    base.update(kwargs)
+    n = base.pop("n_customers")
+    with pytest.raises(ClvkitError, match=name):
+        simulate(n, **base)

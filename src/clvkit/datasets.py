@@ -8,16 +8,22 @@ so parameter recovery can be tested against known truth.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError
+from clvkit.units import format_time_unit, parse_time_unit
 
 __all__ = [
+    "SimulatedLog",
     "cdnow_calibration_summary",
     "cdnow_transactions",
+    "simulate",
 ]
 
 
@@ -122,3 +128,235 @@ def cdnow_calibration_summary() -> pd.DataFrame:
     )
     out.attrs = {"time_unit": "W", "observation_end": "1997-09-30"}
     return out
+
+
+@dataclass(frozen=True)
+class SimulatedLog:
+    """A purchase log drawn by :func:`simulate`, with the latent truth behind it.
+
+    Attributes
+    ----------
+    transactions : pandas.DataFrame
+        ``customer_id``, ``date`` (datetime64, day resolution) and, when spend parameters were
+        given, ``amount``; one row per purchase, sorted by customer then time.
+    truth : pandas.DataFrame
+        Indexed by ``customer_id``: ``lam`` (purchase rate per time unit), ``p`` (dropout
+        probability after each repeat purchase), ``first_purchase`` (date),
+        ``first_purchase_time`` and ``death_time`` (continuous, in time units since ``start``;
+        ``death_time`` is ``inf`` for customers alive at the observation end), ``alive``,
+        ``n_repeat`` (simulated repeat purchases, before same-day merging) and ``nu`` (spend
+        rate, when spend parameters were given).
+    params : dict
+        The population parameters used.
+    time_unit : str
+        Canonical time unit (see :func:`clvkit.units.format_time_unit`).
+    start, observation_end : pandas.Timestamp
+        First day of the acquisition window and last day observed (inclusive).
+    acquisition_periods, observation_periods : float
+        Lengths of the acquisition window and of the whole observation, in time units.
+    """
+
+    transactions: pd.DataFrame
+    truth: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+    time_unit: str = "W"
+    start: pd.Timestamp = field(default_factory=lambda: pd.Timestamp("2020-01-01"))
+    observation_end: pd.Timestamp = field(default_factory=lambda: pd.Timestamp("2020-01-01"))
+    acquisition_periods: float = 0.0
+    observation_periods: float = 0.0
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not (math.isfinite(x) and x > 0):
+        raise ClvkitError(
+            f"argument {name!r} must be a positive finite number, got {value!r}. "
+            f"Suggestion: pass e.g. {name}=1.0."
+        )
+    return x
+
+
+def simulate(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    p: float | None = None,
+    q: float | None = None,
+    v: float | None = None,
+    start: str | pd.Timestamp = "2020-01-01",
+    acquisition_periods: float = 12.0,
+    observation_periods: float = 78.0,
+    time_unit: str = "W",
+    random_seed: int | np.random.Generator | None = None,
+) -> SimulatedLog:
+    """Draw a purchase log from the BG/NBD + Gamma-Gamma generative process.
+
+    Each customer makes a first purchase at a time uniform over the acquisition window
+    ``[start, start + acquisition_periods)``. While alive, repeat purchases arrive as a Poisson
+    process with rate ``lam ~ Gamma(shape r, rate alpha)`` per time unit; right after each
+    repeat purchase the customer dies with probability ``p ~ Beta(a, b)``. The log stops at
+    ``start + observation_periods``. With spend parameters, every purchase (the first included)
+    costs ``z ~ Gamma(shape p, rate nu)`` with ``nu ~ Gamma(shape q, rate v)`` per customer.
+
+    Purchase times are continuous but the log keeps dates at day resolution, so two purchases on
+    one day merge into one purchase day (amounts summed) in :func:`clvkit.data.rfm_summary`.
+    Fully vectorized: cost is linear in the number of purchases (a million customers with ten
+    million purchases take a few seconds).
+
+    Parameters
+    ----------
+    n_customers : int
+        Number of customers (ids ``0 .. n_customers - 1``).
+    r, alpha : float
+        Gamma shape and rate of the purchase rate (rate in purchases per ``time_unit``).
+    a, b : float
+        Beta parameters of the dropout probability.
+    p, q, v : float, optional
+        Gamma-Gamma spend parameters; all three or none (no ``amount`` column then).
+    start : str or pandas.Timestamp
+        First day of the acquisition window.
+    acquisition_periods : float
+        Length of the acquisition window, in time units.
+    observation_periods : float
+        Length from ``start`` to the end of observation, in time units
+        (at least ``acquisition_periods``).
+    time_unit : str
+        Time unit of the rates and lengths, e.g. ``"W"`` or ``"D"``.
+    random_seed : int or numpy.random.Generator, optional
+        Seed or generator; the only source of randomness.
+
+    Returns
+    -------
+    SimulatedLog
+
+    Examples
+    --------
+    >>> sim = simulate(1000, r=0.25, alpha=4.0, a=0.8, b=2.4, p=6.0, q=4.0, v=15.0,
+    ...                random_seed=1)
+    >>> list(sim.transactions.columns)
+    ['customer_id', 'date', 'amount']
+    >>> sim.truth["first_purchase"].max() < pd.Timestamp("2020-03-25")  # 12 weeks
+    True
+    >>> str(sim.observation_end.date()), sim.time_unit
+    ('2021-06-28', 'W')
+    """
+    if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)):
+        raise ClvkitError(
+            f"argument 'n_customers' must be an integer, got {n_customers!r}. "
+            "Suggestion: pass e.g. n_customers=1000."
+        )
+    n = int(n_customers)
+    if n < 1:
+        raise ClvkitError(f"argument 'n_customers' must be at least 1, got {n}.")
+    r, alpha, a, b = (_positive(k, x) for k, x in (("r", r), ("alpha", alpha), ("a", a), ("b", b)))
+    spend = [x is not None for x in (p, q, v)]
+    if any(spend) and not all(spend):
+        raise ClvkitError(
+            "arguments 'p', 'q', 'v' (Gamma-Gamma spend) must be given together; got "
+            f"p={p!r}, q={q!r}, v={v!r}. Suggestion: pass all three, or none for a log "
+            "without amounts."
+        )
+    with_spend = all(spend)
+    if with_spend:
+        p, q, v = (_positive(k, x) for k, x in (("p", p), ("q", q), ("v", v)))
+    acq = _positive("acquisition_periods", acquisition_periods)
+    obs = _positive("observation_periods", observation_periods)
+    if obs < acq:
+        raise ClvkitError(
+            f"argument 'observation_periods' ({obs}) is shorter than 'acquisition_periods' "
+            f"({acq}). Suggestion: observation_periods counts from start, so it must be at "
+            "least the acquisition window."
+        )
+    unit = format_time_unit(time_unit)
+    unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
+    try:
+        start_ts = pd.Timestamp(start)
+    except (TypeError, ValueError) as exc:
+        raise ClvkitError(
+            f"argument 'start' is {start!r}, which is not a date. Suggestion: use 'YYYY-MM-DD'."
+        ) from exc
+    if pd.isna(start_ts):
+        raise ClvkitError("argument 'start' is missing. Suggestion: use 'YYYY-MM-DD'.")
+    start_ts = start_ts.normalize()
+    rng = np.random.default_rng(random_seed)
+
+    # Latent per-customer quantities.
+    lam = rng.gamma(r, 1.0 / alpha, size=n)
+    pdrop = rng.beta(a, b, size=n)
+    t0 = rng.uniform(0.0, acq, size=n)  # first purchase, units since start
+    window = obs - t0
+    # Arrivals of the Poisson process up to the end, and the repeat purchase after which the
+    # customer dies: K ~ Geometric(p) on 1, 2, ... via inversion (P(K > k) = (1-p)^k), which
+    # stays exact for p -> 0 (K = inf) and p = 1 (K = 1).
+    n_arrivals = rng.poisson(lam * window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k_death = np.ceil(np.log1p(-rng.random(n)) / np.log1p(-pdrop))
+    k_death = np.where(pdrop > 0, np.maximum(k_death, 1.0), np.inf)
+    alive = n_arrivals < k_death
+    n_repeat = np.where(alive, n_arrivals, k_death).astype(np.int64)
+
+    # The first n_repeat of n_arrivals uniform order statistics on the window (Renyi):
+    # U_(i) = S_i / S_(N+1), S partial sums of iid Exp(1); S_(N+1) = S_M + Gamma(N + 1 - M).
+    total = int(n_repeat.sum())
+    owner = np.repeat(np.arange(n), n_repeat)
+    ends = np.cumsum(n_repeat)
+    csum = np.cumsum(rng.standard_exponential(total))
+    before = np.zeros(n)
+    has = n_repeat > 0
+    before[1:] = np.where(ends[:-1] > 0, csum[np.maximum(ends[:-1] - 1, 0)], 0.0)
+    partial = csum - before[owner]
+    last = np.zeros(n)
+    last[has] = csum[ends[has] - 1] - before[has]
+    denom = last + rng.standard_gamma((n_arrivals - n_repeat + 1).astype(np.float64))
+    repeat_time = t0[owner] + window[owner] * (partial / denom[owner])
+    death_time = np.full(n, np.inf)
+    dead = ~alive
+    death_time[dead] = repeat_time[ends[dead] - 1]
+
+    # All purchases, customer by customer in time order: the first one, then the repeats.
+    per = n_repeat + 1
+    first_pos = np.concatenate(([0], np.cumsum(per)[:-1]))
+    is_first = np.zeros(n + total, dtype=bool)
+    is_first[first_pos] = True
+    times = np.empty(n + total)
+    times[first_pos] = t0
+    times[~is_first] = repeat_time
+    ids = np.repeat(np.arange(n, dtype=np.int64), per)
+    last_day = math.ceil(obs * unit_days) - 1
+    days = np.minimum(np.floor(times * unit_days).astype(np.int64), last_day)
+    origin = np.datetime64(start_ts.date(), "D")
+    columns: dict[str, Any] = {
+        "customer_id": ids,
+        "date": (origin + days).astype("datetime64[ns]"),
+    }
+    truth: dict[str, Any] = {
+        "lam": lam,
+        "p": pdrop,
+        "first_purchase": (origin + days[first_pos]).astype("datetime64[ns]"),
+        "first_purchase_time": t0,
+        "death_time": death_time,
+        "alive": alive,
+        "n_repeat": n_repeat,
+    }
+    params: dict[str, Any] = {"r": r, "alpha": alpha, "a": a, "b": b}
+    if with_spend:
+        nu = rng.gamma(q, 1.0 / v, size=n)
+        columns["amount"] = rng.standard_gamma(p, size=n + total) / nu[ids]
+        truth["nu"] = nu
+        params.update(p=p, q=q, v=v)
+    return SimulatedLog(
+        transactions=pd.DataFrame(columns),
+        truth=pd.DataFrame(truth, index=pd.Index(np.arange(n, dtype=np.int64), name="customer_id")),
+        params=params,
+        time_unit=unit,
+        start=start_ts,
+        observation_end=start_ts + pd.Timedelta(days=last_day),
+        acquisition_periods=acq,
+        observation_periods=obs,
+    )
