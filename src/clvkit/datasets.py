@@ -244,7 +244,7 @@ def simulate(
     >>> sim.truth["first_purchase"].max() < pd.Timestamp("2020-03-25")  # 12 weeks
     True
     >>> str(sim.observation_end.date()), sim.time_unit
-    ('2021-06-28', 'W')
+    ('2021-06-29', 'W')
     """
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)):
         raise ClvkitError(
