@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -35,7 +36,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
-from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import format_time_unit, parse_time_unit, to_units
 
 __all__ = [
@@ -903,36 +904,13 @@ def _prepare_log(
     return df.reset_index(drop=True)
 
 
-def _split(log: pd.DataFrame, cal_end: pd.Timestamp, obs_end: pd.Timestamp, unit: pd.Timedelta):
-    """Calibration RFM with holdout columns, plus repeat purchase times of the cohort.
-
-    Private helper computing the ``clvkit.data.calibration_holdout`` contract from the merged log
-    (the cohort is every customer whose first purchase is on or before ``cal_end``).
-    """
+def _cohort_events(log: pd.DataFrame, cal_end: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:
+    """First purchase date per customer born by ``cal_end``, and their repeat purchase days."""
     first = log.groupby("customer_id")["date"].transform("min")
-    log = log[first <= cal_end].assign(first=first[first <= cal_end])
-    is_repeat = log["date"] > log["first"]
-    cal = log[is_repeat & (log["date"] <= cal_end)]
-    hold = log[is_repeat & (log["date"] > cal_end)]
-    ids = pd.Index(np.sort(log["customer_id"].unique()), name="customer_id")
-    first_c = log.groupby("customer_id")["first"].first().reindex(ids)
-    last_c = log[log["date"] <= cal_end].groupby("customer_id")["date"].max().reindex(ids)
-    rfm = pd.DataFrame(index=ids)
-    rfm["frequency"] = cal.groupby("customer_id").size().reindex(ids, fill_value=0).astype("int64")
-    rfm["recency"] = to_units((last_c - first_c).to_numpy(), unit)
-    rfm["T"] = to_units((cal_end - first_c).to_numpy(), unit)
-    rfm["frequency_holdout"] = (
-        hold.groupby("customer_id").size().reindex(ids, fill_value=0).astype("int64")
-    )
-    if "amount" in log:
-        rfm["monetary_value"] = (
-            cal.groupby("customer_id")["amount"].mean().reindex(ids, fill_value=0.0)
-        )
-        rfm["monetary_value_holdout"] = (
-            hold.groupby("customer_id")["amount"].mean().reindex(ids, fill_value=0.0)
-        )
-    rfm["duration_holdout"] = to_units(obs_end - cal_end, unit)
-    return rfm, log, first_c
+    log = log[first <= cal_end]
+    first = first[first <= cal_end]
+    first_c = log.assign(first=first).groupby("customer_id")["first"].first()
+    return first_c, log[log["date"] > first]
 
 
 def backtest(
@@ -1010,18 +988,24 @@ def backtest(
             f"argument 'calibration_end' ({cal_end.date()}) must be before 'observation_end' "
             f"({obs_end.date()}). Suggestion: leave a holdout window after calibration."
         )
-    log = _prepare_log(transactions, customer_id, date, amount, obs_end)
-    rfm, log, first_c = _split(log, cal_end, obs_end, unit)
-    if rfm.empty:
-        raise ClvkitError(
-            f"no customer in column {customer_id!r} buys on or before calibration_end "
-            f"{cal_end.date()}. Suggestion: move calibration_end later."
+    from clvkit.data import calibration_holdout
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClvkitWarning)  # rows after observation_end: by design
+        rfm = calibration_holdout(
+            transactions,
+            calibration_end=cal_end,
+            observation_end=obs_end,
+            customer_id=customer_id,
+            date=date,
+            amount=amount,
+            time_unit=unit,
         )
-    rfm.attrs.update(
-        time_unit=format_time_unit(unit),
-        observation_end=str(cal_end.date()),
-        calibration_end=str(cal_end.date()),
+    first_c, repeats = _cohort_events(
+        _prepare_log(transactions, customer_id, date, amount, obs_end), cal_end
     )
+    if not first_c.index.equals(rfm.index):
+        first_c = first_c.reindex(rfm.index)
     fit_kwargs = dict(fit_kwargs or {})
     if random_seed is not None:
         fit_kwargs.setdefault("random_seed", random_seed)
@@ -1069,13 +1053,12 @@ def backtest(
     )
     origin = first_c.min()
     birth = to_units((first_c - origin).to_numpy(), unit)
-    rep = log[log["date"] > log["first"]]
-    pos = rfm.index.get_indexer(rep["customer_id"])
+    pos = rfm.index.get_indexer(repeats["customer_id"])
     coh = cohort_tracking(
         transactions_model,
         birth,
         pos,
-        to_units((rep["date"] - origin).to_numpy(), unit),
+        to_units((repeats["date"] - origin).to_numpy(), unit),
         horizon=to_units(obs_end - origin, unit),
         window=retention_window,
         prob=prob,
