@@ -1,0 +1,748 @@
+"""Monte Carlo customer value: discounted CLV per customer and total customer equity.
+
+Every CLV draw combines one draw of the purchase model (BG/NBD) with one draw of the spend model
+(Gamma-Gamma). The two posteriors are independent, so draws are paired by a random permutation
+made from ``random_seed`` (the smaller posterior is recycled in shuffled blocks; a point fit pairs
+with everything). Spend is never averaged over draws before it is combined.
+
+Customers are processed in chunks: for a chunk we hold ``(draws x chunk)`` values and accumulate
+per-draw equity (the sum over customers *within* a draw) and per-customer statistics, so memory
+stays bounded unless ``keep_draws=True``.
+
+Time: ``horizon`` is a number in the RFM table's time unit or a duration string (``"52W"``,
+``"365D"``); ``period`` is a duration. An annual rate ``R`` becomes ``(1 + R) ** (period_days /
+365.25) - 1`` per period (a year is 365.25 days).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from clvkit import _value_math as vm
+from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+
+__all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
+
+#: Value tiers by rank within each draw: name -> cumulative top share (the last must be 1).
+DEFAULT_TIERS: dict[str, float] = {"platinum": 0.01, "gold": 0.05, "iron": 0.20, "lead": 1.0}
+
+_BG_VARS = ("r", "alpha", "a", "b")
+_GG_VARS = ("p", "q", "v")
+_STORED_PROBS = (0.5, 0.8, 0.9, 0.95)
+_DAYS_PER_YEAR = 365.25
+
+
+# ----------------------------------------------------------------------------------------------
+# result
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class CustomerValue:
+    """Result of :func:`customer_value`.
+
+    Attributes
+    ----------
+    equity : xarray.DataArray
+        Total customer equity per draw, dims ``(chain, draw)``.
+    tier_equity, tier_count : xarray.DataArray
+        Per-draw equity and customer count of each value tier, dims ``(chain, draw, tier)``.
+    new_customer : xarray.DataArray
+        Expected CLV of a newly acquired customer per draw, dims ``(chain, draw)``: the margin on
+        its acquisition purchase (time 0, undiscounted, prior mean spend) plus its discounted
+        repeat purchases over the horizon, minus costs.
+    settings : dict
+        The resolved settings (units, rates, method, ...).
+    """
+
+    equity: xr.DataArray
+    tier_equity: xr.DataArray
+    tier_count: xr.DataArray
+    new_customer: xr.DataArray
+    settings: dict[str, Any]
+    _customers: pd.DataFrame
+    _quantiles: dict[float, np.ndarray]
+    _clv: xr.DataArray | None = None
+    _purchases: xr.DataArray | None = None
+    _tiers: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clv(self) -> xr.DataArray:
+        """Discounted CLV per draw and customer, dims ``(chain, draw, customer_id)``."""
+        if self._clv is None:
+            raise ClvkitError(
+                "argument 'keep_draws' was False, so the (draw x customer) CLV array was not kept. "
+                "Suggestion: call customer_value(..., keep_draws=True) (memory: 8 bytes per "
+                "draw and customer)."
+            )
+        return self._clv
+
+    @property
+    def purchases(self) -> xr.DataArray:
+        """Simulated purchase counts in the horizon (``method='simulate'``, ``keep_draws=True``)."""
+        if self._purchases is None:
+            raise ClvkitError(
+                "simulated purchase counts are kept only with method='simulate' and "
+                "keep_draws=True. Suggestion: pass both."
+            )
+        return self._purchases
+
+    def _interval(self, values: np.ndarray, prob: float) -> tuple[float, float]:
+        lo, hi = np.quantile(values, [(1 - prob) / 2, (1 + prob) / 2])
+        return float(lo), float(hi)
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """Per-customer table: CLV mean, median and central interval, P(alive), expected
+        purchases and spend over the horizon, most probable value tier and each tier's probability.
+
+        ``prob`` must be one of 0.5, 0.8, 0.9, 0.95 unless the draws were kept.
+        """
+        prob = _check_prob(prob)
+        out = self._customers.copy()
+        if prob in self._quantiles:
+            lo, hi = self._quantiles[prob]
+        elif self._clv is not None:
+            q = self._clv.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=("chain", "draw"))
+            lo, hi = q.values
+        else:
+            raise ClvkitError(
+                f"argument 'prob' is {prob}; without kept draws only {_STORED_PROBS} are "
+                "available. Suggestion: use one of those or keep_draws=True."
+            )
+        out.insert(2, "lower", lo)
+        out.insert(3, "upper", hi)
+        return out
+
+    def equity_interval(self, prob: float = 0.9) -> pd.Series:
+        """Mean, median and central ``prob`` interval of total customer equity over draws."""
+        prob = _check_prob(prob)
+        e = self.equity.values.ravel()
+        lo, hi = self._interval(e, prob)
+        return pd.Series(
+            {"mean": e.mean(), "median": float(np.median(e)), "lower": lo, "upper": hi},
+            name="equity",
+        )
+
+    def tier_table(self, prob: float = 0.9) -> pd.DataFrame:
+        """Each tier's cut, customer count and share of equity (mean and interval over draws)."""
+        prob = _check_prob(prob)
+        eq = self.equity.values.ravel()
+        rows = []
+        for j, name in enumerate(self.tier_equity.coords["tier"].values):
+            te = self.tier_equity.values[..., j].ravel()
+            share = np.divide(te, eq, out=np.full_like(te, np.nan), where=eq != 0)
+            lo, hi = self._interval(share, prob) if np.isfinite(share).all() else (np.nan, np.nan)
+            rows.append(
+                {
+                    "tier": name,
+                    "top_share": self._tiers[name],
+                    "count": float(self.tier_count.values[..., j].mean()),
+                    "equity": float(te.mean()),
+                    "equity_share": float(np.mean(share)),
+                    "share_lower": lo,
+                    "share_upper": hi,
+                }
+            )
+        return pd.DataFrame(rows).set_index("tier")
+
+    def new_customer_value(self, prob: float = 0.9) -> pd.Series:
+        """Expected CLV of a newly acquired customer (mean, interval), and CLV - CAC and
+        CLV:CAC when ``acquisition_cost`` was given."""
+        prob = _check_prob(prob)
+        v = self.new_customer.values.ravel()
+        lo, hi = self._interval(v, prob)
+        out = {"clv_mean": v.mean(), "clv_lower": lo, "clv_upper": hi}
+        cac = self.settings.get("acquisition_cost")
+        if cac is not None:
+            lo2, hi2 = self._interval(v - cac, prob)
+            out |= {"clv_minus_cac_mean": (v - cac).mean(), "clv_minus_cac_lower": lo2}
+            out |= {"clv_minus_cac_upper": hi2, "clv_to_cac_mean": (v / cac).mean()}
+            out |= {"clv_to_cac_lower": lo / cac, "clv_to_cac_upper": hi / cac}
+            out["prob_clv_above_cac"] = float(np.mean(v > cac))
+        return pd.Series(out, name="new_customer")
+
+    def report(self, prob: float = 0.9) -> str:
+        """A short plain-text report."""
+        s = self.settings
+        e = self.equity_interval(prob)
+        pct = f"{prob:.0%}"
+        lines = [
+            f"Customer value ({s['method']}, {s['discounting']} discounting), "
+            f"{s['n_customers']:,} customers x {s['n_draws']:,} draws",
+            f"Horizon {s['horizon']:g} x {s['time_unit']} in periods of {s['period']:g} "
+            f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}, "
+            f"cost per period {s['cost_per_period']:g}",
+            f"Customer equity: mean {e['mean']:,.2f}; {pct} interval "
+            f"[{e['lower']:,.2f}, {e['upper']:,.2f}]",
+        ]
+        for name, row in self.tier_table(prob).iterrows():
+            lines.append(
+                f"  {name:<9} top {row['top_share']:>6.1%}: {row['count']:>10,.0f} customers, "
+                f"{row['equity_share']:.1%} of equity [{row['share_lower']:.1%}, "
+                f"{row['share_upper']:.1%}]"
+            )
+        nc = self.new_customer_value(prob)
+        line = (
+            f"New customer: CLV {nc['clv_mean']:,.2f} [{nc['clv_lower']:,.2f}, "
+            f"{nc['clv_upper']:,.2f}]"
+        )
+        if "clv_to_cac_mean" in nc:
+            line += f"; CLV:CAC {nc['clv_to_cac_mean']:.2f}, P(CLV > CAC) {nc['prob_clv_above_cac']:.0%}"
+        lines.append(line)
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------------------------
+def _check_prob(prob: float) -> float:
+    if not (isinstance(prob, int | float) and 0 < prob < 1):
+        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}.")
+    return float(prob)
+
+
+def _posterior(obj: Any, names: Sequence[str], argument: str) -> xr.Dataset:
+    """The posterior Dataset of a fitted model, an InferenceData or a Dataset."""
+    post = obj
+    if hasattr(post, "idata_"):
+        post = post.idata_
+    if hasattr(post, "posterior") and not isinstance(post, xr.Dataset):
+        attrs = dict(getattr(post, "attrs", {}) or {})
+        post = post.posterior
+        post = post.assign_attrs({**attrs, **post.attrs})
+    if not isinstance(post, xr.Dataset):
+        raise ClvkitError(
+            f"argument {argument!r} must be a fitted model, an InferenceData or an xarray "
+            f"Dataset of posterior draws, got {type(obj).__name__}. Suggestion: call .fit first."
+        )
+    missing = [n for n in names if n not in post]
+    if missing:
+        raise ClvkitError(
+            f"argument {argument!r} has no posterior variable(s) {missing}; it has "
+            f"{sorted(post.data_vars)}. Suggestion: pass the "
+            f"{'BetaGeo' if argument == 'transactions_model' else 'GammaGamma'} model here."
+        )
+    for n in names:
+        if set(post[n].dims) != {"chain", "draw"}:
+            raise ClvkitError(
+                f"argument {argument!r}: variable {n!r} has dims {post[n].dims}, expected "
+                "('chain', 'draw'). Suggestion: pass the posterior of population parameters."
+            )
+        vals = post[n].transpose("chain", "draw").values
+        bad = ~(np.isfinite(vals) & (vals > 0))
+        if bad.any():
+            raise bad_rows_error(
+                f"argument {argument!r} variable {n!r}",
+                "is not a positive finite number",
+                int(bad.sum()),
+                float(vals[bad][0]),
+                "check the fit's convergence",
+                vals.size,
+            )
+    return post
+
+
+def _flat(post: xr.Dataset, names: Sequence[str]) -> list[np.ndarray]:
+    return [post[n].transpose("chain", "draw").values.reshape(-1).astype(float) for n in names]
+
+
+def _fitted_ids(obj: Any) -> pd.Index | None:
+    """Customer ids a model was fitted on, when it records them."""
+    ids = getattr(obj, "customer_ids_", None)
+    if ids is not None:
+        return pd.Index(ids)
+    idata = getattr(obj, "idata_", obj)
+    for group in ("constant_data", "observed_data"):
+        ds = getattr(idata, group, None) if hasattr(idata, "groups") else None
+        if ds is not None and "customer_id" in ds.coords:
+            return pd.Index(ds.coords["customer_id"].values)
+    return None
+
+
+def _check_rfm(rfm: Any) -> pd.DataFrame:
+    if not isinstance(rfm, pd.DataFrame):
+        raise ClvkitError(
+            f"argument 'rfm' must be a pandas DataFrame, got {type(rfm).__name__}. "
+            "Suggestion: build it with clvkit.rfm_summary."
+        )
+    cols = ["frequency", "recency", "T", "monetary_value"]
+    missing = [c for c in cols if c not in rfm.columns]
+    if missing:
+        hint = (
+            "pass the amount column to rfm_summary so it has 'monetary_value'"
+            if missing == ["monetary_value"]
+            else "build it with clvkit.rfm_summary"
+        )
+        raise ClvkitError(
+            f"argument 'rfm' lacks column(s) {missing}; it has {list(rfm.columns)}. "
+            f"Suggestion: {hint}."
+        )
+    if rfm.index.has_duplicates:
+        dup = rfm.index[rfm.index.duplicated()]
+        raise bad_rows_error(
+            "index 'customer_id' of 'rfm'",
+            "is duplicated",
+            len(dup),
+            dup[0],
+            "one row per customer",
+        )
+    n = len(rfm)
+    if n == 0:
+        raise ClvkitError("argument 'rfm' has no rows. Suggestion: pass at least one customer.")
+    arr = {}
+    for c in cols:
+        try:
+            arr[c] = rfm[c].to_numpy(dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ClvkitError(
+                f"column {c!r} of 'rfm' is not numeric. Suggestion: convert it to numbers."
+            ) from exc
+    checks = [
+        ("frequency", ~np.isfinite(arr["frequency"]) | (arr["frequency"] < 0)
+         | (arr["frequency"] != np.round(arr["frequency"])), "is not a whole number >= 0"),
+        ("T", ~np.isfinite(arr["T"]) | (arr["T"] < 0), "is not a finite number >= 0"),
+        ("recency", ~np.isfinite(arr["recency"]) | (arr["recency"] < 0)
+         | (arr["recency"] > arr["T"]), "is not within [0, T]"),
+        ("monetary_value", ~np.isfinite(arr["monetary_value"]) | (arr["monetary_value"] < 0)
+         | ((arr["frequency"] > 0) & (arr["monetary_value"] <= 0)),
+         "is not positive for a repeat customer (or is negative or missing)"),
+    ]  # fmt: skip
+    for c, bad, problem in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            row = {"customer_id": rfm.index[i], **{k: arr[k][i] for k in cols}}
+            raise bad_rows_error(
+                f"column {c!r} of 'rfm'", problem, int(bad.sum()), row,
+                "drop or fix these rows (clvkit.rfm_summary builds a valid table)", n,
+            )  # fmt: skip
+    return pd.DataFrame(arr, index=rfm.index)  # a private copy; the caller's frame is untouched
+
+
+def _nonneg(name: str, value: Any, positive: bool = False) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ClvkitError(f"argument {name!r} must be a number, got {value!r}.") from None
+    if not np.isfinite(f) or f < 0 or (positive and f == 0):
+        kind = "positive" if positive else "non-negative"
+        raise ClvkitError(
+            f"argument {name!r} must be a finite {kind} number, got {value!r}. "
+            f"Suggestion: pass a {kind} value."
+        )
+    return f
+
+
+def _duration_in_units(value: Any, unit: pd.Timedelta, name: str) -> float:
+    if isinstance(value, str | pd.Timedelta):
+        return float(parse_time_unit(value, argument=name) / unit)
+    return _nonneg(name, value, positive=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# main entry
+# ----------------------------------------------------------------------------------------------
+def customer_value(
+    transactions_model: Any,
+    spend_model: Any,
+    rfm: pd.DataFrame,
+    *,
+    horizon: float | str,
+    period: str | pd.Timedelta = "30D",
+    annual_discount_rate: float | None = None,
+    discount_rate_per_period: float | None = None,
+    margin: float = 1.0,
+    method: Literal["expected", "simulate"] = "expected",
+    discounting: Literal["discrete", "continuous"] = "discrete",
+    cost_per_period: float = 0.0,
+    acquisition_cost: float | None = None,
+    tiers: Mapping[str, float] | None = None,
+    tier_sample_size: int = 50_000,
+    chunk_size: int | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    keep_draws: bool = False,
+    progressbar: bool = False,
+) -> CustomerValue:
+    """Discounted CLV per customer and total customer equity, with intervals.
+
+    Parameters
+    ----------
+    transactions_model, spend_model
+        Fitted ``BetaGeo`` / ``GammaGamma`` models, their ``InferenceData``, or posterior
+        ``xarray.Dataset`` s with variables ``r, alpha, a, b`` / ``p, q, v`` over ``(chain, draw)``.
+    rfm : pandas.DataFrame
+        Indexed by customer, with ``frequency``, ``recency``, ``T``, ``monetary_value``;
+        ``rfm.attrs["time_unit"]`` must agree with the models' time unit.
+    horizon : float or str
+        Number of RFM time units, or a duration such as ``"52W"`` or ``"365D"``.
+    period : str or pandas.Timedelta
+        Cash-flow period (a fixed duration). The last period is cut at the horizon.
+    annual_discount_rate, discount_rate_per_period : float
+        Exactly one: an annual rate (year = 365.25 days) or a rate per ``period``.
+    margin : float
+        Share of revenue kept, in (0, 1].
+    method : {"expected", "simulate"}
+        ``"expected"``: per draw, the expected discounted CLV given the history (intervals
+        show parameter uncertainty). ``"simulate"``: per draw, one simulated future of each
+        customer (predictive intervals).
+    discounting : {"discrete", "continuous"}
+        End-of-period ``(1 + R) ** -(k Delta)`` (Delta in years), or ``exp(-ln(1 + R) s)``
+        at each purchase time ``s`` (years).
+    cost_per_period : float
+        Cost per customer for each period that finds the customer alive at its start
+        (continuous: a flow of ``cost_per_period`` per period while alive).
+    acquisition_cost : float, optional
+        Cost of acquiring a customer (CAC), compared with a new customer's CLV.
+    tiers : mapping, optional
+        Tier name -> cumulative top share by CLV rank within each draw, last share 1.
+        Default :data:`DEFAULT_TIERS`. Ties at a cut go to the lower tier.
+    tier_sample_size : int
+        Per-draw tier cuts are exact when there are at most this many customers; otherwise they
+        are the empirical cuts of a random sample of this many customers (a first pass).
+    chunk_size : int, optional
+        Customers per chunk (default: about 2 million values per chunk).
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the draw pairing and the simulation.
+    keep_draws : bool
+        Keep the full ``(chain, draw, customer_id)`` CLV array as ``result.clv``.
+    progressbar : bool
+        Show progress over chunks on stderr.
+
+    Returns
+    -------
+    CustomerValue
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> bg = xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in
+    ...     dict(r=0.2426, alpha=4.4137, a=0.793, b=2.4262).items()})
+    >>> gg = xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in
+    ...     dict(p=6.2488, q=3.7446, v=15.4477).items()})
+    >>> rfm = pd.DataFrame({"frequency": [2, 0], "recency": [30.43, 0.0], "T": [38.86, 38.86],
+    ...     "monetary_value": [22.35, 0.0]}, index=pd.Index([1, 2], name="customer_id"))
+    >>> rfm.attrs["time_unit"] = "W"
+    >>> res = customer_value(bg, gg, rfm, horizon="52W", period="4W",
+    ...     annual_discount_rate=0.1)
+    >>> res.summary()["mean"].round(2).tolist()
+    [35.84, 4.73]
+    >>> round(float(res.equity.mean()), 2)
+    40.57
+    """
+    t_post = _posterior(transactions_model, _BG_VARS, "transactions_model")
+    s_post = _posterior(spend_model, _GG_VARS, "spend_model")
+    data = _check_rfm(rfm)
+    unit = _resolve_unit(rfm, t_post, s_post)
+    _check_fitted_customers(transactions_model, spend_model, data.index)
+
+    H = _duration_in_units(horizon, unit, "horizon")
+    delta = _duration_in_units(period, unit, "period")
+    if (annual_discount_rate is None) == (discount_rate_per_period is None):
+        raise ClvkitError(
+            "give exactly one of 'annual_discount_rate' and 'discount_rate_per_period'. "
+            "Suggestion: annual_discount_rate=0.1 for 10% a year."
+        )
+    if annual_discount_rate is not None:
+        R = _nonneg("annual_discount_rate", annual_discount_rate)
+        period_years = delta * (unit / pd.Timedelta(days=_DAYS_PER_YEAR))
+        rate = float(np.expm1(period_years * np.log1p(R)))
+    else:
+        rate = _nonneg("discount_rate_per_period", discount_rate_per_period)
+    margin = _nonneg("margin", margin)
+    if not 0 < margin <= 1:
+        raise ClvkitError(
+            f"argument 'margin' must be in (0, 1], got {margin!r}. Suggestion: 0.3 keeps 30% "
+            "of revenue."
+        )
+    cost = _nonneg("cost_per_period", cost_per_period)
+    cac = None if acquisition_cost is None else _nonneg("acquisition_cost", acquisition_cost, True)
+    if method not in ("expected", "simulate"):
+        raise ClvkitError(f"argument 'method' must be 'expected' or 'simulate', got {method!r}.")
+    if discounting not in ("discrete", "continuous"):
+        raise ClvkitError(
+            f"argument 'discounting' must be 'discrete' or 'continuous', got {discounting!r}."
+        )
+    tiers = _check_tiers(DEFAULT_TIERS if tiers is None else tiers)
+    if not (isinstance(tier_sample_size, int | np.integer) and tier_sample_size >= 100):
+        raise ClvkitError(
+            f"argument 'tier_sample_size' must be an integer >= 100, got {tier_sample_size!r}."
+        )
+
+    plan = vm.DiscountPlan(H, delta, rate, discounting == "continuous", cost)
+    rng = np.random.default_rng(random_seed)
+    pair_rng, sample_rng, sim_rng = rng.spawn(3)
+    bg, gg, coords = _pair_draws(t_post, s_post, pair_rng)
+    S = bg[0].shape[0]
+    if method == "expected":
+        spend0 = vm.mean_spend(*gg, 0.0, 0.0)
+        if not np.all(np.isfinite(spend0)):
+            bad = ~np.isfinite(spend0).ravel()
+            raise bad_rows_error(
+                "argument 'spend_model' variable 'q'", "is <= 1 (the expected spend of a "
+                "customer with no repeat purchases is infinite)", int(bad.sum()),
+                float(gg[1].ravel()[bad][0]), "use method='simulate'", S,
+            )  # fmt: skip
+    n = len(data)
+    chunk = int(chunk_size) if chunk_size is not None else max(1, 2_000_000 // S)
+    if chunk < 1:
+        raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
+
+    cols = {c: data[c].to_numpy() for c in data.columns}
+    run = _Runner(method, plan, margin, bg, gg, cols)
+
+    # pass 1: per-draw tier cuts, from all customers or from a random sample
+    exact = n <= tier_sample_size
+    sample = np.arange(n) if exact else np.sort(sample_rng.choice(n, tier_sample_size, False))
+    first = run.values(sample, chunk, sim_rng if exact else sample_rng, progressbar, "tier cuts")
+    cuts = _tier_cuts(first[0], list(tiers.values()))
+
+    # pass 2: accumulate equity, tier sums and per-customer statistics
+    acc = _Accumulator(n, S, tiers, keep_draws, method == "simulate")
+    if exact:
+        acc.add(slice(0, n), *first, cuts)
+    else:
+        del first
+        for lo in _progress(range(0, n, chunk), progressbar, "customer value"):
+            idx = np.arange(lo, min(lo + chunk, n))
+            acc.add(slice(lo, idx[-1] + 1), *run.chunk(idx, sim_rng), cuts)
+
+    # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
+    z1 = np.zeros(1)
+    repeat = vm.expected_chunk(bg, gg, z1, z1, z1, z1, plan, margin)[0][:, 0]
+    new = margin * vm.mean_spend(*gg, 0.0, 0.0)[:, 0] + repeat
+    settings = {
+        "method": method, "discounting": discounting, "time_unit": format_time_unit(unit),
+        "horizon": H, "period": delta, "n_periods": plan.n_periods, "rate_per_period": rate,
+        "annual_discount_rate": annual_discount_rate, "margin": margin,
+        "cost_per_period": cost, "acquisition_cost": cac, "n_customers": n, "n_draws": S,
+        "tier_cuts_exact": exact, "pairing": "random permutation of spend draws",
+    }  # fmt: skip
+    return acc.result(data.index, coords, new, settings, tiers)
+
+
+def _resolve_unit(rfm: pd.DataFrame, *posts: xr.Dataset) -> pd.Timedelta:
+    found = {}
+    if rfm.attrs.get(TIME_UNIT_ATTR) is not None:
+        found["rfm.attrs['time_unit']"] = rfm.attrs[TIME_UNIT_ATTR]
+    for name, post in zip(("transactions_model", "spend_model"), posts, strict=True):
+        if post.attrs.get(TIME_UNIT_ATTR) is not None:
+            found[f"{name} time_unit"] = post.attrs[TIME_UNIT_ATTR]
+    if not found:
+        raise ClvkitError(
+            "no time unit: neither rfm.attrs['time_unit'] nor the models' attrs carry one. "
+            "Suggestion: set rfm.attrs['time_unit'] = 'W' (or the unit of recency and T)."
+        )
+    parsed = {k: parse_time_unit(v, argument=k) for k, v in found.items()}
+    first = next(iter(parsed.values()))
+    if any(v != first for v in parsed.values()):
+        shown = {k: format_time_unit(v) for k, v in parsed.items()}
+        raise ClvkitError(
+            f"time units disagree: {shown}. Suggestion: rebuild the RFM table in the unit the "
+            "models were fitted in."
+        )
+    return first
+
+
+def _check_fitted_customers(t_model: Any, s_model: Any, ids: pd.Index) -> None:
+    t_ids, s_ids = _fitted_ids(t_model), _fitted_ids(s_model)
+    if s_ids is None:
+        return
+    ref, ref_name = (t_ids, "the transactions model") if t_ids is not None else (ids, "'rfm'")
+    bad = s_ids[~s_ids.isin(ref)]
+    if len(bad):
+        raise bad_rows_error(
+            "argument 'spend_model'", f"was fitted on customers that are not in {ref_name}",
+            len(bad), bad[0], "fit both models on the same RFM table", len(s_ids),
+        )  # fmt: skip
+
+
+def _check_tiers(tiers: Mapping[str, float]) -> dict[str, float]:
+    out = {str(k): float(v) for k, v in dict(tiers).items()}
+    shares = list(out.values())
+    if (
+        not out
+        or shares[-1] != 1.0
+        or any(not 0 < s <= 1 for s in shares)
+        or any(b <= a for a, b in itertools.pairwise(shares))
+    ):
+        raise ClvkitError(
+            f"argument 'tiers' must map names to increasing cumulative top shares in (0, 1] "
+            f"ending at 1, got {tiers!r}. Suggestion: {DEFAULT_TIERS}."
+        )
+    return out
+
+
+def _pair_draws(t_post: xr.Dataset, s_post: xr.Dataset, rng: np.random.Generator):
+    """Pair purchase and spend draws by a random permutation; returns (S, 1) arrays and coords."""
+    bg = _flat(t_post, _BG_VARS)
+    gg = _flat(s_post, _GG_VARS)
+    St, Ss = bg[0].size, gg[0].size
+    S = max(St, Ss)
+
+    def index(k: int) -> np.ndarray:  # S indices into k draws: shuffled blocks of a permutation
+        if k == S:
+            return rng.permutation(k) if k > 1 else np.zeros(1, dtype=np.int64)
+        reps = -(-S // k)
+        return rng.permutation(np.concatenate([rng.permutation(k) for _ in range(reps)])[:S])
+
+    ti = np.arange(S) if St == S else index(St)
+    si = index(Ss)
+    src = t_post if St == S else s_post
+    coords = {"chain": src["chain"].values, "draw": src["draw"].values}
+    return [v[ti][:, None] for v in bg], [v[si][:, None] for v in gg], coords
+
+
+class _Runner:
+    def __init__(self, method, plan, margin, bg, gg, cols):
+        self.method, self.plan, self.margin, self.bg, self.gg = method, plan, margin, bg, gg
+        self.x, self.tx, self.T, self.m = (
+            cols["frequency"], cols["recency"], cols["T"], cols["monetary_value"]
+        )  # fmt: skip
+
+    def chunk(self, idx: np.ndarray, rng: np.random.Generator):
+        """(clv, p_alive, purchases, spend) for customers ``idx``, each ``(S, len(idx))``."""
+        x, tx, T, m = self.x[idx], self.tx[idx], self.T[idx], self.m[idx]
+        if self.method == "expected":
+            clv, pa, purchases, spend = vm.expected_chunk(
+                self.bg, self.gg, x, tx, T, m, self.plan, self.margin
+            )
+        else:
+            rev, cost_units, purchases = vm.simulate_future(
+                self.bg, self.gg, x, tx, T, m, self.plan, rng
+            )
+            clv = self.margin * rev - self.plan.cost_per_period * cost_units
+            pa = vm.probability_alive(*self.bg, x, tx, T)
+            spend = vm.mean_spend(*self.gg, x, m)
+        bad = ~np.isfinite(clv)
+        if bad.any():
+            d, c = np.argwhere(bad)[0]
+            raise bad_rows_error(
+                "customer value", "is not finite (numerical failure)", int(bad.any(axis=0).sum()),
+                {"customer": int(idx[c]), "draw": int(d), "x": x[c], "recency": tx[c], "T": T[c]},
+                "report this with the row shown", len(self.x),
+            )  # fmt: skip
+        return clv, pa, purchases, spend
+
+    def values(self, idx, chunk, rng, progressbar, label):
+        parts = [self.chunk(idx[i : i + chunk], rng) for i in _progress(
+            range(0, idx.size, chunk), progressbar, label)]  # fmt: skip
+        return [np.concatenate(p, axis=1) for p in zip(*parts, strict=True)]
+
+
+def _progress(it: range, show: bool, label: str):
+    if not show:
+        yield from it
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(label, total=len(it))
+        for i in it:
+            yield i
+            bar.advance(task)
+
+
+def _tier_cuts(values: np.ndarray, shares: list[float]) -> np.ndarray:
+    """Per-draw cuts ``(S, n_tiers - 1)``: a value above cut j is in tier j or higher.
+
+    Cut j is the (k_j + 1)-th largest value, k_j = ceil(share_j n), so at most k_j customers
+    are above it (ties at a cut fall to the lower tier).
+    """
+    n = values.shape[1]
+    cuts = []
+    for share in shares[:-1]:
+        k = int(np.ceil(share * n - 1e-9))
+        if k >= n:
+            cuts.append(np.full(values.shape[0], -np.inf))
+        else:
+            cuts.append(np.partition(values, n - k - 1, axis=1)[:, n - k - 1])
+    return np.stack(cuts, axis=1) if cuts else np.zeros((values.shape[0], 0))
+
+
+class _Accumulator:
+    def __init__(self, n, S, tiers, keep, simulate):
+        self.n_t = len(tiers)
+        self.equity = np.zeros(S)
+        self.tier_eq = np.zeros((S, self.n_t))
+        self.tier_n = np.zeros((S, self.n_t))
+        self.stats = {k: np.empty(n) for k in ("mean", "median", "p_alive", "purchases", "spend")}
+        self.tier_p = np.empty((n, self.n_t))
+        self.q = {p: np.empty((2, n)) for p in _STORED_PROBS if p != 0.5}
+        self.q[0.5] = np.empty((2, n))
+        self.clv = np.empty((S, n)) if keep else None
+        self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
+
+    def add(self, sl, clv, pa, purchases, spend, cuts):
+        self.equity += clv.sum(axis=1)
+        level = (clv[:, :, None] <= cuts[:, None, :]).sum(axis=2)  # 0 = top tier
+        for j in range(self.n_t):
+            in_j = level == j
+            self.tier_eq[:, j] += np.where(in_j, clv, 0.0).sum(axis=1)
+            self.tier_n[:, j] += in_j.sum(axis=1)
+            self.tier_p[sl, j] = in_j.mean(axis=0)
+        st = self.stats
+        st["mean"][sl] = clv.mean(axis=0)
+        st["p_alive"][sl] = pa.mean(axis=0)
+        st["purchases"][sl] = purchases.mean(axis=0)
+        st["spend"][sl] = spend.mean(axis=0)
+        levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
+        qs = dict(zip(levels, np.quantile(clv, levels, axis=0), strict=True))
+        st["median"][sl] = qs[0.5]
+        for p, arr in self.q.items():
+            arr[0, sl], arr[1, sl] = qs[(1 - p) / 2], qs[(1 + p) / 2]
+        if self.clv is not None:
+            self.clv[:, sl] = clv
+        if self.cnt is not None:
+            self.cnt[:, sl] = purchases
+
+    def result(self, ids, coords, new, settings, tiers):
+        names = list(tiers)
+        shape = (coords["chain"].size, coords["draw"].size)
+        dims = ("chain", "draw")
+        st = self.stats
+        top = self.tier_p.argmax(axis=1)
+        table = pd.DataFrame(
+            {
+                "mean": st["mean"], "median": st["median"], "p_alive": st["p_alive"],
+                "expected_purchases": st["purchases"], "expected_spend": st["spend"],
+                "tier": pd.Categorical.from_codes(top, categories=names, ordered=True),
+                **{f"p_{t}": self.tier_p[:, j] for j, t in enumerate(names)},
+            },
+            index=ids.copy(),
+        )  # fmt: skip
+        tcoords = {**coords, "tier": names}
+
+        def per_draw(a):
+            return xr.DataArray(a.reshape(shape), coords=coords, dims=dims)
+
+        def per_tier(a):
+            return xr.DataArray(a.reshape((*shape, -1)), coords=tcoords, dims=(*dims, "tier"))
+
+        def full(a, name):
+            if a is None:
+                return None
+            cid = xr.DataArray(ids.to_numpy(), dims="customer_id")
+            return xr.DataArray(
+                a.reshape((*shape, -1)), dims=(*dims, "customer_id"), name=name,
+                coords={**coords, "customer_id": cid},
+            )  # fmt: skip
+
+        return CustomerValue(
+            equity=per_draw(self.equity).rename("equity"),
+            tier_equity=per_tier(self.tier_eq).rename("tier_equity"),
+            tier_count=per_tier(self.tier_n).rename("tier_count"),
+            new_customer=per_draw(new).rename("new_customer_clv"),
+            settings=settings,
+            _customers=table,
+            _quantiles={p: tuple(q) for p, q in self.q.items()},
+            _clv=full(self.clv, "clv"),
+            _purchases=full(self.cnt, "purchases"),
+            _tiers=dict(tiers),
+        )
