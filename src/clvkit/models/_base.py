@@ -1,0 +1,451 @@
+"""Shared plumbing of the models: priors, fitting by NUTS/MAP/MLE, idata, summary, save.
+
+Each model (``BetaGeo``, ``GammaGamma``) subclasses :class:`ModelBase` once and supplies its
+data preparation, numpy log-likelihood (with gradient) and PyMC graph.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import gammaln
+from scipy.stats import norm
+
+from clvkit.errors import ClvkitError, NotFittedError
+from clvkit.models import _sampling
+from clvkit.models._inputs import RFMArrays, check_time_unit
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PRIOR_DISTS", "ModelBase", "resolve_priors"]
+
+FORMAT_NAME = "clvkit-model"
+FORMAT_VERSION = 1
+METHODS = ("nuts", "map", "mle")
+
+#: Supported prior families (all on the positive half-line) and their parameter names,
+#: spelled as in PyMC.
+PRIOR_DISTS: dict[str, tuple[str, ...]] = {
+    "LogNormal": ("mu", "sigma"),
+    "Gamma": ("alpha", "beta"),
+    "HalfNormal": ("sigma",),
+    "Exponential": ("lam",),
+    "HalfCauchy": ("beta",),
+}
+
+
+def resolve_priors(
+    defaults: Mapping[str, Mapping[str, Any]],
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
+    """Merge per-parameter prior overrides into the defaults and validate them.
+
+    A prior is a plain dict such as ``{"dist": "Gamma", "alpha": 2.0, "beta": 1.0}``.
+
+    Examples
+    --------
+    >>> resolve_priors({"r": {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}}, None)
+    {'r': {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 2.0}}
+    """
+    out = {k: dict(v) for k, v in defaults.items()}
+    if overrides is None:
+        return out
+    if not isinstance(overrides, Mapping):
+        raise ClvkitError(
+            f"argument 'priors' must be a dict of parameter -> prior dict, got "
+            f"{type(overrides).__name__}. Suggestion: priors={{'r': {{'dist': 'Gamma', "
+            "'alpha': 2.0, 'beta': 1.0}}."
+        )
+    for name, spec in overrides.items():
+        if name not in out:
+            raise ClvkitError(
+                f"argument 'priors' names unknown parameter {name!r}. "
+                f"Suggestion: use one of {list(out)}."
+            )
+        if not isinstance(spec, Mapping) or spec.get("dist") not in PRIOR_DISTS:
+            raise ClvkitError(
+                f"argument 'priors[{name!r}]' is {spec!r}. Suggestion: a dict with 'dist' in "
+                f"{list(PRIOR_DISTS)} and its parameters, e.g. {{'dist': 'LogNormal', "
+                "'mu': 0.0, 'sigma': 2.0}."
+            )
+        dist = spec["dist"]
+        keys = set(spec) - {"dist"}
+        if keys != set(PRIOR_DISTS[dist]):
+            raise ClvkitError(
+                f"argument 'priors[{name!r}]' ({dist}) has parameters {sorted(keys)}. "
+                f"Suggestion: give exactly {list(PRIOR_DISTS[dist])}."
+            )
+        clean: dict[str, Any] = {"dist": dist}
+        for k in PRIOR_DISTS[dist]:
+            try:
+                val = float(spec[k])
+            except (TypeError, ValueError):
+                val = math.nan
+            if not math.isfinite(val) or (k != "mu" and val <= 0):
+                raise ClvkitError(
+                    f"argument 'priors[{name!r}]' has {k}={spec[k]!r}. Suggestion: use a finite "
+                    "number (positive for scales and shapes)."
+                )
+            clean[k] = val
+        out[name] = clean
+    return out
+
+
+def prior_logp_grad(theta: float, spec: Mapping[str, Any]) -> tuple[float, float]:
+    """Log-density of a prior at ``theta > 0`` and its derivative in ``theta``."""
+    d = spec["dist"]
+    if d == "LogNormal":
+        mu, s = spec["mu"], spec["sigma"]
+        z = (math.log(theta) - mu) / s
+        lp = -math.log(theta) - math.log(s) - 0.5 * math.log(2 * math.pi) - 0.5 * z * z
+        return lp, (-1.0 - z / s) / theta
+    if d == "Gamma":
+        a, b = spec["alpha"], spec["beta"]
+        lp = a * math.log(b) - float(gammaln(a)) + (a - 1) * math.log(theta) - b * theta
+        return lp, (a - 1) / theta - b
+    if d == "HalfNormal":
+        s = spec["sigma"]
+        lp = 0.5 * math.log(2 / math.pi) - math.log(s) - 0.5 * (theta / s) ** 2
+        return lp, -theta / s**2
+    if d == "Exponential":
+        lam = spec["lam"]
+        return math.log(lam) - lam * theta, -lam
+    if d == "HalfCauchy":
+        b = spec["beta"]
+        lp = math.log(2 / math.pi) - math.log(b) - math.log1p((theta / b) ** 2)
+        return lp, -2 * theta / (b * b + theta * theta)
+    raise ClvkitError(f"unknown prior family {d!r}")  # pragma: no cover - validated earlier
+
+
+def pymc_prior(name: str, spec: Mapping[str, Any]) -> Any:
+    """Create the PyMC random variable for a validated prior (inside a model context)."""
+    import pymc as pm
+
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    return getattr(pm, spec["dist"])(name, **params)
+
+
+class ModelBase:
+    """Common machinery; subclasses set the class attributes and the ``_`` hooks."""
+
+    _model_name: ClassVar[str]
+    _param_names: ClassVar[tuple[str, ...]]
+    _default_priors: ClassVar[dict[str, dict[str, Any]]]
+    _time_unit_required: ClassVar[bool]
+
+    def __init__(self, priors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.priors = priors
+
+    # ---- hooks ------------------------------------------------------------------------------
+    def _prepare(self, rfm: pd.DataFrame) -> tuple[Any, str | None]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _loglik_grad(self, theta: np.ndarray, stats: Any) -> tuple[float, np.ndarray]:
+        raise NotImplementedError  # pragma: no cover
+
+    def _x0(self, stats: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _pymc_model(self, stats: Any, priors: dict[str, dict[str, Any]]) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
+    def _observed_data(self, stats: Any) -> xr.Dataset:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _stats_from_observed(ds: xr.Dataset) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    # ---- settings ---------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (scikit-learn convention)."""
+        return {
+            "priors": None if self.priors is None else {k: dict(v) for k, v in self.priors.items()}
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(priors={self.priors!r})"
+
+    # ---- fitting ----------------------------------------------------------------------------
+    def fit(
+        self,
+        rfm: pd.DataFrame,
+        *,
+        method: str = "nuts",
+        chains: int = 4,
+        draws: int = 1000,
+        tune: int = 1000,
+        random_seed: int | np.random.Generator | None = None,
+        progressbar: bool = True,
+        sampler: str = "nutpie",
+    ):
+        """Fit the model to an RFM table.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            RFM table (see ``clvkit.rfm_summary``); its ``attrs["time_unit"]`` is recorded.
+        method : {"nuts", "map", "mle"}
+            ``"nuts"`` samples the posterior; ``"map"`` finds the posterior mode (in the natural
+            parameterisation, no Jacobian); ``"mle"`` maximises the likelihood alone. A point
+            fit is stored as a posterior of one chain and one draw.
+        chains, draws, tune : int
+            NUTS settings (ignored by point fits).
+        random_seed : int or numpy.random.Generator, optional
+            Seed for the sampler.
+        progressbar : bool
+            Show the sampler's progress bar.
+        sampler : {"nutpie", "pymc"}
+            NUTS implementation: nutpie (numba backend, the faster one, default) or PyMC's own.
+
+        Returns
+        -------
+        self
+        """
+        if method not in METHODS:
+            raise ClvkitError(
+                f"argument 'method' is {method!r}. Suggestion: use one of {list(METHODS)}."
+            )
+        if sampler not in _sampling.SAMPLERS:
+            raise ClvkitError(
+                f"argument 'sampler' is {sampler!r}. "
+                f"Suggestion: use one of {list(_sampling.SAMPLERS)}."
+            )
+        for arg, val, lo in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
+                raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
+        priors = resolve_priors(self._default_priors, self.priors)
+        stats, time_unit = self._prepare(rfm)
+        names = self._param_names
+        if method == "nuts":
+            idata = _sampling.sample_nuts(
+                self._pymc_model(stats, priors),
+                names,
+                sampler=sampler,
+                chains=int(chains),
+                draws=int(draws),
+                tune=int(tune),
+                random_seed=random_seed,
+                progressbar=progressbar,
+            )
+        else:
+            objective = self._objective(stats, priors if method == "map" else None)
+            theta, value, nit = _sampling.maximize(
+                objective, self._x0(stats), f"{self._model_name} {method.upper()}"
+            )
+            values = np.exp(theta)
+            posterior = xr.Dataset(
+                {n: (("chain", "draw"), [[v]]) for n, v in zip(names, values, strict=True)},
+                coords={"chain": [0], "draw": [0]},
+            )
+            sample_stats = xr.Dataset(
+                {
+                    "lp": (("chain", "draw"), [[value]]),
+                    "n_iterations": (("chain", "draw"), [[nit]]),
+                },
+                coords={"chain": [0], "draw": [0]},
+            )
+            idata = az.InferenceData(posterior=posterior, sample_stats=sample_stats)
+        idata.add_groups(observed_data=self._observed_data(stats))
+        attrs = {
+            "time_unit": time_unit if time_unit is not None else "",
+            "model": self._model_name,
+            "method": method,
+            "data_fingerprint": stats.fingerprint,
+            "clvkit_version": _version(),
+            "sampler": sampler if method == "nuts" else "",
+            "priors": json.dumps(priors) if method != "mle" else "",
+        }
+        idata.attrs.update(attrs)
+        idata.posterior.attrs.update(attrs)
+        self._set_fitted(idata, stats)
+        if method == "nuts":
+            _sampling.warn_convergence(self.diagnostics(), self._model_name)
+        return self
+
+    def _set_fitted(self, idata: az.InferenceData, stats: Any) -> None:
+        self.idata_ = idata
+        self.stats_ = stats
+        unit = idata.attrs.get("time_unit", "")
+        self.time_unit_ = unit or None
+        self.method_ = idata.attrs["method"]
+        self.n_customers_ = stats.n_customers
+
+    def _objective(self, stats: Any, priors: dict[str, dict[str, Any]] | None):
+        names = self._param_names
+
+        def fun_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            with np.errstate(all="ignore"):
+                value, grad = self._loglik_grad(theta, stats)
+            if priors is not None:
+                grad = grad.copy()
+                for i, n in enumerate(names):
+                    t = math.exp(theta[i])
+                    lp, dlp = prior_logp_grad(t, priors[n])
+                    value += lp
+                    grad[i] += dlp * t
+            return value, grad
+
+        return fun_grad
+
+    # ---- fitted state -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "idata_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Suggestion: call "
+                f"model.fit(rfm) first (or clvkit.load(path) for a saved model)."
+            )
+
+    def _draws(self) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+        """Posterior draws as ``(S, 1)`` arrays and the ``(chain, draw)`` shape."""
+        self._check_fitted()
+        post = self.idata_.posterior
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        out = {n: post[n].to_numpy().reshape(-1, 1).astype(np.float64) for n in self._param_names}
+        return out, shape
+
+    def _wrap(
+        self, values: np.ndarray, shape: tuple[int, int], data: RFMArrays | None, name: str
+    ) -> xr.DataArray:
+        post = self.idata_.posterior
+        coords = {"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy()}
+        if data is None:
+            return xr.DataArray(
+                np.asarray(values).reshape(shape), dims=("chain", "draw"), coords=coords, name=name
+            )
+        coords["customer_id"] = data.customer_id
+        arr = np.asarray(values).reshape(*shape, len(data.customer_id))
+        return xr.DataArray(arr, dims=("chain", "draw", "customer_id"), coords=coords, name=name)
+
+    def _check_unit(self, data: RFMArrays) -> None:
+        check_time_unit(data.time_unit, self.time_unit_)
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Log-likelihood of the fitted data at the point estimate (posterior mean for NUTS)."""
+        self._check_fitted()
+        post = self.idata_.posterior
+        theta = np.log([float(post[n].mean()) for n in self._param_names])
+        return self._loglik_grad(theta, self.stats_)[0]
+
+    # ---- diagnostics and summary --------------------------------------------------------------
+    def diagnostics(self) -> dict[str, Any]:
+        """Convergence figures of a NUTS fit (R-hat, bulk/tail ESS, divergences, verdict).
+
+        Raises ``ClvkitError`` for point fits, which have no sampler diagnostics.
+        """
+        self._check_fitted()
+        if self.method_ != "nuts":
+            raise ClvkitError(
+                f"diagnostics need a NUTS fit; this model was fitted with method={self.method_!r}."
+                " Suggestion: fit(rfm, method='nuts')."
+            )
+        return _sampling.check_convergence(self.idata_, self._param_names)
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """Posterior summary: mean, sd, central ``prob`` interval, R-hat, bulk and tail ESS.
+
+        For point fits (MAP/MLE) ``mean`` is the estimate, ``sd`` the asymptotic standard error
+        from the observed information (delta method from the log scale), the interval a normal
+        interval on the log scale, and R-hat/ESS are NaN (no sampler).
+
+        Parameters
+        ----------
+        prob : float
+            Interval probability, in (0, 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter.
+        """
+        self._check_fitted()
+        if not (isinstance(prob, (int, float)) and 0 < prob < 1):
+            raise ClvkitError(f"argument 'prob' is {prob!r}. Suggestion: a number in (0, 1).")
+        names = self._param_names
+        post = self.idata_.posterior
+        lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+        lo_name, hi_name = f"{100 * lo_q:g}%", f"{100 * hi_q:g}%"
+        rows = {}
+        if self.method_ == "nuts":
+            rhat = az.rhat(post[list(names)]) if post.sizes["chain"] > 1 else None
+            ess_b = az.ess(post[list(names)], method="bulk")
+            ess_t = az.ess(post[list(names)], method="tail")
+            for n in names:
+                v = post[n].to_numpy().ravel()
+                rows[n] = {
+                    "mean": v.mean(),
+                    "sd": v.std(ddof=1),
+                    lo_name: np.quantile(v, lo_q),
+                    hi_name: np.quantile(v, hi_q),
+                    "r_hat": float(rhat[n]) if rhat is not None else np.nan,
+                    "ess_bulk": float(ess_b[n]),
+                    "ess_tail": float(ess_t[n]),
+                }
+        else:
+            theta = np.log([float(post[n].values.ravel()[0]) for n in names])
+            priors = json.loads(self.idata_.attrs["priors"]) if self.method_ == "map" else None
+            H = _sampling.hessian_log_scale(self._objective(self.stats_, priors), theta)
+            try:
+                cov = np.linalg.inv(-H)
+                sd_log = np.sqrt(np.diag(cov))
+            except np.linalg.LinAlgError:
+                sd_log = np.full(len(names), np.nan)
+            z = norm.ppf(hi_q)
+            for i, n in enumerate(names):
+                est = math.exp(theta[i])
+                rows[n] = {
+                    "mean": est,
+                    "sd": est * sd_log[i],
+                    lo_name: est * math.exp(-z * sd_log[i]),
+                    hi_name: est * math.exp(z * sd_log[i]),
+                    "r_hat": np.nan,
+                    "ess_bulk": np.nan,
+                    "ess_tail": np.nan,
+                }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    # ---- persistence ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model (posterior, data statistics, priors, time unit) to NetCDF.
+
+        The file is written to a temporary file in the same folder and then atomically moved
+        into place. Read it back with :func:`clvkit.load`.
+        """
+        self._check_fitted()
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ClvkitError(
+                f"argument 'path' is {path!r}, whose folder does not exist. "
+                "Suggestion: create the folder first."
+            )
+        idata = self.idata_.copy()
+        idata.attrs.update(
+            {
+                "clvkit_format": FORMAT_NAME,
+                "clvkit_format_version": FORMAT_VERSION,
+                "settings": json.dumps(self.get_params()),
+            }
+        )
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".clvkit-", suffix=".nc.tmp")
+        os.close(fd)
+        try:
+            idata.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def _version() -> str:
+    import clvkit
+
+    return str(clvkit.__version__)

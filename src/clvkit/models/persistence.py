@@ -1,0 +1,98 @@
+"""Loading saved models (``model.save(path)`` writes them)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import arviz as az
+
+from clvkit.errors import ClvkitError
+from clvkit.models._base import FORMAT_NAME, FORMAT_VERSION, ModelBase
+
+__all__ = ["load"]
+
+
+def _model_classes() -> dict[str, type[ModelBase]]:
+    from clvkit.models.beta_geo import BetaGeo
+    from clvkit.models.gamma_gamma import GammaGamma
+
+    return {"BetaGeo": BetaGeo, "GammaGamma": GammaGamma}
+
+
+def load(path: str | os.PathLike) -> ModelBase:
+    """Read a model written by ``model.save(path)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The NetCDF file.
+
+    Returns
+    -------
+    BetaGeo or GammaGamma
+        The fitted model, with the same priors, settings, time unit and posterior.
+
+    Raises
+    ------
+    ClvkitError
+        If the file is missing, unreadable, not a clvkit model, or from an incompatible
+        format version.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ClvkitError(
+            f"argument 'path' is {path!r}, which is not a file. Suggestion: check the path."
+        )
+    try:
+        idata = az.from_netcdf(path, engine="h5netcdf")
+        for group in idata.groups():
+            idata[group].load()
+            idata[group].close()
+    except Exception as exc:
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) could not be read as NetCDF ({type(exc).__name__}: "
+            f"{exc}). Suggestion: the file is corrupt or not a model saved by clvkit; "
+            "save it again with model.save(path)."
+        ) from exc
+    attrs = dict(idata.attrs)
+    if attrs.get("clvkit_format") != FORMAT_NAME:
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) is NetCDF but not a clvkit model. "
+            "Suggestion: pass a file written by model.save(path)."
+        )
+    version = attrs.get("clvkit_format_version")
+    if version != FORMAT_VERSION:
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) uses clvkit model format version {version!r}; this "
+            f"clvkit ({attrs.get('clvkit_version', '?')} wrote it) reads version "
+            f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
+        )
+    classes = _model_classes()
+    name = attrs.get("model")
+    needed = {"posterior", "observed_data"}
+    if name not in classes or not needed <= set(idata.groups()):
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) is a damaged clvkit model (model {name!r}, groups "
+            f"{list(idata.groups())}). Suggestion: save the model again."
+        )
+    cls = classes[name]
+    try:
+        settings = json.loads(attrs.get("settings", "{}"))
+        model = cls(**settings)
+        stats = cls._stats_from_observed(idata.observed_data)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) has unreadable model settings or data ({exc}). "
+            "Suggestion: save the model again."
+        ) from exc
+    missing = [n for n in cls._param_names if n not in idata.posterior]
+    if missing or stats.fingerprint != attrs.get("data_fingerprint"):
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) fails its integrity check (missing {missing} or data "
+            "fingerprint mismatch). Suggestion: save the model again."
+        )
+    for key in ("clvkit_format", "clvkit_format_version", "settings"):
+        idata.attrs.pop(key, None)
+    model._set_fitted(idata, stats)
+    return model
