@@ -1,0 +1,748 @@
+"""Pure prediction math for the BG/NBD and Gamma-Gamma models (numpy in, numpy out).
+
+Shapes: population parameters are scalars or arrays of shape ``(S, 1)`` (S posterior draws),
+customer arrays (``frequency``, ``recency``, ``T``, ``monetary_value``) are scalars or of shape
+``(N,)``; results have shape ``(S, N)``. Horizons (``t``, ``start``, ``end``) are scalars or 1-D
+arrays of length P; a 1-D horizon adds a trailing axis, giving ``(S, N, P)``, so that several
+periods share one pass over the draws.
+
+Numerics. Given alive at T, the posterior is lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x),
+independent. Averaging the purchase rate lambda exp(-lambda p s) over lambda in closed form gives
+
+    E[purchases in (T, T+s] | alive] = E_p[(1 - (1 + p s/c)^-(r+x)) / p],   c = alpha + T,
+    P(alive at T+s | alive at T)    = E_p[(1 + p s/c)^-(r+x)],
+
+one-dimensional averages over p ~ Beta(a, b+x). They are computed with a Gauss rule built for
+the exact Beta(a, b+x) weight (Golub-Welsch, one rule per draw and distinct frequency), so the
+singular or very concentrated Beta density (b+x up to 1e4, a from 1e-4) is integrated exactly
+and only the smooth factor (1 + p z)^-k (singular at p = -1/z) is approximated. The number of
+nodes (6 to 48) follows from the largest z = s/c in the call. Integrands are evaluated as
+``-expm1(-k log1p(p z)) / p``, never as differences of hypergeometric functions, so nothing
+overflows at large frequency, and a == 1 needs no special case (the closed forms divide by a-1).
+Customers are deduplicated on (frequency, T) before the quadrature.
+
+Measured (tests/test_predict.py, mpmath at 40 digits as reference): relative error below 1e-9 on
+the CDNOW range, and bg_expected_purchases for 4,000 draws x 2,357 CDNOW customers takes about
+1 s on one core (node construction ~40%, integrand ~50%). lifetimes' hyp2f1 closed form
+returns inf/nan for frequency in the hundreds at T of a few hundred; these functions stay
+finite up to frequency 1e4, T 1e5 and parameters from 1e-4 to 1e4.
+
+Examples
+--------
+>>> import numpy as np
+>>> from clvkit.predict import bg_expected_purchases_new_customer
+>>> round(float(bg_expected_purchases_new_customer(0.2426, 4.4137, 0.7930, 2.4262, 31.857)), 4)
+1.0405
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import betainc, betaln, expit, gammaln
+
+from clvkit._special import beta_gauss_rule, n_nodes_for
+from clvkit.errors import ClvkitError, bad_rows_error
+
+__all__ = [
+    "bg_expected_purchases",
+    "bg_expected_purchases_between",
+    "bg_expected_purchases_new_customer",
+    "bg_probability_alive",
+    "bg_probability_alive_at",
+    "bg_probability_of_purchases",
+    "bg_sample_latent",
+    "bg_sample_purchases",
+    "gg_expected_spend",
+    "gg_expected_spend_new_customer",
+    "gg_sample_nu",
+]
+
+# Upper bound on elements of one (draws, customers, nodes) block, to bound memory.
+_BLOCK_ELEMENTS = 2_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks (cheap; the models validate RFM tables thoroughly)
+# ---------------------------------------------------------------------------------------------
+def _float(value: ArrayLike, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ClvkitError(
+            f"argument {name!r} must be numeric. Suggestion: pass a number or a numpy array."
+        ) from exc
+    return arr
+
+
+def _param(value: ArrayLike, name: str) -> np.ndarray:
+    arr = _float(value, name)
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if bad.any():
+        raise bad_rows_error(
+            f"parameter {name!r}",
+            "is not a positive finite number",
+            int(bad.sum()),
+            arr[bad].ravel()[0],
+            "population parameters must be > 0; pass posterior draws as an (S, 1) array",
+        )
+    return arr
+
+
+def _nonneg(value: ArrayLike, name: str, suggestion: str) -> np.ndarray:
+    arr = _float(value, name)
+    bad = ~(np.isfinite(arr) & (arr >= 0))
+    if bad.any():
+        raise bad_rows_error(
+            f"argument {name!r}", "is negative or not finite", int(bad.sum()),
+            arr[bad].ravel()[0], suggestion,
+        )  # fmt: skip
+    return arr
+
+
+def _customers(
+    frequency: ArrayLike, recency: ArrayLike | None, T: ArrayLike
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    x = _nonneg(frequency, "frequency", "frequency counts repeat purchases, so it is >= 0")
+    T_ = _nonneg(T, "T", "T is the customer's age (observation end minus first purchase)")
+    non_int = x != np.round(x)
+    if non_int.any():
+        raise bad_rows_error(
+            "argument 'frequency'", "is not a whole number", int(non_int.sum()),
+            x[non_int].ravel()[0], "frequency counts repeat purchases",
+        )  # fmt: skip
+    if recency is None:
+        return x, None, T_
+    tx = _nonneg(recency, "recency", "recency is last minus first purchase time, so it is >= 0")
+    tx_b, T_b = np.broadcast_arrays(tx, T_)
+    late = tx_b > T_b
+    if late.any():
+        raise bad_rows_error(
+            "argument 'recency'", "exceeds T", int(late.sum()),
+            {"recency": tx_b[late].ravel()[0], "T": T_b[late].ravel()[0]},
+            "recency and T must share a time unit and a customer's recency cannot exceed its age",
+        )  # fmt: skip
+    return x, tx, T_
+
+
+def _horizon(value: ArrayLike, name: str) -> np.ndarray:
+    arr = _nonneg(value, name, f"{name} is a duration in the model's time unit, so it is >= 0")
+    if arr.ndim > 1:
+        raise ClvkitError(
+            f"argument {name!r} has shape {arr.shape}. Suggestion: pass a scalar or a 1-D "
+            "array of horizons (they become a trailing axis of the result)."
+        )
+    return arr
+
+
+def _draw_layout(params: list[np.ndarray], names: list[str]) -> tuple[tuple[int, ...], int]:
+    """Parameters must be scalars or share one (S, 1) layout; returns (shape, S)."""
+    try:
+        shape = np.broadcast_shapes(*(p.shape for p in params))
+    except ValueError as exc:
+        raise ClvkitError(
+            f"parameters {', '.join(names)} do not broadcast together. "
+            "Suggestion: pass posterior draws as (S, 1) arrays or scalars."
+        ) from exc
+    if shape == ():
+        return shape, 1
+    if len(shape) != 2 or shape[1] != 1:
+        raise ClvkitError(
+            f"parameters {', '.join(names)} have shape {shape}. Suggestion: pass posterior "
+            "draws as (S, 1) arrays (e.g. draws.reshape(-1, 1)) or scalars."
+        )
+    return shape, shape[0]
+
+
+def _customer_layout(arrays: list[np.ndarray]) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError as exc:
+        raise ClvkitError(
+            "customer arrays (frequency, recency, T) have different lengths. "
+            "Suggestion: pass aligned 1-D arrays, one entry per customer."
+        ) from exc
+    if len(shape) > 1:
+        raise ClvkitError(
+            f"customer arrays have shape {shape}. Suggestion: pass 1-D arrays of shape (N,)."
+        )
+    return shape, [np.broadcast_to(a, shape).ravel() for a in arrays]
+
+
+# ---------------------------------------------------------------------------------------------
+# BG/NBD
+# ---------------------------------------------------------------------------------------------
+def _log_odds_dead(r, alpha, a, b, x, tx, T):
+    """log P(dead at T) - log P(alive at T) for x > 0 (any value where x == 0)."""
+    xs = np.maximum(x, 1.0)
+    return (
+        np.log(a)
+        - np.log(b + xs - 1.0)
+        + (r + x) * np.log1p((T - tx) / (alpha + tx))  # log((alpha+T)/(alpha+t_x)), stable
+    )
+
+
+def bg_probability_alive(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+) -> np.ndarray:
+    """Probability that a customer is alive at T given its history (FHL 2005; Hardie note 021).
+
+    Computed as ``expit(-log odds of death)`` in log space, so it never overflows.
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        BG/NBD parameters, scalars or ``(S, 1)`` draws.
+    frequency, recency, T : array_like
+        Repeat purchases x, time of last purchase t_x, age T, shape ``(N,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)`` (numpy broadcasting of the inputs).
+
+    Examples
+    --------
+    >>> round(float(bg_probability_alive(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86)), 4)
+    0.7266
+    >>> float(bg_probability_alive(0.2426, 4.4137, 0.7930, 2.4262, 0, 0.0, 38.86))
+    1.0
+    """
+    r, alpha, a, b = (
+        _param(v, n) for v, n in zip((r, alpha, a, b), ("r", "alpha", "a", "b"), strict=True)
+    )
+    x, tx, T_ = _customers(frequency, recency, T)
+    p = expit(-_log_odds_dead(r, alpha, a, b, x, tx, T_))
+    return np.where(x > 0, p, 1.0)
+
+
+def _unique_pairs(x: np.ndarray, T: np.ndarray):
+    """Distinct (x, T) rows: returns ux, x-index per pair, T per pair, pair index per customer."""
+    ux, ix = np.unique(x, return_inverse=True)
+    keys = np.stack([ix.astype(np.float64), T], axis=1)
+    pairs, inv = np.unique(keys, axis=0, return_inverse=True)
+    return ux, pairs[:, 0].astype(np.intp), pairs[:, 1], inv.ravel()
+
+
+def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
+    """Quadrature over p ~ Beta(a, b + x) for customers alive at T.
+
+    r, alpha, a, b : (S,) draws; ux : (Ux,) distinct frequencies; pair_x, pair_T : (U,)
+    distinct (x index, T) pairs; bounds : (B,) horizons s >= 0. Returns (S, U, B) of
+      kind == "purchases": E[(1 - (1 + p s/c)^-k) / p]   (expected purchases in (T, T+s])
+      kind == "survival":  E[(1 + p s/c)^-k]             (P(alive at T+s | alive at T))
+    with k = r + x, c = alpha + T.
+    """
+    S, U, B = r.shape[0], pair_T.shape[0], bounds.shape[0]
+    z_max = float(bounds.max(initial=0.0) / (alpha.min() + pair_T.min())) if U else 0.0
+    n = n_nodes_for(z_max)
+    out = np.empty((S, U, B))
+    step = max(1, _BLOCK_ELEMENTS // max(1, U * n))
+    for lo in range(0, S, step):  # blocks of draws, to bound memory; never a loop on customers
+        sl = slice(lo, min(S, lo + step))
+        nodes, weights = beta_gauss_rule(a[sl, None], b[sl, None] + ux[None, :], n)  # (s, Ux, n)
+        nodes, weights = nodes[:, pair_x], weights[:, pair_x]  # (s, U, n)
+        k = (r[sl, None] + ux[None, pair_x])[..., None]  # (s, U, 1)
+        c = (alpha[sl, None] + pair_T[None, :])[..., None]
+        for j, s in enumerate(bounds):  # a handful of horizons, vectorized over draws x customers
+            log_surv = -k * np.log1p(nodes * (s / c))
+            if kind == "purchases":
+                vals = -np.expm1(log_surv) / nodes
+            else:
+                vals = np.exp(log_surv)
+            out[sl, :, j] = np.einsum("sun,sun->su", vals, weights)
+    return out
+
+
+def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, with_alive=True):
+    """Shared driver: validates, deduplicates, runs the kernel, reshapes to (S, N[, P])."""
+    names = ["r", "alpha", "a", "b"]
+    r, alpha, a, b = (_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
+    pshape, S = _draw_layout([r, alpha, a, b], names)
+    x, tx, T_ = _customers(frequency, recency, T)
+    cshape, (x, tx, T_) = _customer_layout([x, tx, T_])
+    hz = [_horizon(h, nm) for nm, h in horizons]
+    hshape = np.broadcast_shapes(*(h.shape for h in hz))
+    flat = [np.broadcast_to(h, hshape).ravel() for h in hz]
+    bounds, binv = np.unique(np.concatenate(flat), return_inverse=True)
+    binv = binv.reshape(len(flat), -1)
+    rf, alf, af, bf = (np.broadcast_to(v, pshape).reshape(S) for v in (r, alpha, a, b))
+    ux, pair_x, pair_T, inv = _unique_pairs(x, T_)
+    K = _alive_kernel(rf, alf, af, bf, ux, pair_x, pair_T, bounds, kind)  # (S, U, B)
+    vals = [K[:, inv][:, :, bi] for bi in binv]  # each (S, N, P)
+    if kind == "purchases" and len(vals) == 2:  # between: end minus start
+        res = vals[1] - vals[0]
+    else:
+        res = vals[0]
+    if with_alive:
+        pa = bg_probability_alive(rf[:, None], alf[:, None], af[:, None], bf[:, None], x, tx, T_)
+        res = res * pa[:, :, None]
+    out_shape = np.broadcast_shapes(pshape, cshape) + hshape
+    return res.reshape(out_shape)
+
+
+def bg_expected_purchases(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    t: ArrayLike,
+) -> np.ndarray:
+    """Expected purchases in (T, T+t] given the history (FHL 2005, eq. 10).
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    frequency, recency, T : array_like
+        Shape ``(N,)``.
+    t : float or 1-D array_like
+        Horizon(s) >= 0; a 1-D array adds a trailing axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)``, or ``(S, N, P)`` for P horizons.
+
+    Examples
+    --------
+    >>> round(float(bg_expected_purchases(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, 39)), 3)
+    1.226
+    """
+    return _conditional(r, alpha, a, b, frequency, recency, T, [("t", t)], "purchases")
+
+
+def bg_expected_purchases_between(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    start: ArrayLike,
+    end: ArrayLike,
+) -> np.ndarray:
+    """Expected purchases in (T+start, T+end] given the history.
+
+    ``start`` and ``end`` are scalars or 1-D arrays of period boundaries (length P, trailing
+    axis); all distinct boundaries are computed in one pass, so contiguous periods cost one
+    evaluation per boundary. Additive over adjacent intervals.
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    frequency, recency, T : array_like
+        Shape ``(N,)``.
+    start, end : float or 1-D array_like
+        Period boundaries, 0 <= start <= end.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)``, or ``(S, N, P)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> months = bg_expected_purchases_between(
+    ...     0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, np.arange(3) * 4.0, np.arange(1, 4) * 4.0
+    ... )
+    >>> months.shape, bool(np.isclose(months.sum(),
+    ...     bg_expected_purchases(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, 12.0)))
+    ((3,), True)
+    """
+    s = _horizon(start, "start")
+    e = _horizon(end, "end")
+    sb, eb = np.broadcast_arrays(s, e)
+    if (sb > eb).any():
+        bad = sb > eb
+        raise bad_rows_error(
+            "argument 'start'", "exceeds 'end'", int(bad.sum()),
+            {"start": sb[bad].ravel()[0], "end": eb[bad].ravel()[0]},
+            "periods are (T+start, T+end] with start <= end",
+        )  # fmt: skip
+    return _conditional(
+        r, alpha, a, b, frequency, recency, T, [("start", s), ("end", e)], "purchases"
+    )
+
+
+def bg_probability_alive_at(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    t: ArrayLike,
+) -> np.ndarray:
+    """Probability of being alive at T+t given the history.
+
+    P(alive at T) times E[exp(-lambda p t)] over the alive posterior
+    lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x), i.e. E_p[(1 + p t/(alpha+T))^-(r+x)].
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    frequency, recency, T : array_like
+        Shape ``(N,)``.
+    t : float or 1-D array_like
+        Time after T, >= 0 (1-D adds a trailing axis).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)`` or ``(S, N, P)``.
+
+    Examples
+    --------
+    >>> p0 = bg_probability_alive_at(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, 0.0)
+    >>> p52 = bg_probability_alive_at(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, 52.0)
+    >>> round(float(p0), 4), bool(p52 < p0)
+    (0.7266, True)
+    """
+    return _conditional(r, alpha, a, b, frequency, recency, T, [("t", t)], "survival")
+
+
+def _new_customer(r, alpha, a, b, t):
+    """Alive-at-0 kernel for a new customer: (x, T) = (0, 0); result broadcast(params, t)."""
+    names = ["r", "alpha", "a", "b"]
+    r, alpha, a, b = (_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
+    t = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
+    try:
+        shape = np.broadcast_shapes(r.shape, alpha.shape, a.shape, b.shape, t.shape)
+    except ValueError as exc:
+        raise ClvkitError(
+            "parameters and 't' do not broadcast. Suggestion: pass (S, 1) draws and a 1-D t."
+        ) from exc
+    rb, alb, ab, bb, tb = (np.broadcast_to(v, shape).ravel() for v in (r, alpha, a, b, t))
+    return shape, rb, alb, ab, bb, tb
+
+
+def bg_expected_purchases_new_customer(
+    r: ArrayLike, alpha: ArrayLike, a: ArrayLike, b: ArrayLike, t: ArrayLike
+) -> np.ndarray:
+    """Expected repeat purchases in (0, t] for a new customer (FHL 2005, eq. 9).
+
+    E_p[(1 - (1 + p t/alpha)^-r) / p] over p ~ Beta(a, b), by Gauss quadrature.
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    t : array_like
+        Horizons >= 0, broadcast against the parameters (e.g. shape ``(P,)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        numpy broadcast of the parameters and ``t``, e.g. ``(S, P)``.
+
+    Examples
+    --------
+    >>> out = bg_expected_purchases_new_customer(0.2426, 4.4137, 0.7930, 2.4262, [1.0, 3.0])
+    >>> [round(float(v), 4) for v in out]
+    [0.0532, 0.1506]
+    """
+    shape, rb, alb, ab, bb, tb = _new_customer(r, alpha, a, b, t)
+    return _new_customer_kernel(rb, alb, ab, bb, tb, "purchases").reshape(shape)
+
+
+def _new_customer_kernel(r, alpha, a, b, t, kind):
+    """Elementwise (flat arrays) kernel at x = 0, T = 0, one Gauss rule per element."""
+    if r.size == 0:
+        return np.empty(0)
+    z_max = float(np.max(t / alpha))
+    n = n_nodes_for(z_max)
+    out = np.empty(r.shape)
+    step = max(1, _BLOCK_ELEMENTS // n)
+    for lo in range(0, r.size, step):
+        sl = slice(lo, lo + step)
+        nodes, weights = beta_gauss_rule(a[sl], b[sl], n)
+        log_surv = -r[sl, None] * np.log1p(nodes * (t[sl] / alpha[sl])[:, None])
+        vals = -np.expm1(log_surv) / nodes if kind == "purchases" else np.exp(log_surv)
+        out[sl] = np.sum(vals * weights, axis=-1)
+    return out
+
+
+def bg_probability_of_purchases(
+    r: ArrayLike, alpha: ArrayLike, a: ArrayLike, b: ArrayLike, t: ArrayLike, n: ArrayLike
+) -> np.ndarray:
+    """P(X(t) = n): probability of n repeat purchases in (0, t] for a new customer.
+
+    Fader, Hardie and Lee (2005), eq. 8, in log space: the alive-throughout term
+    B(a, b+n)/B(a, b) NB(n; r, alpha/(alpha+t)) plus, for n > 0, the died-after-purchase-n
+    term B(a+1, b+n-1)/B(a, b) P(NB >= n), with the negative binomial tail as a regularized
+    incomplete beta I_{t/(alpha+t)}(n, r) instead of 1 minus a finite sum.
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    t : array_like
+        Horizon >= 0.
+    n : array_like
+        Whole number of purchases >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        numpy broadcast of the inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> probs = bg_probability_of_purchases(0.2426, 4.4137, 0.7930, 2.4262, 39.0, np.arange(400))
+    >>> round(float(probs[0]), 4), bool(np.isclose(probs.sum(), 1.0))
+    (0.5743, True)
+    """
+    names = ["r", "alpha", "a", "b"]
+    r, alpha, a, b = (_param(v, nm) for v, nm in zip((r, alpha, a, b), names, strict=True))
+    t = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
+    n = _nonneg(n, "n", "n counts purchases, so it is a whole number >= 0")
+    if (n != np.round(n)).any():
+        bad = n != np.round(n)
+        raise bad_rows_error(
+            "argument 'n'", "is not a whole number", int(bad.sum()), n[bad].ravel()[0],
+            "n counts purchases, so it is a whole number >= 0",
+        )  # fmt: skip
+    log_q = -np.log1p(alpha / np.where(t > 0, t, 1.0))  # log(t/(alpha+t)), finite placeholder
+    log_q = np.where(t > 0, log_q, -np.inf)
+    log_alive = (
+        betaln(a, b + n)
+        - betaln(a, b)
+        + gammaln(r + n)
+        - gammaln(r)
+        - gammaln(n + 1.0)
+        - r * np.log1p(t / alpha)
+        + np.where(n > 0, n * log_q, 0.0)
+    )
+    n1 = np.maximum(n, 1.0)
+    q = t / (alpha + t)
+    with np.errstate(divide="ignore"):
+        log_tail = np.log(betainc(n1, r, q))  # P(NB >= n), -inf when it underflows
+    log_dead = betaln(a + 1.0, b + n1 - 1.0) - betaln(a, b) + log_tail
+    log_dead = np.where(n > 0, log_dead, -np.inf)
+    return np.exp(np.logaddexp(log_alive, log_dead))
+
+
+def bg_sample_latent(
+    r: ArrayLike,
+    alpha: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact draw of (alive, lambda, p) from each customer's conditional posterior at T.
+
+    alive ~ Bernoulli(P(alive)); if alive lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x);
+    if dead (x > 0 only) lambda ~ Gamma(r+x, alpha+t_x), p ~ Beta(a+1, b+x-1).
+
+    Parameters
+    ----------
+    r, alpha, a, b : array_like
+        Scalars or ``(S, 1)`` draws.
+    frequency, recency, T : array_like
+        Shape ``(N,)``.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    alive : numpy.ndarray of bool
+    lam, p : numpy.ndarray of float
+        Each of shape ``(S, N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alive, lam, p = bg_sample_latent(
+    ...     0.2426, 4.4137, 0.7930, 2.4262, np.array([0, 2]), np.array([0.0, 30.43]),
+    ...     np.array([38.86, 38.86]), np.random.default_rng(0))
+    >>> alive.shape, bool(alive[0])
+    ((2,), True)
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ClvkitError(
+            "argument 'rng' must be a numpy.random.Generator. "
+            "Suggestion: pass np.random.default_rng(seed)."
+        )
+    p_alive = bg_probability_alive(r, alpha, a, b, frequency, recency, T)
+    r, alpha, a, b = (np.asarray(v, dtype=np.float64) for v in (r, alpha, a, b))
+    x, tx, T_ = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    shape = p_alive.shape
+    alive = rng.random(shape) < p_alive
+    k = np.broadcast_to(r + x, shape)
+    rate = np.where(alive, alpha + T_, alpha + tx)
+    lam = rng.gamma(k, 1.0 / rate)
+    dead_ok = ~alive & (x > 0)  # a dead customer has x > 0, so b + x - 1 >= b > 0
+    pa = np.broadcast_to(np.where(dead_ok, a + 1.0, a), shape)
+    pb = np.broadcast_to(np.where(dead_ok, b + x - 1.0, b + x), shape)
+    p = rng.beta(pa, pb)
+    return alive, lam, p
+
+
+def bg_sample_purchases(
+    alive: ArrayLike, lam: ArrayLike, p: ArrayLike, t: ArrayLike, rng: np.random.Generator
+) -> np.ndarray:
+    """Simulated purchase counts in (T, T+t] given the latent state at T.
+
+    Arrivals are Poisson(lam t); each purchase is the last with probability p, so the count is
+    min(Poisson(lam t), G), G ~ Geometric(p) on {1, 2, ...} drawn by inverse CDF
+    (G = inf when p == 0); dead customers buy nothing.
+
+    Parameters
+    ----------
+    alive, lam, p : array_like
+        Latent state, as returned by :func:`bg_sample_latent`.
+    t : array_like
+        Horizon >= 0, broadcast against the state.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n = bg_sample_purchases(np.array([True, False]), np.array([1.0, 1.0]),
+    ...                         np.array([0.0, 0.5]), 10.0, np.random.default_rng(1))
+    >>> int(n[1]), n.dtype
+    (0, dtype('int64'))
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ClvkitError(
+            "argument 'rng' must be a numpy.random.Generator. "
+            "Suggestion: pass np.random.default_rng(seed)."
+        )
+    lam_ = _nonneg(lam, "lam", "lam is a purchase rate, so it is >= 0")
+    p_ = _float(p, "p")
+    if ((p_ < 0) | (p_ > 1) | ~np.isfinite(p_)).any():
+        bad = (p_ < 0) | (p_ > 1) | ~np.isfinite(p_)
+        raise bad_rows_error(
+            "argument 'p'", "is not a probability", int(bad.sum()), p_[bad].ravel()[0],
+            "p is the dropout probability from bg_sample_latent",
+        )  # fmt: skip
+    t_ = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
+    alive_ = np.asarray(alive, dtype=bool)
+    shape = np.broadcast_shapes(alive_.shape, lam_.shape, p_.shape, t_.shape)
+    arrivals = rng.poisson(np.broadcast_to(lam_ * t_, shape))
+    u = 1.0 - rng.random(shape)  # in (0, 1]
+    with np.errstate(divide="ignore"):
+        geo = np.ceil(np.log(u) / np.log1p(-np.broadcast_to(p_, shape)))  # inf when p == 0
+    geo = np.maximum(geo, 1.0)
+    count = np.minimum(arrivals, geo).astype(np.int64)
+    return np.where(alive_, count, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamma-Gamma
+# ---------------------------------------------------------------------------------------------
+def _gg_inputs(p, q, v, frequency, monetary_value):
+    p, q, v = (_param(val, nm) for val, nm in zip((p, q, v), ("p", "q", "v"), strict=True))
+    x = _nonneg(frequency, "frequency", "frequency counts repeat purchases, so it is >= 0")
+    m = _nonneg(monetary_value, "monetary_value", "monetary_value is a mean spend, so >= 0")
+    return p, q, v, x, m
+
+
+def gg_expected_spend(
+    p: ArrayLike, q: ArrayLike, v: ArrayLike, frequency: ArrayLike, monetary_value: ArrayLike
+) -> np.ndarray:
+    """Conditional expected spend per purchase (Fader and Hardie 2013, eq. 5).
+
+    ``p (v + x zbar) / (p x + q - 1)``; the prior mean ``p v / (q - 1)`` when x = 0. The mean is
+    infinite when ``p x + q <= 1`` and is returned as ``inf`` there.
+
+    Parameters
+    ----------
+    p, q, v : array_like
+        Gamma-Gamma parameters, scalars or ``(S, 1)`` draws.
+    frequency, monetary_value : array_like
+        Repeat purchases x and their mean spend zbar, shape ``(N,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)``.
+
+    Examples
+    --------
+    >>> round(float(gg_expected_spend(6.2488, 3.7446, 15.4477, 2, 22.35)), 2)
+    24.66
+    """
+    p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
+    den = p * x + q - 1.0
+    num = p * (v + x * m)
+    with np.errstate(divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+
+
+def gg_expected_spend_new_customer(p: ArrayLike, q: ArrayLike, v: ArrayLike) -> np.ndarray:
+    """Expected spend per purchase of a new customer, ``p v / (q - 1)`` (``inf`` if q <= 1).
+
+    Examples
+    --------
+    >>> round(float(gg_expected_spend_new_customer(6.2488, 3.7446, 15.4477)), 2)
+    35.17
+    """
+    return gg_expected_spend(p, q, v, 0.0, 0.0)
+
+
+def gg_sample_nu(
+    p: ArrayLike,
+    q: ArrayLike,
+    v: ArrayLike,
+    frequency: ArrayLike,
+    monetary_value: ArrayLike,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draw each customer's spend rate nu ~ Gamma(p x + q, rate v + x zbar).
+
+    Given nu, a purchase's expected spend is ``p / nu``; averaging over nu gives
+    :func:`gg_expected_spend`.
+
+    Parameters
+    ----------
+    p, q, v : array_like
+        Scalars or ``(S, 1)`` draws.
+    frequency, monetary_value : array_like
+        Shape ``(N,)``.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(S, N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nu = gg_sample_nu(6.2488, 3.7446, 15.4477, np.array([2, 0]), np.array([22.35, 0.0]),
+    ...                   np.random.default_rng(0))
+    >>> nu.shape
+    (2,)
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ClvkitError(
+            "argument 'rng' must be a numpy.random.Generator. "
+            "Suggestion: pass np.random.default_rng(seed)."
+        )
+    p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
+    shape = np.broadcast_shapes(p.shape, q.shape, v.shape, x.shape, m.shape)
+    return rng.gamma(np.broadcast_to(p * x + q, shape), 1.0 / np.broadcast_to(v + x * m, shape))
