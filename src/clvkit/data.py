@@ -58,20 +58,33 @@ def _parse_dates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
         s = s.dt.tz_localize(None)  # keep the local wall-clock date
     elif not pd.api.types.is_datetime64_dtype(s.dtype):
         if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            numbers = np.ones(len(s), dtype=bool)
+        elif pd.api.types.infer_dtype(s, skipna=True) in ("string", "datetime", "date"):
+            numbers = np.zeros(len(s), dtype=bool)
+        else:  # mixed objects: numbers are not dates (pandas would read them as epochs)
+            numbers = np.fromiter(
+                (isinstance(x, (bool, int, float, np.number)) for x in s.to_numpy(object)),
+                dtype=bool,
+                count=len(s),
+            )
+        if numbers.any():
             raise bad_rows_error(
                 what,
-                f"holds numbers ({s.dtype}), not dates,",
-                len(s),
-                _example(frame, np.ones(len(s), dtype=bool), [col]),
+                "holds numbers, not dates,",
+                int(numbers.sum()),
+                _example(frame, numbers, [col]),
                 "convert it first, e.g. pd.to_datetime(df[col].astype(str), format='%Y%m%d').",
                 n_total=len(s),
             )
         try:
-            # pandas infers one format from the first value; ISO 8601 with and without a time
-            # of day ("2024-01-01", "2024-01-01 09:00") is common enough to allow mixing.
-            parsed = pd.to_datetime(s, errors="coerce")
-            if parsed.isna().any():
-                parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
+            with warnings.catch_warnings():
+                # pandas warns when it falls back to parsing each value with dateutil
+                warnings.simplefilter("ignore", UserWarning)
+                # pandas infers one format from the first value; ISO 8601 with and without a
+                # time of day ("2024-01-01", "2024-01-01 09:00") is common enough to allow.
+                parsed = pd.to_datetime(s, errors="coerce")
+                if parsed.isna().any():
+                    parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
             if isinstance(parsed.dtype, pd.DatetimeTZDtype):
                 parsed = parsed.dt.tz_localize(None)
         except (ValueError, TypeError, OverflowError) as exc:
