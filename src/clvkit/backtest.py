@@ -36,6 +36,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
+from clvkit import predict
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import format_time_unit, parse_time_unit, to_units
 
@@ -120,39 +121,6 @@ def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> n
     return np.where(np.isfinite(direct), direct, euler)
 
 
-def _bg_expected_purchases(r, alpha, a, b, x, tx, T, t):
-    """E[X(T, T + t] | x, t_x, T] (Fader, Hardie and Lee 2005, eq. 10); x = T = 0: a new customer."""
-    z = t / (alpha + T + t)
-    log_h = _log_hyp2f1(r + x, b + x, a + b + x - 1, z)
-    second = -np.expm1(log_h + (r + x) * np.log((alpha + T) / (alpha + T + t)))
-    numer = (a + b + x - 1) / (a - 1) * second
-    with np.errstate(divide="ignore", over="ignore"):
-        odds = np.where(
-            x > 0,
-            np.exp(np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
-                   + (r + x) * np.log((alpha + T) / (alpha + tx))),
-            0.0,
-        )  # fmt: skip
-    return numer / (1.0 + odds)
-
-
-def _bg_expected_new(r, alpha, a, b, t):
-    """E[X(t)] for a new customer, 0 for t <= 0."""
-    tt = np.maximum(t, 0.0)
-    return np.where(t > 0, _bg_expected_purchases(r, alpha, a, b, 0.0, 0.0, 0.0, tt), 0.0)
-
-
-def _bg_p_alive(r, alpha, a, b, x, tx, T):
-    """P(alive at T | x, t_x, T)."""
-    with np.errstate(over="ignore"):
-        log_odds = (
-            np.log(a)
-            - np.log(np.maximum(b + x - 1, 1e-300))
-            + (r + x) * np.log((alpha + T) / (alpha + tx))
-        )
-        return np.where(x > 0, special.expit(-log_odds), 1.0)
-
-
 def _g(r, alpha, a, b, c, u):
     """G(c, u) = E_{lam, p}[exp(-lam (c + p u))] for lam ~ Gamma(r, alpha), p ~ Beta(a, b)."""
     d = alpha + c + u
@@ -210,49 +178,19 @@ def bg_probability_purchase_in_window(r, alpha, a, b, start, end):
     return np.maximum(_g(r, alpha, a, b, 0.0, u) - _g(r, alpha, a, b, w, u), 0.0)
 
 
-def _bg_pmf_new(r, alpha, a, b, t, n_max):
-    """P(X(t) = n) for n = 0..n_max - 1 and P(X(t) >= n_max), new customer; shape (..., n_max+1).
-
-    Fader, Hardie and Lee (2005), eq. 8, in log space.
-    """
-    t = np.asarray(t, dtype=float)
-    lbab = special.betaln(a, b)
-    log_q = np.log(alpha / (alpha + t))  # log of alpha/(alpha+t)
-    log_1mq = np.log(t / (alpha + t))
-    out = []
-    nbd_cdf = np.zeros(np.broadcast(r, t).shape)  # sum_{j<n} NBD pmf(j)
-    for n in range(n_max):
-        log_nbd = (
-            special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1)
-            + r * log_q + n * log_1mq
-        )  # fmt: skip
-        nbd = np.exp(log_nbd)
-        term1 = np.exp(special.betaln(a, b + n) - lbab) * nbd
-        if n > 0:
-            term2 = np.exp(special.betaln(a + 1, b + n - 1) - lbab) * np.maximum(1.0 - nbd_cdf, 0)
-        else:
-            term2 = 0.0
-        out.append(term1 + term2)
-        nbd_cdf = nbd_cdf + nbd
-    probs = np.stack(np.broadcast_arrays(*out), axis=-1)
+def _pmf_binned(r, alpha, a, b, t, n_max):
+    """P(X(t) = n) for n < n_max and P(X(t) >= n_max) of a new customer; last axis n_max + 1."""
+    probs = predict.bg_probability_of_purchases(r, alpha, a, b, t, np.arange(n_max))
     tail = np.maximum(1.0 - probs.sum(-1, keepdims=True), 0.0)
     return np.concatenate([probs, tail], axis=-1)
 
 
-def _sample_holdout_counts(bg, x, tx, T, t, rng):
-    """Holdout purchases in (T, T + t] from the exact conditional posterior of each customer.
-
-    bg: (M, 1) parameter arrays; customers (n,). Returns int64 (M, n).
-    """
-    r, alpha, a, b = bg
-    shape = np.broadcast_shapes(r.shape, np.shape(x))
-    alive = rng.random(shape) < _bg_p_alive(r, alpha, a, b, x, tx, T)
-    # given alive at T: lam ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
-    lam = rng.gamma(r + x, 1.0 / (alpha + T), size=shape)
-    p = np.clip(rng.beta(a * np.ones(shape), b + x), 1e-12, 1.0)
-    arrivals = rng.poisson(np.minimum(lam * t, 1e9))
-    until_death = rng.geometric(p)  # purchases up to and including the last one
-    return np.where(alive, np.minimum(arrivals, until_death), 0)
+def _expected_new(r, alpha, a, b, age):
+    """E[X(age)] of a new customer on any grid of ages (0 where age <= 0); params (s, 1)."""
+    flat = np.maximum(np.asarray(age, dtype=float), 0.0).ravel()
+    uniq, inv = np.unique(flat, return_inverse=True)
+    out = predict.bg_expected_purchases_new_customer(r, alpha, a, b, uniq)[:, inv]
+    return out.reshape((-1, *np.shape(age)))
 
 
 def _randomized_pit(samples, y, rng):
@@ -351,9 +289,15 @@ def holdout_predictive(
     for lo in range(0, n, step):
         sl = slice(lo, min(n, lo + step))
         xs, txs, Ts, ds = x[sl], tx[sl], TT[sl], dur[sl]
-        mean_x = _bg_expected_purchases(*_col(bg), xs, txs, Ts, ds).mean(axis=0)
+        mean_x = np.empty(ds.size)
+        for d in np.unique(ds):  # one holdout length in the usual split
+            m = ds == d
+            mean_x[m] = predict.bg_expected_purchases(*_col(bg), xs[m], txs[m], Ts[m], d).mean(
+                axis=0
+            )
         cols["predicted"][sl] = mean_x
-        sims = _sample_holdout_counts(_col(bg, idx), xs, txs, Ts, ds, rng)
+        alive, lam, p_drop = predict.bg_sample_latent(*_col(bg, idx), xs, txs, Ts, rng)
+        sims = predict.bg_sample_purchases(alive, lam, p_drop, ds, rng)
         qs = np.quantile(sims, [lo_q, hi_q], axis=0, method="inverted_cdf")
         cols["lower"][sl], cols["upper"][sl] = qs
         cols["pit"][sl] = _randomized_pit(sims, y[sl], rng)
@@ -361,11 +305,10 @@ def holdout_predictive(
             p, q, v = _col(gg, gidx)
             zs = z[sl]
             # nu | history ~ Gamma(p x + q, rate v + x zbar); revenue | X, nu ~ Gamma(p X, nu)
-            nu = rng.gamma(p * xs + q, 1.0 / (v + xs * zs))
+            nu = predict.gg_sample_nu(p, q, v, xs, zs, rng)
             shape_rev = p * sims
             rev = np.where(sims > 0, rng.gamma(np.maximum(shape_rev, 1e-300), 1.0 / nu), 0.0)
-            pa, qa, va = _col(gg)
-            spend = (pa * (va + xs * zs) / (pa * xs + qa - 1)).mean(axis=0)
+            spend = predict.gg_expected_spend(*_col(gg), xs, zs).mean(axis=0)
             cols["predicted_revenue"][sl] = mean_x * spend  # independence of spend and counts
             rq = np.quantile(rev, [lo_q, hi_q], axis=0)
             cols["revenue_lower"][sl], cols["revenue_upper"][sl] = rq
@@ -512,7 +455,9 @@ def frequency_ppc(
     step = max(1, _CELLS // (k * t_uniq.size))
     for lo in range(0, S, step):
         sub = {n: v[lo : lo + step] for n, v in bg.items()}
-        pm = _bg_pmf_new(*_col(sub), t_uniq, max_frequency)  # (s, G, k)
+        pm = _pmf_binned(
+            *[v[..., None] for v in _col(sub)], t_uniq[:, None], max_frequency
+        )  # (s, G, k)
         expected += np.einsum("sgk,g->k", pm, w)
     expected /= S
     # predictive histograms
@@ -521,7 +466,8 @@ def frequency_ppc(
     step = max(1, _CELLS // (k * t_uniq.size))
     for lo in range(0, n_samples, step):
         sl = idx[lo : lo + step]
-        cum = np.cumsum(_bg_pmf_new(*_col(bg, sl), t_uniq, max_frequency), axis=-1)[:, inv, :]
+        prm = [v[..., None] for v in _col(bg, sl)]
+        cum = np.cumsum(_pmf_binned(*prm, t_uniq[:, None], max_frequency), axis=-1)[:, inv, :]
         u = rng.random(cum.shape[:2])
         cat = np.minimum((cum < u[..., None]).sum(-1), k - 1)  # (s, N)
         rows = np.repeat(np.arange(cat.shape[0]), cat.shape[1])
@@ -716,7 +662,8 @@ def cohort_tracking(
     for lo in range(0, uniq.size, step):
         prm = [v[..., None] for v in _col(bg, uniq[lo : lo + step])]  # (s, 1, 1)
         age_end = ends[None, :] - b_u[:, None]  # (G, K)
-        cum_mean += np.einsum("sgk,g->k", _bg_expected_new(*prm, age_end), nb)
+        e_new = _expected_new(*_col(bg, uniq[lo : lo + step]), age_end)
+        cum_mean += np.einsum("sgk,g->k", e_new, nb)
         u = np.maximum(w_start[None, :] - b_u[:, None], 0.0)
         pr = bg_probability_purchase_in_window(*prm, u, np.maximum(age_end, u))
         ret_mean += np.einsum("sgk,gk->k", pr, elig * nb[:, None])

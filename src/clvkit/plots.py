@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.backtest import _BG_VARS, _bg_expected_purchases, _bg_p_alive, _col, _posterior
+from clvkit import predict
+from clvkit.backtest import _BG_VARS, _col, _posterior
 from clvkit.errors import ClvkitError
 
 __all__ = [
@@ -139,7 +140,9 @@ def plot_retention(
     """
     _need(retention, ["actual", "predicted", "lower", "upper", "expected_alive"], "retention")
     ax = _axes(ax)
-    r = retention[retention["n_eligible"] > 0] if "n_eligible" in retention else retention
+    r = retention
+    if "n_eligible" in retention:  # skip the first periods, when few customers have entered
+        r = retention[retention["n_eligible"] >= max(1, 0.05 * retention["n_eligible"].max())]
     k = r.index.to_numpy() + 0.5
     prob = retention.attrs.get("prob", 0.9)
     window = retention.attrs.get("window", 1)
@@ -238,25 +241,24 @@ def plot_pit(pit: np.ndarray, bins: int = 10, ax: Any = None) -> Any:
             edgecolor="white", label="customers")  # fmt: skip
     expected = u.size / bins
     half = 1.96 * np.sqrt(expected * (1 - 1 / bins))
-    ax.axhspan(expected - half, expected + half, color="grey", alpha=0.2, label="uniform ±95%")
-    ax.axhline(expected, color="grey", lw=1)
+    ax.axhspan(expected - half, expected + half, color="tab:orange", alpha=0.25, zorder=3,
+               label="uniform, 95% band")  # fmt: skip
+    ax.axhline(expected, color="tab:orange", lw=1, zorder=3)
     ax.set(xlabel="randomized PIT", ylabel="customers", title="Calibration of the predictive (PIT)",
            xlim=(0, 1))  # fmt: skip
-    ax.legend(frameon=False, loc="lower center")
+    ax.legend(loc="lower right", framealpha=0.9)
     return ax
 
 
-def _grid_mean(fn: Any, draws: dict[str, np.ndarray], *grids: np.ndarray) -> np.ndarray:
-    """Posterior mean of fn(*params, *grids) over draws, chunked so memory stays bounded."""
+def _grid_mean(fn: Any, draws: dict[str, np.ndarray], x: np.ndarray, tx: np.ndarray) -> np.ndarray:
+    """Posterior mean of fn(*params, x, tx) on a flattened grid, chunked over draws."""
+    xg, tg = (g.ravel() for g in np.broadcast_arrays(x, tx))
     S = next(iter(draws.values())).size
-    size = np.broadcast(*grids).size
-    step = max(1, _CELLS // max(size, 1))
-    total = np.zeros(np.broadcast(*grids).shape)
+    step = max(1, _CELLS // xg.size)
+    total = np.zeros(xg.size)
     for lo in range(0, S, step):
-        sub = {k: v[lo : lo + step] for k, v in draws.items()}
-        prm = [p.reshape((-1,) + (1,) * total.ndim) for p in _col(sub)]
-        total += fn(*prm, *grids).sum(axis=0)
-    return total / S
+        total += fn(*_col({k: v[lo : lo + step] for k, v in draws.items()}), xg, tg).sum(axis=0)
+    return (total / S).reshape(np.broadcast(x, tx).shape)
 
 
 def _matrix(ax, values, max_frequency, max_recency, T, title, cbar_label, cmap):
@@ -316,7 +318,7 @@ def plot_probability_alive_matrix(
     (31, 100)
     """
     draws, x, tx = _grid(transactions_posterior, T, max_frequency, n_recency)
-    values = _grid_mean(lambda r, al, a, b, x_, t_: _bg_p_alive(r, al, a, b, x_, t_, T),
+    values = _grid_mean(lambda r, al, a, b, x_, t_: predict.bg_probability_alive(r, al, a, b, x_, t_, T),
                         draws, x, tx)  # fmt: skip
     return _matrix(ax, values, max_frequency, T, T, "Probability alive", "P(alive)", "RdYlGn")
 
@@ -343,7 +345,10 @@ def plot_expected_purchases_matrix(
         raise ClvkitError(f"argument 't' must be a positive horizon, got {t!r}.")
     draws, x, tx = _grid(transactions_posterior, T, max_frequency, n_recency)
     values = _grid_mean(
-        lambda r, al, a, b, x_, t_: _bg_expected_purchases(r, al, a, b, x_, t_, T, t), draws, x, tx
+        lambda r, al, a, b, x_, t_: predict.bg_expected_purchases(r, al, a, b, x_, t_, T, t),
+        draws,
+        x,
+        tx,
     )
     return _matrix(ax, values, max_frequency, T, T, f"Expected purchases in the next {t:g} periods",
                    "expected purchases", "viridis")  # fmt: skip
@@ -397,7 +402,7 @@ def plot_probability_alive_history(
     S = next(iter(draws.values())).size
     step = max(1, _CELLS // grid.size)
     vals = np.concatenate([
-        _bg_p_alive(*_col({k: v[lo : lo + step] for k, v in draws.items()}), n_before, last, grid)
+        predict.bg_probability_alive(*_col({k: v[lo : lo + step] for k, v in draws.items()}), n_before, last, grid)
         for lo in range(0, S, step)
     ])  # fmt: skip
     ax = _axes(ax)
