@@ -245,8 +245,10 @@ def _purchase_days(
     """
     keep = log.days <= last_day
     n_left_out = int(keep.size - np.count_nonzero(keep))
-    codes, days = log.codes[keep], log.days[keep]
-    amounts = log.amounts[keep] if log.amounts is not None else None
+    codes, days, amounts = log.codes, log.days, log.amounts
+    if n_left_out:  # copy only when rows are left out
+        codes, days = codes[keep], days[keep]
+        amounts = amounts[keep] if amounts is not None else None
     d0 = int(days.min())
     span = int(days.max()) - d0 + 1
     key = codes * span + (days - d0)  # < n_customers * span, fits int64 for any real log
