@@ -45,34 +45,51 @@ def mean_spend(p, q, v, x, m):
     return np.where(den > 0, out, np.inf)
 
 
-def _alive_purchases(r, alpha, a, b, x, T, t):
+def _alive_purchases_sum(r, alpha, a, b, x, T, times, weights):
     rr = r + x
     al = alpha + T
+    log_al = np.log(al)
     bb = b + x
     c = a + bb - 1.0
-    log_y = rr * (np.log(al) - np.log(al + t)) + np.log(hyp2f1(rr, bb, c, t / (al + t)))
-    return c / (a - 1.0) * -np.expm1(log_y)
+    scale = c / (a - 1.0)
+    total = 0.0
+    for t, w in zip(times, weights, strict=True):
+        log_y = rr * (log_al - np.log(al + t)) + np.log(hyp2f1(rr, bb, c, t / (al + t)))
+        f = scale * -np.expm1(log_y)
+        total = total + w * f
+    return total, f
 
 
-def alive_expected_purchases(r, alpha, a, b, x, T, t):
-    """F(t) = E[purchases in (T, T+t] | alive at T], broadcast to ``(S, n)``."""
+def alive_expected_purchases(r, alpha, a, b, x, T, times, weights):
+    """``(sum_j w_j F(t_j), F(t_last))`` with F(t) = E[purchases in (T, T+t] | alive at T].
+
+    Each result has shape ``(S, n)``.
+    """
     near = np.abs(a - 1.0) < _A_NEAR_ONE
     if not np.any(near):
-        return _alive_purchases(r, alpha, a, b, x, T, t)
+        return _alive_purchases_sum(r, alpha, a, b, x, T, times, weights)
     lo, hi = 1.0 - _A_NEAR_ONE, 1.0 + _A_NEAR_ONE
-    f = _alive_purchases(r, alpha, np.where(near, hi, a), b, x, T, t)
-    f_lo = _alive_purchases(r, alpha, np.where(near, lo, a), b, x, T, t)
+    f = _alive_purchases_sum(r, alpha, np.where(near, hi, a), b, x, T, times, weights)
+    f_lo = _alive_purchases_sum(r, alpha, np.where(near, lo, a), b, x, T, times, weights)
     w = (a - lo) / (hi - lo)
-    return np.where(near, f_lo + w * (f - f_lo), f)
+    return tuple(np.where(near, u + w * (v - u), v) for u, v in zip(f_lo, f, strict=True))
 
 
-def alive_survival(r, alpha, a, b, x, T, s):
-    """G(s) = P(alive at T+s | alive at T), broadcast to ``(S, n)``."""
+def alive_survival(r, alpha, a, b, x, T, times, weights):
+    """sum_j w_j G(s_j), G(s) = P(alive at T+s | alive at T), ``(S, n)``."""
     rr = r + x
     al = alpha + T
+    log_al = np.log(al)
     bb = b + x
-    log_g = rr * (np.log(al) - np.log(al + s)) + np.log(hyp2f1(rr, bb, a + bb, s / (al + s)))
-    return np.exp(log_g)
+    c = a + bb
+    total = 0.0
+    for s, w in zip(times, weights, strict=True):
+        if s == 0:
+            total = total + w
+            continue
+        log_g = rr * (log_al - np.log(al + s)) + np.log(hyp2f1(rr, bb, c, s / (al + s)))
+        total = total + w * np.exp(log_g)
+    return total
 
 
 def simulate_future(bg, gg, x, tx, T, m, plan, rng):
@@ -188,8 +205,8 @@ class DiscountPlan:
         return 0.5 * self.horizon * (z + 1.0), 0.5 * self.horizon * w
 
     def revenue_weights(self):
-        """Times ``t_j`` and weights ``w_j``: discounted purchases = sum_j w_j F(t_j)."""
-        if not self.continuous:
+        """Times ``t_j`` (the last is H) and weights ``w_j``: discounted purchases = sum w_j F(t_j)."""
+        if not self.continuous:  # summation by parts; the last time is H
             d = self.end_discount
             return self.ends, d - np.append(d[1:], 0.0)
         # integration by parts: int e^{-rho s} dF(s) = e^{-rho H} F(H) + rho int e^{-rho s} F(s) ds
@@ -221,15 +238,9 @@ def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
     ux, uT = keys
     inv = inv.ravel()
     t_rev, w_rev = plan.revenue_weights()
-    disc = np.zeros((r.shape[0], ux.size))
-    for t, w in zip(t_rev, w_rev, strict=True):
-        if w != 0:
-            disc += w * alive_expected_purchases(r, alpha, a, b, ux, uT, t)
-    purchases_h = alive_expected_purchases(r, alpha, a, b, ux, uT, plan.horizon)
+    disc, purchases_h = alive_expected_purchases(r, alpha, a, b, ux, uT, t_rev, w_rev)
     clv = margin * spend * disc[:, inv]
     if plan.cost_per_period > 0:
-        alive_cost = np.zeros_like(disc)
-        for s, c in zip(*plan.cost_weights(), strict=True):
-            alive_cost += c * (1.0 if s == 0 else alive_survival(r, alpha, a, b, ux, uT, s))
+        alive_cost = alive_survival(r, alpha, a, b, ux, uT, *plan.cost_weights())
         clv = clv - plan.cost_per_period * alive_cost[:, inv]
     return pa * clv, pa, pa * purchases_h[:, inv], spend

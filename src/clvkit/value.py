@@ -363,7 +363,7 @@ def customer_value(
     cost_per_period: float = 0.0,
     acquisition_cost: float | None = None,
     tiers: Mapping[str, float] | None = None,
-    tier_sample_size: int = 50_000,
+    tier_sample_size: int | None = None,
     chunk_size: int | None = None,
     random_seed: int | np.random.Generator | None = None,
     keep_draws: bool = False,
@@ -402,9 +402,10 @@ def customer_value(
     tiers : mapping, optional
         Tier name -> cumulative top share by CLV rank within each draw, last share 1.
         Default :data:`DEFAULT_TIERS`. Ties at a cut go to the lower tier.
-    tier_sample_size : int
+    tier_sample_size : int, optional
         Per-draw tier cuts are exact when there are at most this many customers; otherwise they
-        are the empirical cuts of a random sample of this many customers (a first pass).
+        are the empirical cuts of a random sample of this many customers (a first pass, so tier
+        shares are then approximate). Default ``max(10_000, 5e7 // draws)``.
     chunk_size : int, optional
         Customers per chunk (default: about 2 million values per chunk).
     random_seed : int or numpy.random.Generator, optional
@@ -469,7 +470,9 @@ def customer_value(
             f"argument 'discounting' must be 'discrete' or 'continuous', got {discounting!r}."
         )
     tiers = _check_tiers(DEFAULT_TIERS if tiers is None else tiers)
-    if not (isinstance(tier_sample_size, int | np.integer) and tier_sample_size >= 100):
+    if tier_sample_size is not None and not (
+        isinstance(tier_sample_size, int | np.integer) and tier_sample_size >= 100
+    ):
         raise ClvkitError(
             f"argument 'tier_sample_size' must be an integer >= 100, got {tier_sample_size!r}."
         )
@@ -494,23 +497,40 @@ def customer_value(
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
 
     cols = {c: data[c].to_numpy() for c in data.columns}
+    # memory of the first pass: 8 bytes x draws x sample size (400 MB by default)
+    sample_size = tier_sample_size or max(10_000, 50_000_000 // S)
     run = _Runner(method, plan, margin, bg, gg, cols)
 
-    # pass 1: per-draw tier cuts, from all customers or from a random sample
-    exact = n <= tier_sample_size
-    sample = np.arange(n) if exact else np.sort(sample_rng.choice(n, tier_sample_size, False))
-    first = run.values(sample, chunk, sim_rng if exact else sample_rng, progressbar, "tier cuts")
-    cuts = _tier_cuts(first[0], list(tiers.values()))
+    # Customers are visited sorted by (frequency, T): the expected method's costly part depends
+    # on that pair only and is computed once per distinct pair in a chunk.
+    order = np.lexsort((cols["T"], cols["frequency"]))
+    acc = _Accumulator(n, S, tiers, keep_draws, method == "simulate")
+    # pass 1: per-draw tier cuts, from all customers or from a random sample of them
+    exact = n <= sample_size
+    if exact:
+        first = np.empty((S, n))
+        for lo in _progress(range(0, n, chunk), progressbar, "customer value"):
+            idx = order[lo : lo + chunk]
+            clv, *rest = run.chunk(idx, sim_rng)
+            acc.add_stats(idx, clv, *rest)
+            first[:, lo : lo + idx.size] = clv
+    else:
+        sample = sample_rng.choice(n, sample_size, replace=False)
+        sample = sample[np.lexsort((cols["T"][sample], cols["frequency"][sample]))]
+        first = run.values(sample, chunk, sample_rng, progressbar, "tier cuts")
+    cuts = _tier_cuts(first, list(tiers.values()))
 
     # pass 2: accumulate equity, tier sums and per-customer statistics
-    acc = _Accumulator(n, S, tiers, keep_draws, method == "simulate")
     if exact:
-        acc.add(slice(0, n), *first, cuts)
+        for lo in range(0, n, chunk):
+            acc.add_tiers(order[lo : lo + chunk], first[:, lo : lo + chunk], cuts)
     else:
         del first
         for lo in _progress(range(0, n, chunk), progressbar, "customer value"):
-            idx = np.arange(lo, min(lo + chunk, n))
-            acc.add(slice(lo, idx[-1] + 1), *run.chunk(idx, sim_rng), cuts)
+            idx = order[lo : lo + chunk]
+            clv, *rest = run.chunk(idx, sim_rng)
+            acc.add_stats(idx, clv, *rest)
+            acc.add_tiers(idx, clv, cuts)
 
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
@@ -630,9 +650,9 @@ class _Runner:
         return clv, pa, purchases, spend
 
     def values(self, idx, chunk, rng, progressbar, label):
-        parts = [self.chunk(idx[i : i + chunk], rng) for i in _progress(
-            range(0, idx.size, chunk), progressbar, label)]  # fmt: skip
-        return [np.concatenate(p, axis=1) for p in zip(*parts, strict=True)]
+        """CLV ``(S, len(idx))`` of customers ``idx``."""
+        it = _progress(range(0, idx.size, chunk), progressbar, label)
+        return np.concatenate([self.chunk(idx[i : i + chunk], rng)[0] for i in it], axis=1)
 
 
 def _progress(it: range, show: bool, label: str):
@@ -679,28 +699,32 @@ class _Accumulator:
         self.clv = np.empty((S, n)) if keep else None
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
 
-    def add(self, sl, clv, pa, purchases, spend, cuts):
+    def add_tiers(self, idx, clv, cuts):
+        """Per-draw equity and tier sums, per-customer tier probabilities."""
         self.equity += clv.sum(axis=1)
         level = (clv[:, :, None] <= cuts[:, None, :]).sum(axis=2)  # 0 = top tier
         for j in range(self.n_t):
             in_j = level == j
             self.tier_eq[:, j] += np.where(in_j, clv, 0.0).sum(axis=1)
             self.tier_n[:, j] += in_j.sum(axis=1)
-            self.tier_p[sl, j] = in_j.mean(axis=0)
+            self.tier_p[idx, j] = in_j.mean(axis=0)
+
+    def add_stats(self, idx, clv, pa, purchases, spend):
+        """Per-customer summaries over draws (and the kept draws)."""
         st = self.stats
-        st["mean"][sl] = clv.mean(axis=0)
-        st["p_alive"][sl] = pa.mean(axis=0)
-        st["purchases"][sl] = purchases.mean(axis=0)
-        st["spend"][sl] = spend.mean(axis=0)
+        st["mean"][idx] = clv.mean(axis=0)
+        st["p_alive"][idx] = pa.mean(axis=0)
+        st["purchases"][idx] = purchases.mean(axis=0)
+        st["spend"][idx] = spend.mean(axis=0)
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
         qs = dict(zip(levels, np.quantile(clv, levels, axis=0), strict=True))
-        st["median"][sl] = qs[0.5]
+        st["median"][idx] = qs[0.5]
         for p, arr in self.q.items():
-            arr[0, sl], arr[1, sl] = qs[(1 - p) / 2], qs[(1 + p) / 2]
+            arr[0, idx], arr[1, idx] = qs[(1 - p) / 2], qs[(1 + p) / 2]
         if self.clv is not None:
-            self.clv[:, sl] = clv
+            self.clv[:, idx] = clv
         if self.cnt is not None:
-            self.cnt[:, sl] = purchases
+            self.cnt[:, idx] = purchases
 
     def result(self, ids, coords, new, settings, tiers):
         names = list(tiers)
