@@ -70,15 +70,23 @@ def beta_gauss_rule(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, n
     return nodes, weights
 
 
-def n_nodes_for(z_max: float, tol: float = 1e-11, n_min: int = 6, n_max: int = 48) -> int:
-    """Number of Gauss nodes for integrands analytic except at p = -1/z, z <= z_max.
+def n_nodes_for(
+    z_max: float, steep: float = 0.0, tol: float = 1e-10, n_min: int = 6, n_max: int = 64
+) -> int:
+    """Number of Gauss nodes for E_p[f((1 + p z)^-k)] with z <= z_max.
 
-    Uses the Bernstein-ellipse rate rho^(-2n) for the interval [0, 1] with the singularity at
-    -1/z_max (a bound for the widest Beta weight; concentrated weights converge faster).
+    Two requirements: the Bernstein-ellipse rate rho^(-2n) for the interval [0, 1] with the
+    singularity at -1/z_max (a bound for the widest Beta weight), and ~5 nodes per unit of
+    ``steep`` = k z sd(p) / (1 + z mean(p)), the log-range of (1 + p z)^-k across the bulk of the
+    weight (calibrated against mpmath in tests/test_predict_extremes.py). Capped at ``n_max``.
     """
-    if not np.isfinite(z_max) or z_max <= 0.0:
-        return n_min
-    zeta = 1.0 + 2.0 / z_max
-    log_rho = np.log(zeta + np.sqrt((zeta - 1.0) * (zeta + 1.0)))
-    n = int(np.ceil(-np.log(tol) / (2.0 * log_rho))) + 1
-    return max(n_min, min(n_max, n))
+    n = n_min
+    if np.isfinite(z_max) and z_max > 0.0:
+        zeta = 1.0 + 2.0 / z_max
+        log_rho = np.log(zeta + np.sqrt((zeta - 1.0) * (zeta + 1.0)))
+        n = max(n, int(np.ceil(-np.log(tol) / (2.0 * log_rho))) + 1)
+    if np.isfinite(steep):
+        n = max(n, int(np.ceil(5.0 * steep)) + 4)
+    else:
+        n = n_max
+    return min(n_max, n)

@@ -222,12 +222,23 @@ def bg_probability_alive(
     return np.where(x > 0, p, 1.0)
 
 
-def _unique_pairs(x: np.ndarray, T: np.ndarray):
-    """Distinct (x, T) rows: returns ux, x-index per pair, T per pair, pair index per customer."""
+def _dedup(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
+    """Distinct customers for the quadrature.
+
+    Returns ux (distinct x), per distinct (x, T) pair its x index and T, per distinct
+    (x, t_x, T) triple its x, t_x, T and pair index, and per customer its triple index.
+    """
     ux, ix = np.unique(x, return_inverse=True)
-    keys = np.stack([ix.astype(np.float64), T], axis=1)
-    pairs, inv = np.unique(keys, axis=0, return_inverse=True)
-    return ux, pairs[:, 0].astype(np.intp), pairs[:, 1], inv.ravel()
+    uT, iT = np.unique(T, return_inverse=True)
+    utx, itx = np.unique(tx, return_inverse=True)
+    pair_key = ix.astype(np.int64) * uT.size + iT
+    upair, pinv = np.unique(pair_key, return_inverse=True)
+    trip_key = pinv.astype(np.int64) * utx.size + itx
+    utrip, cinv = np.unique(trip_key, return_inverse=True)
+    trip_pair, trip_itx = np.divmod(utrip, utx.size)
+    pair_ix, pair_iT = np.divmod(upair, uT.size)
+    trip_x = ux[pair_ix[trip_pair]]
+    return ux, pair_ix, uT[pair_iT], trip_x, utx[trip_itx], uT[pair_iT][trip_pair], trip_pair, cinv
 
 
 def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
@@ -240,27 +251,45 @@ def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
     with k = r + x, c = alpha + T.
     """
     S, U, B = r.shape[0], pair_T.shape[0], bounds.shape[0]
-    z_max = float(bounds.max(initial=0.0) / (alpha.min() + pair_T.min())) if U else 0.0
-    n = n_nodes_for(z_max)
     out = np.empty((S, U, B))
-    step = max(1, _BLOCK_ELEMENTS // max(1, U * n))
-    for lo in range(0, S, step):  # blocks of draws, to bound memory; never a loop on customers
+    zero = bounds == 0.0
+    out[:, :, zero] = 0.0 if kind == "purchases" else 1.0
+    if U == 0 or zero.all():
+        return out
+    s_max = bounds.max()
+    step = max(1, _BLOCK_ELEMENTS // (U * 32))
+    for lo in range(0, S, step):  # blocks of draws bound memory; never a loop on customers
         sl = slice(lo, min(S, lo + step))
+        # Nodes: enough for the singularity at p = -1/z and for the steepness of (1 + p z)^-k
+        # over the Beta's spread (k z sd(p) / (1 + z mean(p))), the worst case in the block.
+        bx = b[sl, None] + ux[None, :]
+        mean_p = a[sl, None] / (a[sl, None] + bx)
+        sd_p = np.sqrt(mean_p * (1.0 - mean_p) / (a[sl, None] + bx + 1.0))
+        z = s_max / (alpha[sl, None] + pair_T[None, :])  # (s, U)
+        k = r[sl, None] + ux[None, pair_x]
+        steep = float(np.max(k * z * sd_p[:, pair_x] / (1.0 + z * mean_p[:, pair_x])))
+        n = n_nodes_for(float(z.max()), steep=steep)
         nodes, weights = beta_gauss_rule(a[sl, None], b[sl, None] + ux[None, :], n)  # (s, Ux, n)
         nodes, weights = nodes[:, pair_x], weights[:, pair_x]  # (s, U, n)
-        k = (r[sl, None] + ux[None, pair_x])[..., None]  # (s, U, 1)
-        c = (alpha[sl, None] + pair_T[None, :])[..., None]
-        for j, s in enumerate(bounds):  # a handful of horizons, vectorized over draws x customers
-            log_surv = -k * np.log1p(nodes * (s / c))
+        neg_k = -(r[sl, None] + ux[None, pair_x])[..., None]  # (s, U, 1)
+        inv_c = 1.0 / (alpha[sl, None] + pair_T[None, :])[..., None]
+        if kind == "purchases":
+            weights = weights / nodes
+        buf = np.empty(nodes.shape)
+        for j in np.flatnonzero(~zero):  # a few horizons, each vectorized over draws x customers
+            np.multiply(nodes, inv_c * bounds[j], out=buf)
+            np.log1p(buf, out=buf)
+            np.multiply(buf, neg_k, out=buf)
             if kind == "purchases":
-                vals = -np.expm1(log_surv) / nodes
+                np.expm1(buf, out=buf)  # (1+pz)^-k - 1; the sign flips below
+                out[sl, :, j] = -np.einsum("sun,sun->su", buf, weights)
             else:
-                vals = np.exp(log_surv)
-            out[sl, :, j] = np.einsum("sun,sun->su", vals, weights)
+                np.exp(buf, out=buf)
+                out[sl, :, j] = np.einsum("sun,sun->su", buf, weights)
     return out
 
 
-def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, with_alive=True):
+def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, new_customer=False):
     """Shared driver: validates, deduplicates, runs the kernel, reshapes to (S, N[, P])."""
     names = ["r", "alpha", "a", "b"]
     r, alpha, a, b = (_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
@@ -273,18 +302,20 @@ def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, with_ali
     bounds, binv = np.unique(np.concatenate(flat), return_inverse=True)
     binv = binv.reshape(len(flat), -1)
     rf, alf, af, bf = (np.broadcast_to(v, pshape).reshape(S) for v in (r, alpha, a, b))
-    ux, pair_x, pair_T, inv = _unique_pairs(x, T_)
-    K = _alive_kernel(rf, alf, af, bf, ux, pair_x, pair_T, bounds, kind)  # (S, U, B)
-    vals = [K[:, inv][:, :, bi] for bi in binv]  # each (S, N, P)
-    if kind == "purchases" and len(vals) == 2:  # between: end minus start
-        res = vals[1] - vals[0]
-    else:
-        res = vals[0]
-    if with_alive:
-        pa = bg_probability_alive(rf[:, None], alf[:, None], af[:, None], bf[:, None], x, tx, T_)
-        res = res * pa[:, :, None]
-    out_shape = np.broadcast_shapes(pshape, cshape) + hshape
-    return res.reshape(out_shape)
+    ux, pair_x, pair_T, trip_x, trip_tx, trip_T, trip_pair, cinv = _dedup(x, tx, T_)
+    K = _alive_kernel(rf, alf, af, bf, ux, pair_x, pair_T, bounds, kind)[:, trip_pair]
+    res = K[:, :, binv[-1]]  # (S, triples, P)
+    if len(flat) == 2:  # between: end minus start
+        res -= K[:, :, binv[0]]
+    if not new_customer:
+        pa = bg_probability_alive(
+            rf[:, None], alf[:, None], af[:, None], bf[:, None], trip_x, trip_tx, trip_T
+        )
+        res *= pa[:, :, None]
+    res = res[:, cinv]  # (S, N, P)
+    if new_customer:
+        return res.reshape(np.broadcast_shapes(pshape, hshape))
+    return res.reshape(np.broadcast_shapes(pshape, cshape) + hshape)
 
 
 def bg_expected_purchases(
@@ -416,21 +447,6 @@ def bg_probability_alive_at(
     return _conditional(r, alpha, a, b, frequency, recency, T, [("t", t)], "survival")
 
 
-def _new_customer(r, alpha, a, b, t):
-    """Alive-at-0 kernel for a new customer: (x, T) = (0, 0); result broadcast(params, t)."""
-    names = ["r", "alpha", "a", "b"]
-    r, alpha, a, b = (_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
-    t = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
-    try:
-        shape = np.broadcast_shapes(r.shape, alpha.shape, a.shape, b.shape, t.shape)
-    except ValueError as exc:
-        raise ClvkitError(
-            "parameters and 't' do not broadcast. Suggestion: pass (S, 1) draws and a 1-D t."
-        ) from exc
-    rb, alb, ab, bb, tb = (np.broadcast_to(v, shape).ravel() for v in (r, alpha, a, b, t))
-    return shape, rb, alb, ab, bb, tb
-
-
 def bg_expected_purchases_new_customer(
     r: ArrayLike, alpha: ArrayLike, a: ArrayLike, b: ArrayLike, t: ArrayLike
 ) -> np.ndarray:
@@ -442,13 +458,13 @@ def bg_expected_purchases_new_customer(
     ----------
     r, alpha, a, b : array_like
         Scalars or ``(S, 1)`` draws.
-    t : array_like
-        Horizons >= 0, broadcast against the parameters (e.g. shape ``(P,)``).
+    t : float or 1-D array_like
+        Horizons >= 0.
 
     Returns
     -------
     numpy.ndarray
-        numpy broadcast of the parameters and ``t``, e.g. ``(S, P)``.
+        Shape ``(S, 1)`` for scalar ``t``, ``(S, P)`` for P horizons.
 
     Examples
     --------
@@ -456,25 +472,7 @@ def bg_expected_purchases_new_customer(
     >>> [round(float(v), 4) for v in out]
     [0.0532, 0.1506]
     """
-    shape, rb, alb, ab, bb, tb = _new_customer(r, alpha, a, b, t)
-    return _new_customer_kernel(rb, alb, ab, bb, tb, "purchases").reshape(shape)
-
-
-def _new_customer_kernel(r, alpha, a, b, t, kind):
-    """Elementwise (flat arrays) kernel at x = 0, T = 0, one Gauss rule per element."""
-    if r.size == 0:
-        return np.empty(0)
-    z_max = float(np.max(t / alpha))
-    n = n_nodes_for(z_max)
-    out = np.empty(r.shape)
-    step = max(1, _BLOCK_ELEMENTS // n)
-    for lo in range(0, r.size, step):
-        sl = slice(lo, lo + step)
-        nodes, weights = beta_gauss_rule(a[sl], b[sl], n)
-        log_surv = -r[sl, None] * np.log1p(nodes * (t[sl] / alpha[sl])[:, None])
-        vals = -np.expm1(log_surv) / nodes if kind == "purchases" else np.exp(log_surv)
-        out[sl] = np.sum(vals * weights, axis=-1)
-    return out
+    return _conditional(r, alpha, a, b, 0.0, 0.0, 0.0, [("t", t)], "purchases", new_customer=True)
 
 
 def bg_probability_of_purchases(
