@@ -30,7 +30,7 @@ def _example(rfm: pd.DataFrame, mask: np.ndarray, cols: list[str]) -> dict[str, 
     i = int(np.flatnonzero(mask)[0])
     row = {"customer_id": rfm.index[i]}
     row.update({c: rfm[c].iloc[i] for c in cols})
-    return row
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
 
 
 def _raise_if(rfm: pd.DataFrame, mask: np.ndarray, what: str, problem: str, cols, suggestion):

@@ -6,6 +6,7 @@ import json
 import os
 
 import arviz as az
+import numpy as np
 
 from clvkit.errors import ClvkitError
 from clvkit.models._base import FORMAT_NAME, FORMAT_VERSION, ModelBase
@@ -62,10 +63,11 @@ def load(path: str | os.PathLike) -> ModelBase:
             "Suggestion: pass a file written by model.save(path)."
         )
     version = attrs.get("clvkit_format_version")
+    version = int(version) if isinstance(version, (int, np.integer)) else version
     if version != FORMAT_VERSION:
         raise ClvkitError(
-            f"argument 'path' ({path!r}) uses clvkit model format version {version!r}; this "
-            f"clvkit ({attrs.get('clvkit_version', '?')} wrote it) reads version "
+            f"argument 'path' ({path!r}) uses clvkit model format version {version!r} (written "
+            f"by clvkit {attrs.get('clvkit_version', '?')}); this clvkit reads version "
             f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
         )
     classes = _model_classes()
