@@ -117,15 +117,20 @@ def _versions() -> str:
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
-def _simulate(n: int, seed: int, folder: Path) -> tuple[Path, Path]:
+def make_logs(n: int, seed: int, folder: str) -> None:
+    """Runs in a subprocess, so the driver stays small: a child's ru_maxrss starts from its
+    parent's resident size at fork."""
     from clvkit.datasets import simulate
 
     log = simulate(n, **SIM, random_seed=seed).transactions
-    by_customer = folder / f"log_{n}_by_customer.parquet"
-    log.to_parquet(by_customer, index=False)
-    by_date = folder / f"log_{n}_by_date.parquet"
-    log.sort_values("date", kind="stable").to_parquet(by_date, index=False)
-    return by_customer, by_date
+    log.to_parquet(Path(folder) / f"log_{n}_by_customer.parquet", index=False)
+    log = log.sort_values("date", kind="stable")
+    log.to_parquet(Path(folder) / f"log_{n}_by_date.parquet", index=False)
+
+
+def _simulate(n: int, seed: int, folder: Path) -> tuple[Path, Path]:
+    subprocess.run([sys.executable, __file__, "--make", str(n), str(seed), str(folder)], check=True)
+    return folder / f"log_{n}_by_customer.parquet", folder / f"log_{n}_by_date.parquet"
 
 
 def main() -> int:
@@ -135,7 +140,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--output", type=Path, default=HERE / "results" / "rfm.md")
     parser.add_argument("--child", nargs=2, metavar=("TASK", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs=3, metavar=("N", "SEED", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:
+        make_logs(int(args.make[0]), int(args.make[1]), args.make[2])
+        return 0
     if args.child:
         child(*args.child)
         return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import hyp2f1, roots_jacobi
 
@@ -206,3 +208,85 @@ def test_simulate_rejects_bad_arguments(kwargs, name):
     n = base.pop("n_customers")
     with pytest.raises(ClvkitError, match=name):
         simulate(n, **base)
+
+
+def test_simulate_extreme_dropout():
+    # p ~ Beta(1000, 0.001) is 1 to machine precision: every customer dies at its first repeat.
+    sure = simulate(20_000, r=5.0, alpha=5.0, a=1000.0, b=1e-3, random_seed=3).truth
+    assert sure["n_repeat"].max() == 1
+    assert (~sure["alive"] == (sure["n_repeat"] == 1)).all()
+    # p ~ Beta(0.001, 1000) is ~0: nobody dies and counts are Poisson(lam L) given lam.
+    # With lam fixed near 0.5 (r = 1e6) the counts have mean = variance = 0.5 L.
+    never = simulate(20_000, r=1e6, alpha=2e6, a=1e-3, b=1e3, random_seed=4).truth
+    assert never["alive"].mean() > 0.99
+    L = 78.0 - never["first_purchase_time"].to_numpy()
+    resid = (never["n_repeat"].to_numpy() - 0.5 * L) / np.sqrt(0.5 * L)
+    assert abs(resid.mean()) < 5 / np.sqrt(len(L))  # 5 standard errors
+    assert abs(resid.var() - 1) < 0.05  # sd of the variance of ~N(0,1) over 20k is ~0.01
+
+
+def test_simulate_rfm_matches_truth():
+    sim = simulate(5000, r=1.0, alpha=5.0, a=1.0, b=4.0, p=5.0, q=3.0, v=10.0, random_seed=9)
+    rfm = sim.rfm()
+    truth = sim.truth
+    assert rfm.attrs["observation_end"] == "2021-06-29"
+    assert len(rfm) == 5000
+    # same-day repeats merge, so frequency is at most the simulated repeat count
+    assert (rfm["frequency"] <= truth["n_repeat"]).all()
+    # ...and merging is rare at ~0.2 purchases a week
+    assert rfm["frequency"].sum() > 0.97 * truth["n_repeat"].sum()
+    # T from the day grid is the continuous age minus less than one day
+    age = 78.0 - truth["first_purchase_time"]
+    gap_days = (age - rfm["T"]) * 7
+    assert ((gap_days > 0) & (gap_days <= 1 + 1e-9)).all()
+    # dead customers' last purchase is the death, on the same day
+    dead = ~truth["alive"]
+    death_days = np.floor(truth.loc[dead, "death_time"] * 7)
+    first_days = np.floor(truth.loc[dead, "first_purchase_time"] * 7)
+    np.testing.assert_allclose(rfm.loc[dead, "recency"] * 7, death_days - first_days)
+    split = sim.rfm(calibration_end="2020-12-31")
+    assert split.attrs["calibration_end"] == "2020-12-31"
+    assert int((split["frequency"] + 1).sum() + split["frequency_holdout"].sum()) == int(
+        (rfm["frequency"] + 1).sum()
+    )  # everyone is acquired in the first 12 weeks, long before the calibration end
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    r=st.floats(0.05, 20),
+    alpha=st.floats(0.5, 50),
+    a=st.floats(0.05, 20),
+    b=st.floats(0.05, 20),
+    acq=st.floats(0.5, 30),
+    extra=st.floats(0.0, 60),
+    unit=st.sampled_from(["W", "D", "30D"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_simulate_properties(n, r, alpha, a, b, acq, extra, unit, seed):
+    sim = simulate(
+        n,
+        r=r,
+        alpha=alpha,
+        a=a,
+        b=b,
+        p=2.0,
+        q=3.0,
+        v=4.0,
+        acquisition_periods=acq,
+        observation_periods=acq + extra,
+        time_unit=unit,
+        random_seed=seed,
+    )
+    log, truth = sim.transactions, sim.truth
+    assert len(log) == n + int(truth["n_repeat"].sum())
+    assert not log.isna().any().any() and (log["amount"] > 0).all()
+    assert log["date"].min() >= sim.start and log["date"].max() <= sim.observation_end
+    t0 = truth["first_purchase_time"]
+    assert ((t0 >= 0) & (t0 < acq)).all()
+    dead = ~truth["alive"]
+    assert (truth.loc[dead, "n_repeat"] >= 1).all()
+    assert (truth.loc[dead, "death_time"] < acq + extra).all()
+    assert np.isinf(truth.loc[~dead, "death_time"]).all()
+    rfm = sim.rfm()
+    assert len(rfm) == n and (rfm["recency"] <= rfm["T"]).all()

@@ -165,6 +165,46 @@ class SimulatedLog:
     acquisition_periods: float = 0.0
     observation_periods: float = 0.0
 
+    def rfm(self, calibration_end: Any = None) -> pd.DataFrame:
+        """The RFM table of the log, observed up to :attr:`observation_end` in its time unit.
+
+        Use this rather than ``rfm_summary(sim.transactions)``, whose default observation end
+        is the last purchase, not the end of the simulated window.
+
+        Parameters
+        ----------
+        calibration_end : date-like, optional
+            If given, :func:`clvkit.data.calibration_holdout` with this calibration end.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> sim = simulate(500, r=0.5, alpha=2.0, a=1.0, b=3.0, random_seed=0)
+        >>> rfm = sim.rfm()
+        >>> len(rfm), rfm.attrs["observation_end"] == str(sim.observation_end.date())
+        (500, True)
+        """
+        from clvkit.data import calibration_holdout, rfm_summary  # same layer, lazy import
+
+        amount = "amount" if "amount" in self.transactions else None
+        if calibration_end is None:
+            return rfm_summary(
+                self.transactions,
+                amount=amount,
+                time_unit=self.time_unit,
+                observation_end=self.observation_end,
+            )
+        return calibration_holdout(
+            self.transactions,
+            calibration_end=calibration_end,
+            observation_end=self.observation_end,
+            amount=amount,
+            time_unit=self.time_unit,
+        )
+
 
 def _positive(name: str, value: Any) -> float:
     try:
@@ -206,6 +246,9 @@ def simulate(
 
     Purchase times are continuous but the log keeps dates at day resolution, so two purchases on
     one day merge into one purchase day (amounts summed) in :func:`clvkit.data.rfm_summary`.
+    The observed window ends on day ``start + observation_periods`` (exclusive), so
+    :attr:`SimulatedLog.observation_end` is the last day observed; summarize with
+    :meth:`SimulatedLog.rfm`, which passes it on.
     Fully vectorized: cost is linear in the number of purchases (a million customers with ten
     million purchases take a few seconds).
 
@@ -295,7 +338,7 @@ def simulate(
     # customer dies: K ~ Geometric(p) on 1, 2, ... via inversion (P(K > k) = (1-p)^k), which
     # stays exact for p -> 0 (K = inf) and p = 1 (K = 1).
     n_arrivals = rng.poisson(lam * window)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k_death = np.ceil(np.log1p(-rng.random(n)) / np.log1p(-pdrop))
     k_death = np.where(pdrop > 0, np.maximum(k_death, 1.0), np.inf)
     alive = n_arrivals < k_death
@@ -306,13 +349,10 @@ def simulate(
     total = int(n_repeat.sum())
     owner = np.repeat(np.arange(n), n_repeat)
     ends = np.cumsum(n_repeat)
-    csum = np.cumsum(rng.standard_exponential(total))
-    before = np.zeros(n)
-    has = n_repeat > 0
-    before[1:] = np.where(ends[:-1] > 0, csum[np.maximum(ends[:-1] - 1, 0)], 0.0)
-    partial = csum - before[owner]
-    last = np.zeros(n)
-    last[has] = csum[ends[has] - 1] - before[has]
+    csum = np.concatenate(([0.0], np.cumsum(rng.standard_exponential(total))))
+    before = csum[ends - n_repeat]  # partial sum before each customer's block
+    partial = csum[1:] - before[owner]
+    last = csum[ends] - before  # S_M, 0 when M = 0
     denom = last + rng.standard_gamma((n_arrivals - n_repeat + 1).astype(np.float64))
     repeat_time = t0[owner] + window[owner] * (partial / denom[owner])
     death_time = np.full(n, np.inf)
