@@ -742,6 +742,13 @@ class BacktestResult:
         Per period, see :func:`cohort_tracking`.
     calibration_end : float
         Calibration end in time units from the cohort origin.
+    time_unit : str
+    origin : pandas.Timestamp
+        Cohort origin (the earliest first purchase); period ``k`` starts ``k`` units after it.
+    rfm : pandas.DataFrame
+        The calibration summary with holdout columns (``clvkit.data.calibration_holdout``).
+    transactions_model, spend_model
+        The fitted models (or posteriors) used.
     """
 
     customers: pd.DataFrame
@@ -753,6 +760,7 @@ class BacktestResult:
     calibration_end: float
     time_unit: str
     origin: pd.Timestamp
+    rfm: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     transactions_model: Any = field(default=None, repr=False)
     spend_model: Any = field(default=None, repr=False)
 
@@ -1022,6 +1030,7 @@ def backtest(
         calibration_end=to_units(cal_end - origin, unit),
         time_unit=format_time_unit(unit),
         origin=origin,
+        rfm=rfm,
         transactions_model=transactions_model,
         spend_model=spend_model,
     )
