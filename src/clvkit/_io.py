@@ -13,7 +13,7 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["atomic_path", "read_table", "write_atomic"]
+__all__ = ["atomic_path", "make_staging_dir", "read_table", "write_atomic"]
 
 
 @contextlib.contextmanager
@@ -36,10 +36,26 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_staging_dir(target: str | os.PathLike[str]) -> Path:
+    """A fresh temporary folder beside ``target`` (usual permissions), to be renamed onto it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
 
 
 def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:

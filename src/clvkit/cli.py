@@ -1,0 +1,434 @@
+"""The ``clvkit`` command line: demo, fit, value, backtest and report.
+
+Progress goes to stderr (``--quiet`` turns it off), results to stdout or files. A user error
+(missing file or column, bad date, foreign or corrupt model file) ends with one line on stderr
+and exit code 2; nothing partial is left behind, since every file is written to a temporary
+name and renamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clvkit.errors import ClvkitError
+
+EXIT_USAGE = 2
+MODEL_SUFFIXES = {"transactions": ".beta_geo.nc", "spend": ".gamma_gamma.nc", "rfm": ".rfm.parquet"}
+
+
+class _Console:
+    """Progress lines on stderr, silenced by ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._t0 = time.perf_counter()
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self._t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared pipeline pieces
+# ---------------------------------------------------------------------------------------------
+def _read_log(args: argparse.Namespace, con: _Console) -> Any:
+    from clvkit._io import read_table
+
+    con.step(f"reading {args.purchases}")
+    cols = [args.customer_id, args.date] + ([args.amount] if args.amount else [])
+    return read_table(args.purchases, columns=cols)
+
+
+def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kw: dict[str, Any] = {"method": args.method, "random_seed": args.seed}
+    if args.method == "nuts":
+        kw |= {"chains": args.chains, "draws": args.draws, "tune": args.tune}
+        kw["progressbar"] = not args.quiet
+    return kw
+
+
+def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
+    from clvkit.models.beta_geo import BetaGeo
+    from clvkit.models.gamma_gamma import GammaGamma
+
+    kw = _fit_kwargs(args)
+    con.step(f"fitting BG/NBD ({args.method}) on {len(rfm):,} customers")
+    bg = BetaGeo().fit(rfm, **kw)
+    con.step("fitting Gamma-Gamma spend model")
+    gg = GammaGamma().fit(rfm, **kw)
+    return bg, gg
+
+
+def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
+    from clvkit.value import customer_value
+
+    con.step(
+        f"Monte Carlo CLV ({args.value_method}), horizon {args.horizon}, "
+        f"annual discount rate {args.annual_discount_rate:g}"
+    )
+    return customer_value(
+        bg,
+        gg,
+        rfm,
+        horizon=args.horizon,
+        period=args.period,
+        annual_discount_rate=args.annual_discount_rate,
+        margin=args.margin,
+        method=args.value_method,
+        random_seed=args.seed,
+        progressbar=not args.quiet,
+    )
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    skip = {"func", "quiet", "command"}
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip and v is not None}
+
+
+def _write_frame(frame: Any, path: Path) -> Path:
+    from clvkit._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            frame.to_parquet(tmp)
+        else:
+            frame.to_csv(tmp)
+    return path
+
+
+def _publish_dir(tmp_dir: Path, out: Path) -> Path:
+    """Move a fully written temporary folder onto ``out`` (replacing an older one)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp_dir, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, out)
+    return out
+
+
+def _staging_dir(out: Path) -> Path:
+    from clvkit._io import make_staging_dir
+
+    return make_staging_dir(out)
+
+
+def _backtest(log: Any, args: argparse.Namespace, con: _Console, models: tuple | None) -> Any:
+    from clvkit.backtest import backtest
+
+    con.step(f"backtest: calibration to {args.calibration_end}, holdout to {args.observation_end}")
+    bg, gg = models if models is not None else (None, None)
+    return backtest(
+        log,
+        calibration_end=args.calibration_end,
+        observation_end=args.observation_end,
+        time_unit=args.time_unit,
+        customer_id=args.customer_id,
+        date=args.date,
+        amount=args.amount,
+        transactions_model=bg,
+        spend_model=gg,
+        fit_kwargs=_fit_kwargs(args),
+        random_seed=args.seed,
+    )
+
+
+def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) -> tuple:
+    """Calibration summary, both fits, CLV on the calibration base, backtest, report."""
+    from clvkit.data import calibration_holdout
+    from clvkit.report import build_report
+
+    con.step("summarizing the calibration window")
+    rfm = calibration_holdout(
+        log,
+        calibration_end=args.calibration_end,
+        observation_end=args.observation_end,
+        customer_id=args.customer_id,
+        date=args.date,
+        amount=args.amount,
+        time_unit=args.time_unit,
+    )
+    calib = rfm[["frequency", "recency", "T", "monetary_value"]].copy()
+    calib.attrs = dict(rfm.attrs)
+    bg, gg = _fit_models(calib, args, con)
+    value = _value(bg, gg, calib, args, con)
+    bt = _backtest(log, args, con, (bg, gg))
+    con.step("rendering the report")
+    rep = build_report(calib, bg, gg, value, bt, settings=_settings(args), title=title)
+    return rep, value, bt
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from clvkit.datasets import cdnow_transactions
+
+    con = _Console(args.quiet)
+    con.step("loading the CDNOW sample (2,357 customers, Jan 1997 - Jun 1998)")
+    log = cdnow_transactions(sample=True)
+    args.purchases = "CDNOW sample"
+    args.customer_id, args.date, args.amount = "customer_id", "date", "amount"
+    args.calibration_end, args.observation_end = "1997-09-30", "1998-06-30"
+    out = Path(args.out)
+    rep, value, bt = _full_report(log, args, con, "clvkit demo: CDNOW sample")
+    staging = _staging_dir(out)
+    try:
+        rep.write(staging / "report.html")
+        value.summary().to_csv(staging / "customer_value.csv")
+        bt.metrics.to_csv(staging / "backtest_metrics.csv")
+        bt.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
+        _publish_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(value.report())
+    print(f"\nReport: {(out / 'report.html').resolve()}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from clvkit._io import atomic_path
+    from clvkit.data import rfm_summary
+
+    con = _Console(args.quiet)
+    log = _read_log(args, con)
+    con.step("summarizing purchases per customer")
+    rfm = rfm_summary(
+        log,
+        customer_id=args.customer_id,
+        date=args.date,
+        amount=args.amount,
+        time_unit=args.time_unit,
+        observation_end=args.observation_end,
+    )
+    bg, gg = _fit_models(rfm, args, con)
+    prefix = Path(args.out)
+    paths = {k: prefix.with_name(prefix.name + s) for k, s in MODEL_SUFFIXES.items()}
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    bg.save(paths["transactions"])
+    gg.save(paths["spend"])
+    with atomic_path(paths["rfm"]) as tmp:
+        rfm.to_parquet(tmp)
+    for p in paths.values():
+        print(p)
+    for name, model in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
+        print(f"\n{name}\n{model.summary().round(4).to_string()}")
+    return 0
+
+
+def _load_models(prefix: str) -> tuple[Any, Any, Any]:
+    import pandas as pd
+
+    from clvkit.models.persistence import load
+
+    base = prefix
+    for s in MODEL_SUFFIXES.values():
+        base = base.removesuffix(s)
+    paths = {k: base + s for k, s in MODEL_SUFFIXES.items()}
+    for p in paths.values():
+        if not os.path.isfile(p):
+            raise ClvkitError(
+                f"model file {p!r} does not exist. Suggestion: pass the --out prefix used with "
+                "'clvkit fit' (e.g. models/shop)."
+            )
+    bg, gg = load(paths["transactions"]), load(paths["spend"])
+    try:
+        rfm = pd.read_parquet(paths["rfm"])
+    except Exception as exc:
+        raise ClvkitError(f"could not read {paths['rfm']!r}: {exc}".splitlines()[0]) from exc
+    if not hasattr(bg, "expected_purchases") or not hasattr(gg, "expected_spend"):
+        raise ClvkitError(f"{paths['transactions']!r} / {paths['spend']!r} hold the wrong models.")
+    return bg, gg, rfm
+
+
+def cmd_value(args: argparse.Namespace) -> int:
+    con = _Console(args.quiet)
+    con.step(f"loading {args.model}")
+    bg, gg, rfm = _load_models(args.model)
+    value = _value(bg, gg, rfm, args, con)
+    if args.out:
+        _write_frame(value.summary(), Path(args.out))
+        con.step(f"per-customer CLV written to {args.out}")
+    print(value.report())
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    con = _Console(args.quiet)
+    log = _read_log(args, con)
+    bt = _backtest(log, args, con, None)
+    out = Path(args.out)
+    staging = _staging_dir(out)
+    try:
+        bt.customers.to_csv(staging / "customers.csv")
+        bt.metrics.to_csv(staging / "metrics.csv")
+        bt.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
+        bt.tracking.to_csv(staging / "tracking.csv")
+        bt.retention.to_csv(staging / "retention.csv")
+        bt.frequency_ppc.to_csv(staging / "frequency_ppc.csv")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        for name, draw in {
+            "tracking_cumulative": lambda ax: bt.plot_tracking(True, ax=ax),
+            "tracking_incremental": lambda ax: bt.plot_tracking(False, ax=ax),
+            "retention": lambda ax: bt.plot_retention(ax=ax),
+            "frequency_ppc": lambda ax: bt.plot_frequency_ppc(ax=ax),
+            "conditional_expectations": lambda ax: bt.plot_conditional_expectations(ax=ax),
+            "pit": lambda ax: bt.plot_pit(ax=ax),
+        }.items():
+            fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+            draw(ax)
+            fig.tight_layout()
+            fig.savefig(staging / f"{name}.png")
+            plt.close(fig)
+        _publish_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(bt.metrics.round(4).to_string())
+    print(f"\nTables and plots: {out.resolve()}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    con = _Console(args.quiet)
+    log = _read_log(args, con)
+    rep, value, _ = _full_report(log, args, con, f"Customer lifetime value: {args.purchases}")
+    path = rep.write(args.out)
+    print(value.report())
+    print(f"\nReport: {Path(path).resolve()}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------------
+def _add_columns(p: argparse.ArgumentParser, amount_required: bool) -> None:
+    p.add_argument("purchases", help="CSV or Parquet purchase log (a glob is allowed)")
+    p.add_argument("--customer-id", default="customer_id", help="customer id column")
+    p.add_argument("--date", default="date", help="purchase date column")
+    p.add_argument(
+        "--amount",
+        default="amount" if amount_required else None,
+        help="purchase amount column"
+        + (" (required for spend and value)" if amount_required else ""),
+    )
+    p.add_argument("--time-unit", default="W", help="time unit of the model (D, W, 30D, ...)")
+
+
+def _add_fit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=["nuts", "map", "mle"], default="nuts")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+
+
+def _add_value(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--horizon", default="52W", help="CLV horizon: a duration (52W, 365D)")
+    p.add_argument("--period", default="30D", help="cash-flow period for discounting")
+    p.add_argument("--annual-discount-rate", type=float, default=0.1)
+    p.add_argument("--margin", type=float, default=1.0, help="share of revenue kept, in (0, 1]")
+    p.add_argument(
+        "--value-method",
+        choices=["expected", "simulate"],
+        default="simulate",
+        help="simulate: predictive intervals; expected: credible intervals of expected value",
+    )
+
+
+def _add_split(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibration-end", required=True, help="last day of calibration (YYYY-MM-DD)")
+    p.add_argument("--observation-end", required=True, help="last day of the holdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="clvkit", description="Bayesian customer lifetime value: BG/NBD + Gamma-Gamma."
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the CDNOW sample, with a report")
+    p.add_argument("--out", default="demo-output", help="output folder")
+    _add_fit(p)
+    _add_value(p)
+    p.set_defaults(func=cmd_demo, time_unit="W", seed=2026)
+
+    p = sub.add_parser("fit", help="fit both models and write them under models/")
+    _add_columns(p, amount_required=True)
+    p.add_argument("--observation-end", default=None, help="last day observed (default: last)")
+    p.add_argument("--out", default="models/model", help="output prefix, e.g. models/shop")
+    _add_fit(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
+    p.add_argument("model", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
+    p.add_argument("--out", default=None, help="CSV or Parquet file for the per-customer table")
+    p.add_argument("--seed", type=int, default=None)
+    _add_value(p)
+    p.set_defaults(func=cmd_value)
+
+    p = sub.add_parser("backtest", help="predicted vs actual on a holdout window")
+    _add_columns(p, amount_required=False)
+    _add_split(p)
+    p.add_argument("--out", default="backtest-output", help="folder for tables and plots")
+    _add_fit(p)
+    p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("report", help="fit, value and backtest; one self-contained HTML report")
+    _add_columns(p, amount_required=True)
+    _add_split(p)
+    p.add_argument("--out", default="report.html", help="HTML file")
+    _add_fit(p)
+    _add_value(p)
+    p.set_defaults(func=cmd_report)
+
+    for action in sub.choices.values():
+        action.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def _version() -> str:
+    from clvkit import __version__
+
+    return f"clvkit {__version__}"
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    print(f"clvkit: warning: {category.__name__}: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clvkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args))
+    except ClvkitError as exc:
+        print(f"clvkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"clvkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("clvkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
