@@ -15,7 +15,7 @@ from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.units import parse_time_unit
 
 BASE = pd.Timestamp("2023-01-01")
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

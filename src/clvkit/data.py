@@ -36,8 +36,13 @@ class _Log:
 
 def _example(frame: pd.DataFrame, mask: np.ndarray, columns: list[Hashable]) -> dict[Any, Any]:
     i = int(np.flatnonzero(mask)[0])
-    row = frame.iloc[i]
-    return {"row": frame.index[i], **{c: row[c] for c in columns}}
+    out = {"row": frame.index[i], **{c: frame[c].iloc[i] for c in columns}}
+    for key, value in out.items():  # plain Python scalars read better than np.int64(3)
+        if isinstance(value, np.generic):
+            out[key] = value.item()
+        elif isinstance(value, pd.Timestamp):
+            out[key] = str(value)
+    return out
 
 
 def _parse_dates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
@@ -141,7 +146,7 @@ def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
 
 def _factorize(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes and sorted unique ids; O(n) fast path for compact integer ids."""
-    if pd.api.types.is_integer_dtype(ids.dtype) and not isinstance(ids.dtype, pd.ArrowDtype):
+    if ids.dtype.kind == "i" and not isinstance(ids.dtype, pd.ArrowDtype):  # signed ints
         values = ids.to_numpy(dtype=np.int64)
         lo, hi = int(values.min()), int(values.max())
         if hi - lo <= 4 * len(values) + 1024:
@@ -398,7 +403,8 @@ def rfm_summary(
     if end < first_day:
         raise bad_rows_error(
             "argument 'observation_end'",
-            f"({_iso(end)}) is before the first purchase ({_iso(first_day)}), which leaves out",
+            f"({_iso(end)}) is before the first purchase ({_iso(first_day)}) and would "
+            "exclude every purchase",
             len(log.days),
             _example(log.frame, log.days == first_day, [customer_id, date]),
             "pass the last day of the observation period, on or after the first purchase.",
@@ -481,7 +487,7 @@ def calibration_holdout(
         raise bad_rows_error(
             "argument 'calibration_end'",
             f"({_iso(cal)}) is before the first purchase ({_iso(first_day)}), so no customer "
-            "is in the calibration period; rows after it",
+            "is in the calibration period; it would exclude every purchase",
             len(log.days),
             _example(log.frame, log.days == first_day, [customer_id, date]),
             "pass a calibration end on or after the first purchase.",
