@@ -182,7 +182,8 @@ def _validate(
     names = list(wanted.values())
     if len(set(map(repr, names))) < len(names):
         raise ClvkitError(
-            f"arguments {', '.join(wanted)} must name different columns, got {wanted}."
+            f"arguments {', '.join(wanted)} must name different columns, got {wanted}. "
+            "Suggestion: pass one column per argument."
         )
     missing = [f"{arg}={col!r}" for arg, col in wanted.items() if col not in transactions.columns]
     if missing:
