@@ -1,0 +1,162 @@
+"""Every plot renders a non-trivial PNG on CDNOW; matrices are computed on a bounded grid."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tracemalloc
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
+
+import clvkit
+from clvkit import plots, predict
+from clvkit.datasets import cdnow_transactions
+from clvkit.errors import ClvkitError
+
+MLE = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
+GG = {"p": 6.25, "q": 3.74, "v": 15.44}
+# a small "posterior" around the MLE so that bands have width
+_RNG = np.random.default_rng(0)
+POST = xr.Dataset(
+    {
+        k: (("chain", "draw"), v * np.exp(0.05 * _RNG.standard_normal((2, 50))))
+        for k, v in MLE.items()
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return clvkit.backtest(
+        cdnow_transactions(),
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        amount="amount",
+        transactions_model=POST,
+        spend_model=GG,
+        n_samples=300,
+        random_seed=3,
+    )
+
+
+def _check_png(path: str) -> None:
+    assert os.path.getsize(path) > 15_000
+    img = plt.imread(path)
+    assert img.shape[0] > 300 and img.shape[1] > 400
+    assert img[..., :3].std() > 0.05  # not a blank canvas
+
+
+def _render(draw, tmp_path, name):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    out = draw(ax)
+    assert out is ax
+    path = os.path.join(tmp_path, f"{name}.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    _check_png(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tracking_cumulative",
+        "tracking_incremental",
+        "retention",
+        "frequency_ppc",
+        "conditional_expectations",
+        "pit",
+        "pit_revenue",
+    ],
+)
+def test_backtest_plots_render(result, tmp_path, name):
+    draw = {
+        "tracking_cumulative": lambda ax: result.plot_tracking(ax=ax),
+        "tracking_incremental": lambda ax: result.plot_tracking(cumulative=False, ax=ax),
+        "retention": lambda ax: result.plot_retention(ax=ax),
+        "frequency_ppc": lambda ax: result.plot_frequency_ppc(ax=ax),
+        "conditional_expectations": lambda ax: result.plot_conditional_expectations(ax=ax),
+        "pit": lambda ax: result.plot_pit(ax=ax),
+        "pit_revenue": lambda ax: result.plot_pit(revenue=True, ax=ax),
+    }[name]
+    _render(draw, tmp_path, name)
+
+
+def test_tracking_plot_draws_the_data(result):
+    ax = plots.plot_tracking(result.tracking)
+    actual = next(ln for ln in ax.lines if ln.get_label() == "actual")
+    np.testing.assert_array_equal(actual.get_ydata(), result.tracking["actual_cumulative"])
+    plt.close(ax.figure)
+
+
+def test_matrices_match_predict_and_render(tmp_path):
+    ax = plots.plot_probability_alive_matrix(POST, T=39.0, max_frequency=20, n_recency=50)
+    grid = np.asarray(ax.get_images()[0].get_array())
+    # cell (x = 5, recency = T / 49 * 10) against the posterior mean of predict's P(alive)
+    draws = [POST[k].values.reshape(-1, 1) for k in MLE]
+    ref = predict.bg_probability_alive(*draws, 5, 39.0 / 49 * 10, 39.0).mean()
+    assert grid[5, 10] == pytest.approx(ref, rel=1e-10)
+    assert (grid[0] == 1).all()  # no repeat purchase: alive for sure
+    plt.close(ax.figure)
+    _render(lambda ax: plots.plot_probability_alive_matrix(POST, T=39.0, ax=ax), tmp_path, "pa")
+    _render(
+        lambda ax: plots.plot_expected_purchases_matrix(POST, t=39.0, T=39.0, ax=ax),
+        tmp_path,
+        "ep",
+    )
+
+
+@pytest.mark.slow
+def test_matrix_memory_does_not_grow_with_draws():
+    # 20,000 draws x 5,100 grid cells: unchunked, one float64 (draws x cells) array is 0.8 GB
+    big = xr.Dataset({k: (("chain", "draw"), np.full((4, 5_000), v)) for k, v in MLE.items()})
+    tracemalloc.start()
+    ax = plots.plot_probability_alive_matrix(big, T=52.0, max_frequency=50)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    plt.close(ax.figure)
+    assert peak < 200e6
+
+
+def test_alive_history_and_value_plots_render(tmp_path):
+    _render(
+        lambda ax: plots.plot_probability_alive_history(
+            POST, np.array([3.0, 4.5, 20.0, 21.0, 52.0]), end=78.0, ax=ax
+        ),
+        tmp_path,
+        "history",
+    )
+    rng = np.random.default_rng(1)
+    clv = xr.DataArray(
+        rng.gamma(0.4, 60.0, size=(2, 100, 2357)), dims=("chain", "draw", "customer_id")
+    )
+    _render(lambda ax: plots.plot_clv_distribution(clv, ax=ax), tmp_path, "clv")
+    _render(lambda ax: plots.plot_equity(clv.sum("customer_id"), ax=ax), tmp_path, "equity")
+
+
+def test_plot_errors_name_the_argument(result):
+    with pytest.raises(ClvkitError, match="'tracking'"):
+        plots.plot_tracking(result.retention)
+    with pytest.raises(ClvkitError, match="purchase_times"):
+        plots.plot_probability_alive_history(MLE, np.array([-1.0, 2.0]), end=10.0)
+    with pytest.raises(ClvkitError, match="'equity'"):
+        plots.plot_equity(np.array([1.0, np.nan]))
+
+
+@pytest.mark.slow
+def test_gallery_renders_every_plot(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "gallery", os.path.join(os.path.dirname(__file__), "..", "notebooks", "gallery.py")
+    )
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    paths = gallery.main(str(tmp_path))
+    assert len(paths) == 12
+    for p in paths:
+        _check_png(p)
