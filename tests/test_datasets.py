@@ -200,6 +200,8 @@ def test_simulate_dates_and_reproducibility():
         (dict(acquisition_periods=50, observation_periods=10), "observation_periods"),
         (dict(time_unit="month"), "time_unit"),
         (dict(start="not a date"), "start"),
+        (dict(random_seed="seed"), "random_seed"),
+        (dict(random_seed=-1), "random_seed"),
     ],
 )
 def test_simulate_rejects_bad_arguments(kwargs, name):

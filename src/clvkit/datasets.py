@@ -296,7 +296,10 @@ def simulate(
         )
     n = int(n_customers)
     if n < 1:
-        raise ClvkitError(f"argument 'n_customers' must be at least 1, got {n}.")
+        raise ClvkitError(
+            f"argument 'n_customers' must be at least 1, got {n}. "
+            "Suggestion: pass e.g. n_customers=1000."
+        )
     r, alpha, a, b = (_positive(k, x) for k, x in (("r", r), ("alpha", alpha), ("a", a), ("b", b)))
     spend = [x is not None for x in (p, q, v)]
     if any(spend) and not all(spend):
@@ -326,8 +329,16 @@ def simulate(
         ) from exc
     if pd.isna(start_ts):
         raise ClvkitError("argument 'start' is missing. Suggestion: use 'YYYY-MM-DD'.")
+    if start_ts.tzinfo is not None:
+        start_ts = start_ts.tz_localize(None)
     start_ts = start_ts.normalize()
-    rng = np.random.default_rng(random_seed)
+    try:
+        rng = np.random.default_rng(random_seed)
+    except (TypeError, ValueError) as exc:
+        raise ClvkitError(
+            f"argument 'random_seed' must be an int, a numpy Generator or None, got "
+            f"{random_seed!r}. Suggestion: pass e.g. random_seed=0."
+        ) from exc
 
     # Latent per-customer quantities.
     lam = rng.gamma(r, 1.0 / alpha, size=n)
