@@ -415,6 +415,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clvkit`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The CLI samples with nutpie's numba backend and never needs PyTensor's C BLAS; say so
+    # before PyTensor is imported, so users are not shown its BLAS-linking warning.
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if "blas__ldflags" not in flags:
+        os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=") if f)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
