@@ -343,7 +343,9 @@ def rfm_summary(
     Purchases are counted per day: several purchases by one customer on one day are one
     purchase (amounts summed). Rows dated after ``observation_end`` are left out, with a
     :class:`~clvkit.errors.ClvkitWarning`, and counted in
-    ``attrs["n_rows_after_observation_end"]``.
+    ``attrs["n_rows_after_observation_end"]``; customers whose first purchase is after it do
+    not appear. (The warning makes a mistyped end date visible; to split a log on purpose use
+    :func:`calibration_holdout`, or silence it with :mod:`warnings`.)
 
     Parameters
     ----------
