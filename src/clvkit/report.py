@@ -280,7 +280,9 @@ def build_report(
     rep.table(value.tier_table(prob))
     summary = value.summary(prob)
     rep.section(f"The {top_customers} most valuable customers", level=3)
-    rep.table(summary.sort_values("mean", ascending=False).head(top_customers), digits=2)
+    cols = [c for c in summary.columns if not c.startswith("p_") or c == "p_alive"]
+    top = summary.sort_values("mean", ascending=False).head(top_customers)[cols]
+    rep.table(top, digits=2)
     figs: dict[str, Callable[[Any], Any]] = {
         "Total customer equity over posterior draws": lambda ax: plots.plot_equity(
             value.equity, prob=prob, ax=ax
