@@ -45,6 +45,22 @@ def mean_spend(p, q, v, x, m):
     return np.where(den > 0, out, np.inf)
 
 
+def _log_hyp2f1(A, B, C, z):
+    """``(log|2F1(A, B; C; z)|, sign)`` for 0 <= z < 1, falling back on Euler's transformation
+    2F1(A, B; C; z) = (1 - z)^(C - A - B) 2F1(C - A, C - B; C; z) where the direct value
+    overflows. (2F1 is negative for some C < 0, which only x = 0 and a + b < 1 reach.)"""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        h = hyp2f1(A, B, C, z)
+        out, sign = np.log(np.abs(h)), np.sign(h)
+        bad = ~np.isfinite(out)
+        if np.any(bad):
+            A, B, C, z = (np.broadcast_to(v, out.shape)[bad] for v in (A, B, C, z))
+            h2 = hyp2f1(C - A, C - B, C, z)
+            out[bad] = (C - A - B) * np.log1p(-z) + np.log(np.abs(h2))
+            sign[bad] = np.sign(h2)
+    return out, sign
+
+
 def _alive_purchases_sum(r, alpha, a, b, x, T, times, weights):
     rr = r + x
     al = alpha + T
@@ -54,8 +70,9 @@ def _alive_purchases_sum(r, alpha, a, b, x, T, times, weights):
     scale = c / (a - 1.0)
     total = 0.0
     for t, w in zip(times, weights, strict=True):
-        log_y = rr * (log_al - np.log(al + t)) + np.log(hyp2f1(rr, bb, c, t / (al + t)))
-        f = scale * -np.expm1(log_y)
+        log_h, sign = _log_hyp2f1(rr, bb, c, t / (al + t))
+        log_y = rr * (log_al - np.log(al + t)) + log_h
+        f = scale * np.where(sign > 0, -np.expm1(log_y), 1.0 - sign * np.exp(log_y))
         total = total + w * f
     return total, f
 
@@ -63,12 +80,17 @@ def _alive_purchases_sum(r, alpha, a, b, x, T, times, weights):
 def alive_expected_purchases(r, alpha, a, b, x, T, times, weights):
     """``(sum_j w_j F(t_j), F(t_last))`` with F(t) = E[purchases in (T, T+t] | alive at T].
 
-    Each result has shape ``(S, n)``.
+    Each result has shape ``(S, n)``. F is analytic in ``a`` but its closed form is 0/0 at
+    ``a = 1`` and inf * 0 at ``a + b + x = 1``: there it is interpolated linearly across
+    ``a +- 1e-4`` (error O(1e-8) relative).
     """
-    near = np.abs(a - 1.0) < _A_NEAR_ONE
+    a = np.broadcast_to(a, np.broadcast_shapes(np.shape(a), np.shape(x)))
+    bb = b + x
+    sing = np.where(np.abs(a - 1.0) < np.abs(a + bb - 1.0), 1.0, 1.0 - bb)
+    near = np.abs(a - sing) < _A_NEAR_ONE
     if not np.any(near):
         return _alive_purchases_sum(r, alpha, a, b, x, T, times, weights)
-    lo, hi = 1.0 - _A_NEAR_ONE, 1.0 + _A_NEAR_ONE
+    lo, hi = sing - _A_NEAR_ONE, sing + _A_NEAR_ONE
     f = _alive_purchases_sum(r, alpha, np.where(near, hi, a), b, x, T, times, weights)
     f_lo = _alive_purchases_sum(r, alpha, np.where(near, lo, a), b, x, T, times, weights)
     w = (a - lo) / (hi - lo)
@@ -87,8 +109,8 @@ def alive_survival(r, alpha, a, b, x, T, times, weights):
         if s == 0:
             total = total + w
             continue
-        log_g = rr * (log_al - np.log(al + s)) + np.log(hyp2f1(rr, bb, c, s / (al + s)))
-        total = total + w * np.exp(log_g)
+        log_h, sign = _log_hyp2f1(rr, bb, c, s / (al + s))  # c = a + b' > 0: 2F1 > 0
+        total = total + w * sign * np.exp(rr * (log_al - np.log(al + s)) + log_h)
     return total
 
 

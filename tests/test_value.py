@@ -1,0 +1,526 @@
+"""Tests of clvkit.value: reference values, closed forms, Monte Carlo and property checks."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from clvkit import _value_math as vm
+from clvkit.errors import ClvkitError
+from clvkit.value import DEFAULT_TIERS, customer_value
+
+# CDNOW MLE (Fader, Hardie and Lee 2005; Fader and Hardie 2013), as used by lifetimes' docs
+BG_MLE = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
+GG_MLE = {"p": 6.2488, "q": 3.7446, "v": 15.4477}
+
+
+def posterior(params: dict, draws: int = 1, chains: int = 1, noise: float = 0.0, seed: int = 0):
+    """A posterior Dataset: the point ``params`` or lognormal draws around it."""
+    rng = np.random.default_rng(seed)
+    return xr.Dataset(
+        {
+            k: (("chain", "draw"), v * np.exp(noise * rng.standard_normal((chains, draws))))
+            for k, v in params.items()
+        },
+        coords={"chain": np.arange(chains), "draw": np.arange(draws)},
+    )
+
+
+@pytest.fixture(scope="module")
+def cdnow(lifetimes_data_dir) -> pd.DataFrame:
+    d = pd.read_csv(
+        os.path.join(lifetimes_data_dir, "cdnow_customers_summary_with_transactions.csv")
+    )
+    rfm = pd.DataFrame(
+        {
+            "frequency": d["x"].to_numpy(),
+            "recency": d["t_x"].to_numpy(),
+            "T": d["T"].to_numpy(),
+            "monetary_value": d["zbar"].to_numpy(),
+        },
+        index=pd.Index(d["ID"].to_numpy(), name="customer_id"),
+    )
+    rfm.attrs["time_unit"] = "W"
+    return rfm
+
+
+def small_rfm(n: int = 6) -> pd.DataFrame:
+    rfm = pd.DataFrame(
+        {
+            "frequency": [0, 1, 2, 5, 12, 0][:n],
+            "recency": [0.0, 3.0, 30.43, 20.0, 38.0, 0.0][:n],
+            "T": [38.86, 10.0, 38.86, 39.0, 39.0, 1.0][:n],
+            "monetary_value": [0.0, 11.77, 22.35, 40.0, 15.0, 0.0][:n],
+        },
+        index=pd.Index(list("abcdef")[:n], name="customer_id"),
+    )
+    rfm.attrs["time_unit"] = "W"
+    return rfm
+
+
+# ------------------------------------------------------------------------------------------
+# reference values
+# ------------------------------------------------------------------------------------------
+def test_matches_lifetimes_on_cdnow(cdnow):
+    """lifetimes 0.11.3 GammaGammaFitter.customer_lifetime_value(bgf, ..., time=12,
+    discount_rate=0.01, freq="W"): 12 steps of 4.345 weeks, 1% per step, at the CDNOW MLE."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes.utils import _customer_lifetime_value
+
+    bgf = BetaGeoFitter()
+    bgf.params_ = pd.Series(BG_MLE)
+
+    def predict(t, x, tx, T):  # lifetimes' own formula; numpy in because of pandas 3
+        return bgf.conditional_expected_number_of_purchases_up_to_time(
+            t, np.asarray(x), np.asarray(tx), np.asarray(T)
+        )
+
+    bgf.predict = predict
+    ggf = GammaGammaFitter()
+    ggf.params_ = pd.Series(GG_MLE)
+    x, m = cdnow["frequency"], cdnow["monetary_value"]
+    spend = pd.Series(ggf.conditional_expected_average_profit(x.to_numpy(), m.to_numpy()), x.index)
+    expected = _customer_lifetime_value(
+        bgf, x, cdnow["recency"], cdnow["T"], spend, time=12, discount_rate=0.01, freq="W"
+    ).to_numpy()
+
+    res = customer_value(
+        posterior(BG_MLE), posterior(GG_MLE), cdnow, horizon=12 * 4.345, period="4.345W",
+        discount_rate_per_period=0.01, keep_draws=True,
+    )  # fmt: skip
+    got = res.summary()["mean"].to_numpy()
+    assert res.settings["n_periods"] == 12
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    np.testing.assert_allclose(float(res.equity.sum()), expected.sum(), rtol=1e-6)
+    # single draw: the kept draw is the mean, the interval collapses
+    np.testing.assert_allclose(res.clv.values[0, 0], got)
+    assert res.clv.dims == ("chain", "draw", "customer_id")
+
+
+def test_annual_rate_and_duration_strings_are_unit_conversions(cdnow):
+    rfm = cdnow.iloc[:300]
+    args = (posterior(BG_MLE), posterior(GG_MLE), rfm)
+    a = customer_value(*args, horizon="364D", period="28D", annual_discount_rate=0.12)
+    rate = 1.12 ** (28 / 365.25) - 1  # documented: a year is 365.25 days
+    b = customer_value(*args, horizon=52, period="4W", discount_rate_per_period=rate)
+    np.testing.assert_allclose(a.summary()["mean"], b.summary()["mean"], rtol=1e-12)
+    assert a.settings["rate_per_period"] == pytest.approx(rate, rel=1e-12)
+
+
+def test_zero_rate_continuous_equals_undiscounted_closed_form():
+    """With R = 0 both schemes give P(alive) E[N(T, T+H]] E[z] (FHL 2005 eq. 10 times the
+    Gamma-Gamma conditional mean), computed independently from lifetimes' formulas."""
+    rfm = small_rfm()
+    H = 40.0
+    x, tx, T, m = (rfm[c].to_numpy() for c in ["frequency", "recency", "T", "monetary_value"])
+    r, al, a, b = BG_MLE.values()
+    from scipy.special import hyp2f1
+
+    cond = (
+        (a + b + x - 1) / (a - 1)
+        * (1 - ((al + T) / (al + T + H)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, H / (al + T + H)))
+        / (1 + (x > 0) * a / (b + x - 1) * ((al + T) / (al + tx)) ** (r + x))
+    )  # fmt: skip
+    p, q, v = GG_MLE.values()
+    spend = p * (v + x * m) / (p * x + q - 1)
+    for disc in ("discrete", "continuous"):
+        res = customer_value(
+            posterior(BG_MLE), posterior(GG_MLE), rfm, horizon=H, period="3W",
+            annual_discount_rate=0.0, discounting=disc,
+        )  # fmt: skip
+        np.testing.assert_allclose(res.summary()["mean"], cond * spend, rtol=1e-10)
+        np.testing.assert_allclose(res.summary()["expected_purchases"], cond, rtol=1e-10)
+
+
+def test_continuous_is_the_fine_period_limit_of_discrete():
+    rfm = small_rfm()
+    kw = dict(horizon=52.0, annual_discount_rate=0.5, cost_per_period=0.0)
+    cont = customer_value(posterior(BG_MLE), posterior(GG_MLE), rfm, period="7D",
+                          discounting="continuous", **kw)  # fmt: skip
+    fine = customer_value(posterior(BG_MLE), posterior(GG_MLE), rfm, period="0.125D",
+                          discounting="discrete", **kw)  # fmt: skip
+    # end-of-period discounting lags by half a period on average: relative gap ~ ln(1.5) / 5840
+    np.testing.assert_allclose(cont.summary()["mean"], fine.summary()["mean"], rtol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "x"),
+    [(0.793, 2.0, 3.0), (1.0, 2.0, 3.0), (1.00005, 2.0, 3.0), (3.5, 2.0, 3.0), (0.5, 0.5, 0.0),
+     (0.3, 0.4, 0.0), (0.8, 0.3, 0.0), (0.9, 1.5, 80.0)],
+)  # fmt: skip
+def test_alive_conditional_expectations_match_numerical_integration(a, b, x):
+    """F(t) and G(s) against quadrature of their definitions over p (lam integrated exactly),
+    including the removable singularities a = 1 and a + b + x = 1."""
+    r, al, T, t = 0.6, 3.0, 5.0, 20.0
+    rr, A, bb = r + x, al + T, b + x
+    beta = stats.beta(a, bb)
+
+    def f_p(p):  # E_lam[(1 - exp(-lam p t)) / p], lam ~ Gamma(rr, A)
+        return (1 - (A / (A + p * t)) ** rr) / p * beta.pdf(p)
+
+    F_num = integrate.quad(f_p, 0, 1, limit=400, epsabs=0, epsrel=1e-11)[0]
+    G_num = integrate.quad(
+        lambda p: (A / (A + p * t)) ** rr * beta.pdf(p), 0, 1, limit=400, epsabs=0, epsrel=1e-11
+    )[0]
+    arr = np.array([[a]])
+    F, F_last = vm.alive_expected_purchases(
+        np.array([[r]]), np.array([[al]]), arr, np.array([[b]]), np.array([x]), np.array([T]),
+        [t], [1.0],
+    )  # fmt: skip
+    G = vm.alive_survival(
+        np.array([[r]]), np.array([[al]]), arr, np.array([[b]]), np.array([x]), np.array([T]),
+        [t], [1.0],
+    )  # fmt: skip
+    assert F[0, 0] == pytest.approx(F_num, rel=1e-8)
+    assert F_last[0, 0] == pytest.approx(F_num, rel=1e-8)
+    assert G[0, 0] == pytest.approx(G_num, rel=1e-8)
+
+
+def test_expected_cost_closed_form_single_customer():
+    """A customer with x = 0 is alive at T; with cost c per period and R = 0 its expected cost
+    is c * sum_k G(start_k); G checked against quadrature above."""
+    rfm = small_rfm(1)
+    res = customer_value(
+        posterior(BG_MLE), posterior(GG_MLE), rfm, horizon=12.0, period="4W",
+        annual_discount_rate=0.0, cost_per_period=2.0,
+    )  # fmt: skip
+    no_cost = customer_value(
+        posterior(BG_MLE), posterior(GG_MLE), rfm, horizon=12.0, period="4W",
+        annual_discount_rate=0.0,
+    )  # fmt: skip
+    r, al, a, b = BG_MLE.values()
+    T = rfm["T"].iloc[0]
+    A = al + T
+    beta = stats.beta(a, b)
+    G = [
+        integrate.quad(lambda p, s=s: (A / (A + p * s)) ** r * beta.pdf(p), 0, 1)[0] for s in (4, 8)
+    ]
+    cost = 2.0 * (1.0 + G[0] + G[1])
+    diff = no_cost.summary()["mean"].iloc[0] - res.summary()["mean"].iloc[0]
+    assert diff == pytest.approx(cost, rel=1e-7)
+
+
+# ------------------------------------------------------------------------------------------
+# joint propagation, consistency, Monte Carlo
+# ------------------------------------------------------------------------------------------
+def test_draws_are_paired_by_a_permutation_not_averaged():
+    rfm = small_rfm()
+    tp = posterior(BG_MLE, draws=3, noise=0.3, seed=1)
+    sp = posterior(GG_MLE, draws=3, noise=0.3, seed=2)
+    kw = dict(horizon=26.0, period="4W", annual_discount_rate=0.1)
+    res = customer_value(tp, sp, rfm, random_seed=5, keep_draws=True, **kw)
+    # equity of every (purchase draw i, spend draw j) combination, from point fits
+    E = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            one = customer_value(tp.isel(draw=[i]), sp.isel(draw=[j]), rfm, **kw)
+            E[i, j] = float(one.equity.sum())
+    got = res.equity.values[0]
+    js = [int(np.argmin(np.abs(E[i] - got[i]))) for i in range(3)]
+    np.testing.assert_allclose(got, E[np.arange(3), js], rtol=1e-12)
+    assert sorted(js) == [0, 1, 2]  # a permutation: each spend draw used once
+    # and a point spend fit pairs with every purchase draw
+    pt = customer_value(tp, posterior(GG_MLE), rfm, **kw)
+    assert pt.equity.shape == (1, 3)
+
+
+def test_equity_is_sum_within_draws_and_chunking_does_not_matter(cdnow):
+    tp = posterior(BG_MLE, draws=50, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=50, chains=2, noise=0.1, seed=4)
+    kw = dict(horizon="52W", period="30D", annual_discount_rate=0.1, random_seed=1, keep_draws=True)
+    big = customer_value(tp, sp, cdnow, **kw)
+    small = customer_value(tp, sp, cdnow, chunk_size=97, **kw)
+    np.testing.assert_allclose(big.clv.values, small.clv.values, rtol=1e-12)
+    np.testing.assert_allclose(big.equity.values, big.clv.sum("customer_id").values, rtol=1e-12)
+    assert float(big.equity.mean()) == pytest.approx(big.summary()["mean"].sum(), rel=1e-10)
+    np.testing.assert_allclose(big.tier_equity.sum("tier"), big.equity, rtol=1e-10)
+    assert big.equity.dims == ("chain", "draw")
+
+
+@pytest.mark.slow
+def test_simulate_agrees_with_expected_and_is_wider(cdnow):
+    """Same seed -> same pairing, so per draw the simulated equity minus the expected one has
+    mean 0; |mean| < 4 standard errors. Predictive spread >= parameter spread (total variance)."""
+    S = 400
+    tp = posterior(BG_MLE, draws=S, noise=0.05, seed=5)
+    sp = posterior(GG_MLE, draws=S, noise=0.05, seed=6)
+    for disc, cost in [("discrete", 0.0), ("continuous", 0.4)]:
+        kw = dict(horizon="78W", period="4W", annual_discount_rate=0.1, discounting=disc,
+                  cost_per_period=cost, margin=0.4, random_seed=11)  # fmt: skip
+        ex = customer_value(tp, sp, cdnow, method="expected", **kw)
+        si = customer_value(tp, sp, cdnow, method="simulate", **kw)
+        d = si.equity.values.ravel() - ex.equity.values.ravel()
+        assert abs(d.mean()) < 4 * d.std(ddof=1) / np.sqrt(S)
+        ei, si_int = ex.equity_interval(0.9), si.equity_interval(0.9)
+        assert si_int["upper"] - si_int["lower"] >= ei["upper"] - ei["lower"]
+        # per customer: simulate's spread exceeds the credible spread on average
+        se, ss = ex.summary(0.8), si.summary(0.8)
+        assert (ss["upper"] - ss["lower"]).mean() > (se["upper"] - se["lower"]).mean()
+        # P(alive) and expected spend are the same closed forms in both methods
+        np.testing.assert_allclose(ss["p_alive"], se["p_alive"], rtol=1e-12)
+
+
+def test_simulated_purchase_counts_match_expectation():
+    """Mean simulated purchases per customer vs the closed form, within 5 standard errors."""
+    rfm = small_rfm()
+    S = 20_000
+    tp, sp = posterior(BG_MLE, draws=S), posterior(GG_MLE, draws=S)
+    kw = dict(horizon=60.0, period="4W", annual_discount_rate=0.0)
+    si = customer_value(tp, sp, rfm, method="simulate", random_seed=3, keep_draws=True, **kw)
+    ex = customer_value(posterior(BG_MLE), posterior(GG_MLE), rfm, **kw)
+    n = si.purchases.values.reshape(S, -1)
+    se = n.std(axis=0, ddof=1) / np.sqrt(S)
+    z = (n.mean(axis=0) - ex.summary()["expected_purchases"].to_numpy()) / se
+    assert np.all(np.abs(z) < 5), z
+    # revenue: CLV mean vs closed form within 5 standard errors
+    c = si.clv.values.reshape(S, -1)
+    zc = (c.mean(axis=0) - ex.summary()["mean"].to_numpy()) / (c.std(axis=0, ddof=1) / np.sqrt(S))
+    assert np.all(np.abs(zc) < 5), zc
+
+
+# ------------------------------------------------------------------------------------------
+# properties
+# ------------------------------------------------------------------------------------------
+params = st.fixed_dictionaries(
+    {
+        "r": st.floats(0.05, 5), "alpha": st.floats(0.5, 50), "a": st.floats(0.1, 5),
+        "b": st.floats(0.1, 10), "p": st.floats(0.5, 10), "q": st.floats(1.5, 10),
+        "v": st.floats(1, 50),
+    }
+)  # fmt: skip
+customer = st.tuples(st.integers(0, 60), st.floats(0, 1), st.floats(0.5, 200), st.floats(1, 500))
+
+
+def _one(c):
+    x, frac, T, m = c
+    rfm = pd.DataFrame(
+        {"frequency": [x], "recency": [frac * T if x else 0.0], "T": [T],
+         "monetary_value": [m if x else 0.0]},
+        index=pd.Index([0], name="customer_id"),
+    )  # fmt: skip
+    rfm.attrs["time_unit"] = "W"
+    return rfm
+
+
+def _split(pr):
+    return (
+        posterior({k: pr[k] for k in ("r", "alpha", "a", "b")}),
+        posterior({k: pr[k] for k in ("p", "q", "v")}),
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    params,
+    customer,
+    st.floats(0, 2),
+    st.floats(0.001, 2),
+    st.sampled_from(["discrete", "continuous"]),
+)
+def test_clv_falls_with_rate_and_grows_with_horizon(pr, c, r1, dr, disc):
+    tp, sp = _split(pr)
+    rfm = _one(c)
+
+    def clv(rate, h):
+        res = customer_value(tp, sp, rfm, horizon=h, period="4W", annual_discount_rate=rate,
+                             discounting=disc)  # fmt: skip
+        return float(res.summary()["mean"].iloc[0])
+
+    base = clv(r1, 52.0)
+    assert np.isfinite(base) and base > 0
+    assert clv(r1 + dr, 52.0) <= base * (1 + 1e-9)
+    assert clv(r1, 104.0) >= base * (1 - 1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(params, st.integers(0, 2**32 - 1))
+def test_tiers_partition_customers_and_equity(pr, seed):
+    tp, sp = _split(pr)
+    rfm = small_rfm()
+    big = pd.concat([rfm] * 40, ignore_index=True).rename_axis("customer_id")
+    big.attrs["time_unit"] = "W"
+    tp = posterior(
+        dict(zip(tp.data_vars, [tp[k].item() for k in tp.data_vars], strict=True)),
+        20,
+        noise=0.2,
+        seed=seed % 1000,
+    )
+    res = customer_value(tp, sp, big, horizon=30.0, annual_discount_rate=0.1, method="simulate",
+                         random_seed=seed)  # fmt: skip
+    n = len(big)
+    counts = res.tier_count.values
+    np.testing.assert_allclose(counts.sum(-1), n)
+    # ties at a cut go down, so a tier never exceeds its rank share
+    caps = np.diff(np.ceil(np.array([0, *DEFAULT_TIERS.values()]) * n - 1e-9))
+    assert np.all(counts[..., :-1].cumsum(-1) <= np.cumsum(caps)[:-1])
+    np.testing.assert_allclose(res.tier_equity.sum("tier"), res.equity, rtol=1e-9, atol=1e-9)
+    summ = res.summary()
+    tier_p = summ[[f"p_{t}" for t in DEFAULT_TIERS]].to_numpy()
+    np.testing.assert_allclose(tier_p.sum(1), 1.0)
+
+
+def test_tiers_exact_shares_and_sampled_cuts(cdnow):
+    tp = posterior(BG_MLE, draws=40, noise=0.1, seed=7)
+    sp = posterior(GG_MLE, draws=40, noise=0.1, seed=8)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=2)
+    exact = customer_value(tp, sp, cdnow, **kw)
+    n = len(cdnow)
+    # continuous values, no ties above the 20% cut: exactly ceil(share n) per cumulative tier
+    top = exact.tier_count.values[..., :3].cumsum(-1)
+    np.testing.assert_array_equal(top, np.broadcast_to([24, 118, 472], top.shape))
+    assert exact.settings["tier_cuts_exact"]
+    assert n == 2357
+    sampled = customer_value(tp, sp, cdnow, tier_sample_size=1000, **kw)
+    assert not sampled.settings["tier_cuts_exact"]
+    share = sampled.tier_count.values[..., :3].cumsum(-1).mean(axis=(0, 1)) / n
+    # cuts from 1,000 of 2,357 customers: shares within 4 binomial sd of the targets
+    target = np.array([0.01, 0.05, 0.2])
+    assert np.all(np.abs(share - target) < 4 * np.sqrt(target * (1 - target) / 1000))
+    table = exact.tier_table()
+    assert table["equity_share"].sum() == pytest.approx(1.0)
+    assert list(table.index) == list(DEFAULT_TIERS)
+
+
+# ------------------------------------------------------------------------------------------
+# results API
+# ------------------------------------------------------------------------------------------
+def test_summary_new_customer_and_report(cdnow):
+    rfm = cdnow.copy()
+    before = rfm.copy()
+    tp = posterior(BG_MLE, draws=100, noise=0.1, seed=1)
+    sp = posterior(GG_MLE, draws=100, noise=0.1, seed=2)
+    res = customer_value(tp, sp, rfm, horizon="52W", annual_discount_rate=0.1, margin=0.3,
+                         acquisition_cost=5.0, random_seed=0)  # fmt: skip
+    pd.testing.assert_frame_equal(rfm, before)  # the caller's frame is untouched
+    assert rfm.attrs == before.attrs
+    s = res.summary(0.9)
+    assert list(s.index) == list(cdnow.index)
+    assert np.all(s["lower"] <= s["median"]) and np.all(s["median"] <= s["upper"])
+    assert set(s["tier"].cat.categories) == set(DEFAULT_TIERS)
+    with pytest.raises(ClvkitError, match="keep_draws"):
+        _ = res.clv
+    with pytest.raises(ClvkitError, match="prob"):
+        res.summary(0.73)
+    nc = res.new_customer_value()
+    # new customer at the mean parameters: margin * (first spend + repeat purchases x spend)
+    p, q, v = GG_MLE.values()
+    assert nc["clv_mean"] > 0.3 * p * v / (q - 1)
+    assert nc["clv_to_cac_mean"] == pytest.approx(nc["clv_mean"] / 5.0)
+    assert nc["clv_minus_cac_mean"] == pytest.approx(nc["clv_mean"] - 5.0)
+    text = res.report()
+    assert "Customer equity" in text and "platinum" in text and "CLV:CAC" in text
+
+
+def test_new_customer_closed_form():
+    """A new customer (x = 0, T = 0) with R = 0: E[N(0, H)] = (a+b-1)/(a-1) (1 - (al/(al+H))^r
+    2F1(r, b; a+b-1; H/(al+H))) (FHL 2005 eq. 9), plus the acquisition purchase."""
+    from scipy.special import hyp2f1
+
+    r, al, a, b = BG_MLE.values()
+    p, q, v = GG_MLE.values()
+    H = 52.0
+    EN = (a + b - 1) / (a - 1) * (1 - (al / (al + H)) ** r * hyp2f1(r, b, a + b - 1, H / (al + H)))
+    res = customer_value(posterior(BG_MLE), posterior(GG_MLE), small_rfm(), horizon=H,
+                         annual_discount_rate=0.0)  # fmt: skip
+    assert res.new_customer.values.item() == pytest.approx(p * v / (q - 1) * (1 + EN), rel=1e-10)
+
+
+# ------------------------------------------------------------------------------------------
+# bad input
+# ------------------------------------------------------------------------------------------
+def _idata(post, ids):
+    import arviz as az
+
+    return az.InferenceData(
+        posterior=post,
+        observed_data=xr.Dataset({"frequency": ("customer_id", np.ones(len(ids)))},
+                                 coords={"customer_id": ids}),
+    )  # fmt: skip
+
+
+def test_spend_model_fitted_on_other_customers_is_rejected():
+    rfm = small_rfm()
+    t = _idata(posterior(BG_MLE), list(rfm.index))
+    s_ok = _idata(posterior(GG_MLE), ["b", "c", "d"])
+    customer_value(t, s_ok, rfm, horizon=10.0, annual_discount_rate=0.1)
+    s_bad = _idata(posterior(GG_MLE), ["b", "zz", "yy"])
+    with pytest.raises(ClvkitError, match=r"spend_model.*2 of 3 rows.*zz.*Suggestion"):
+        customer_value(t, s_bad, rfm, horizon=10.0, annual_discount_rate=0.1)
+
+
+@pytest.mark.parametrize(
+    ("kw", "pattern"),
+    [
+        ({"horizon": -5.0}, "horizon.*positive"),
+        ({"horizon": "-3W"}, "horizon"),
+        ({"annual_discount_rate": -0.1}, "annual_discount_rate.*non-negative"),
+        (
+            {"annual_discount_rate": None, "discount_rate_per_period": -0.01},
+            "discount_rate_per_period",
+        ),
+        ({"discount_rate_per_period": 0.01}, "exactly one"),
+        ({"annual_discount_rate": None}, "exactly one"),
+        ({"margin": 0.0}, r"margin.*\(0, 1\]"),
+        ({"margin": 1.5}, r"margin.*\(0, 1\]"),
+        ({"cost_per_period": -1.0}, "cost_per_period"),
+        ({"method": "mean"}, "method"),
+        ({"discounting": "yearly"}, "discounting"),
+        ({"tiers": {"top": 0.1, "rest": 0.9}}, "tiers"),
+        ({"period": "1 month"}, "period"),
+    ],
+)
+def test_bad_arguments(kw, pattern):
+    args = {"horizon": 10.0, "annual_discount_rate": 0.1, **kw}
+    with pytest.raises(ClvkitError, match=pattern):
+        customer_value(posterior(BG_MLE), posterior(GG_MLE), small_rfm(), **args)
+
+
+def test_bad_rfm_tables():
+    good = small_rfm()
+    no_m = good.drop(columns="monetary_value")
+    with pytest.raises(ClvkitError, match=r"monetary_value.*Suggestion"):
+        customer_value(
+            posterior(BG_MLE), posterior(GG_MLE), no_m, horizon=5, annual_discount_rate=0
+        )
+    bad = good.copy()
+    bad.loc[["b", "c"], "recency"] = 100.0
+    with pytest.raises(ClvkitError, match=r"'recency'.*2 of 6 rows.*'customer_id': 'b'"):
+        customer_value(posterior(BG_MLE), posterior(GG_MLE), bad, horizon=5, annual_discount_rate=0)
+    bad = good.copy()
+    bad.loc["d", "monetary_value"] = np.nan
+    with pytest.raises(ClvkitError, match=r"'monetary_value'.*1 of 6 row;.*'monetary_value': nan"):
+        customer_value(posterior(BG_MLE), posterior(GG_MLE), bad, horizon=5, annual_discount_rate=0)
+    days = good.copy()
+    days.attrs["time_unit"] = "D"
+    tp = posterior(BG_MLE).assign_attrs(time_unit="W")
+    with pytest.raises(ClvkitError, match="time units disagree"):
+        customer_value(tp, posterior(GG_MLE), days, horizon=5, annual_discount_rate=0)
+    nounit = good.copy()
+    nounit.attrs = {}
+    with pytest.raises(ClvkitError, match="time_unit"):
+        customer_value(
+            posterior(BG_MLE), posterior(GG_MLE), nounit, horizon=5, annual_discount_rate=0
+        )
+
+
+def test_bad_posteriors():
+    with pytest.raises(ClvkitError, match=r"spend_model.*\['p', 'q', 'v'\]"):
+        customer_value(posterior(BG_MLE), posterior(BG_MLE), small_rfm(), horizon=5,
+                       annual_discount_rate=0)  # fmt: skip
+    with pytest.raises(ClvkitError, match=r"'q'.*infinite.*simulate"):
+        customer_value(posterior(BG_MLE), posterior({**GG_MLE, "q": 0.8}), small_rfm(),
+                       horizon=5, annual_discount_rate=0)  # fmt: skip
+    neg = posterior({**BG_MLE, "r": -1.0})
+    with pytest.raises(ClvkitError, match=r"'r'.*positive"):
+        customer_value(neg, posterior(GG_MLE), small_rfm(), horizon=5, annual_discount_rate=0)
