@@ -202,8 +202,11 @@ class ModelBase:
             Seed for the sampler.
         progressbar : bool
             Show the sampler's progress bar.
-        sampler : {"nutpie", "pymc"}
-            NUTS implementation: nutpie (numba backend, the faster one, default) or PyMC's own.
+        sampler : {"nutpie", "nutpie-pytensor", "pymc"}
+            NUTS implementation: ``"nutpie"`` runs nutpie on clvkit's numba log-density kernels
+            (default and fastest: cached compilation, no graph to compile);
+            ``"nutpie-pytensor"`` runs nutpie on the PyMC model compiled with numba;
+            ``"pymc"`` runs PyMC's own NUTS on the PyMC model. All sample the log parameters.
 
         Returns
         -------
@@ -224,7 +227,23 @@ class ModelBase:
         priors = resolve_priors(self._default_priors, self.priors)
         stats, time_unit = self._prepare(rfm)
         names = self._param_names
-        if method == "nuts":
+        if method == "nuts" and sampler == "nutpie":
+            objective = self._objective(stats, priors)
+            try:
+                start = _sampling.maximize(objective, self._x0(stats), "MAP start")[0]
+            except ClvkitError:
+                start = self._x0(stats)
+            idata = _sampling.sample_nutpie_kernel(
+                _sampling.kernel_logp(self._model_name, stats, priors, names),
+                names,
+                start,
+                chains=int(chains),
+                draws=int(draws),
+                tune=int(tune),
+                random_seed=random_seed,
+                progressbar=progressbar,
+            )
+        elif method == "nuts":
             idata = _sampling.sample_nuts(
                 self._pymc_model(stats, priors),
                 names,

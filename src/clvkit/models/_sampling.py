@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import arviz as az
+import numba
 import numpy as np
 from scipy.optimize import minimize
 
@@ -25,7 +27,10 @@ __all__ = [
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 
-SAMPLERS = ("nutpie", "pymc")
+#: ``"nutpie"``: nutpie on clvkit's numba kernels (default, fastest: nothing to compile in a
+#: warm process); ``"nutpie-pytensor"``: nutpie on the PyMC graph compiled to numba;
+#: ``"pymc"``: PyMC's own NUTS on the same graph.
+SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 
 
 def seed_int(random_seed: int | np.random.Generator | None) -> int:
@@ -53,12 +58,12 @@ def sample_nuts(
 ) -> az.InferenceData:
     """Run NUTS on a PyMC model; return an InferenceData with ``posterior`` and ``sample_stats``.
 
-    ``sampler="nutpie"`` compiles the model with numba and samples with nutpie;
+    ``sampler="nutpie-pytensor"`` compiles the model with numba and samples with nutpie;
     ``sampler="pymc"`` uses PyMC's own NUTS (C backend). Both adapt the step size and a
     diagonal mass matrix on the unconstrained (log) scale of the parameters.
     """
     seed = seed_int(random_seed)
-    if sampler == "nutpie":
+    if sampler == "nutpie-pytensor":
         import nutpie
 
         compiled = nutpie.compile_pymc_model(model, backend="numba")
@@ -70,6 +75,7 @@ def sample_nuts(
             cores=chains,
             seed=seed,
             save_warmup=False,
+            low_rank_modified_mass_matrix=True,
             progress_bar=progressbar,
         )
     elif sampler == "pymc":
@@ -192,3 +198,275 @@ def warn_convergence(diag: dict[str, Any], model_name: str) -> None:
         ConvergenceWarning,
         stacklevel=3,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# nutpie on hand-written numba kernels: log posterior and gradient on the log-parameter scale
+# (log-likelihood on the compressed statistics + log prior + log Jacobian). Compiled once per
+# machine (numba's on-disk cache), so a fresh process pays no pytensor/numba graph compilation.
+# --------------------------------------------------------------------------------------------
+
+#: Prior family codes of the numba kernels (order matters, see ``_nb_prior``).
+_PRIOR_CODES = {"LogNormal": 0, "Gamma": 1, "HalfNormal": 2, "Exponential": 3, "HalfCauchy": 4}
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
+    """Digamma for x > 0: upward recurrence to x >= 6, then the asymptotic series."""
+    res = 0.0
+    while x < 6.0:
+        res -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    tail = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132.0))))
+    return res + math.log(x) - 0.5 / x - tail
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
+    """Add log prior + log Jacobian (θ = exp(η)) to ``grad``; return their value."""
+    lp = 0.0
+    for i in range(eta.size):
+        t = math.exp(eta[i])
+        c = codes[i]
+        p1 = pars[i, 0]
+        p2 = pars[i, 1]
+        if c == 0:  # LogNormal(mu, sigma)
+            z = (eta[i] - p1) / p2
+            val = -eta[i] - math.log(p2) - 0.5 * _LOG_2PI - 0.5 * z * z
+            d = (-1.0 - z / p2) / t
+        elif c == 1:  # Gamma(alpha, beta)
+            val = p1 * math.log(p2) - math.lgamma(p1) + (p1 - 1.0) * eta[i] - p2 * t
+            d = (p1 - 1.0) / t - p2
+        elif c == 2:  # HalfNormal(sigma)
+            val = 0.5 * math.log(2.0 / math.pi) - math.log(p1) - 0.5 * (t / p1) ** 2
+            d = -t / (p1 * p1)
+        elif c == 3:  # Exponential(lam)
+            val = math.log(p1) - p1 * t
+            d = -p1
+        else:  # HalfCauchy(beta)
+            val = math.log(2.0 / math.pi) - math.log(p1) - math.log1p((t / p1) ** 2)
+            d = -2.0 * t / (p1 * p1 + t * t)
+        lp += val + eta[i]
+        grad[i] += d * t + 1.0
+    return lp
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _nb_bg_logp(eta, xv, xw, T0, w0, x1, tx1, T1, w1, codes, pars, grad):  # pragma: no cover
+    """BG/NBD log posterior on the log scale; ``grad`` receives its gradient."""
+    r = math.exp(eta[0])
+    alpha = math.exp(eta[1])
+    a = math.exp(eta[2])
+    b = math.exp(eta[3])
+    la = math.log(alpha)
+    lg_r, lg_b, lg_ab = math.lgamma(r), math.lgamma(b), math.lgamma(a + b)
+    ps_r, ps_b, ps_ab = _nb_digamma(r), _nb_digamma(b), _nb_digamma(a + b)
+    ll = 0.0
+    g_r = 0.0
+    g_al = 0.0
+    g_a = 0.0
+    g_b = 0.0
+    for k in range(xv.size):  # A(x), once per distinct frequency
+        x = xv[k]
+        w = xw[k]
+        ll += w * (
+            math.lgamma(r + x)
+            - lg_r
+            + r * la
+            + lg_ab
+            + math.lgamma(b + x)
+            - lg_b
+            - math.lgamma(a + b + x)
+        )
+        ps_abx = _nb_digamma(a + b + x)
+        g_r += w * (_nb_digamma(r + x) - ps_r + la)
+        g_al += w * r / alpha
+        g_a += w * (ps_ab - ps_abx)
+        g_b += w * (ps_ab + _nb_digamma(b + x) - ps_b - ps_abx)
+    for i in range(T0.size):  # frequency 0: -r log(α + T)
+        lt = math.log(alpha + T0[i])
+        ll -= w0[i] * r * lt
+        g_r -= w0[i] * lt
+        g_al -= w0[i] * r / (alpha + T0[i])
+    lna = math.log(a)
+    for i in range(x1.size):  # log((α+T)^-(r+x) + a/(b+x-1) (α+t_x)^-(r+x))
+        x = x1[i]
+        w = w1[i]
+        rx = r + x
+        l_big = math.log(alpha + T1[i])
+        l_small = math.log(alpha + tx1[i])
+        u = -rx * l_big
+        d = lna - math.log(b + x - 1.0) + rx * (l_big - l_small)  # v - u
+        if d > 0.0:
+            e = math.exp(-d)
+            s = u + d + math.log1p(e)
+            wv = 1.0 / (1.0 + e)
+        else:
+            e = math.exp(d)
+            s = u + math.log1p(e)
+            wv = e / (1.0 + e)
+        wu = 1.0 - wv
+        ll += w * s
+        g_r -= w * (wu * l_big + wv * l_small)
+        g_al -= w * rx * (wu / (alpha + T1[i]) + wv / (alpha + tx1[i]))
+        g_a += w * wv / a
+        g_b -= w * wv / (b + x - 1.0)
+    grad[0] = g_r * r
+    grad[1] = g_al * alpha
+    grad[2] = g_a * a
+    grad[3] = g_b * b
+    return ll + _nb_prior(eta, codes, pars, grad)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _nb_gg_logp(eta, xv, xw, x, log_xm, xm, w, codes, pars, grad):  # pragma: no cover
+    """Gamma-Gamma log posterior (density of the mean spend) on the log scale."""
+    p = math.exp(eta[0])
+    q = math.exp(eta[1])
+    v = math.exp(eta[2])
+    lv = math.log(v)
+    lg_q, ps_q = math.lgamma(q), _nb_digamma(q)
+    ll = 0.0
+    g_p = 0.0
+    g_q = 0.0
+    g_v = 0.0
+    for k in range(xv.size):
+        px = p * xv[k]
+        ps_pxq = _nb_digamma(px + q)
+        ll += xw[k] * (math.lgamma(px + q) - math.lgamma(px) - lg_q + q * lv + math.log(xv[k]))
+        g_p += xw[k] * xv[k] * (ps_pxq - _nb_digamma(px))
+        g_q += xw[k] * (ps_pxq - ps_q + lv)
+        g_v += xw[k] * q / v
+    for i in range(x.size):
+        px = p * x[i]
+        lvx = math.log(v + xm[i])
+        ll += w[i] * ((px - 1.0) * log_xm[i] - (px + q) * lvx)
+        g_p += w[i] * x[i] * (log_xm[i] - lvx)
+        g_q -= w[i] * lvx
+        g_v -= w[i] * (px + q) / (v + xm[i])
+    grad[0] = g_p * p
+    grad[1] = g_q * q
+    grad[2] = g_v * v
+    return ll + _nb_prior(eta, codes, pars, grad)
+
+
+def prior_arrays(names: tuple[str, ...], priors: dict[str, dict[str, Any]]):
+    """Encode validated priors as (codes, parameters) arrays for the numba kernels."""
+    codes = np.empty(len(names), dtype=np.int64)
+    pars = np.ones((len(names), 2))
+    for i, n in enumerate(names):
+        spec = priors[n]
+        codes[i] = _PRIOR_CODES[spec["dist"]]
+        vals = [v for k, v in spec.items() if k != "dist"]
+        pars[i, : len(vals)] = vals
+    return codes, pars
+
+
+def kernel_logp(model_name: str, stats: Any, priors: dict[str, dict[str, Any]], names):
+    """A ``theta -> (log posterior, gradient)`` function on the log scale (numba kernel)."""
+    codes, pars = prior_arrays(names, priors)
+    if model_name == "BetaGeo":
+        zero = stats.frequency == 0
+        args = (
+            stats.x_values,
+            stats.x_weight,
+            np.ascontiguousarray(stats.T[zero]),
+            np.ascontiguousarray(stats.weight[zero]),
+            np.ascontiguousarray(stats.frequency[~zero]),
+            np.ascontiguousarray(stats.recency[~zero]),
+            np.ascontiguousarray(stats.T[~zero]),
+            np.ascontiguousarray(stats.weight[~zero]),
+        )
+        kernel = _nb_bg_logp
+    else:
+        xm = stats.frequency * stats.monetary_value
+        args = (
+            stats.x_values,
+            stats.x_weight,
+            stats.frequency,
+            np.log(xm),
+            xm,
+            stats.weight,
+        )
+        kernel = _nb_gg_logp
+    k = len(names)
+
+    def logp(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        grad = np.empty(k)
+        value = kernel(np.asarray(theta, dtype=np.float64), *args, codes, pars, grad)
+        return float(value), grad
+
+    return logp
+
+
+def sample_nutpie_kernel(
+    logp: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    names: tuple[str, ...],
+    start: np.ndarray,
+    *,
+    chains: int,
+    draws: int,
+    tune: int,
+    random_seed: int | np.random.Generator | None,
+    progressbar: bool,
+    low_rank: bool = True,
+) -> az.InferenceData:
+    """nutpie NUTS on a numba log-density over the log parameters.
+
+    Chains start at ``start`` (the MAP, log scale) jittered uniformly by ±1, as PyMC's
+    ``jitter+adapt_diag`` does. ``low_rank`` adapts nutpie's low-rank modified mass matrix,
+    which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``, ``v``):
+    on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS by ~10.
+    """
+    import nutpie
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    seed = seed_int(random_seed)
+    k = len(names)
+
+    def make_logp_fn():
+        def fn(x, **_):
+            value, grad = logp(x)
+            if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+                return -np.inf, np.zeros(k)
+            return value, grad
+
+        return fn
+
+    def make_expand_fn(seed1, seed2, chain):
+        def expand(x, **_):
+            vals = np.exp(x)
+            return {n: np.asarray(vals[i]) for i, n in enumerate(names)}
+
+        return expand
+
+    def make_initial_point(seed_):
+        rng = np.random.default_rng(seed_)
+        return start + rng.uniform(-1.0, 1.0, size=k)
+
+    compiled = from_pyfunc(
+        k,
+        make_logp_fn,
+        make_expand_fn,
+        [np.dtype("float64")] * k,
+        [()] * k,
+        list(names),
+        make_initial_point_fn=make_initial_point,
+    )
+    idata = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=chains,
+        seed=seed,
+        save_warmup=False,
+        low_rank_modified_mass_matrix=low_rank,
+        progress_bar=progressbar,
+    )
+    posterior = idata.posterior[list(names)]
+    stats = idata.sample_stats
+    keep = [v for v in stats.data_vars if set(stats[v].dims) <= {"chain", "draw"}]
+    return az.InferenceData(posterior=posterior, sample_stats=stats[keep])
