@@ -218,7 +218,19 @@ def bg_probability_alive(
         _param(v, n) for v, n in zip((r, alpha, a, b), ("r", "alpha", "a", "b"), strict=True)
     )
     x, tx, T_ = _customers(frequency, recency, T)
-    p = expit(-_log_odds_dead(r, alpha, a, b, x, tx, T_))
+    pshape = np.broadcast_shapes(r.shape, alpha.shape, a.shape, b.shape)
+    cshape = np.broadcast_shapes(x.shape, tx.shape, T_.shape)
+    if len(pshape) == 2 and pshape[1] == 1 and len(cshape) == 1 and cshape[0] > 1000:
+        # (S, 1) draws x (N,) customers: evaluate once per distinct (x, t_x, T), then gather.
+        x, tx, T_ = (np.broadcast_to(v, cshape) for v in (x, tx, T_))
+        _, _, _, ux, utx, uT, _, inv = _dedup(x, tx, T_)
+        if ux.size < cshape[0] // 2:
+            return _probability_alive(r, alpha, a, b, ux, utx, uT)[:, inv]
+    return _probability_alive(r, alpha, a, b, x, tx, T_)
+
+
+def _probability_alive(r, alpha, a, b, x, tx, T):
+    p = expit(-_log_odds_dead(r, alpha, a, b, x, tx, T))
     return np.where(x > 0, p, 1.0)
 
 
@@ -241,6 +253,25 @@ def _dedup(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
     return ux, pair_ix, uT[pair_iT], trip_x, utx[trip_itx], uT[pair_iT][trip_pair], trip_pair, cinv
 
 
+def _node_count(r, alpha, a, b, ux, pair_x, pair_T, s_max) -> int:
+    """One node count per call: enough for the singularity at p = -1/z and for the steepness
+    of (1 + p z)^-k over the Beta's spread, k z sd(p) / (1 + z mean(p)), worst case over all
+    draws and customers (so every draw and customer gets the same rule)."""
+    steep, z_max = 0.0, 0.0
+    step = max(1, _BLOCK_ELEMENTS // max(1, pair_T.size))
+    for lo in range(0, r.shape[0], step):
+        sl = slice(lo, lo + step)
+        bx = b[sl, None] + ux[None, :]
+        mean_p = a[sl, None] / (a[sl, None] + bx)
+        sd_p = np.sqrt(mean_p * (1.0 - mean_p) / (a[sl, None] + bx + 1.0))
+        z = s_max / (alpha[sl, None] + pair_T[None, :])  # (s, U)
+        k = r[sl, None] + ux[None, pair_x]
+        ratio = k * z * sd_p[:, pair_x] / (1.0 + z * mean_p[:, pair_x])
+        steep = max(steep, float(ratio.max()))
+        z_max = max(z_max, float(z.max()))
+    return n_nodes_for(z_max, steep=steep)
+
+
 def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
     """Quadrature over p ~ Beta(a, b + x) for customers alive at T.
 
@@ -256,19 +287,10 @@ def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
     out[:, :, zero] = 0.0 if kind == "purchases" else 1.0
     if U == 0 or zero.all():
         return out
-    s_max = bounds.max()
-    step = max(1, _BLOCK_ELEMENTS // (U * 32))
+    n = _node_count(r, alpha, a, b, ux, pair_x, pair_T, float(bounds.max()))
+    step = max(1, _BLOCK_ELEMENTS // (U * n))
     for lo in range(0, S, step):  # blocks of draws bound memory; never a loop on customers
         sl = slice(lo, min(S, lo + step))
-        # Nodes: enough for the singularity at p = -1/z and for the steepness of (1 + p z)^-k
-        # over the Beta's spread (k z sd(p) / (1 + z mean(p))), the worst case in the block.
-        bx = b[sl, None] + ux[None, :]
-        mean_p = a[sl, None] / (a[sl, None] + bx)
-        sd_p = np.sqrt(mean_p * (1.0 - mean_p) / (a[sl, None] + bx + 1.0))
-        z = s_max / (alpha[sl, None] + pair_T[None, :])  # (s, U)
-        k = r[sl, None] + ux[None, pair_x]
-        steep = float(np.max(k * z * sd_p[:, pair_x] / (1.0 + z * mean_p[:, pair_x])))
-        n = n_nodes_for(float(z.max()), steep=steep)
         nodes, weights = beta_gauss_rule(a[sl, None], b[sl, None] + ux[None, :], n)  # (s, Ux, n)
         nodes, weights = nodes[:, pair_x], weights[:, pair_x]  # (s, U, n)
         neg_k = -(r[sl, None] + ux[None, pair_x])[..., None]  # (s, U, 1)
@@ -308,7 +330,7 @@ def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, new_cust
     if len(flat) == 2:  # between: end minus start
         res -= K[:, :, binv[0]]
     if not new_customer:
-        pa = bg_probability_alive(
+        pa = _probability_alive(
             rf[:, None], alf[:, None], af[:, None], bf[:, None], trip_x, trip_tx, trip_T
         )
         res *= pa[:, :, None]
