@@ -352,6 +352,16 @@ def test_backtest_does_not_modify_input_and_names_bad_arguments():
     pd.testing.assert_frame_equal(log, before)
 
 
+def test_time_unit_mismatch_is_reported():
+    import xarray as xr
+
+    post = xr.Dataset({k: (("chain", "draw"), [[v]]) for k, v in MLE.items()})
+    post.attrs["time_unit"] = "D"
+    with pytest.raises(ClvkitError, match=r"time unit 'D'.*Suggestion"):
+        clvkit.backtest(cdnow_transactions().head(300), calibration_end=CAL_END,
+                        observation_end=OBS_END, transactions_model=post)  # fmt: skip
+
+
 def test_negative_posterior_draw_is_reported():
     with pytest.raises(ClvkitError, match=r"'alpha'.*1 of 3.*Suggestion"):
         holdout_predictive({"r": [1, 1, 1], "alpha": [1, -1, 1], "a": [1, 1, 1], "b": [1, 1, 1]},

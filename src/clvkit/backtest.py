@@ -722,6 +722,21 @@ def _check_prob(prob: float) -> None:
         )
 
 
+def _check_unit(obj: Any, unit: str, argument: str) -> None:
+    """A fitted model or posterior that records a time unit must use the backtest's unit."""
+    if obj is None or isinstance(obj, dict):
+        return
+    for holder in (obj, getattr(obj, "idata_", None), getattr(obj, "posterior", None)):
+        recorded = getattr(holder, "attrs", {}).get("time_unit") if holder is not None else None
+        if recorded:
+            if format_time_unit(recorded) != unit:
+                raise ClvkitError(
+                    f"argument {argument!r} was fitted with time unit {recorded!r}, but the "
+                    f"backtest uses {unit!r}. Suggestion: pass time_unit={recorded!r} or refit."
+                )
+            return
+
+
 @dataclass
 class BacktestResult:
     """Predicted vs actual on a holdout period; see :func:`backtest`.
@@ -973,6 +988,8 @@ def backtest(
 
         cols = ["frequency", "recency", "T", "monetary_value"]
         spend_model = GammaGamma().fit(rfm.loc[rfm["frequency"] > 0, cols].copy(), **fit_kwargs)
+    for name, obj in (("transactions_model", transactions_model), ("spend_model", spend_model)):
+        _check_unit(obj, format_time_unit(unit), name)
     rng = np.random.default_rng(random_seed)
     with_spend = spend_model is not None and amount is not None
     table = holdout_predictive(
