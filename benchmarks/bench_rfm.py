@@ -149,6 +149,7 @@ def main() -> int:
         child(*args.child)
         return 0
 
+    load_start = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -179,7 +180,9 @@ def main() -> int:
         "the child's `ru_maxrss`, which includes the log itself (memory after reading the log "
         "in brackets).\n",
         f"- Machine: {_machine()}",
-        f"- Versions: {_versions()}\n",
+        f"- Versions: {_versions()}",
+        f"- Load average (1 min) at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} "
+        "(shared machine: a load above 2 on 2 cores inflates the timings)\n",
         "| case | rows | customers | seconds | peak RSS GB (log only) |",
         "|---|---:|---:|---:|---:|",
     ]
