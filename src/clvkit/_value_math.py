@@ -1,155 +1,48 @@
-"""Private numerics for :mod:`clvkit.value`: alive-conditional BG/NBD expectations and the
-vectorized simulation of each customer's future.
+"""Private numerics for :mod:`clvkit.value`: discount plans, expected discounted value from
+:mod:`clvkit.predict`, and a vectorized simulation of each customer's future.
 
 Shapes: population parameters ``(S, 1)`` (one row per paired draw), customer arrays ``(n,)``,
-results ``(S, n)``. Notation as in ``/docs``: ``x`` repeat purchases, ``tx`` recency, ``T`` age.
-
-Given a customer alive at ``T`` (Fader, Hardie and Lee 2005), ``lam ~ Gamma(r + x, alpha + T)``
-and ``p ~ Beta(a, b + x)``; a customer alive with rate ``lam`` and dropout ``p`` buys at rate
-``lam * exp(-lam * p * s)`` at ``T + s``. Averaging over ``lam`` and ``p`` gives Gauss
-hypergeometric closed forms:
-
-- ``F(t) = E[N(T, T+t] | alive]
-  = (a+b'-1)/(a-1) * (1 - (al/(al+t))**r' * 2F1(r', b'; a+b'-1; t/(al+t)))``
-  (FHL 2005, eq. 10 without the P(alive) factor);
-- ``G(s) = P(alive at T+s | alive at T) = E[(1 + p s/al)**-r']
-  = (al/(al+s))**r' * 2F1(r', b'; a+b'; s/(al+s))`` (Euler's integral, then Pfaff's transform),
-
-with ``r' = r + x``, ``al = alpha + T``, ``b' = b + x``.
+results ``(S, n)``. ``x`` repeat purchases, ``tx`` recency, ``T`` age, ``m`` mean spend.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, hyp2f1
 
-_A_NEAR_ONE = 1e-4  # F has a removable singularity at a = 1; interpolate across it
-
-
-def probability_alive(r, alpha, a, b, x, tx, T):
-    """P(alive at T | x, tx, T) for each draw and customer, ``(S, n)``."""
-    with np.errstate(divide="ignore"):
-        log_odds = (
-            np.log(a)
-            - np.log(np.where(x > 0, b + x - 1, 1.0))
-            + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
-        )
-    return np.where(x > 0, expit(-log_odds), 1.0)
-
-
-def mean_spend(p, q, v, x, m):
-    """E[spend per purchase | x, m] (Gamma-Gamma); ``inf`` where the posterior mean does not exist."""
-    den = p * x + q - 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = p * (v + x * m) / den
-    return np.where(den > 0, out, np.inf)
-
-
-def _log_hyp2f1(A, B, C, z):
-    """``(log|2F1(A, B; C; z)|, sign)`` for 0 <= z < 1, falling back on Euler's transformation
-    2F1(A, B; C; z) = (1 - z)^(C - A - B) 2F1(C - A, C - B; C; z) where the direct value
-    overflows. (2F1 is negative for some C < 0, which only x = 0 and a + b < 1 reach.)"""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        h = hyp2f1(A, B, C, z)
-        out, sign = np.log(np.abs(h)), np.sign(h)
-        bad = ~np.isfinite(out)
-        if np.any(bad):
-            A, B, C, z = (np.broadcast_to(v, out.shape)[bad] for v in (A, B, C, z))
-            h2 = hyp2f1(C - A, C - B, C, z)
-            out[bad] = (C - A - B) * np.log1p(-z) + np.log(np.abs(h2))
-            sign[bad] = np.sign(h2)
-    return out, sign
-
-
-def _alive_purchases_sum(r, alpha, a, b, x, T, times, weights):
-    rr = r + x
-    al = alpha + T
-    log_al = np.log(al)
-    bb = b + x
-    c = a + bb - 1.0
-    scale = c / (a - 1.0)
-    total = 0.0
-    for t, w in zip(times, weights, strict=True):
-        log_h, sign = _log_hyp2f1(rr, bb, c, t / (al + t))
-        log_y = rr * (log_al - np.log(al + t)) + log_h
-        f = scale * np.where(sign > 0, -np.expm1(log_y), 1.0 - sign * np.exp(log_y))
-        total = total + w * f
-    return total, f
-
-
-def alive_expected_purchases(r, alpha, a, b, x, T, times, weights):
-    """``(sum_j w_j F(t_j), F(t_last))`` with F(t) = E[purchases in (T, T+t] | alive at T].
-
-    Each result has shape ``(S, n)``. F is analytic in ``a`` but its closed form is 0/0 at
-    ``a = 1`` and inf * 0 at ``a + b + x = 1``: there it is interpolated linearly across
-    ``a +- 1e-4`` (error O(1e-8) relative).
-    """
-    a = np.broadcast_to(a, np.broadcast_shapes(np.shape(a), np.shape(x)))
-    bb = b + x
-    sing = np.where(np.abs(a - 1.0) < np.abs(a + bb - 1.0), 1.0, 1.0 - bb)
-    near = np.abs(a - sing) < _A_NEAR_ONE
-    if not np.any(near):
-        return _alive_purchases_sum(r, alpha, a, b, x, T, times, weights)
-    lo, hi = sing - _A_NEAR_ONE, sing + _A_NEAR_ONE
-    f = _alive_purchases_sum(r, alpha, np.where(near, hi, a), b, x, T, times, weights)
-    f_lo = _alive_purchases_sum(r, alpha, np.where(near, lo, a), b, x, T, times, weights)
-    w = (a - lo) / (hi - lo)
-    return tuple(np.where(near, u + w * (v - u), v) for u, v in zip(f_lo, f, strict=True))
-
-
-def alive_survival(r, alpha, a, b, x, T, times, weights):
-    """sum_j w_j G(s_j), G(s) = P(alive at T+s | alive at T), ``(S, n)``."""
-    rr = r + x
-    al = alpha + T
-    log_al = np.log(al)
-    bb = b + x
-    c = a + bb
-    total = 0.0
-    for s, w in zip(times, weights, strict=True):
-        if s == 0:
-            total = total + w
-            continue
-        log_h, sign = _log_hyp2f1(rr, bb, c, s / (al + s))  # c = a + b' > 0: 2F1 > 0
-        total = total + w * sign * np.exp(rr * (log_al - np.log(al + s)) + log_h)
-    return total
+from clvkit import predict
 
 
 def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     """Simulate each (draw, customer) future over the horizon, exactly and without loops.
 
-    Alive at ``T`` with probability P(alive). If alive, the purchase count of an immortal
-    customer over the horizon ``H`` is ``K0 ~ NegBin(r', al/(al+H))`` (Poisson with a
-    Gamma(r', al) rate) and the purchase that ends the relationship is the ``M``-th,
-    ``M ~ Geometric(p)``, ``p ~ Beta(a, b')``. So ``N = min(K0, M)`` purchases fall in the
-    horizon. If ``M > K0`` the times are ``K0`` iid uniforms on ``(0, H)``; else the customer
-    dies at ``tau = H * Beta(M, K0 - M + 1)`` (the M-th order statistic) and the other ``M - 1``
-    times are iid uniform on ``(0, tau)``. Spends are ``Gamma(p_s, nu)`` with
-    ``nu ~ Gamma(p_s x + q, v + x m)``. Latent draws are made only where they matter.
+    ``(alive, lam, p)`` come from the conditional posterior (:func:`predict.bg_sample_latent`).
+    An alive customer would make ``K0 ~ Poisson(lam H)`` purchases in the horizon ``H`` if
+    immortal; the purchase after which it drops out is the ``M``-th, ``M ~ Geometric(p)``. So
+    ``N = min(K0, M)`` purchases fall in the horizon. If ``M > K0`` their times are ``K0`` iid
+    uniforms on ``(0, H)``; else the customer dies at ``tau = H * Beta(M, K0 - M + 1)`` (the M-th
+    order statistic of ``K0`` uniforms) and the other ``M - 1`` times are iid uniform on
+    ``(0, tau)``. Spends are ``Gamma(p_s, nu)`` with ``nu`` from :func:`predict.gg_sample_nu`,
+    drawn only for customers who buy.
 
     Returns ``(revenue, cost_units, count)``, each ``(S, n)``: discounted revenue before margin,
     discounted cost in units of ``cost_per_period``, and purchases in the horizon.
     """
-    r, alpha, a, b = bg
     sp, sq, sv = gg
-    shape = np.broadcast_shapes(r.shape, x.shape)
+    shape = np.broadcast_shapes(bg[0].shape, x.shape)
     revenue = np.zeros(shape)
     cost = np.zeros(shape)
     count = np.zeros(shape, dtype=np.int64)
     H = plan.horizon
 
-    pa = probability_alive(r, alpha, a, b, x, tx, T)
-    di, ci = np.nonzero(rng.random(shape) < pa)  # alive units: draw index, customer index
-    xi = x[ci]
-    rr = r[di, 0] + xi
-    al = alpha[di, 0] + T[ci]
-    k0 = rng.negative_binomial(rr, al / (al + H))
-    # customers alive at T who buy nothing in the horizon are alive throughout it
-    tau = np.full(di.shape, np.inf)
+    alive, lam, pdrop = predict.bg_sample_latent(*bg, x, tx, T, rng)
+    di, ci = np.nonzero(alive)  # alive units: draw index, customer index
+    k0 = rng.poisson(lam[di, ci] * H)  # purchases in the horizon if the customer never died
+    tau = np.full(di.shape, np.inf)  # death time; alive customers who buy nothing live on
     buy = np.nonzero(k0 > 0)[0]
     if buy.size:
         kb = k0[buy]
-        pdrop = rng.beta(a[di[buy], 0], b[di[buy], 0] + xi[buy])
-        mb = rng.geometric(np.maximum(pdrop, 1e-300))
+        d_b, c_b = di[buy], ci[buy]
+        mb = rng.geometric(np.maximum(pdrop[d_b, c_b], 1e-300))  # the last purchase's index
         died = mb <= kb
         nb = np.minimum(kb, mb)
         tau_b = np.full(buy.shape, np.inf)
@@ -162,13 +55,9 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
         times = rng.random(owner.size) * upper[owner]
         last = np.cumsum(nb) - 1
         times[last[died]] = tau_b[died]
-        d_b = di[buy]
-        c_b = ci[buy]
-        nu = rng.gamma(sp[d_b, 0] * x[c_b] + sq[d_b, 0]) / (sv[d_b, 0] + x[c_b] * m[c_b])
+        nu = predict.gg_sample_nu(sp[d_b, 0], sq[d_b, 0], sv[d_b, 0], x[c_b], m[c_b], rng)
         spend = rng.gamma(sp[d_b, 0][owner]) / nu[owner]
-        rev_b = np.bincount(
-            owner, weights=spend * plan.discount_at_purchase(times), minlength=buy.size
-        )
+        rev_b = np.bincount(owner, weights=spend * plan.discount(times), minlength=buy.size)
         revenue[d_b, c_b] = rev_b
         count[d_b, c_b] = nb
     if plan.cost_per_period > 0:
@@ -208,8 +97,6 @@ class DiscountPlan:
         )
         return self.end_discount[k - 1]
 
-    discount_at_purchase = discount
-
     def cost_units_until(self, tau):
         """Discounted cost (in units of cost_per_period) of a customer alive until ``tau``."""
         u = np.minimum(tau, self.horizon)
@@ -248,21 +135,18 @@ class DiscountPlan:
 
 
 def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
-    """Expected discounted CLV given history, per draw: ``(clv, p_alive, purchases, spend)``.
+    """Expected discounted CLV given the history, per draw: ``(clv, p_alive, purchases, spend)``.
 
-    The alive-conditional parts depend on ``(x, T)`` only, so they are computed once per
-    distinct pair in the chunk.
+    Discounted expected purchases are ``sum_j w_j E[N(T, T+t_j]]`` (the plan's weights) and
+    discounted expected costs ``sum_j c_j P(alive at T+s_j)``, all from :mod:`clvkit.predict`.
     """
-    r, alpha, a, b = bg
-    pa = probability_alive(r, alpha, a, b, x, tx, T)
-    spend = mean_spend(*gg, x, m)
-    keys, inv = np.unique(np.stack([x.astype(float), T]), axis=1, return_inverse=True)
-    ux, uT = keys
-    inv = inv.ravel()
+    pa = predict.bg_probability_alive(*bg, x, tx, T)
+    spend = predict.gg_expected_spend(*gg, x, m)
     t_rev, w_rev = plan.revenue_weights()
-    disc, purchases_h = alive_expected_purchases(r, alpha, a, b, ux, uT, t_rev, w_rev)
-    clv = margin * spend * disc[:, inv]
+    cum = predict.bg_expected_purchases(*bg, x, tx, T, t_rev)  # (S, n, P); the last t is H
+    clv = margin * spend * (cum @ w_rev)
     if plan.cost_per_period > 0:
-        alive_cost = alive_survival(r, alpha, a, b, ux, uT, *plan.cost_weights())
-        clv = clv - plan.cost_per_period * alive_cost[:, inv]
-    return pa * clv, pa, pa * purchases_h[:, inv], spend
+        s_cost, c_cost = plan.cost_weights()
+        alive_at = predict.bg_probability_alive_at(*bg, x, tx, T, s_cost)
+        clv -= plan.cost_per_period * (alive_at @ c_cost)
+    return clv, pa, cum[..., -1], spend

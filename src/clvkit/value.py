@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from clvkit import _value_math as vm
+from clvkit import predict
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
@@ -483,7 +484,7 @@ def customer_value(
     bg, gg, coords = _pair_draws(t_post, s_post, pair_rng)
     S = bg[0].shape[0]
     if method == "expected":
-        spend0 = vm.mean_spend(*gg, 0.0, 0.0)
+        spend0 = predict.gg_expected_spend_new_customer(*gg)
         if not np.all(np.isfinite(spend0)):
             bad = ~np.isfinite(spend0).ravel()
             raise bad_rows_error(
@@ -492,7 +493,14 @@ def customer_value(
                 float(gg[1].ravel()[bad][0]), "use method='simulate'", S,
             )  # fmt: skip
     n = len(data)
-    chunk = int(chunk_size) if chunk_size is not None else max(1, 2_000_000 // S)
+    # default chunk: about 2e6 (draw, customer) values, and at most 2.4e7 (draw, customer,
+    # time point) values for the expected method's cumulative purchases
+    n_times = len(plan.revenue_weights()[0]) if method == "expected" else 1
+    chunk = (
+        int(chunk_size)
+        if chunk_size is not None
+        else max(1, min(2_000_000 // S, 24_000_000 // (S * n_times)))
+    )
     if chunk < 1:
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
 
@@ -535,7 +543,7 @@ def customer_value(
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
     repeat = vm.expected_chunk(bg, gg, z1, z1, z1, z1, plan, margin)[0][:, 0]
-    new = margin * vm.mean_spend(*gg, 0.0, 0.0)[:, 0] + repeat
+    new = margin * predict.gg_expected_spend_new_customer(*gg)[:, 0] + repeat
     settings = {
         "method": method, "discounting": discounting, "time_unit": format_time_unit(unit),
         "horizon": H, "period": delta, "n_periods": plan.n_periods, "rate_per_period": rate,
@@ -637,8 +645,8 @@ class _Runner:
                 self.bg, self.gg, x, tx, T, m, self.plan, rng
             )
             clv = self.margin * rev - self.plan.cost_per_period * cost_units
-            pa = vm.probability_alive(*self.bg, x, tx, T)
-            spend = vm.mean_spend(*self.gg, x, m)
+            pa = predict.bg_probability_alive(*self.bg, x, tx, T)
+            spend = predict.gg_expected_spend(*self.gg, x, m)
         bad = ~np.isfinite(clv)
         if bad.any():
             d, c = np.argwhere(bad)[0]
