@@ -75,7 +75,7 @@ def beta_gauss_rule(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, n
 
 
 def n_nodes_for(
-    z_max: float, steep: float = 0.0, tol: float = 1e-10, n_min: int = 6, n_max: int = 64
+    z_max: float, steep: float = 0.0, tol: float = 1e-10, n_min: int = 6, n_max: int = 128
 ) -> int:
     """Number of Gauss nodes for E_p[f((1 + p z)^-k)] with z <= z_max.
 

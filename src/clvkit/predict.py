@@ -264,6 +264,10 @@ def _node_count(r, alpha, a, b, ux, pair_x, pair_T, s_max) -> int:
         bx = b[sl, None] + ux[None, :]
         mean_p = a[sl, None] / (a[sl, None] + bx)
         sd_p = np.sqrt(mean_p * (1.0 - mean_p) / (a[sl, None] + bx + 1.0))
+        # a < 1 piles mass towards p = 0 on a log scale, where the Gauss nodes are sparse
+        # relative to the kink of (1 + p z)^-k at p ~ 1/(k z): ask for more nodes (calibrated
+        # against mpmath, see the module docstring).
+        sd_p = sd_p / np.sqrt(np.minimum(a[sl, None], 1.0))
         z = s_max / (alpha[sl, None] + pair_T[None, :])  # (s, U)
         k = r[sl, None] + ux[None, pair_x]
         ratio = k * z * sd_p[:, pair_x] / (1.0 + z * mean_p[:, pair_x])
