@@ -190,7 +190,8 @@ def _validate(
         raise ClvkitError(
             f"transactions has no column for {', '.join(missing)}; its columns are "
             f"{list(transactions.columns)}. Suggestion: pass the right names, e.g. "
-            "customer_id='user', date='order_date', amount='revenue'."
+            "customer_id='user', date='order_date', amount='revenue' (a column in the index "
+            "needs .reset_index() first)."
         )
     duplicated = [c for c in names if int((transactions.columns == c).sum()) > 1]
     if duplicated:
