@@ -127,6 +127,19 @@ def test_extreme_values_match_mpmath(r, alpha, a, b, x, tx, T, s, rtol) -> None:
     assert float(ours) == pytest.approx(ref, rel=rtol)
 
 
+@pytest.mark.parametrize(("z", "rtol"), [(10.0, 1e-10), (100.0, 1e-10), (1e3, 1e-7)])
+def test_new_customer_long_horizons_match_mpmath(z, rtol) -> None:
+    # Long horizons relative to alpha bring the singularity at p = -1/z close to the Beta's
+    # support; accuracy degrades gracefully (2e-3 at z = 1e4, where the node count is capped).
+    r, alpha, a, b = 0.2426, 4.4137, 0.7930, 2.4262
+    mp.mp.dps = 40
+    zz = mp.mpf(z)
+    h = mp.hyp2f1(r, b, a + b - 1, zz / (1 + zz))
+    ref = float((a + b - 1) / (a - 1) * (1 - (1 + zz) ** (-r) * h))
+    ours = float(bg_expected_purchases_new_customer(r, alpha, a, b, alpha * z))
+    assert ours == pytest.approx(ref, rel=rtol)
+
+
 def test_lifetimes_breaks_where_we_do_not() -> None:
     # lifetimes 0.11.3 evaluates FHL eqs. 9-10 with scipy's hyp2f1. At r = 1e4, alpha = 1e-4,
     # a = b = 1e4 it returns nan for the new-customer expectation and -inf for a customer with

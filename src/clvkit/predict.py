@@ -15,17 +15,28 @@ independent. Averaging the purchase rate lambda exp(-lambda p s) over lambda in 
 one-dimensional averages over p ~ Beta(a, b+x). They are computed with a Gauss rule built for
 the exact Beta(a, b+x) weight (Golub-Welsch, one rule per draw and distinct frequency), so the
 singular or very concentrated Beta density (b+x up to 1e4, a from 1e-4) is integrated exactly
-and only the smooth factor (1 + p z)^-k (singular at p = -1/z) is approximated. The number of
-nodes (6 to 48) follows from the largest z = s/c in the call. Integrands are evaluated as
-``-expm1(-k log1p(p z)) / p``, never as differences of hypergeometric functions, so nothing
-overflows at large frequency, and a == 1 needs no special case (the closed forms divide by a-1).
-Customers are deduplicated on (frequency, T) before the quadrature.
+and only the smooth factor (1 + p z)^-k, singular at p = -1/z, is approximated. Integrands are
+evaluated as ``-expm1(-k log1p(p z)) / p``, never as differences of hypergeometric functions,
+so nothing overflows at large frequency and a = 1 needs no special case (the closed forms
+divide by a - 1). One node count (6 to 128) serves the whole call, from the largest z = s/c
+and the steepness k z sd(p) / (1 + z mean(p)) (more for a < 1); customers are deduplicated on
+(x, T) and (x, t_x, T) first. Within a call, results are exactly monotone in the horizon and
+additive over adjacent periods up to rounding; calls with other horizons may use other node
+counts and agree to quadrature accuracy.
 
-Measured (tests/test_predict.py, mpmath at 40 digits as reference): relative error below 1e-9 on
-the CDNOW range, and bg_expected_purchases for 4,000 draws x 2,357 CDNOW customers takes about
-1 s on one core (node construction ~40%, integrand ~50%). lifetimes' hyp2f1 closed form
-returns inf/nan for frequency in the hundreds at T of a few hundred; these functions stay
-finite up to frequency 1e4, T 1e5 and parameters from 1e-4 to 1e4.
+Why not the closed forms: lifetimes evaluates FHL eqs. 9-10 with scipy's hyp2f1, which returns
+nan/inf at large parameters (see tests/test_predict_extremes.py), and a hypergeometric route
+needs several transformations plus a special case at a = 1; a series in the horizon needs
+O(k z) terms. Quadrature over p is uniform in x.
+
+Measured accuracy (mpmath, 40 digits; grid a in [0.05, 20], b in {0.5, 2.43}, r in {0.24, 3},
+x <= 200, T <= 200, horizon <= 156): expected purchases within 6e-8 relative everywhere and
+2e-10 where z <= 2; P(alive at T+t) within 3e-9 for z <= 2 and 7e-6 beyond (for values
+> 1e-3). CDNOW vs lifetimes: 1e-10 or better. New customer, z = t/alpha: 1e-11 up to z = 100,
+2e-8 at z = 1e3, 2e-3 at z = 1e4 (node cap). Speed (one core, CDNOW MLE +- 5 % draws,
+4,000 draws x 2,357 customers): bg_probability_alive 0.2 s, bg_expected_purchases 1.1 s
+(half of it the 92,000 Gauss rules), twelve 4-week periods in one bg_expected_purchases_between
+call 9 s (cost grows with the number of distinct boundaries and of distinct (x, T)).
 
 Examples
 --------
