@@ -261,6 +261,9 @@ def test_alive_at_zero_is_probability_alive(cdnow_arrays) -> None:
         (lambda: gg_sample_nu(*GG_ARGS, 1, 5.0, rng=42), "'rng'"),
         (lambda: bg_sample_latent(*BG_ARGS, 1, 1.0, 2.0, rng=None), "'rng'"),
         (lambda: bg_sample_purchases(True, 1.0, 1.5, 1.0, np.random.default_rng()), "'p'"),
+        (lambda: bg_probability_alive(np.ones(3), 1.0, 1.0, 1.0, [1, 2], [1, 1], [2, 2]), "(S, 1)"),
+        (lambda: gg_expected_spend(*GG_ARGS, [1, 2, 3], [1.0, 2.0]), "(N,)"),
+        (lambda: bg_expected_purchases_between(*BG_ARGS, 1, 1, 2, [0, 1], [1, 2, 3]), "(N,)"),
     ],
 )
 def test_bad_input_raises_clvkit_error(call, word) -> None:

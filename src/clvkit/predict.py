@@ -146,6 +146,16 @@ def _horizon(value: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _shape(*arrays: np.ndarray) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    except ValueError as exc:
+        raise ClvkitError(
+            f"inputs do not broadcast ({exc}). Suggestion: pass draws as (S, 1) arrays and "
+            "customers as (N,) arrays."
+        ) from exc
+
+
 def _draw_layout(params: list[np.ndarray], names: list[str]) -> tuple[tuple[int, ...], int]:
     """Parameters must be scalars or share one (S, 1) layout; returns (shape, S)."""
     try:
@@ -229,8 +239,7 @@ def bg_probability_alive(
         _param(v, n) for v, n in zip((r, alpha, a, b), ("r", "alpha", "a", "b"), strict=True)
     )
     x, tx, T_ = _customers(frequency, recency, T)
-    pshape = np.broadcast_shapes(r.shape, alpha.shape, a.shape, b.shape)
-    cshape = np.broadcast_shapes(x.shape, tx.shape, T_.shape)
+    pshape, cshape = _shape(r, alpha, a, b), _shape(x, tx, T_)
     if len(pshape) == 2 and pshape[1] == 1 and len(cshape) == 1 and cshape[0] > 1000:
         # (S, 1) draws x (N,) customers: evaluate once per distinct (x, t_x, T), then gather.
         x, tx, T_ = (np.broadcast_to(v, cshape) for v in (x, tx, T_))
@@ -241,8 +250,8 @@ def bg_probability_alive(
 
 
 def _probability_alive(r, alpha, a, b, x, tx, T):
-    p = expit(-_log_odds_dead(r, alpha, a, b, x, tx, T))
-    return np.where(x > 0, p, 1.0)
+    _shape(r, alpha, a, b, x, tx, T)
+    return np.where(x > 0, expit(-_log_odds_dead(r, alpha, a, b, x, tx, T)), 1.0)
 
 
 def _dedup(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
@@ -334,7 +343,7 @@ def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, new_cust
     x, tx, T_ = _customers(frequency, recency, T)
     cshape, (x, tx, T_) = _customer_layout([x, tx, T_])
     hz = [_horizon(h, nm) for nm, h in horizons]
-    hshape = np.broadcast_shapes(*(h.shape for h in hz))
+    hshape = _shape(*hz)
     flat = [np.broadcast_to(h, hshape).ravel() for h in hz]
     bounds, binv = np.unique(np.concatenate(flat), return_inverse=True)
     binv = binv.reshape(len(flat), -1)
@@ -432,6 +441,7 @@ def bg_expected_purchases_between(
     """
     s = _horizon(start, "start")
     e = _horizon(end, "end")
+    _shape(s, e)
     sb, eb = np.broadcast_arrays(s, e)
     if (sb > eb).any():
         bad = sb > eb
@@ -553,6 +563,7 @@ def bg_probability_of_purchases(
             "argument 'n'", "is not a whole number", int(bad.sum()), n[bad].ravel()[0],
             "n counts purchases, so it is a whole number >= 0",
         )  # fmt: skip
+    _shape(r, alpha, a, b, t, n)
     log_q = -np.log1p(alpha / np.where(t > 0, t, 1.0))  # log(t/(alpha+t)), finite placeholder
     log_q = np.where(t > 0, log_q, -np.inf)
     log_alive = (
@@ -676,10 +687,12 @@ def bg_sample_purchases(
         )  # fmt: skip
     t_ = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
     alive_ = np.asarray(alive, dtype=bool)
-    shape = np.broadcast_shapes(alive_.shape, lam_.shape, p_.shape, t_.shape)
-    arrivals = rng.poisson(np.broadcast_to(lam_ * t_, shape))
+    shape = _shape(alive_, lam_, p_, t_)
+    # numpy's Poisson sampler accepts means up to ~9e18 (int64); 1e18 expected arrivals in a
+    # horizon is far beyond any data, and the count is also cut at the geometric dropout.
+    arrivals = rng.poisson(np.minimum(np.broadcast_to(lam_ * t_, shape), 1e18))
     u = 1.0 - rng.random(shape)  # in (0, 1]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         geo = np.ceil(np.log(u) / np.log1p(-np.broadcast_to(p_, shape)))  # inf when p == 0
     geo = np.maximum(geo, 1.0)
     count = np.minimum(arrivals, geo).astype(np.int64)
@@ -722,6 +735,7 @@ def gg_expected_spend(
     24.66
     """
     p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
+    _shape(p, q, v, x, m)
     den = p * x + q - 1.0
     num = p * (v + x * m)
     with np.errstate(divide="ignore"):
@@ -779,5 +793,5 @@ def gg_sample_nu(
             "Suggestion: pass np.random.default_rng(seed)."
         )
     p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
-    shape = np.broadcast_shapes(p.shape, q.shape, v.shape, x.shape, m.shape)
+    shape = _shape(p, q, v, x, m)
     return rng.gamma(np.broadcast_to(p * x + q, shape), 1.0 / np.broadcast_to(v + x * m, shape))
