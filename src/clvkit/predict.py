@@ -125,6 +125,7 @@ def _customers(
     if recency is None:
         return x, None, T_
     tx = _nonneg(recency, "recency", "recency is last minus first purchase time, so it is >= 0")
+    _shape(x, tx, T_)
     tx_b, T_b = np.broadcast_arrays(tx, T_)
     late = tx_b > T_b
     if late.any():
