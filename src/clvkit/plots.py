@@ -414,7 +414,7 @@ def plot_probability_alive_history(
         ax.axvline(t, color=_ACTUAL, lw=0.8, ls=":", label="repeat purchase" if i == 0 else None)
     ax.set(xlabel="time since first purchase", ylabel="P(alive)", ylim=(0, 1.03), xlim=(0, end),
            title="Probability alive over the customer's history")  # fmt: skip
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc="best")
     return ax
 
 
