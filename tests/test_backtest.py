@@ -238,8 +238,13 @@ SPEND = {"p": 6.0, "q": 4.0, "v": 15.0}
 
 
 @pytest.fixture(scope="module")
-def simulated_result():
-    sim = simulate(3000, **TRUTH, **SPEND, observation_periods=78.0, random_seed=2)
+def simulated_log():
+    return simulate(3000, **TRUTH, **SPEND, observation_periods=78.0, random_seed=2)
+
+
+@pytest.fixture(scope="module")
+def simulated_result(simulated_log):
+    sim = simulated_log
     return clvkit.backtest(
         sim.transactions,
         calibration_end=sim.start + pd.Timedelta(weeks=39),
@@ -285,6 +290,33 @@ def test_tracking_and_retention_within_bands_at_the_truth(simulated_result):
     alive = rt.loc[ok, "expected_alive"].to_numpy()
     assert (np.diff(alive) <= 1e-12).all()
     assert (rt.loc[ok, "predicted"] <= rt.loc[ok, "expected_alive"]).all()
+
+
+@pytest.mark.slow
+def test_fitted_models_on_simulated_data_recover_truth_and_calibrate(simulated_log):
+    # the models fitted on the calibration window (MAP) rather than the truth
+    sim = simulated_log
+    res = clvkit.backtest(
+        sim.transactions,
+        calibration_end=sim.start + pd.Timedelta(weeks=39),
+        observation_end=sim.observation_end,
+        amount="amount",
+        fit_kwargs={"method": "map"},
+        n_samples=500,
+        random_seed=4,
+    )
+    fitted = res.transactions_model.idata_.posterior
+    for k in ("r", "alpha"):
+        assert float(fitted[k].mean()) == pytest.approx(TRUTH[k], rel=0.2)
+    m = res.metrics
+    n = len(res.customers)
+    for level in (50, 80, 90):
+        se = np.sqrt(level / 100 * (1 - level / 100) / n)
+        assert abs(m.loc["purchases", f"coverage_{level}"] - level / 100) < 4 * se + 0.02
+        assert abs(m.loc["revenue", f"coverage_{level}"] - level / 100) < 4 * se + 0.02
+    assert abs(m.loc["purchases", "aggregate_error_pct"]) < 12
+    last = res.tracking.iloc[-1]
+    assert last["lower_cumulative"] <= last["actual_cumulative"] <= last["upper_cumulative"]
 
 
 def test_holdout_predictive_simulation_matches_closed_form():
