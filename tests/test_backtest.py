@@ -406,3 +406,51 @@ def test_module_is_callable_after_submodule_import():
 
     assert callable(clvkit.backtest)
     assert callable(bt_module)
+
+
+def test_simulated_cohort_matches_closed_forms():
+    # the order-statistics simulation of purchase times agrees with E[X(t)] and P(>= 1 in window)
+    from clvkit.backtest import _simulate_cohort
+
+    rng = np.random.default_rng(8)
+    births = np.repeat([0.0, 2.5, 6.0], 400)
+    H, K, window = 20.0, 20, 3
+    first = np.ceil(births + window - 1 - 1e-9).astype(np.int64)
+    M = 400
+    params = [np.full((M, 1), v) for v in TRUTH.values()]
+    inc, ret = _simulate_cohort(params, births, H, K, window, first, rng)
+    res = cohort_tracking(TRUTH, births, np.array([], int), np.array([]), horizon=H,
+                          window=window, n_samples=10, random_seed=0)  # fmt: skip
+    pred_inc = res.tracking["predicted"].to_numpy()
+    se_inc = inc.std(axis=0) / np.sqrt(M)
+    assert (np.abs(inc.mean(axis=0) - pred_inc) < 4.5 * se_inc + 1e-9).all()
+    n_elig = res.retention["n_eligible"].to_numpy()
+    ok = n_elig > 0
+    share = ret[:, ok] / n_elig[ok]
+    se_ret = share.std(axis=0) / np.sqrt(M)
+    pred_ret = res.retention["predicted"].to_numpy()[ok]
+    assert (np.abs(share.mean(axis=0) - pred_ret) < 4.5 * se_ret + 1e-9).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 3), st.integers(0, 9)), max_size=40
+    ),
+    first=st.lists(st.integers(0, 10), min_size=4, max_size=4),
+    window=st.integers(1, 4),
+)
+def test_window_counts_match_brute_force(events, first, window):
+    # (sample, customer, period) events; count customers with an event in [k - w + 1, k]
+    ev = sorted(events)
+    cols = np.array(ev, dtype=np.int64).reshape(-1, 3)
+    smp, cus, per = cols[:, 0], cols[:, 1], cols[:, 2]
+    first = np.array(first)
+    got = _window_counts(smp, cus, per, first, 2, 10, window)
+    want = np.zeros((2, 10))
+    for s in range(2):
+        for c in range(4):
+            for k in range(first[c], 10):
+                if any(e[0] == s and e[1] == c and k - window + 1 <= e[2] <= k for e in ev):
+                    want[s, k] += 1
+    np.testing.assert_array_equal(got, want)
