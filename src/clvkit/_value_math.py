@@ -137,16 +137,22 @@ class DiscountPlan:
 def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
     """Expected discounted CLV given the history, per draw: ``(clv, p_alive, purchases, spend)``.
 
-    Discounted expected purchases are ``sum_j w_j E[N(T, T+t_j]]`` (the plan's weights) and
-    discounted expected costs ``sum_j c_j P(alive at T+s_j)``, all from :mod:`clvkit.predict`.
+    CLV = P(alive) * (margin * E[spend] * sum_j w_j F(t_j) - cost * sum_j c_j G(s_j)), with F, G
+    the expected purchases in (T, T+t] and P(alive at T+s), both given alive at T, and w, c the
+    plan's weights. F and G depend on (x, T) only, so they are computed once per distinct pair;
+    :mod:`clvkit.predict` gives them multiplied by P(alive at T), so its values at recency = T
+    are divided by P(alive | x, t_x = T, T) (> 0).
     """
     pa = predict.bg_probability_alive(*bg, x, tx, T)
     spend = predict.gg_expected_spend(*gg, x, m)
+    (ux, uT), inv = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
+    inv = inv.ravel()
+    pa_pair = predict.bg_probability_alive(*bg, ux, uT, uT)[..., None]
     t_rev, w_rev = plan.revenue_weights()
-    cum = predict.bg_expected_purchases(*bg, x, tx, T, t_rev)  # (S, n, P); the last t is H
-    clv = margin * spend * (cum @ w_rev)
+    F = predict.bg_expected_purchases(*bg, ux, uT, uT, t_rev) / pa_pair  # (S, U, P); t_P = H
+    value = margin * spend * (F @ w_rev)[:, inv]
     if plan.cost_per_period > 0:
         s_cost, c_cost = plan.cost_weights()
-        alive_at = predict.bg_probability_alive_at(*bg, x, tx, T, s_cost)
-        clv -= plan.cost_per_period * (alive_at @ c_cost)
-    return clv, pa, cum[..., -1], spend
+        G = predict.bg_probability_alive_at(*bg, ux, uT, uT, s_cost) / pa_pair
+        value -= plan.cost_per_period * (G @ c_cost)[:, inv]
+    return pa * value, pa, pa * F[:, inv, -1], spend

@@ -493,14 +493,7 @@ def customer_value(
                 float(gg[1].ravel()[bad][0]), "use method='simulate'", S,
             )  # fmt: skip
     n = len(data)
-    # default chunk: about 2e6 (draw, customer) values, and at most 2.4e7 (draw, customer,
-    # time point) values for the expected method's cumulative purchases
-    n_times = len(plan.revenue_weights()[0]) if method == "expected" else 1
-    chunk = (
-        int(chunk_size)
-        if chunk_size is not None
-        else max(1, min(2_000_000 // S, 24_000_000 // (S * n_times)))
-    )
+    chunk = int(chunk_size) if chunk_size is not None else max(1, 2_000_000 // S)
     if chunk < 1:
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
 
