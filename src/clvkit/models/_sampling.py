@@ -107,29 +107,24 @@ def maximize(
     x0: np.ndarray,
     what: str,
 ) -> tuple[np.ndarray, float, int]:
-    """Maximise a smooth objective over log-parameters with L-BFGS-B and analytic gradients.
+    """Maximise a smooth objective over log-parameters with BFGS and analytic gradients.
 
+    Log-parameters beyond ±25 (parameters outside ~1e-11..1e11) count as infeasible. BFGS
+    beats L-BFGS-B here: with 3-4 parameters the latter's per-iteration overhead dominates.
     Returns the optimum (log scale), the objective there and the iteration count.
     """
 
     def neg(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if np.any(np.abs(theta) > 25.0):
+            return np.inf, np.zeros_like(theta)
         value, grad = fun_grad(theta)
-        if not np.isfinite(value):
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
             return np.inf, np.zeros_like(theta)
         return -value, -grad
 
-    bounds = [(-25.0, 25.0)] * len(x0)
-    res = minimize(
-        neg,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8},
-    )
+    res = minimize(neg, x0, jac=True, method="BFGS", options={"maxiter": 2000, "gtol": 1e-6})
     value, grad = fun_grad(res.x)
-    at_bound = np.any(np.abs(res.x) >= 25.0 - 1e-6)
-    if not np.isfinite(value) or at_bound or np.max(np.abs(grad)) > 1e-2 * max(1.0, abs(value)):
+    if not np.isfinite(value) or np.max(np.abs(grad)) > 1e-3 * max(1.0, abs(value)):
         raise ClvkitError(
             f"{what} did not converge ({res.message}; log-parameters {np.round(res.x, 3)}). "
             "Suggestion: check the data (e.g. very few repeat customers), use method='map' "
