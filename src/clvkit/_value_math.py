@@ -15,7 +15,8 @@ from clvkit import predict
 def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     """Simulate each (draw, customer) future over the horizon, exactly and without loops.
 
-    ``(alive, lam, p)`` come from the conditional posterior (:func:`predict.bg_sample_latent`).
+    ``(alive, lam, p)`` come from the conditional posterior, as in
+    :func:`predict.bg_sample_latent` but drawn only where needed.
     An alive customer would make ``K0 ~ Poisson(lam H)`` purchases in the horizon ``H`` if
     immortal; the purchase after which it drops out is the ``M``-th, ``M ~ Geometric(p)``. So
     ``N = min(K0, M)`` purchases fall in the horizon. If ``M > K0`` their times are ``K0`` iid
@@ -24,7 +25,7 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     ``(0, tau)``. Spends are ``Gamma(p_s, nu)`` with ``nu`` from :func:`predict.gg_sample_nu`,
     drawn only for customers who buy.
 
-    Returns ``(revenue, cost_units, count)``, each ``(S, n)``: discounted revenue before margin,
+    Returns ``(revenue, cost_units, count, p_alive)``, each ``(S, n)``: discounted revenue before margin,
     discounted cost in units of ``cost_per_period``, and purchases in the horizon.
     """
     sp, sq, sv = gg
@@ -34,15 +35,20 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     count = np.zeros(shape, dtype=np.int64)
     H = plan.horizon
 
-    alive, lam, pdrop = predict.bg_sample_latent(*bg, x, tx, T, rng)
-    di, ci = np.nonzero(alive)  # alive units: draw index, customer index
-    k0 = rng.poisson(lam[di, ci] * H)  # purchases in the horizon if the customer never died
+    # The latent draw of predict.bg_sample_latent, made lazily: lam only where alive and p only
+    # where a purchase falls in the horizon (dead customers buy nothing; p matters only then).
+    r, alpha, a, b = bg
+    pa = predict.bg_probability_alive(*bg, x, tx, T)
+    di, ci = np.nonzero(rng.random(shape) < pa)  # alive units: draw index, customer index
+    lam = rng.gamma(r[di, 0] + x[ci]) / (alpha[di, 0] + T[ci])  # Gamma(r + x, alpha + T)
+    k0 = rng.poisson(lam * H)  # purchases in the horizon if the customer never died
     tau = np.full(di.shape, np.inf)  # death time; alive customers who buy nothing live on
     buy = np.nonzero(k0 > 0)[0]
     if buy.size:
         kb = k0[buy]
         d_b, c_b = di[buy], ci[buy]
-        mb = rng.geometric(np.maximum(pdrop[d_b, c_b], 1e-300))  # the last purchase's index
+        pdrop = rng.beta(a[d_b, 0], b[d_b, 0] + x[c_b])  # Beta(a, b + x) given alive
+        mb = rng.geometric(np.maximum(pdrop, 1e-300))  # the purchase after which it drops out
         died = mb <= kb
         nb = np.minimum(kb, mb)
         tau_b = np.full(buy.shape, np.inf)
@@ -62,7 +68,7 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
         count[d_b, c_b] = nb
     if plan.cost_per_period > 0:
         cost[di, ci] = plan.cost_units_until(tau)
-    return revenue, cost, count
+    return revenue, cost, count, pa
 
 
 class DiscountPlan:

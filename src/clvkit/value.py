@@ -634,11 +634,10 @@ class _Runner:
                 self.bg, self.gg, x, tx, T, m, self.plan, self.margin
             )
         else:
-            rev, cost_units, purchases = vm.simulate_future(
+            rev, cost_units, purchases, pa = vm.simulate_future(
                 self.bg, self.gg, x, tx, T, m, self.plan, rng
             )
             clv = self.margin * rev - self.plan.cost_per_period * cost_units
-            pa = predict.bg_probability_alive(*self.bg, x, tx, T)
             spend = predict.gg_expected_spend(*self.gg, x, m)
         bad = ~np.isfinite(clv)
         if bad.any():
@@ -688,6 +687,15 @@ def _tier_cuts(values: np.ndarray, shares: list[float]) -> np.ndarray:
     return np.stack(cuts, axis=1) if cuts else np.zeros((values.shape[0], 0))
 
 
+def _column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
+    """Quantiles over axis 0 (numpy's default linear method) from one sort: ``(levels, n)``."""
+    srt = np.sort(values, axis=0)
+    h = (srt.shape[0] - 1) * np.asarray(levels)
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, srt.shape[0] - 1)
+    return srt[lo] + (h - lo)[:, None] * (srt[hi] - srt[lo])
+
+
 class _Accumulator:
     def __init__(self, n, S, tiers, keep, simulate):
         self.n_t = len(tiers)
@@ -702,14 +710,28 @@ class _Accumulator:
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
 
     def add_tiers(self, idx, clv, cuts):
-        """Per-draw equity and tier sums, per-customer tier probabilities."""
-        self.equity += clv.sum(axis=1)
-        level = (clv[:, :, None] <= cuts[:, None, :]).sum(axis=2)  # 0 = top tier
+        """Per-draw equity and tier sums, per-customer tier probabilities.
+
+        The cuts decrease, so "above cut j" sets are nested: tier j is above cut j but not
+        above cut j - 1, and tier sums are differences of cumulative sums.
+        """
+        total = clv.sum(axis=1)
+        self.equity += total
+        prev_eq, prev_n, prev_p = 0.0, 0, 0.0
         for j in range(self.n_t):
-            in_j = level == j
-            self.tier_eq[:, j] += np.where(in_j, clv, 0.0).sum(axis=1)
-            self.tier_n[:, j] += in_j.sum(axis=1)
-            self.tier_p[idx, j] = in_j.mean(axis=0)
+            if j < self.n_t - 1:
+                above = clv > cuts[:, j : j + 1]
+                eq, cnt, p = (
+                    np.where(above, clv, 0.0).sum(axis=1),
+                    above.sum(axis=1),
+                    above.mean(axis=0),
+                )
+            else:
+                eq, cnt, p = total, clv.shape[1], 1.0
+            self.tier_eq[:, j] += eq - prev_eq
+            self.tier_n[:, j] += cnt - prev_n
+            self.tier_p[idx, j] = p - prev_p
+            prev_eq, prev_n, prev_p = eq, cnt, p
 
     def add_stats(self, idx, clv, pa, purchases, spend):
         """Per-customer summaries over draws (and the kept draws)."""
@@ -719,7 +741,7 @@ class _Accumulator:
         st["purchases"][idx] = purchases.mean(axis=0)
         st["spend"][idx] = spend.mean(axis=0)
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
-        qs = dict(zip(levels, np.quantile(clv, levels, axis=0), strict=True))
+        qs = dict(zip(levels, _column_quantiles(clv, levels), strict=True))
         st["median"][idx] = qs[0.5]
         for p, arr in self.q.items():
             arr[0, idx], arr[1, idx] = qs[(1 - p) / 2], qs[(1 + p) / 2]
