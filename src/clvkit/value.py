@@ -254,17 +254,17 @@ def _flat(post: xr.Dataset, names: Sequence[str]) -> list[np.ndarray]:
     return [post[n].transpose("chain", "draw").values.reshape(-1).astype(float) for n in names]
 
 
-def _fitted_ids(obj: Any) -> pd.Index | None:
-    """Customer ids a model was fitted on, when it records them."""
-    ids = getattr(obj, "customer_ids_", None)
-    if ids is not None:
-        return pd.Index(ids)
+def _repeat_histogram(obj: Any) -> pd.Series | None:
+    """Customers per frequency > 0 in the data a model was fitted on (its ``observed_data``
+    holds compressed rows with a ``weight``), or None when the model does not record it."""
     idata = getattr(obj, "idata_", obj)
-    for group in ("constant_data", "observed_data"):
-        ds = getattr(idata, group, None) if hasattr(idata, "groups") else None
-        if ds is not None and "customer_id" in ds.coords:
-            return pd.Index(ds.coords["customer_id"].values)
-    return None
+    obs = getattr(idata, "observed_data", None) if hasattr(idata, "groups") else None
+    if obs is None or not {"frequency", "weight"} <= set(obs.data_vars):
+        return None
+    x = obs["frequency"].to_numpy()
+    w = obs["weight"].to_numpy()
+    keep = x > 0
+    return pd.Series(w[keep]).groupby(x[keep]).sum()
 
 
 def _check_rfm(rfm: Any) -> pd.DataFrame:
@@ -441,7 +441,7 @@ def customer_value(
     s_post = _posterior(spend_model, _GG_VARS, "spend_model")
     data = _check_rfm(rfm)
     unit = _resolve_unit(rfm, t_post, s_post)
-    _check_fitted_customers(transactions_model, spend_model, data.index)
+    _check_fitted_customers(transactions_model, spend_model)
 
     H = _duration_in_units(horizon, unit, "horizon")
     delta = _duration_in_units(period, unit, "period")
@@ -570,16 +570,22 @@ def _resolve_unit(rfm: pd.DataFrame, *posts: xr.Dataset) -> pd.Timedelta:
     return first
 
 
-def _check_fitted_customers(t_model: Any, s_model: Any, ids: pd.Index) -> None:
-    t_ids, s_ids = _fitted_ids(t_model), _fitted_ids(s_model)
-    if s_ids is None:
+def _check_fitted_customers(t_model: Any, s_model: Any) -> None:
+    """Both models must come from the same customers: the spend model (fitted on the repeat
+    customers) must have as many customers at each frequency as the transactions model."""
+    t_hist, s_hist = _repeat_histogram(t_model), _repeat_histogram(s_model)
+    if t_hist is None or s_hist is None:
         return
-    ref, ref_name = (t_ids, "the transactions model") if t_ids is not None else (ids, "'rfm'")
-    bad = s_ids[~s_ids.isin(ref)]
+    both = pd.concat([t_hist, s_hist], axis=1, keys=["transactions", "spend"]).fillna(0)
+    bad = both[~np.isclose(both["transactions"], both["spend"])]
     if len(bad):
+        f = bad.index[0]
         raise bad_rows_error(
-            "argument 'spend_model'", f"was fitted on customers that are not in {ref_name}",
-            len(bad), bad[0], "fit both models on the same RFM table", len(s_ids),
+            "argument 'spend_model'", "was fitted on other customers than 'transactions_model': "
+            "their numbers of repeat customers differ", len(bad),
+            f"frequency {f:g}: {bad.loc[f, 'transactions']:,.0f} customers in the transactions "
+            f"model, {bad.loc[f, 'spend']:,.0f} in the spend model",
+            "fit both models on the same RFM table", len(both),
         )  # fmt: skip
 
 
