@@ -389,6 +389,13 @@ def test_summary_new_customer_and_report(cdnow):
     assert "Customer equity" in text and "platinum" in text and "CLV:CAC" in text
 
 
+def test_progressbar_writes_to_stderr_only(capsys):
+    customer_value(posterior(BG_MLE), posterior(GG_MLE), small_rfm(), horizon=5.0,
+                   annual_discount_rate=0.1, chunk_size=2, progressbar=True)  # fmt: skip
+    out = capsys.readouterr()
+    assert out.out == ""
+
+
 def test_new_customer_closed_form():
     """A new customer (x = 0, T = 0) with R = 0: E[N(0, H)] = (a+b-1)/(a-1) (1 - (al/(al+H))^r
     2F1(r, b; a+b-1; H/(al+H))) (FHL 2005 eq. 9), plus the acquisition purchase."""

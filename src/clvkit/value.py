@@ -420,6 +420,17 @@ def customer_value(
     -------
     CustomerValue
 
+    Notes
+    -----
+    - Pairing: CLV draw ``s`` uses purchase draw ``s`` and spend draw ``perm[s]`` (a random
+      permutation from ``random_seed``; the smaller posterior is recycled in shuffled blocks).
+    - Memory: a chunk holds ``draws x chunk_size`` values; the tier-cut pass holds
+      ``draws x min(n, tier_sample_size)``; the full array only with ``keep_draws=True``.
+    - ``method="expected"`` needs the expected purchases per distinct ``(frequency, T)`` pair
+      and time point only; customers are visited sorted by that pair.
+    - The new-customer value is the margin on the acquisition purchase (time 0, undiscounted)
+      plus the discounted repeat purchases of a customer with ``x = 0, T = 0``, minus costs.
+
     Examples
     --------
     >>> import numpy as np, pandas as pd, xarray as xr
@@ -549,10 +560,10 @@ def customer_value(
 
 def _resolve_unit(rfm: pd.DataFrame, *posts: xr.Dataset) -> pd.Timedelta:
     found = {}
-    if rfm.attrs.get(TIME_UNIT_ATTR) is not None:
+    if rfm.attrs.get(TIME_UNIT_ATTR):
         found["rfm.attrs['time_unit']"] = rfm.attrs[TIME_UNIT_ATTR]
     for name, post in zip(("transactions_model", "spend_model"), posts, strict=True):
-        if post.attrs.get(TIME_UNIT_ATTR) is not None:
+        if post.attrs.get(TIME_UNIT_ATTR):
             found[f"{name} time_unit"] = post.attrs[TIME_UNIT_ATTR]
     if not found:
         raise ClvkitError(
