@@ -11,7 +11,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import arviz as az
 import numpy as np
@@ -185,7 +185,7 @@ class ModelBase:
         random_seed: int | np.random.Generator | None = None,
         progressbar: bool = True,
         sampler: str = "nutpie",
-    ):
+    ) -> Self:
         """Fit the model to an RFM table.
 
         Parameters

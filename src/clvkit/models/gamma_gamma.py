@@ -62,7 +62,7 @@ class GammaGamma(ModelBase):
     --------
     >>> import pandas as pd
     >>> rfm = pd.DataFrame({"frequency": [0, 2, 1, 5, 3],
-    ...                     "monetary_value": [0.0, 20.0, 35.0, 25.0, 18.0]})
+    ...                     "monetary_value": [0.0, 30.0, 25.0, 27.0, 20.0]})
     >>> GammaGamma().fit(rfm, method="map").n_customers_
     4
     """
@@ -91,7 +91,7 @@ class GammaGamma(ModelBase):
                     "data (outliers, refunds) or segment customers before trusting spend "
                     "predictions.",
                     SpendCorrelationWarning,
-                    stacklevel=4,
+                    stacklevel=3,
                 )
         return compress_gg(x, m), data.time_unit
 
