@@ -425,7 +425,7 @@ def frequency_ppc(
 
     The expected number of customers with ``n`` repeat purchases is ``sum_i P(X(T_i) = n)``
     (Fader, Hardie and Lee 2005, eq. 8) averaged over the draws; the interval comes from
-    histograms simulated per draw (one categorical draw per customer).
+    histograms simulated per draw (a multinomial per distinct age ``T``).
 
     Returns
     -------
@@ -460,18 +460,17 @@ def frequency_ppc(
         )  # (s, G, k)
         expected += np.einsum("sgk,g->k", pm, w)
     expected /= S
-    # predictive histograms
+    # predictive histograms: the customers sharing an age T_g are i.i.d. categorical given the
+    # draw, so their bin counts are Multinomial(n_g, pmf_g); summing over g is exact and
+    # costs (samples x distinct T x bins), whatever the number of customers
     idx = _draw_index(S, n_samples, rng)
     hist = np.zeros((n_samples, k))
-    step = max(1, _CELLS // (k * t_uniq.size))
+    n_g = np.bincount(inv, minlength=t_uniq.size)
     for lo in range(0, n_samples, step):
-        sl = idx[lo : lo + step]
-        prm = [v[..., None] for v in _col(bg, sl)]
-        cum = np.cumsum(_pmf_binned(*prm, t_uniq[:, None], max_frequency), axis=-1)[:, inv, :]
-        u = rng.random(cum.shape[:2])
-        cat = np.minimum((cum < u[..., None]).sum(-1), k - 1)  # (s, N)
-        rows = np.repeat(np.arange(cat.shape[0]), cat.shape[1])
-        np.add.at(hist[lo : lo + cat.shape[0]], (rows, cat.ravel()), 1.0)
+        prm = [v[..., None] for v in _col(bg, idx[lo : lo + step])]
+        pm = _pmf_binned(*prm, t_uniq[:, None], max_frequency)  # (s, G, k)
+        pm = pm / pm.sum(-1, keepdims=True)  # guard the multinomial against rounding
+        hist[lo : lo + pm.shape[0]] = rng.multinomial(n_g, pm).sum(axis=1)
     actual = np.bincount(x, minlength=k).astype(float)
     lower, upper = np.quantile(hist, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     labels = [str(i) for i in range(max_frequency)] + [f"{max_frequency}+"]
@@ -502,9 +501,8 @@ def _window_counts(sample, customer, period, first_period, n_samples, n_periods,
     Events must be sorted by (sample, customer, time). ``first_period[customer]`` is the first
     period in which that customer counts (eligible).
     """
-    diff = np.zeros((n_samples, n_periods + 1))
     if sample.size == 0:
-        return diff[:, :-1]
+        return np.zeros((n_samples, n_periods))
     seg = sample.astype(np.int64) * (customer.max() + 1) + customer
     keep = np.ones(seg.size, dtype=bool)  # first event of each distinct (segment, period)
     keep[1:] = (seg[1:] != seg[:-1]) | (period[1:] != period[:-1])
@@ -515,9 +513,12 @@ def _window_counts(sample, customer, period, first_period, n_samples, n_periods,
     start = np.maximum(per, first_period[cus])
     end = np.minimum(np.minimum(per + window - 1, nxt - 1), n_periods - 1)
     ok = start <= end
-    np.add.at(diff, (smp[ok], start[ok]), 1.0)
-    np.add.at(diff, (smp[ok], end[ok] + 1), -1.0)
-    return np.cumsum(diff, axis=1)[:, :-1]
+    width = n_periods + 1
+    size = n_samples * width
+    diff = np.bincount(smp[ok] * width + start[ok], minlength=size) - np.bincount(
+        smp[ok] * width + end[ok] + 1, minlength=size
+    )
+    return np.cumsum(diff.reshape(n_samples, width), axis=1)[:, :-1].astype(float)
 
 
 def _simulate_cohort(bg, birth, horizon, n_periods, window, first_period, rng):
@@ -529,7 +530,7 @@ def _simulate_cohort(bg, birth, horizon, n_periods, window, first_period, rng):
     M, n = r.shape[0], birth.size
     inc = np.zeros((M, n_periods))
     ret = np.zeros((M, n_periods))
-    step = max(1, _CELLS // max(M, 1))
+    step = max(1, _CELLS // (8 * max(M, 1)))  # ~250k (sample, customer) pairs per chunk
     for lo in range(0, n, step):
         s = birth[lo : lo + step]
         span = horizon - s
@@ -558,10 +559,9 @@ def _simulate_cohort(bg, birth, horizon, n_periods, window, first_period, rng):
         times = s[cust] + csum / denom[pair] * span[cust]
         per = np.minimum(np.floor(times).astype(np.int64), n_periods - 1)
         inc += np.bincount(smp * n_periods + per, minlength=M * n_periods).reshape(M, n_periods)
-        order = np.lexsort((times, cust, smp))
-        ret += _window_counts(
-            smp[order], cust[order], per[order], first_period[lo : lo + step], M, n_periods, window
-        )
+        # events come out sorted by (sample, customer, time): pairs are raveled (M, n) and the
+        # order statistics of one pair increase
+        ret += _window_counts(smp, cust, per, first_period[lo : lo + step], M, n_periods, window)
     return inc, ret
 
 
