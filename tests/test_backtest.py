@@ -401,6 +401,12 @@ def test_negative_posterior_draw_is_reported():
                            actual=np.array([0]))  # fmt: skip
 
 
+def test_misaligned_arrays_are_reported():
+    with pytest.raises(ClvkitError, match=r"'actual' has shape \(3,\).*Suggestion"):
+        holdout_predictive(MLE, np.array([0, 1]), np.array([0.0, 1.0]), np.array([2.0, 2.0]),
+                           1.0, actual=np.array([0, 1, 2]))  # fmt: skip
+
+
 def test_module_is_callable_after_submodule_import():
     import clvkit.backtest as bt_module
 

@@ -264,6 +264,7 @@ def holdout_predictive(
     TT = np.asarray(T, dtype=np.float64)
     y = np.asarray(actual, dtype=np.float64)
     n = x.size
+    _same_length(n, recency=tx, T=TT, actual=y)
     dur = np.broadcast_to(np.asarray(duration, dtype=np.float64), (n,))
     with_spend = spend_posterior is not None
     if with_spend:
@@ -275,6 +276,7 @@ def holdout_predictive(
         gg = _posterior(spend_posterior, _GG_VARS, "spend_posterior")
         z = np.asarray(monetary_value, dtype=np.float64)
         y_rev = np.asarray(actual_revenue, dtype=np.float64)
+        _same_length(n, monetary_value=z, actual_revenue=y_rev)
     S = next(iter(bg.values())).size
     idx = _draw_index(S, n_samples, rng)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
@@ -715,6 +717,15 @@ def cohort_tracking(
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
+def _same_length(n: int, **arrays: np.ndarray) -> None:
+    for name, arr in arrays.items():
+        if np.ndim(arr) != 1 or len(arr) != n:
+            raise ClvkitError(
+                f"argument {name!r} has shape {np.shape(arr)}, but 'frequency' has {n} customers. "
+                "Suggestion: pass aligned 1-D arrays, one entry per customer."
+            )
+
+
 def _check_prob(prob: float) -> None:
     if not (0 < prob < 1):
         raise ClvkitError(
