@@ -460,3 +460,19 @@ def test_window_counts_match_brute_force(events, first, window):
                 if any(e[0] == s and e[1] == c and k - window + 1 <= e[2] <= k for e in ev):
                     want[s, k] += 1
     np.testing.assert_array_equal(got, want)
+
+
+def test_longer_retention_window_raises_the_share():
+    births = np.linspace(0.0, 8.0, 50)
+    kw = {"horizon": 30.0, "n_samples": 100, "random_seed": 0}
+    none = (np.array([], int), np.array([]))
+    one = cohort_tracking(MLE, births, *none, window=1, **kw).retention
+    four = cohort_tracking(MLE, births, *none, window=4, **kw).retention
+    both = (one["n_eligible"] == 50) & (four["n_eligible"] == 50)
+    assert both.sum() > 10
+    assert (four.loc[both, "predicted"] > one.loc[both, "predicted"]).all()
+    # at most four times the one-period share (union bound over the four periods)
+    upper = one["predicted"].rolling(4).sum()
+    assert (four.loc[both, "predicted"] <= upper[both] + 1e-12).all()
+    # customers become eligible only once their whole window follows their first purchase
+    assert four["n_eligible"].iloc[4] == (births <= 1.0).sum()  # window of period 4 starts at 1
