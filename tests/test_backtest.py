@@ -476,3 +476,30 @@ def test_longer_retention_window_raises_the_share():
     assert (four.loc[both, "predicted"] <= upper[both] + 1e-12).all()
     # customers become eligible only once their whole window follows their first purchase
     assert four["n_eligible"].iloc[4] == (births <= 1.0).sum()  # window of period 4 starts at 1
+
+
+def test_credible_band_of_the_expectation():
+    import xarray as xr
+
+    births = np.linspace(0.0, 10.0, 300)
+    none = (np.array([], int), np.array([]))
+    point = cohort_tracking(MLE, births, *none, horizon=40.0, n_samples=200, random_seed=0)
+    t = point.tracking
+    np.testing.assert_allclose(t["credible_lower_cumulative"], t["predicted_cumulative"])
+    np.testing.assert_allclose(t["credible_upper_cumulative"], t["predicted_cumulative"])
+    rng = np.random.default_rng(0)
+    post = xr.Dataset(
+        {k: (("chain", "draw"), v * np.exp(0.1 * rng.standard_normal((2, 200))))
+         for k, v in MLE.items()}
+    )  # fmt: skip
+    full = cohort_tracking(post, births, *none, horizon=40.0, n_samples=400, random_seed=0)
+    last = full.tracking.iloc[-1]
+    assert last["credible_lower_cumulative"] < last["predicted_cumulative"]
+    assert last["predicted_cumulative"] < last["credible_upper_cumulative"]
+    # parameter uncertainty alone is narrower than parameter plus process uncertainty
+    cred = last["credible_upper_cumulative"] - last["credible_lower_cumulative"]
+    pred = last["upper_cumulative"] - last["lower_cumulative"]
+    assert 0 < cred < pred
+    r = full.retention[full.retention["n_eligible"] > 0]
+    assert (r["credible_lower"] <= r["predicted"] + 1e-12).all()
+    assert (r["predicted"] <= r["credible_upper"] + 1e-12).all()

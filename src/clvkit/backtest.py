@@ -610,6 +610,9 @@ def cohort_tracking(
         ``actual_cumulative``, ``predicted_cumulative``, ``lower_cumulative``,
         ``upper_cumulative``. ``retention``: ``n_eligible``, ``actual``, ``predicted``,
         ``lower``, ``upper`` (shares) and ``expected_alive`` (model share alive at period end).
+        ``lower``/``upper`` are predictive bands (simulated purchases: parameter and process
+        uncertainty); ``credible_lower``/``credible_upper`` (and ``_cumulative``) are credible
+        bands of the expected curve (parameter uncertainty only; zero width for a point fit).
 
     Examples
     --------
@@ -655,30 +658,33 @@ def cohort_tracking(
     b_u, b_inv = np.unique(birth, return_inverse=True)
     nb = np.bincount(b_inv).astype(float)
     fp_u = np.ceil(b_u + window - 1 - 1e-9)
-    cum_mean = np.zeros(K)
-    ret_mean = np.zeros(K)
+    cum_draws = np.zeros((uniq.size, K))  # expected cumulative purchases per draw
+    ret_draws = np.zeros((uniq.size, K))  # expected number retained per draw
     alive_mean = np.zeros(K)
     elig = fp_u[:, None] <= starts[None, :]  # (G, K)
     w_start = starts - window + 1
     step = max(1, _CELLS // (b_u.size * K))
     for lo in range(0, uniq.size, step):
-        prm = [v[..., None] for v in _col(bg, uniq[lo : lo + step])]  # (s, 1, 1)
+        sl = slice(lo, lo + step)
+        prm = [v[..., None] for v in _col(bg, uniq[sl])]  # (s, 1, 1)
         age_end = ends[None, :] - b_u[:, None]  # (G, K)
-        e_new = _expected_new(*_col(bg, uniq[lo : lo + step]), age_end)
-        cum_mean += np.einsum("sgk,g->k", e_new, nb)
+        e_new = _expected_new(*_col(bg, uniq[sl]), age_end)
+        cum_draws[sl] = np.einsum("sgk,g->sk", e_new, nb)
         u = np.maximum(w_start[None, :] - b_u[:, None], 0.0)
         pr = bg_probability_purchase_in_window(*prm, u, np.maximum(age_end, u))
-        ret_mean += np.einsum("sgk,gk->k", pr, elig * nb[:, None])
+        ret_draws[sl] = np.einsum("sgk,gk->sk", pr, elig * nb[:, None])
         alive = bg_probability_alive_new_customer(*prm, np.maximum(age_end, 0.0))
         alive_mean += np.einsum("sgk,gk->k", alive, elig * nb[:, None])
-    cum_mean /= uniq.size
+    q = [(1 - prob) / 2, (1 + prob) / 2]
+    cum_mean = cum_draws.mean(axis=0)
+    inc_draws = np.diff(cum_draws, axis=1, prepend=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ret_mean /= uniq.size * n_eligible
+        ret_mean = ret_draws.mean(axis=0) / n_eligible
+        cred_ret = np.quantile(ret_draws, q, axis=0) / n_eligible
         alive_mean /= uniq.size * n_eligible
 
     # predictive bands by simulation
     inc_sim, ret_sim = _simulate_cohort(_col(bg, idx), birth, H, K, window, first_period, rng)
-    q = [(1 - prob) / 2, (1 + prob) / 2]
     lo_inc, hi_inc = np.quantile(inc_sim, q, axis=0)
     lo_cum, hi_cum = np.quantile(np.cumsum(inc_sim, axis=1), q, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -695,6 +701,10 @@ def cohort_tracking(
             "predicted_cumulative": cum_mean,
             "lower_cumulative": lo_cum,
             "upper_cumulative": hi_cum,
+            "credible_lower": np.quantile(inc_draws, q[0], axis=0),
+            "credible_upper": np.quantile(inc_draws, q[1], axis=0),
+            "credible_lower_cumulative": np.quantile(cum_draws, q[0], axis=0),
+            "credible_upper_cumulative": np.quantile(cum_draws, q[1], axis=0),
         },
         index=index,
     )
@@ -705,6 +715,8 @@ def cohort_tracking(
             "predicted": ret_mean,
             "lower": lo_ret,
             "upper": hi_ret,
+            "credible_lower": cred_ret[0],
+            "credible_upper": cred_ret[1],
             "expected_alive": alive_mean,
         },
         index=index,

@@ -99,6 +99,10 @@ def plot_tracking(
     prob = tracking.attrs.get("prob", 0.9)
     ax.fill_between(k, tracking[cols[2]], tracking[cols[3]], color=_MODEL, alpha=0.25,
                     step="mid", label=f"{prob:.0%} predictive band")  # fmt: skip
+    cred = [f"credible_lower{sfx}", f"credible_upper{sfx}"]
+    if all(c in tracking for c in cred) and (tracking[cred[1]] > tracking[cred[0]]).any():
+        ax.fill_between(k, tracking[cred[0]], tracking[cred[1]], color=_MODEL, alpha=0.45,
+                        step="mid", label=f"{prob:.0%} credible band of the expectation")  # fmt: skip
     ax.plot(k, tracking[cols[1]], color=_MODEL, lw=1.8, ls="--", label="model (expected)")
     ax.plot(k, tracking[cols[0]], color=_ACTUAL, lw=1.5, label="actual")
     _calibration_line(ax, calibration_end)
@@ -148,6 +152,11 @@ def plot_retention(
     window = retention.attrs.get("window", 1)
     ax.fill_between(k, r["lower"], r["upper"], color=_MODEL, alpha=0.25, step="mid",
                     label=f"{prob:.0%} predictive band")  # fmt: skip
+    if {"credible_lower", "credible_upper"} <= set(r) and (
+        r["credible_upper"] > r["credible_lower"]
+    ).any():
+        ax.fill_between(k, r["credible_lower"], r["credible_upper"], color=_MODEL, alpha=0.45,
+                        step="mid", label=f"{prob:.0%} credible band")  # fmt: skip
     ax.plot(k, r["predicted"], color=_MODEL, ls="--", lw=1.8, label="model (expected)")
     ax.plot(k, r["actual"], color=_ACTUAL, lw=1.3, label="actual")
     ax.set(xlabel=f"period ({time_unit})", ylim=(0, None),
