@@ -103,7 +103,9 @@ class CustomerValue:
         """Per-customer table: CLV mean, median and central interval, P(alive), expected
         purchases and spend over the horizon, most probable value tier and each tier's probability.
 
-        ``prob`` must be one of 0.5, 0.8, 0.9, 0.95 unless the draws were kept.
+        ``prob`` must be one of 0.5, 0.8, 0.9, 0.95 unless the draws were kept. With
+        ``method="simulate"`` the expected purchases are the mean of the simulated counts.
+        The tier is the most probable one (ties go to the higher tier).
         """
         prob = _check_prob(prob)
         out = self._customers.copy()
