@@ -222,7 +222,7 @@ def test_simulate_agrees_with_expected_and_is_wider(cdnow):
     S = 300
     tp = posterior(BG_MLE, draws=S, noise=0.05, seed=5)
     sp = posterior(GG_MLE, draws=S, noise=0.05, seed=6)
-    for disc, cost in [("discrete", 0.0), ("continuous", 0.4)]:
+    for disc, cost in [("discrete", 0.0), ("discrete", 0.4), ("continuous", 0.4)]:
         kw = dict(horizon="52W", period="4W", annual_discount_rate=0.1, discounting=disc,
                   cost_per_period=cost, margin=0.4, random_seed=11)  # fmt: skip
         ex = customer_value(tp, sp, cdnow, method="expected", **kw)
