@@ -199,6 +199,11 @@ def test_draws_are_paired_by_a_permutation_not_averaged():
     # and a point spend fit pairs with every purchase draw
     pt = customer_value(tp, posterior(GG_MLE), rfm, **kw)
     assert pt.equity.shape == (1, 3)
+    # and the other way round: the larger posterior sets the draws
+    sp4 = posterior(GG_MLE, draws=4, chains=2, noise=0.3, seed=3)
+    other = customer_value(posterior(BG_MLE), sp4, rfm, keep_draws=True, **kw)
+    assert other.equity.dims == ("chain", "draw") and other.equity.shape == (2, 4)
+    assert np.unique(np.round(other.equity.values, 9)).size == 8  # every spend draw used once
 
 
 def test_equity_is_sum_within_draws_and_chunking_does_not_matter(cdnow):
