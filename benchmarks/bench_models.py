@@ -223,7 +223,9 @@ def in_process() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="", help="substring filter on case names")
+    parser.add_argument(
+        "--only", default="", help="substring filter on case names (prints, does not write)"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -269,6 +271,9 @@ def main() -> None:
         *extra,
         "",
     ]
+    if args.only:  # partial runs do not overwrite the recorded results
+        print("\n".join(text))
+        return
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text("\n".join(text))
     print(f"wrote {RESULT}")
