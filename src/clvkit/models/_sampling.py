@@ -249,8 +249,14 @@ def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _nb_bg_logp(eta, xv, xw, T0, w0, x1, tx1, T1, w1, codes, pars, grad):  # pragma: no cover
-    """BG/NBD log posterior on the log scale; ``grad`` receives its gradient."""
+def _nb_bg_logp(
+    eta, xv, xw, T0, w0, x1, w1, ut, it, us, is_, ux, ix, codes, pars, grad
+):  # pragma: no cover - compiled
+    """BG/NBD log posterior on the log scale; ``grad`` receives its gradient.
+
+    Rows with x > 0 index tables of distinct T (``ut``/``it``), t_x (``us``/``is_``) and x
+    (``ux``/``ix``), so logs and reciprocals are computed once per distinct value.
+    """
     r = math.exp(eta[0])
     alpha = math.exp(eta[1])
     a = math.exp(eta[2])
@@ -285,15 +291,29 @@ def _nb_bg_logp(eta, xv, xw, T0, w0, x1, tx1, T1, w1, codes, pars, grad):  # pra
         ll -= w0[i] * r * lt
         g_r -= w0[i] * lt
         g_al -= w0[i] * r / (alpha + T0[i])
+    log_T = np.empty(ut.size)
+    inv_T = np.empty(ut.size)
+    for j in range(ut.size):
+        log_T[j] = math.log(alpha + ut[j])
+        inv_T[j] = 1.0 / (alpha + ut[j])
+    log_s = np.empty(us.size)
+    inv_s = np.empty(us.size)
+    for j in range(us.size):
+        log_s[j] = math.log(alpha + us[j])
+        inv_s[j] = 1.0 / (alpha + us[j])
     lna = math.log(a)
+    log_odds = np.empty(ux.size)  # log(a / (b + x - 1))
+    inv_bx = np.empty(ux.size)
+    for j in range(ux.size):
+        log_odds[j] = lna - math.log(b + ux[j] - 1.0)
+        inv_bx[j] = 1.0 / (b + ux[j] - 1.0)
     for i in range(x1.size):  # log((α+T)^-(r+x) + a/(b+x-1) (α+t_x)^-(r+x))
-        x = x1[i]
         w = w1[i]
-        rx = r + x
-        l_big = math.log(alpha + T1[i])
-        l_small = math.log(alpha + tx1[i])
+        rx = r + x1[i]
+        l_big = log_T[it[i]]
+        l_small = log_s[is_[i]]
         u = -rx * l_big
-        d = lna - math.log(b + x - 1.0) + rx * (l_big - l_small)  # v - u
+        d = log_odds[ix[i]] + rx * (l_big - l_small)  # v - u
         if d > 0.0:
             e = math.exp(-d)
             s = u + d + math.log1p(e)
@@ -305,9 +325,9 @@ def _nb_bg_logp(eta, xv, xw, T0, w0, x1, tx1, T1, w1, codes, pars, grad):  # pra
         wu = 1.0 - wv
         ll += w * s
         g_r -= w * (wu * l_big + wv * l_small)
-        g_al -= w * rx * (wu / (alpha + T1[i]) + wv / (alpha + tx1[i]))
+        g_al -= w * rx * (wu * inv_T[it[i]] + wv * inv_s[is_[i]])
         g_a += w * wv / a
-        g_b -= w * wv / (b + x - 1.0)
+        g_b -= w * wv * inv_bx[ix[i]]
     grad[0] = g_r * r
     grad[1] = g_al * alpha
     grad[2] = g_a * a
@@ -364,15 +384,23 @@ def kernel_logp(model_name: str, stats: Any, priors: dict[str, dict[str, Any]], 
     codes, pars = prior_arrays(names, priors)
     if model_name == "BetaGeo":
         zero = stats.frequency == 0
+        x1 = stats.frequency[~zero]
+        ut, it = np.unique(stats.T[~zero], return_inverse=True)
+        us, is_ = np.unique(stats.recency[~zero], return_inverse=True)
+        ux, ix = np.unique(x1, return_inverse=True)
         args = (
             stats.x_values,
             stats.x_weight,
             np.ascontiguousarray(stats.T[zero]),
             np.ascontiguousarray(stats.weight[zero]),
-            np.ascontiguousarray(stats.frequency[~zero]),
-            np.ascontiguousarray(stats.recency[~zero]),
-            np.ascontiguousarray(stats.T[~zero]),
+            np.ascontiguousarray(x1),
             np.ascontiguousarray(stats.weight[~zero]),
+            ut,
+            it.ravel().astype(np.int64),
+            us,
+            is_.ravel().astype(np.int64),
+            ux,
+            ix.ravel().astype(np.int64),
         )
         kernel = _nb_bg_logp
     else:
