@@ -9,14 +9,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import stats
 
 import clvkit
 from clvkit import predict
 from clvkit.backtest import (
     _window_counts,
-    bg_probability_alive_new_customer,
-    bg_probability_purchase_in_window,
     cohort_tracking,
     conditional_expectations,
     frequency_ppc,
@@ -41,82 +39,6 @@ def cdnow_result():
         n_samples=500,
         random_seed=7,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# closed forms for a new customer
-# ---------------------------------------------------------------------------------------------
-def _beta_average(fn, a, b):
-    """E[fn(p)] for p ~ Beta(a, b) by adaptive quadrature (independent of the hyp2f1 route)."""
-    val, _ = integrate.quad(lambda p: fn(p) * stats.beta.pdf(p, a, b), 0, 1, limit=200)
-    return val
-
-
-@pytest.mark.parametrize("t", [0.5, 10.0, 52.0, 500.0])
-def test_probability_alive_new_customer_matches_quadrature(t):
-    r, al, a, b = MLE.values()
-    ref = _beta_average(lambda p: (al / (al + p * t)) ** r, a, b)
-    assert bg_probability_alive_new_customer(r, al, a, b, t) == pytest.approx(ref, rel=1e-7)
-    # and the predict layer's P(alive at T + t) for a customer with no history
-    via_predict = predict.bg_probability_alive_at(r, al, a, b, 0, 0.0, 0.0, t)
-    assert float(np.squeeze(via_predict)) == pytest.approx(ref, rel=1e-7)
-
-
-@pytest.mark.parametrize(("u", "v"), [(0.0, 1.0), (3.0, 4.0), (10.0, 30.0), (70.0, 78.0)])
-def test_probability_purchase_in_window_matches_quadrature(u, v):
-    r, al, a, b = MLE.values()
-    # P(>= 1 purchase in (u, v] | p) = E_lam[exp(-lam p u) (1 - exp(-lam (v - u)))]
-    ref = _beta_average(lambda p: (al / (al + p * u)) ** r - (al / (al + p * u + v - u)) ** r, a, b)
-    assert bg_probability_purchase_in_window(r, al, a, b, u, v) == pytest.approx(ref, rel=1e-7)
-
-
-def test_probability_purchase_in_window_by_simulation():
-    # simulate the generative process directly: Poisson arrivals, death after each purchase
-    rng = np.random.default_rng(3)
-    r, al, a, b = 0.6, 3.0, 1.5, 4.0
-    n = 400_000
-    lam = rng.gamma(r, 1 / al, n)
-    p = rng.beta(a, b, n)
-    u, v = 5.0, 7.0
-    alive_at_u = rng.random(n) < np.exp(-lam * p * u)  # deaths are a Poisson(lam p) thinning
-    hit = alive_at_u & (rng.exponential(1 / lam) < v - u)
-    se = np.sqrt(hit.mean() * (1 - hit.mean()) / n)
-    assert abs(hit.mean() - bg_probability_purchase_in_window(r, al, a, b, u, v)) < 4 * se
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    r=st.floats(0.05, 5),
-    al=st.floats(0.5, 50),
-    a=st.floats(0.2, 5),
-    b=st.floats(0.2, 10),
-    t=st.floats(0.01, 200),
-)
-def test_window_from_zero_is_one_minus_pmf_zero(r, al, a, b, t):
-    # P(>= 1 purchase in (0, t]) = 1 - P(X(t) = 0) (FHL 2005 eq. 8)
-    p0 = float(predict.bg_probability_of_purchases(r, al, a, b, t, 0))
-    assert bg_probability_purchase_in_window(r, al, a, b, 0.0, t) == pytest.approx(
-        1 - p0, rel=1e-6, abs=1e-9
-    )
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    r=st.floats(0.05, 5),
-    al=st.floats(0.5, 50),
-    a=st.floats(0.2, 5),
-    b=st.floats(0.2, 10),
-    u=st.floats(0, 100),
-    w=st.floats(0.01, 50),
-)
-def test_window_probability_bounds(r, al, a, b, u, w):
-    pw = float(bg_probability_purchase_in_window(r, al, a, b, u, u + w))
-    # a probability, at most P(alive at u), and at most the expected count in the window
-    expected = predict.bg_expected_purchases_new_customer(r, al, a, b, [u, u + w]).ravel()
-    assert 0 <= pw <= float(bg_probability_alive_new_customer(r, al, a, b, u)) + 1e-12
-    assert pw <= expected[1] - expected[0] + 1e-9
-    # larger windows are more likely to contain a purchase
-    assert pw <= float(bg_probability_purchase_in_window(r, al, a, b, u, u + 2 * w)) + 1e-12
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ import mpmath as mp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifetimes import BetaGeoFitter, GammaGammaFitter
+from scipy import integrate, stats
 
 from clvkit.errors import ClvkitError
 from clvkit.predict import (
@@ -17,7 +20,9 @@ from clvkit.predict import (
     bg_expected_purchases_new_customer,
     bg_probability_alive,
     bg_probability_alive_at,
+    bg_probability_alive_new_customer,
     bg_probability_of_purchases,
+    bg_probability_purchase_in_window,
     bg_sample_latent,
     bg_sample_purchases,
     gg_expected_spend,
@@ -332,3 +337,152 @@ def test_gamma_gamma_nu_implies_expected_spend(cdnow_arrays) -> None:
     nu = gg_sample_nu(GG["p"] * np.ones((reps, 1)), GG["q"], GG["v"], x[:10], zbar[:10], rng)
     spend = GG["p"] / nu  # E[z | nu] = p / nu; p x + q > 2 so its variance is finite
     assert np.all(_zscore(spend, gg_expected_spend(*GG_ARGS, x[:10], zbar[:10])) < 4.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# New customer: P(alive at age t) and P(>= 1 purchase in (start, end])
+# ---------------------------------------------------------------------------------------------
+def _beta_average(fn, a, b):
+    """E[fn(p)] for p ~ Beta(a, b) by adaptive quadrature (independent of the Gauss rule)."""
+    val, _ = integrate.quad(lambda p: fn(p) * stats.beta.pdf(p, a, b), 0, 1, limit=200)
+    return val
+
+
+def _g_closed_form(r, alpha, a, b, c, u):
+    """G(c, u) = (alpha / (alpha + c + u))^r 2F1(r, b; a + b; u / (alpha + c + u)), mpmath."""
+    r, alpha, a, b, c, u = (mp.mpf(v) for v in (r, alpha, a, b, c, u))
+    d = alpha + c + u
+    return (alpha / d) ** r * mp.hyp2f1(r, b, a + b, u / d)
+
+
+@pytest.mark.parametrize("t", [0.5, 10.0, 52.0, 500.0])
+def test_probability_alive_new_customer_matches_quadrature(t) -> None:
+    r, al, a, b = BG_ARGS
+    ref = _beta_average(lambda p: (al / (al + p * t)) ** r, a, b)
+    assert bg_probability_alive_new_customer(r, al, a, b, t) == pytest.approx(ref, rel=1e-7)
+    # and P(alive at T + t) of a customer with no history (x = 0, T = 0)
+    via_alive_at = bg_probability_alive_at(r, al, a, b, 0, 0.0, 0.0, t)
+    assert float(np.squeeze(via_alive_at)) == pytest.approx(ref, rel=1e-7)
+
+
+@pytest.mark.parametrize(("u", "v"), [(0.0, 1.0), (3.0, 4.0), (10.0, 30.0), (70.0, 78.0)])
+def test_probability_purchase_in_window_matches_quadrature(u, v) -> None:
+    r, al, a, b = BG_ARGS
+    # P(>= 1 purchase in (u, v] | p) = E_lam[exp(-lam p u) (1 - exp(-lam (v - u)))]
+    ref = _beta_average(lambda p: (al / (al + p * u)) ** r - (al / (al + p * u + v - u)) ** r, a, b)
+    assert bg_probability_purchase_in_window(r, al, a, b, u, v) == pytest.approx(ref, rel=1e-7)
+
+
+# Points from 1e-3 to 1e3 in every parameter and ages to 1e5, inside the documented range of the
+# quadrature (z = t / alpha <= 100 for r <= 1; see the predict module docstring).
+EXTREME_POINTS = [
+    (1e-3, 1e-3, 1e-3, 1e-3, 0.1),
+    (1e-3, 1.0, 1e-3, 1e3, 100.0),
+    (1e-3, 1e3, 1e3, 1e-3, 1e5),
+    (1.0, 1e3, 1e-3, 1e-3, 1e5),
+    (1.0, 1e3, 1e3, 1e3, 1e5),
+    (1.0, 1.0, 1.0, 1e-3, 100.0),
+    (1.0, 1e-3, 1e-3, 1e3, 0.1),
+    (0.2426, 4.4137, 0.793, 2.4262, 400.0),
+    (5.0, 1e3, 0.05, 1e3, 1e5),
+]
+
+
+@pytest.mark.parametrize(("r", "al", "a", "b", "t"), EXTREME_POINTS)
+def test_new_customer_probabilities_match_mpmath_hyp2f1(r, al, a, b, t) -> None:
+    # closed forms: Euler's integral for 2F1 plus Pfaff's transformation (DLMF 15.6.1, 15.8.1)
+    mp.mp.dps = 40
+    alive = _g_closed_form(r, al, a, b, 0.0, t)
+    assert float(bg_probability_alive_new_customer(r, al, a, b, t)) == pytest.approx(
+        float(alive), rel=1e-9
+    )
+    for w in (1e-6, 1.0, 1e3):  # a short window keeps its relative accuracy (no cancellation)
+        ref = alive - _g_closed_form(r, al, a, b, w, t)
+        got = float(bg_probability_purchase_in_window(r, al, a, b, t, t + w))
+        assert got == pytest.approx(float(ref), rel=1e-8)
+
+
+def test_probability_purchase_in_window_by_simulation() -> None:
+    # simulate the generative process directly: Poisson arrivals, death after each purchase
+    rng = np.random.default_rng(3)
+    r, al, a, b = 0.6, 3.0, 1.5, 4.0
+    n = 400_000
+    lam = rng.gamma(r, 1 / al, n)
+    p = rng.beta(a, b, n)
+    u, v = 5.0, 7.0
+    alive_at_u = rng.random(n) < np.exp(-lam * p * u)  # deaths are a Poisson(lam p) thinning
+    hit = alive_at_u & (rng.exponential(1 / lam) < v - u)
+    se = np.sqrt(hit.mean() * (1 - hit.mean()) / n)
+    assert abs(hit.mean() - bg_probability_purchase_in_window(r, al, a, b, u, v)) < 4 * se
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    r=st.floats(0.05, 5),
+    al=st.floats(0.5, 50),
+    a=st.floats(0.2, 5),
+    b=st.floats(0.2, 10),
+    t=st.floats(0.01, 200),
+)
+def test_window_from_zero_is_one_minus_pmf_zero(r, al, a, b, t) -> None:
+    # P(>= 1 purchase in (0, t]) = 1 - P(X(t) = 0) (FHL 2005 eq. 8)
+    p0 = float(bg_probability_of_purchases(r, al, a, b, t, 0))
+    assert bg_probability_purchase_in_window(r, al, a, b, 0.0, t) == pytest.approx(
+        1 - p0, rel=1e-6, abs=1e-9
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    r=st.floats(0.05, 5),
+    al=st.floats(0.5, 50),
+    a=st.floats(0.2, 5),
+    b=st.floats(0.2, 10),
+    u=st.floats(0, 100),
+    w=st.floats(0.01, 50),
+)
+def test_window_probability_bounds(r, al, a, b, u, w) -> None:
+    pw = float(bg_probability_purchase_in_window(r, al, a, b, u, u + w))
+    # a probability, at most P(alive at u), and at most the expected count in the window
+    expected = bg_expected_purchases_new_customer(r, al, a, b, [u, u + w]).ravel()
+    assert 0 <= pw <= float(bg_probability_alive_new_customer(r, al, a, b, u)) + 1e-12
+    assert pw <= expected[1] - expected[0] + 1e-9
+    # larger windows are more likely to contain a purchase
+    assert pw <= float(bg_probability_purchase_in_window(r, al, a, b, u, u + 2 * w)) + 1e-12
+
+
+def test_new_customer_shapes_match_pointwise_values() -> None:
+    rng = np.random.default_rng(0)
+    draws = [np.array(BG_ARGS) * np.exp(rng.normal(0, 0.05, 4)) for _ in range(3)]
+    r, al, a, b = (np.array(col).reshape(-1, 1, 1) for col in zip(*draws, strict=True))
+    start = rng.uniform(0, 60, (5, 4))
+    end = start + rng.uniform(0, 3, (5, 4))
+    alive = bg_probability_alive_new_customer(r, al, a, b, start)
+    window = bg_probability_purchase_in_window(r, al, a, b, start, end)
+    assert alive.shape == window.shape == (3, 5, 4)
+    for s, g, k in [(0, 0, 0), (1, 4, 3), (2, 2, 1)]:
+        prm = (r[s, 0, 0], al[s, 0, 0], a[s, 0, 0], b[s, 0, 0])
+        ref = _beta_average(
+            lambda p, prm=prm, u=start[g, k]: (1 + p * u / prm[1]) ** -prm[0], *prm[2:]
+        )
+        assert alive[s, g, k] == pytest.approx(ref, rel=1e-7)
+        assert window[s, g, k] == pytest.approx(
+            float(bg_probability_purchase_in_window(*prm, start[g, k], end[g, k])), rel=1e-12
+        )
+    # (S, 1) draws against (N,) ages; scalar parameters against any shape
+    flat = bg_probability_alive_new_customer(r[:, :, 0], al[:, :, 0], a[:, :, 0], b[:, :, 0],
+                                             start[0])  # fmt: skip
+    np.testing.assert_allclose(flat, alive[:, 0, :], rtol=1e-12)
+    assert bg_probability_alive_new_customer(*BG_ARGS, start).shape == (5, 4)
+
+
+def test_new_customer_bad_input() -> None:
+    r = np.full((3, 1), BG["r"])
+    with pytest.raises(ClvkitError, match="share an axis"):
+        bg_probability_alive_new_customer(r, 4.4, 0.8, 2.4, np.ones((3, 2)))
+    with pytest.raises(ClvkitError, match="exceeds 'end'"):
+        bg_probability_purchase_in_window(*BG_ARGS, 2.0, 1.0)
+    with pytest.raises(ClvkitError, match="'t'"):
+        bg_probability_alive_new_customer(*BG_ARGS, -1.0)
+    with pytest.raises(ClvkitError, match="'alpha'"):
+        bg_probability_alive_new_customer(0.2, -4.0, 0.8, 2.4, 1.0)

@@ -15,12 +15,11 @@ Conventions
 - Coverage of a discrete count uses the randomized PIT ``u = F(y-) + V (F(y) - F(y-))`` with
   ``V ~ Uniform(0, 1)``, so the mass points do not inflate it; a central ``c`` interval covers
   when ``|u - 1/2| <= c / 2``.
-- P(at least one purchase in ``(u, v]``) for a customer alive at age 0 with rate ``lam`` and
-  drop-out ``p`` is ``exp(-lam p u) (1 - exp(-lam (v - u)))`` (alive at ``u``, then at least one
-  Poisson arrival; death only happens right after a purchase). Averaging ``lam ~ Gamma(r, alpha)``
-  and ``p ~ Beta(a, b)`` gives ``G(0, u) - G(v - u, u)`` with
-  ``G(c, u) = (alpha / (alpha + c + u))^r 2F1(r, b; a + b; u / (alpha + c + u))`` (Euler's
-  integral plus Pfaff's transformation); ``G(0, t)`` is P(alive at age ``t``).
+- Retention and the share alive use the new-customer functions
+  :func:`clvkit.predict.bg_probability_purchase_in_window` (P(at least one purchase in
+  ``(u, v]``) ``= G(0, u) - G(v - u, u)``) and
+  :func:`clvkit.predict.bg_probability_alive_new_customer` (``G(0, t)``), with
+  ``G(c, u) = E[exp(-lam (c + p u))]``; the derivation is in their docstrings.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special, stats
+from scipy import stats
 
 from clvkit import predict
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
@@ -44,8 +43,6 @@ __all__ = [
     "BacktestResult",
     "CohortTracking",
     "backtest",
-    "bg_probability_alive_new_customer",
-    "bg_probability_purchase_in_window",
     "cohort_tracking",
     "conditional_expectations",
     "frequency_ppc",
@@ -113,71 +110,6 @@ def _col(d: dict[str, np.ndarray], idx: np.ndarray | None = None) -> list[np.nda
 # --------------------------------------------------------------------------------------------
 # BG/NBD and Gamma-Gamma math (numpy, broadcasting: draws (S, 1), customers (N,))
 # --------------------------------------------------------------------------------------------
-def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """log 2F1 for 0 <= z < 1, switching to Euler's transformation where the series overflows."""
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        direct = np.log(special.hyp2f1(a, b, c, z))
-        euler = np.log(special.hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    return np.where(np.isfinite(direct), direct, euler)
-
-
-def _g(r, alpha, a, b, c, u):
-    """G(c, u) = E_{lam, p}[exp(-lam (c + p u))] for lam ~ Gamma(r, alpha), p ~ Beta(a, b)."""
-    d = alpha + c + u
-    return np.exp(r * np.log(alpha / d) + _log_hyp2f1(r, b, a + b, u / d))
-
-
-def bg_probability_alive_new_customer(r, alpha, a, b, t):
-    """P(alive at age ``t``) of a new BG/NBD customer (alive at age 0).
-
-    Parameters
-    ----------
-    r, alpha, a, b : array_like
-        Population parameters, scalars or shape ``(S, 1)``.
-    t : array_like
-        Age in time units (``t >= 0``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``E[exp(-lam p t)] = (alpha / (alpha + t))^r 2F1(r, b; a + b; t / (alpha + t))``.
-
-    Examples
-    --------
-    >>> float(bg_probability_alive_new_customer(0.2426, 4.4137, 0.793, 2.4262, 0.0))
-    1.0
-    >>> round(float(bg_probability_alive_new_customer(0.2426, 4.4137, 0.793, 2.4262, 52.0)), 4)
-    0.7647
-    """
-    return _g(r, alpha, a, b, 0.0, np.maximum(np.asarray(t, dtype=float), 0.0))
-
-
-def bg_probability_purchase_in_window(r, alpha, a, b, start, end):
-    """P(at least one repeat purchase in ``(start, end]``) for a new BG/NBD customer.
-
-    Parameters
-    ----------
-    r, alpha, a, b : array_like
-        Population parameters, scalars or shape ``(S, 1)``.
-    start, end : array_like
-        Window in time units from the customer's first purchase, ``0 <= start <= end``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``G(0, start) - G(end - start, start)``; see the module docstring for the derivation.
-
-    Examples
-    --------
-    >>> p = bg_probability_purchase_in_window(0.2426, 4.4137, 0.793, 2.4262, 0.0, 1.0)
-    >>> bool(np.isclose(p, 1 - (4.4137 / 5.4137) ** 0.2426))  # alive at 0: NBD zero class
-    True
-    """
-    u = np.maximum(np.asarray(start, dtype=float), 0.0)
-    w = np.maximum(np.asarray(end, dtype=float) - u, 0.0)
-    return np.maximum(_g(r, alpha, a, b, 0.0, u) - _g(r, alpha, a, b, w, u), 0.0)
-
-
 def _pmf_binned(r, alpha, a, b, t, n_max):
     """P(X(t) = n) for n < n_max and P(X(t) >= n_max) of a new customer; last axis n_max + 1."""
     probs = predict.bg_probability_of_purchases(r, alpha, a, b, t, np.arange(n_max))
@@ -287,17 +219,22 @@ def holdout_predictive(
         gidx = _draw_index(next(iter(gg.values())).size, n_samples, rng)  # independent pairing
         for k in ("predicted_revenue", "revenue_lower", "revenue_upper", "revenue_pit"):
             cols[k] = np.empty(n)
+    # posterior mean of the conditional expectation: all customers per block of draws, so each
+    # draw's Gauss rules are built once (blocks of customers would rebuild them per block)
+    cols["predicted"][:] = 0.0
+    d_step = max(1, _CELLS // max(n, 1))
+    for d in np.unique(dur):  # one holdout length in the usual split
+        m = dur == d
+        for lo in range(0, S, d_step):
+            sub = {k: v[lo : lo + d_step] for k, v in bg.items()}
+            ep = predict.bg_expected_purchases(*_col(sub), x[m], tx[m], TT[m], d)
+            cols["predicted"][m] += ep.sum(axis=0)
+    cols["predicted"] /= S
     step = max(1, _CELLS // max(S, n_samples))
     for lo in range(0, n, step):
         sl = slice(lo, min(n, lo + step))
         xs, txs, Ts, ds = x[sl], tx[sl], TT[sl], dur[sl]
-        mean_x = np.empty(ds.size)
-        for d in np.unique(ds):  # one holdout length in the usual split
-            m = ds == d
-            mean_x[m] = predict.bg_expected_purchases(*_col(bg), xs[m], txs[m], Ts[m], d).mean(
-                axis=0
-            )
-        cols["predicted"][sl] = mean_x
+        mean_x = cols["predicted"][sl]
         alive, lam, p_drop = predict.bg_sample_latent(*_col(bg, idx), xs, txs, Ts, rng)
         sims = predict.bg_sample_purchases(alive, lam, p_drop, ds, rng)
         qs = np.quantile(sims, [lo_q, hi_q], axis=0, method="inverted_cdf")
@@ -451,28 +388,30 @@ def frequency_ppc(
     t_uniq, inv = np.unique(np.asarray(T, dtype=np.float64), return_inverse=True)
     S = next(iter(bg.values())).size
     k = max_frequency + 1
-    # expected histogram: all draws, distinct T only
-    w = np.bincount(inv, minlength=t_uniq.size).astype(float)
-    expected = np.zeros(k)
-    step = max(1, _CELLS // (k * t_uniq.size))
-    for lo in range(0, S, step):
-        sub = {n: v[lo : lo + step] for n, v in bg.items()}
-        pm = _pmf_binned(
-            *[v[..., None] for v in _col(sub)], t_uniq[:, None], max_frequency
-        )  # (s, G, k)
-        expected += np.einsum("sgk,g->k", pm, w)
-    expected /= S
+    # expected histogram over all draws (distinct T only) and, from the same pmf blocks,
     # predictive histograms: the customers sharing an age T_g are i.i.d. categorical given the
     # draw, so their bin counts are Multinomial(n_g, pmf_g); summing over g is exact and
     # costs (samples x distinct T x bins), whatever the number of customers
-    idx = _draw_index(S, n_samples, rng)
-    hist = np.zeros((n_samples, k))
     n_g = np.bincount(inv, minlength=t_uniq.size)
-    for lo in range(0, n_samples, step):
-        prm = [v[..., None] for v in _col(bg, idx[lo : lo + step])]
-        pm = _pmf_binned(*prm, t_uniq[:, None], max_frequency)  # (s, G, k)
-        pm = pm / pm.sum(-1, keepdims=True)  # guard the multinomial against rounding
-        hist[lo : lo + pm.shape[0]] = rng.multinomial(n_g, pm).sum(axis=1)
+    expected = np.zeros(k)
+    idx = _draw_index(S, n_samples, rng)
+    order = np.argsort(idx, kind="stable")  # samples grouped by draw (idx is sorted if S >= n)
+    bounds = np.searchsorted(idx[order], np.arange(0, S + 1))
+    hist = np.zeros((n_samples, k))
+    step = max(1, _CELLS // (k * t_uniq.size))
+    for lo in range(0, S, step):
+        hi = min(S, lo + step)
+        sub = {n: v[lo:hi] for n, v in bg.items()}
+        pm = _pmf_binned(
+            *[v[..., None] for v in _col(sub)], t_uniq[:, None], max_frequency
+        )  # (s, G, k)
+        expected += np.einsum("sgk,g->k", pm, n_g.astype(float))
+        pos = order[bounds[lo] : bounds[hi]]  # samples whose draw is in this block
+        if pos.size:
+            ps = pm[idx[pos] - lo]
+            ps = ps / ps.sum(-1, keepdims=True)  # guard the multinomial against rounding
+            hist[pos] = rng.multinomial(n_g, ps).sum(axis=1)
+    expected /= S
     actual = np.bincount(x, minlength=k).astype(float)
     lower, upper = np.quantile(hist, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     labels = [str(i) for i in range(max_frequency)] + [f"{max_frequency}+"]
@@ -671,9 +610,9 @@ def cohort_tracking(
         e_new = _expected_new(*_col(bg, uniq[sl]), age_end)
         cum_draws[sl] = np.einsum("sgk,g->sk", e_new, nb)
         u = np.maximum(w_start[None, :] - b_u[:, None], 0.0)
-        pr = bg_probability_purchase_in_window(*prm, u, np.maximum(age_end, u))
+        pr = predict.bg_probability_purchase_in_window(*prm, u, np.maximum(age_end, u))
         ret_draws[sl] = np.einsum("sgk,gk->sk", pr, elig * nb[:, None])
-        alive = bg_probability_alive_new_customer(*prm, np.maximum(age_end, 0.0))
+        alive = predict.bg_probability_alive_new_customer(*prm, np.maximum(age_end, 0.0))
         alive_mean += np.einsum("sgk,gk->k", alive, elig * nb[:, None])
     q = [(1 - prob) / 2, (1 + prob) / 2]
     cum_mean = cum_draws.mean(axis=0)
