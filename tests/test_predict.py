@@ -374,7 +374,8 @@ def test_probability_purchase_in_window_matches_quadrature(u, v) -> None:
 
 
 # Points from 1e-3 to 1e3 in every parameter and ages to 1e5, inside the documented range of the
-# quadrature (z = t / alpha <= 100 for r <= 1; see the predict module docstring).
+# quadrature (z = t / alpha <= 100, r <= 20, or z <= 1e-3 for larger r; see the predict module
+# docstring, which also gives the error beyond: the node cap of 128 limits z ~ 1e3 and above).
 EXTREME_POINTS = [
     (1e-3, 1e-3, 1e-3, 1e-3, 0.1),
     (1e-3, 1.0, 1e-3, 1e3, 100.0),
@@ -385,6 +386,8 @@ EXTREME_POINTS = [
     (1.0, 1e-3, 1e-3, 1e3, 0.1),
     (0.2426, 4.4137, 0.793, 2.4262, 400.0),
     (5.0, 1e3, 0.05, 1e3, 1e5),
+    (20.0, 1.0, 5.0, 0.1, 10.0),  # tiny value (2e-11) dominated by the Beta tail near p = 0
+    (1e3, 1e3, 1.0, 1e3, 1.0),
 ]
 
 

@@ -33,7 +33,12 @@ Measured accuracy (mpmath, 40 digits; grid a in [0.05, 20], b in {0.5, 2.43}, r 
 x <= 200, T <= 200, horizon <= 156): expected purchases within 6e-8 relative everywhere and
 2e-10 where z <= 2; P(alive at T+t) within 3e-9 for z <= 2 and 7e-6 beyond (for values
 > 1e-3). CDNOW vs lifetimes: 1e-10 or better. New customer, z = t/alpha: 1e-11 up to z = 100,
-2e-8 at z = 1e3, 2e-3 at z = 1e4 (node cap). Speed (one core, CDNOW MLE +- 5 % draws,
+2e-8 at z = 1e3, 2e-3 at z = 1e4 (node cap). New-customer survival and purchase-window
+probabilities (bg_probability_alive_new_customer, bg_probability_purchase_in_window; mpmath
+closed form, r in [0.05, 20], alpha in [0.1, 100], a in [0.05, 50], b in [0.1, 1000], window
+of one unit, z = start/alpha): within 2e-11 relative for z <= 1, 7e-10 at z = 10, 4e-9 at
+z = 100 (3e-7 for r = 20, where values are ~1e-16); at z = 1e3 the node cap leaves 4e-6 for
+r <= 1, 1e-3 for r = 5 and no accuracy for r = 20 (scipy's hyp2f1 returns inf there). Speed (one core, CDNOW MLE +- 5 % draws,
 4,000 draws x 2,357 customers): bg_probability_alive 0.2 s, bg_expected_purchases 1.1 s
 (half of it the 92,000 Gauss rules), twelve 4-week periods in one bg_expected_purchases_between
 call 9 s (cost grows with the number of distinct boundaries and of distinct (x, T)).
@@ -73,6 +78,8 @@ __all__ = [
 
 # Upper bound on elements of one (draws, customers, nodes) block, to bound memory.
 _BLOCK_ELEMENTS = 2_000_000
+# Node cap of the new-customer survival and window probabilities (one rule per draw only).
+_N_MAX_NEW = 128
 
 
 # ---------------------------------------------------------------------------------------------
@@ -645,6 +652,12 @@ def _new_customer_kernel(r, alpha, a, b, start, width):
     sd_p = np.sqrt(mean_p * (1.0 - mean_p) / (a + b + 1.0)) / np.sqrt(np.minimum(a, 1.0))
     steep = float(np.max(r * z * sd_p / (1.0 + z * mean_p)))
     n = n_nodes_for(float(z.max()), steep=steep)
+    # Relative accuracy of a small value depends on the tails of the Beta weight (b < 1 piles
+    # mass at p = 1, where the integrand is smallest), so also ask for ~5 nodes per unit of the
+    # integrand's whole log-range r log1p(z) over [0, 1] (calibrated against mpmath: with the
+    # bulk rule alone r = 20, b = 0.1, z = 10 was off by 6e-2; see tests/test_predict.py).
+    log_range = float(np.max(r * np.log1p(z)))
+    n = max(n, min(_N_MAX_NEW, int(np.ceil(5.0 * log_range)) + 4))
     step = max(1, _BLOCK_ELEMENTS // (max(M, n) * n))  # bounds (s, M, n) and the (s, n, n) rules
     u = start[None, :, None]
     w = None if width is None else width[None, :, None]
