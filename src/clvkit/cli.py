@@ -170,7 +170,7 @@ def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) 
 # ---------------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------------
-def cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
     from clvkit.datasets import cdnow_transactions
 
     con = _Console(args.quiet)
@@ -195,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
+def _cmd_fit(args: argparse.Namespace) -> int:
     from clvkit._io import atomic_path
     from clvkit.data import rfm_summary
 
@@ -250,7 +250,7 @@ def _load_models(prefix: str) -> tuple[Any, Any, Any]:
     return bg, gg, rfm
 
 
-def cmd_value(args: argparse.Namespace) -> int:
+def _cmd_value(args: argparse.Namespace) -> int:
     con = _Console(args.quiet)
     con.step(f"loading {args.model}")
     bg, gg, rfm = _load_models(args.model)
@@ -262,7 +262,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
+def _cmd_backtest(args: argparse.Namespace) -> int:
     con = _Console(args.quiet)
     log = _read_log(args, con)
     bt = _backtest(log, args, con, None)
@@ -301,7 +301,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _cmd_report(args: argparse.Namespace) -> int:
     con = _Console(args.quiet)
     log = _read_log(args, con)
     rep, value, _ = _full_report(log, args, con, f"Customer lifetime value: {args.purchases}")
@@ -354,7 +354,14 @@ def _add_split(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for the docs and tests)."""
+    """The argument parser (exposed for the docs and tests).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["value", "models/shop", "--horizon", "26W"])
+    >>> args.horizon, args.annual_discount_rate, args.value_method
+    ('26W', 0.1, 'simulate')
+    """
     parser = argparse.ArgumentParser(
         prog="clvkit", description="Bayesian customer lifetime value: BG/NBD + Gamma-Gamma."
     )
@@ -365,28 +372,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-output", help="output folder")
     _add_fit(p)
     _add_value(p)
-    p.set_defaults(func=cmd_demo, time_unit="W", seed=2026)
+    p.set_defaults(func=_cmd_demo, time_unit="W", seed=2026)
 
     p = sub.add_parser("fit", help="fit both models and write them under models/")
     _add_columns(p, amount_required=True)
     p.add_argument("--observation-end", default=None, help="last day observed (default: last)")
     p.add_argument("--out", default="models/model", help="output prefix, e.g. models/shop")
     _add_fit(p)
-    p.set_defaults(func=cmd_fit)
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
     p.add_argument("model", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
     p.add_argument("--out", default=None, help="CSV or Parquet file for the per-customer table")
     p.add_argument("--seed", type=int, default=None)
     _add_value(p)
-    p.set_defaults(func=cmd_value)
+    p.set_defaults(func=_cmd_value)
 
     p = sub.add_parser("backtest", help="predicted vs actual on a holdout window")
     _add_columns(p, amount_required=False)
     _add_split(p)
     p.add_argument("--out", default="backtest-output", help="folder for tables and plots")
     _add_fit(p)
-    p.set_defaults(func=cmd_backtest)
+    p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("report", help="fit, value and backtest; one self-contained HTML report")
     _add_columns(p, amount_required=True)
@@ -394,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report.html", help="HTML file")
     _add_fit(p)
     _add_value(p)
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=_cmd_report)
 
     for action in sub.choices.values():
         action.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -412,7 +419,13 @@ def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``clvkit`` console script."""
+    """Entry point of the ``clvkit`` console script; returns the exit code.
+
+    Examples
+    --------
+    >>> main(["value", "no/such/model", "--quiet"])  # one line on stderr, exit code 2
+    2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     # The CLI samples with nutpie's numba backend and never needs PyTensor's C BLAS; say so

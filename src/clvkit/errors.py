@@ -18,11 +18,32 @@ __all__ = [
 
 
 class ClvkitError(ValueError):
-    """Base class for every error caused by the caller's input."""
+    """Base class for every error caused by the caller's input.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clvkit import rfm_summary
+    >>> try:
+    ...     rfm_summary(pd.DataFrame({"customer_id": [1], "when": ["2024-01-01"]}))
+    ... except ClvkitError as err:
+    ...     print(str(err).split(";")[0])
+    transactions has no column for date='date'
+    """
 
 
 class NotFittedError(ClvkitError, AttributeError):
-    """A model method that needs a fit was called before ``fit``."""
+    """A model method that needs a fit was called before ``fit``.
+
+    Examples
+    --------
+    >>> from clvkit import BetaGeo
+    >>> try:
+    ...     BetaGeo().expected_purchases_new_customer(10)
+    ... except NotFittedError:
+    ...     print("fit first")
+    fit first
+    """
 
 
 class ClvkitWarning(UserWarning):
@@ -69,7 +90,7 @@ def bad_rows_error(
     >>> print(err)  # doctest: +NORMALIZE_WHITESPACE
     column 'amount' is negative in 3 rows; for example: {'amount': -1.0}
     """
-    rows = "row" if n_bad == 1 else "rows"
+    rows = "row" if n_bad == 1 and n_total is None else "rows"
     of_total = f" of {n_total:,}" if n_total is not None else ""
     msg = f"{what} {problem} in {n_bad:,}{of_total} {rows}; for example: {example}"
     if suggestion:
