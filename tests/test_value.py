@@ -482,7 +482,7 @@ def test_bad_rfm_tables():
         customer_value(posterior(BG_MLE), posterior(GG_MLE), bad, horizon=5, annual_discount_rate=0)
     bad = good.copy()
     bad.loc["d", "monetary_value"] = np.nan
-    with pytest.raises(ClvkitError, match=r"'monetary_value'.*1 of 6 row;.*'monetary_value': nan"):
+    with pytest.raises(ClvkitError, match=r"'monetary_value'.*1 of 6 rows;.*'monetary_value': nan"):
         customer_value(posterior(BG_MLE), posterior(GG_MLE), bad, horizon=5, annual_discount_rate=0)
     days = good.copy()
     days.attrs["time_unit"] = "D"
