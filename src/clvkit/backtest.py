@@ -430,7 +430,14 @@ def frequency_ppc(
 # Cohort tracking and retention
 # --------------------------------------------------------------------------------------------
 class CohortTracking(NamedTuple):
-    """Tables returned by :func:`cohort_tracking`."""
+    """Tables returned by :func:`cohort_tracking`: ``tracking`` (repeat purchases per period) and
+    ``retention`` (share of the cohort purchasing per period), actual vs predicted with bands.
+
+    Examples
+    --------
+    >>> CohortTracking._fields
+    ('tracking', 'retention')
+    """
 
     tracking: pd.DataFrame
     retention: pd.DataFrame
@@ -726,6 +733,21 @@ class BacktestResult:
         The calibration summary with holdout columns (``clvkit.data.calibration_holdout``).
     transactions_model, spend_model
         The fitted models (or posteriors) used.
+
+    Examples
+    --------
+    Every ``plot_*`` method draws on an optional ``ax`` and returns it:
+
+    >>> from clvkit.datasets import cdnow_transactions
+    >>> post = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}  # CDNOW MLE (FHL 2005)
+    >>> res = backtest(cdnow_transactions(), calibration_end="1997-09-30",
+    ...                observation_end="1998-06-30", transactions_model=post,
+    ...                n_samples=200, random_seed=0)
+    >>> res.conditional_expectations["n_customers"].tolist()
+    [1411, 439, 214, 100, 62, 38, 29, 64]
+    >>> [type(f(ax=None)).__name__ for f in (res.plot_tracking, res.plot_retention,
+    ...  res.plot_frequency_ppc, res.plot_conditional_expectations, res.plot_pit)]
+    ['Axes', 'Axes', 'Axes', 'Axes', 'Axes']
     """
 
     customers: pd.DataFrame
