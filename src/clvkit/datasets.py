@@ -154,6 +154,16 @@ class SimulatedLog:
         First day of the acquisition window and last day observed (inclusive).
     acquisition_periods, observation_periods : float
         Lengths of the acquisition window and of the whole observation, in time units.
+
+    Examples
+    --------
+    >>> sim = simulate(200, r=0.25, alpha=4.0, a=0.8, b=2.4, random_seed=0)
+    >>> sim.params, sim.time_unit
+    ({'r': 0.25, 'alpha': 4.0, 'a': 0.8, 'b': 2.4}, 'W')
+    >>> len(sim.truth), bool(len(sim.transactions) == 200 + sim.truth["n_repeat"].sum())
+    (200, True)
+    >>> str(sim.start.date()), str(sim.observation_end.date()), sim.observation_periods
+    ('2020-01-01', '2021-06-29', 78.0)
     """
 
     transactions: pd.DataFrame

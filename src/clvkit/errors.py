@@ -13,6 +13,7 @@ __all__ = [
     "ClvkitWarning",
     "ConvergenceWarning",
     "NotFittedError",
+    "SpendCorrelationWarning",
     "bad_rows_error",
 ]
 
@@ -52,6 +53,26 @@ class ClvkitWarning(UserWarning):
 
 class ConvergenceWarning(ClvkitWarning):
     """The sampler's diagnostics (R-hat, ESS, divergences) failed their thresholds."""
+
+
+class SpendCorrelationWarning(ClvkitWarning):
+    """Spend and purchase frequency are correlated, against the Gamma-Gamma assumption.
+
+    :class:`clvkit.GammaGamma` warns at fit time when ``|corr(frequency, monetary_value)|``
+    among repeat customers exceeds 0.3.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from clvkit import GammaGamma
+    >>> rfm = pd.DataFrame({"frequency": [1, 2, 3, 4], "monetary_value": [10.0, 21.0, 29.0, 42.0]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = GammaGamma().fit(rfm, method="mle")
+    >>> [w.category.__name__ for w in caught]
+    ['SpendCorrelationWarning']
+    """
 
 
 def bad_rows_error(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.errors import ClvkitError, ClvkitWarning
+from clvkit.errors import ClvkitError, SpendCorrelationWarning
 from clvkit.models._base import ModelBase, pymc_prior
 from clvkit.models._inputs import validate_rfm
 from clvkit.models._stats import GGStats, compress_gg, gg_loglik_grad
@@ -21,10 +21,6 @@ CORRELATION_THRESHOLD = 0.3
 
 _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _SCALE = {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0}
-
-
-class SpendCorrelationWarning(ClvkitWarning):
-    """Spend and purchase frequency are correlated, against the Gamma-Gamma assumption."""
 
 
 class GammaGamma(ModelBase):
@@ -129,6 +125,17 @@ class GammaGamma(ModelBase):
         """Expected spend per future purchase given each customer's history.
 
         Customers with frequency 0 get the population mean ``p v / (q - 1)``.
+
+        Examples
+        --------
+        Customer 1 of CDNOW (2 repeat purchases averaging $22.35) and customer 3 (none):
+
+        >>> from clvkit.datasets import cdnow_calibration_summary
+        >>> rfm = cdnow_calibration_summary()
+        >>> model = GammaGamma().fit(rfm, method="mle")
+        >>> spend = model.expected_spend(rfm.loc[[1, 3]])
+        >>> spend.dims, spend.round(2).values.ravel().tolist()
+        (('chain', 'draw', 'customer_id'), [24.66, 35.17])
         """
         from clvkit import predict
 
@@ -141,7 +148,16 @@ class GammaGamma(ModelBase):
         return self._wrap(out, shape, data, "expected_spend")
 
     def expected_spend_new_customer(self) -> xr.DataArray:
-        """Population mean spend per purchase, ``p v / (q - 1)``, per posterior draw."""
+        """Population mean spend per purchase, ``p v / (q - 1)``, per posterior draw.
+
+        Examples
+        --------
+        >>> from clvkit.datasets import cdnow_calibration_summary
+        >>> model = GammaGamma().fit(cdnow_calibration_summary(), method="mle")
+        >>> spend = model.expected_spend_new_customer()
+        >>> spend.dims, round(spend.item(), 2)
+        (('chain', 'draw'), 35.17)
+        """
         from clvkit import predict
 
         d, shape = self._draws()

@@ -39,6 +39,21 @@ def load(path: str | os.PathLike) -> ModelBase:
     ClvkitError
         If the file is missing, unreadable, not a clvkit model, or from an incompatible
         format version.
+
+    Examples
+    --------
+    >>> import os, shutil, tempfile
+    >>> from clvkit import BetaGeo
+    >>> from clvkit.datasets import cdnow_calibration_summary
+    >>> model = BetaGeo().fit(cdnow_calibration_summary(), method="mle")
+    >>> path = os.path.join(tempfile.mkdtemp(), "bg.nc")
+    >>> model.save(path)
+    >>> loaded = load(path)
+    >>> type(loaded).__name__, loaded.method_, loaded.time_unit_, loaded.n_customers_
+    ('BetaGeo', 'mle', 'W', 2357)
+    >>> bool(loaded.idata_.posterior["r"] == model.idata_.posterior["r"])
+    True
+    >>> shutil.rmtree(os.path.dirname(path))
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
