@@ -18,7 +18,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ClvkitError": "clvkit.errors",
     "NotFittedError": "clvkit.errors",
+    "ClvkitWarning": "clvkit.errors",
     "ConvergenceWarning": "clvkit.errors",
+    "SpendCorrelationWarning": "clvkit.errors",
     "rfm_summary": "clvkit.data",
     "calibration_holdout": "clvkit.data",
     "BetaGeo": "clvkit.models.beta_geo",

@@ -32,10 +32,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import stats
 
 from clvkit import predict
+from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import format_time_unit, parse_time_unit, to_units
 
@@ -50,8 +50,7 @@ __all__ = [
     "holdout_predictive",
 ]
 
-_BG_VARS = ("r", "alpha", "a", "b")
-_GG_VARS = ("p", "q", "v")
+_BG_VARS, _GG_VARS = BG_VARS, GG_VARS
 _LEVELS = (0.5, 0.8, 0.9)
 _CELLS = 2_000_000  # elements per chunk of a (draws x customers [x periods]) array
 
@@ -60,40 +59,8 @@ _CELLS = 2_000_000  # elements per chunk of a (draws x customers [x periods]) ar
 # Posterior handling
 # --------------------------------------------------------------------------------------------
 def _posterior(obj: Any, names: tuple[str, ...], argument: str) -> dict[str, np.ndarray]:
-    """Flatten (chain, draw) draws of ``names`` to 1-d arrays; accepts a model, idata or Dataset."""
-    if hasattr(obj, "idata_"):
-        obj = obj.idata_
-    if hasattr(obj, "posterior") and not isinstance(obj, xr.Dataset):
-        obj = obj.posterior
-    if isinstance(obj, dict):
-        obj = xr.Dataset({k: xr.DataArray(np.atleast_1d(v)) for k, v in obj.items()})
-    if not isinstance(obj, xr.Dataset):
-        raise ClvkitError(
-            f"argument {argument!r} must be a fitted model, an InferenceData or a posterior "
-            f"xarray.Dataset, got {type(obj).__name__}. Suggestion: pass model.idata_.posterior."
-        )
-    missing = [n for n in names if n not in obj]
-    if missing:
-        raise ClvkitError(
-            f"argument {argument!r} lacks posterior variables {missing}. Suggestion: pass the "
-            f"posterior of the right model (it needs {list(names)})."
-        )
-    out = {n: np.asarray(obj[n].values, dtype=np.float64).reshape(-1) for n in names}
-    sizes = {v.size for v in out.values()}
-    if len(sizes) != 1:
-        raise ClvkitError(f"argument {argument!r} has variables with different numbers of draws.")
-    for n, v in out.items():
-        bad = ~(np.isfinite(v) & (v > 0))
-        if bad.any():
-            raise bad_rows_error(
-                f"posterior variable {n!r} of {argument!r}",
-                "is not a positive finite number",
-                int(bad.sum()),
-                float(v[bad][0]),
-                "check the fit; every BG/NBD and Gamma-Gamma parameter is positive",
-                n_total=v.size,
-            )
-    return out
+    """Flattened, validated posterior draws of ``names`` (see :mod:`clvkit._draws`)."""
+    return flat_draws(posterior_dataset(obj, names, argument), names)
 
 
 def _draw_index(n_draws: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -48,11 +48,32 @@ class NotFittedError(ClvkitError, AttributeError):
 
 
 class ClvkitWarning(UserWarning):
-    """Base class for clvkit's warnings."""
+    """Base class for clvkit's warnings.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ClvkitWarning)  # make every clvkit warning fatal
+    ...     issubclass(ConvergenceWarning, ClvkitWarning)
+    True
+    """
 
 
 class ConvergenceWarning(ClvkitWarning):
-    """The sampler's diagnostics (R-hat, ESS, divergences) failed their thresholds."""
+    """The sampler's diagnostics (R-hat, ESS, divergences) failed their thresholds.
+
+    Examples
+    --------
+    >>> import warnings, clvkit
+    >>> rfm = clvkit.datasets.cdnow_calibration_summary()
+    >>> with warnings.catch_warnings(record=True) as caught:  # far too short to converge
+    ...     warnings.simplefilter("always")
+    ...     _ = clvkit.BetaGeo().fit(rfm, chains=2, draws=30, tune=30, random_seed=1,
+    ...                              progressbar=False)
+    >>> any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    True
+    """
 
 
 class SpendCorrelationWarning(ClvkitWarning):

@@ -28,6 +28,7 @@ import xarray as xr
 
 from clvkit import _value_math as vm
 from clvkit import predict
+from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
@@ -36,8 +37,7 @@ __all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
 #: Value tiers by rank within each draw: name -> cumulative top share (the last must be 1).
 DEFAULT_TIERS: dict[str, float] = {"platinum": 0.01, "gold": 0.05, "iron": 0.20, "lead": 1.0}
 
-_BG_VARS = ("r", "alpha", "a", "b")
-_GG_VARS = ("p", "q", "v")
+_BG_VARS, _GG_VARS = BG_VARS, GG_VARS
 _STORED_PROBS = (0.5, 0.8, 0.9, 0.95)
 _DAYS_PER_YEAR = 365.25
 
@@ -332,49 +332,8 @@ def _check_prob(prob: float) -> float:
     return float(prob)
 
 
-def _posterior(obj: Any, names: Sequence[str], argument: str) -> xr.Dataset:
-    """The posterior Dataset of a fitted model, an InferenceData or a Dataset."""
-    post = obj
-    if hasattr(post, "idata_"):
-        post = post.idata_
-    if hasattr(post, "posterior") and not isinstance(post, xr.Dataset):
-        attrs = dict(getattr(post, "attrs", {}) or {})
-        post = post.posterior
-        post = post.assign_attrs({**attrs, **post.attrs})
-    if not isinstance(post, xr.Dataset):
-        raise ClvkitError(
-            f"argument {argument!r} must be a fitted model, an InferenceData or an xarray "
-            f"Dataset of posterior draws, got {type(obj).__name__}. Suggestion: call .fit first."
-        )
-    missing = [n for n in names if n not in post]
-    if missing:
-        raise ClvkitError(
-            f"argument {argument!r} has no posterior variable(s) {missing}; it has "
-            f"{sorted(post.data_vars)}. Suggestion: pass the "
-            f"{'BetaGeo' if argument == 'transactions_model' else 'GammaGamma'} model here."
-        )
-    for n in names:
-        if set(post[n].dims) != {"chain", "draw"}:
-            raise ClvkitError(
-                f"argument {argument!r}: variable {n!r} has dims {post[n].dims}, expected "
-                "('chain', 'draw'). Suggestion: pass the posterior of population parameters."
-            )
-        vals = post[n].transpose("chain", "draw").values
-        bad = ~(np.isfinite(vals) & (vals > 0))
-        if bad.any():
-            raise bad_rows_error(
-                f"argument {argument!r} variable {n!r}",
-                "is not a positive finite number",
-                int(bad.sum()),
-                float(vals[bad][0]),
-                "check the fit's convergence",
-                vals.size,
-            )
-    return post
-
-
 def _flat(post: xr.Dataset, names: Sequence[str]) -> list[np.ndarray]:
-    return [post[n].transpose("chain", "draw").values.reshape(-1).astype(float) for n in names]
+    return list(flat_draws(post, names).values())
 
 
 def _repeat_histogram(obj: Any) -> pd.Series | None:
@@ -571,8 +530,8 @@ def customer_value(
     >>> round(float(res.equity.mean()), 2)
     45.08
     """
-    t_post = _posterior(transactions_model, _BG_VARS, "transactions_model")
-    s_post = _posterior(spend_model, _GG_VARS, "spend_model")
+    t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
+    s_post = posterior_dataset(spend_model, _GG_VARS, "spend_model")
     data = _check_rfm(rfm)
     unit = _resolve_unit(rfm, t_post, s_post)
     _check_fitted_customers(transactions_model, spend_model)
