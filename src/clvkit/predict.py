@@ -156,6 +156,19 @@ def _horizon(value: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _check_window(s: np.ndarray, e: np.ndarray, suggestion: str) -> list[np.ndarray]:
+    """Broadcast ``start`` and ``end``; refuse windows that end before they start."""
+    _shape(s, e)
+    sb, eb = np.broadcast_arrays(s, e)
+    bad = sb > eb
+    if bad.any():
+        raise bad_rows_error(
+            "argument 'start'", "exceeds 'end'", int(bad.sum()),
+            {"start": sb[bad].ravel()[0], "end": eb[bad].ravel()[0]}, suggestion,
+        )  # fmt: skip
+    return [sb, eb]
+
+
 def _shape(*arrays: np.ndarray) -> tuple[int, ...]:
     try:
         return np.broadcast_shapes(*(np.shape(a) for a in arrays))
@@ -451,15 +464,7 @@ def bg_expected_purchases_between(
     """
     s = _horizon(start, "start")
     e = _horizon(end, "end")
-    _shape(s, e)
-    sb, eb = np.broadcast_arrays(s, e)
-    if (sb > eb).any():
-        bad = sb > eb
-        raise bad_rows_error(
-            "argument 'start'", "exceeds 'end'", int(bad.sum()),
-            {"start": sb[bad].ravel()[0], "end": eb[bad].ravel()[0]},
-            "periods are (T+start, T+end] with start <= end",
-        )  # fmt: skip
+    _check_window(s, e, "periods are (T+start, T+end] with start <= end")
     return _conditional(
         r, alpha, a, b, frequency, recency, T, [("start", s), ("end", e)], "purchases"
     )
@@ -783,15 +788,7 @@ def bg_probability_purchase_in_window(
     """
     s = _nonneg(start, "start", "start is a time since the first purchase, so it is >= 0")
     e = _nonneg(end, "end", "end is a time since the first purchase, so it is >= 0")
-    _shape(s, e)
-    sb, eb = np.broadcast_arrays(s, e)
-    if (sb > eb).any():
-        bad = sb > eb
-        raise bad_rows_error(
-            "argument 'start'", "exceeds 'end'", int(bad.sum()),
-            {"start": sb[bad].ravel()[0], "end": eb[bad].ravel()[0]},
-            "windows are (start, end] with start <= end",
-        )  # fmt: skip
+    sb, eb = _check_window(s, e, "windows are (start, end] with start <= end")
     return _new_customer(
         (r, alpha, a, b), (sb, eb - sb), ["r", "alpha", "a", "b", "start", "width"]
     )
