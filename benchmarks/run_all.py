@@ -64,7 +64,12 @@ def assemble() -> Path:
         f"- Versions: {_versions()}\n",
     ]
     for name in names:
-        parts.append((RESULTS / f"{name}.md").read_text().strip() + "\n")
+        text = (RESULTS / f"{name}.md").read_text().strip()
+        # every fragment becomes a second-level section under the page title
+        lines = [("#" + ln) if ln.startswith("#") else ln for ln in text.splitlines()]
+        if not lines[0].startswith("## "):
+            lines = [ln[1:] if ln.startswith("##") else ln for ln in lines]
+        parts.append("\n".join(lines) + "\n")
     target = HERE / "RESULTS.md"
     fd, tmp = tempfile.mkstemp(dir=HERE, suffix=".md.tmp")
     with os.fdopen(fd, "w") as fh:
