@@ -28,7 +28,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PRIOR_DISTS", "ModelBase", "resolve
 
 FORMAT_NAME = "clvkit-model"
 FORMAT_VERSION = 1
-METHODS = ("nuts", "map", "mle")
+METHODS = ("nuts", "map", "mle", "laplace")
 
 #: Supported prior families (all on the positive half-line) and their parameter names,
 #: spelled as in PyMC.
@@ -192,14 +192,18 @@ class ModelBase:
         ----------
         rfm : pandas.DataFrame
             RFM table (see ``clvkit.rfm_summary``); its ``attrs["time_unit"]`` is recorded.
-        method : {"nuts", "map", "mle"}
+        method : {"nuts", "map", "mle", "laplace"}
             ``"nuts"`` samples the posterior; ``"map"`` finds the posterior mode (in the natural
             parameterisation, no Jacobian); ``"mle"`` maximises the likelihood alone. A point
-            fit is stored as a posterior of one chain and one draw.
+            fit is stored as a posterior of one chain and one draw. ``"laplace"`` draws
+            ``chains x draws`` samples from the normal approximation of the posterior of the
+            log parameters at its mode (covariance: inverse negative Hessian), for large bases
+            where the posterior is tight and nearly normal; it raises ``ClvkitError`` if that
+            Hessian is not negative definite.
         chains, draws, tune : int
-            NUTS settings (ignored by point fits).
+            NUTS settings (ignored by point fits; ``"laplace"`` uses ``chains`` and ``draws``).
         random_seed : int or numpy.random.Generator, optional
-            Seed for the sampler.
+            Seed for the sampler (and for the Laplace draws).
         progressbar : bool
             Show the sampler's progress bar.
         sampler : {"nutpie", "nutpie-pytensor", "pymc"}
@@ -242,6 +246,16 @@ class ModelBase:
                 tune=int(tune),
                 random_seed=random_seed,
                 progressbar=progressbar,
+            )
+        elif method == "laplace":
+            idata = _sampling.laplace_posterior(
+                _sampling.kernel_logp(self._model_name, stats, priors, names),
+                names,
+                self._x0(stats),
+                chains=int(chains),
+                draws=int(draws),
+                random_seed=random_seed,
+                what=self._model_name,
             )
         elif method == "nuts":
             idata = _sampling.sample_nuts(
@@ -393,7 +407,7 @@ class ModelBase:
         lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
         lo_name, hi_name = f"{100 * lo_q:g}%", f"{100 * hi_q:g}%"
         rows = {}
-        if self.method_ == "nuts":
+        if self.method_ in ("nuts", "laplace"):
             rhat = az.rhat(post[list(names)]) if post.sizes["chain"] > 1 else None
             ess_b = az.ess(post[list(names)], method="bulk")
             ess_t = az.ess(post[list(names)], method="tail")
