@@ -7,6 +7,7 @@ numpy sorts and segment reductions, so ten million rows take a few seconds.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ def _warn_left_out(n_left_out: int, end: str, total: int) -> None:
 
 
 def rfm_summary(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | os.PathLike,
     *,
     customer_id: Hashable = "customer_id",
     date: Hashable = "date",
@@ -350,8 +351,13 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
-        One row per purchase. Not modified.
+    transactions : pandas.DataFrame, str or os.PathLike
+        One row per purchase. Not modified. A path to a CSV or Parquet file, or a glob of
+        them (``"logs/*.parquet"``), is summarized out of core by DuckDB (see
+        :mod:`clvkit._duckdb`) without loading the log into pandas, with identical results.
+        DuckDB because the summary is a SQL group-by that it runs embedded, streaming the
+        files, on all cores, spilling to disk when memory runs short: no server or cluster.
+        Dates in files: DATE/TIMESTAMP columns (TIMESTAMPTZ in UTC) or ISO 8601 strings.
     customer_id, date : str
         Column names of the customer id and the purchase date (datetime or date strings; the
         time of day is ignored).
@@ -397,6 +403,15 @@ def rfm_summary(
     """
     unit = format_time_unit(time_unit)
     unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
+    if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
+        from clvkit._duckdb import summarize_files
+
+        out, n_left_out, n_rows = summarize_files(
+            transactions, customer_id=customer_id, date=date, amount=amount, time_unit=unit,
+            observation_end=observation_end,
+        )  # fmt: skip
+        _warn_left_out(n_left_out, out.attrs["observation_end"], n_rows)
+        return out
     log = _validate(transactions, customer_id, date, amount)
     first_day = int(log.days.min())
     end = (
@@ -425,7 +440,7 @@ def rfm_summary(
 
 
 def calibration_holdout(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | os.PathLike,
     *,
     calibration_end: Any,
     observation_end: Any,
@@ -443,8 +458,9 @@ def calibration_holdout(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
-        One row per purchase. Not modified.
+    transactions : pandas.DataFrame, str or os.PathLike
+        One row per purchase. Not modified. A path or glob of CSV or Parquet files is
+        summarized out of core by DuckDB, as in :func:`rfm_summary`.
     calibration_end, observation_end : date-like
         Last day of the calibration period and of the holdout period, both inclusive;
         ``calibration_end`` must be before ``observation_end``.
@@ -485,6 +501,15 @@ def calibration_holdout(
             f"'observation_end' ({_iso(end)}). Suggestion: the holdout period "
             "(calibration_end, observation_end] must be at least one day long."
         )
+    if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
+        from clvkit._duckdb import summarize_files
+
+        out, n_left_out, n_rows = summarize_files(
+            transactions, customer_id=customer_id, date=date, amount=amount, time_unit=unit,
+            observation_end=observation_end, calibration_end=calibration_end,
+        )  # fmt: skip
+        _warn_left_out(n_left_out, out.attrs["observation_end"], n_rows)
+        return out
     log = _validate(transactions, customer_id, date, amount)
     first_day = int(log.days.min())
     if cal < first_day:
