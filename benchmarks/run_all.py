@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["rfm", "models", "value", "scale"]
+ORDER = ["rfm", "outofcore", "models", "value"]
 PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "arviz", "lifetimes",
             "pymc-marketing"]  # fmt: skip
 

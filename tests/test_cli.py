@@ -99,12 +99,13 @@ def test_report_on_simulated_csv(tmp_path, capsys):
     report = tmp_path / "out" / "report.html"
     code, _, _ = _run(
         capsys, "report", str(path), "--calibration-end", cal, "--observation-end", end,
-        "--method", "map", "--out", str(report), "--quiet", "--seed", "3",
+        "--method", "laplace", "--out", str(report), "--quiet", "--seed", "3",
     )  # fmt: skip
     assert code == 0
     text = report.read_text()
     assert text.count("data:image/png;base64,") >= 8
     assert "Predicted vs actual" in text and "Customer equity" in text
+    assert "Laplace approximation" in text
     assert _files(tmp_path / "out") == {"report.html"}
 
 

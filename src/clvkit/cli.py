@@ -52,6 +52,8 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.method == "nuts":
         kw |= {"chains": args.chains, "draws": args.draws, "tune": args.tune}
         kw["progressbar"] = not args.quiet
+    elif args.method == "laplace":
+        kw |= {"chains": args.chains, "draws": args.draws}
     return kw
 
 
@@ -328,7 +330,12 @@ def _add_columns(p: argparse.ArgumentParser, amount_required: bool) -> None:
 
 
 def _add_fit(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=["nuts", "map", "mle"], default="nuts")
+    p.add_argument(
+        "--method",
+        choices=["nuts", "laplace", "map", "mle"],
+        default="nuts",
+        help="nuts: full posterior; laplace: normal approximation (large bases); map/mle: points",
+    )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)

@@ -198,6 +198,13 @@ def _model_section(rep: Report, name: str, model: Any, prob: float) -> None:
                 "stronger priors before trusting these numbers.",
                 css="warn",
             )
+    elif model.method_ == "laplace":
+        rep.text(
+            "Laplace approximation: draws from a normal approximation of the posterior on the "
+            "log scale at its mode (close to NUTS for large customer bases; skewed parameters "
+            "of small bases are better served by NUTS).",
+            css="note",
+        )
     else:
         rep.text(
             f"Point fit (method={model.method_!r}): intervals are asymptotic, not posterior.",
