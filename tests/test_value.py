@@ -220,6 +220,52 @@ def test_equity_is_sum_within_draws_and_chunking_does_not_matter(cdnow):
     assert big.equity.dims == ("chain", "draw")
 
 
+@pytest.mark.parametrize("method", ["expected", "simulate"])
+@pytest.mark.parametrize("tier_sample_size", [None, 500])
+def test_n_jobs_does_not_change_results(cdnow, method, tier_sample_size):
+    """Threads change nothing, bit for bit: each chunk has its own random stream (keyed by its
+    index) and chunk results are added in chunk order. 25 chunks, exact and sampled tier cuts.
+    (Chunk size is another matter: simulate draws one stream per chunk, so its values depend on
+    chunk_size; expected agrees across chunk sizes to 1e-8, tested above.)"""
+    tp = posterior(BG_MLE, draws=20, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=20, chains=2, noise=0.1, seed=4)
+    kw = dict(horizon="52W", period="30D", annual_discount_rate=0.1, cost_per_period=0.2,
+              method=method, tier_sample_size=tier_sample_size, chunk_size=97, keep_draws=True,
+              random_seed=7)  # fmt: skip
+    one = customer_value(tp, sp, cdnow, n_jobs=1, **kw)
+    assert one.settings["tier_cuts_exact"] == (tier_sample_size is None)
+    for n_jobs in (2, 3):
+        res = customer_value(tp, sp, cdnow, n_jobs=n_jobs, **kw)
+        for name in ("equity", "tier_equity", "tier_count", "new_customer", "clv"):
+            assert np.array_equal(getattr(res, name).values, getattr(one, name).values), name
+        if method == "simulate":
+            assert np.array_equal(res.purchases.values, one.purchases.values)
+        for prob in (0.5, 0.8, 0.9, 0.95):
+            pd.testing.assert_frame_equal(res.summary(prob), one.summary(prob), check_exact=True)
+    # the default (every usable core) is the same too, and so is a Generator seed
+    default = customer_value(tp, sp, cdnow, **kw)
+    assert np.array_equal(default.equity.values, one.equity.values)
+    gen_kw = {**kw, "random_seed": np.random.default_rng(7)}
+    from_gen = customer_value(tp, sp, cdnow, n_jobs=2, **gen_kw)
+    assert np.array_equal(from_gen.equity.values, one.equity.values)
+
+
+def test_chunk_streams_are_seed_sequence_children():
+    """Chunk i draws from child i of the simulation stream's SeedSequence, whatever the order
+    in which chunks are made."""
+    from clvkit.value import _chunk_streams
+
+    parent = np.random.default_rng(11).spawn(3)[2]
+    stream = _chunk_streams(parent)
+    backwards = [stream(i).random(4) for i in reversed(range(5))][::-1]
+    children = parent.bit_generator.seed_seq.spawn(5)
+    expected = [np.random.Generator(np.random.PCG64(c)).random(4) for c in children]
+    for got, want in zip(backwards, expected, strict=True):
+        assert np.array_equal(got, want)
+    # distinct chunks, distinct streams
+    assert not np.array_equal(backwards[0], backwards[1])
+
+
 @pytest.mark.slow
 def test_simulate_agrees_with_expected_and_is_wider(cdnow):
     """Same seed -> same pairing, so per draw the simulated equity minus the expected one has
@@ -394,9 +440,11 @@ def test_summary_new_customer_and_report(cdnow):
     assert "Customer equity" in text and "platinum" in text and "CLV:CAC" in text
 
 
-def test_progressbar_writes_to_stderr_only(capsys):
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_progressbar_writes_to_stderr_only(capsys, n_jobs):
     customer_value(posterior(BG_MLE), posterior(GG_MLE), small_rfm(), horizon=5.0,
-                   annual_discount_rate=0.1, chunk_size=2, progressbar=True)  # fmt: skip
+                   annual_discount_rate=0.1, chunk_size=2, progressbar=True,
+                   n_jobs=n_jobs)  # fmt: skip
     out = capsys.readouterr()
     assert out.out == ""
 
@@ -461,6 +509,9 @@ def test_fitted_models_entry_point_and_mismatched_spend_model(cdnow):
         ({"discounting": "yearly"}, "discounting"),
         ({"tiers": {"top": 0.1, "rest": 0.9}}, "tiers"),
         ({"period": "1 month"}, "period"),
+        ({"n_jobs": 0}, "n_jobs.*positive integer"),
+        ({"n_jobs": 1.5}, "n_jobs.*positive integer"),
+        ({"n_jobs": True}, "n_jobs.*positive integer"),
     ],
 )
 def test_bad_arguments(kw, pattern):

@@ -17,8 +17,11 @@ Time: ``horizon`` is a number in the RFM table's time unit or a duration string 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -448,6 +451,7 @@ def customer_value(
     tiers: Mapping[str, float] | None = None,
     tier_sample_size: int | None = None,
     chunk_size: int | None = None,
+    n_jobs: int | None = None,
     random_seed: int | np.random.Generator | None = None,
     keep_draws: bool = False,
     progressbar: bool = False,
@@ -491,8 +495,16 @@ def customer_value(
         shares are then approximate). Default ``max(10_000, 5e7 // draws)``.
     chunk_size : int, optional
         Customers per chunk (default: about 2 million values per chunk).
+    n_jobs : int, optional
+        Number of threads processing chunks at once (numpy releases the GIL in the heavy
+        parts). Default: the number of usable cores, ``len(os.sched_getaffinity(0))``. Results
+        do not depend on it: each chunk draws from its own random stream, keyed by the chunk's
+        position, and chunk results are combined in chunk order. At most ``n_jobs + 1`` chunks
+        are held at once.
     random_seed : int or numpy.random.Generator, optional
-        Seeds the draw pairing and the simulation.
+        Seeds the draw pairing and the simulation. With ``method="simulate"`` the simulated
+        values depend on ``chunk_size`` (it decides which customers share a random stream), not
+        on ``n_jobs``.
     keep_draws : bool
         Keep the full ``(chain, draw, customer_id)`` CLV array as ``result.clv``.
     progressbar : bool
@@ -506,8 +518,9 @@ def customer_value(
     -----
     - Pairing: CLV draw ``s`` uses purchase draw ``s`` and spend draw ``perm[s]`` (a random
       permutation from ``random_seed``; the smaller posterior is recycled in shuffled blocks).
-    - Memory: a chunk holds ``draws x chunk_size`` values; the tier-cut pass holds
-      ``draws x min(n, tier_sample_size)``; the full array only with ``keep_draws=True``.
+    - Memory: a chunk holds ``draws x chunk_size`` values (``n_jobs + 1`` chunks at a time);
+      the tier-cut pass holds ``draws x min(n, tier_sample_size)``; the full array only with
+      ``keep_draws=True``.
     - ``method="expected"`` needs the expected purchases per distinct ``(frequency, T)`` pair
       and time point only; customers are visited sorted by that pair.
     - The new-customer value is the margin on the acquisition purchase (time 0, undiscounted)
@@ -589,6 +602,14 @@ def customer_value(
     chunk = int(chunk_size) if chunk_size is not None else max(1, 2_000_000 // S)
     if chunk < 1:
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
+    if n_jobs is None:
+        n_jobs = _usable_cores()
+    elif isinstance(n_jobs, bool) or not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
+        raise ClvkitError(
+            f"argument 'n_jobs' must be a positive integer, got {n_jobs!r}. Suggestion: leave it "
+            "None to use every usable core."
+        )
+    n_jobs = int(n_jobs)
 
     cols = {c: data[c].to_numpy() for c in data.columns}
     # memory of the first pass: 8 bytes x draws x sample size (400 MB by default)
@@ -599,32 +620,66 @@ def customer_value(
     # on that pair only and is computed once per distinct pair in a chunk.
     order = np.lexsort((cols["T"], cols["frequency"]))
     acc = _Accumulator(n, S, tiers, keep_draws, method == "simulate")
+    starts = range(0, n, chunk)
+    sim_stream = _chunk_streams(sim_rng)
+
+    def value_chunk(lo: int, cuts: np.ndarray | None = None):
+        # runs in a worker thread: reads shared inputs, returns the chunk's results
+        idx = order[lo : lo + chunk]
+        clv, pa, purchases, spend = run.chunk(idx, sim_stream(lo // chunk))
+        stats = acc.chunk_stats(clv, pa, purchases, spend)
+        parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
+        return idx, clv, purchases, stats, parts
+
     # pass 1: per-draw tier cuts, from all customers or from a random sample of them
     exact = n <= sample_size
     if exact:
         first = np.empty((S, n))
-        for lo in _progress(range(0, n, chunk), progressbar, "customer value"):
-            idx = order[lo : lo + chunk]
-            clv, *rest = run.chunk(idx, sim_rng)
-            acc.add_stats(idx, clv, *rest)
+        results = _ordered_map(value_chunk, starts, n_jobs)
+        for lo, (idx, clv, purchases, stats, _) in zip(
+            starts, _progress(results, len(starts), progressbar, "customer value"), strict=True
+        ):
+            acc.add_stats(idx, stats, clv, purchases)
             first[:, lo : lo + idx.size] = clv
     else:
         sample = sample_rng.choice(n, sample_size, replace=False)
         sample = sample[np.lexsort((cols["T"][sample], cols["frequency"][sample]))]
-        first = run.values(sample, chunk, sample_rng, progressbar, "tier cuts")
+        sample_stream = _chunk_streams(sample_rng)
+        sample_starts = range(0, sample_size, chunk)
+
+        def sample_chunk(lo: int) -> np.ndarray:
+            return run.chunk(sample[lo : lo + chunk], sample_stream(lo // chunk))[0]
+
+        results = _ordered_map(sample_chunk, sample_starts, n_jobs)
+        first = np.empty((S, sample_size))
+        for lo, clv in zip(
+            sample_starts, _progress(results, len(sample_starts), progressbar, "tier cuts"),
+            strict=True,
+        ):  # fmt: skip
+            first[:, lo : lo + clv.shape[1]] = clv
     cuts = _tier_cuts(first, list(tiers.values()))
 
-    # pass 2: accumulate equity, tier sums and per-customer statistics
+    # pass 2: accumulate equity, tier sums and per-customer statistics, in chunk order
     if exact:
-        for lo in range(0, n, chunk):
-            acc.add_tiers(order[lo : lo + chunk], first[:, lo : lo + chunk], cuts)
+
+        def tier_chunk(lo: int):
+            return acc.chunk_tiers(first[:, lo : lo + chunk], cuts)
+
+        for lo, parts in zip(starts, _ordered_map(tier_chunk, starts, n_jobs), strict=True):
+            acc.add_tiers(order[lo : lo + chunk], parts)
     else:
         del first
-        for lo in _progress(range(0, n, chunk), progressbar, "customer value"):
-            idx = order[lo : lo + chunk]
-            clv, *rest = run.chunk(idx, sim_rng)
-            acc.add_stats(idx, clv, *rest)
-            acc.add_tiers(idx, clv, cuts)
+
+        def full_chunk(lo: int):
+            return value_chunk(lo, cuts)
+
+        results = _ordered_map(full_chunk, starts, n_jobs)
+        for idx, clv, purchases, stats, parts in _progress(
+            results, len(starts), progressbar, "customer value"
+        ):
+            acc.add_stats(idx, stats, clv, purchases)
+            acc.add_tiers(idx, parts)
+            del clv, purchases, stats, parts  # hold at most n_jobs + 1 chunks
 
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
@@ -749,13 +804,51 @@ class _Runner:
             )  # fmt: skip
         return clv, pa, purchases, spend
 
-    def values(self, idx, chunk, rng, progressbar, label):
-        """CLV ``(S, len(idx))`` of customers ``idx``."""
-        it = _progress(range(0, idx.size, chunk), progressbar, label)
-        return np.concatenate([self.chunk(idx[i : i + chunk], rng)[0] for i in it], axis=1)
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
-def _progress(it: range, show: bool, label: str):
+def _chunk_streams(rng: np.random.Generator) -> Callable[[int], np.random.Generator]:
+    """Chunk ``i`` -> a Generator seeded by child ``i`` of ``rng``'s seed sequence (the ``i``-th
+    child :meth:`numpy.random.SeedSequence.spawn` would give), whatever order chunks run in."""
+    ss = rng.bit_generator.seed_seq
+    kind = type(rng.bit_generator)
+
+    def stream(i: int) -> np.random.Generator:
+        child = np.random.SeedSequence(
+            ss.entropy, spawn_key=(*ss.spawn_key, i), pool_size=ss.pool_size
+        )
+        return np.random.Generator(kind(child))
+
+    return stream
+
+
+def _ordered_map(fn: Callable[[int], Any], items: Iterable[int], n_jobs: int) -> Iterator[Any]:
+    """``fn`` over ``items`` on ``n_jobs`` threads, results in order.
+
+    At most ``n_jobs`` calls run while the caller holds the last result, so at most
+    ``n_jobs + 1`` results are alive at once.
+    """
+    if n_jobs == 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="clvkit-value")
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > n_jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress(it: Iterable, total: int, show: bool, label: str):
     if not show:
         yield from it
         return
@@ -763,9 +856,9 @@ def _progress(it: range, show: bool, label: str):
     from rich.progress import Progress
 
     with Progress(console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task(label, total=len(it))
-        for i in it:
-            yield i
+        task = bar.add_task(label, total=total)
+        for item in it:
+            yield item
             bar.advance(task)
 
 
@@ -808,14 +901,16 @@ class _Accumulator:
         self.clv = np.empty((S, n)) if keep else None
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
 
-    def add_tiers(self, idx, clv, cuts):
-        """Per-draw equity and tier sums, per-customer tier probabilities.
+    def chunk_tiers(self, clv, cuts):
+        """A chunk's share of the per-draw equity and tier sums, and its customers' tier
+        probabilities: ``(total (S,), equity (S, tiers), count (S, tiers), p (chunk, tiers))``.
 
         The cuts decrease, so "above cut j" sets are nested: tier j is above cut j but not
-        above cut j - 1, and tier sums are differences of cumulative sums.
+        above cut j - 1, and tier sums are differences of cumulative sums. Pure (thread-safe).
         """
         total = clv.sum(axis=1)
-        self.equity += total
+        S, m = clv.shape
+        t_eq, t_n, t_p = np.empty((S, self.n_t)), np.empty((S, self.n_t)), np.empty((m, self.n_t))
         prev_eq, prev_n, prev_p = 0.0, 0, 0.0
         for j in range(self.n_t):
             if j < self.n_t - 1:
@@ -826,24 +921,35 @@ class _Accumulator:
                     above.mean(axis=0),
                 )
             else:
-                eq, cnt, p = total, clv.shape[1], 1.0
-            self.tier_eq[:, j] += eq - prev_eq
-            self.tier_n[:, j] += cnt - prev_n
-            self.tier_p[idx, j] = p - prev_p
+                eq, cnt, p = total, m, 1.0
+            t_eq[:, j], t_n[:, j], t_p[:, j] = eq - prev_eq, cnt - prev_n, p - prev_p
             prev_eq, prev_n, prev_p = eq, cnt, p
+        return total, t_eq, t_n, t_p
 
-    def add_stats(self, idx, clv, pa, purchases, spend):
-        """Per-customer summaries over draws (and the kept draws)."""
-        st = self.stats
-        st["mean"][idx] = clv.mean(axis=0)
-        st["p_alive"][idx] = pa.mean(axis=0)
-        st["purchases"][idx] = purchases.mean(axis=0)
-        st["spend"][idx] = spend.mean(axis=0)
+    def add_tiers(self, idx, parts):
+        """Add a chunk's :meth:`chunk_tiers` (call in chunk order: sums are order-sensitive)."""
+        total, t_eq, t_n, t_p = parts
+        self.equity += total
+        self.tier_eq += t_eq
+        self.tier_n += t_n
+        self.tier_p[idx] = t_p
+
+    def chunk_stats(self, clv, pa, purchases, spend):
+        """Per-customer summaries over draws of one chunk (pure, thread-safe)."""
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
         qs = dict(zip(levels, _column_quantiles(clv, levels), strict=True))
-        st["median"][idx] = qs[0.5]
+        return {
+            "mean": clv.mean(axis=0), "p_alive": pa.mean(axis=0),
+            "purchases": purchases.mean(axis=0), "spend": spend.mean(axis=0),
+            "median": qs[0.5], **{p: (qs[(1 - p) / 2], qs[(1 + p) / 2]) for p in self.q},
+        }  # fmt: skip
+
+    def add_stats(self, idx, stats, clv, purchases):
+        """Store a chunk's :meth:`chunk_stats` (and the kept draws)."""
+        for k in ("mean", "median", "p_alive", "purchases", "spend"):
+            self.stats[k][idx] = stats[k]
         for p, arr in self.q.items():
-            arr[0, idx], arr[1, idx] = qs[(1 - p) / 2], qs[(1 + p) / 2]
+            arr[0, idx], arr[1, idx] = stats[p]
         if self.clv is not None:
             self.clv[:, idx] = clv
         if self.cnt is not None:
