@@ -123,28 +123,9 @@ class _Source:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _check_columns(self) -> None:
-        wanted = {"customer_id": self.customer_id, "date": self.date}
-        if self.amount is not None:
-            wanted["amount"] = self.amount
-        for arg, col in wanted.items():
-            if not isinstance(col, Hashable) or col is None:
-                raise ClvkitError(
-                    f"argument {arg!r} must be a column name, got {col!r}. "
-                    f"Suggestion: pass e.g. {arg}={arg!r}."
-                )
-        names = list(wanted.values())
-        if len(set(map(repr, names))) < len(names):
-            raise ClvkitError(
-                f"arguments {', '.join(wanted)} must name different columns, got {wanted}. "
-                "Suggestion: pass one column per argument."
-            )
-        missing = [f"{arg}={col!r}" for arg, col in wanted.items() if col not in self.types]
-        if missing:
-            raise ClvkitError(
-                f"transactions has no column for {', '.join(missing)}; its columns are "
-                f"{list(self.types)}. Suggestion: pass the right names, e.g. "
-                "customer_id='user', date='order_date', amount='revenue'."
-            )
+        from clvkit.data import check_column_arguments
+
+        check_column_arguments(self.customer_id, self.date, self.amount, list(self.types))
 
     def _make_view(self) -> None:
         cid, d = _quote(self.customer_id), _quote(self.date)

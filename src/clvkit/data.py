@@ -163,15 +163,21 @@ def _factorize(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 
-def _validate(
-    transactions: Any, customer_id: Hashable, date: Hashable, amount: Hashable | None
-) -> _Log:
-    if not isinstance(transactions, pd.DataFrame):
-        raise ClvkitError(
-            f"argument 'transactions' must be a pandas DataFrame, got "
-            f"{type(transactions).__name__}. Suggestion: load the log with pandas first."
-        )
-    wanted = {"customer_id": customer_id, "date": date}
+def check_column_arguments(
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    columns: list[Hashable],
+    hint: str = "",
+) -> dict[str, Hashable]:
+    """Check the column-name arguments against the available ``columns``; returns them by role.
+
+    Examples
+    --------
+    >>> check_column_arguments("user", "day", None, ["user", "day", "value"])
+    {'customer_id': 'user', 'date': 'day'}
+    """
+    wanted: dict[str, Hashable] = {"customer_id": customer_id, "date": date}
     if amount is not None:
         wanted["amount"] = amount
     for arg, col in wanted.items():
@@ -186,15 +192,32 @@ def _validate(
             f"arguments {', '.join(wanted)} must name different columns, got {wanted}. "
             "Suggestion: pass one column per argument."
         )
-    missing = [f"{arg}={col!r}" for arg, col in wanted.items() if col not in transactions.columns]
+    missing = [f"{arg}={col!r}" for arg, col in wanted.items() if col not in columns]
     if missing:
         raise ClvkitError(
             f"transactions has no column for {', '.join(missing)}; its columns are "
-            f"{list(transactions.columns)}. Suggestion: pass the right names, e.g. "
-            "customer_id='user', date='order_date', amount='revenue' (a column in the index "
-            "needs .reset_index() first)."
+            f"{list(columns)}. Suggestion: pass the right names, e.g. "
+            f"customer_id='user', date='order_date', amount='revenue'{hint}."
         )
-    duplicated = [c for c in names if int((transactions.columns == c).sum()) > 1]
+    return wanted
+
+
+def _validate(
+    transactions: Any, customer_id: Hashable, date: Hashable, amount: Hashable | None
+) -> _Log:
+    if not isinstance(transactions, pd.DataFrame):
+        raise ClvkitError(
+            f"argument 'transactions' must be a pandas DataFrame, got "
+            f"{type(transactions).__name__}. Suggestion: load the log with pandas first."
+        )
+    wanted = check_column_arguments(
+        customer_id,
+        date,
+        amount,
+        list(transactions.columns),
+        " (a column in the index needs .reset_index() first)",
+    )
+    duplicated = [c for c in wanted.values() if int((transactions.columns == c).sum()) > 1]
     if duplicated:
         raise ClvkitError(
             f"transactions has several columns named {duplicated[0]!r}. "
