@@ -62,25 +62,15 @@ def sample_nuts(
     """Run NUTS on a PyMC model; return an InferenceData with ``posterior`` and ``sample_stats``.
 
     ``sampler="nutpie-pytensor"`` compiles the model with numba and samples with nutpie;
-    ``sampler="pymc"`` uses PyMC's own NUTS (C backend). Both adapt the step size and a
-    diagonal mass matrix on the unconstrained (log) scale of the parameters.
+    ``sampler="pymc"`` uses PyMC's own NUTS (C backend). Both adapt the step size and a mass
+    matrix (nutpie: low-rank modified; PyMC: diagonal) on the unconstrained (log) scale.
     """
     seed = seed_int(random_seed)
     if sampler == "nutpie-pytensor":
         import nutpie
 
         compiled = nutpie.compile_pymc_model(model, backend="numba")
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=chains,
-            seed=seed,
-            save_warmup=False,
-            low_rank_modified_mass_matrix=True,
-            progress_bar=progressbar,
-        )
+        idata = _nutpie_sample(compiled, draws, tune, chains, seed, True, progressbar)
     elif sampler == "pymc":
         import pymc as pm
 
@@ -446,7 +436,6 @@ def sample_nutpie_kernel(
     which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``, ``v``):
     on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS by ~10.
     """
-    import nutpie
     from nutpie.compiled_pyfunc import from_pyfunc
 
     seed = seed_int(random_seed)
@@ -481,7 +470,26 @@ def sample_nutpie_kernel(
         list(names),
         make_initial_point_fn=make_initial_point,
     )
-    idata = nutpie.sample(
+    idata = _nutpie_sample(compiled, draws, tune, chains, seed, low_rank, progressbar)
+    posterior = idata.posterior[list(names)]
+    stats = idata.sample_stats
+    keep = [v for v in stats.data_vars if set(stats[v].dims) <= {"chain", "draw"}]
+    return az.InferenceData(posterior=posterior, sample_stats=stats[keep])
+
+
+def _nutpie_sample(
+    compiled: Any,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int | None,
+    low_rank: bool,
+    progressbar: bool,
+) -> az.InferenceData:
+    """nutpie's NUTS with clvkit's settings: one core per chain, no warm-up draws kept."""
+    import nutpie
+
+    return nutpie.sample(
         compiled,
         draws=draws,
         tune=tune,
@@ -492,10 +500,6 @@ def sample_nutpie_kernel(
         low_rank_modified_mass_matrix=low_rank,
         progress_bar=progressbar,
     )
-    posterior = idata.posterior[list(names)]
-    stats = idata.sample_stats
-    keep = [v for v in stats.data_vars if set(stats[v].dims) <= {"chain", "draw"}]
-    return az.InferenceData(posterior=posterior, sample_stats=stats[keep])
 
 
 def laplace_posterior(
