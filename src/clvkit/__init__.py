@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "SpendCorrelationWarning": "clvkit.errors",
     "rfm_summary": "clvkit.data",
     "calibration_holdout": "clvkit.data",
+    "coarsen_rfm": "clvkit.data",
     "BetaGeo": "clvkit.models.beta_geo",
     "GammaGamma": "clvkit.models.gamma_gamma",
     "load": "clvkit.models.persistence",

@@ -19,7 +19,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
-__all__ = ["calibration_holdout", "rfm_summary"]
+__all__ = ["calibration_holdout", "coarsen_rfm", "rfm_summary"]
 
 _DAY = np.timedelta64(1, "D")
 
@@ -575,4 +575,129 @@ def calibration_holdout(
         "observation_end": _iso(end),
         "n_rows_after_observation_end": n_left_out,
     }
+    return out
+
+
+def _step_in_units(step: Any, unit: str | None) -> float:
+    """``step`` as a positive number of the table's time unit (a number, or a duration)."""
+    if isinstance(step, bool):
+        value = None
+    elif isinstance(step, (int, float, np.integer, np.floating)):
+        value = float(step)
+    elif isinstance(step, (str, pd.Timedelta)):
+        if unit is None:
+            raise ClvkitError(
+                f"argument 'step' is the duration {step!r}, but argument 'rfm' has no "
+                f"attrs[{TIME_UNIT_ATTR!r}] to convert it to. Suggestion: build the table with "
+                "clvkit.rfm_summary, set rfm.attrs['time_unit'], or pass step as a number of "
+                "the table's time unit."
+            )
+        value = float(parse_time_unit(step, "step") / parse_time_unit(unit))
+    else:
+        value = None
+    if value is None or not (np.isfinite(value) and value > 0):
+        raise ClvkitError(
+            f"argument 'step' must be a positive number of the table's time unit or a duration "
+            f"such as '1D' or '1W', got {step!r}. Suggestion: pass e.g. step='1D'."
+        )
+    return value
+
+
+def coarsen_rfm(rfm: pd.DataFrame, step: float | str | pd.Timedelta) -> pd.DataFrame:
+    """Round ``recency`` and ``T`` of an RFM table to a grid, so that customers share rows.
+
+    The models fit on one row per distinct ``(frequency, recency, T)``. With times to the
+    second (or continuous simulated times) a large base has almost as many distinct rows as
+    customers; on a grid of ``step`` the count is bounded by the number of frequencies times
+    ``(T_max / step)^2 / 2``, whatever the number of customers. Each time is rounded to the
+    nearest multiple of ``step`` (an error of at most ``step / 2``), with two exceptions that
+    keep the table valid: a repeat buyer's ``recency`` is at least one ``step`` (it is never 0
+    for ``frequency > 0``), and a positive ``T`` is at least one ``step``. Rounding is
+    monotone, so ``recency <= T`` still holds. Other columns are copied unchanged.
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        RFM table with ``frequency``, ``recency`` and ``T`` (see :func:`rfm_summary`). Not
+        modified.
+    step : float, str or pandas.Timedelta
+        Grid spacing: a positive number of the table's time unit, or a duration (``"1D"``,
+        ``"1W"``, ``"12h"``) converted with ``rfm.attrs["time_unit"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table with the same index, columns and dtypes; ``attrs`` are copied and
+        ``attrs["time_step"]`` holds the step in time units.
+
+    Raises
+    ------
+    ClvkitError
+        For a bad ``step`` (not positive, not a duration, or a duration without a
+        ``time_unit`` in ``attrs``), missing columns, or rows that violate
+        ``0 <= recency <= T`` or ``recency > 0`` when ``frequency > 0``.
+
+    Examples
+    --------
+    >>> rfm = pd.DataFrame({"frequency": [0, 2, 1], "recency": [0.0, 3.3, 0.1],
+    ...                     "T": [5.2, 6.1, 0.4]}, index=pd.Index([1, 2, 3], name="customer_id"))
+    >>> rfm.attrs["time_unit"] = "W"
+    >>> out = coarsen_rfm(rfm, "1W")
+    >>> out  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency    T
+    customer_id
+    1                    0      0.0  5.0
+    2                    2      3.0  6.0
+    3                    1      1.0  1.0
+    >>> out.attrs["time_step"], float(rfm.loc[3, "T"])  # the input is untouched
+    (1.0, 0.4)
+    """
+    if not isinstance(rfm, pd.DataFrame):
+        raise ClvkitError(
+            f"argument 'rfm' must be a pandas DataFrame, got {type(rfm).__name__}. "
+            "Suggestion: build it with clvkit.rfm_summary(...)."
+        )
+    missing = [c for c in ("frequency", "recency", "T") if c not in rfm.columns]
+    if missing:
+        raise ClvkitError(
+            f"argument 'rfm' lacks column(s) {missing}; it has {list(rfm.columns)}. "
+            "Suggestion: build it with clvkit.rfm_summary(...)."
+        )
+    unit = rfm.attrs.get(TIME_UNIT_ATTR)
+    width = _step_in_units(step, format_time_unit(unit) if unit is not None else None)
+    cols = {c: pd.to_numeric(rfm[c], errors="coerce").to_numpy(np.float64) for c in
+            ("frequency", "recency", "T")}  # fmt: skip
+    x, rec, T = cols["frequency"], cols["recency"], cols["T"]
+    for bad, problem, hint in (
+        (~(np.isfinite(x) & np.isfinite(rec) & np.isfinite(T)), "has missing, non-numeric or "
+         "infinite frequency, recency or T", "drop or fill those customers first."),
+        ((x < 0) | (rec < 0), "has negative frequency or recency",
+         "rebuild the table with clvkit.rfm_summary."),
+        (rec > T * (1 + 1e-12) + 1e-12, "has recency > T", "the last purchase cannot be after the end of observation."),
+        ((x > 0) & (rec <= 0), "has recency 0 for frequency > 0",
+         "repeat purchases happen after the first one; rebuild with clvkit.rfm_summary."),
+    ):  # fmt: skip
+        if bad.any():
+            raise bad_rows_error(
+                "argument 'rfm'",
+                problem,
+                int(bad.sum()),
+                _example(rfm, bad, ["frequency", "recency", "T"]),
+                hint,
+                n_total=len(rfm),
+            )
+    t_max = float(T.max())
+    if width > t_max > 0:
+        raise ClvkitError(
+            f"argument 'step' ({width:g} time units) is longer than the longest T in 'rfm' "
+            f"({t_max:g}), so every customer would land on one grid point. Suggestion: use a "
+            "step well below the observation window, e.g. step='1D'."
+        )
+    k_T = np.round(T / width)
+    k_T = np.where(T > 0, np.maximum(k_T, 1.0), 0.0)
+    k_rec = np.where(x > 0, np.clip(np.round(rec / width), 1.0, k_T), 0.0)
+    out = rfm.copy(deep=True)
+    out["recency"] = (k_rec * width).astype(rfm["recency"].dtype, copy=False)
+    out["T"] = (k_T * width).astype(rfm["T"].dtype, copy=False)
+    out.attrs = {**rfm.attrs, "time_step": width}
     return out
