@@ -154,6 +154,9 @@ class SimulatedLog:
         First day of the acquisition window and last day observed (inclusive).
     acquisition_periods, observation_periods : float
         Lengths of the acquisition window and of the whole observation, in time units.
+    purchase_times : numpy.ndarray
+        The exact (continuous) time of each row of :attr:`transactions`, in time units since
+        ``start``; :meth:`rfm` with ``exact=True`` summarizes these instead of the dates.
 
     Examples
     --------
@@ -174,8 +177,9 @@ class SimulatedLog:
     observation_end: pd.Timestamp = field(default_factory=lambda: pd.Timestamp("2020-01-01"))
     acquisition_periods: float = 0.0
     observation_periods: float = 0.0
+    purchase_times: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
-    def rfm(self, calibration_end: Any = None) -> pd.DataFrame:
+    def rfm(self, calibration_end: Any = None, *, exact: bool = False) -> pd.DataFrame:
         """The RFM table of the log, observed up to :attr:`observation_end` in its time unit.
 
         Use this rather than ``rfm_summary(sim.transactions)``, whose default observation end
@@ -185,10 +189,21 @@ class SimulatedLog:
         ----------
         calibration_end : date-like, optional
             If given, :func:`clvkit.data.calibration_holdout` with this calibration end.
+        exact : bool
+            ``False`` (default): summarize the day-resolution log as a user's log would be,
+            so same-day purchases merge into one purchase day (about 1.5% of repeat purchases
+            at 0.2 a week, enough to bias the BG/NBD ``alpha`` by several posterior sds at
+            50,000 customers). ``True``: the exact continuous-time summary of the simulated
+            process, every purchase counted, times from :attr:`purchase_times`: ``T`` runs to
+            ``observation_periods``, and a ``calibration_end`` day ends at that day's
+            midnight. This is the table the models' likelihood describes; use it to test
+            parameter recovery.
 
         Returns
         -------
         pandas.DataFrame
+            Columns and ``attrs`` as in :func:`clvkit.data.rfm_summary` (or
+            :func:`clvkit.data.calibration_holdout`), plus ``attrs["exact_times"]`` when exact.
 
         Examples
         --------
@@ -196,9 +211,21 @@ class SimulatedLog:
         >>> rfm = sim.rfm()
         >>> len(rfm), rfm.attrs["observation_end"] == str(sim.observation_end.date())
         (500, True)
+        >>> exact = sim.rfm(exact=True)
+        >>> bool((exact["frequency"] == sim.truth["n_repeat"]).all())
+        True
+        >>> bool(((exact["T"] - rfm["T"]) * 7).between(0, 1).all())  # T on the day grid
+        True
         """
         from clvkit.data import calibration_holdout, rfm_summary  # same layer, lazy import
 
+        if not isinstance(exact, (bool, np.bool_)):
+            raise ClvkitError(
+                f"argument 'exact' must be True or False, got {exact!r}. "
+                "Suggestion: pass exact=True for the continuous-time summary."
+            )
+        if exact:
+            return self._exact_rfm(calibration_end)
         amount = "amount" if "amount" in self.transactions else None
         if calibration_end is None:
             return rfm_summary(
@@ -214,6 +241,84 @@ class SimulatedLog:
             amount=amount,
             time_unit=self.time_unit,
         )
+
+    def _exact_rfm(self, calibration_end: Any) -> pd.DataFrame:
+        """Continuous-time RFM (and holdout) table from :attr:`purchase_times`."""
+        log = self.transactions
+        times = np.asarray(self.purchase_times, dtype=np.float64)
+        if times.shape != (len(log),):
+            raise ClvkitError(
+                f"this SimulatedLog has {times.size} purchase times for {len(log)} rows, so "
+                "its exact summary is unknown. Suggestion: draw it with "
+                "clvkit.datasets.simulate, which records them."
+            )
+        unit_days = parse_time_unit(self.time_unit) / pd.Timedelta(days=1)
+        obs = self.observation_periods
+        cut = obs
+        if calibration_end is not None:
+            try:
+                cal = pd.Timestamp(calibration_end)
+            except (TypeError, ValueError) as exc:
+                raise ClvkitError(
+                    f"argument 'calibration_end' is {calibration_end!r}, which is not a date. "
+                    "Suggestion: use 'YYYY-MM-DD'."
+                ) from exc
+            if pd.isna(cal):
+                raise ClvkitError(
+                    "argument 'calibration_end' is missing. Suggestion: use 'YYYY-MM-DD'."
+                )
+            if cal.tzinfo is not None:
+                cal = cal.tz_localize(None)
+            cal_day = cal.normalize()
+            # the calibration period includes the whole calibration_end day
+            cut = ((cal_day - self.start) / pd.Timedelta(days=1) + 1.0) / unit_days
+            if not 0 < cut < obs:
+                raise ClvkitError(
+                    f"argument 'calibration_end' ({cal_day.date()}) is not inside the "
+                    f"simulated window {self.start.date()} .. {self.observation_end.date()}. "
+                    "Suggestion: pass a day in that window, before its last day."
+                )
+        ids = log["customer_id"].to_numpy(dtype=np.int64)
+        n = len(self.truth)
+        per = np.bincount(ids, minlength=n)  # rows sorted by customer, then time
+        first_pos = np.concatenate(([0], np.cumsum(per)[:-1]))
+        t0 = times[first_pos]
+        acquired = t0 <= cut
+        in_cal = times <= cut
+        n_cal = np.bincount(ids, weights=in_cal, minlength=n).astype(np.int64)
+        freq = np.maximum(n_cal - 1, 0)
+        last = times[first_pos + np.maximum(n_cal - 1, 0)]
+        columns: dict[str, Any] = {
+            "frequency": freq,
+            "recency": np.where(freq > 0, last - t0, 0.0),
+            "T": cut - t0,
+        }
+        if "amount" in log:
+            amount = log["amount"].to_numpy(dtype=np.float64)
+            spent_cal = np.bincount(ids, weights=np.where(in_cal, amount, 0.0), minlength=n)
+            repeat = spent_cal - amount[first_pos]
+            columns["monetary_value"] = np.divide(
+                repeat, freq, out=np.zeros(n), where=freq > 0
+            ).clip(0.0)
+        attrs: dict[str, Any] = {
+            "time_unit": self.time_unit,
+            "observation_end": str(self.observation_end.date()),
+            "n_rows_after_observation_end": 0,
+            "exact_times": True,
+        }
+        if calibration_end is not None:
+            freq_h = per - n_cal
+            columns["frequency_holdout"] = freq_h.astype(np.int64)
+            if "amount" in log:
+                spent = np.bincount(ids, weights=amount, minlength=n)
+                columns["monetary_value_holdout"] = np.divide(
+                    spent - spent_cal, freq_h, out=np.zeros(n), where=freq_h > 0
+                ).clip(0.0)
+            columns["duration_holdout"] = np.full(n, obs - cut)
+            attrs["calibration_end"] = str(cal_day.date())
+        out = pd.DataFrame(columns, index=self.truth.index.copy())[acquired]
+        out.attrs = attrs
+        return out
 
 
 def _positive(name: str, value: Any) -> float:
@@ -255,7 +360,9 @@ def simulate(
     costs ``z ~ Gamma(shape p, rate nu)`` with ``nu ~ Gamma(shape q, rate v)`` per customer.
 
     Purchase times are continuous but the log keeps dates at day resolution, so two purchases on
-    one day merge into one purchase day (amounts summed) in :func:`clvkit.data.rfm_summary`.
+    one day merge into one purchase day (amounts summed) in :func:`clvkit.data.rfm_summary`;
+    the exact times are kept in :attr:`SimulatedLog.purchase_times`, and
+    ``SimulatedLog.rfm(exact=True)`` summarizes them without merging.
     The observed window ends on day ``start + observation_periods`` (exclusive), so
     :attr:`SimulatedLog.observation_end` is the last day observed; summarize with
     :meth:`SimulatedLog.rfm`, which passes it on.
@@ -420,4 +527,5 @@ def simulate(
         observation_end=start_ts + pd.Timedelta(days=last_day),
         acquisition_periods=acq,
         observation_periods=obs,
+        purchase_times=times,
     )
