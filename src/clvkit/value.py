@@ -32,6 +32,7 @@ import xarray as xr
 from clvkit import _value_math as vm
 from clvkit import predict
 from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
+from clvkit._exactsum import ExactSum
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
@@ -499,12 +500,12 @@ def customer_value(
         Number of threads processing chunks at once (numpy releases the GIL in the heavy
         parts). Default: the number of usable cores, ``len(os.sched_getaffinity(0))``. Results
         do not depend on it: each chunk draws from its own random stream, keyed by the chunk's
-        position, and chunk results are combined in chunk order. At most ``n_jobs + 1`` chunks
-        are held at once.
+        position, and per-draw sums are exact (:mod:`clvkit._exactsum`), so the order chunks
+        finish in does not matter. At most ``n_jobs + 1`` chunks are held at once.
     random_seed : int or numpy.random.Generator, optional
         Seeds the draw pairing and the simulation. With ``method="simulate"`` the simulated
         values depend on ``chunk_size`` (it decides which customers share a random stream), not
-        on ``n_jobs``.
+        on ``n_jobs`` nor on the row order of ``rfm``.
     keep_draws : bool
         Keep the full ``(chain, draw, customer_id)`` CLV array as ``result.clv``.
     progressbar : bool
@@ -522,7 +523,11 @@ def customer_value(
       the tier-cut pass holds ``draws x min(n, tier_sample_size)``; the full array only with
       ``keep_draws=True``.
     - ``method="expected"`` needs the expected purchases per distinct ``(frequency, T)`` pair
-      and time point only; customers are visited sorted by that pair.
+      and time point only; customers are visited sorted by that pair, then by customer id, and
+      chunks are slices of that order (so results do not depend on the row order of ``rfm``,
+      and :func:`clvkit.distributed.customer_value` rebuilds the same chunks on Dask).
+    - Equity, tier equity and tier counts are exact per-draw sums, rounded once (to nearest):
+      the same bits for any ``n_jobs`` or partitioning.
     - The new-customer value is the margin on the acquisition purchase (time 0, undiscounted)
       plus the discounted repeat purchases of a customer with ``x = 0, T = 0``, minus costs.
 
@@ -543,9 +548,153 @@ def customer_value(
     >>> round(float(res.equity.mean()), 2)
     45.08
     """
+    data = _check_rfm(rfm)
+    job = _prepare(
+        transactions_model, spend_model, rfm, horizon=horizon, period=period,
+        annual_discount_rate=annual_discount_rate,
+        discount_rate_per_period=discount_rate_per_period, margin=margin, method=method,
+        discounting=discounting, cost_per_period=cost_per_period,
+        acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
+        chunk_size=chunk_size, random_seed=random_seed,
+    )  # fmt: skip
+    if n_jobs is None:
+        n_jobs = _usable_cores()
+    elif isinstance(n_jobs, bool) or not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
+        raise ClvkitError(
+            f"argument 'n_jobs' must be a positive integer, got {n_jobs!r}. Suggestion: leave it "
+            "None to use every usable core."
+        )
+    n_jobs = int(n_jobs)
+    n, S, chunk = len(data), job.S, job.chunk
+
+    cols = {c: data[c].to_numpy() for c in data.columns}
+    run = job.runner(cols)
+    order = _canonical_order(data)
+    acc = _Accumulator(n, S, job.tiers, keep_draws, method == "simulate")
+    starts = range(0, n, chunk)
+    sim_stream = _chunk_streams(job.sim_rng)
+
+    def value_chunk(lo: int, cuts: np.ndarray | None = None):
+        # runs in a worker thread: reads shared inputs, returns the chunk's results
+        idx = order[lo : lo + chunk]
+        clv, pa, purchases, spend = run.chunk(idx, sim_stream(lo // chunk))
+        stats = acc.chunk_stats(clv, pa, purchases, spend)
+        parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
+        return idx, clv, purchases, stats, parts
+
+    # pass 1: per-draw tier cuts, from all customers or from a random sample of them
+    exact = n <= job.sample_size
+    if exact:
+        first = np.empty((S, n))
+        results = _ordered_map(value_chunk, starts, n_jobs)
+        for lo, (idx, clv, purchases, stats, _) in zip(
+            starts, _progress(results, len(starts), progressbar, "customer value"), strict=True
+        ):
+            acc.add_stats(idx, stats, clv, purchases)
+            first[:, lo : lo + idx.size] = clv
+        cuts = _tier_cuts(first, list(job.tiers.values()))
+    else:
+        sample = order[job.sample_positions(n)]
+        cuts = job.sample_cuts(run, sample, n_jobs, progressbar)
+
+    # pass 2: accumulate equity, tier sums and per-customer statistics (exact sums: any order)
+    if exact:
+
+        def tier_chunk(lo: int):
+            return acc.chunk_tiers(first[:, lo : lo + chunk], cuts)
+
+        for lo, parts in zip(starts, _ordered_map(tier_chunk, starts, n_jobs), strict=True):
+            acc.add_tiers(order[lo : lo + chunk], parts)
+    else:
+
+        def full_chunk(lo: int):
+            return value_chunk(lo, cuts)
+
+        results = _ordered_map(full_chunk, starts, n_jobs)
+        for idx, clv, purchases, stats, parts in _progress(
+            results, len(starts), progressbar, "customer value"
+        ):
+            acc.add_stats(idx, stats, clv, purchases)
+            acc.add_tiers(idx, parts)
+            del clv, purchases, stats, parts  # hold at most n_jobs + 1 chunks
+
+    settings = {**job.settings, "n_customers": n, "tier_cuts_exact": exact}
+    return acc.result(data.index, job.coords, job.new, settings, job.tiers)
+
+
+@dataclass
+class _Job:
+    """Resolved settings and paired draws of one value computation, shared by
+    :func:`customer_value` and :mod:`clvkit.distributed` (so both compute the same chunks)."""
+
+    method: str
+    plan: vm.DiscountPlan
+    margin: float
+    bg: list[np.ndarray]
+    gg: list[np.ndarray]
+    coords: dict[str, np.ndarray]
+    tiers: dict[str, float]
+    chunk: int
+    sample_size: int
+    sample_rng: np.random.Generator
+    sim_rng: np.random.Generator
+    new: np.ndarray  # (S,) expected CLV of a new customer
+    settings: dict[str, Any]
+
+    @property
+    def S(self) -> int:
+        return self.bg[0].shape[0]
+
+    def runner(self, cols: Mapping[str, np.ndarray]) -> _Runner:
+        return _Runner(self.method, self.plan, self.margin, self.bg, self.gg, cols)
+
+    def sample_positions(self, n: int) -> np.ndarray:
+        """Sorted positions, in the canonical customer order, of the tier-cut sample."""
+        return np.sort(self.sample_rng.choice(n, self.sample_size, replace=False))
+
+    def sample_cuts(
+        self, run: _Runner, sample: np.ndarray, n_jobs: int, progressbar: bool = False
+    ) -> np.ndarray:
+        """Tier cuts from the values of the sample customers ``sample`` (rows of ``run``'s
+        columns, in canonical order), in chunks with their own streams."""
+        stream = _chunk_streams(self.sample_rng)
+        chunk, size = self.chunk, sample.size
+        starts = range(0, size, chunk)
+
+        def sample_chunk(lo: int) -> np.ndarray:
+            return run.chunk(sample[lo : lo + chunk], stream(lo // chunk))[0]
+
+        results = _ordered_map(sample_chunk, starts, n_jobs)
+        first = np.empty((self.S, size))
+        for lo, clv in zip(
+            starts, _progress(results, len(starts), progressbar, "tier cuts"), strict=True
+        ):
+            first[:, lo : lo + clv.shape[1]] = clv
+        return _tier_cuts(first, list(self.tiers.values()))
+
+
+def _prepare(
+    transactions_model: Any,
+    spend_model: Any,
+    rfm: pd.DataFrame,
+    *,
+    horizon: float | str,
+    period: str | pd.Timedelta,
+    annual_discount_rate: float | None,
+    discount_rate_per_period: float | None,
+    margin: float,
+    method: str,
+    discounting: str,
+    cost_per_period: float,
+    acquisition_cost: float | None,
+    tiers: Mapping[str, float] | None,
+    tier_sample_size: int | None,
+    chunk_size: int | None,
+    random_seed: int | np.random.Generator | None,
+) -> _Job:
+    """Check the arguments (``rfm`` only for its ``attrs``), pair the draws, split the seed."""
     t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
     s_post = posterior_dataset(spend_model, _GG_VARS, "spend_model")
-    data = _check_rfm(rfm)
     unit = _resolve_unit(rfm, t_post, s_post)
     _check_fitted_customers(transactions_model, spend_model)
 
@@ -598,88 +747,11 @@ def customer_value(
                 "customer with no repeat purchases is infinite)", int(bad.sum()),
                 float(gg[1].ravel()[bad][0]), "use method='simulate'", S,
             )  # fmt: skip
-    n = len(data)
-    chunk = int(chunk_size) if chunk_size is not None else max(1, 2_000_000 // S)
-    if chunk < 1:
+    chunk = max(1, 2_000_000 // S) if chunk_size is None else chunk_size
+    if isinstance(chunk, bool) or not (isinstance(chunk, int | np.integer) and chunk >= 1):
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
-    if n_jobs is None:
-        n_jobs = _usable_cores()
-    elif isinstance(n_jobs, bool) or not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
-        raise ClvkitError(
-            f"argument 'n_jobs' must be a positive integer, got {n_jobs!r}. Suggestion: leave it "
-            "None to use every usable core."
-        )
-    n_jobs = int(n_jobs)
-
-    cols = {c: data[c].to_numpy() for c in data.columns}
     # memory of the first pass: 8 bytes x draws x sample size (400 MB by default)
     sample_size = tier_sample_size or max(10_000, 50_000_000 // S)
-    run = _Runner(method, plan, margin, bg, gg, cols)
-
-    # Customers are visited sorted by (frequency, T): the expected method's costly part depends
-    # on that pair only and is computed once per distinct pair in a chunk.
-    order = np.lexsort((cols["T"], cols["frequency"]))
-    acc = _Accumulator(n, S, tiers, keep_draws, method == "simulate")
-    starts = range(0, n, chunk)
-    sim_stream = _chunk_streams(sim_rng)
-
-    def value_chunk(lo: int, cuts: np.ndarray | None = None):
-        # runs in a worker thread: reads shared inputs, returns the chunk's results
-        idx = order[lo : lo + chunk]
-        clv, pa, purchases, spend = run.chunk(idx, sim_stream(lo // chunk))
-        stats = acc.chunk_stats(clv, pa, purchases, spend)
-        parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
-        return idx, clv, purchases, stats, parts
-
-    # pass 1: per-draw tier cuts, from all customers or from a random sample of them
-    exact = n <= sample_size
-    if exact:
-        first = np.empty((S, n))
-        results = _ordered_map(value_chunk, starts, n_jobs)
-        for lo, (idx, clv, purchases, stats, _) in zip(
-            starts, _progress(results, len(starts), progressbar, "customer value"), strict=True
-        ):
-            acc.add_stats(idx, stats, clv, purchases)
-            first[:, lo : lo + idx.size] = clv
-    else:
-        sample = sample_rng.choice(n, sample_size, replace=False)
-        sample = sample[np.lexsort((cols["T"][sample], cols["frequency"][sample]))]
-        sample_stream = _chunk_streams(sample_rng)
-        sample_starts = range(0, sample_size, chunk)
-
-        def sample_chunk(lo: int) -> np.ndarray:
-            return run.chunk(sample[lo : lo + chunk], sample_stream(lo // chunk))[0]
-
-        results = _ordered_map(sample_chunk, sample_starts, n_jobs)
-        first = np.empty((S, sample_size))
-        for lo, clv in zip(
-            sample_starts, _progress(results, len(sample_starts), progressbar, "tier cuts"),
-            strict=True,
-        ):  # fmt: skip
-            first[:, lo : lo + clv.shape[1]] = clv
-    cuts = _tier_cuts(first, list(tiers.values()))
-
-    # pass 2: accumulate equity, tier sums and per-customer statistics, in chunk order
-    if exact:
-
-        def tier_chunk(lo: int):
-            return acc.chunk_tiers(first[:, lo : lo + chunk], cuts)
-
-        for lo, parts in zip(starts, _ordered_map(tier_chunk, starts, n_jobs), strict=True):
-            acc.add_tiers(order[lo : lo + chunk], parts)
-    else:
-        del first
-
-        def full_chunk(lo: int):
-            return value_chunk(lo, cuts)
-
-        results = _ordered_map(full_chunk, starts, n_jobs)
-        for idx, clv, purchases, stats, parts in _progress(
-            results, len(starts), progressbar, "customer value"
-        ):
-            acc.add_stats(idx, stats, clv, purchases)
-            acc.add_tiers(idx, parts)
-            del clv, purchases, stats, parts  # hold at most n_jobs + 1 chunks
 
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
@@ -689,10 +761,32 @@ def customer_value(
         "method": method, "discounting": discounting, "time_unit": format_time_unit(unit),
         "horizon": H, "period": delta, "n_periods": plan.n_periods, "rate_per_period": rate,
         "annual_discount_rate": annual_discount_rate, "margin": margin,
-        "cost_per_period": cost, "acquisition_cost": cac, "n_customers": n, "n_draws": S,
-        "tier_cuts_exact": exact, "pairing": "random permutation of spend draws",
+        "cost_per_period": cost, "acquisition_cost": cac, "n_draws": S,
+        "pairing": "random permutation of spend draws",
     }  # fmt: skip
-    return acc.result(data.index, coords, new, settings, tiers)
+    return _Job(
+        method, plan, margin, bg, gg, coords, tiers, int(chunk), int(sample_size), sample_rng,
+        sim_rng, new, settings,
+    )  # fmt: skip
+
+
+def _canonical_order(data: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by (frequency, T, customer id): the order customers are visited in
+    (the expected method's costly part depends on (frequency, T) only and is computed once per
+    distinct pair in a chunk). Chunks are slices of this order, so they do not depend on the
+    table's row order, and :mod:`clvkit.distributed` can rebuild them from any partitioning.
+    Unorderable ids (mixed types) tie-break by row position."""
+    x, T = data["frequency"].to_numpy(), data["T"].to_numpy()
+    index = data.index
+    if index.is_monotonic_increasing:
+        return np.lexsort((T, x))  # stable: ties keep the (sorted) row order
+    try:
+        by_id = index.argsort(kind="stable")
+    except TypeError:
+        return np.lexsort((T, x))
+    rank = np.empty(len(index), dtype=np.int64)
+    rank[by_id] = np.arange(len(index))
+    return np.lexsort((rank, T, x))
 
 
 def _resolve_unit(rfm: pd.DataFrame, *posts: xr.Dataset) -> pd.Timedelta:
@@ -891,9 +985,8 @@ def _column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
 class _Accumulator:
     def __init__(self, n, S, tiers, keep, simulate):
         self.n_t = len(tiers)
-        self.equity = np.zeros(S)
-        self.tier_eq = np.zeros((S, self.n_t))
-        self.tier_n = np.zeros((S, self.n_t))
+        self.S = S
+        self.sums = ExactSum(S, self.n_t)  # per-draw equity of each tier, exact (any order)
         self.stats = {k: np.empty(n) for k in ("mean", "median", "p_alive", "purchases", "spend")}
         self.tier_p = np.empty((n, self.n_t))
         self.q = {p: np.empty((2, n)) for p in _STORED_PROBS if p != 0.5}
@@ -902,36 +995,21 @@ class _Accumulator:
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
 
     def chunk_tiers(self, clv, cuts):
-        """A chunk's share of the per-draw equity and tier sums, and its customers' tier
-        probabilities: ``(total (S,), equity (S, tiers), count (S, tiers), p (chunk, tiers))``.
+        """A chunk's exact per-draw tier sums and counts (an :class:`ExactSum`) and its
+        customers' tier probabilities ``(chunk, tiers)``. Pure (thread-safe).
 
-        The cuts decrease, so "above cut j" sets are nested: tier j is above cut j but not
-        above cut j - 1, and tier sums are differences of cumulative sums. Pure (thread-safe).
+        A value above cut j (the cuts decrease) and no earlier cut is in tier j; ties at a cut
+        fall to the lower tier. The sums are exact integers until rounded in :meth:`result`,
+        so adding chunks in any order (or on any Dask partition) gives the same bits.
         """
-        total = clv.sum(axis=1)
-        S, m = clv.shape
-        t_eq, t_n, t_p = np.empty((S, self.n_t)), np.empty((S, self.n_t)), np.empty((m, self.n_t))
-        prev_eq, prev_n, prev_p = 0.0, 0, 0.0
-        for j in range(self.n_t):
-            if j < self.n_t - 1:
-                above = clv > cuts[:, j : j + 1]
-                eq, cnt, p = (
-                    np.where(above, clv, 0.0).sum(axis=1),
-                    above.sum(axis=1),
-                    above.mean(axis=0),
-                )
-            else:
-                eq, cnt, p = total, m, 1.0
-            t_eq[:, j], t_n[:, j], t_p[:, j] = eq - prev_eq, cnt - prev_n, p - prev_p
-            prev_eq, prev_n, prev_p = eq, cnt, p
-        return total, t_eq, t_n, t_p
+        part = ExactSum(self.S, self.n_t)
+        hits = part.add_tiered(clv, cuts)
+        return part, hits / clv.shape[0]
 
     def add_tiers(self, idx, parts):
-        """Add a chunk's :meth:`chunk_tiers` (call in chunk order: sums are order-sensitive)."""
-        total, t_eq, t_n, t_p = parts
-        self.equity += total
-        self.tier_eq += t_eq
-        self.tier_n += t_n
+        """Add a chunk's :meth:`chunk_tiers` (exact: any order gives the same sums)."""
+        part, t_p = parts
+        self.sums.merge(part)
         self.tier_p[idx] = t_p
 
     def chunk_stats(self, clv, pa, purchases, spend):
@@ -988,9 +1066,9 @@ class _Accumulator:
             )  # fmt: skip
 
         return CustomerValue(
-            equity=per_draw(self.equity).rename("equity"),
-            tier_equity=per_tier(self.tier_eq).rename("tier_equity"),
-            tier_count=per_tier(self.tier_n).rename("tier_count"),
+            equity=per_draw(self.sums.total()).rename("equity"),
+            tier_equity=per_tier(self.sums.result()).rename("tier_equity"),
+            tier_count=per_tier(self.sums.counts.astype(float)).rename("tier_count"),
             new_customer=per_draw(new).rename("new_customer_clv"),
             settings=settings,
             _customers=table,
