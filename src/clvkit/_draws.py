@@ -32,7 +32,9 @@ def posterior_dataset(obj: Any, names: Sequence[str], argument: str) -> xr.Datas
     {'chain': 1, 'draw': 1}
     """
     post = obj
-    if hasattr(post, "idata_"):
+    if hasattr(post, "posterior_"):  # a fitted clvkit model: no need to build its idata_
+        post = post.posterior_
+    elif hasattr(post, "idata_"):
         post = post.idata_
     if hasattr(post, "posterior") and not isinstance(post, xr.Dataset):
         attrs = dict(getattr(post, "attrs", {}) or {})

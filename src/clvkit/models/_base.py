@@ -11,18 +11,19 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln
-from scipy.stats import norm
+from scipy.special import gammaln, ndtri
 
 from clvkit.errors import ClvkitError, NotFittedError
-from clvkit.models import _sampling
+from clvkit.models import _diagnostics, _sampling
 from clvkit.models._inputs import RFMArrays, check_time_unit
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PRIOR_DISTS", "ModelBase", "resolve_priors"]
 
@@ -237,8 +238,9 @@ class ModelBase:
                 start = _sampling.maximize(objective, self._x0(stats), "MAP start")[0]
             except ClvkitError:
                 start = self._x0(stats)
-            idata = _sampling.sample_nutpie_kernel(
-                _sampling.kernel_logp(self._model_name, stats, priors, names),
+            posterior, sample_stats = _sampling.sample_nutpie_kernel(
+                self._model_name,
+                _sampling.kernel_arrays(self._model_name, stats, priors, names)[1],
                 names,
                 start,
                 chains=int(chains),
@@ -248,7 +250,7 @@ class ModelBase:
                 progressbar=progressbar,
             )
         elif method == "laplace":
-            idata = _sampling.laplace_posterior(
+            posterior, sample_stats = _sampling.laplace_posterior(
                 _sampling.kernel_logp(self._model_name, stats, priors, names),
                 names,
                 self._x0(stats),
@@ -258,7 +260,7 @@ class ModelBase:
                 what=self._model_name,
             )
         elif method == "nuts":
-            idata = _sampling.sample_nuts(
+            posterior, sample_stats = _sampling.sample_nuts(
                 self._pymc_model(stats, priors),
                 names,
                 sampler=sampler,
@@ -285,8 +287,6 @@ class ModelBase:
                 },
                 coords={"chain": [0], "draw": [0]},
             )
-            idata = az.InferenceData(posterior=posterior, sample_stats=sample_stats)
-        idata.add_groups(observed_data=self._observed_data(stats))
         attrs = {
             "time_unit": time_unit if time_unit is not None else "",
             "model": self._model_name,
@@ -296,20 +296,49 @@ class ModelBase:
             "sampler": sampler if method == "nuts" else "",
             "priors": json.dumps(priors) if method != "mle" else "",
         }
-        idata.attrs.update(attrs)
-        idata.posterior.attrs.update(attrs)
-        self._set_fitted(idata, stats)
+        posterior.attrs.update(attrs)
+        groups = {
+            "posterior": posterior,
+            "sample_stats": sample_stats,
+            "observed_data": self._observed_data(stats),
+        }
+        self._set_fitted(groups, attrs, stats)
         if method == "nuts":
             _sampling.warn_convergence(self.diagnostics(), self._model_name)
         return self
 
-    def _set_fitted(self, idata: az.InferenceData, stats: Any) -> None:
-        self.idata_ = idata
+    def _set_fitted(
+        self, groups: dict[str, xr.Dataset], attrs: dict[str, Any], stats: Any, idata: Any = None
+    ) -> None:
+        self._groups = groups
+        self._attrs = dict(attrs)
+        self._idata = idata
         self.stats_ = stats
-        unit = idata.attrs.get("time_unit", "")
+        unit = attrs.get("time_unit", "")
         self.time_unit_ = unit or None
-        self.method_ = idata.attrs["method"]
+        self.method_ = attrs["method"]
         self.n_customers_ = stats.n_customers
+
+    @property
+    def idata_(self) -> az.InferenceData:
+        """The fit as ArviZ ``InferenceData``: ``posterior`` (dims chain, draw),
+        ``sample_stats`` and ``observed_data`` (the compressed statistics), with the time unit,
+        method, priors and data fingerprint in ``attrs``. Built on first access (importing
+        ArviZ takes ~2.5 s, which a fit alone does not need)."""
+        self._check_fitted()
+        if self._idata is None:
+            import arviz as az
+
+            idata = az.InferenceData(**self._groups)
+            idata.attrs.update(self._attrs)
+            self._idata = idata
+        return self._idata
+
+    @property
+    def posterior_(self) -> xr.Dataset:
+        """Posterior draws of the parameters, dims ``(chain, draw)``; attrs as ``idata_``."""
+        self._check_fitted()
+        return self._groups["posterior"]
 
     def _objective(self, stats: Any, priors: dict[str, dict[str, Any]] | None):
         names = self._param_names
@@ -330,7 +359,7 @@ class ModelBase:
 
     # ---- fitted state -----------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "idata_"):
+        if "_groups" not in self.__dict__:
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet. Suggestion: call "
                 f"model.fit(rfm) first (or clvkit.load(path) for a saved model)."
@@ -339,7 +368,7 @@ class ModelBase:
     def _draws(self) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
         """Posterior draws as ``(S, 1)`` arrays and the ``(chain, draw)`` shape."""
         self._check_fitted()
-        post = self.idata_.posterior
+        post = self.posterior_
         shape = (post.sizes["chain"], post.sizes["draw"])
         out = {n: post[n].to_numpy().reshape(-1, 1).astype(np.float64) for n in self._param_names}
         return out, shape
@@ -347,7 +376,7 @@ class ModelBase:
     def _wrap(
         self, values: np.ndarray, shape: tuple[int, int], data: RFMArrays | None, name: str
     ) -> xr.DataArray:
-        post = self.idata_.posterior
+        post = self.posterior_
         coords = {"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy()}
         if data is None:
             return xr.DataArray(
@@ -364,7 +393,7 @@ class ModelBase:
     def log_likelihood_(self) -> float:
         """Log-likelihood of the fitted data at the point estimate (posterior mean for NUTS)."""
         self._check_fitted()
-        post = self.idata_.posterior
+        post = self.posterior_
         theta = np.log([float(post[n].mean()) for n in self._param_names])
         return self._loglik_grad(theta, self.stats_)[0]
 
@@ -380,7 +409,9 @@ class ModelBase:
                 f"diagnostics need a NUTS fit; this model was fitted with method={self.method_!r}."
                 " Suggestion: fit(rfm, method='nuts')."
             )
-        return _sampling.check_convergence(self.idata_, self._param_names)
+        return _sampling.check_convergence(
+            self._groups["posterior"], self._groups.get("sample_stats"), self._param_names
+        )
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Posterior summary: mean, sd, central ``prob`` interval, R-hat, bulk and tail ESS.
@@ -403,35 +434,33 @@ class ModelBase:
         if not (isinstance(prob, (int, float)) and 0 < prob < 1):
             raise ClvkitError(f"argument 'prob' is {prob!r}. Suggestion: a number in (0, 1).")
         names = self._param_names
-        post = self.idata_.posterior
+        post = self.posterior_
         lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
         lo_name, hi_name = f"{100 * lo_q:g}%", f"{100 * hi_q:g}%"
         rows = {}
         if self.method_ in ("nuts", "laplace"):
-            rhat = az.rhat(post[list(names)]) if post.sizes["chain"] > 1 else None
-            ess_b = az.ess(post[list(names)], method="bulk")
-            ess_t = az.ess(post[list(names)], method="tail")
             for n in names:
-                v = post[n].to_numpy().ravel()
+                draws = post[n].transpose("chain", "draw").to_numpy()
+                v = draws.ravel()
                 rows[n] = {
                     "mean": v.mean(),
                     "sd": v.std(ddof=1),
                     lo_name: np.quantile(v, lo_q),
                     hi_name: np.quantile(v, hi_q),
-                    "r_hat": float(rhat[n]) if rhat is not None else np.nan,
-                    "ess_bulk": float(ess_b[n]),
-                    "ess_tail": float(ess_t[n]),
+                    "r_hat": _diagnostics.rhat(draws),
+                    "ess_bulk": _diagnostics.ess_bulk(draws),
+                    "ess_tail": _diagnostics.ess_tail(draws),
                 }
         else:
             theta = np.log([float(post[n].values.ravel()[0]) for n in names])
-            priors = json.loads(self.idata_.attrs["priors"]) if self.method_ == "map" else None
+            priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
             H = _sampling.hessian_log_scale(self._objective(self.stats_, priors), theta)
             try:
                 cov = np.linalg.inv(-H)
                 sd_log = np.sqrt(np.diag(cov))
             except np.linalg.LinAlgError:
                 sd_log = np.full(len(names), np.nan)
-            z = norm.ppf(hi_q)
+            z = float(ndtri(hi_q))
             for i, n in enumerate(names):
                 est = math.exp(theta[i])
                 rows[n] = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import arviz as az
 import numpy as np
 
 from clvkit.errors import ClvkitError
@@ -60,6 +59,8 @@ def load(path: str | os.PathLike) -> ModelBase:
         raise ClvkitError(
             f"argument 'path' is {path!r}, which is not a file. Suggestion: check the path."
         )
+    import arviz as az  # deferred: ~2.5 s to import, and only loading needs it
+
     try:
         idata = az.from_netcdf(path, engine="h5netcdf")
         for group in idata.groups():
@@ -111,5 +112,6 @@ def load(path: str | os.PathLike) -> ModelBase:
         )
     for key in ("clvkit_format", "clvkit_format_version", "settings"):
         idata.attrs.pop(key, None)
-    model._set_fitted(idata, stats)
+    groups = {g: idata[g] for g in idata.groups()}
+    model._set_fitted(groups, dict(idata.attrs), stats, idata)
     return model

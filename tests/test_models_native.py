@@ -1,0 +1,169 @@
+"""The default NUTS path: nutpie's sampler on clvkit's numba kernels through a C callback, and
+convergence diagnostics computed without ArviZ.
+
+References: Vehtari, Gelman, Simpson, Carpenter and Bürkner (2021), "Rank-normalization,
+folding, and localization: an improved R-hat for assessing convergence of MCMC", Bayesian
+Analysis 16(2), 667-718; ArviZ's ``rhat``/``ess`` implement it and serve as the reference.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import arviz as az
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clvkit.models import _diagnostics, _sampling
+from clvkit.models._nutpie_native import sample_native
+
+
+def _ar1(rng: np.random.Generator, chains: int, draws: int, phi: float) -> np.ndarray:
+    x = np.zeros((chains, draws))
+    eps = rng.standard_normal((chains, draws))
+    for t in range(1, draws):
+        x[:, t] = phi * x[:, t - 1] + eps[:, t]
+    return x + rng.normal(0.0, 0.3, size=(chains, 1))  # chains with shifted means
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_diagnostics_match_arviz(seed):
+    rng = np.random.default_rng(seed)
+    chains = int(rng.integers(1, 5))
+    draws = int(rng.integers(8, 1200))
+    x = _ar1(rng, chains, draws, float(rng.uniform(-0.5, 0.97)))
+    if seed % 3 == 0:
+        x = np.round(x, 1)  # ties: average ranks
+    if seed % 4 == 0:
+        x = np.exp(x)  # skewed
+    ref_rhat = float(az.rhat(x)) if chains > 1 else np.nan
+    if chains > 1:
+        assert _diagnostics.rhat(x) == pytest.approx(ref_rhat, rel=1e-10)
+    else:
+        assert np.isnan(_diagnostics.rhat(x))
+    assert _diagnostics.ess_bulk(x) == pytest.approx(float(az.ess(x, method="bulk")), rel=1e-10)
+    assert _diagnostics.ess_tail(x) == pytest.approx(float(az.ess(x, method="tail")), rel=1e-10)
+
+
+def test_diagnostics_closed_forms():
+    rng = np.random.default_rng(7)
+    iid = rng.standard_normal((4, 2000))
+    # independent draws: ESS ~ number of draws, R-hat ~ 1
+    assert 6500 < _diagnostics.ess_bulk(iid) < 9500
+    assert _diagnostics.rhat(iid) < 1.005
+    # AR(1) with phi: ESS / N -> (1 - phi) / (1 + phi) = 1/9 for phi = 0.8
+    ar = _ar1(rng, 4, 5000, 0.8) - 0.0
+    ar -= ar.mean(axis=1, keepdims=True)  # same means: only autocorrelation matters
+    assert _diagnostics.ess_bulk(ar) / ar.size == pytest.approx(1 / 9, rel=0.2)
+    # chains stuck at different places: R-hat far above 1.01
+    stuck = iid + np.arange(4)[:, None] * 3.0
+    assert _diagnostics.rhat(stuck) > 2.0
+    # a constant has as many effective draws as draws (ArviZ's convention)
+    assert _diagnostics.ess_bulk(np.ones((2, 50))) == 100
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(2, 4),
+    st.integers(8, 300),
+    st.floats(-5, 5),
+    st.floats(0.1, 10),
+    st.integers(0, 2**32 - 1),
+)
+def test_diagnostics_are_rank_based(chains, draws, shift, scale, seed):
+    """Bulk ESS depends on ranks only (any increasing transform keeps it); R-hat also folds
+    around the median, so it is kept by positive scaling (by powers of two here, which are
+    exact in floating point: the two draws equidistant from an even-count median stay tied)."""
+    x = np.random.default_rng(seed).standard_normal((chains, draws))
+    assert _diagnostics.ess_bulk(np.exp(scale * x + shift)) == pytest.approx(
+        _diagnostics.ess_bulk(x), rel=1e-12
+    )
+    y = x * 2.0 ** round(np.log2(scale))
+    assert _diagnostics.rhat(y) == pytest.approx(_diagnostics.rhat(x), rel=1e-12)
+
+
+def test_native_sampler_on_a_known_posterior():
+    """The C callback gives nutpie the same density as the Python kernel: with a flat-ish
+    prior and Gamma-Gamma's likelihood, the posterior mean lands within 1 sd of the MLE."""
+    from clvkit import GammaGamma
+    from clvkit.datasets import cdnow_calibration_summary
+    from clvkit.models._base import resolve_priors
+
+    model = GammaGamma()
+    cdnow = cdnow_calibration_summary()
+    rfm = cdnow[cdnow["frequency"] > 0]
+    stats, _ = model._prepare(rfm)
+    priors = resolve_priors(model._default_priors, None)
+    names = model._param_names
+    _, arrays = _sampling.kernel_arrays("GammaGamma", stats, priors, names)
+    logp = _sampling.kernel_logp("GammaGamma", stats, priors, names)
+    start = _sampling.maximize(logp, np.log([6.0, 3.7, 15.0]), "test")[0]
+    post, stat = sample_native(
+        "GammaGamma", arrays, names, start, chains=2, draws=500, tune=500, seed=3,
+        low_rank=True, progressbar=False,
+    )  # fmt: skip
+    assert post["p"].shape == (2, 500)
+    assert stat["lp"].shape == (2, 500) and not stat["diverging"].any()
+    # each draw's stored log density is the kernel's value at that draw
+    theta = np.log([post[n][1, 17] for n in names])
+    assert stat["lp"][1, 17] == pytest.approx(logp(theta)[0], rel=1e-12)
+    mle = {"p": 6.2488, "q": 3.7446, "v": 15.4477}  # FHL gamma-gamma note, CDNOW
+    for n in names:
+        assert abs(post[n].mean() - mle[n]) < post[n].std()
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_fit_does_not_import_arviz_until_idata_is_used():
+    proc = _run(
+        """
+        import sys
+        import clvkit
+        rfm = clvkit.datasets.cdnow_calibration_summary()
+        m = clvkit.BetaGeo().fit(rfm, chains=2, draws=200, tune=200, random_seed=1,
+                                 progressbar=True)
+        assert m.diagnostics()["chains"] == 2
+        m.summary()
+        m.expected_purchases(rfm.head(3), t=10)
+        assert "arviz" not in sys.modules, "a fit imported arviz"
+        assert "nutpie" not in sys.modules, "a fit imported nutpie's Python package"
+        idata = m.idata_
+        assert "arviz" in sys.modules
+        assert set(idata.groups()) == {"posterior", "sample_stats", "observed_data"}
+        assert idata.attrs["method"] == "nuts" and idata.posterior.sizes["draw"] == 200
+        import nutpie  # the package reuses the extension module clvkit loaded
+        from clvkit.models._nutpie_native import nutpie_lib
+        assert nutpie._lib is nutpie_lib()
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_native_sampler_after_nutpie_was_imported():
+    proc = _run(
+        """
+        import nutpie
+        import clvkit
+        from clvkit.models._nutpie_native import nutpie_lib
+        assert nutpie_lib() is nutpie._lib
+        rfm = clvkit.datasets.cdnow_calibration_summary()
+        m = clvkit.GammaGamma().fit(rfm[rfm.frequency > 0], chains=2, draws=200, tune=200,
+                                    random_seed=2, progressbar=False)
+        print(round(float(m.posterior_["p"].mean()), 1))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 4.0 < float(proc.stdout.strip()) < 9.0
