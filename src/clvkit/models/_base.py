@@ -208,8 +208,9 @@ class ModelBase:
         progressbar : bool
             Show the sampler's progress bar.
         sampler : {"nutpie", "nutpie-pytensor", "pymc"}
-            NUTS implementation: ``"nutpie"`` runs nutpie on clvkit's numba log-density kernels
-            (default and fastest: cached compilation, no graph to compile);
+            NUTS implementation: ``"nutpie"`` runs nutpie on clvkit's numba log-density kernels,
+            called from nutpie's threads as C functions (default and fastest: cached
+            compilation, no graph to compile, no Python per gradient);
             ``"nutpie-pytensor"`` runs nutpie on the PyMC model compiled with numba;
             ``"pymc"`` runs PyMC's own NUTS on the PyMC model. All sample the log parameters.
 
