@@ -42,6 +42,15 @@ t1 = time.perf_counter()
 m = BetaGeo().fit(rfm, random_seed=1, progressbar=False, sampler="nutpie")
 d = m.diagnostics()
 """,
+    "clvkit BetaGeo NUTS, then idata_ (imports ArviZ)": """
+import time; t0 = time.perf_counter()
+from clvkit.models import BetaGeo
+{load}
+t1 = time.perf_counter()
+m = BetaGeo().fit(rfm, random_seed=1, progressbar=False, sampler="nutpie")
+d = m.diagnostics()
+idata = m.idata_
+""",
     "clvkit BetaGeo NUTS (nutpie on PyMC graph, numba backend)": """
 import time; t0 = time.perf_counter()
 from clvkit.models import BetaGeo
@@ -220,6 +229,30 @@ def in_process() -> list[str]:
     return lines
 
 
+def _ratios(measured: dict[str, tuple[float, float | None]]) -> list[str]:
+    """Peer / clvkit ratios of wall time and of wall time per effective sample, with targets."""
+    pairs = [
+        ("BetaGeo", "clvkit BetaGeo NUTS (nutpie, numba kernel; default)",
+         "pymc-marketing BetaGeoModel (PyMC sampler, defaults)", 5.0),
+        ("GammaGamma", "clvkit GammaGamma NUTS (nutpie, numba kernel; default)",
+         "pymc-marketing GammaGammaModel (PyMC sampler, defaults)", 2.0),
+        ("BetaGeo MLE", "clvkit BetaGeo MLE (fresh process)",
+         "lifetimes BetaGeoFitter (fresh process)", None),
+    ]  # fmt: skip
+    out = ["", "### Ratios (same run)", "", "| model | peer / clvkit wall | per effective sample | "
+           "clvkit wall vs target |", "|---|---|---|---|"]  # fmt: skip
+    for label, ours, peer, target in pairs:
+        if ours not in measured or peer not in measured:
+            continue
+        (w0, e0), (w1, e1) = measured[ours], measured[peer]
+        per_ess = f"{(w1 / e1) / (w0 / e0):.1f}x" if e0 and e1 else "-"
+        verdict = "-" if target is None else (
+            f"{w0:.2f} s vs < {target:g} s: {'met' if w0 < target else 'NOT met'}"
+        )  # fmt: skip
+        out.append(f"| {label} | {w1 / w0:.1f}x | {per_ess} | {verdict} |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -230,6 +263,7 @@ def main() -> None:
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     rows = []
+    measured: dict[str, tuple[float, float | None]] = {}
     for name, code in CASES.items():
         if args.only and args.only not in name:
             continue
@@ -249,8 +283,9 @@ def main() -> None:
         rows.append(
             f"| {name} | **{wall:.2f} s** | {imp:.2f} s | {fit:.2f} s | {diag} | {all_walls} |"
         )
+        measured[name] = (wall, ess)
         print(rows[-1], flush=True)
-    extra = in_process() if not args.only else []
+    extra = _ratios(measured) + (in_process() if not args.only else [])
     load_after = os.getloadavg()
     with open("/proc/cpuinfo") as fh:
         cpus = sum(1 for ln in fh if ln.startswith("processor"))
@@ -275,7 +310,9 @@ def main() -> None:
         print("\n".join(text))
         return
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text("\n".join(text))
+    tmp = RESULT.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(text))
+    tmp.replace(RESULT)
     print(f"wrote {RESULT}")
 
 

@@ -191,7 +191,7 @@ def _address_table(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarra
 
 _PROGRESS_TEXT = (
     "NUTS {{ total_finished_draws }}/{{ total_draws }} draws, "
-    "{{ finished_chains }}/{{ num_chains }} chains done, {{ time_remaining_estimate }} left"
+    "{{ finished_chains }}/{{ num_chains }} chains done, ETA {{ time_remaining_estimate }}"
 )
 #: Per-draw sampler statistics kept in ``sample_stats`` (nutpie's names; ``logp`` -> ``lp``).
 _STATS = {
