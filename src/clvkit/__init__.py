@@ -36,6 +36,7 @@ _SUBMODULES = {
     "models",
     "predict",
     "value",
+    "distributed",
     "backtest",
     "plots",
     "report",

@@ -1,0 +1,596 @@
+"""RFM summaries and customer value on a Dask cluster, identical to the in-memory results.
+
+Everything here runs on whatever Dask scheduler is active: a ``dask.distributed.Client`` (a
+``LocalCluster`` on one machine, or ``Client("tcp://scheduler:8786")`` for a real cluster),
+or Dask's local threads when there is none. Each worker runs clvkit's in-memory code on one
+partition at a time; nothing is re-implemented here, so the results are the in-memory ones.
+
+:func:`rfm_summary` / :func:`calibration_holdout`
+    One pass reads the dates (first and last purchase day, rows after the end: the global
+    facts the in-memory code takes from the whole log); then the log is shuffled by customer
+    (each customer's purchases on one partition, in their original row order, so same-day
+    amounts are summed in the same order) and :func:`clvkit.rfm_summary` runs per partition.
+:func:`customer_value`
+    CLV values depend on which customers share a chunk (the expected method's quadrature
+    picks one node count per chunk; the simulation draws one random stream per chunk), so the
+    in-memory chunks are rebuilt: customers in (frequency, T, customer id) order, cut into
+    ``chunk_size`` slices. A pass counts customers per (frequency, T) pair; the table is
+    shuffled by pair (each pair on one partition, so positions are local ranks plus the
+    pair's offset), then by chunk (each chunk on one partition). Tier cuts come from a first
+    pass over the tier sample (or over all customers when they are few, as in memory); then
+    each partition scores its chunks and returns its per-customer rows and its exact per-draw
+    equity sums (:class:`clvkit._exactsum.ExactSum`), merged in a tree. Exact sums do not
+    depend on the order of the merges, so equity draws are bit for bit the in-memory ones.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from clvkit import data as _data
+from clvkit import value as _value
+from clvkit._exactsum import ExactSum
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
+from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+
+__all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
+
+_SEQ = "__clvkit_row"  # original row order, kept through the shuffle
+_ID = "__clvkit_id"
+_POS = "__clvkit_pos"
+_CHUNK = "__clvkit_chunk"
+_RFM = ["frequency", "recency", "T", "monetary_value"]
+_PROBS = (0.5, 0.8, 0.9, 0.95)
+
+
+def _dd():
+    import dask.dataframe as dd
+
+    return dd
+
+
+def _check_dask_frame(obj: Any, argument: str, suggestion: str) -> Any:
+    dd = _dd()
+    if isinstance(obj, pd.DataFrame):
+        raise ClvkitError(
+            f"argument {argument!r} is a pandas DataFrame; clvkit.distributed takes a Dask "
+            f"DataFrame. Suggestion: {suggestion}"
+        )
+    if not isinstance(obj, dd.DataFrame):
+        raise ClvkitError(
+            f"argument {argument!r} must be a Dask DataFrame, got {type(obj).__name__}. "
+            f"Suggestion: {suggestion}"
+        )
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------
+# summaries
+# ----------------------------------------------------------------------------------------------
+def _tag_rows(part: pd.DataFrame, columns: list[Hashable], partition_info=None) -> pd.DataFrame:
+    out = part[columns].copy()
+    number = 0 if partition_info is None else int(partition_info["number"])
+    out[_SEQ] = (np.int64(number) << np.int64(36)) + np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def _day_stats(part: pd.DataFrame, date: Hashable, end: int | None) -> pd.DataFrame:
+    """One row: first and last day, rows, rows after ``end`` (dates validated as in memory)."""
+    if len(part) == 0:
+        return pd.DataFrame({"first": [], "last": [], "rows": [], "after": []}, dtype=np.int64)
+    days = _data._parse_dates(part, date)
+    after = int((days > end).sum()) if end is not None else 0
+    return pd.DataFrame(
+        {"first": [days.min()], "last": [days.max()], "rows": [len(days)], "after": [after]},
+        dtype=np.int64,
+    )
+
+
+def _global_days(tagged, date: Hashable, end: int | None) -> tuple[int, int, int, int]:
+    stats = tagged.map_partitions(
+        _day_stats, date, end,
+        meta=pd.DataFrame({k: pd.Series(dtype=np.int64) for k in ("first", "last", "rows", "after")}),
+    ).compute()  # fmt: skip
+    if len(stats) == 0 or int(stats["rows"].sum()) == 0:
+        raise ClvkitError(
+            "argument 'transactions' is empty (0 rows). Suggestion: pass a log with at least one "
+            "purchase."
+        )
+    first, last = int(stats["first"].min()), int(stats["last"].max())
+    return first, last, int(stats["rows"].sum()), int(stats["after"].sum())
+
+
+def _summary_meta(
+    meta: pd.DataFrame, customer_id: Hashable, amount: Hashable | None, holdout: bool
+):
+    cols: dict[str, Any] = {
+        "frequency": pd.Series(dtype=np.int64),
+        "recency": pd.Series(dtype=np.float64),
+        "T": pd.Series(dtype=np.float64),
+    }
+    if amount is not None:
+        cols["monetary_value"] = pd.Series(dtype=np.float64)
+    if holdout:
+        cols["frequency_holdout"] = pd.Series(dtype=np.int64)
+        if amount is not None:
+            cols["monetary_value_holdout"] = pd.Series(dtype=np.float64)
+        cols["duration_holdout"] = pd.Series(dtype=np.float64)
+    index = pd.Index(meta[customer_id].iloc[:0], name="customer_id")
+    return pd.DataFrame(cols, index=index)
+
+
+def _summarize_part(
+    part: pd.DataFrame,
+    meta: pd.DataFrame,
+    attrs: dict[str, Any],
+    fn: Any,
+    first_day_cut: int,
+    kwargs: dict[str, Any],
+) -> pd.DataFrame:
+    """The in-memory summary of one partition (whole customers), in original row order."""
+    part = part.sort_values(_SEQ, kind="stable").drop(columns=_SEQ)
+    out = None
+    if len(part):
+        days = _data._parse_dates(part, kwargs["date"])
+        if days.min() <= first_day_cut:  # else no customer of this partition is in the summary
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ClvkitWarning)  # warned once, on the client
+                out = fn(part.reset_index(drop=True), **kwargs)
+    if out is None:
+        out = meta.copy()
+    out.attrs = dict(attrs)
+    return out
+
+
+def _summary(
+    transactions: Any,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    time_unit: str | pd.Timedelta,
+    observation_end: Any,
+    calibration_end: Any,
+    npartitions: int | None,
+):
+    transactions = _check_dask_frame(
+        transactions, "transactions",
+        "use clvkit.rfm_summary for pandas, or dask.dataframe.from_pandas(df, npartitions=...).",
+    )  # fmt: skip
+    wanted = _data.check_column_arguments(customer_id, date, amount, list(transactions.columns))
+    unit = format_time_unit(time_unit)
+    parse_time_unit(unit)
+    holdout = calibration_end is not None
+    end = None if observation_end is None else _data._parse_end(observation_end, "observation_end")
+    cal = _data._parse_end(calibration_end, "calibration_end") if holdout else None
+    if holdout and cal >= end:
+        raise ClvkitError(
+            f"argument 'calibration_end' ({_data._iso(cal)}) is not before argument "
+            f"'observation_end' ({_data._iso(end)}). Suggestion: the holdout period "
+            "(calibration_end, observation_end] must be at least one day long."
+        )
+    if npartitions is not None and not (
+        isinstance(npartitions, int | np.integer) and not isinstance(npartitions, bool)
+        and npartitions >= 1
+    ):  # fmt: skip
+        raise ClvkitError(
+            f"argument 'npartitions' must be a positive integer, got {npartitions!r}. "
+            "Suggestion: leave it None to keep the number of partitions of 'transactions'."
+        )
+    columns = list(wanted.values())
+    tagged = transactions.map_partitions(
+        _tag_rows, columns,
+        meta=transactions._meta[columns].assign(**{_SEQ: np.zeros(0, dtype=np.int64)}),
+    )  # fmt: skip
+    first, last, n_rows, n_after = _global_days(tagged, date, end)
+    if end is None:
+        end = last
+    if holdout and cal < first:
+        raise ClvkitError(
+            f"argument 'calibration_end' ({_data._iso(cal)}) is before the first purchase "
+            f"({_data._iso(first)}), so no customer is in the calibration period. Suggestion: "
+            "pass a calibration end on or after the first purchase."
+        )
+    if end < first:
+        raise ClvkitError(
+            f"argument 'observation_end' ({_data._iso(end)}) is before the first purchase "
+            f"({_data._iso(first)}) and would exclude every purchase. Suggestion: pass the last "
+            "day of the observation period, on or after the first purchase."
+        )
+    _data._warn_left_out(n_after, _data._iso(end), n_rows)
+    attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
+    kwargs: dict[str, Any] = {"customer_id": customer_id, "date": date, "amount": amount,
+                              "time_unit": unit, "observation_end": _data._iso(end)}  # fmt: skip
+    if holdout:
+        attrs["calibration_end"] = _data._iso(cal)
+        kwargs["calibration_end"] = _data._iso(cal)
+    attrs["observation_end"] = _data._iso(end)
+    attrs["n_rows_after_observation_end"] = n_after
+    meta = _summary_meta(transactions._meta, customer_id, amount, holdout)
+    meta.attrs = dict(attrs)
+    shuffled = tagged.shuffle(on=customer_id, npartitions=npartitions or tagged.npartitions)
+    fn = _data.calibration_holdout if holdout else _data.rfm_summary
+    return shuffled.map_partitions(
+        _summarize_part, meta.iloc[:0], attrs, fn, cal if holdout else end, kwargs, meta=meta,
+        enforce_metadata=False,
+    )  # fmt: skip
+
+
+def rfm_summary(
+    transactions: Any,
+    *,
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    amount: Hashable | None = None,
+    time_unit: str | pd.Timedelta = "W",
+    observation_end: Any = None,
+    npartitions: int | None = None,
+):
+    """:func:`clvkit.rfm_summary` of a Dask DataFrame of purchases, as a Dask DataFrame.
+
+    One pass over the log reads the dates (validating them, finding the last day when
+    ``observation_end`` is None and counting rows after it); the log is then shuffled by
+    customer and :func:`clvkit.rfm_summary` runs on each partition. The result is lazy,
+    partitioned by a hash of the customer id, sorted by id within each partition;
+    ``result.compute().sort_index()`` equals :func:`clvkit.rfm_summary` on the whole log
+    (same rows, values, dtypes and ``attrs``). String ids keep the Dask frame's dtype (Dask
+    turns object and ``str`` columns into ``string[pyarrow]`` unless its
+    ``dataframe.convert-string`` option is off).
+
+    Parameters
+    ----------
+    transactions : dask.dataframe.DataFrame
+        One row per purchase; never modified.
+    customer_id, date, amount, time_unit, observation_end
+        As in :func:`clvkit.rfm_summary`.
+    npartitions : int, optional
+        Partitions of the result (default: those of ``transactions``).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Indexed by ``customer_id``; ``frequency``, ``recency``, ``T`` (and ``monetary_value``).
+        Each computed partition carries the in-memory ``attrs``.
+
+    Raises
+    ------
+    ClvkitError
+        As :func:`clvkit.rfm_summary` (row errors count the rows of one partition), or when
+        ``transactions`` is not a Dask DataFrame.
+    """
+    return _summary(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, calibration_end=None, npartitions=npartitions,
+    )  # fmt: skip
+
+
+def calibration_holdout(
+    transactions: Any,
+    *,
+    calibration_end: Any,
+    observation_end: Any,
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    amount: Hashable | None = None,
+    time_unit: str | pd.Timedelta = "W",
+    npartitions: int | None = None,
+):
+    """:func:`clvkit.calibration_holdout` of a Dask DataFrame of purchases, as a Dask DataFrame.
+
+    As :func:`rfm_summary`: one pass over the dates, a shuffle by customer, then the in-memory
+    :func:`clvkit.calibration_holdout` per partition; ``result.compute().sort_index()`` equals
+    it on the whole log.
+    """
+    return _summary(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, calibration_end=calibration_end,
+        npartitions=npartitions,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# customer value
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class DistributedValue(_value.CustomerValue):
+    """Result of :func:`customer_value`: a :class:`clvkit.value.CustomerValue` whose per-customer
+    table is a persisted Dask DataFrame, ``customers``.
+
+    ``equity``, ``tier_equity``, ``tier_count``, ``new_customer``, :meth:`equity_interval`,
+    :meth:`tier_table`, :meth:`new_customer_value` and :meth:`report` are as in memory (and
+    equal to it). ``customers`` has ``mean``, ``median``, ``lower_P`` and ``upper_P`` for P in
+    50, 80, 90, 95, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``tier`` and
+    ``p_<tier>``; :meth:`summary` selects the columns of :meth:`CustomerValue.summary`.
+    """
+
+    customers: Any = None
+
+    def summary(self, prob: float = 0.9):
+        """Per-customer table as :meth:`CustomerValue.summary` (a Dask DataFrame; ``prob`` one
+        of 0.5, 0.8, 0.9, 0.95)."""
+        prob = _value._check_prob(prob)
+        if prob not in _PROBS:
+            raise ClvkitError(
+                f"argument 'prob' is {prob}; the distributed result keeps {_PROBS}. "
+                "Suggestion: use one of those."
+            )
+        p = round(prob * 100)
+        names = [c for c in self.customers.columns if not c.startswith(("lower_", "upper_"))]
+        cols = [*names[:2], f"lower_{p}", f"upper_{p}", *names[2:]]
+        return self.customers[cols].rename(columns={f"lower_{p}": "lower", f"upper_{p}": "upper"})
+
+
+def _clean(part: pd.DataFrame) -> pd.DataFrame:
+    """Validated float columns, as the in-memory path checks them (per partition)."""
+    if len(part) == 0:
+        out = pd.DataFrame({c: np.zeros(0) for c in _RFM}, index=part.index[:0])
+    else:
+        out = _value._check_rfm(part)
+    return out.rename_axis(_ID)
+
+
+def _pair_counts(part: pd.DataFrame) -> pd.DataFrame:
+    return part.groupby(["frequency", "T"]).size().rename("n").reset_index()
+
+
+def _positions(part: pd.DataFrame, pairs: pd.DataFrame, chunk: int) -> pd.DataFrame:
+    """Positions in the (frequency, T, id) order: a pair's offset plus the rank in the pair
+    (each pair is whole in this partition) and the chunk they fall in."""
+    if len(part) == 0:
+        return part.assign(**{_POS: np.zeros(0, np.int64), _CHUNK: np.zeros(0, np.int64)})
+    part = part.sort_values(["frequency", "T", _ID], kind="stable")
+    start = part[["frequency", "T"]].merge(pairs, on=["frequency", "T"], how="left")["start"]
+    rank = part.groupby(["frequency", "T"], sort=False).cumcount().to_numpy()
+    pos = start.to_numpy(dtype=np.int64) + rank
+    return part.assign(**{_POS: pos, _CHUNK: pos // chunk})
+
+
+def _arrays(part: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: part[c].to_numpy(dtype=np.float64) for c in _RFM}
+
+
+def _first_pass_part(part: pd.DataFrame, job: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Values of every chunk of a partition (exact tier cuts): positions and ``(S, m)``."""
+    part = part.sort_values(_POS)
+    run = job.runner(_arrays(part))
+    stream = _value._chunk_streams(job.sim_rng)
+    cid = part[_CHUNK].to_numpy()
+    clv = np.empty((job.S, len(part)))
+    for lo, hi in _runs(cid):
+        clv[:, lo:hi] = run.chunk(np.arange(lo, hi), stream(int(cid[lo])))[0]
+    return part[_POS].to_numpy(), clv
+
+
+def _exact_cuts(n: int, job: Any, *parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    first = np.empty((job.S, n))
+    for pos, clv in parts:
+        first[:, pos] = clv
+    return _value._tier_cuts(first, list(job.tiers.values()))
+
+
+def _sample_rows(part: pd.DataFrame, sample: np.ndarray) -> pd.DataFrame:
+    return part[np.isin(part[_POS].to_numpy(), sample)]
+
+
+def _sample_cuts(job: Any, *parts: pd.DataFrame) -> np.ndarray:
+    rows = pd.concat(parts).sort_values(_POS)
+    run = job.runner(_arrays(rows))
+    return job.sample_cuts(run, np.arange(len(rows)), n_jobs=1)
+
+
+def _runs(cid: np.ndarray):
+    """(lo, hi) of the runs of equal chunk ids in a sorted array."""
+    edges = np.flatnonzero(np.diff(cid)) + 1
+    bounds = np.concatenate(([0], edges, [cid.size]))
+    return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+
+
+def _score_part(
+    part: pd.DataFrame, job: Any, cuts: np.ndarray, id_name: Hashable
+) -> tuple[pd.DataFrame, ExactSum]:
+    """Score a partition's chunks with the in-memory accumulator: per-customer rows in
+    canonical order and the partition's exact per-draw tier sums."""
+    part = part.sort_values(_POS)
+    m = len(part)
+    acc = _value._Accumulator(m, job.S, job.tiers, False, job.method == "simulate")
+    if m:
+        run = job.runner(_arrays(part))
+        stream = _value._chunk_streams(job.sim_rng)
+        cid = part[_CHUNK].to_numpy()
+        for lo, hi in _runs(cid):
+            idx = np.arange(lo, hi)
+            clv, pa, purchases, spend = run.chunk(idx, stream(int(cid[lo])))
+            acc.add_stats(idx, acc.chunk_stats(clv, pa, purchases, spend), clv, purchases)
+            acc.add_tiers(idx, acc.chunk_tiers(clv, cuts))
+            del clv, pa, purchases, spend
+    ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)
+    res = acc.result(ids, job.coords, job.new, job.settings, job.tiers)
+    table = res._customers
+    at = 2
+    for p in _PROBS:
+        lo, hi = res._quantiles[p]
+        table.insert(at, f"lower_{round(p * 100)}", lo)
+        table.insert(at + 1, f"upper_{round(p * 100)}", hi)
+        at += 2
+    return table, acc.sums
+
+
+def _merge(*sums: ExactSum) -> ExactSum:
+    out = ExactSum(*sums[0].shape)
+    for s in sums:
+        out.merge(s)
+    return out
+
+
+def _tree(delayed_fn, items: list, fan_in: int = 8):
+    while len(items) > 1:
+        items = [delayed_fn(*items[i : i + fan_in]) for i in range(0, len(items), fan_in)]
+    return items[0]
+
+
+def customer_value(
+    transactions_model: Any,
+    spend_model: Any,
+    rfm: Any,
+    *,
+    horizon: float | str,
+    period: str | pd.Timedelta = "30D",
+    annual_discount_rate: float | None = None,
+    discount_rate_per_period: float | None = None,
+    margin: float = 1.0,
+    method: Literal["expected", "simulate"] = "expected",
+    discounting: Literal["discrete", "continuous"] = "discrete",
+    cost_per_period: float = 0.0,
+    acquisition_cost: float | None = None,
+    tiers: Mapping[str, float] | None = None,
+    tier_sample_size: int | None = None,
+    chunk_size: int | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    time_unit: str | None = None,
+    npartitions: int | None = None,
+) -> DistributedValue:
+    """:func:`clvkit.customer_value` on a Dask DataFrame of RFM rows, bit for bit.
+
+    The arguments mean what they mean in :func:`clvkit.customer_value` (``keep_draws`` and
+    ``n_jobs`` do not exist here: each partition's chunks run one after the other on a worker
+    thread, holding one ``(draws x chunk_size)`` block at a time). For the same models, seed
+    and ``chunk_size``, equity, tier sums and counts, the new-customer value and every
+    per-customer number equal the in-memory ones exactly.
+
+    Passes (the first three compute at once; the rest is one graph, persisted):
+
+    1. per partition: the in-memory row checks and counts per (frequency, T) pair, and the
+       number of distinct ids (duplicates are an error, as in memory);
+    2. shuffle by (frequency, T), rank each customer in (frequency, T, id) order; shuffle by
+       chunk (``position // chunk_size``);
+    3. tier cuts: values of every customer (when there are at most ``tier_sample_size``, on
+       one worker, ``8 x draws x customers`` bytes) or of the tier sample, as in memory;
+    4. per partition: score its chunks, return per-customer rows and exact per-draw sums,
+       merged in a tree (fan-in 8).
+
+    Parameters
+    ----------
+    rfm : dask.dataframe.DataFrame or pandas.DataFrame
+        Indexed by customer id, with ``frequency``, ``recency``, ``T``, ``monetary_value``
+        (e.g. from :func:`rfm_summary`). A pandas frame is split into ``npartitions``.
+    time_unit : str, optional
+        The RFM time unit, when the frame's metadata carries no ``attrs["time_unit"]``.
+    npartitions : int, optional
+        Partitions after the shuffles (default: those of ``rfm``).
+
+    Returns
+    -------
+    DistributedValue
+        ``customers`` is a persisted Dask DataFrame, partitions in canonical order.
+    """
+    dd = _dd()
+    if isinstance(rfm, pd.DataFrame):
+        if npartitions is not None and not isinstance(npartitions, int | np.integer):
+            raise ClvkitError(
+                f"argument 'npartitions' must be a positive integer, got {npartitions!r}."
+            )
+        frame = rfm.copy(deep=False)
+        rfm = dd.from_pandas(frame, npartitions=npartitions or 1, sort=False)
+    rfm = _check_dask_frame(
+        rfm, "rfm", "build it with clvkit.distributed.rfm_summary or dask.dataframe.from_pandas."
+    )
+    if npartitions is None:
+        npartitions = rfm.npartitions
+    if isinstance(npartitions, bool) or not (
+        isinstance(npartitions, int | np.integer) and npartitions >= 1
+    ):
+        raise ClvkitError(
+            f"argument 'npartitions' must be a positive integer, got {npartitions!r}. "
+            "Suggestion: leave it None to keep the partitions of 'rfm'."
+        )
+    meta = rfm._meta
+    missing = [c for c in _RFM if c not in meta.columns]
+    if missing:
+        raise ClvkitError(
+            f"argument 'rfm' lacks column(s) {missing}; it has {list(meta.columns)}. "
+            "Suggestion: build it with clvkit.distributed.rfm_summary (with amount=...)."
+        )
+    holder = pd.DataFrame(index=meta.index[:0])
+    holder.attrs = dict(meta.attrs)
+    if time_unit is not None:
+        holder.attrs[TIME_UNIT_ATTR] = format_time_unit(time_unit)
+    job = _value._prepare(
+        transactions_model, spend_model, holder, horizon=horizon, period=period,
+        annual_discount_rate=annual_discount_rate,
+        discount_rate_per_period=discount_rate_per_period, margin=margin, method=method,
+        discounting=discounting, cost_per_period=cost_per_period,
+        acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
+        chunk_size=chunk_size, random_seed=random_seed,
+    )  # fmt: skip
+    import dask
+
+    # pass 1: checks, (frequency, T) histogram, distinct ids
+    float_meta = pd.DataFrame({c: np.zeros(0) for c in _RFM}, index=meta.index[:0].rename(_ID))
+    clean = rfm[_RFM].map_partitions(_clean, meta=float_meta)
+    pair_meta = pd.DataFrame(
+        {"frequency": np.zeros(0), "T": np.zeros(0), "n": np.zeros(0, np.int64)}
+    )
+    counts, n_ids = dask.compute(
+        clean.map_partitions(_pair_counts, meta=pair_meta), clean.index.nunique()
+    )
+    pairs = counts.groupby(["frequency", "T"], as_index=False)["n"].sum()
+    pairs = pairs.sort_values(["frequency", "T"], kind="stable").reset_index(drop=True)
+    n = int(pairs["n"].sum())
+    if n == 0:
+        raise ClvkitError("argument 'rfm' has no rows. Suggestion: pass at least one customer.")
+    if int(n_ids) != n:
+        raise bad_rows_error(
+            "index 'customer_id' of 'rfm'", "is duplicated", n - int(n_ids),
+            "(found by counting distinct ids across partitions)", "one row per customer", n,
+        )  # fmt: skip
+    pairs["start"] = np.concatenate(([0], np.cumsum(pairs["n"].to_numpy())[:-1])).astype(np.int64)
+    pairs = pairs.drop(columns="n")
+
+    # pass 2: canonical positions and chunks
+    id_name = meta.index.name
+    table = clean.reset_index()
+    by_pair = table.shuffle(on=["frequency", "T"], npartitions=npartitions)
+    pos_meta = table._meta.assign(**{_POS: np.zeros(0, np.int64), _CHUNK: np.zeros(0, np.int64)})
+    placed = by_pair.map_partitions(_positions, pairs, job.chunk, meta=pos_meta)
+    by_chunk = placed.shuffle(on=_CHUNK, npartitions=npartitions)
+    parts = by_chunk.to_delayed()
+    delayed = dask.delayed
+
+    # pass 3: tier cuts
+    exact = n <= job.sample_size
+    if exact:
+        firsts = [delayed(_first_pass_part, nout=2)(p, job) for p in parts]
+        cuts = delayed(_exact_cuts)(n, job, *firsts)
+    else:
+        sample = job.sample_positions(n)
+        rows = [delayed(_sample_rows)(p, sample) for p in parts]
+        cuts = delayed(_sample_cuts)(job, *rows)
+
+    # pass 4: scoring and the exact per-draw sums
+    scored = [delayed(_score_part, nout=2)(p, job, cuts, id_name) for p in parts]
+    out_meta = _score_part(pos_meta, job, np.zeros((job.S, len(job.tiers) - 1)), id_name)[0]
+    frames = [delayed(operator.getitem)(s, 0) for s in scored]
+    total = _tree(delayed(_merge), [delayed(operator.getitem)(s, 1) for s in scored])
+    customers = dd.from_delayed(frames, meta=out_meta, verify_meta=False)
+    customers, total = dask.persist(customers, total)
+    sums: ExactSum = total.compute()
+
+    settings = {
+        **job.settings, "n_customers": n, "tier_cuts_exact": exact, "engine": "dask",
+        "npartitions": int(npartitions), "chunk_size": job.chunk,
+    }  # fmt: skip
+    acc = _value._Accumulator(0, job.S, job.tiers, False, False)
+    acc.sums = sums
+    res = acc.result(pd.Index([], name=id_name), job.coords, job.new, settings, job.tiers)
+    return DistributedValue(
+        equity=res.equity, tier_equity=res.tier_equity, tier_count=res.tier_count,
+        new_customer=res.new_customer, settings=settings, _customers=res._customers,
+        _quantiles={}, _tiers=dict(job.tiers), customers=customers,
+    )  # fmt: skip
