@@ -592,7 +592,13 @@ def _step_in_units(step: Any, unit: str | None) -> float:
                 "clvkit.rfm_summary, set rfm.attrs['time_unit'], or pass step as a number of "
                 "the table's time unit."
             )
-        value = float(parse_time_unit(step, "step") / parse_time_unit(unit))
+        try:
+            value = float(parse_time_unit(step, "step") / parse_time_unit(unit))
+        except ClvkitError as exc:
+            raise ClvkitError(
+                f"{str(exc).split(' Suggestion')[0].rstrip('.')}. Suggestion: pass a positive "
+                "duration such as step='1D' or step='1W', or a number of the table's time unit."
+            ) from exc
     else:
         value = None
     if value is None or not (np.isfinite(value) and value > 0):
