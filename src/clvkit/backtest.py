@@ -662,7 +662,7 @@ def _check_unit(obj: Any, unit: str, argument: str) -> None:
     """A fitted model or posterior that records a time unit must use the backtest's unit."""
     if obj is None or isinstance(obj, dict):
         return
-    for holder in (obj, getattr(obj, "idata_", None), getattr(obj, "posterior", None)):
+    for holder in (obj, getattr(obj, "posterior_", None), getattr(obj, "posterior", None)):
         recorded = getattr(holder, "attrs", {}).get("time_unit") if holder is not None else None
         if recorded:
             if format_time_unit(recorded) != unit:
