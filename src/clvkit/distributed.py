@@ -26,7 +26,6 @@ partition at a time; nothing is re-implemented here, so the results are the in-m
 from __future__ import annotations
 
 import operator
-import warnings
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,7 +36,7 @@ import pandas as pd
 from clvkit import data as _data
 from clvkit import value as _value
 from clvkit._exactsum import ExactSum
-from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
+from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
 __all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
@@ -132,17 +131,22 @@ def _summarize_part(
     attrs: dict[str, Any],
     fn: Any,
     first_day_cut: int,
+    end: int,
     kwargs: dict[str, Any],
 ) -> pd.DataFrame:
-    """The in-memory summary of one partition (whole customers), in original row order."""
+    """The in-memory summary of one partition (whole customers), in original row order.
+
+    Rows after ``end`` are dropped first (the in-memory code would leave them out too, with a
+    warning; the client warns once instead, and warning filters are not thread-safe)."""
     part = part.sort_values(_SEQ, kind="stable").drop(columns=_SEQ)
     out = None
     if len(part):
         days = _data._parse_dates(part, kwargs["date"])
-        if days.min() <= first_day_cut:  # else no customer of this partition is in the summary
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ClvkitWarning)  # warned once, on the client
-                out = fn(part.reset_index(drop=True), **kwargs)
+        keep = days <= end
+        if not keep.all():
+            part, days = part[keep], days[keep]
+        if len(days) and days.min() <= first_day_cut:  # else nobody here is in the summary
+            out = fn(part.reset_index(drop=True), **kwargs)
     if out is None:
         out = meta.copy()
     out.attrs = dict(attrs)
@@ -204,7 +208,6 @@ def _summary(
             f"({_data._iso(first)}) and would exclude every purchase. Suggestion: pass the last "
             "day of the observation period, on or after the first purchase."
         )
-    _data._warn_left_out(n_after, _data._iso(end), n_rows)
     attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
     kwargs: dict[str, Any] = {"customer_id": customer_id, "date": date, "amount": amount,
                               "time_unit": unit, "observation_end": _data._iso(end)}  # fmt: skip
@@ -217,10 +220,11 @@ def _summary(
     meta.attrs = dict(attrs)
     shuffled = tagged.shuffle(on=customer_id, npartitions=npartitions or tagged.npartitions)
     fn = _data.calibration_holdout if holdout else _data.rfm_summary
-    return shuffled.map_partitions(
-        _summarize_part, meta.iloc[:0], attrs, fn, cal if holdout else end, kwargs, meta=meta,
+    out = shuffled.map_partitions(
+        _summarize_part, meta.iloc[:0], attrs, fn, cal if holdout else end, end, kwargs, meta=meta,
         enforce_metadata=False,
     )  # fmt: skip
+    return out, (n_after, _data._iso(end), n_rows)
 
 
 def rfm_summary(
@@ -265,10 +269,12 @@ def rfm_summary(
         As :func:`clvkit.rfm_summary` (row errors count the rows of one partition), or when
         ``transactions`` is not a Dask DataFrame.
     """
-    return _summary(
+    out, left_out = _summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
         observation_end=observation_end, calibration_end=None, npartitions=npartitions,
     )  # fmt: skip
+    _data._warn_left_out(*left_out)  # points at the caller, as in memory
+    return out
 
 
 def calibration_holdout(
@@ -288,11 +294,13 @@ def calibration_holdout(
     :func:`clvkit.calibration_holdout` per partition; ``result.compute().sort_index()`` equals
     it on the whole log.
     """
-    return _summary(
+    out, left_out = _summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
         observation_end=observation_end, calibration_end=calibration_end,
         npartitions=npartitions,
     )  # fmt: skip
+    _data._warn_left_out(*left_out)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,6 +395,8 @@ def _sample_cuts(job: Any, *parts: pd.DataFrame) -> np.ndarray:
 
 def _runs(cid: np.ndarray):
     """(lo, hi) of the runs of equal chunk ids in a sorted array."""
+    if cid.size == 0:
+        return iter(())
     edges = np.flatnonzero(np.diff(cid)) + 1
     bounds = np.concatenate(([0], edges, [cid.size]))
     return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
@@ -578,8 +588,8 @@ def customer_value(
     out_meta = _score_part(pos_meta, job, np.zeros((job.S, len(job.tiers) - 1)), id_name)[0]
     frames = [delayed(operator.getitem)(s, 0) for s in scored]
     total = _tree(delayed(_merge), [delayed(operator.getitem)(s, 1) for s in scored])
+    frames, total = dask.persist(frames, total)  # one graph: the chunk shuffle runs once
     customers = dd.from_delayed(frames, meta=out_meta, verify_meta=False)
-    customers, total = dask.persist(customers, total)
     sums: ExactSum = total.compute()
 
     settings = {
