@@ -8,7 +8,7 @@ Steps, each timed on the client (wall time), with every worker's RSS sampled eve
    block at a time. Not part of the Dask timing.
 2. summary: ``clvkit.distributed.rfm_summary`` of ``dask.dataframe.read_parquet(folder)``,
    persisted on the workers (date pass, shuffle of the log by customer, per-partition summary).
-3. value: ``clvkit.distributed.customer_value(method="expected")`` with 1,000 posterior draws
+3. value: ``clvkit.distributed.customer_value`` (``--method``, default expected) with 1,000 draws
    (pair histogram, two shuffles of the RFM table, tier cuts from a 50,000-customer sample,
    scoring, exact per-draw equity merged in a tree; per-customer rows persisted).
 
@@ -114,7 +114,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="10GB")
+    parser.add_argument("--method", choices=["expected", "simulate"], default="expected")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "dask.md")
+    parser.add_argument("--append", action="store_true", help="add to --output, as a section")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -161,10 +163,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 res = cd.customer_value(
                     bg, gg, rfm, horizon="52W", period="30D", annual_discount_rate=0.1,
-                    method="expected", random_seed=4,
+                    method=args.method, random_seed=4,
                 )  # fmt: skip
                 wait(res.customers)
-                steps.append((f"value, expected, {args.draws:,} draws (pair pass, 2 shuffles, "
+                steps.append((f"value, {args.method}, {args.draws:,} draws (pair pass, 2 shuffles, "
                               "tier cuts, scoring, equity tree)",
                               time.perf_counter() - t0, dict(s.peak)))  # fmt: skip
             load.append(os.getloadavg()[0])
@@ -176,8 +178,11 @@ def main() -> None:
 
     gb = 1e9
     total = sum(t for _, t, _ in steps)
+    title = "## Dask path (`clvkit.distributed`)"
+    if args.append:
+        title = f"## Dask path, {args.customers:,} customers, method={args.method}"
     lines = [
-        "## Dask path (`clvkit.distributed`)",
+        title,
         "",
         f"{args.customers:,} simulated customers (`clvkit.datasets.simulate`, {SIM}, default "
         "12-week acquisition and 78-week observation), generated in blocks of "
@@ -223,7 +228,11 @@ def main() -> None:
         "",
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines))
+    if args.append:
+        with args.output.open("a") as f:
+            f.write("\n" + "\n".join(lines))
+    else:
+        args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

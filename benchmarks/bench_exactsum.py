@@ -62,6 +62,7 @@ def _old_value_module():
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("clvkit_value_before", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look the module up
     spec.loader.exec_module(mod)
     return mod
 
