@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clvkit import predict
+from clvkit import _quadrature, predict
 
 
 def simulate_future(bg, gg, x, tx, T, m, plan, rng):
@@ -145,20 +145,55 @@ def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
 
     CLV = P(alive) * (margin * E[spend] * sum_j w_j F(t_j) - cost * sum_j c_j G(s_j)), with F, G
     the expected purchases in (T, T+t] and P(alive at T+s), both given alive at T, and w, c the
-    plan's weights. F and G depend on (x, T) only, so they are computed once per distinct pair;
-    :mod:`clvkit.predict` gives them multiplied by P(alive at T), so its values at recency = T
-    are divided by P(alive | x, t_x = T, T) (> 0).
+    plan's weights. F and G depend on (x, T) only, so they are computed once per distinct pair,
+    by the compiled kernels of :mod:`clvkit._quadrature` (same Gauss-Beta averages as
+    :mod:`clvkit.predict`, summed over the horizons in place).
     """
-    pa = predict.bg_probability_alive(*bg, x, tx, T)
-    spend = predict.gg_expected_spend(*gg, x, m)
-    (ux, uT), inv = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
-    inv = inv.ravel()
-    pa_pair = predict.bg_probability_alive(*bg, ux, uT, uT)[..., None]
+    r, alpha, a, b = (np.ascontiguousarray(np.broadcast_to(v, bg[0].shape)[:, 0]) for v in bg)
+    sp, sq, sv = (np.ascontiguousarray(np.broadcast_to(v, bg[0].shape)[:, 0]) for v in gg)
+    x, tx, T, m = (np.ascontiguousarray(v, dtype=np.float64) for v in (x, tx, T, m))
+    # distinct (x, T) pairs sorted by x then T; groups of equal x share one Gauss rule
+    order = np.lexsort((T, x))
+    xs, Ts = x[order], T[order]
+    new = np.empty(xs.size, dtype=bool)
+    new[:1] = True
+    new[1:] = (xs[1:] != xs[:-1]) | (Ts[1:] != Ts[:-1])
+    pair = np.empty(x.size, dtype=np.int64)
+    pair[order] = np.cumsum(new) - 1
+    px, pT = xs[new], Ts[new]
+    gnew = np.empty(px.size, dtype=bool)
+    gnew[:1] = True
+    gnew[1:] = px[1:] != px[:-1]
+    gstart = np.append(np.flatnonzero(gnew), px.size).astype(np.int64)
+    ux = px[gstart[:-1]]
+    group = np.cumsum(gnew)[pair] - 1
+    times, w_rev, w_cost, i_h = _plan_times(plan)
+    S, U = r.size, px.size
+    rev, fh, cost = np.empty((S, U)), np.empty((S, U)), np.empty((S, U))
+    if U:
+        _quadrature.alive_values(
+            r, alpha, a, b, ux, gstart, pT, times, w_rev, w_cost, i_h, rev, fh, cost
+        )
+    out = [np.empty((S, x.size)) for _ in range(4)]
+    _quadrature.assemble(
+        r, alpha, a, b, sp, sq, sv, ux, x, tx, T, m, group, pair, rev, fh, cost, float(margin),
+        plan.cost_per_period, *out,
+    )  # fmt: skip
+    clv, pa, purchases, spend = out
+    return clv, pa, purchases, spend
+
+
+def _plan_times(plan):
+    """Distinct horizons of the plan with their revenue and cost weights, and the index of H."""
     t_rev, w_rev = plan.revenue_weights()
-    F = predict.bg_expected_purchases(*bg, ux, uT, uT, t_rev) / pa_pair  # (S, U, P); t_P = H
-    value = margin * spend * (F @ w_rev)[:, inv]
+    parts_t, parts_r, parts_c = [t_rev], [w_rev], [np.zeros_like(w_rev)]
     if plan.cost_per_period > 0:
         s_cost, c_cost = plan.cost_weights()
-        G = predict.bg_probability_alive_at(*bg, ux, uT, uT, s_cost) / pa_pair
-        value -= plan.cost_per_period * (G @ c_cost)[:, inv]
-    return pa * value, pa, pa * F[:, inv, -1], spend
+        parts_t.append(s_cost)
+        parts_r.append(np.zeros_like(c_cost))
+        parts_c.append(c_cost)
+    times, inv = np.unique(np.concatenate(parts_t), return_inverse=True)
+    wr = np.bincount(inv, weights=np.concatenate(parts_r), minlength=times.size)
+    wc = np.bincount(inv, weights=np.concatenate(parts_c), minlength=times.size)
+    i_h = int(inv[t_rev.size - 1])  # the last revenue time is H
+    return times, wr, wc, i_h

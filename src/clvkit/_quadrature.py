@@ -1,0 +1,436 @@
+"""Compiled kernels for the expected discounted CLV (:func:`clvkit._value_math.expected_chunk`).
+
+For a customer alive at T with x repeat purchases (k = r + x, c = alpha + T, gamma = 1/c,
+p ~ Beta(a, b + x)) the expected method needs, per posterior draw,
+
+    R = sum_j w_j F(t_j gamma),   F(z) = E_p[(1 - (1 + p z)^-k) / p]   (discounted purchases)
+    C = sum_j c_j G(s_j gamma),   G(z) = E_p[(1 + p z)^-k]             (discounted alive periods)
+
+and F(H gamma) (purchases in the horizon). F and G are averages over p, taken with a Gauss rule
+for the exact Beta(a, b + x) weight (Golub-Welsch, as in :mod:`clvkit._special`), one rule per
+(draw, distinct x) with its own node count (:func:`clvkit._special.n_nodes_for`'s criterion).
+
+Customers sharing x differ only in gamma. ``G = 2F1(k, a; a + b + x; -z)`` and ``F' = k 2F1(k + 1,
+...)`` solve the hypergeometric equation, so around a centre z0 = t_j gamma0 their Taylor
+coefficients follow a three-term recurrence from the value and slope at z0 (one Gauss average each,
+sharing one power per node). Summed over the horizons with their weights, R and C become one
+polynomial in (gamma - gamma0) per (draw, x, range of T): a handful of transcendental calls per
+horizon and range instead of per horizon and customer. Truncation is checked term by term (to
+rounding); the recurrence's other solution is singular at z = 0, so rounding errors grow like
+(1 - theta)^-(a + b + x - 1) with theta the relative half-width of the gamma range, and ranges are
+cut so this stays below ~1e3. Single customers and ranges where the series does not converge
+are evaluated node by node (``-expm1(-k log1p(p z)) / p``), which is the route of
+:mod:`clvkit.predict`.
+
+All kernels are compiled with ``nogil=True`` (customer chunks run on threads) and
+``cache=True``; results do not depend on threading.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["alive_values", "assemble"]
+
+_TINY = np.finfo(np.float64).tiny
+_EPS = np.finfo(np.float64).eps
+_N_MIN, _N_MAX, _TOL = 6, 128, 1e-10  # as clvkit._special.n_nodes_for
+_M_MAX = 60  # Taylor terms before a range falls back to node-by-node evaluation
+_LOG_AMP = math.log(1e3)  # bound on the rounding-error growth of the recurrence
+_SMALL_GROUP = 2  # ranges with fewer customers go node by node
+
+_jit = nb.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def _n_nodes(z_max, steep):
+    """Node count of :func:`clvkit._special.n_nodes_for` (same tolerance and calibration)."""
+    n = _N_MIN
+    if z_max > 0.0 and math.isfinite(z_max):
+        zeta = 1.0 + 2.0 / z_max
+        log_rho = math.log(zeta + math.sqrt((zeta - 1.0) * (zeta + 1.0)))
+        n = max(n, math.ceil(-math.log(_TOL) / (2.0 * log_rho)) + 1)
+    if math.isfinite(steep):
+        n = max(n, math.ceil(5.0 * steep) + 4)
+    else:
+        n = _N_MAX
+    return min(_N_MAX, n)
+
+
+@_jit
+def _jacobi(a, b, n, diag, off):
+    """Recurrence coefficients of Beta(a, b), as :func:`clvkit._special._jacobi_matrix`."""
+    s = a + b - 2.0
+    diag[0] = a / (a + b)
+    for m in range(1, n):
+        tms = 2.0 * m + s
+        diag[m] = (2.0 * m * (m + s + 1.0) + s * a) / (tms * (tms + 2.0))
+    for m in range(1, n):
+        tks = 2.0 * m + s
+        ratio = 1.0 if m == 1 else (m + s) / (tks - 1.0)
+        off[m - 1] = math.sqrt(
+            m * (m + b - 1.0) * (m + a - 1.0) * ratio / (tks * tks * (tks + 1.0))
+        )
+
+
+@_jit
+def _ql_nodes(diag, off, n, d, e):
+    """Eigenvalues of the symmetric tridiagonal matrix (implicit QL, Wilkinson shifts) into d."""
+    for i in range(n):
+        d[i] = diag[i]
+        e[i] = off[i] if i < n - 1 else 0.0
+    for lo in range(n):
+        for _ in range(100):
+            m = lo
+            while m < n - 1:
+                dd = abs(d[m]) + abs(d[m + 1])
+                if abs(e[m]) <= _EPS * dd:
+                    break
+                m += 1
+            if m == lo:
+                break
+            g = (d[lo + 1] - d[lo]) / (2.0 * e[lo])
+            rr = math.sqrt(g * g + 1.0) if abs(g) < 1e150 else abs(g)
+            g = d[m] - d[lo] + e[lo] / (g + math.copysign(rr, g))
+            sn, cs, p = 1.0, 1.0, 0.0
+            i = m - 1
+            underflow = False
+            while i >= lo:
+                f = sn * e[i]
+                bb = cs * e[i]
+                rr = math.sqrt(f * f + g * g)  # entries are at most 1: no overflow
+                e[i + 1] = rr
+                if rr == 0.0:
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    underflow = True
+                    break
+                sn = f / rr
+                cs = g / rr
+                g = d[i + 1] - p
+                rr = (d[i] - g) * sn + 2.0 * cs * bb
+                p = sn * rr
+                d[i + 1] = g + p
+                g = cs * rr - bb
+                i -= 1
+            if underflow:
+                continue
+            d[lo] -= p
+            e[lo] = g
+            e[m] = 0.0
+    d[:n].sort()
+    for i in range(n):  # eigenvalues carry an absolute error ~ eps; keep them inside (0, 1]
+        d[i] = min(max(d[i], _TINY), 1.0)
+
+
+@_jit
+def _newton_nodes(diag, off, n, x, work):
+    """Polish guesses ``x[:n]`` into the zeros of the degree-n orthogonal polynomial.
+
+    Newton on the three-term recurrence (orthonormal scaling), all nodes at once. Returns True
+    only if every step fell below 1e-12 relative (so, by quadratic convergence, the nodes are
+    at rounding level), the nodes lie in (0, 1) and are strictly increasing: then they are n
+    distinct zeros, i.e. exactly the Gauss nodes.
+    """
+    inv_off = work[0]
+    p0, p1, d0, d1, st = work[1], work[2], work[3], work[4], work[5]
+    for m in range(n - 1):
+        inv_off[m] = 1.0 / off[m]
+    for _ in range(10):
+        for i in range(n):
+            p0[i], p1[i], d0[i], d1[i] = 0.0, 1.0, 0.0, 0.0
+        for m in range(1, n + 1):
+            e_prev = off[m - 2] if m >= 2 else 0.0
+            dm = diag[m - 1]
+            sc = inv_off[m - 1] if m < n else 1.0  # the last one only up to a constant
+            for i in range(n):
+                t = x[i] - dm
+                p2 = (t * p1[i] - e_prev * p0[i]) * sc
+                d2 = (p1[i] + t * d1[i] - e_prev * d0[i]) * sc
+                p0[i], p1[i], d0[i], d1[i] = p1[i], p2, d1[i], d2
+        done = True
+        for i in range(n):
+            st[i] = p1[i] / d1[i]
+            x[i] -= st[i]
+            if not abs(st[i]) <= 1e-12 * abs(x[i]):  # also catches nan
+                done = False
+        if done:
+            for i in range(n):
+                if not (0.0 < x[i] < 1.0) or (i > 0 and x[i] - x[i - 1] <= 1e-10 * x[i]):
+                    return False
+            return True
+    return False
+
+
+@_jit
+def _weights(diag, off, n, nodes, weights, wp):
+    """Gauss weights 1 / sum_m P_m(x)^2 (normalized to sum 1) and weights / nodes."""
+    total = 0.0
+    for i in range(n):
+        xi = nodes[i]
+        p_prev, p_cur, tot = 0.0, 1.0, 1.0
+        for m in range(1, n):
+            e_prev = off[m - 2] if m >= 2 else 0.0
+            p_next = ((xi - diag[m - 1]) * p_cur - e_prev * p_prev) / off[m - 1]
+            p_prev, p_cur = p_cur, p_next
+            tot += p_cur * p_cur
+        weights[i] = 1.0 / tot
+        total += weights[i]
+    for i in range(n):
+        weights[i] /= total
+        wp[i] = weights[i] / nodes[i]
+
+
+@_jit
+def _beta_rule(a, b, n, nodes, weights, wp, diag, off, work, warm):
+    """n-point Gauss rule for Beta(a, b) (Golub-Welsch, as :func:`beta_gauss_rule`).
+
+    With ``warm`` the incoming ``nodes[:n]`` (the rule of a nearby Beta) are polished by
+    Newton; if that is not certain to have found every node, implicit QL decides.
+    """
+    _jacobi(a, b, n, diag, off)
+    if not (warm and n >= 2 and _newton_nodes(diag, off, n, nodes, work)):
+        _ql_nodes(diag, off, n, nodes, work[0])
+    _weights(diag, off, n, nodes, weights, wp)
+
+
+@_jit
+def _direct(k, gam, nodes, wts, wp, n, times, w_rev, w_cost, i_h):
+    """(R, F(H gamma), C) for one customer, node by node."""
+    rev, fh, cost = 0.0, 0.0, 0.0
+    for j in range(times.size):
+        z = times[j] * gam
+        if z == 0.0:  # F = 0, G = 1
+            cost += w_cost[j]
+            continue
+        need_g = w_cost[j] != 0.0
+        f, g = 0.0, 0.0
+        for i in range(n):
+            lg = -k * math.log1p(nodes[i] * z)
+            if lg > -0.5:
+                em = math.expm1(lg)
+                q = em + 1.0
+            else:
+                q = math.exp(lg)
+                em = q - 1.0
+            f -= wp[i] * em
+            if need_g:
+                g += wts[i] * q
+        rev += w_rev[j] * f
+        cost += w_cost[j] * g
+        if j == i_h:
+            fh = f
+    return rev, fh, cost
+
+
+_RECIP = 1.0 / ((np.arange(_M_MAX) + 1.0) * (np.arange(_M_MAX) + 2.0))
+
+
+@_jit
+def _series(y0, y1, al, be, gc, z0, theta, out, m_max):
+    """Scaled Taylor coefficients c_m = y^(m)(z0) eta^m / m! of y = 2F1(al, be; gc; -z).
+
+    ``y0, y1``: value and scaled slope; eta = theta z0. Writes ``out[:m]``, returns the
+    number of terms m after which two consecutive terms are below eps |y0| / 4 (so
+    |y(z0 + eta u) - sum_m c_m u^m| ~ eps |y0| on |u| <= 1), or -1 if ``m_max`` is not enough.
+    """
+    out[0] = y0
+    out[1] = y1
+    q2 = theta * theta * z0 / (1.0 + z0)
+    q1 = theta / (1.0 + z0)
+    a1 = 1.0 + 2.0 * z0
+    a0 = gc + (al + be + 1.0) * z0
+    tol = 0.25 * _EPS * abs(y0)
+    for m in range(m_max - 2):
+        am = a1 * m + a0
+        out[m + 2] = (
+            -((m + al) * (m + be) * q2 * out[m] + (m + 1.0) * am * q1 * out[m + 1]) * _RECIP[m]
+        )
+        if m >= 1 and abs(out[m + 2]) + abs(out[m + 1]) <= tol:
+            return m + 3
+        if not math.isfinite(out[m + 2]):
+            return -1
+    return -1
+
+
+@_jit
+def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, i_h, poly, buf):
+    """Polynomials in u = (gamma - gamma0) / (theta gamma0) of R, F(H gamma) and C over a range.
+
+    ``poly`` (3, m_max) receives the coefficients; returns the number of terms, or -1 when a
+    series does not converge (the caller then goes node by node).
+    """
+    m_max = poly.shape[1]
+    for row in range(3):
+        for m in range(m_max):
+            poly[row, m] = 0.0
+    m_used = 1
+    for j in range(times.size):
+        z0 = times[j] * gam0
+        if z0 == 0.0:
+            poly[2, 0] += w_cost[j]
+            continue
+        need_f = w_rev[j] != 0.0 or j == i_h
+        need_g = w_cost[j] != 0.0
+        f0, g0, g1, h0, h1 = 0.0, 0.0, 0.0, 0.0, 0.0
+        for i in range(n):
+            pz = nodes[i] * z0
+            lg = -k * math.log1p(pz)
+            if lg > -0.5:
+                em = math.expm1(lg)
+                q = em + 1.0  # (1 + p z0)^-k
+            else:
+                q = math.exp(lg)
+                em = q - 1.0
+            inv = 1.0 / (1.0 + pz)
+            w = wts[i]
+            wq = w * q
+            f0 -= wp[i] * em  # F(z0)
+            g0 += wq  # G(z0)
+            g1 += wq * nodes[i] * inv  # -G'(z0) / k
+            h0 += wq * inv  # E[(1 + p z0)^-(k+1)] = F'(z0) / k
+            h1 += wq * nodes[i] * inv * inv  # -d/dz of it / (k + 1)
+        eta = theta * z0
+        if need_f:
+            # F' / k = 2F1(k + 1, a; a + b'; -z): F(z0 + eta u) = f0 + sum_m k eta c_m u^(m+1)/(m+1)
+            m = _series(h0, -(k + 1.0) * h1 * eta, k + 1.0, a, a + bx, z0, theta, buf, m_max - 1)
+            if m < 0:
+                return -1
+            m_used = max(m_used, m + 1)
+            for row in range(2):
+                wj = w_rev[j] if row == 0 else (1.0 if j == i_h else 0.0)
+                if wj != 0.0:
+                    poly[row, 0] += wj * f0
+                    for mm in range(m):
+                        poly[row, mm + 1] += wj * k * eta * buf[mm] / (mm + 1.0)
+        if need_g:
+            m = _series(g0, -k * g1 * eta, k, a, a + bx, z0, theta, buf, m_max)
+            if m < 0:
+                return -1
+            m_used = max(m_used, m)
+            for mm in range(m):
+                poly[2, mm] += w_cost[j] * buf[mm]
+    return m_used
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def alive_values(r, alpha, a, b, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost):
+    """Per draw and distinct (x, T): R, F(H gamma) and C for a customer alive at T.
+
+    r, alpha, a, b : (S,) draws; ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
+    by x, then T); pair_T : (U,); times, w_rev, w_cost : horizons and their revenue and cost
+    weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (S, U).
+    """
+    G = ux.size
+    # per group, the rule of the previous draw: Newton's starting point for this draw's rule
+    nodes = np.empty((G, _N_MAX))
+    n_prev = np.zeros(G, dtype=np.int64)
+    wts = np.empty(_N_MAX)
+    wp = np.empty(_N_MAX)
+    diag = np.empty(_N_MAX)
+    off = np.empty(_N_MAX)
+    work = np.empty((6, _N_MAX))
+    poly = np.empty((3, _M_MAX))
+    buf = np.empty(_M_MAX)
+    t_max = 0.0
+    for j in range(times.size):
+        t_max = max(t_max, times[j])
+    # draws in order of b: consecutive rules of a group are close, so Newton from the previous
+    # one converges in a few steps (the order does not change any draw's result beyond rounding)
+    for s in np.argsort(b, kind="mergesort"):
+        for g in range(G):
+            lo, hi = gstart[g], gstart[g + 1]
+            x = ux[g]
+            k = r[s] + x
+            bx = b[s] + x
+            # node count from the worst customer of the group (smallest T: largest z)
+            z_max = t_max / (alpha[s] + pair_T[lo])
+            mean_p = a[s] / (a[s] + bx)
+            sd_p = math.sqrt(mean_p * (1.0 - mean_p) / (a[s] + bx + 1.0))
+            sd_p /= math.sqrt(min(a[s], 1.0))
+            n = _n_nodes(z_max, k * z_max * sd_p / (1.0 + z_max * mean_p))
+            nd = nodes[g]
+            _beta_rule(a[s], bx, n, nd, wts, wp, diag, off, work, n_prev[g] == n)
+            n_prev[g] = n
+            # split the group's T range so the recurrence stays stable
+            amp = max(a[s] + bx - 1.0, 0.0)
+            u = lo
+            while u < hi:
+                v = u + 1  # range [u, v): gamma from 1/(alpha+T_u) down to 1/(alpha+T_{v-1})
+                g_hi = 1.0 / (alpha[s] + pair_T[u])
+                while v < hi:
+                    g_lo = 1.0 / (alpha[s] + pair_T[v])
+                    th = (g_hi - g_lo) / (g_hi + g_lo)
+                    if amp * -math.log1p(-th) > _LOG_AMP:
+                        break
+                    v += 1
+                ok = False
+                if v - u >= _SMALL_GROUP:
+                    g_lo = 1.0 / (alpha[s] + pair_T[v - 1])
+                    gam0 = 0.5 * (g_hi + g_lo)
+                    theta = (g_hi - g_lo) / (g_hi + g_lo)
+                    m = _range_poly(
+                        k, a[s], bx, gam0, theta, nd, wts, wp, n, times, w_rev, w_cost, i_h,
+                        poly, buf,
+                    )  # fmt: skip
+                    if m > 0:
+                        ok = True
+                        half = theta * gam0
+                        for p in range(u, v):
+                            uu = (1.0 / (alpha[s] + pair_T[p]) - gam0) / half
+                            r0, r1, r2 = 0.0, 0.0, 0.0
+                            for mm in range(m - 1, -1, -1):
+                                r0 = r0 * uu + poly[0, mm]
+                                r1 = r1 * uu + poly[1, mm]
+                                r2 = r2 * uu + poly[2, mm]
+                            rev[s, p], fh[s, p], cost[s, p] = r0, r1, r2
+                if not ok:
+                    for p in range(u, v):
+                        gam = 1.0 / (alpha[s] + pair_T[p])
+                        rev[s, p], fh[s, p], cost[s, p] = _direct(
+                            k, gam, nd, wts, wp, n, times, w_rev, w_cost, i_h
+                        )
+                u = v
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def assemble(
+    r, alpha, a, b, sp, sq, sv, ux, x, tx, T, m, group, pair, rev, fh, cost, margin,
+    cost_per_period, clv, p_alive, purchases, spend,
+):  # fmt: skip
+    """Per draw and customer: P(alive), expected spend, CLV and purchases (shape (S, n)).
+
+    P(alive) = expit(-log odds of death) as :func:`clvkit.predict.bg_probability_alive`;
+    spend as :func:`clvkit.predict.gg_expected_spend`. ``group`` and ``pair`` index each
+    customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost.
+    """
+    S, N = clv.shape
+    G = ux.size
+    log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
+    spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
+    for s in range(S):
+        for g in range(G):
+            xg = ux[g]
+            log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
+            den = sp[s] * xg + sq[s] - 1.0
+            spend_num[g] = sp[s] / den if den > 0.0 else np.inf
+        for i in range(N):
+            g = group[i]
+            xi = x[i]
+            if xi > 0.0:
+                lo = log_ab[g] + (r[s] + xi) * math.log1p((T[i] - tx[i]) / (alpha[s] + tx[i]))
+                pa = 1.0 / (1.0 + math.exp(lo))
+            else:
+                pa = 1.0
+            e_s = spend_num[g] * (sv[s] + xi * m[i])
+            u = pair[i]
+            val = margin * e_s * rev[s, u]
+            if cost_per_period > 0.0:
+                val -= cost_per_period * cost[s, u]
+            clv[s, i] = pa * val
+            p_alive[s, i] = pa
+            purchases[s, i] = pa * fh[s, u]
+            spend[s, i] = e_s

@@ -1,0 +1,177 @@
+"""The compiled expected-CLV kernels (clvkit._quadrature) against the numpy route of
+clvkit.predict, scipy's Gauss rules and mpmath, including the extreme grid."""
+
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from clvkit import _quadrature as q
+from clvkit import _value_math as vm
+from clvkit import predict
+from clvkit._special import beta_gauss_rule
+
+
+def _rule(a: float, b: float, n: int, warm_from: tuple[float, float] | None = None):
+    nodes, wts, wp, diag, off = (np.empty(128) for _ in range(5))
+    work = np.empty((6, 128))
+    if warm_from is not None:
+        q._beta_rule(*warm_from, n, nodes, wts, wp, diag, off, work, False)
+    q._beta_rule(a, b, n, nodes, wts, wp, diag, off, work, warm_from is not None)
+    return nodes[:n].copy(), wts[:n].copy(), wp[:n].copy()
+
+
+@pytest.mark.parametrize("a", [1e-4, 0.05, 0.79, 1.0, 7.0, 1e4])
+@pytest.mark.parametrize("b", [1e-4, 0.3, 2.43, 50.0, 1e4])
+@pytest.mark.parametrize("n", [6, 10, 33, 128])
+@pytest.mark.parametrize("warm", [False, True])
+def test_beta_rule_matches_golub_welsch(a, b, n, warm) -> None:
+    """Implicit QL (cold) and Newton from a nearby rule (warm) give the LAPACK-based rule."""
+    ref_nodes, ref_w = beta_gauss_rule(np.array(a), np.array(b), n)
+    nodes, w, wp = _rule(a, b, n, (a * 1.1, b * 0.9) if warm else None)
+    # nodes: absolute error ~ eps of the eigen-solvers; weights relative where they matter
+    np.testing.assert_allclose(nodes, ref_nodes, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-8, atol=1e-14)
+    assert np.all(np.diff(nodes) > 0) and abs(w.sum() - 1.0) < 1e-14
+    np.testing.assert_allclose(wp, w / nodes, rtol=1e-15)
+    # moments: E[p] = a / (a + b), E[p^2] = a (a + 1) / ((a + b)(a + b + 1))
+    m1 = a / (a + b)
+    np.testing.assert_allclose((w * nodes).sum(), m1, rtol=1e-10)
+    np.testing.assert_allclose((w * nodes**2).sum(), m1 * (a + 1) / (a + b + 1), rtol=1e-9)
+
+
+def _plan(continuous: bool, cost: float):
+    return vm.DiscountPlan(52.14, 4.345, 0.01, continuous, cost)
+
+
+def _numpy_route(bg, x, T, plan):
+    """R, F(H), C per (draw, customer) alive at T with predict's public functions."""
+    x, T = np.asarray(x, float), np.asarray(T, float)
+    pa = predict.bg_probability_alive(*bg, x, T, T)[..., None]
+    t_rev, w_rev = plan.revenue_weights()
+    F = predict.bg_expected_purchases(*bg, x, T, T, t_rev) / pa
+    R = F @ w_rev
+    C = np.zeros_like(R)
+    if plan.cost_per_period > 0:
+        s_cost, c_cost = plan.cost_weights()
+        C = (predict.bg_probability_alive_at(*bg, x, T, T, s_cost) / pa) @ c_cost
+    return R, F[..., -1], C
+
+
+def _kernel_route(bg, x, T, plan):
+    x, T = np.asarray(x, float), np.asarray(T, float)
+    order = np.lexsort((T, x))
+    xs, Ts = x[order], T[order]
+    assert np.all((np.diff(xs) > 0) | ((np.diff(xs) == 0) & (np.diff(Ts) > 0))), "distinct"
+    gnew = np.r_[True, xs[1:] != xs[:-1]]
+    gstart = np.append(np.flatnonzero(gnew), xs.size).astype(np.int64)
+    times, w_rev, w_cost, i_h = vm._plan_times(plan)
+    S = bg[0].shape[0]
+    out = [np.empty((S, x.size)) for _ in range(3)]
+    flat = [np.ascontiguousarray(v[:, 0]) for v in bg]
+    q.alive_values(*flat, xs[gstart[:-1]], gstart, Ts, times, w_rev, w_cost, i_h, *out)
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    return [o[:, inv] for o in out]
+
+
+def _draws(S: int, seed: int, **scale):
+    rng = np.random.default_rng(seed)
+    base = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}
+    return [
+        (base[k] * scale.get(k, 1.0) * np.exp(0.3 * rng.standard_normal(S)))[:, None]
+        for k in ("r", "alpha", "a", "b")
+    ]
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("cost", [0.0, 2.5])
+def test_kernel_matches_numpy_route_on_cdnow_like_groups(continuous, cost) -> None:
+    """Many T per x (the Taylor route) and single customers (node by node) agree with predict."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([np.zeros(60), np.full(40, 3.0), np.full(25, 20.0), [1, 7, 50, 200]])
+    T = np.concatenate([np.sort(rng.choice(np.arange(190, 280) / 7, s, replace=False))
+                        for s in (60, 40, 25)] + [np.array([30.0, 33.0, 38.0, 39.0])])  # fmt: skip
+    bg = _draws(64, 2)
+    plan = _plan(continuous, cost)
+    got = _kernel_route(bg, x, T, plan)
+    ref = _numpy_route(bg, x, T, plan)
+    for g, r_ in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r_, rtol=2e-9, atol=0)
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        {"r": 1e-3}, {"r": 100.0}, {"alpha": 1e-3}, {"alpha": 1e3}, {"a": 1e-3}, {"a": 1e3},
+        {"b": 1e-3}, {"b": 1e3},
+    ],
+)  # fmt: skip
+def test_kernel_matches_numpy_route_at_extremes(scale) -> None:
+    """Frequencies up to 1e4, ages up to 1e5, parameters far from CDNOW (wide T ranges)."""
+    x = np.repeat([0.0, 5.0, 1e3, 1e4], 6)
+    T = np.tile([0.0, 0.5, 10.0, 39.0, 1e3, 1e5], 4)
+    bg = _draws(16, 3, **scale)
+    plan = _plan(False, 1.0)
+    got = _kernel_route(bg, x, T, plan)
+    ref = _numpy_route(bg, x, T, plan)
+    for g, r_ in zip(got, ref, strict=True):
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g, r_, rtol=1e-7, atol=1e-300)
+
+
+def test_taylor_route_matches_node_by_node() -> None:
+    """The series over a T range reproduces the node-by-node values to rounding level."""
+    plan = _plan(False, 3.0)
+    times, w_rev, w_cost, i_h = vm._plan_times(plan)
+    poly, buf = np.empty((3, q._M_MAX)), np.empty(q._M_MAX)
+    checked = 0
+    for k, a, bx, alpha in [(0.24, 0.79, 2.43, 4.4), (3.2, 0.79, 5.4, 4.4), (20.2, 0.5, 22.4, 1.0),
+                            (0.5, 0.05, 0.3, 30.0), (1e3, 2.0, 1e3, 10.0)]:  # fmt: skip
+        T = np.linspace(20.0, 40.0, 9)
+        gam = 1.0 / (alpha + T)
+        # the kernel cuts T ranges where rounding errors of the recurrence could grow > 1e3
+        while (a + bx - 1) * -np.log1p(-(gam[0] - gam[-1]) / (gam[0] + gam[-1])) > q._LOG_AMP:
+            T, gam = T[:-1], gam[:-1]
+        if gam.size < 2:  # one customer: node by node
+            assert a + bx > 100
+            continue
+        n = 24
+        nodes, w, wp = _rule(a, bx, n)
+        gam0, theta = 0.5 * (gam[0] + gam[-1]), (gam[0] - gam[-1]) / (gam[0] + gam[-1])
+        m = q._range_poly(k, a, bx, gam0, theta, nodes, w, wp, n, times, w_rev, w_cost, i_h,
+                          poly, buf)  # fmt: skip
+        if m < 0:  # the caller goes node by node; must not happen for moderate cases
+            raise AssertionError((k, a, bx))
+        u = (gam - gam0) / (theta * gam0)
+        series = [np.polyval(poly[row, :m][::-1], u) for row in range(3)]
+        for i, gi in enumerate(gam):
+            direct = q._direct(k, gi, nodes, w, wp, n, times, w_rev, w_cost, i_h)
+            for row in range(3):
+                assert series[row][i] == pytest.approx(direct[row], rel=1e-12)
+        checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("x, T, params", [
+    (0, 30.0, (0.2426, 4.4137, 0.793, 2.4262)),
+    (4, 35.0, (0.2426, 4.4137, 0.793, 2.4262)),
+    (12, 38.0, (2.0, 10.0, 0.3, 8.0)),
+])  # fmt: skip
+def test_discounted_purchases_match_mpmath(x, T, params) -> None:
+    """R = sum_j w_j E_p[(1 - (1 + p t_j / c)^-k) / p] by mpmath quadrature."""
+    r, alpha, a, b = params
+    plan = _plan(False, 0.0)
+    t_rev, w_rev = plan.revenue_weights()
+    mp.mp.dps = 30
+    k, c = r + x, alpha + T
+    dens = lambda p: p ** (a - 1) * (1 - p) ** (b + x - 1) / mp.beta(a, b + x)  # noqa: E731
+    ref = sum(
+        float(w) * mp.quad(lambda p, t=float(t): dens(p) * (1 - (1 + p * t / c) ** -k) / p, [0, 1])
+        for t, w in zip(t_rev, w_rev, strict=True)
+    )
+    # two customers with the same x so that the series route is exercised as well
+    bg = [np.array([[v]]) for v in params]
+    got = _kernel_route(bg, [x, x, x], [T, T + 0.5, T - 0.5], plan)[0][0, 0]
+    assert got == pytest.approx(ref, rel=1e-9)
