@@ -615,11 +615,18 @@ def coarsen_rfm(rfm: pd.DataFrame, step: float | str | pd.Timedelta) -> pd.DataF
     The models fit on one row per distinct ``(frequency, recency, T)``. With times to the
     second (or continuous simulated times) a large base has almost as many distinct rows as
     customers; on a grid of ``step`` the count is bounded by the number of frequencies times
-    ``(T_max / step)^2 / 2``, whatever the number of customers. Each time is rounded to the
-    nearest multiple of ``step`` (an error of at most ``step / 2``), with two exceptions that
-    keep the table valid: a repeat buyer's ``recency`` is at least one ``step`` (it is never 0
-    for ``frequency > 0``), and a positive ``T`` is at least one ``step``. Rounding is
-    monotone, so ``recency <= T`` still holds. Other columns are copied unchanged.
+    ``(T_max / step)^2 / 2``, whatever the number of customers. ``T`` and the time since the
+    last purchase, ``T - recency`` (what the likelihood is most sensitive to), are rounded to
+    the nearest multiple of ``step`` (errors at most ``step / 2``) and ``recency`` is their
+    difference (error at most ``step``), with two floors that keep the table valid: a positive
+    ``T`` is at least one ``step``, and a repeat buyer's ``recency`` is at least one ``step``
+    (never 0 for ``frequency > 0``); ``recency <= T`` still holds. Other columns are copied
+    unchanged.
+
+    The estimates move by a second-order bias, growing like ``step ** 2`` and, in standard
+    errors, like the square root of the number of customers: see ``docs/binning.md``. With
+    about ten purchases per customer over 78 weeks, a one-day grid moves the BG/NBD estimates
+    by about 0.05 standard errors at a million customers, a one-week grid by about two.
 
     Parameters
     ----------
@@ -701,7 +708,11 @@ def coarsen_rfm(rfm: pd.DataFrame, step: float | str | pd.Timedelta) -> pd.DataF
         )
     k_T = np.round(T / width)
     k_T = np.where(T > 0, np.maximum(k_T, 1.0), 0.0)
-    k_rec = np.where(x > 0, np.clip(np.round(rec / width), 1.0, k_T), 0.0)
+    # round the time since the last purchase, T - recency, rather than recency itself: the
+    # likelihood is most sensitive to it, and rounding T and recency separately lets their
+    # errors add up (and alias on day-resolution input: a 2-day grid then moved alpha 5x more)
+    k_gap = np.round(np.maximum(T - rec, 0.0) / width)
+    k_rec = np.where(x > 0, np.clip(k_T - k_gap, 1.0, k_T), 0.0)
     out = rfm.copy(deep=True)
     out["recency"] = (k_rec * width).astype(rfm["recency"].dtype, copy=False)
     out["T"] = (k_T * width).astype(rfm["T"].dtype, copy=False)
