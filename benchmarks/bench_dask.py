@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--method", choices=["expected", "simulate"], default="expected")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "dask.md")
     parser.add_argument("--append", action="store_true", help="add to --output, as a section")
+    parser.add_argument("--compare", action="store_true", help="also run the in-memory route")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -173,6 +174,44 @@ def main() -> None:
             n_customers = res.settings["n_customers"]
             eq = res.equity_interval()
             head = res.summary().head(3)
+            compare = []
+            if args.compare:  # the in-memory route on the same files: time and identity
+                import pandas as pd
+
+                import clvkit
+
+                dist_rfm = rfm.compute().sort_index()
+                dist_summary = res.summary().compute().sort_index()
+                client.run(lambda: __import__("gc").collect())
+                t0 = time.perf_counter()
+                mem_rfm = clvkit.rfm_summary(
+                    str(folder / "part-*.parquet"), amount="amount", observation_end=end
+                )
+                t_rfm = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                mem = clvkit.customer_value(
+                    bg, gg, mem_rfm, horizon="52W", period="30D", annual_discount_rate=0.1,
+                    method=args.method, random_seed=4,
+                )  # fmt: skip
+                t_val = time.perf_counter() - t0
+                same_rfm = dist_rfm.equals(mem_rfm) and dist_rfm.attrs == mem_rfm.attrs
+                same_eq = all(
+                    np.array_equal(getattr(mem, k).values, getattr(res, k).values)
+                    for k in ("equity", "tier_equity", "tier_count", "new_customer")
+                )
+                try:
+                    pd.testing.assert_frame_equal(dist_summary, mem.summary(), check_exact=True)
+                    same_summary = True
+                except AssertionError:
+                    same_summary = False
+                compare = [
+                    f"- In memory on the same files, same process as the client (DuckDB "
+                    f"`clvkit.rfm_summary(path)` {t_rfm:.1f} s, `clvkit.customer_value` "
+                    f"n_jobs=2 {t_val:.1f} s); identical to the Dask results: RFM table "
+                    f"{same_rfm}, equity/tier sums/tier counts/new-customer draws {same_eq}, "
+                    f"per-customer summary {same_summary} "
+                    f"(tier cuts {'exact' if res.settings['tier_cuts_exact'] else 'sampled'})",
+                ]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -219,6 +258,7 @@ def main() -> None:
         f"- Per customer: summary {steps[0][1] / n_customers * 1e6:.1f} us, value "
         f"{steps[1][1] / n_customers * 1e6:.1f} us ({args.draws:,} draws)",
         f"- Equity: mean {eq['mean']:,.0f}, 90% interval [{eq['lower']:,.0f}, {eq['upper']:,.0f}]",
+        *compare,
         "",
         "First rows of `res.summary()` (a persisted Dask DataFrame):",
         "",

@@ -268,6 +268,24 @@ def rfm_summary(
     ClvkitError
         As :func:`clvkit.rfm_summary` (row errors count the rows of one partition), or when
         ``transactions`` is not a Dask DataFrame.
+
+    Examples
+    --------
+    Without a ``dask.distributed.Client`` this runs on Dask's local threads:
+
+    >>> import dask.dataframe as dd
+    >>> log = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "b"],
+    ...     "date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"]),
+    ...     "amount": [5.0, 5.0, 20.0, 8.0],
+    ... })
+    >>> rfm = rfm_summary(dd.from_pandas(log, npartitions=2), amount="amount",
+    ...                   observation_end="2024-01-29")
+    >>> rfm.compute().sort_index()  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency    T  monetary_value
+    customer_id
+    a                    1      2.0  4.0            20.0
+    b                    0      0.0  3.0             0.0
     """
     out, left_out = _summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
@@ -384,13 +402,21 @@ def _exact_cuts(n: int, job: Any, *parts: tuple[np.ndarray, np.ndarray]) -> np.n
 
 
 def _sample_rows(part: pd.DataFrame, sample: np.ndarray) -> pd.DataFrame:
+    """The partition's rows in the tier sample (``sample``: sorted positions)."""
     return part[np.isin(part[_POS].to_numpy(), sample)]
 
 
-def _sample_cuts(job: Any, *parts: pd.DataFrame) -> np.ndarray:
-    rows = pd.concat(parts).sort_values(_POS)
+def _sample_block(job: Any, i: int, sample: np.ndarray, *parts: pd.DataFrame) -> np.ndarray:
+    """Values ``(S, m)`` of sample chunk ``i`` (sample ranks ``[i chunk, (i + 1) chunk)``),
+    with the in-memory first pass's stream for it."""
+    lo, hi = sample[i * job.chunk], sample[min((i + 1) * job.chunk, sample.size) - 1]
+    rows = pd.concat([p[(p[_POS] >= lo) & (p[_POS] <= hi)] for p in parts]).sort_values(_POS)
     run = job.runner(_arrays(rows))
-    return job.sample_cuts(run, np.arange(len(rows)), n_jobs=1)
+    return run.chunk(np.arange(len(rows)), _value._chunk_streams(job.sample_rng)(i))[0]
+
+
+def _sample_cuts(job: Any, *blocks: np.ndarray) -> np.ndarray:
+    return _value._tier_cuts(np.concatenate(blocks, axis=1), list(job.tiers.values()))
 
 
 def _runs(cid: np.ndarray):
@@ -474,7 +500,8 @@ def customer_value(
     and ``chunk_size``, equity, tier sums and counts, the new-customer value and every
     per-customer number equal the in-memory ones exactly.
 
-    Passes (the first three compute at once; the rest is one graph, persisted):
+    Passes (the first is computed at once; the others are one graph, persisted, so the
+    shuffles run once):
 
     1. per partition: the in-memory row checks and counts per (frequency, T) pair, and the
        number of distinct ids (duplicates are an error, as in memory);
@@ -581,7 +608,11 @@ def customer_value(
     else:
         sample = job.sample_positions(n)
         rows = [delayed(_sample_rows)(p, sample) for p in parts]
-        cuts = delayed(_sample_cuts)(job, *rows)
+        blocks = [
+            delayed(_sample_block)(job, i, sample, *rows)
+            for i in range(-(-sample.size // job.chunk))
+        ]  # one task per sample chunk, spread over the workers
+        cuts = delayed(_sample_cuts)(job, *blocks)
 
     # pass 4: scoring and the exact per-draw sums
     scored = [delayed(_score_part, nout=2)(p, job, cuts, id_name) for p in parts]
