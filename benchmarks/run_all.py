@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["rfm", "outofcore", "models", "value"]
+ORDER = ["rfm", "outofcore", "models", "value", "scale"]
 PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "arviz", "lifetimes",
             "pymc-marketing"]  # fmt: skip
 
