@@ -343,12 +343,15 @@ def _flat(post: xr.Dataset, names: Sequence[str]) -> list[np.ndarray]:
 def _repeat_histogram(obj: Any) -> pd.Series | None:
     """Customers per frequency > 0 in the data a model was fitted on (its ``observed_data``
     holds compressed rows with a ``weight``), or None when the model does not record it."""
-    idata = getattr(obj, "idata_", obj)
-    obs = getattr(idata, "observed_data", None) if hasattr(idata, "groups") else None
-    if obs is None or not {"frequency", "weight"} <= set(obs.data_vars):
-        return None
-    x = obs["frequency"].to_numpy()
-    w = obs["weight"].to_numpy()
+    stats = getattr(obj, "stats_", None)  # a fitted clvkit model: no need to build its idata_
+    if stats is not None:
+        x, w = np.asarray(stats.frequency), np.asarray(stats.weight)
+    else:
+        obs = getattr(obj, "observed_data", None) if hasattr(obj, "groups") else None
+        if obs is None or not {"frequency", "weight"} <= set(obs.data_vars):
+            return None
+        x = obs["frequency"].to_numpy()
+        w = obs["weight"].to_numpy()
     keep = x > 0
     return pd.Series(w[keep]).groupby(x[keep]).sum()
 
