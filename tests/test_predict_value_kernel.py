@@ -70,7 +70,18 @@ def _kernel_route(bg, x, T, plan):
     S = bg[0].shape[0]
     out = [np.empty((S, x.size)) for _ in range(3)]
     flat = [np.ascontiguousarray(v[:, 0]) for v in bg]
-    q.alive_values(*flat, xs[gstart[:-1]], gstart, Ts, times, w_rev, w_cost, i_h, *out)
+    q.alive_values(
+        *flat[:4],
+        q.draw_order(flat[2], flat[3]),
+        xs[gstart[:-1]],
+        gstart,
+        Ts,
+        times,
+        w_rev,
+        w_cost,
+        i_h,
+        *out,
+    )
     inv = np.empty_like(order)
     inv[order] = np.arange(order.size)
     return [o[:, inv] for o in out]

@@ -33,7 +33,7 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["alive_values", "assemble"]
+__all__ = ["alive_values", "assemble", "draw_order"]
 
 _TINY = np.finfo(np.float64).tiny
 _EPS = np.finfo(np.float64).eps
@@ -43,6 +43,15 @@ _LOG_AMP = math.log(1e3)  # bound on the rounding-error growth of the recurrence
 _SMALL_GROUP = 2  # ranges with fewer customers go node by node
 
 _jit = nb.njit(cache=True, nogil=True, error_model="numpy")
+
+
+def draw_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Order in which :func:`alive_values` visits the draws: a snake over 32 cells of log a,
+    by b within a cell, so consecutive Beta(a, b + x) rules are close and Newton from the
+    previous one converges in a few steps. The order changes no result beyond rounding."""
+    la = np.log(a)
+    cell = np.floor((la - la.min()) / (np.ptp(la) + 1e-300) * 31.999)
+    return np.lexsort((np.where(cell % 2 == 0, b, -b), cell)).astype(np.int64)
 
 
 @_jit
@@ -121,7 +130,13 @@ def _ql_nodes(diag, off, n, d, e):
             d[lo] -= p
             e[lo] = g
             e[m] = 0.0
-    d[:n].sort()
+    for i in range(1, n):  # insertion sort (QL leaves them nearly sorted)
+        v = d[i]
+        j = i - 1
+        while j >= 0 and d[j] > v:
+            d[j + 1] = d[j]
+            j -= 1
+        d[j + 1] = v
     for i in range(n):  # eigenvalues carry an absolute error ~ eps; keep them inside (0, 1]
         d[i] = min(max(d[i], _TINY), 1.0)
 
@@ -289,8 +304,9 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
             w = wts[i]
             wq = w * q
             f0 -= wp[i] * em  # F(z0)
-            g0 += wq  # G(z0)
-            g1 += wq * nodes[i] * inv  # -G'(z0) / k
+            if need_g:
+                g0 += wq  # G(z0)
+                g1 += wq * nodes[i] * inv  # -G'(z0) / k
             h0 += wq * inv  # E[(1 + p z0)^-(k+1)] = F'(z0) / k
             h1 += wq * nodes[i] * inv * inv  # -d/dz of it / (k + 1)
         eta = theta * z0
@@ -317,10 +333,12 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def alive_values(r, alpha, a, b, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost):
+def alive_values(
+    r, alpha, a, b, order, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost
+):
     """Per draw and distinct (x, T): R, F(H gamma) and C for a customer alive at T.
 
-    r, alpha, a, b : (S,) draws; ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
+    r, alpha, a, b : (S,) draws, visited in ``order`` (see :func:`draw_order`); ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
     by x, then T); pair_T : (U,); times, w_rev, w_cost : horizons and their revenue and cost
     weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (S, U).
     """
@@ -336,11 +354,11 @@ def alive_values(r, alpha, a, b, ux, gstart, pair_T, times, w_rev, w_cost, i_h, 
     poly = np.empty((3, _M_MAX))
     buf = np.empty(_M_MAX)
     t_max = 0.0
+    has_cost = False
     for j in range(times.size):
         t_max = max(t_max, times[j])
-    # draws in order of b: consecutive rules of a group are close, so Newton from the previous
-    # one converges in a few steps (the order does not change any draw's result beyond rounding)
-    for s in np.argsort(b, kind="mergesort"):
+        has_cost = has_cost or w_cost[j] != 0.0
+    for s in order:
         for g in range(G):
             lo, hi = gstart[g], gstart[g + 1]
             x = ux[g]
@@ -385,7 +403,9 @@ def alive_values(r, alpha, a, b, ux, gstart, pair_T, times, w_rev, w_cost, i_h, 
                             for mm in range(m - 1, -1, -1):
                                 r0 = r0 * uu + poly[0, mm]
                                 r1 = r1 * uu + poly[1, mm]
-                                r2 = r2 * uu + poly[2, mm]
+                            if has_cost:
+                                for mm in range(m - 1, -1, -1):
+                                    r2 = r2 * uu + poly[2, mm]
                             rev[s, p], fh[s, p], cost[s, p] = r0, r1, r2
                 if not ok:
                     for p in range(u, v):
@@ -398,30 +418,39 @@ def alive_values(r, alpha, a, b, ux, gstart, pair_T, times, w_rev, w_cost, i_h, 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def assemble(
-    r, alpha, a, b, sp, sq, sv, ux, x, tx, T, m, group, pair, rev, fh, cost, margin,
+    r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost, margin,
     cost_per_period, clv, p_alive, purchases, spend,
 ):  # fmt: skip
     """Per draw and customer: P(alive), expected spend, CLV and purchases (shape (S, n)).
 
-    P(alive) = expit(-log odds of death) as :func:`clvkit.predict.bg_probability_alive`;
-    spend as :func:`clvkit.predict.gg_expected_spend`. ``group`` and ``pair`` index each
-    customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost.
+    P(alive) = expit(-log odds of death) as :func:`clvkit.predict.bg_probability_alive`, with
+    log((alpha+T)/(alpha+t_x)) = log(alpha+T) - log(alpha+t_x) from per-draw tables over the
+    distinct T (``uT``, customer index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a
+    few eps * |log(alpha+T)| * (r+x) in the log odds. Spend as
+    :func:`clvkit.predict.gg_expected_spend`. ``group`` and ``pair`` index each customer's x in
+    ``ux`` and (x, T) in the columns of rev, fh, cost.
     """
     S, N = clv.shape
     G = ux.size
     log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
     spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
+    log_T = np.empty(uT.size)
+    log_tx = np.empty(utx.size)
     for s in range(S):
         for g in range(G):
             xg = ux[g]
             log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
             den = sp[s] * xg + sq[s] - 1.0
             spend_num[g] = sp[s] / den if den > 0.0 else np.inf
+        for u in range(uT.size):
+            log_T[u] = math.log(alpha[s] + uT[u])
+        for u in range(utx.size):
+            log_tx[u] = math.log(alpha[s] + utx[u])
         for i in range(N):
             g = group[i]
             xi = x[i]
             if xi > 0.0:
-                lo = log_ab[g] + (r[s] + xi) * math.log1p((T[i] - tx[i]) / (alpha[s] + tx[i]))
+                lo = log_ab[g] + (r[s] + xi) * (log_T[iT[i]] - log_tx[itx[i]])
                 pa = 1.0 / (1.0 + math.exp(lo))
             else:
                 pa = 1.0

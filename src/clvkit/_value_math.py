@@ -172,11 +172,28 @@ def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
     rev, fh, cost = np.empty((S, U)), np.empty((S, U)), np.empty((S, U))
     if U:
         _quadrature.alive_values(
-            r, alpha, a, b, ux, gstart, pT, times, w_rev, w_cost, i_h, rev, fh, cost
+            r,
+            alpha,
+            a,
+            b,
+            _quadrature.draw_order(a, b),
+            ux,
+            gstart,
+            pT,
+            times,
+            w_rev,
+            w_cost,
+            i_h,
+            rev,
+            fh,
+            cost,
         )
+    uT, iT = np.unique(T, return_inverse=True)
+    utx, itx = np.unique(tx, return_inverse=True)
     out = [np.empty((S, x.size)) for _ in range(4)]
     _quadrature.assemble(
-        r, alpha, a, b, sp, sq, sv, ux, x, tx, T, m, group, pair, rev, fh, cost, float(margin),
+        r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost,
+        float(margin),
         plan.cost_per_period, *out,
     )  # fmt: skip
     clv, pa, purchases, spend = out
