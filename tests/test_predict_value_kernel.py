@@ -186,3 +186,29 @@ def test_discounted_purchases_match_mpmath(x, T, params) -> None:
     bg = [np.array([[v]]) for v in params]
     got = _kernel_route(bg, [x, x, x], [T, T + 0.5, T - 0.5], plan)[0][0, 0]
     assert got == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.parametrize("cost", [0.0, 1.5])
+def test_expected_chunk_matches_predict_functions(cost) -> None:
+    """CLV, P(alive), purchases and spend per (draw, customer) against clvkit.predict."""
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.choice([0, 0, 0, 1, 2, 3, 7, 15, 60], n).astype(float)
+    T = rng.choice(np.arange(100, 280) / 7, n)
+    tx = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    m = np.where(x > 0, rng.gamma(3.0, 10.0, n), 0.0)
+    bg = _draws(32, 6)
+    gg = [
+        np.full((32, 1), v) * np.exp(0.1 * rng.standard_normal((32, 1))) for v in (6.2, 3.7, 15.4)
+    ]
+    plan = _plan(False, cost)
+    clv, pa, purchases, spend = vm.expected_chunk(bg, gg, x, tx, T, m, plan, 0.3)
+    ref_pa = predict.bg_probability_alive(*bg, x, tx, T)
+    ref_spend = predict.gg_expected_spend(*gg, x, m)
+    R, FH, C = _numpy_route(bg, x, T, plan)
+    np.testing.assert_allclose(pa, ref_pa, rtol=1e-12)
+    np.testing.assert_allclose(spend, ref_spend, rtol=1e-14)
+    np.testing.assert_allclose(purchases, ref_pa * FH, rtol=2e-9)
+    np.testing.assert_allclose(
+        clv, ref_pa * (0.3 * ref_spend * R - cost * C), rtol=2e-9, atol=1e-12
+    )

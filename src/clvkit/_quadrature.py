@@ -39,7 +39,8 @@ _TINY = np.finfo(np.float64).tiny
 _EPS = np.finfo(np.float64).eps
 _N_MIN, _N_MAX, _TOL = 6, 128, 1e-10  # as clvkit._special.n_nodes_for
 _M_MAX = 60  # Taylor terms before a range falls back to node-by-node evaluation
-_LOG_AMP = math.log(1e3)  # bound on the rounding-error growth of the recurrence
+_LOG_AMP = math.log(30.0)  # bound on the error growth of the recurrence
+_TOL_SERIES = 1e-12  # quadrature tolerance of groups that may take the series route
 _SMALL_GROUP = 2  # ranges with fewer customers go node by node
 
 _jit = nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -55,13 +56,13 @@ def draw_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @_jit
-def _n_nodes(z_max, steep):
+def _n_nodes(z_max, steep, tol):
     """Node count of :func:`clvkit._special.n_nodes_for` (same tolerance and calibration)."""
     n = _N_MIN
     if z_max > 0.0 and math.isfinite(z_max):
         zeta = 1.0 + 2.0 / z_max
         log_rho = math.log(zeta + math.sqrt((zeta - 1.0) * (zeta + 1.0)))
-        n = max(n, math.ceil(-math.log(_TOL) / (2.0 * log_rho)) + 1)
+        n = max(n, math.ceil(-math.log(tol) / (2.0 * log_rho)) + 1)
     if math.isfinite(steep):
         n = max(n, math.ceil(5.0 * steep) + 4)
     else:
@@ -369,7 +370,10 @@ def alive_values(
             mean_p = a[s] / (a[s] + bx)
             sd_p = math.sqrt(mean_p * (1.0 - mean_p) / (a[s] + bx + 1.0))
             sd_p /= math.sqrt(min(a[s], 1.0))
-            n = _n_nodes(z_max, k * z_max * sd_p / (1.0 + z_max * mean_p))
+            # the series amplifies errors of its starting values (up to exp(_LOG_AMP)), so
+            # groups of several customers get a tighter quadrature tolerance
+            tol = _TOL if hi - lo < _SMALL_GROUP else _TOL_SERIES
+            n = _n_nodes(z_max, k * z_max * sd_p / (1.0 + z_max * mean_p), tol)
             nd = nodes[g]
             _beta_rule(a[s], bx, n, nd, wts, wp, diag, off, work, n_prev[g] == n)
             n_prev[g] = n
