@@ -265,6 +265,12 @@ def main() -> int:
             f"- CDNOW target under 0.5 s: {'met' if a['seconds'] < 0.5 else 'NOT met'} "
             f"({a['seconds']:.2f} s)."
         )
+    if "seconds" in a and "seconds" in b:
+        ratio = b["seconds"] / a["seconds"]
+        lines.append(
+            f"- CDNOW target at least 50x faster than pymc-marketing (same run): "
+            f"{'met' if ratio >= 50 else 'NOT met'} ({ratio:.1f}x)."
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,5 +1,6 @@
-"""Private numerics for :mod:`clvkit.value`: discount plans, expected discounted value from
-:mod:`clvkit.predict`, and a vectorized simulation of each customer's future.
+"""Private numerics for :mod:`clvkit.value`: discount plans, expected discounted value (the
+compiled kernels of :mod:`clvkit._quadrature`, same Gauss-Beta averages as :mod:`clvkit.predict`),
+and a vectorized simulation of each customer's future.
 
 Shapes: population parameters ``(S, 1)`` (one row per paired draw), customer arrays ``(n,)``,
 results ``(S, n)``. ``x`` repeat purchases, ``tx`` recency, ``T`` age, ``m`` mean spend.
