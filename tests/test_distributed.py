@@ -245,3 +245,28 @@ def test_value_errors_name_the_argument(client, cdnow_log):
     res = cd.customer_value(bg, gg, dd.from_pandas(no_unit, npartitions=2), time_unit="W", **kw)
     with pytest.raises(ClvkitError, match="'prob'"):
         res.summary(0.7)
+
+
+def test_missing_dask_gives_an_install_suggestion():
+    """Dask is an optional extra: without it, clvkit.distributed says how to install it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["dask"] = None  # as if dask were not installed
+        import pandas as pd
+        import clvkit
+        from clvkit import distributed
+        from clvkit.errors import ClvkitError
+        try:
+            distributed.rfm_summary(pd.DataFrame({"customer_id": [1], "date": ["2020-01-01"]}))
+        except ClvkitError as exc:
+            print(exc)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "pip install 'clvkit[dask]'" in proc.stdout

@@ -50,8 +50,14 @@ _PROBS = (0.5, 0.8, 0.9, 0.95)
 
 
 def _dd():
-    import dask.dataframe as dd
-
+    try:
+        import dask.dataframe as dd
+        import distributed  # noqa: F401  (the scheduler users point clvkit at)
+    except ImportError as exc:
+        raise ClvkitError(
+            f"clvkit.distributed needs Dask, which is not installed ({exc}). Suggestion: "
+            "pip install 'clvkit[dask]'."
+        ) from exc
     return dd
 
 
@@ -566,6 +572,7 @@ def customer_value(
         acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
         chunk_size=chunk_size, random_seed=random_seed,
     )  # fmt: skip
+    _dd()
     import dask
 
     # pass 1: checks, (frequency, T) histogram, distinct ids
