@@ -1,4 +1,5 @@
-"""Benchmark ``clvkit.rfm_summary`` on a Parquet log: path route (DuckDB) vs pandas + in memory.
+"""Benchmark ``clvkit.rfm_summary`` on a Parquet log: path route (DuckDB) vs pandas + in memory
+vs Dask's local (threaded) scheduler through ``clvkit.distributed.rfm_summary``.
 
 A log of a million simulated customers (~10 M rows) is written to Parquet once. Each timing
 runs in a fresh subprocess and reports wall time and peak resident memory (``ru_maxrss``):
@@ -73,6 +74,14 @@ def child(task: str, path: str) -> None:
         t0 = time.perf_counter()
         if task == "path":
             out = rfm_summary(path, amount="amount", time_unit="D")
+        elif task == "dask":  # Dask's local threaded scheduler, no cluster
+            import dask.dataframe as dd
+
+            from clvkit import distributed
+
+            log = dd.read_parquet(path)
+            out = distributed.rfm_summary(log, amount="amount", time_unit="D").compute()
+            out = out.sort_index()
         else:
             out = rfm_summary(pd.read_parquet(path), amount="amount", time_unit="D")
         seconds = time.perf_counter() - t0
@@ -141,14 +150,14 @@ def main() -> None:
         del sim
         print(f"log: {rows:,} rows written in {time.perf_counter() - t0:.1f} s", flush=True)
         size_mb = path.stat().st_size / 1e6
-        res = {task: _measure(task, path, args.runs) for task in ("path", "pandas")}
+        res = {task: _measure(task, path, args.runs) for task in ("path", "pandas", "dask")}
     for task, r in res.items():
         print(task, r, flush=True)
-    same = res["path"]["hash"] == res["pandas"]["hash"]
+    same = res["path"]["hash"] == res["pandas"]["hash"] == res["dask"]["hash"]
     load = os.getloadavg()[0]
-    p, m = res["path"], res["pandas"]
+    p, m, d = res["path"], res["pandas"], res["dask"]
     lines = [
-        "## Out-of-core RFM summary (DuckDB path route vs pandas + in memory)",
+        "## Out-of-core RFM summary (DuckDB path route vs Dask's local scheduler vs pandas)",
         "",
         f"`rfm_summary` with `amount`, `time_unit='D'` on a Parquet log of {args.customers:,} "
         f"simulated customers ({rows:,} rows, {size_mb:.0f} MB). Each run is a fresh "
@@ -165,8 +174,11 @@ def main() -> None:
         f"{p['all_seconds']} | {p['rss_call_gb']:.2f} | {p['rss_peak_gb']:.2f} |",
         f"| pandas: `rfm_summary(pd.read_parquet(...), ...)` | {m['seconds']:.2f} | "
         f"{m['all_seconds']} | {m['rss_call_gb']:.2f} | {m['rss_peak_gb']:.2f} |",
+        "| Dask, local threads: `distributed.rfm_summary(dd.read_parquet(...), ...)` | "
+        f"{d['seconds']:.2f} | {d['all_seconds']} | {d['rss_call_gb']:.2f} | "
+        f"{d['rss_peak_gb']:.2f} |",
         "",
-        f"Identical results (hash of the table): {'yes' if same else 'NO'}; "
+        f"Identical results, all three routes (hash of the table): {'yes' if same else 'NO'}; "
         f"{p['customers']:,} customers, {p['repeat_days']:,} repeat purchase days.",
         "Why the path route is slower and barely leaner at this size: DuckDB's group-by of "
         "~11 M rows into ~10 M (customer, day) groups takes ~1.4 s on 2 cores, and to give "
@@ -177,13 +189,24 @@ def main() -> None:
         "the number of purchase days; per-customer sums in SQL (with numpy's pairwise order "
         "redone only for customers with 8+ repeat days) would make it grow with customers only.",
         "",
+        "Why DuckDB for files on one machine (measured above: Dask's local scheduler "
+        f"{d['seconds']:.1f} s and {d['rss_call_gb']:.1f} GB, DuckDB {p['seconds']:.1f} s and "
+        f"{p['rss_call_gb']:.1f} GB): Dask runs the same in-memory "
+        "code per partition after a shuffle by customer, which on one machine costs a full "
+        "pass and a repartition of the log in pandas; DuckDB reads only the three columns, "
+        "aggregates per (customer, day) in a spilling hash table and needs no scheduler, "
+        "workers or partition tuning. Dask stays the engine for clusters "
+        "(`clvkit.distributed`, docs/scale.md).",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, 1-min load {load:.1f} at the "
         f"end; duckdb {metadata.version('duckdb')}, pandas {metadata.version('pandas')}, "
         f"pyarrow {metadata.version('pyarrow')}.",
         "",
     ]
     out = HERE / "results" / "outofcore.md"
-    out.write_text("\n".join(lines))
+    tmp_out = out.with_suffix(".md.tmp")
+    tmp_out.write_text("\n".join(lines))
+    tmp_out.replace(out)
     print(out.read_text())
     if not same:
         raise SystemExit("the two routes disagree")
