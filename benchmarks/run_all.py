@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ORDER = ["rfm", "outofcore", "models", "value", "scale"]
-PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "arviz", "lifetimes",
+PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "numba", "arviz", "lifetimes", "duckdb", "dask", "distributed",
             "pymc-marketing"]  # fmt: skip
 
 
