@@ -966,23 +966,21 @@ def _tier_cuts(values: np.ndarray, shares: list[float]) -> np.ndarray:
     are above it (ties at a cut fall to the lower tier).
     """
     n = values.shape[1]
-    cuts = []
-    for share in shares[:-1]:
-        k = int(np.ceil(share * n - 1e-9))
-        if k >= n:
-            cuts.append(np.full(values.shape[0], -np.inf))
-        else:
-            cuts.append(np.partition(values, n - k - 1, axis=1)[:, n - k - 1])
+    ks = [int(np.ceil(share * n - 1e-9)) for share in shares[:-1]]
+    kth = sorted({n - k - 1 for k in ks if k < n})
+    part = np.partition(values, kth, axis=1) if kth else None  # one copy for all the cuts
+    cuts = [np.full(values.shape[0], -np.inf) if k >= n else part[:, n - k - 1] for k in ks]
     return np.stack(cuts, axis=1) if cuts else np.zeros((values.shape[0], 0))
 
 
 def _column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
     """Quantiles over axis 0 (numpy's default linear method) from one sort: ``(levels, n)``."""
-    srt = np.sort(values, axis=0)
-    h = (srt.shape[0] - 1) * np.asarray(levels)
+    srt = np.ascontiguousarray(values.T)  # each customer's draws contiguous: a fast row sort
+    srt.sort(axis=1)
+    h = (srt.shape[1] - 1) * np.asarray(levels)
     lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, srt.shape[0] - 1)
-    return srt[lo] + (h - lo)[:, None] * (srt[hi] - srt[lo])
+    hi = np.minimum(lo + 1, srt.shape[1] - 1)
+    return (srt[:, lo] + (h - lo)[None, :] * (srt[:, hi] - srt[:, lo])).T
 
 
 class _Accumulator:
