@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
-from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_date, parse_time_unit
 
 __all__ = ["calibration_holdout", "coarsen_rfm", "rfm_summary"]
 
@@ -248,17 +248,7 @@ def _validate(
 
 def _parse_end(value: Any, argument: str) -> int:
     """A date argument as an int64 day number (time of day ignored)."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ClvkitError(
-            f"argument {argument!r} is {value!r}, which is not a date. "
-            "Suggestion: use 'YYYY-MM-DD'."
-        ) from exc
-    if pd.isna(ts):
-        raise ClvkitError(f"argument {argument!r} is missing. Suggestion: use 'YYYY-MM-DD'.")
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
+    ts = parse_date(value, argument)
     return int(np.datetime64(ts.date(), "D").view(np.int64))
 
 

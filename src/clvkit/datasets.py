@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError
-from clvkit.units import format_time_unit, parse_time_unit
+from clvkit.units import format_time_unit, parse_date, parse_time_unit
 
 __all__ = [
     "SimulatedLog",
@@ -256,20 +256,7 @@ class SimulatedLog:
         obs = self.observation_periods
         cut = obs
         if calibration_end is not None:
-            try:
-                cal = pd.Timestamp(calibration_end)
-            except (TypeError, ValueError) as exc:
-                raise ClvkitError(
-                    f"argument 'calibration_end' is {calibration_end!r}, which is not a date. "
-                    "Suggestion: use 'YYYY-MM-DD'."
-                ) from exc
-            if pd.isna(cal):
-                raise ClvkitError(
-                    "argument 'calibration_end' is missing. Suggestion: use 'YYYY-MM-DD'."
-                )
-            if cal.tzinfo is not None:
-                cal = cal.tz_localize(None)
-            cal_day = cal.normalize()
+            cal_day = parse_date(calibration_end, "calibration_end").normalize()
             # the calibration period includes the whole calibration_end day
             cut = ((cal_day - self.start) / pd.Timedelta(days=1) + 1.0) / unit_days
             if not 0 < cut < obs:
@@ -438,16 +425,7 @@ def simulate(
         )
     unit = format_time_unit(time_unit)
     unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
-    try:
-        start_ts = pd.Timestamp(start)
-    except (TypeError, ValueError) as exc:
-        raise ClvkitError(
-            f"argument 'start' is {start!r}, which is not a date. Suggestion: use 'YYYY-MM-DD'."
-        ) from exc
-    if pd.isna(start_ts):
-        raise ClvkitError("argument 'start' is missing. Suggestion: use 'YYYY-MM-DD'.")
-    if start_ts.tzinfo is not None:
-        start_ts = start_ts.tz_localize(None)
+    start_ts = parse_date(start, "start")
     start_ts = start_ts.normalize()
     try:
         rng = np.random.default_rng(random_seed)

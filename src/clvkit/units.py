@@ -8,13 +8,14 @@ misread and no magic month factor is needed.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["TIME_UNIT_ATTR", "format_time_unit", "parse_time_unit", "to_units"]
+__all__ = ["TIME_UNIT_ATTR", "format_time_unit", "parse_date", "parse_time_unit", "to_units"]
 
 #: Key under which the time unit is stored in ``DataFrame.attrs`` and model attrs.
 TIME_UNIT_ATTR = "time_unit"
@@ -68,6 +69,26 @@ def parse_time_unit(unit: str | pd.Timedelta, argument: str = "time_unit") -> pd
     if td <= pd.Timedelta(0):
         raise ClvkitError(f"argument {argument!r} must be a positive duration, got {unit!r}.")
     return td
+
+
+def parse_date(value: Any, argument: str) -> pd.Timestamp:
+    """A date argument as a timezone-naive ``pandas.Timestamp``, or a clear ``ClvkitError``.
+
+    Examples
+    --------
+    >>> parse_date("1997-09-30", "calibration_end")
+    Timestamp('1997-09-30 00:00:00')
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ClvkitError(
+            f"argument {argument!r} is {value!r}, which is not a date. "
+            "Suggestion: use 'YYYY-MM-DD'."
+        ) from exc
+    if pd.isna(ts):
+        raise ClvkitError(f"argument {argument!r} is missing. Suggestion: use 'YYYY-MM-DD'.")
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def format_time_unit(unit: str | pd.Timedelta) -> str:
