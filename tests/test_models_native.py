@@ -103,17 +103,18 @@ def test_native_sampler_on_a_known_posterior():
     logp = _sampling.kernel_logp("GammaGamma", stats, priors, names)
     start = _sampling.maximize(logp, np.log([6.0, 3.7, 15.0]), "test")[0]
     post, stat = sample_native(
-        "GammaGamma", arrays, names, start, chains=2, draws=500, tune=500, seed=3,
+        "GammaGamma", arrays, names, start, chains=2, draws=500, tune=500, random_seed=3,
         low_rank=True, progressbar=False,
     )  # fmt: skip
-    assert post["p"].shape == (2, 500)
-    assert stat["lp"].shape == (2, 500) and not stat["diverging"].any()
+    assert post["p"].dims == ("chain", "draw") and post["p"].shape == (2, 500)
+    assert stat["lp"].shape == (2, 500) and not bool(stat["diverging"].any())
     # each draw's stored log density is the kernel's value at that draw
-    theta = np.log([post[n][1, 17] for n in names])
-    assert stat["lp"][1, 17] == pytest.approx(logp(theta)[0], rel=1e-12)
+    theta = np.log([post[n].values[1, 17] for n in names])
+    assert stat["lp"].values[1, 17] == pytest.approx(logp(theta)[0], rel=1e-12)
     mle = {"p": 6.2488, "q": 3.7446, "v": 15.4477}  # FHL gamma-gamma note, CDNOW
     for n in names:
-        assert abs(post[n].mean() - mle[n]) < post[n].std()
+        draws = post[n].values
+        assert abs(draws.mean() - mle[n]) < draws.std()
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

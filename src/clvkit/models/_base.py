@@ -239,7 +239,9 @@ class ModelBase:
                 start = _sampling.maximize(objective, self._x0(stats), "MAP start")[0]
             except ClvkitError:
                 start = self._x0(stats)
-            posterior, sample_stats = _sampling.sample_nutpie_kernel(
+            from clvkit.models._nutpie_native import sample_native  # numba C callbacks
+
+            posterior, sample_stats = sample_native(
                 self._model_name,
                 _sampling.kernel_arrays(self._model_name, stats, priors, names)[1],
                 names,

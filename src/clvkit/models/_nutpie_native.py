@@ -24,12 +24,14 @@ from typing import Any
 
 import numba
 import numpy as np
+import xarray as xr
 from numba import types
 from numba.extending import intrinsic
 
 from clvkit.errors import ClvkitError
 from clvkit.models._sampling import _nb_bg_logp as nb_bg_logp
 from clvkit.models._sampling import _nb_gg_logp as nb_gg_logp
+from clvkit.models._sampling import seed_int
 
 __all__ = ["nutpie_lib", "sample_native"]
 
@@ -229,15 +231,19 @@ def sample_native(
     chains: int,
     draws: int,
     tune: int,
-    seed: int,
-    low_rank: bool,
+    random_seed: int | np.random.Generator | None,
     progressbar: bool,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Run nutpie's NUTS on a clvkit kernel; returns posterior and sample-stats arrays.
+    low_rank: bool = True,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """nutpie's NUTS on a clvkit kernel over the log parameters: ``(posterior, sample_stats)``.
 
-    ``arrays`` are the kernel's data arguments in order (see ``kernel_arrays``), the last two
-    being the prior codes and parameters. Draws are on the parameter scale, shape
-    ``(chains, draws)``. Chains start at ``start`` (log scale) jittered uniformly by ±1.
+    ``arrays`` are the kernel's data arguments in order (``_sampling.kernel_arrays``), the last
+    two being the prior codes and parameters. Draws are on the parameter scale, dims
+    ``(chain, draw)``. Chains start at ``start`` (the MAP, log scale) jittered uniformly by ±1,
+    as PyMC's ``jitter+adapt_diag`` does. ``low_rank`` adapts nutpie's low-rank modified mass
+    matrix, which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``,
+    ``v``): on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS
+    by ~10.
     """
     lib = nutpie_lib()
     callback, dim, n_arrays = _CALLBACKS[model_name]
@@ -254,6 +260,7 @@ def sample_native(
     expand = lib.ExpandFunc(dim, dim, _exp_expand_c.address, 0, None)
     variables = lib.PyVariable.new_variables(list(names), ["float64"] * dim, [()] * dim, {}, {})
     model = lib.PyMcModel(logp, expand, variables, dim, {}, {}, initial_point, None)
+    seed = seed_int(random_seed)
     settings = lib.PyNutsSettings.LowRank(seed) if low_rank else lib.PyNutsSettings.Diag(seed)
     settings.num_tune = int(tune)
     settings.num_draws = int(draws)
@@ -285,7 +292,12 @@ def sample_native(
             if dst not in stats:
                 stats[dst] = np.empty((chains, draws), dtype=values.dtype)
             stats[dst][c] = values
-    return posterior, stats
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    dims = ("chain", "draw")
+    return (
+        xr.Dataset({n: (dims, posterior[n]) for n in names}, coords=coords),
+        xr.Dataset({n: (dims, v) for n, v in stats.items()}, coords=coords),
+    )
 
 
 def _usable_cores() -> int:

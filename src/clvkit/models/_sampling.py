@@ -421,40 +421,6 @@ def kernel_logp(model_name: str, stats: Any, priors: dict[str, dict[str, Any]], 
     return logp
 
 
-def sample_nutpie_kernel(
-    model_name: str,
-    arrays: list[np.ndarray],
-    names: tuple[str, ...],
-    start: np.ndarray,
-    *,
-    chains: int,
-    draws: int,
-    tune: int,
-    random_seed: int | np.random.Generator | None,
-    progressbar: bool,
-    low_rank: bool = True,
-) -> tuple[xr.Dataset, xr.Dataset]:
-    """nutpie NUTS on a numba log-density over the log parameters (native C callback).
-
-    Chains start at ``start`` (the MAP, log scale) jittered uniformly by ±1, as PyMC's
-    ``jitter+adapt_diag`` does. ``low_rank`` adapts nutpie's low-rank modified mass matrix,
-    which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``, ``v``):
-    on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS by ~10.
-    """
-    from clvkit.models._nutpie_native import sample_native
-
-    posterior, stats = sample_native(
-        model_name, arrays, names, start, chains=chains, draws=draws, tune=tune,
-        seed=seed_int(random_seed), low_rank=low_rank, progressbar=progressbar,
-    )  # fmt: skip
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    dims = ("chain", "draw")
-    return (
-        xr.Dataset({n: (dims, posterior[n]) for n in names}, coords=coords),
-        xr.Dataset({n: (dims, v) for n, v in stats.items()}, coords=coords),
-    )
-
-
 def _nutpie_sample(
     compiled: Any,
     draws: int,
