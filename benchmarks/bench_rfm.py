@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -21,8 +20,9 @@ import sys
 import tempfile
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
+
+from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 TARGET_SECONDS, TARGET_GB = 10.0, 3.0
@@ -101,22 +101,6 @@ def _measure(task: str, path: Path, runs: int) -> dict[str, float]:
     return out
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
-
-
-def _versions() -> str:
-    names = ["clvkit", "numpy", "pandas", "pyarrow", "lifetimes"]
-    return ", ".join(f"{n} {metadata.version(n)}" for n in names)
-
-
 def make_logs(n: int, seed: int, folder: str) -> None:
     """Runs in a subprocess, so the driver stays small: a child's ru_maxrss starts from its
     parent's resident size at fork."""
@@ -179,8 +163,8 @@ def main() -> int:
         f"Each run is a fresh subprocess; median (min-max) of {args.runs} runs. Peak memory is "
         "the child's `ru_maxrss`, which includes the log itself (memory after reading the log "
         "in brackets).\n",
-        f"- Machine: {_machine()}",
-        f"- Versions: {_versions()}",
+        f"- Machine: {machine()}",
+        f"- Versions: {versions(['clvkit', 'numpy', 'pandas', 'pyarrow', 'lifetimes'])}",
         f"- Load average (1 min) at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} "
         "(shared machine: a load above 2 on 2 cores inflates the timings)\n",
         "| case | rows | customers | seconds | peak RSS GB (log only) |",

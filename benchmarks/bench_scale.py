@@ -32,15 +32,15 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
+
+from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 # ~10 repeat purchases per customer over 78 weeks (the same process as bench_rfm.py)
@@ -270,27 +270,6 @@ def _run(step: str, folder: Path, grid: str, e2e_grid: str) -> dict:
     return out
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
-
-
-def _versions() -> str:
-    out = []
-    for n in ["clvkit", "numpy", "pandas", "nutpie", "numba"]:
-        try:
-            out.append(f"{n} {metadata.version(n)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{n} (not installed)")
-    return ", ".join(out)
-
-
 def _shift(a: dict, b: dict) -> str:
     """Largest |posterior mean shift| between two fits, in the first fit's posterior sds."""
     if "mean" not in a or "mean" not in b:
@@ -319,8 +298,8 @@ def report(results: dict, grid: str, load: tuple[float, float]) -> list[str]:
         f'`customer_value(method="expected")` on {CHAINS * DRAWS // THIN:,} draws (every '
         f"{THIN}th), 52 weeks in 4-week periods, for every customer, plus the equity interval. "
         f"Coarse grid: `coarsen_rfm(rfm, {grid!r})`.\n",
-        f"- Machine: {_machine()}",
-        f"- Versions: {_versions()}",
+        f"- Machine: {machine()}",
+        f"- Versions: {versions(['clvkit', 'numpy', 'pandas', 'nutpie', 'numba'])}",
         f"- Load average (1 min) at start / end: {load[0]:.1f} / {load[1]:.1f} (shared machine: "
         "a load above 2 on 2 cores inflates the timings)\n",
         "| customers | purchases | BG rows day grid / coarse | GG rows | summary | holdout split "

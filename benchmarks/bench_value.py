@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
+
+from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 BG = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
@@ -157,27 +157,6 @@ def _run(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
-
-
-def _versions() -> str:
-    out = []
-    for n in ["clvkit", "numpy", "scipy", "pymc-marketing"]:
-        try:
-            out.append(f"{n} {metadata.version(n)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{n} (not installed)")
-    return ", ".join(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -214,8 +193,8 @@ def main() -> int:
         "fresh subprocess; peak memory is the child's `ru_maxrss` (after loading data and "
         "libraries in brackets). Posterior draws: independent lognormals around the CDNOW MLE "
         f"(log-scale sd {LOG_SD}).\n",
-        f"- Machine: {_machine()}",
-        f"- Versions: {_versions()}",
+        f"- Machine: {machine()}",
+        f"- Versions: {versions(['clvkit', 'numpy', 'scipy', 'pymc-marketing'])}",
         f"- Load average (1 min) at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} "
         "(shared machine: a load above 2 on 2 cores inflates the timings)\n",
         "| case | customers x draws | seconds | peak RSS GB | equity mean [90% interval] |",

@@ -11,43 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
+
+from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ORDER = ["rfm", "outofcore", "models", "value", "scale"]
 PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "numba", "arviz", "lifetimes", "duckdb", "dask", "distributed",
             "pymc-marketing"]  # fmt: skip
-
-
-def _versions() -> str:
-    out = []
-    for name in PACKAGES:
-        try:
-            out.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{name} (not installed)")
-    return ", ".join(out)
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}"
 
 
 def assemble() -> Path:
@@ -60,8 +36,8 @@ def assemble() -> Path:
         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC). Each section is produced by its "
         "`benchmarks/bench_<name>.py` script, which times clvkit and its peers side by side in "
         "fresh subprocesses on the same machine and reports medians of several runs.\n",
-        f"- Machine: {_machine()}",
-        f"- Versions: {_versions()}\n",
+        f"- Machine: {machine()}",
+        f"- Versions: {versions(PACKAGES)}\n",
     ]
     for name in names:
         text = (RESULTS / f"{name}.md").read_text().strip()
