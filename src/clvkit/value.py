@@ -17,7 +17,6 @@ Time: ``horizon`` is a number in the RFM table's time unit or a duration string 
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from clvkit import _value_math as vm
 from clvkit import predict
 from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit._exactsum import ExactSum
+from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
@@ -561,7 +561,7 @@ def customer_value(
         chunk_size=chunk_size, random_seed=random_seed,
     )  # fmt: skip
     if n_jobs is None:
-        n_jobs = _usable_cores()
+        n_jobs = usable_cores()
     elif isinstance(n_jobs, bool) or not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
         raise ClvkitError(
             f"argument 'n_jobs' must be a positive integer, got {n_jobs!r}. Suggestion: leave it "
@@ -900,12 +900,6 @@ class _Runner:
                 "report this with the row shown", len(self.x),
             )  # fmt: skip
         return clv, pa, purchases, spend
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def _chunk_streams(rng: np.random.Generator) -> Callable[[int], np.random.Generator]:

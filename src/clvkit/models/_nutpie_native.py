@@ -28,6 +28,7 @@ import xarray as xr
 from numba import types
 from numba.extending import intrinsic
 
+from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError
 from clvkit.models._sampling import _nb_bg_logp as nb_bg_logp
 from clvkit.models._sampling import _nb_gg_logp as nb_gg_logp
@@ -265,7 +266,7 @@ def sample_native(
     settings.num_tune = int(tune)
     settings.num_draws = int(draws)
     settings.num_chains = int(chains)
-    cores = max(1, min(int(chains), _usable_cores()))
+    cores = max(1, min(int(chains), usable_cores()))
     sampler = lib.PySampler.from_pymc(
         settings, cores, model, _progress(lib, progressbar, chains), lib.PyStorage.arrow()
     )
@@ -298,10 +299,3 @@ def sample_native(
         xr.Dataset({n: (dims, posterior[n]) for n in names}, coords=coords),
         xr.Dataset({n: (dims, v) for n, v in stats.items()}, coords=coords),
     )
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
