@@ -56,7 +56,7 @@ def test_diagnostics_closed_forms():
     assert 6500 < _diagnostics.ess_bulk(iid) < 9500
     assert _diagnostics.rhat(iid) < 1.005
     # AR(1) with phi: ESS / N -> (1 - phi) / (1 + phi) = 1/9 for phi = 0.8
-    ar = _ar1(rng, 4, 5000, 0.8) - 0.0
+    ar = _ar1(rng, 4, 5000, 0.8)
     ar -= ar.mean(axis=1, keepdims=True)  # same means: only autocorrelation matters
     assert _diagnostics.ess_bulk(ar) / ar.size == pytest.approx(1 / 9, rel=0.2)
     # chains stuck at different places: R-hat far above 1.01
