@@ -202,7 +202,9 @@ def test_expected_chunk_matches_predict_functions(cost) -> None:
         np.full((32, 1), v) * np.exp(0.1 * rng.standard_normal((32, 1))) for v in (6.2, 3.7, 15.4)
     ]
     plan = _plan(False, cost)
-    clv, pa, purchases, spend = vm.expected_chunk(bg, gg, x, tx, T, m, plan, 0.3)
+    clv, means, (pa, purchases, spend) = vm.expected_chunk(
+        bg, gg, x, tx, T, m, plan, 0.3, per_draw=True
+    )
     ref_pa = predict.bg_probability_alive(*bg, x, tx, T)
     ref_spend = predict.gg_expected_spend(*gg, x, m)
     R, FH, C = _numpy_route(bg, x, T, plan)
@@ -212,3 +214,28 @@ def test_expected_chunk_matches_predict_functions(cost) -> None:
     np.testing.assert_allclose(
         clv, ref_pa * (0.3 * ref_spend * R - cost * C), rtol=2e-9, atol=1e-12
     )
+    # the per-customer means over draws of the per-draw values (block sums of 256 draws)
+    for got, per in zip(means, (pa, purchases, spend, clv), strict=True):
+        np.testing.assert_allclose(got, per.mean(axis=0), rtol=1e-14)
+
+
+def test_expected_chunk_blocks_do_not_depend_on_the_pool() -> None:
+    """Draw blocks are fixed (vm.DRAW_BLOCK), so a thread pool gives the serial bits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(8)
+    n, S = 300, 3 * vm.DRAW_BLOCK + 17
+    x = rng.choice([0, 0, 1, 2, 5, 30], n).astype(float)
+    T = rng.choice(np.arange(100, 280) / 7, n)
+    tx = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    m = np.where(x > 0, rng.gamma(3.0, 10.0, n), 0.0)
+    bg = _draws(S, 9)
+    gg = [np.full((S, 1), v) for v in (6.2, 3.7, 15.4)]
+    plan = _plan(False, 1.0)
+    serial = vm.expected_chunk(bg, gg, x, tx, T, m, plan, 0.5)
+    with ThreadPoolExecutor(3) as pool:
+        threaded = vm.expected_chunk(
+            bg, gg, x, tx, T, m, plan, 0.5, lambda f, it: list(pool.map(f, it))
+        )
+    np.testing.assert_array_equal(serial[0], threaded[0])
+    np.testing.assert_array_equal(serial[1], threaded[1])

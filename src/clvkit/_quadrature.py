@@ -423,24 +423,28 @@ def alive_values(
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def assemble(
     r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost, margin,
-    cost_per_period, clv, p_alive, purchases, spend,
+    cost_per_period, visit, clv, sums, p_alive, purchases, spend,
 ):  # fmt: skip
-    """Per draw and customer: P(alive), expected spend, CLV and purchases (shape (S, n)).
+    """Per draw ``s`` in ``visit`` and customer: CLV into ``clv[s]``, and the sums over those
+    draws of P(alive), expected purchases, expected spend and CLV into ``sums`` (4, n) (added
+    to; a non-finite CLV makes its customer's sum non-finite).
 
-    P(alive) = expit(-log odds of death) as :func:`clvkit.predict.bg_probability_alive`, with
-    log((alpha+T)/(alpha+t_x)) = log(alpha+T) - log(alpha+t_x) from per-draw tables over the
-    distinct T (``uT``, customer index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a
-    few eps * |log(alpha+T)| * (r+x) in the log odds. Spend as
-    :func:`clvkit.predict.gg_expected_spend`. ``group`` and ``pair`` index each customer's x in
-    ``ux`` and (x, T) in the columns of rev, fh, cost.
+    ``p_alive``, ``purchases``, ``spend``: per-draw copies (shape (S, n)), or empty (shape
+    (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
+    :func:`clvkit.predict.bg_probability_alive`, with log((alpha+T)/(alpha+t_x)) =
+    log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T (``uT``, customer
+    index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a few eps * |log(alpha+T)|
+    * (r+x) in the log odds. Spend as :func:`clvkit.predict.gg_expected_spend`. ``group`` and
+    ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost.
     """
-    S, N = clv.shape
+    N = clv.shape[1]
     G = ux.size
+    full = p_alive.shape[0] > 0
     log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
     spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
     log_T = np.empty(uT.size)
     log_tx = np.empty(utx.size)
-    for s in range(S):
+    for s in visit:
         for g in range(G):
             xg = ux[g]
             log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
@@ -464,6 +468,11 @@ def assemble(
             if cost_per_period > 0.0:
                 val -= cost_per_period * cost[s, u]
             clv[s, i] = pa * val
-            p_alive[s, i] = pa
-            purchases[s, i] = pa * fh[s, u]
-            spend[s, i] = e_s
+            sums[0, i] += pa
+            sums[1, i] += pa * fh[s, u]
+            sums[2, i] += e_s
+            sums[3, i] += clv[s, i]
+            if full:
+                p_alive[s, i] = pa
+                purchases[s, i] = pa * fh[s, u]
+                spend[s, i] = e_s

@@ -8,6 +8,9 @@ results ``(S, n)``. ``x`` repeat purchases, ``tx`` recency, ``T`` age, ``m`` mea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 
 from clvkit import _quadrature, predict
@@ -141,14 +144,30 @@ class DiscountPlan:
         return s, np.exp(-rate * s) * g / self.period
 
 
-def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
-    """Expected discounted CLV given the history, per draw: ``(clv, p_alive, purchases, spend)``.
+DRAW_BLOCK = 256  # draws per kernel task: fixed, so results do not depend on the thread count
+
+
+def serial_map(fn: Callable[[int], Any], items: Iterable[int]) -> list:
+    """``list(map(fn, items))``: the one-thread stand-in for a thread pool's map."""
+    return [fn(i) for i in items]
+
+
+def expected_chunk(bg, gg, x, tx, T, m, plan, margin, pmap=serial_map, per_draw=False):
+    """Expected discounted CLV given the history, per draw.
 
     CLV = P(alive) * (margin * E[spend] * sum_j w_j F(t_j) - cost * sum_j c_j G(s_j)), with F, G
     the expected purchases in (T, T+t] and P(alive at T+s), both given alive at T, and w, c the
     plan's weights. F and G depend on (x, T) only, so they are computed once per distinct pair,
     by the compiled kernels of :mod:`clvkit._quadrature` (same Gauss-Beta averages as
     :mod:`clvkit.predict`, summed over the horizons in place).
+
+    The draws are split into fixed blocks of :data:`DRAW_BLOCK` run through ``pmap`` (a
+    thread pool's map: the kernels release the GIL); the blocks do not depend on the pool, so
+    neither do the results.
+
+    Returns ``(clv, means, draws)``: ``clv`` (S, n); ``means`` (4, n), the means over draws of
+    P(alive), expected purchases, expected spend and CLV (non-finite where a draw's CLV is);
+    ``draws`` is ``None``, or with ``per_draw`` the first three per draw, each (S, n).
     """
     r, alpha, a, b = (np.ascontiguousarray(np.broadcast_to(v, bg[0].shape)[:, 0]) for v in bg)
     sp, sq, sv = (np.ascontiguousarray(np.broadcast_to(v, bg[0].shape)[:, 0]) for v in gg)
@@ -169,36 +188,30 @@ def expected_chunk(bg, gg, x, tx, T, m, plan, margin):
     ux = px[gstart[:-1]]
     group = np.cumsum(gnew)[pair] - 1
     times, w_rev, w_cost, i_h = _plan_times(plan)
-    S, U = r.size, px.size
+    S, U, n = r.size, px.size, x.size
     rev, fh, cost = np.empty((S, U)), np.empty((S, U)), np.empty((S, U))
-    if U:
-        _quadrature.alive_values(
-            r,
-            alpha,
-            a,
-            b,
-            _quadrature.draw_order(a, b),
-            ux,
-            gstart,
-            pT,
-            times,
-            w_rev,
-            w_cost,
-            i_h,
-            rev,
-            fh,
-            cost,
-        )
     uT, iT = np.unique(T, return_inverse=True)
     utx, itx = np.unique(tx, return_inverse=True)
-    out = [np.empty((S, x.size)) for _ in range(4)]
-    _quadrature.assemble(
-        r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost,
-        float(margin),
-        plan.cost_per_period, *out,
-    )  # fmt: skip
-    clv, pa, purchases, spend = out
-    return clv, pa, purchases, spend
+    clv = np.empty((S, n))
+    draws = tuple(np.empty((S, n) if per_draw else (0, 0)) for _ in range(3))
+    visit = _quadrature.draw_order(a, b)
+
+    def block(lo: int) -> np.ndarray:  # pair values, then customers, of one block of draws
+        rows = visit[lo : lo + DRAW_BLOCK]
+        if U:
+            _quadrature.alive_values(
+                r, alpha, a, b, rows, ux, gstart, pT, times, w_rev, w_cost, i_h, rev, fh, cost
+            )  # fmt: skip
+        sums = np.zeros((4, n))
+        _quadrature.assemble(
+            r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost,
+            float(margin), plan.cost_per_period, rows, clv, sums, *draws,
+        )  # fmt: skip
+        return sums
+
+    # per-block sums added in block order: the same rounding for any pool
+    means = np.sum(pmap(block, range(0, S, DRAW_BLOCK)), axis=0) / S
+    return clv, means, (draws if per_draw else None)
 
 
 def _plan_times(plan):

@@ -448,10 +448,10 @@ def _score_part(
         cid = part[_CHUNK].to_numpy()
         for lo, hi in _runs(cid):
             idx = np.arange(lo, hi)
-            clv, pa, purchases, spend = run.chunk(idx, stream(int(cid[lo])))
-            acc.add_stats(idx, acc.chunk_stats(clv, pa, purchases, spend), clv, purchases)
+            clv, means, counts = run.chunk(idx, stream(int(cid[lo])))
+            acc.add_stats(idx, acc.chunk_stats(clv, means), clv, counts)
             acc.add_tiers(idx, acc.chunk_tiers(clv, cuts))
-            del clv, pa, purchases, spend
+            del clv, means, counts
     ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)
     res = acc.result(ids, job.coords, job.new, job.settings, job.tiers)
     table = res._customers

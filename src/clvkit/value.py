@@ -21,6 +21,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -500,11 +501,13 @@ def customer_value(
     chunk_size : int, optional
         Customers per chunk (default: about 2 million values per chunk).
     n_jobs : int, optional
-        Number of threads processing chunks at once (numpy releases the GIL in the heavy
-        parts). Default: the number of usable cores, ``len(os.sched_getaffinity(0))``. Results
+        Number of threads processing chunks at once, and within a chunk of the expected
+        method, blocks of 256 draws (the compiled kernels and numpy's heavy parts release the
+        GIL). Default: the number of usable cores, ``len(os.sched_getaffinity(0))``. Results
         do not depend on it: each chunk draws from its own random stream, keyed by the chunk's
-        position, and per-draw sums are exact (:mod:`clvkit._exactsum`), so the order chunks
-        finish in does not matter. At most ``n_jobs + 1`` chunks are held at once.
+        position, the draw blocks are fixed, and per-draw sums are exact
+        (:mod:`clvkit._exactsum`), so the order chunks finish in does not matter. At most
+        ``n_jobs + 1`` chunks are held at once.
     random_seed : int or numpy.random.Generator, optional
         Seeds the draw pairing and the simulation. With ``method="simulate"`` the simulated
         values depend on ``chunk_size`` (it decides which customers share a random stream), not
@@ -552,14 +555,6 @@ def customer_value(
     45.08
     """
     data = _check_rfm(rfm)
-    job = _prepare(
-        transactions_model, spend_model, rfm, horizon=horizon, period=period,
-        annual_discount_rate=annual_discount_rate,
-        discount_rate_per_period=discount_rate_per_period, margin=margin, method=method,
-        discounting=discounting, cost_per_period=cost_per_period,
-        acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
-        chunk_size=chunk_size, random_seed=random_seed,
-    )  # fmt: skip
     if n_jobs is None:
         n_jobs = usable_cores()
     elif isinstance(n_jobs, bool) or not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
@@ -568,10 +563,51 @@ def customer_value(
             "None to use every usable core."
         )
     n_jobs = int(n_jobs)
+    with _kernel_threads(n_jobs) as pmap:
+        return _customer_value(
+            data, transactions_model, spend_model, rfm, pmap, horizon=horizon, period=period,
+            annual_discount_rate=annual_discount_rate,
+            discount_rate_per_period=discount_rate_per_period, margin=margin, method=method,
+            discounting=discounting, cost_per_period=cost_per_period,
+            acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
+            chunk_size=chunk_size, n_jobs=n_jobs, random_seed=random_seed,
+            keep_draws=keep_draws, progressbar=progressbar,
+        )  # fmt: skip
+
+
+@contextmanager
+def _kernel_threads(n_jobs: int) -> Iterator[Callable[[Callable[[int], Any], Iterable[int]], list]]:
+    """A ``map`` over ``n_jobs`` threads for the blocks of draws inside a chunk (kernels release
+    the GIL). Chunks also run on ``n_jobs`` threads; the blocks keep both cores busy when one
+    chunk holds most of the work (the expected method's high frequencies share the last one)."""
+    if n_jobs == 1:
+        yield vm.serial_map
+        return
+    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="clvkit-draws")
+    try:
+        yield lambda fn, items: list(pool.map(fn, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _customer_value(
+    data: pd.DataFrame,
+    transactions_model: Any,
+    spend_model: Any,
+    rfm: pd.DataFrame,
+    pmap: Callable[[Callable[[int], Any], Iterable[int]], list],
+    *,
+    n_jobs: int,
+    keep_draws: bool,
+    progressbar: bool,
+    **settings: Any,
+) -> CustomerValue:
+    method = settings["method"]
+    job = _prepare(transactions_model, spend_model, rfm, pmap=pmap, **settings)
     n, S, chunk = len(data), job.S, job.chunk
 
     cols = {c: data[c].to_numpy() for c in data.columns}
-    run = job.runner(cols)
+    run = job.runner(cols, pmap)
     order = _canonical_order(data)
     acc = _Accumulator(n, S, job.tiers, keep_draws, method == "simulate")
     starts = range(0, n, chunk)
@@ -580,22 +616,22 @@ def customer_value(
     def value_chunk(lo: int, cuts: np.ndarray | None = None):
         # runs in a worker thread: reads shared inputs, returns the chunk's results
         idx = order[lo : lo + chunk]
-        clv, pa, purchases, spend = run.chunk(idx, sim_stream(lo // chunk))
-        stats = acc.chunk_stats(clv, pa, purchases, spend)
+        clv, means, counts = run.chunk(idx, sim_stream(lo // chunk))
+        stats = acc.chunk_stats(clv, means)
         parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
-        return idx, clv, purchases, stats, parts
+        return idx, clv, counts, stats, parts
 
     # pass 1: per-draw tier cuts, from all customers or from a random sample of them
     exact = n <= job.sample_size
     if exact:
         first = np.empty((S, n))
         results = _ordered_map(value_chunk, starts, n_jobs)
-        for lo, (idx, clv, purchases, stats, _) in zip(
+        for lo, (idx, clv, counts, stats, _) in zip(
             starts, _progress(results, len(starts), progressbar, "customer value"), strict=True
         ):
-            acc.add_stats(idx, stats, clv, purchases)
+            acc.add_stats(idx, stats, clv, counts)
             first[:, lo : lo + idx.size] = clv
-        cuts = _tier_cuts(first, list(job.tiers.values()))
+        cuts = _tier_cuts(first, list(job.tiers.values()), pmap)
     else:
         sample = order[job.sample_positions(n)]
         cuts = job.sample_cuts(run, sample, n_jobs, progressbar)
@@ -614,12 +650,12 @@ def customer_value(
             return value_chunk(lo, cuts)
 
         results = _ordered_map(full_chunk, starts, n_jobs)
-        for idx, clv, purchases, stats, parts in _progress(
+        for idx, clv, counts, stats, parts in _progress(
             results, len(starts), progressbar, "customer value"
         ):
-            acc.add_stats(idx, stats, clv, purchases)
+            acc.add_stats(idx, stats, clv, counts)
             acc.add_tiers(idx, parts)
-            del clv, purchases, stats, parts  # hold at most n_jobs + 1 chunks
+            del clv, counts, stats, parts  # hold at most n_jobs + 1 chunks
 
     settings = {**job.settings, "n_customers": n, "tier_cuts_exact": exact}
     return acc.result(data.index, job.coords, job.new, settings, job.tiers)
@@ -648,8 +684,8 @@ class _Job:
     def S(self) -> int:
         return self.bg[0].shape[0]
 
-    def runner(self, cols: Mapping[str, np.ndarray]) -> _Runner:
-        return _Runner(self.method, self.plan, self.margin, self.bg, self.gg, cols)
+    def runner(self, cols: Mapping[str, np.ndarray], pmap: Callable = vm.serial_map) -> _Runner:
+        return _Runner(self.method, self.plan, self.margin, self.bg, self.gg, cols, pmap)
 
     def sample_positions(self, n: int) -> np.ndarray:
         """Sorted positions, in the canonical customer order, of the tier-cut sample."""
@@ -694,6 +730,7 @@ def _prepare(
     tier_sample_size: int | None,
     chunk_size: int | None,
     random_seed: int | np.random.Generator | None,
+    pmap: Callable = vm.serial_map,
 ) -> _Job:
     """Check the arguments (``rfm`` only for its ``attrs``), pair the draws, split the seed."""
     t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
@@ -758,7 +795,7 @@ def _prepare(
 
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
-    repeat = vm.expected_chunk(bg, gg, z1, z1, z1, z1, plan, margin)[0][:, 0]
+    repeat = vm.expected_chunk(bg, gg, z1, z1, z1, z1, plan, margin, pmap)[0][:, 0]
     new = margin * predict.gg_expected_spend_new_customer(*gg)[:, 0] + repeat
     settings = {
         "method": method, "discounting": discounting, "time_unit": format_time_unit(unit),
@@ -871,27 +908,35 @@ def _pair_draws(t_post: xr.Dataset, s_post: xr.Dataset, rng: np.random.Generator
 
 
 class _Runner:
-    def __init__(self, method, plan, margin, bg, gg, cols):
+    def __init__(self, method, plan, margin, bg, gg, cols, pmap=vm.serial_map):
         self.method, self.plan, self.margin, self.bg, self.gg = method, plan, margin, bg, gg
+        self.pmap = pmap
         self.x, self.tx, self.T, self.m = (
             cols["frequency"], cols["recency"], cols["T"], cols["monetary_value"]
         )  # fmt: skip
 
     def chunk(self, idx: np.ndarray, rng: np.random.Generator):
-        """(clv, p_alive, purchases, spend) for customers ``idx``, each ``(S, len(idx))``."""
+        """``(clv, means, counts)`` for customers ``idx``: CLV ``(S, len(idx))``; the means over
+        draws of P(alive), purchases, spend and CLV ``(4, len(idx))``; simulated purchase
+        counts ``(S, len(idx))`` (``None`` for the expected method)."""
         x, tx, T, m = self.x[idx], self.tx[idx], self.T[idx], self.m[idx]
+        counts = None
         if self.method == "expected":
-            clv, pa, purchases, spend = vm.expected_chunk(
-                self.bg, self.gg, x, tx, T, m, self.plan, self.margin
+            clv, means, _ = vm.expected_chunk(
+                self.bg, self.gg, x, tx, T, m, self.plan, self.margin, self.pmap
             )
         else:
-            rev, cost_units, purchases, pa = vm.simulate_future(
+            rev, cost_units, counts, pa = vm.simulate_future(
                 self.bg, self.gg, x, tx, T, m, self.plan, rng
             )
             clv = self.margin * rev - self.plan.cost_per_period * cost_units
             spend = predict.gg_expected_spend(*self.gg, x, m)
-        bad = ~np.isfinite(clv)
-        if bad.any():
+            means = np.stack(
+                [pa.mean(axis=0), counts.mean(axis=0), spend.mean(axis=0), clv.mean(axis=0)]
+            )
+        # a non-finite draw makes its customer's mean non-finite: scan the draws only then
+        bad = None if np.isfinite(means[3]).all() else ~np.isfinite(clv)
+        if bad is not None and bad.any():
             d, c = np.argwhere(bad)[0]
             raise bad_rows_error(
                 "customer value", "is not finite (numerical failure)", int(bad.any(axis=0).sum()),
@@ -899,7 +944,7 @@ class _Runner:
                  "T": float(T[c])},
                 "report this with the row shown", len(self.x),
             )  # fmt: skip
-        return clv, pa, purchases, spend
+        return clv, means, counts
 
 
 def _chunk_streams(rng: np.random.Generator) -> Callable[[int], np.random.Generator]:
@@ -953,18 +998,28 @@ def _progress(it: Iterable, total: int, show: bool, label: str):
             bar.advance(task)
 
 
-def _tier_cuts(values: np.ndarray, shares: list[float]) -> np.ndarray:
+def _tier_cuts(
+    values: np.ndarray, shares: list[float], pmap: Callable = vm.serial_map
+) -> np.ndarray:
     """Per-draw cuts ``(S, n_tiers - 1)``: a value above cut j is in tier j or higher.
 
     Cut j is the (k_j + 1)-th largest value, k_j = ceil(share_j n), so at most k_j customers
-    are above it (ties at a cut fall to the lower tier).
+    are above it (ties at a cut fall to the lower tier). Blocks of draws go through ``pmap``.
     """
-    n = values.shape[1]
+    S, n = values.shape
     ks = [int(np.ceil(share * n - 1e-9)) for share in shares[:-1]]
     kth = sorted({n - k - 1 for k in ks if k < n})
-    part = np.partition(values, kth, axis=1) if kth else None  # one copy for all the cuts
-    cuts = [np.full(values.shape[0], -np.inf) if k >= n else part[:, n - k - 1] for k in ks]
-    return np.stack(cuts, axis=1) if cuts else np.zeros((values.shape[0], 0))
+    cuts = np.full((S, len(ks)), -np.inf)
+    cols = [j for j, k in enumerate(ks) if k < n]
+
+    def block(lo: int) -> None:
+        part = np.partition(values[lo : lo + vm.DRAW_BLOCK], kth, axis=1)  # one copy, all cuts
+        for j in cols:
+            cuts[lo : lo + vm.DRAW_BLOCK, j] = part[:, n - ks[j] - 1]
+
+    if kth:
+        pmap(block, range(0, S, vm.DRAW_BLOCK))
+    return cuts
 
 
 def _column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
@@ -1007,14 +1062,15 @@ class _Accumulator:
         self.sums.merge(part)
         self.tier_p[idx] = t_p
 
-    def chunk_stats(self, clv, pa, purchases, spend):
-        """Per-customer summaries over draws of one chunk (pure, thread-safe)."""
+    def chunk_stats(self, clv, means):
+        """Per-customer summaries over draws of one chunk (pure, thread-safe); ``means`` are
+        the chunk's mean P(alive), purchases and spend (:meth:`_Runner.chunk`)."""
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
         qs = dict(zip(levels, _column_quantiles(clv, levels), strict=True))
         return {
-            "mean": clv.mean(axis=0), "p_alive": pa.mean(axis=0),
-            "purchases": purchases.mean(axis=0), "spend": spend.mean(axis=0),
-            "median": qs[0.5], **{p: (qs[(1 - p) / 2], qs[(1 + p) / 2]) for p in self.q},
+            "mean": means[3], "p_alive": means[0], "purchases": means[1],
+            "spend": means[2], "median": qs[0.5],
+            **{p: (qs[(1 - p) / 2], qs[(1 + p) / 2]) for p in self.q},
         }  # fmt: skip
 
     def add_stats(self, idx, stats, clv, purchases):
