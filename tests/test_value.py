@@ -250,6 +250,38 @@ def test_n_jobs_does_not_change_results(cdnow, method, tier_sample_size):
     assert np.array_equal(from_gen.equity.values, one.equity.values)
 
 
+def test_identical_customers_are_computed_once_with_the_same_bits(cdnow):
+    """The expected method computes each distinct (x, t_x, T, m) once, and every x = 0 customer
+    of the same age once (their values do not depend on t_x or m): the bits equal computing
+    every customer, and most CDNOW customers (one-time buyers) are duplicates."""
+    from clvkit import _value_math as vm
+    from clvkit import value
+
+    tp = posterior(BG_MLE, draws=30, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=30, chains=2, noise=0.1, seed=4)
+    rfm = cdnow
+    kw = dict(horizon="52W", period="30D", annual_discount_rate=0.1, margin=1.0,
+              discount_rate_per_period=None, method="expected", discounting="discrete",
+              cost_per_period=0.3, acquisition_cost=None, tiers=None, tier_sample_size=None,
+              chunk_size=400, random_seed=2)  # fmt: skip
+    job = value._prepare(tp, sp, rfm, **kw)
+    data = value._check_rfm(rfm)
+    cols = {c: data[c].to_numpy() for c in data.columns}
+    run = job.runner(cols)
+    order = value._canonical_order(data)
+    distinct = 0
+    for lo in range(0, len(data), job.chunk):
+        idx = order[lo : lo + job.chunk]
+        clv, means, _ = run.chunk(idx, np.random.default_rng(0))
+        c_u, _, _, inverse = run.distinct(idx, np.random.default_rng(0))
+        distinct += c_u.shape[1]
+        assert inverse is None or np.array_equal(c_u[:, inverse], clv)
+        every = [cols[c][idx] for c in ("frequency", "recency", "T", "monetary_value")]
+        ref_clv, ref_means, _ = vm.expected_chunk(job.bg, job.gg, *every, job.plan, job.margin)
+        assert np.array_equal(clv, ref_clv) and np.array_equal(means, ref_means)
+    assert distinct < 0.5 * len(data)  # 2,357 customers, about 1,000 distinct
+
+
 def test_chunk_streams_are_seed_sequence_children():
     """Chunk i draws from child i of the simulation stream's SeedSequence, whatever the order
     in which chunks are made."""

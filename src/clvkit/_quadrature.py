@@ -374,11 +374,15 @@ def alive_values(
             # groups of several customers get a tighter quadrature tolerance
             tol = _TOL if hi - lo < _SMALL_GROUP else _TOL_SERIES
             n = _n_nodes(z_max, k * z_max * sd_p / (1.0 + z_max * mean_p), tol)
+            if n <= n_prev[g] <= n + 1:  # keep the previous size (one node to spare) so that
+                n = n_prev[g]  # Newton can polish its rule instead of a cold QL start
             nd = nodes[g]
             _beta_rule(a[s], bx, n, nd, wts, wp, diag, off, work, n_prev[g] == n)
             n_prev[g] = n
             # split the group's T range so the recurrence stays stable
             amp = max(a[s] + bx - 1.0, 0.0)
+            # amp * -log1p(-theta) <= _LOG_AMP, as a bound on theta
+            th_max = -math.expm1(-_LOG_AMP / amp) if amp > 0.0 else 2.0
             u = lo
             while u < hi:
                 v = u + 1  # range [u, v): gamma from 1/(alpha+T_u) down to 1/(alpha+T_{v-1})
@@ -386,7 +390,7 @@ def alive_values(
                 while v < hi:
                     g_lo = 1.0 / (alpha[s] + pair_T[v])
                     th = (g_hi - g_lo) / (g_hi + g_lo)
-                    if amp * -math.log1p(-th) > _LOG_AMP:
+                    if th > th_max:
                         break
                     v += 1
                 ok = False

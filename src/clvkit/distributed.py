@@ -448,8 +448,10 @@ def _score_part(
         cid = part[_CHUNK].to_numpy()
         for lo, hi in _runs(cid):
             idx = np.arange(lo, hi)
-            clv, means, counts = run.chunk(idx, stream(int(cid[lo])))
-            acc.add_stats(idx, acc.chunk_stats(clv, means), clv, counts)
+            clv, means, counts, inverse = run.distinct(idx, stream(int(cid[lo])))
+            stats = acc.chunk_stats(clv, means, inverse)
+            clv = clv if inverse is None else clv[:, inverse]
+            acc.add_stats(idx, stats, clv, counts)
             acc.add_tiers(idx, acc.chunk_tiers(clv, cuts))
             del clv, means, counts
     ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)

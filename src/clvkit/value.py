@@ -613,24 +613,33 @@ def _customer_value(
     starts = range(0, n, chunk)
     sim_stream = _chunk_streams(job.sim_rng)
 
+    exact = n <= job.sample_size
+    first = np.empty((S, n)) if exact else None  # every value, for exact tier cuts
+
     def value_chunk(lo: int, cuts: np.ndarray | None = None):
-        # runs in a worker thread: reads shared inputs, returns the chunk's results
+        # runs in a worker thread: reads shared inputs, writes its own columns of `first`
         idx = order[lo : lo + chunk]
-        clv, means, counts = run.chunk(idx, sim_stream(lo // chunk))
-        stats = acc.chunk_stats(clv, means)
+        clv, means, counts, inverse = run.distinct(idx, sim_stream(lo // chunk))
+        stats = acc.chunk_stats(clv, means, inverse)
+        if first is not None:
+            out = first[:, lo : lo + idx.size]
+            if inverse is None:
+                out[...] = clv
+            else:
+                np.take(clv, inverse, axis=1, out=out)
+            clv = out
+        elif inverse is not None:
+            clv = clv[:, inverse]
         parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
         return idx, clv, counts, stats, parts
 
     # pass 1: per-draw tier cuts, from all customers or from a random sample of them
-    exact = n <= job.sample_size
     if exact:
-        first = np.empty((S, n))
         results = _ordered_map(value_chunk, starts, n_jobs)
-        for lo, (idx, clv, counts, stats, _) in zip(
-            starts, _progress(results, len(starts), progressbar, "customer value"), strict=True
+        for idx, clv, counts, stats, _ in _progress(
+            results, len(starts), progressbar, "customer value"
         ):
             acc.add_stats(idx, stats, clv, counts)
-            first[:, lo : lo + idx.size] = clv
         cuts = _tier_cuts(first, list(job.tiers.values()), pmap)
     else:
         sample = order[job.sample_positions(n)]
@@ -919,9 +928,31 @@ class _Runner:
         """``(clv, means, counts)`` for customers ``idx``: CLV ``(S, len(idx))``; the means over
         draws of P(alive), purchases, spend and CLV ``(4, len(idx))``; simulated purchase
         counts ``(S, len(idx))`` (``None`` for the expected method)."""
+        clv, means, counts, inverse = self.distinct(idx, rng)
+        if inverse is None:
+            return clv, means, counts
+        return clv[:, inverse], means[:, inverse], counts
+
+    def distinct(self, idx: np.ndarray, rng: np.random.Generator):
+        """:meth:`chunk` for the distinct customers only, and ``inverse`` mapping ``idx`` to
+        them (``None``: every customer is computed).
+
+        The expected method's values depend on ``(x, t_x, T, m)`` only, and for ``x = 0`` on
+        ``T`` only (alive for sure, mean spend from the population), so customers sharing these
+        get the same bits whether computed once or not: one-time buyers of the same age (most
+        customers of a typical log) are computed, and their quantiles sorted, once per chunk.
+        """
         x, tx, T, m = self.x[idx], self.tx[idx], self.T[idx], self.m[idx]
-        counts = None
+        counts = inverse = None
         if self.method == "expected":
+            rep = x > 0
+            key = np.stack([x, np.where(rep, tx, 0.0), T, np.where(rep, m, 0.0)], axis=1)
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            if first.size == x.size:
+                inverse = None
+            else:
+                idx, x, tx, T, m = idx[first], x[first], tx[first], T[first], m[first]
             clv, means, _ = vm.expected_chunk(
                 self.bg, self.gg, x, tx, T, m, self.plan, self.margin, self.pmap
             )
@@ -944,7 +975,7 @@ class _Runner:
                  "T": float(T[c])},
                 "report this with the row shown", len(self.x),
             )  # fmt: skip
-        return clv, means, counts
+        return clv, means, counts, inverse
 
 
 def _chunk_streams(rng: np.random.Generator) -> Callable[[int], np.random.Generator]:
@@ -1062,11 +1093,15 @@ class _Accumulator:
         self.sums.merge(part)
         self.tier_p[idx] = t_p
 
-    def chunk_stats(self, clv, means):
+    def chunk_stats(self, clv, means, inverse=None):
         """Per-customer summaries over draws of one chunk (pure, thread-safe); ``means`` are
-        the chunk's mean P(alive), purchases and spend (:meth:`_Runner.chunk`)."""
+        the chunk's mean P(alive), purchases, spend and CLV (:meth:`_Runner.distinct`), and
+        ``inverse`` maps customers to the columns of ``clv`` and ``means`` (``None``: one each)."""
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
-        qs = dict(zip(levels, _column_quantiles(clv, levels), strict=True))
+        qs = _column_quantiles(clv, levels)
+        if inverse is not None:
+            means, qs = means[:, inverse], qs[:, inverse]
+        qs = dict(zip(levels, qs, strict=True))
         return {
             "mean": means[3], "p_alive": means[0], "purchases": means[1],
             "spend": means[2], "median": qs[0.5],
