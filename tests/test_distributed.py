@@ -177,7 +177,8 @@ def test_default_chunks_and_pandas_input(client, cdnow_log):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClvkitWarning)
         rfm = clvkit.rfm_summary(cdnow_log, amount="amount", observation_end="1997-09-30")
-    bg, gg = _posteriors(3, chains=1, draws=2000)  # default chunk: 1,000 customers
+    # the expected method's default chunk holds 8e6 values: 1,000 customers of 8,000 draws
+    bg, gg = _posteriors(3, chains=1, draws=8000)
     kw = {"horizon": 39, "discount_rate_per_period": 0.01, "random_seed": 1}
     mem = clvkit.customer_value(bg, gg, rfm, **kw)
     dist = cd.customer_value(bg, gg, rfm, npartitions=3, **kw)

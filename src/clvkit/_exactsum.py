@@ -23,6 +23,8 @@ and tier counts come out of one pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numba
 import numpy as np
@@ -243,23 +245,46 @@ class ExactSum:
         """Add ``values`` of shape ``(rows, m)`` to group 0 of each row."""
         self.add_tiered(values, np.zeros((self.shape[0], 0)))
 
-    def add_tiered(self, values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    def add_tiered(
+        self,
+        values: np.ndarray,
+        cuts: np.ndarray,
+        pmap: Callable[[Callable[[int], Any], Iterable[int]], list] | None = None,
+        block: int = 256,
+    ) -> np.ndarray:
         """Add ``values (rows, m)``: a value above ``cuts[s, k]`` (decreasing in ``k``) and not
         above an earlier cut goes to group ``k``, the rest to the last group.
 
         Returns the ``(m, groups)`` count of rows in which each column fell in each group.
+        With ``pmap`` (a thread pool's map), blocks of ``block`` rows run through it: rows are
+        independent sums, so the result is the same.
         """
-        values = np.ascontiguousarray(values, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
         cuts = np.ascontiguousarray(cuts, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] != self.shape[0]:
             raise ValueError(f"values must have shape ({self.shape[0]}, m), got {values.shape}")
         if cuts.ndim != 2 or cuts.shape[0] != self.shape[0] or cuts.shape[1] >= self.shape[1]:
             raise ValueError(f"cuts must have shape ({self.shape[0]}, < groups), got {cuts.shape}")
-        col_counts = np.zeros((values.shape[1], self.shape[1]), dtype=np.int64)
-        _add_tiered(
-            self.state, self.special, self.counts, col_counts, values, values.view(np.int64), cuts
-        )
-        return col_counts
+        if pmap is None:
+            values = np.ascontiguousarray(values)
+            col_counts = np.zeros((values.shape[1], self.shape[1]), dtype=np.int64)
+            _add_tiered(
+                self.state, self.special, self.counts, col_counts, values,
+                values.view(np.int64), cuts,
+            )  # fmt: skip
+            return col_counts
+
+        def rows(lo: int) -> np.ndarray:
+            hi = lo + block
+            col_counts = np.zeros((values.shape[1], self.shape[1]), dtype=np.int64)
+            v = np.ascontiguousarray(values[lo:hi])  # a copy per block, on its thread
+            _add_tiered(
+                self.state[lo:hi], self.special[lo:hi], self.counts[lo:hi], col_counts, v,
+                v.view(np.int64), cuts[lo:hi],
+            )  # fmt: skip
+            return col_counts
+
+        return np.sum(pmap(rows, range(0, self.shape[0], block)), axis=0)
 
     def merge(self, other: ExactSum) -> ExactSum:
         """Add another accumulator's sums into this one (exact); returns ``self``."""
