@@ -112,7 +112,20 @@ def child(task: str, arg: str, draws: int) -> None:
         rfm.attrs["time_unit"] = "W"
         bg, gg = _posteriors(1, draws, seed=2)
     before = _maxrss_gb()
-    if task == "cdnow-clvkit":
+    if task == "cdnow-clvkit-after-fit":
+        # the usual session: a NUTS fit first (it starts numba), then the value call
+        from clvkit import customer_value
+        from clvkit.models import BetaGeo
+
+        BetaGeo().fit(rfm, random_seed=1, progressbar=False)
+        res, out["seconds"], out["repeats"] = _timed(
+            lambda: customer_value(bg, gg, rfm, horizon=12 * 4.345, period="4.345W",
+                                   discount_rate_per_period=0.01, random_seed=0),
+            1,
+        )  # fmt: skip
+        eq = res.equity.values.ravel()
+        out["clv_mean"] = res.summary()["mean"].to_numpy().tolist()
+    elif task == "cdnow-clvkit":
         from clvkit import customer_value
 
         res, out["seconds"], out["repeats"] = _timed(
@@ -208,7 +221,11 @@ def main() -> int:
 
     load_start = os.getloadavg()[0]
     rows = []
-    cases = {"cdnow-clvkit": 3, **({} if args.skip_peer else {"cdnow-pymc-marketing": 1})}
+    cases = {
+        "cdnow-clvkit": 3,
+        "cdnow-clvkit-after-fit": 3,
+        **({} if args.skip_peer else {"cdnow-pymc-marketing": 1}),
+    }
     for task, processes in cases.items():
         print(f"timing {task}", file=sys.stderr, flush=True)
         runs = [_run(["--child", task, "-"]) for _ in range(processes)]
@@ -230,7 +247,9 @@ def main() -> int:
         "their first call (it includes loading the compiled kernels, numba's one-time start-up "
         "of about 0.35 s that a fit earlier in the same process would already have paid) and "
         "*repeat* the median of the calls after it in the same process (clvkit: 3 children x 5 "
-        "repeats; pymc-marketing: 1 child x 2 repeats). Posterior draws: independent "
+        "repeats; pymc-marketing: 1 child x 2 repeats). The *after a fit* row times the first "
+        "call in a process that has just fitted the BG/NBD model by NUTS (the usual session; the "
+        "fit has started numba). Posterior draws: independent "
         f"lognormals around the CDNOW MLE (log-scale sd {LOG_SD}).\n",
         f"- Machine: {machine()}",
         f"- Versions: {versions(['clvkit', 'numpy', 'scipy', 'pymc-marketing'])}",
@@ -242,6 +261,7 @@ def main() -> int:
     ]
     labels = {
         "cdnow-clvkit": "CDNOW, clvkit expected (joint spend draws)",
+        "cdnow-clvkit-after-fit": "CDNOW, clvkit expected, after a BG/NBD NUTS fit in the process",
         "cdnow-pymc-marketing": "CDNOW, pymc-marketing expected_customer_lifetime_value",
         "big-expected": "simulated, clvkit expected",
         "big-simulate": "simulated, clvkit simulate",
@@ -282,19 +302,24 @@ def main() -> int:
                 f"under 4 GB {'met' if r['rss_peak_gb'] < 4 else 'NOT met'} "
                 f"({r['rss_peak_gb']:.2f} GB)."
             )
-    for key, name in (("repeat_seconds", "repeated calls"), ("seconds", "first call")):
-        if key in a:
-            lines.append(
-                f"- CDNOW target under 0.5 s, {name}: {'met' if a[key] < 0.5 else 'NOT met'} "
-                f"({a[key]:.2f} s)."
-            )
-        if key in a and key in b:
-            ratio = b[key] / a[key]
+    fit = res.get("cdnow-clvkit-after-fit", {})
+    for ours, key, peer_key, name in (
+        (a, "repeat_seconds", "repeat_seconds", "repeated calls"),
+        (fit, "seconds", "seconds", "first call after a fit"),
+        (a, "seconds", "seconds", "first call in a fresh process"),
+    ):
+        if key not in ours:
+            continue
+        t = ours[key]
+        lines.append(
+            f"- CDNOW target under 0.5 s, {name}: {'met' if t < 0.5 else 'NOT met'} ({t:.2f} s)."
+        )
+        if peer_key in b:
+            ratio = b[peer_key] / t
             lines.append(
                 f"- CDNOW target at least 50x faster than pymc-marketing (same run), {name}: "
                 f"{'met' if ratio >= 50 else 'NOT met'} ({ratio:.1f}x)."
             )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.output.with_suffix(".md.tmp")
     tmp_out.write_text("\n".join(lines) + "\n")
     tmp_out.replace(args.output)

@@ -502,7 +502,8 @@ def customer_value(
     chunk_size : int, optional
         Customers per chunk (default: about 8 million values per chunk for the expected
         method, whose chunks share Gauss rules and identical customers and split their work
-        over ``n_jobs`` threads; 2 million for ``"simulate"``).
+        over ``n_jobs`` threads; 1.5 million for ``"simulate"``, whose temporaries hold every
+        simulated purchase).
     n_jobs : int, optional
         Number of threads processing chunks at once, and within a chunk of the expected
         method, blocks of 256 draws (the compiled kernels and numpy's heavy parts release the
@@ -805,7 +806,7 @@ def _prepare(
                 float(gg[1].ravel()[bad][0]), "use method='simulate'", S,
             )  # fmt: skip
     # expected: chunks share Gauss rules and identical customers, and run blocks on threads
-    per_chunk = 8_000_000 if method == "expected" else 2_000_000
+    per_chunk = 8_000_000 if method == "expected" else 1_500_000
     chunk = max(1, per_chunk // S) if chunk_size is None else chunk_size
     if isinstance(chunk, bool) or not (isinstance(chunk, int | np.integer) and chunk >= 1):
         raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk_size!r}.")
