@@ -184,16 +184,34 @@ def _newton_nodes(diag, off, n, x, work):
 @_jit
 def _weights(diag, off, n, nodes, weights, wp):
     """Gauss weights 1 / sum_m P_m(x)^2 (normalized to sum 1) and weights / nodes."""
+    # four nodes at a time: independent recurrences interleaved (each is a chain of divisions)
+    for i0 in range(0, n, 4):
+        x0, x1 = nodes[i0], nodes[min(i0 + 1, n - 1)]
+        x2, x3 = nodes[min(i0 + 2, n - 1)], nodes[min(i0 + 3, n - 1)]
+        a0, a1, a2, a3 = 0.0, 0.0, 0.0, 0.0
+        c0, c1, c2, c3 = 1.0, 1.0, 1.0, 1.0
+        t0, t1, t2, t3 = 1.0, 1.0, 1.0, 1.0
+        for m in range(1, n):
+            e = off[m - 2] if m >= 2 else 0.0
+            d = diag[m - 1]
+            o = off[m - 1]
+            a0, c0 = c0, ((x0 - d) * c0 - e * a0) / o
+            a1, c1 = c1, ((x1 - d) * c1 - e * a1) / o
+            a2, c2 = c2, ((x2 - d) * c2 - e * a2) / o
+            a3, c3 = c3, ((x3 - d) * c3 - e * a3) / o
+            t0 += c0 * c0
+            t1 += c1 * c1
+            t2 += c2 * c2
+            t3 += c3 * c3
+        weights[i0] = 1.0 / t0
+        if i0 + 1 < n:
+            weights[i0 + 1] = 1.0 / t1
+        if i0 + 2 < n:
+            weights[i0 + 2] = 1.0 / t2
+        if i0 + 3 < n:
+            weights[i0 + 3] = 1.0 / t3
     total = 0.0
     for i in range(n):
-        xi = nodes[i]
-        p_prev, p_cur, tot = 0.0, 1.0, 1.0
-        for m in range(1, n):
-            e_prev = off[m - 2] if m >= 2 else 0.0
-            p_next = ((xi - diag[m - 1]) * p_cur - e_prev * p_prev) / off[m - 1]
-            p_prev, p_cur = p_cur, p_next
-            tot += p_cur * p_cur
-        weights[i] = 1.0 / tot
         total += weights[i]
     for i in range(n):
         weights[i] /= total
