@@ -112,26 +112,18 @@ def child(task: str, arg: str, draws: int) -> None:
         rfm.attrs["time_unit"] = "W"
         bg, gg = _posteriors(1, draws, seed=2)
     before = _maxrss_gb()
-    if task == "cdnow-clvkit-after-fit":
-        # the usual session: a NUTS fit first (it starts numba), then the value call
+    if task in ("cdnow-clvkit", "cdnow-clvkit-after-fit"):
         from clvkit import customer_value
-        from clvkit.models import BetaGeo
 
-        BetaGeo().fit(rfm, random_seed=1, progressbar=False)
+        if task == "cdnow-clvkit-after-fit":
+            # the usual session: a NUTS fit first (it starts numba), then the value call
+            from clvkit.models import BetaGeo
+
+            BetaGeo().fit(rfm, random_seed=1, progressbar=False)
         res, out["seconds"], out["repeats"] = _timed(
             lambda: customer_value(bg, gg, rfm, horizon=12 * 4.345, period="4.345W",
                                    discount_rate_per_period=0.01, random_seed=0),
-            1,
-        )  # fmt: skip
-        eq = res.equity.values.ravel()
-        out["clv_mean"] = res.summary()["mean"].to_numpy().tolist()
-    elif task == "cdnow-clvkit":
-        from clvkit import customer_value
-
-        res, out["seconds"], out["repeats"] = _timed(
-            lambda: customer_value(bg, gg, rfm, horizon=12 * 4.345, period="4.345W",
-                                   discount_rate_per_period=0.01, random_seed=0),
-            5,
+            5 if task == "cdnow-clvkit" else 1,
         )  # fmt: skip
         eq = res.equity.values.ravel()
         out["clv_mean"] = res.summary()["mean"].to_numpy().tolist()
