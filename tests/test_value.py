@@ -321,8 +321,14 @@ def test_simulate_agrees_with_expected_and_is_wider(cdnow):
         np.testing.assert_allclose(ss["p_alive"], se["p_alive"], rtol=1e-12)
 
 
-def test_simulated_purchase_counts_match_expectation():
-    """Mean simulated purchases per customer vs the closed form, within 5 standard errors."""
+@pytest.mark.parametrize("batch", [None, 5_000])
+def test_simulated_purchase_counts_match_expectation(batch, monkeypatch):
+    """Mean simulated purchases per customer vs the closed form, within 5 standard errors; also
+    with purchases simulated in batches of 5,000 (large chunks hold 2 million at a time)."""
+    from clvkit import _value_math as vm
+
+    if batch is not None:
+        monkeypatch.setattr(vm, "PURCHASE_BATCH", batch)
     rfm = small_rfm()
     S = 20_000
     tp, sp = posterior(BG_MLE, draws=S), posterior(GG_MLE, draws=S)

@@ -15,6 +15,8 @@ import numpy as np
 
 from clvkit import _quadrature, predict
 
+PURCHASE_BATCH = 2_000_000  # simulated purchases held at once per chunk (about 100 MB)
+
 
 def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     """Simulate each (draw, customer) future over the horizon, exactly and without loops.
@@ -48,26 +50,33 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     k0 = rng.poisson(lam * H)  # purchases in the horizon if the customer never died
     tau = np.full(di.shape, np.inf)  # death time; alive customers who buy nothing live on
     buy = np.nonzero(k0 > 0)[0]
-    if buy.size:
-        kb = k0[buy]
-        d_b, c_b = di[buy], ci[buy]
+    # purchases are simulated in batches of units holding at most PURCHASE_BATCH of them, so
+    # a chunk of heavy buyers (tens of purchases per unit) does not hold them all at once
+    start, bounds = 0, np.cumsum(k0[buy])
+    while start < buy.size:
+        done = bounds[start - 1] if start else 0
+        end = max(start + 1, int(np.searchsorted(bounds, done + PURCHASE_BATCH, side="right")))
+        units = buy[start:end]
+        start = end
+        kb = k0[units]
+        d_b, c_b = di[units], ci[units]
         pdrop = rng.beta(a[d_b, 0], b[d_b, 0] + x[c_b])  # Beta(a, b + x) given alive
         mb = rng.geometric(np.maximum(pdrop, 1e-300))  # the purchase after which it drops out
         died = mb <= kb
         nb = np.minimum(kb, mb)
-        tau_b = np.full(buy.shape, np.inf)
+        tau_b = np.full(units.shape, np.inf)
         if np.any(died):
             tau_b[died] = H * rng.beta(mb[died], kb[died] - mb[died] + 1)
-        tau[buy] = tau_b
+        tau[units] = tau_b
         # purchases, flattened: one entry per purchase
-        owner = np.repeat(np.arange(buy.size), nb)
+        owner = np.repeat(np.arange(units.size), nb)
         upper = np.where(died, tau_b, H)
         times = rng.random(owner.size) * upper[owner]
         last = np.cumsum(nb) - 1
         times[last[died]] = tau_b[died]
         nu = predict.gg_sample_nu(sp[d_b, 0], sq[d_b, 0], sv[d_b, 0], x[c_b], m[c_b], rng)
         spend = rng.gamma(sp[d_b, 0][owner]) / nu[owner]
-        rev_b = np.bincount(owner, weights=spend * plan.discount(times), minlength=buy.size)
+        rev_b = np.bincount(owner, weights=spend * plan.discount(times), minlength=units.size)
         revenue[d_b, c_b] = rev_b
         count[d_b, c_b] = nb
     if plan.cost_per_period > 0:

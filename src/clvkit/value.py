@@ -502,8 +502,8 @@ def customer_value(
     chunk_size : int, optional
         Customers per chunk (default: about 8 million values per chunk for the expected
         method, whose chunks share Gauss rules and identical customers and split their work
-        over ``n_jobs`` threads; 1.5 million for ``"simulate"``, whose temporaries hold every
-        simulated purchase).
+        over ``n_jobs`` threads; 1.5 million for ``"simulate"``, whose chunks also hold up to
+        2 million simulated purchases at a time).
     n_jobs : int, optional
         Number of threads processing chunks at once, and within a chunk of the expected
         method, blocks of 256 draws (the compiled kernels and numpy's heavy parts release the
