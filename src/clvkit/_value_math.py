@@ -154,6 +154,7 @@ class DiscountPlan:
 
 
 DRAW_BLOCK = 256  # draws per kernel task: fixed, so results do not depend on the thread count
+PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's) map to a list
 
 
 def serial_map(fn: Callable[[int], Any], items: Iterable[int]) -> list:
@@ -161,7 +162,9 @@ def serial_map(fn: Callable[[int], Any], items: Iterable[int]) -> list:
     return [fn(i) for i in items]
 
 
-def expected_chunk(bg, gg, x, tx, T, m, plan, margin, pmap=serial_map, per_draw=False):
+def expected_chunk(
+    bg, gg, x, tx, T, m, plan, margin, pmap: PMap = serial_map, per_draw: bool = False
+):
     """Expected discounted CLV given the history, per draw.
 
     CLV = P(alive) * (margin * E[spend] * sum_j w_j F(t_j) - cost * sum_j c_j G(s_j)), with F, G

@@ -580,7 +580,7 @@ def customer_value(
 
 
 @contextmanager
-def _kernel_threads(n_jobs: int) -> Iterator[Callable[[Callable[[int], Any], Iterable[int]], list]]:
+def _kernel_threads(n_jobs: int) -> Iterator[vm.PMap]:
     """A ``map`` over ``n_jobs`` threads for the blocks of draws inside a chunk (kernels release
     the GIL). Chunks also run on ``n_jobs`` threads; the blocks keep both cores busy when one
     chunk holds most of the work (the expected method's high frequencies share the last one)."""
@@ -599,7 +599,7 @@ def _customer_value(
     transactions_model: Any,
     spend_model: Any,
     rfm: pd.DataFrame,
-    pmap: Callable[[Callable[[int], Any], Iterable[int]], list],
+    pmap: vm.PMap,
     *,
     n_jobs: int,
     keep_draws: bool,
@@ -702,7 +702,7 @@ class _Job:
     def S(self) -> int:
         return self.bg[0].shape[0]
 
-    def runner(self, cols: Mapping[str, np.ndarray], pmap: Callable = vm.serial_map) -> _Runner:
+    def runner(self, cols: Mapping[str, np.ndarray], pmap: vm.PMap = vm.serial_map) -> _Runner:
         return _Runner(self.method, self.plan, self.margin, self.bg, self.gg, cols, pmap)
 
     def sample_positions(self, n: int) -> np.ndarray:
@@ -748,7 +748,7 @@ def _prepare(
     tier_sample_size: int | None,
     chunk_size: int | None,
     random_seed: int | np.random.Generator | None,
-    pmap: Callable = vm.serial_map,
+    pmap: vm.PMap = vm.serial_map,
 ) -> _Job:
     """Check the arguments (``rfm`` only for its ``attrs``), pair the draws, split the seed."""
     t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
@@ -1041,7 +1041,7 @@ def _progress(it: Iterable, total: int, show: bool, label: str):
 
 
 def _tier_cuts(
-    values: np.ndarray, shares: list[float], pmap: Callable = vm.serial_map
+    values: np.ndarray, shares: list[float], pmap: vm.PMap = vm.serial_map
 ) -> np.ndarray:
     """Per-draw cuts ``(S, n_tiers - 1)``: a value above cut j is in tier j or higher.
 
