@@ -265,26 +265,20 @@ class ExactSum:
             raise ValueError(f"values must have shape ({self.shape[0]}, m), got {values.shape}")
         if cuts.ndim != 2 or cuts.shape[0] != self.shape[0] or cuts.shape[1] >= self.shape[1]:
             raise ValueError(f"cuts must have shape ({self.shape[0]}, < groups), got {cuts.shape}")
-        if pmap is None:
-            values = np.ascontiguousarray(values)
-            col_counts = np.zeros((values.shape[1], self.shape[1]), dtype=np.int64)
-            _add_tiered(
-                self.state, self.special, self.counts, col_counts, values,
-                values.view(np.int64), cuts,
-            )  # fmt: skip
-            return col_counts
+        if pmap is None:  # one block, on this thread
+            pmap, block = (lambda fn, items: [fn(i) for i in items]), max(self.shape[0], 1)
 
         def rows(lo: int) -> np.ndarray:
             hi = lo + block
             col_counts = np.zeros((values.shape[1], self.shape[1]), dtype=np.int64)
-            v = np.ascontiguousarray(values[lo:hi])  # a copy per block, on its thread
+            v = np.ascontiguousarray(values[lo:hi])  # a copy per block (none if contiguous)
             _add_tiered(
                 self.state[lo:hi], self.special[lo:hi], self.counts[lo:hi], col_counts, v,
                 v.view(np.int64), cuts[lo:hi],
             )  # fmt: skip
             return col_counts
 
-        return np.sum(pmap(rows, range(0, self.shape[0], block)), axis=0)
+        return np.sum(pmap(rows, range(0, max(self.shape[0], 1), block)), axis=0)
 
     def merge(self, other: ExactSum) -> ExactSum:
         """Add another accumulator's sums into this one (exact); returns ``self``."""

@@ -1114,8 +1114,7 @@ class _Accumulator:
             self.pmap(
                 lambda lo: _column_quantiles(clv[:, lo : lo + _QUANTILE_BLOCK], levels),
                 range(0, clv.shape[1], _QUANTILE_BLOCK),
-            )
-            or [np.empty((len(levels), 0))],
+            ),
             axis=1,
         )
         if inverse is not None:
