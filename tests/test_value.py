@@ -250,6 +250,26 @@ def test_n_jobs_does_not_change_results(cdnow, method, tier_sample_size):
     assert np.array_equal(from_gen.equity.values, one.equity.values)
 
 
+def test_n_jobs_does_not_change_results_across_draw_and_customer_blocks(cdnow):
+    """Inside a chunk the expected method splits draws into blocks of 256 (kernels, tier cuts,
+    tier sums, the first-pass copy) and customers into blocks of 128 (quantiles): with 600
+    draws and 700-customer chunks every one of these has several blocks on the threads."""
+    from clvkit import _value_math as vm
+    from clvkit import value
+
+    tp = posterior(BG_MLE, draws=300, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=300, chains=2, noise=0.1, seed=4)
+    assert 600 > 2 * vm.DRAW_BLOCK and 700 > 2 * value._QUANTILE_BLOCK
+    kw = dict(horizon="52W", period="30D", annual_discount_rate=0.1, cost_per_period=0.2,
+              chunk_size=700, random_seed=7)  # fmt: skip
+    one = customer_value(tp, sp, cdnow, n_jobs=1, **kw)
+    two = customer_value(tp, sp, cdnow, n_jobs=2, **kw)
+    for name in ("equity", "tier_equity", "tier_count", "new_customer"):
+        assert np.array_equal(getattr(two, name).values, getattr(one, name).values), name
+    for prob in (0.5, 0.8, 0.9, 0.95):
+        pd.testing.assert_frame_equal(two.summary(prob), one.summary(prob), check_exact=True)
+
+
 def test_identical_customers_are_computed_once_with_the_same_bits(cdnow):
     """The expected method computes each distinct (x, t_x, T, m) once, and every x = 0 customer
     of the same age once (their values do not depend on t_x or m): the bits equal computing
