@@ -70,9 +70,10 @@ def _kernel_route(bg, x, T, plan):
     S = bg[0].shape[0]
     out = [np.empty((S, x.size)) for _ in range(3)]
     flat = [np.ascontiguousarray(v[:, 0]) for v in bg]
+    visit = q.draw_order(flat[2], flat[3])  # row j of the outputs is draw visit[j]
     q.alive_values(
         *flat[:4],
-        q.draw_order(flat[2], flat[3]),
+        visit,
         xs[gstart[:-1]],
         gstart,
         Ts,
@@ -84,7 +85,9 @@ def _kernel_route(bg, x, T, plan):
     )
     inv = np.empty_like(order)
     inv[order] = np.arange(order.size)
-    return [o[:, inv] for o in out]
+    by_draw = np.empty_like(visit)
+    by_draw[visit] = np.arange(S)
+    return [o[by_draw][:, inv] for o in out]
 
 
 def _draws(S: int, seed: int, **scale):

@@ -359,7 +359,8 @@ def alive_values(
 
     r, alpha, a, b : (S,) draws, visited in ``order`` (see :func:`draw_order`); ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
     by x, then T); pair_T : (U,); times, w_rev, w_cost : horizons and their revenue and cost
-    weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (S, U).
+    weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (len(order), U):
+    row j for draw ``order[j]``.
     """
     G = ux.size
     # per group, the rule of the previous draw: Newton's starting point for this draw's rule
@@ -377,7 +378,8 @@ def alive_values(
     for j in range(times.size):
         t_max = max(t_max, times[j])
         has_cost = has_cost or w_cost[j] != 0.0
-    for s in order:
+    for j in range(order.size):
+        s = order[j]
         for g in range(G):
             lo, hi = gstart[g], gstart[g + 1]
             x = ux[g]
@@ -432,11 +434,11 @@ def alive_values(
                             if has_cost:
                                 for mm in range(m - 1, -1, -1):
                                     r2 = r2 * uu + poly[2, mm]
-                            rev[s, p], fh[s, p], cost[s, p] = r0, r1, r2
+                            rev[j, p], fh[j, p], cost[j, p] = r0, r1, r2
                 if not ok:
                     for p in range(u, v):
                         gam = 1.0 / (alpha[s] + pair_T[p])
-                        rev[s, p], fh[s, p], cost[s, p] = _direct(
+                        rev[j, p], fh[j, p], cost[j, p] = _direct(
                             k, gam, nd, wts, wp, n, times, w_rev, w_cost, i_h
                         )
                 u = v
@@ -457,7 +459,8 @@ def assemble(
     log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T (``uT``, customer
     index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a few eps * |log(alpha+T)|
     * (r+x) in the log odds. Spend as :func:`clvkit.predict.gg_expected_spend`. ``group`` and
-    ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost.
+    ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost, whose
+    row j holds draw ``visit[j]`` (:func:`alive_values` of the same ``visit``).
     """
     N = clv.shape[1]
     G = ux.size
@@ -466,7 +469,8 @@ def assemble(
     spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
     log_T = np.empty(uT.size)
     log_tx = np.empty(utx.size)
-    for s in visit:
+    for j in range(visit.size):
+        s = visit[j]
         for g in range(G):
             xg = ux[g]
             log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
@@ -486,15 +490,15 @@ def assemble(
                 pa = 1.0
             e_s = spend_num[g] * (sv[s] + xi * m[i])
             u = pair[i]
-            val = margin * e_s * rev[s, u]
+            val = margin * e_s * rev[j, u]
             if cost_per_period > 0.0:
-                val -= cost_per_period * cost[s, u]
+                val -= cost_per_period * cost[j, u]
             clv[s, i] = pa * val
             sums[0, i] += pa
-            sums[1, i] += pa * fh[s, u]
+            sums[1, i] += pa * fh[j, u]
             sums[2, i] += e_s
             sums[3, i] += clv[s, i]
             if full:
                 p_alive[s, i] = pa
-                purchases[s, i] = pa * fh[s, u]
+                purchases[s, i] = pa * fh[j, u]
                 spend[s, i] = e_s

@@ -201,7 +201,6 @@ def expected_chunk(
     group = np.cumsum(gnew)[pair] - 1
     times, w_rev, w_cost, i_h = _plan_times(plan)
     S, U, n = r.size, px.size, x.size
-    rev, fh, cost = np.empty((S, U)), np.empty((S, U)), np.empty((S, U))
     uT, iT = np.unique(T, return_inverse=True)
     utx, itx = np.unique(tx, return_inverse=True)
     clv = np.empty((S, n))
@@ -210,6 +209,7 @@ def expected_chunk(
 
     def block(lo: int) -> np.ndarray:  # pair values, then customers, of one block of draws
         rows = visit[lo : lo + DRAW_BLOCK]
+        rev, fh, cost = (np.empty((rows.size, U)) for _ in range(3))  # row j: draw rows[j]
         if U:
             _quadrature.alive_values(
                 r, alpha, a, b, rows, ux, gstart, pT, times, w_rev, w_cost, i_h, rev, fh, cost
