@@ -13,11 +13,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 import xarray as xr
 from scipy.optimize import minimize
 
+from clvkit._numba_cache import njit
 from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.models import _diagnostics
 
@@ -203,7 +203,7 @@ _PRIOR_CODES = {"LogNormal": 0, "Gamma": 1, "HalfNormal": 2, "Exponential": 3, "
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
     """Digamma for x > 0: upward recurrence to x >= 10, then the asymptotic series (error < 1e-13)."""
     res = 0.0
@@ -215,7 +215,7 @@ def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
     return res + math.log(x) - 0.5 / x - tail
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
     """Add log prior + log Jacobian (θ = exp(η)) to ``grad``; return their value."""
     lp = 0.0
@@ -245,7 +245,7 @@ def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
     return lp
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_bg_logp(
     eta, xv, xw, T0, w0, x1, w1, ut, it, us, is_, ux, ix, codes, pars, grad
 ):  # pragma: no cover - compiled
@@ -332,7 +332,7 @@ def _nb_bg_logp(
     return ll + _nb_prior(eta, codes, pars, grad)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_gg_logp(eta, xv, xw, x, log_xm, xm, w, codes, pars, grad):  # pragma: no cover
     """Gamma-Gamma log posterior (density of the mean spend) on the log scale."""
     p = math.exp(eta[0])
