@@ -35,6 +35,7 @@ from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit._exactsum import ExactSum
 from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
 __all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
@@ -751,6 +752,7 @@ def _prepare(
     pmap: vm.PMap = vm.serial_map,
 ) -> _Job:
     """Check the arguments (``rfm`` only for its ``attrs``), pair the draws, split the seed."""
+    random_seed = check_random_seed(random_seed)
     t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
     s_post = posterior_dataset(spend_model, _GG_VARS, "spend_model")
     unit = _resolve_unit(rfm, t_post, s_post)
@@ -792,7 +794,7 @@ def _prepare(
         )
 
     plan = vm.DiscountPlan(H, delta, rate, discounting == "continuous", cost)
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(random_seed)  # checked above
     pair_rng, sample_rng, sim_rng = rng.spawn(3)
     bg, gg, coords = _pair_draws(t_post, s_post, pair_rng)
     S = bg[0].shape[0]

@@ -21,6 +21,7 @@ from scipy.special import gammaln, ndtri
 from clvkit.errors import ClvkitError, NotFittedError
 from clvkit.models import _diagnostics, _sampling
 from clvkit.models._inputs import RFMArrays, check_time_unit
+from clvkit.rng import check_random_seed
 
 if TYPE_CHECKING:
     import arviz as az
@@ -203,8 +204,9 @@ class ModelBase:
             Hessian is not negative definite.
         chains, draws, tune : int
             NUTS settings (ignored by point fits; ``"laplace"`` uses ``chains`` and ``draws``).
-        random_seed : int or numpy.random.Generator, optional
-            Seed for the sampler (and for the Laplace draws).
+        random_seed : int, numpy.random.Generator or numpy.random.SeedSequence, optional
+            Seed for the sampler (and for the Laplace draws); checked by
+            :func:`clvkit.rng.check_random_seed` for every method.
         progressbar : bool
             Show the sampler's progress bar.
         sampler : {"nutpie", "nutpie-pytensor", "pymc"}
@@ -230,6 +232,7 @@ class ModelBase:
         for arg, val, lo in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
                 raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
+        random_seed = check_random_seed(random_seed)
         priors = resolve_priors(self._default_priors, self.priors)
         stats, time_unit = self._prepare(rfm)
         names = self._param_names

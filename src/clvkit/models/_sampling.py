@@ -20,6 +20,7 @@ from scipy.optimize import minimize
 from clvkit._numba_cache import njit
 from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.models import _diagnostics
+from clvkit.rng import check_random_seed, make_rng
 
 __all__ = [
     "RHAT_MAX",
@@ -41,16 +42,13 @@ ESS_PER_CHAIN_MIN = 100
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 
 
-def seed_int(random_seed: int | np.random.Generator | None) -> int:
-    """An integer seed for samplers that need one, drawn from a Generator or fresh entropy."""
-    if isinstance(random_seed, (int, np.integer)) and not isinstance(random_seed, bool):
-        return int(random_seed)
-    rng = (
-        random_seed
-        if isinstance(random_seed, np.random.Generator)
-        else np.random.default_rng(random_seed)
-    )
-    return int(rng.integers(0, 2**31 - 1))
+def seed_int(random_seed: int | np.random.Generator | np.random.SeedSequence | None) -> int:
+    """An integer seed for samplers that need one: the seed itself when it is an integer below
+    2**63, else drawn from a Generator (or one made from the seed or fresh entropy)."""
+    random_seed = check_random_seed(random_seed)
+    if isinstance(random_seed, int) and random_seed < 2**63:
+        return random_seed
+    return int(make_rng(random_seed).integers(0, 2**31 - 1))
 
 
 def sample_nuts(
@@ -499,11 +497,7 @@ def laplace_posterior(
             "Suggestion: use method='nuts', or pass stronger priors."
         )
     k = len(names)
-    rng = (
-        random_seed
-        if isinstance(random_seed, np.random.Generator)
-        else np.random.default_rng(random_seed)
-    )
+    rng = make_rng(random_seed)
     z = rng.standard_normal((chains * draws, k))
     # precision = L L^T, so η = m + L^{-T} z has covariance (L L^T)^{-1}
     eta = mode + np.linalg.solve(chol.T, z.T).T

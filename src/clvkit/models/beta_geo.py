@@ -11,8 +11,8 @@ import xarray as xr
 from clvkit.errors import ClvkitError
 from clvkit.models._base import ModelBase, pymc_prior
 from clvkit.models._inputs import validate_rfm
-from clvkit.models._sampling import seed_int
 from clvkit.models._stats import BGStats, bg_loglik_grad, compress_bg
+from clvkit.rng import make_rng
 
 __all__ = ["BetaGeo"]
 
@@ -271,13 +271,9 @@ class BetaGeo(ModelBase):
         """
         from clvkit import predict
 
+        rng = make_rng(random_seed)
         data = self._customers(rfm)
         t = _horizon(t)
-        rng = (
-            random_seed
-            if isinstance(random_seed, np.random.Generator)
-            else np.random.default_rng(seed_int(random_seed))
-        )
         d, shape = self._draws()
         alive, lam, p = predict.bg_sample_latent(
             d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T, rng
