@@ -24,12 +24,14 @@ from clvkit.rng import check_random_seed, make_rng
 
 __all__ = [
     "RHAT_MAX",
+    "NotConvergedError",
     "check_convergence",
     "hessian_log_scale",
     "laplace_posterior",
     "maximize",
     "sample_nuts",
     "seed_int",
+    "unbounded_direction",
 ]
 
 #: Diagnostic thresholds (Vehtari et al. 2021): R-hat, ESS per chain (bulk and tail).
@@ -98,6 +100,14 @@ def sample_nuts(
     return posterior, stats[keep]
 
 
+class NotConvergedError(ClvkitError):
+    """:func:`maximize` found no optimum; ``theta`` is where it stopped (log scale)."""
+
+    def __init__(self, message: str, theta: np.ndarray) -> None:
+        super().__init__(message)
+        self.theta = theta
+
+
 def maximize(
     fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
@@ -107,7 +117,8 @@ def maximize(
 
     Log-parameters beyond ±25 (parameters outside ~1e-11..1e11) count as infeasible. BFGS
     beats L-BFGS-B here: with 3-4 parameters the latter's per-iteration overhead dominates.
-    Returns the optimum (log scale), the objective there and the iteration count.
+    Returns the optimum (log scale), the objective there and the iteration count; raises
+    :class:`NotConvergedError` (a ``ClvkitError``) when the gradient does not vanish.
     """
 
     def neg(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -121,12 +132,67 @@ def maximize(
     res = minimize(neg, x0, jac=True, method="BFGS", options={"maxiter": 2000, "gtol": 1e-6})
     value, grad = fun_grad(res.x)
     if not np.isfinite(value) or np.max(np.abs(grad)) > 1e-3 * max(1.0, abs(value)):
-        raise ClvkitError(
+        raise NotConvergedError(
             f"{what} did not converge ({res.message}; log-parameters {np.round(res.x, 3)}). "
             "Suggestion: check the data (e.g. very few repeat customers), use method='map' "
-            "with priors, or method='nuts'."
+            "with priors, or method='nuts'.",
+            res.x,
         )
     return res.x, float(value), int(res.nit)
+
+
+#: :func:`unbounded_direction`: parameters moved by a factor ``FLAT_FACTOR`` along a direction
+#: that changes the objective by less than ``FLAT_DROP`` are not bounded by the data.
+FLAT_FACTOR = 1000.0
+FLAT_DROP = 0.01
+
+
+def unbounded_direction(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], theta: np.ndarray
+) -> np.ndarray | None:
+    """A direction (unit vector on the log scale) in which the objective has no maximum, or None.
+
+    A maximum of a likelihood on the boundary of the parameter space (some parameters running to
+    0 or infinity, alone or together along a ray such as ``r, alpha -> inf`` with ``r / alpha``
+    fixed) shows as a direction in which moving every parameter by a factor of
+    :data:`FLAT_FACTOR` from ``theta`` changes the objective by less than :data:`FLAT_DROP`
+    (or raises it): the data cannot tell those values apart, so the optimiser's stopping point
+    is arbitrary. An interior maximum with a finite standard error loses far more (a log-scale
+    standard error ``s`` loses about ``(ln 1000 / s)^2 / 2``, so only ``s > 49`` passes).
+    Tried: each parameter alone, each pair together and opposed, and the eigenvectors of the
+    Hessian, in both senses. Returns the direction that gains most.
+
+    Examples
+    --------
+    >>> f = lambda t: (-float(t[0] ** 2), np.array([-2 * t[0], 0.0]))  # flat in t[1]
+    >>> np.abs(unbounded_direction(f, np.zeros(2))).round(3).tolist()
+    [0.0, 1.0]
+    >>> g = lambda t: (-float(t @ t), -2 * t)
+    >>> unbounded_direction(g, np.zeros(2)) is None
+    True
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    k = theta.size
+    eye = np.eye(k)
+    dirs = [eye[i] for i in range(k)]
+    for i in range(k):
+        for j in range(i + 1, k):
+            dirs += [(eye[i] + eye[j]) / math.sqrt(2), (eye[i] - eye[j]) / math.sqrt(2)]
+    with np.errstate(all="ignore"):
+        f0 = fun_grad(theta)[0]
+        H = hessian_log_scale(fun_grad, theta)
+        if np.all(np.isfinite(H)):
+            dirs += list(np.linalg.eigh(H)[1].T)
+        step = math.log(FLAT_FACTOR)
+        best, best_gain = None, -FLAT_DROP
+        for d in dirs:
+            for sign in (1.0, -1.0):
+                gain = fun_grad(theta + sign * step * d)[0] - f0
+                if np.isfinite(gain) and gain > best_gain:
+                    best, best_gain = sign * d, gain
+    if not np.isfinite(f0):
+        return None
+    return best
 
 
 def hessian_log_scale(
