@@ -21,6 +21,8 @@ own cached numba functions are not redirected.
 from __future__ import annotations
 
 import atexit
+import inspect
+import os
 import shutil
 import tempfile
 import threading
@@ -77,9 +79,13 @@ def _warn_uncached(name: str) -> None:
     )
 
 
-def _decorate(make: Callable[[bool], Any], name: str) -> Any:
+def _decorate(make: Callable[[bool], Any], name: str, source: str) -> Any:
     """``make(cache)`` decorates the kernel; try numba's folders, then a temporary one, then
-    no cache."""
+    no cache. A function without a source file (typed at a prompt, in a doctest) has nothing
+    to cache against: it is compiled without a cache, silently."""
+    if not os.path.isfile(source):
+        _where[name] = "none"
+        return make(False)
     with _LOCK:
         try:
             out = make(True)
@@ -124,6 +130,7 @@ def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
         return _decorate(
             lambda cache: numba.njit(cache=cache, **options)(fn),
             f"{fn.__module__}.{fn.__qualname__}",
+            inspect.getfile(fn),
         )
 
     return decorator
@@ -136,6 +143,7 @@ def cfunc(signature: Any, **options: Any) -> Callable[[Callable[..., Any]], Any]
         return _decorate(
             lambda cache: numba.cfunc(signature, cache=cache, **options)(fn),
             f"{fn.__module__}.{fn.__qualname__}",
+            inspect.getfile(fn),
         )
 
     return decorator
