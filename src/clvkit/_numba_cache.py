@@ -58,9 +58,16 @@ def _temporary_folder() -> str | None:
     except OSError:
         _state["temporary_failed"] = True
         return None
-    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(_remove, folder, os.getpid())
     _temporary.append(folder)
     return folder
+
+
+def _remove(folder: str, owner_pid: int) -> None:
+    """Remove the temporary folder at exit of the process that made it (not of a forked
+    child, which shares it)."""
+    if os.getpid() == owner_pid:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _warn_uncached(name: str) -> None:
