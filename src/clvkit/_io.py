@@ -35,11 +35,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from clvkit.errors import ClvkitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "HTML_SUFFIXES",
@@ -597,6 +598,8 @@ def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -
     -------
     pandas.DataFrame
     """
+    import pandas as pd  # deferred: checking outputs must not wait for pandas
+
     text = os.fspath(path)
     files = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]
     if not files or not all(os.path.isfile(f) for f in files):
