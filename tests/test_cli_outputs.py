@@ -165,21 +165,34 @@ def test_marker_folder_is_replaced_empty_folder_is_used(log_csv, tmp_path, capsy
     assert (out / "my_notes.txt").read_text() == "mine"
 
 
-def test_fallback_two_renames_replace_the_folder(log_csv, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cio, "exchange_paths", lambda a, b: False)  # non-Linux / no EXCHANGE
-    out = tmp_path / "bt"
-    assert _run(capsys, *_backtest_args(log_csv, out))[0] == 0
-    (out / "metrics.csv").write_text("old")
-    assert _run(capsys, *_backtest_args(log_csv, out))[0] == 0
-    assert (out / "metrics.csv").read_text() != "old"
-    assert {p.name for p in out.iterdir()} == BT_FILES | {".clvkit-output"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bt"]
-
-
 def _staged_output(out: Path, text: str) -> None:
     cio.prepare_output_dir(out)
     with cio.staged_output_dir(out, command="test") as staging:
         (staging / "a.csv").write_text(text)
+
+
+def test_fallback_two_renames_replace_the_folder(tmp_path, monkeypatch):
+    # Where RENAME_EXCHANGE is unavailable (non-Linux, some file systems): two renames.
+    monkeypatch.setattr(cio, "exchange_paths", lambda a, b: False)
+    out = tmp_path / "out"
+    _staged_output(out, "old")
+    _staged_output(out, "new")
+    assert (out / "a.csv").read_text() == "new"
+    assert json.loads((out / cio.MARKER_NAME).read_text())["files"] == ["a.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_exchange_paths_swaps_two_folders(tmp_path):
+    if not sys.platform.startswith("linux"):
+        assert cio.exchange_paths(tmp_path, tmp_path) is False
+        return
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("a")
+    (tmp_path / "b").mkdir()
+    assert cio.exchange_paths(tmp_path / "a", tmp_path / "b") is True
+    assert (tmp_path / "b" / "x").read_text() == "a" and list((tmp_path / "a").iterdir()) == []
+    with pytest.raises(FileNotFoundError):
+        cio.exchange_paths(tmp_path / "a", tmp_path / "missing")
 
 
 def test_fallback_failure_between_renames_rolls_back(tmp_path, monkeypatch):
@@ -432,7 +445,7 @@ def test_sigterm_during_backtest_removes_the_staging_folder(log_csv, tmp_path, c
     import matplotlib.figure
 
     out = tmp_path / "bt"
-    assert _run(capsys, *_backtest_args(log_csv, out))[0] == 0
+    _staged_output(out, "old output")
     before = _snapshot(tmp_path)
     previous = signal.signal(signal.SIGTERM, _raise_test_term)
     try:
@@ -465,18 +478,34 @@ def test_bad_seed_is_a_usage_error(model, capsys, seed):
     assert "Traceback" not in err and "argument --seed" in err.strip().splitlines()[-1]
 
 
-def test_closed_stdout_is_a_quiet_exit(model):
-    # Before: a BrokenPipeError traceback (`clvkit value ... | head`).
+def test_closed_stdout_is_a_quiet_exit(log_csv, tmp_path):
+    # Before: a BrokenPipeError traceback (`clvkit value ... | head`). main() handles it the
+    # same way for every command; summarize is the quickest one that prints.
     env = {**os.environ, "PYTHONPATH": SRC}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clvkit.cli", "value", str(model), "--value-method", "expected",
-         "--quiet"],
+        [sys.executable, "-m", "clvkit.cli", "summarize", str(log_csv), "--quiet",
+         "--out", str(tmp_path / "rfm.parquet")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
     proc.stdout.close()  # the reader is gone before clvkit prints
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+    assert len(pd.read_parquet(tmp_path / "rfm.parquet")) == 300
+
+
+def test_broken_pipe_in_process(model, capsys, monkeypatch):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    code = main(["value", str(model), "--value-method", "expected", "--quiet"])
+    monkeypatch.undo()
+    assert code == 141 and capsys.readouterr().err == ""
 
 
 # ---- summarize ------------------------------------------------------------------------------
