@@ -218,6 +218,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         observation_end=args.observation_end,
     )
     bg, gg = _fit_models(rfm, args, con)
+    # Summaries first: if one fails, no model file has been written yet.
+    tables = [
+        (name, m.summary().round(4).to_string())
+        for name, m in (("BG/NBD", bg), ("Gamma-Gamma", gg))
+    ]
     prefix.parent.mkdir(parents=True, exist_ok=True)
     bg.save(paths["transactions"])
     gg.save(paths["spend"])
@@ -225,8 +230,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         rfm.to_parquet(tmp)
     for p in paths.values():
         print(p)
-    for name, model in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
-        print(f"\n{name}\n{model.summary().round(4).to_string()}")
+    for name, table in tables:
+        print(f"\n{name}\n{table}")
     return 0
 
 
