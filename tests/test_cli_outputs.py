@@ -533,3 +533,17 @@ def test_summarize_writes_the_rfm_table_of_the_path(log_csv, tmp_path, capsys):
     _one_line_error(code, err, "--observation-end")
     code, _, err = _run(capsys, "summarize", str(log_csv), "--out", str(tmp_path / "x.json"))
     _one_line_error(code, err, "use one of .csv, .parquet, .pq")
+
+
+def test_sigterm_inside_a_critical_section_is_deferred_to_its_end():
+    # Creating a temporary and arming its cleanup, or a swap, is never cut in half.
+    steps = []
+    with cio.sigterm_as_exception():
+        with pytest.raises(cio.Terminated):
+            with cio.no_interruption():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(10_000):
+                    time.sleep(0)
+                steps.append("finished")
+            steps.append("not reached")
+    assert steps == ["finished"]

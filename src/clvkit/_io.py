@@ -130,6 +130,7 @@ def sigterm_as_exception() -> Iterator[None]:
     try:
         yield
     finally:
+        _state.fired = True  # a SIGTERM from here on must not raise out of this block
         signal.signal(signal.SIGTERM, previous)
         _state.depth, _state.pending, _state.fired = 0, False, False
 
