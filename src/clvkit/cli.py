@@ -1,16 +1,35 @@
-"""The ``clvkit`` command line: demo, fit, value, backtest and report.
+"""The ``clvkit`` command line: demo, fit, value, backtest, report and summarize.
 
-Progress goes to stderr (``--quiet`` turns it off), results to stdout or files. A user error
-(missing file or column, bad date, foreign or corrupt model file) ends with one line on stderr
-and exit code 2; nothing partial is left behind, since every file is written to a temporary
-name and renamed.
+Progress goes to stderr (``--quiet`` turns it off), results to stdout or files.
+
+``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
+``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
+path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
+Parquet keeps every type exactly, CSV is text.
+
+Outputs (see ``docs/reliability.md``):
+
+- ``--out`` is checked before any work starts: a bad one fails in well under a second.
+- File outputs (``value``, ``report``, ``summarize``, ``fit``) replace only the named file. The
+  suffix must match the content (.csv/.parquet/.pq tables, .html/.htm report); an existing
+  folder at the path, a file among its parent folders or an unwritable parent is refused.
+- Folder outputs (``backtest``, ``demo``) hold a marker file ``.clvkit-output``. An existing
+  ``--out`` is replaced only if it is empty or a clvkit output folder with nothing else in it;
+  a file, a folder with other files, or the current folder (or a parent of it) is refused.
+- Every output is written under a temporary name (``.NAME.clvkit-tmp-PID-XXXX``) and renamed, a
+  folder swapped in atomically, so it is always the complete old output or the complete new
+  one; temporaries are removed on errors and SIGTERM, and those of killed runs at the next run.
+
+Exit codes: 0 success; 2 a user error (bad argument, missing file or column, bad date, a model
+file that is corrupt or not clvkit's, an ``--out`` that breaks the rules above, an OS error
+while writing), one line on stderr; 130 Ctrl-C; 141 stdout closed early (``clvkit ... | head``),
+quietly; 143 SIGTERM, one line on stderr, temporaries removed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -21,6 +40,8 @@ from typing import Any
 from clvkit.errors import ClvkitError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program killed by SIGPIPE
+EXIT_SIGTERM = 143  # 128 + SIGTERM
 MODEL_SUFFIXES = {"transactions": ".beta_geo.nc", "spend": ".gamma_gamma.nc", "rfm": ".rfm.parquet"}
 
 
@@ -96,6 +117,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write_frame(frame: Any, path: Path) -> Path:
+    """Write a table atomically: Parquet for .parquet/.pq, CSV for .csv (checked up front)."""
     from clvkit._io import atomic_path
 
     with atomic_path(path) as tmp:
@@ -104,24 +126,6 @@ def _write_frame(frame: Any, path: Path) -> Path:
         else:
             frame.to_csv(tmp)
     return path
-
-
-def _publish_dir(tmp_dir: Path, out: Path) -> Path:
-    """Move a fully written temporary folder onto ``out`` (replacing an older one)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp_dir, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, out)
-    return out
-
-
-def _staging_dir(out: Path) -> Path:
-    from clvkit._io import make_staging_dir
-
-    return make_staging_dir(out)
 
 
 def _backtest(log: Any, args: argparse.Namespace, con: _Console, models: tuple | None) -> Any:
@@ -173,34 +177,35 @@ def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) 
 # commands
 # ---------------------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from clvkit._io import prepare_output_dir, staged_output_dir
     from clvkit.datasets import cdnow_transactions
 
+    out = prepare_output_dir(args.out)
     con = _Console(args.quiet)
     con.step("loading the CDNOW sample (2,357 customers, Jan 1997 - Jun 1998)")
     log = cdnow_transactions(sample=True)
     args.purchases = "CDNOW sample"
     args.customer_id, args.date, args.amount = "customer_id", "date", "amount"
     args.calibration_end, args.observation_end = "1997-09-30", "1998-06-30"
-    out = Path(args.out)
     rep, value, bt = _full_report(log, args, con, "clvkit demo: CDNOW sample")
-    staging = _staging_dir(out)
-    try:
+    with staged_output_dir(out, command="demo") as staging:
         rep.write(staging / "report.html")
         value.summary().to_csv(staging / "customer_value.csv")
         bt.metrics.to_csv(staging / "backtest_metrics.csv")
         bt.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
-        _publish_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     print(value.report())
     print(f"\nReport: {(out / 'report.html').resolve()}")
     return 0
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from clvkit._io import atomic_path
+    from clvkit._io import atomic_path, prepare_output_file
     from clvkit.data import rfm_summary
 
+    prefix = Path(args.out)
+    paths = {k: prefix.with_name(prefix.name + s) for k, s in MODEL_SUFFIXES.items()}
+    for p in paths.values():
+        prepare_output_file(p)
     con = _Console(args.quiet)
     log = _read_log(args, con)
     con.step("summarizing purchases per customer")
@@ -213,8 +218,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         observation_end=args.observation_end,
     )
     bg, gg = _fit_models(rfm, args, con)
-    prefix = Path(args.out)
-    paths = {k: prefix.with_name(prefix.name + s) for k, s in MODEL_SUFFIXES.items()}
+    # Summaries first: if one fails, no model file has been written yet.
+    tables = [
+        (name, m.summary().round(4).to_string())
+        for name, m in (("BG/NBD", bg), ("Gamma-Gamma", gg))
+    ]
     prefix.parent.mkdir(parents=True, exist_ok=True)
     bg.save(paths["transactions"])
     gg.save(paths["spend"])
@@ -222,8 +230,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         rfm.to_parquet(tmp)
     for p in paths.values():
         print(p)
-    for name, model in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
-        print(f"\n{name}\n{model.summary().round(4).to_string()}")
+    for name, table in tables:
+        print(f"\n{name}\n{table}")
     return 0
 
 
@@ -253,6 +261,10 @@ def _load_models(prefix: str) -> tuple[Any, Any, Any]:
 
 
 def _cmd_value(args: argparse.Namespace) -> int:
+    from clvkit._io import TABLE_SUFFIXES, prepare_output_file
+
+    if args.out:
+        prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
     con.step(f"loading {args.model}")
     bg, gg, rfm = _load_models(args.model)
@@ -265,12 +277,13 @@ def _cmd_value(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    from clvkit._io import prepare_output_dir, staged_output_dir
+
+    out = prepare_output_dir(args.out)
     con = _Console(args.quiet)
     log = _read_log(args, con)
     bt = _backtest(log, args, con, None)
-    out = Path(args.out)
-    staging = _staging_dir(out)
-    try:
+    with staged_output_dir(out, command="backtest") as staging:
         bt.customers.to_csv(staging / "customers.csv")
         bt.metrics.to_csv(staging / "metrics.csv")
         bt.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
@@ -295,21 +308,55 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             fig.tight_layout()
             fig.savefig(staging / f"{name}.png")
             plt.close(fig)
-        _publish_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     print(bt.metrics.round(4).to_string())
     print(f"\nTables and plots: {out.resolve()}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from clvkit._io import HTML_SUFFIXES, prepare_output_file
+
+    prepare_output_file(args.out, suffixes=HTML_SUFFIXES)
     con = _Console(args.quiet)
     log = _read_log(args, con)
     rep, value, _ = _full_report(log, args, con, f"Customer lifetime value: {args.purchases}")
     path = rep.write(args.out)
     print(value.report())
     print(f"\nReport: {Path(path).resolve()}")
+    return 0
+
+
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from clvkit._io import TABLE_SUFFIXES, prepare_output_file
+    from clvkit.data import calibration_holdout, rfm_summary
+
+    out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    con = _Console(args.quiet)
+    columns = {"customer_id": args.customer_id, "date": args.date, "amount": args.amount}
+    if args.calibration_end is not None:
+        if args.observation_end is None:
+            raise ClvkitError(
+                "argument '--calibration-end' needs '--observation-end' (the last day of the "
+                "holdout). Suggestion: add --observation-end DATE."
+            )
+        con.step(f"summarizing {args.purchases}: calibration and holdout")
+        table = calibration_holdout(
+            args.purchases,
+            calibration_end=args.calibration_end,
+            observation_end=args.observation_end,
+            time_unit=args.time_unit,
+            **columns,
+        )
+    else:
+        con.step(f"summarizing {args.purchases}")
+        table = rfm_summary(
+            args.purchases,
+            observation_end=args.observation_end,
+            time_unit=args.time_unit,
+            **columns,
+        )
+    _write_frame(table, out)
+    print(f"{len(table):,} customers written to {args.out}")
     return 0
 
 
@@ -329,6 +376,20 @@ def _add_columns(p: argparse.ArgumentParser, amount_required: bool) -> None:
     p.add_argument("--time-unit", default="W", help="time unit of the model (D, W, 30D, ...)")
 
 
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: a whole number from 0 to MAX_SEED."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to {MAX_SEED}")
+    return value
+
+
 def _add_fit(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
@@ -339,7 +400,7 @@ def _add_fit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (reproducible runs)")
 
 
 def _add_value(p: argparse.ArgumentParser) -> None:
@@ -390,8 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
     p.add_argument("model", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
-    p.add_argument("--out", default=None, help="CSV or Parquet file for the per-customer table")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
+    )
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (reproducible runs)")
     _add_value(p)
     p.set_defaults(func=_cmd_value)
 
@@ -405,10 +468,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="fit, value and backtest; one self-contained HTML report")
     _add_columns(p, amount_required=True)
     _add_split(p)
-    p.add_argument("--out", default="report.html", help="HTML file")
+    p.add_argument("--out", default="report.html", help="HTML file (.html or .htm)")
     _add_fit(p)
     _add_value(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("summarize", help="the RFM (or calibration/holdout) table of a log")
+    _add_columns(p, amount_required=False)
+    p.add_argument("--observation-end", default=None, help="last day observed (default: last)")
+    p.add_argument(
+        "--calibration-end",
+        default=None,
+        help="last day of calibration: write the calibration/holdout table "
+        "(needs --observation-end)",
+    )
+    p.add_argument("--out", required=True, help="CSV or Parquet file (.csv, .parquet, .pq)")
+    p.set_defaults(func=_cmd_summarize)
 
     for action in sub.choices.values():
         action.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -440,19 +515,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "blas__ldflags" not in flags:
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=") if f)
+    from clvkit._io import Terminated, sigterm_as_exception
+
+    # SIGTERM becomes Terminated (a BaseException) while main runs, so `finally` blocks remove
+    # temporary files and staging folders; the previous handler is restored on return.
+    with sigterm_as_exception():
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                code = int(args.func(args))
+                sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+                return code
+        except Terminated:
+            print("clvkit: terminated (SIGTERM); temporary files removed", file=sys.stderr)
+            return EXIT_SIGTERM
+        except BrokenPipeError:
+            # stdout was closed early (`clvkit ... | head`). Python's documented recipe: point
+            # stdout at devnull so the final flush at exit cannot fail again; exit quietly.
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
+        except ClvkitError as exc:
+            print(f"clvkit: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as exc:  # a full disk, a permission or a path problem while writing
+            print(f"clvkit: error: {exc}".splitlines()[0], file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("clvkit: interrupted", file=sys.stderr)
+            return 130
+
+
+def _silence_stdout() -> None:
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            return int(args.func(args))
-    except ClvkitError as exc:
-        print(f"clvkit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"clvkit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("clvkit: interrupted", file=sys.stderr)
-        return 130
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -588,14 +587,10 @@ class ModelBase:
                 "settings": json.dumps(self.get_params()),
             }
         )
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".clvkit-", suffix=".nc.tmp")
-        os.close(fd)
-        try:
+        from clvkit._io import atomic_path  # temp + rename, usual file mode (umask)
+
+        with atomic_path(path) as tmp:
             idata.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 def _version() -> str:
