@@ -4,6 +4,7 @@ ClvkitError naming the argument and the value, wherever it is passed."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -165,3 +166,15 @@ def test_generators_pass_through_unchanged():
     rng = np.random.default_rng(0)
     assert check_random_seed(rng) is rng
     assert make_rng(rng) is rng
+
+
+def test_nuts_takes_seeds_beyond_64_bits(fitted):
+    # Before: OverflowError 'int too big to convert' in the sampler's settings.
+    rfm = fitted[0]
+    kw = {"chains": 1, "draws": 10, "tune": 10, "progressbar": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", clvkit.ConvergenceWarning)  # 10 draws
+        a = clvkit.BetaGeo().fit(rfm, random_seed=2**70, **kw).posterior_["r"].values
+        b = clvkit.BetaGeo().fit(rfm, random_seed=2**70, **kw).posterior_["r"].values
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (1, 10)
