@@ -42,6 +42,7 @@ _SUBMODULES = {
     "report",
     "units",
     "errors",
+    "rng",
 }
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])

@@ -26,15 +26,16 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numba
 import numpy as np
+
+from clvkit._numba_cache import njit
 
 __all__ = ["ExactSum", "exact_sum"]
 
 K = 67  # 32-bit limbs: bits 0 .. 2143 in units of 2**-1074 (2**1024 needs bit 2098)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _normalize(acc):
     """Propagate carries: limbs 0 .. K-2 end in [0, 2**32), the top limb keeps the sign."""
     for k in range(acc.shape[0] - 1):
@@ -43,14 +44,14 @@ def _normalize(acc):
         acc[k + 1] += carry
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _normalize_all(state):
     for s in range(state.shape[0]):
         for g in range(state.shape[1]):
             _normalize(state[s, g])
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _add_int(acc, total, key):
     """Add ``total * 2**(pos - 1074)`` (``total`` < 2**63, sign and ``pos`` from the float key
     ``key`` = sign and biased exponent bits) to the limbs ``acc``; each limb gets < 2**32."""
@@ -72,7 +73,7 @@ def _add_int(acc, total, key):
         acc[i + 2] += p2
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _flush(groups, bins, used, n_used):
     """Move the used bins into the limbs ``groups[t]`` and clear them."""
     for u in range(n_used):
@@ -82,7 +83,7 @@ def _flush(groups, bins, used, n_used):
         bins[t, key] = 0
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _add_tiered(state, special, counts, col_counts, values, bits, cuts):
     """Add ``values[s, j]`` to ``state[s, tier]``; tier = first k with ``values[s, j] >
     cuts[s, k]`` (the cuts must not increase in k), else the last group. ``counts[s, tier]`` and ``col_counts[j, tier]`` count.
@@ -132,7 +133,7 @@ def _add_tiered(state, special, counts, col_counts, values, bits, cuts):
             _normalize(state[s, g])
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _bits_at(acc, lo, n):
     """The ``n`` (<= 62) bits of a non-negative normalized accumulator from bit ``lo`` up."""
     out = np.int64(0)
@@ -150,7 +151,7 @@ def _bits_at(acc, lo, n):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _any_below(acc, lo):
     """Whether any bit below bit ``lo`` is set."""
     for k in range(acc.shape[0]):
@@ -166,7 +167,7 @@ def _any_below(acc, lo):
     return False
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _round(acc_in):
     """The float nearest the accumulator's exact value (ties to even)."""
     acc = acc_in.copy()
@@ -200,7 +201,7 @@ def _round(acc_in):
     return -value if negative else value
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _round_all(state, special, out):
     for s in range(state.shape[0]):
         for g in range(state.shape[1]):

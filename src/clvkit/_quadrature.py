@@ -23,15 +23,16 @@ are evaluated node by node (``-expm1(-k log1p(p z)) / p``), which is the route o
 :mod:`clvkit.predict`.
 
 All kernels are compiled with ``nogil=True`` (customer chunks run on threads) and
-``cache=True``; results do not depend on threading.
+cached on disk (:mod:`clvkit._numba_cache`); results do not depend on threading.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
+
+from clvkit._numba_cache import njit
 
 __all__ = ["alive_values", "assemble", "draw_order"]
 
@@ -43,7 +44,7 @@ _LOG_AMP = math.log(30.0)  # bound on the error growth of the recurrence
 _TOL_SERIES = 1e-12  # quadrature tolerance of groups that may take the series route
 _SMALL_GROUP = 2  # ranges with fewer customers go node by node
 
-_jit = nb.njit(cache=True, nogil=True, error_model="numpy")
+_jit = njit(nogil=True, error_model="numpy")
 
 
 def draw_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -351,7 +352,7 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
     return m_used
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def alive_values(
     r, alpha, a, b, order, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost
 ):
@@ -444,7 +445,7 @@ def alive_values(
                 u = v
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@_jit
 def assemble(
     r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost, margin,
     cost_per_period, visit, clv, sums, p_alive, purchases, spend,

@@ -156,7 +156,9 @@ def holdout_predictive(
     [0.198, 2.827]
     """
     _check_prob(prob)
-    rng = np.random.default_rng(random_seed)
+    from clvkit.rng import make_rng
+
+    rng = make_rng(random_seed)
     bg = _posterior(transactions_posterior, _BG_VARS, "transactions_posterior")
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.asarray(recency, dtype=np.float64)
@@ -349,7 +351,9 @@ def frequency_ppc(
     3.0
     """
     _check_prob(prob)
-    rng = np.random.default_rng(random_seed)
+    from clvkit.rng import make_rng
+
+    rng = make_rng(random_seed)
     bg = _posterior(transactions_posterior, _BG_VARS, "transactions_posterior")
     x = np.minimum(np.asarray(frequency, dtype=np.int64), max_frequency)
     t_uniq, inv = np.unique(np.asarray(T, dtype=np.float64), return_inverse=True)
@@ -539,7 +543,9 @@ def cohort_tracking(
     if int(window) != window or window < 1:
         raise ClvkitError(f"argument 'window' must be a positive integer, got {window!r}.")
     window = int(window)
-    rng = np.random.default_rng(random_seed)
+    from clvkit.rng import make_rng
+
+    rng = make_rng(random_seed)
     bg = _posterior(transactions_posterior, _BG_VARS, "transactions_posterior")
     birth = np.asarray(birth, dtype=np.float64)
     H = float(horizon)
@@ -941,7 +947,9 @@ def backtest(
         spend_model = GammaGamma().fit(rfm.loc[rfm["frequency"] > 0, cols].copy(), **fit_kwargs)
     for name, obj in (("transactions_model", transactions_model), ("spend_model", spend_model)):
         _check_unit(obj, format_time_unit(unit), name)
-    rng = np.random.default_rng(random_seed)
+    from clvkit.rng import make_rng
+
+    rng = make_rng(random_seed)
     with_spend = spend_model is not None and amount is not None
     table = holdout_predictive(
         transactions_model,

@@ -427,13 +427,9 @@ def simulate(
     unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
     start_ts = parse_date(start, "start")
     start_ts = start_ts.normalize()
-    try:
-        rng = np.random.default_rng(random_seed)
-    except (TypeError, ValueError) as exc:
-        raise ClvkitError(
-            f"argument 'random_seed' must be an int, a numpy Generator or None, got "
-            f"{random_seed!r}. Suggestion: pass e.g. random_seed=0."
-        ) from exc
+    from clvkit.rng import make_rng
+
+    rng = make_rng(random_seed)
 
     # Latent per-customer quantities.
     lam = rng.gamma(r, 1.0 / alpha, size=n)

@@ -90,7 +90,7 @@ class SpendCorrelationWarning(ClvkitWarning):
     >>> rfm = pd.DataFrame({"frequency": [1, 2, 3, 4], "monetary_value": [10.0, 21.0, 29.0, 42.0]})
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     _ = GammaGamma().fit(rfm, method="mle")
+    ...     _ = GammaGamma().fit(rfm, method="map")
     >>> [w.category.__name__ for w in caught]
     ['SpendCorrelationWarning']
     """

@@ -35,6 +35,7 @@ from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit._exactsum import ExactSum
 from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
 
 __all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
@@ -214,6 +215,12 @@ class CustomerValue:
     def tier_table(self, prob: float = 0.9) -> pd.DataFrame:
         """Each tier's cut, customer count and share of equity (mean and interval over draws).
 
+        A tier's share in a draw is its equity over the draw's total equity. A draw whose total
+        equity is exactly 0 (every customer's CLV is 0 in it, e.g. every customer dead, or
+        gains and costs cancelling) has no shares (0/0): it is left out of ``equity_share``,
+        ``share_lower`` and ``share_upper``, and ``attrs["zero_equity_draws"]`` counts such
+        draws. When every draw has zero equity the shares are NaN (the report says "n/a").
+
         Examples
         --------
         The top 1% of CDNOW customers hold about 18% of next year's equity:
@@ -235,23 +242,30 @@ class CustomerValue:
         """
         prob = _check_prob(prob)
         eq = self.equity.values.ravel()
+        has = np.isfinite(eq) & (eq != 0)  # draws with a defined share
         rows = []
         for j, name in enumerate(self.tier_equity.coords["tier"].values):
             te = self.tier_equity.values[..., j].ravel()
-            share = np.divide(te, eq, out=np.full_like(te, np.nan), where=eq != 0)
-            lo, hi = self._interval(share, prob) if np.isfinite(share).all() else (np.nan, np.nan)
+            if has.any():
+                share = te[has] / eq[has]
+                mean = float(np.mean(share))
+                lo, hi = self._interval(share, prob)
+            else:
+                mean = lo = hi = np.nan
             rows.append(
                 {
                     "tier": name,
                     "top_share": self._tiers[name],
                     "count": float(self.tier_count.values[..., j].mean()),
                     "equity": float(te.mean()),
-                    "equity_share": float(np.mean(share)),
+                    "equity_share": mean,
                     "share_lower": lo,
                     "share_upper": hi,
                 }
             )
-        return pd.DataFrame(rows).set_index("tier")
+        table = pd.DataFrame(rows).set_index("tier")
+        table.attrs["zero_equity_draws"] = int(eq.size - has.sum())
+        return table
 
     def new_customer_value(self, prob: float = 0.9) -> pd.Series:
         """Expected CLV of a newly acquired customer (mean, interval), and CLV - CAC and
@@ -312,11 +326,23 @@ class CustomerValue:
             f"Customer equity: mean {e['mean']:,.2f}; {pct} interval "
             f"[{e['lower']:,.2f}, {e['upper']:,.2f}]",
         ]
-        for name, row in self.tier_table(prob).iterrows():
-            lines.append(
-                f"  {name:<9} top {row['top_share']:>6.1%}: {row['count']:>10,.0f} customers, "
+        tiers = self.tier_table(prob)
+        for name, row in tiers.iterrows():
+            share = (
                 f"{row['equity_share']:.1%} of equity [{row['share_lower']:.1%}, "
                 f"{row['share_upper']:.1%}]"
+                if np.isfinite(row["equity_share"])
+                else "share of equity n/a"
+            )
+            lines.append(
+                f"  {name:<9} top {row['top_share']:>6.1%}: {row['count']:>10,.0f} customers, "
+                + share
+            )
+        n_zero = tiers.attrs["zero_equity_draws"]
+        if n_zero:
+            lines.append(
+                f"  (equity is 0 in {n_zero:,} of {s['n_draws']:,} draws: those draws have no "
+                "tier shares and are left out of them)"
             )
         nc = self.new_customer_value(prob)
         line = (
@@ -751,6 +777,7 @@ def _prepare(
     pmap: vm.PMap = vm.serial_map,
 ) -> _Job:
     """Check the arguments (``rfm`` only for its ``attrs``), pair the draws, split the seed."""
+    random_seed = check_random_seed(random_seed)
     t_post = posterior_dataset(transactions_model, _BG_VARS, "transactions_model")
     s_post = posterior_dataset(spend_model, _GG_VARS, "spend_model")
     unit = _resolve_unit(rfm, t_post, s_post)
@@ -792,7 +819,7 @@ def _prepare(
         )
 
     plan = vm.DiscountPlan(H, delta, rate, discounting == "continuous", cost)
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(random_seed)  # checked above
     pair_rng, sample_rng, sim_rng = rng.spawn(3)
     bg, gg, coords = _pair_draws(t_post, s_post, pair_rng)
     S = bg[0].shape[0]

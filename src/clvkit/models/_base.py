@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -17,9 +18,10 @@ import pandas as pd
 import xarray as xr
 from scipy.special import gammaln, ndtri
 
-from clvkit.errors import ClvkitError, NotFittedError
+from clvkit.errors import ClvkitError, ConvergenceWarning, NotFittedError
 from clvkit.models import _diagnostics, _sampling
 from clvkit.models._inputs import RFMArrays, check_time_unit
+from clvkit.rng import check_random_seed
 
 if TYPE_CHECKING:
     import arviz as az
@@ -202,8 +204,9 @@ class ModelBase:
             Hessian is not negative definite.
         chains, draws, tune : int
             NUTS settings (ignored by point fits; ``"laplace"`` uses ``chains`` and ``draws``).
-        random_seed : int or numpy.random.Generator, optional
-            Seed for the sampler (and for the Laplace draws).
+        random_seed : int, numpy.random.Generator or numpy.random.SeedSequence, optional
+            Seed for the sampler (and for the Laplace draws); checked by
+            :func:`clvkit.rng.check_random_seed` for every method.
         progressbar : bool
             Show the sampler's progress bar.
         sampler : {"nutpie", "nutpie-pytensor", "pymc"}
@@ -216,6 +219,17 @@ class ModelBase:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ClvkitError
+            For bad arguments, data the model cannot learn from (see the model class), and for
+            ``"mle"`` / ``"map"`` when the objective has no maximum: it keeps rising, or stays
+            flat to within 0.01 over a 1000-fold change, as some parameters run to 0 or
+            infinity (e.g. ``r, alpha -> inf`` together: no measurable variation in purchase
+            rates). Such a fit has no estimate to report (its standard errors are infinite), so
+            fit refuses it and names the parameters and what they mean, instead of returning an
+            arbitrary point; ``"map"`` with the default priors and ``"nuts"`` are proper then.
         """
         if method not in METHODS:
             raise ClvkitError(
@@ -229,6 +243,7 @@ class ModelBase:
         for arg, val, lo in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
                 raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
+        random_seed = check_random_seed(random_seed)
         priors = resolve_priors(self._default_priors, self.priors)
         stats, time_unit = self._prepare(rfm)
         names = self._param_names
@@ -274,9 +289,14 @@ class ModelBase:
             )
         else:
             objective = self._objective(stats, priors if method == "map" else None)
-            theta, value, nit = _sampling.maximize(
-                objective, self._x0(stats), f"{self._model_name} {method.upper()}"
-            )
+            try:
+                theta, value, nit = _sampling.maximize(
+                    objective, self._x0(stats), f"{self._model_name} {method.upper()}"
+                )
+            except _sampling.NotConvergedError as exc:
+                self._check_bounded(objective, exc.theta, method, stats)
+                raise
+            self._check_bounded(objective, theta, method, stats)
             values = np.exp(theta)
             posterior = xr.Dataset(
                 {n: (("chain", "draw"), [[v]]) for n, v in zip(names, values, strict=True)},
@@ -341,6 +361,40 @@ class ModelBase:
         """Posterior draws of the parameters, dims ``(chain, draw)``; attrs as ``idata_``."""
         self._check_fitted()
         return self._groups["posterior"]
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        """What parameters running off (``up`` to infinity, ``down`` to 0) mean in the data."""
+        return ""  # pragma: no cover - both models override it
+
+    def _check_bounded(self, objective: Any, theta: np.ndarray, method: str, stats: Any) -> None:
+        """Raise ``ClvkitError`` when the MLE (or MAP) objective has no maximum: it keeps rising,
+        or stays flat, as some parameters run to 0 or infinity (see
+        :func:`clvkit.models._sampling.unbounded_direction`)."""
+        d = _sampling.unbounded_direction(objective, theta)
+        if d is None:
+            return
+        names = self._param_names
+        big = np.abs(d) >= 0.3 * np.abs(d).max()
+        up = [n for n, m, s in zip(names, big, d, strict=True) if m and s > 0]
+        down = [n for n, m, s in zip(names, big, d, strict=True) if m and s < 0]
+        moves = " and ".join([f"{n} -> infinity" for n in up] + [f"{n} -> 0" for n in down])
+        values = {n: float(np.exp(t)) for n, t in zip(names, theta, strict=True)}
+        meaning = self._unbounded_meaning(up, down, values)
+        n = stats.n_customers
+        if method == "mle":
+            what = f"{self._model_name} maximum-likelihood estimate does not exist for these data"
+            fix = (
+                "fit with method='map' or method='nuts' (their priors keep the parameters "
+                "finite), or fit on more customers or a longer calibration window"
+            )
+        else:
+            what = f"{self._model_name} posterior mode (MAP) does not exist with these priors"
+            fix = f"pass proper, tighter priors for {sorted(up + down)}, or use method='nuts'"
+        raise ClvkitError(
+            f"{what}: the {'likelihood' if method == 'mle' else 'posterior'} keeps rising or "
+            f"stays flat as {moves} ({n:,} customers; {meaning}), so any finite estimate "
+            f"would be an arbitrary point on that ray. Suggestion: {fix}."
+        )
 
     def _objective(self, stats: Any, priors: dict[str, dict[str, Any]] | None):
         names = self._param_names
@@ -455,26 +509,60 @@ class ModelBase:
                 }
         else:
             theta = np.log([float(post[n].values.ravel()[0]) for n in names])
-            priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
-            H = _sampling.hessian_log_scale(self._objective(self.stats_, priors), theta)
-            try:
-                cov = np.linalg.inv(-H)
-                sd_log = np.sqrt(np.diag(cov))
-            except np.linalg.LinAlgError:
-                sd_log = np.full(len(names), np.nan)
+            sd_log = self._point_sd_log(theta)
             z = float(ndtri(hi_q))
-            for i, n in enumerate(names):
-                est = math.exp(theta[i])
-                rows[n] = {
-                    "mean": est,
-                    "sd": est * sd_log[i],
-                    lo_name: est * math.exp(-z * sd_log[i]),
-                    hi_name: est * math.exp(z * sd_log[i]),
-                    "r_hat": np.nan,
-                    "ess_bulk": np.nan,
-                    "ess_tail": np.nan,
-                }
+            with np.errstate(over="ignore", invalid="ignore"):
+                for i, n in enumerate(names):
+                    est = math.exp(theta[i])
+                    rows[n] = {
+                        "mean": est,
+                        "sd": est * sd_log[i],
+                        lo_name: est * np.exp(-z * sd_log[i]),
+                        hi_name: est * np.exp(z * sd_log[i]),
+                        "r_hat": np.nan,
+                        "ess_bulk": np.nan,
+                        "ess_tail": np.nan,
+                    }
         return pd.DataFrame.from_dict(rows, orient="index")
+
+    def _point_sd_log(self, theta: np.ndarray) -> np.ndarray:
+        """Standard errors of the log parameters of a point fit, from the observed information
+        (the negative Hessian of the objective). Where that is not positive definite (a flat or
+        saddle direction: the estimate is not a strict maximum, as for a boundary fit saved before
+        ``fit`` refused them), every standard error is ``inf`` and a
+        ``ConvergenceWarning`` says which parameters are not bounded."""
+        names = self._param_names
+        priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
+        objective = self._objective(self.stats_, priors)
+        with np.errstate(all="ignore"):
+            info = -_sampling.hessian_log_scale(objective, theta)
+        try:
+            chol = np.linalg.cholesky(info) if np.all(np.isfinite(info)) else None
+        except np.linalg.LinAlgError:
+            chol = None
+        if chol is not None:
+            inv = np.linalg.inv(chol)  # info^-1 = inv^T inv
+            sd_log = np.sqrt(np.sum(inv * inv, axis=0))
+            if np.all(np.isfinite(sd_log)):
+                return sd_log
+        flat = ""
+        if np.all(np.isfinite(info)):
+            v = np.linalg.eigh(info)[1]
+            d = np.abs(v[:, 0])
+            flat = (
+                " (flattest along "
+                + ", ".join(n for n, x in zip(names, d >= 0.3 * d.max(), strict=True) if x)
+                + ")"
+            )
+        warnings.warn(
+            f"{self._model_name} {self.method_.upper()} estimate is not a strict maximum: the "
+            f"observed information is not positive definite{flat}, so standard errors and "
+            "intervals are undefined and shown as inf. Suggestion: refit with method='map' or "
+            "method='nuts'.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        return np.full(len(names), np.inf)
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

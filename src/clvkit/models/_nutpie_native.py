@@ -28,6 +28,7 @@ import xarray as xr
 from numba import types
 from numba.extending import intrinsic
 
+from clvkit._numba_cache import cfunc, njit
 from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError
 from clvkit.models._sampling import _nb_bg_logp as nb_bg_logp
@@ -111,17 +112,17 @@ _EXPAND_SIG = types.int64(
 )
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _f64(table, i):  # pragma: no cover - compiled
     return numba.carray(_as_f64_ptr(table[2 * i]), (table[2 * i + 1],))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _i64(table, i):  # pragma: no cover - compiled
     return numba.carray(_as_i64_ptr(table[2 * i]), (table[2 * i + 1],))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _status(value, grad):  # pragma: no cover - compiled
     # nutpie treats a positive code as recoverable (a divergence), as its PyMC backend does
     for i in range(grad.size):
@@ -132,7 +133,7 @@ def _status(value, grad):  # pragma: no cover - compiled
     return 0
 
 
-@numba.cfunc(_LOGP_SIG, cache=True, error_model="numpy")
+@cfunc(_LOGP_SIG, error_model="numpy")
 def _bg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
     if dim != 4:
         return -1
@@ -149,7 +150,7 @@ def _bg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover -
     return _status(value, grad)
 
 
-@numba.cfunc(_LOGP_SIG, cache=True, error_model="numpy")
+@cfunc(_LOGP_SIG, error_model="numpy")
 def _gg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
     if dim != 3:
         return -1
@@ -165,7 +166,7 @@ def _gg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover -
     return _status(value, grad)
 
 
-@numba.cfunc(_EXPAND_SIG, cache=True, error_model="numpy")
+@cfunc(_EXPAND_SIG, error_model="numpy")
 def _exp_expand_c(dim, expanded, x_ptr, out_ptr, user_data):  # pragma: no cover - compiled
     if dim != expanded:
         return -1

@@ -13,22 +13,25 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 import xarray as xr
 from scipy.optimize import minimize
 
+from clvkit._numba_cache import njit
 from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.models import _diagnostics
+from clvkit.rng import check_random_seed, make_rng
 
 __all__ = [
     "RHAT_MAX",
+    "NotConvergedError",
     "check_convergence",
     "hessian_log_scale",
     "laplace_posterior",
     "maximize",
     "sample_nuts",
     "seed_int",
+    "unbounded_direction",
 ]
 
 #: Diagnostic thresholds (Vehtari et al. 2021): R-hat, ESS per chain (bulk and tail).
@@ -41,16 +44,13 @@ ESS_PER_CHAIN_MIN = 100
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 
 
-def seed_int(random_seed: int | np.random.Generator | None) -> int:
-    """An integer seed for samplers that need one, drawn from a Generator or fresh entropy."""
-    if isinstance(random_seed, (int, np.integer)) and not isinstance(random_seed, bool):
-        return int(random_seed)
-    rng = (
-        random_seed
-        if isinstance(random_seed, np.random.Generator)
-        else np.random.default_rng(random_seed)
-    )
-    return int(rng.integers(0, 2**31 - 1))
+def seed_int(random_seed: int | np.random.Generator | np.random.SeedSequence | None) -> int:
+    """An integer seed for samplers that need one: the seed itself when it is an integer below
+    2**63, else drawn from a Generator (or one made from the seed or fresh entropy)."""
+    random_seed = check_random_seed(random_seed)
+    if isinstance(random_seed, int) and random_seed < 2**63:
+        return random_seed
+    return int(make_rng(random_seed).integers(0, 2**31 - 1))
 
 
 def sample_nuts(
@@ -100,6 +100,14 @@ def sample_nuts(
     return posterior, stats[keep]
 
 
+class NotConvergedError(ClvkitError):
+    """:func:`maximize` found no optimum; ``theta`` is where it stopped (log scale)."""
+
+    def __init__(self, message: str, theta: np.ndarray) -> None:
+        super().__init__(message)
+        self.theta = theta
+
+
 def maximize(
     fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
@@ -109,7 +117,8 @@ def maximize(
 
     Log-parameters beyond ±25 (parameters outside ~1e-11..1e11) count as infeasible. BFGS
     beats L-BFGS-B here: with 3-4 parameters the latter's per-iteration overhead dominates.
-    Returns the optimum (log scale), the objective there and the iteration count.
+    Returns the optimum (log scale), the objective there and the iteration count; raises
+    :class:`NotConvergedError` (a ``ClvkitError``) when the gradient does not vanish.
     """
 
     def neg(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -123,12 +132,73 @@ def maximize(
     res = minimize(neg, x0, jac=True, method="BFGS", options={"maxiter": 2000, "gtol": 1e-6})
     value, grad = fun_grad(res.x)
     if not np.isfinite(value) or np.max(np.abs(grad)) > 1e-3 * max(1.0, abs(value)):
-        raise ClvkitError(
+        raise NotConvergedError(
             f"{what} did not converge ({res.message}; log-parameters {np.round(res.x, 3)}). "
             "Suggestion: check the data (e.g. very few repeat customers), use method='map' "
-            "with priors, or method='nuts'."
+            "with priors, or method='nuts'.",
+            res.x,
         )
     return res.x, float(value), int(res.nit)
+
+
+#: :func:`unbounded_direction`: parameters moved by a factor ``FLAT_FACTOR`` along a direction
+#: that changes the objective by less than ``FLAT_DROP`` are not bounded by the data.
+FLAT_FACTOR = 1000.0
+FLAT_DROP = 0.01
+SURE_DROP = 100.0
+
+
+def unbounded_direction(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], theta: np.ndarray
+) -> np.ndarray | None:
+    """A direction (unit vector on the log scale) in which the objective has no maximum, or None.
+
+    A maximum of a likelihood on the boundary of the parameter space (some parameters running to
+    0 or infinity, alone or together along a ray such as ``r, alpha -> inf`` with ``r / alpha``
+    fixed) shows as a direction in which moving every parameter by a factor of
+    :data:`FLAT_FACTOR` from ``theta`` changes the objective by less than :data:`FLAT_DROP`
+    (or raises it): the data cannot tell those values apart, so the optimiser's stopping point
+    is arbitrary. An interior maximum with a finite standard error loses far more (a log-scale
+    standard error ``s`` loses about ``(ln 1000 / s)^2 / 2``, so only ``s > 49`` passes).
+    Tried: each parameter alone, each pair together and opposed, and the eigenvectors of the
+    Hessian, in both senses; directions along which the Hessian predicts a drop of more than
+    :data:`SURE_DROP` are not evaluated (on large data, all but the flat ones). Returns the
+    direction that gains most.
+
+    Examples
+    --------
+    >>> f = lambda t: (-float(t[0] ** 2), np.array([-2 * t[0], 0.0]))  # flat in t[1]
+    >>> np.abs(unbounded_direction(f, np.zeros(2))).round(3).tolist()
+    [0.0, 1.0]
+    >>> g = lambda t: (-float(t @ t), -2 * t)
+    >>> unbounded_direction(g, np.zeros(2)) is None
+    True
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    k = theta.size
+    eye = np.eye(k)
+    dirs = [eye[i] for i in range(k)]
+    for i in range(k):
+        for j in range(i + 1, k):
+            dirs += [(eye[i] + eye[j]) / math.sqrt(2), (eye[i] - eye[j]) / math.sqrt(2)]
+    step = math.log(FLAT_FACTOR)
+    with np.errstate(all="ignore"):
+        f0 = fun_grad(theta)[0]
+        H = hessian_log_scale(fun_grad, theta)
+        finite = bool(np.all(np.isfinite(H)))
+        if finite:
+            dirs += list(np.linalg.eigh(H)[1].T)
+        best, best_gain = None, -FLAT_DROP
+        for d in dirs:
+            if finite and -0.5 * step**2 * float(d @ H @ d) > SURE_DROP:
+                continue  # strongly curved: bounded
+            for sign in (1.0, -1.0):
+                gain = fun_grad(theta + sign * step * d)[0] - f0
+                if np.isfinite(gain) and gain > best_gain:
+                    best, best_gain = sign * d, gain
+    if not np.isfinite(f0):
+        return None
+    return best
 
 
 def hessian_log_scale(
@@ -203,7 +273,7 @@ _PRIOR_CODES = {"LogNormal": 0, "Gamma": 1, "HalfNormal": 2, "Exponential": 3, "
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
     """Digamma for x > 0: upward recurrence to x >= 10, then the asymptotic series (error < 1e-13)."""
     res = 0.0
@@ -215,7 +285,7 @@ def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
     return res + math.log(x) - 0.5 / x - tail
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
     """Add log prior + log Jacobian (θ = exp(η)) to ``grad``; return their value."""
     lp = 0.0
@@ -245,7 +315,7 @@ def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
     return lp
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_bg_logp(
     eta, xv, xw, T0, w0, x1, w1, ut, it, us, is_, ux, ix, codes, pars, grad
 ):  # pragma: no cover - compiled
@@ -332,7 +402,7 @@ def _nb_bg_logp(
     return ll + _nb_prior(eta, codes, pars, grad)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _nb_gg_logp(eta, xv, xw, x, log_xm, xm, w, codes, pars, grad):  # pragma: no cover
     """Gamma-Gamma log posterior (density of the mean spend) on the log scale."""
     p = math.exp(eta[0])
@@ -499,11 +569,7 @@ def laplace_posterior(
             "Suggestion: use method='nuts', or pass stronger priors."
         )
     k = len(names)
-    rng = (
-        random_seed
-        if isinstance(random_seed, np.random.Generator)
-        else np.random.default_rng(random_seed)
-    )
+    rng = make_rng(random_seed)
     z = rng.standard_normal((chains * draws, k))
     # precision = L L^T, so η = m + L^{-T} z has covariance (L L^T)^{-1}
     eta = mode + np.linalg.solve(chol.T, z.T).T

@@ -11,8 +11,8 @@ import xarray as xr
 from clvkit.errors import ClvkitError
 from clvkit.models._base import ModelBase, pymc_prior
 from clvkit.models._inputs import validate_rfm
-from clvkit.models._sampling import seed_int
 from clvkit.models._stats import BGStats, bg_loglik_grad, compress_bg
+from clvkit.rng import make_rng
 
 __all__ = ["BetaGeo"]
 
@@ -62,7 +62,13 @@ class BetaGeo(ModelBase):
 
     Notes
     -----
-    Fitting requires ``rfm.attrs["time_unit"]``. A table passed to a prediction method must
+    Fitting requires ``rfm.attrs["time_unit"]`` and at least one customer with a repeat
+    purchase (with none, every method raises ``ClvkitError``: only the priors would speak).
+    ``method="mle"`` (and ``"map"``) raise ``ClvkitError`` when the data put the maximum on the
+    boundary of the parameter space (e.g. ``r, alpha -> inf``: no measurable variation in
+    purchase rates, common with a handful of customers), where any finite estimate would be
+    arbitrary; ``"map"`` with the default priors or ``"nuts"`` then give a proper answer.
+    A table passed to a prediction method must
     carry the same unit; one without the attribute is taken to be in the model's unit.
 
     Examples
@@ -94,10 +100,38 @@ class BetaGeo(ModelBase):
                 "Suggestion: build it with clvkit.rfm_summary(..., time_unit='W') or set "
                 "rfm.attrs['time_unit'] = 'W' (or 'D', '30D', ...)."
             )
+        if not (data.frequency > 0).any():
+            raise ClvkitError(
+                f"column 'frequency' of 'rfm' is 0 for all {data.frequency.size:,} customers: "
+                "nobody made a repeat purchase, so the data say nothing about purchase rates "
+                "beyond 'low' and nothing at all about dropout (a and b would be the priors or "
+                "arbitrary). Suggestion: use a longer calibration window (or more customers), "
+                "so that some customers buy again."
+            )
         return compress_bg(data.frequency, data.recency, data.T), data.time_unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: BGStats) -> tuple[float, np.ndarray]:
         return bg_loglik_grad(theta, stats)
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        parts = []
+        if {"r", "alpha"} <= set(up):
+            rate = values["r"] / values["alpha"]
+            parts.append(
+                "the purchase rates show no variation between customers that the model can "
+                f"measure: Gamma(r, alpha) shrinks to one rate, r/alpha = {rate:.4g} per time unit"
+            )
+        if {"a", "b"} <= set(up):
+            p = values["a"] / (values["a"] + values["b"])
+            parts.append(
+                "the dropout probabilities show no variation between customers: Beta(a, b) "
+                f"shrinks to one value, a/(a+b) = {p:.4g}"
+            )
+        elif "a" in down or ("b" in up and "a" not in up):
+            parts.append("the data show no sign of dropout: the dropout probability runs to 0")
+        elif "b" in down or ("a" in up and "b" not in up):
+            parts.append("the dropout probability runs to 1 after every repeat purchase")
+        return "; ".join(parts) or "these parameters are not identified by the data"
 
     def _x0(self, stats: BGStats) -> np.ndarray:
         # r = 1 and α matching the mean purchase rate; a = 1, b = 1.
@@ -271,13 +305,9 @@ class BetaGeo(ModelBase):
         """
         from clvkit import predict
 
+        rng = make_rng(random_seed)
         data = self._customers(rfm)
         t = _horizon(t)
-        rng = (
-            random_seed
-            if isinstance(random_seed, np.random.Generator)
-            else np.random.default_rng(seed_int(random_seed))
-        )
         d, shape = self._draws()
         alive, lam, p = predict.bg_sample_latent(
             d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T, rng

@@ -49,6 +49,14 @@ class GammaGamma(ModelBase):
     n_customers_ : int
         Number of repeat customers used.
 
+    Raises
+    ------
+    ClvkitError
+        At fit time, with every method, when no customer has a repeat purchase or the repeat
+        customers' ``monetary_value`` is one constant (no variation to model); with
+        ``method="mle"`` or ``"map"`` when the maximum lies on the boundary (see
+        :class:`clvkit.BetaGeo`).
+
     Warns
     -----
     SpendCorrelationWarning
@@ -77,6 +85,16 @@ class GammaGamma(ModelBase):
                 "modelled. Suggestion: use a longer calibration period."
             )
         x, m = data.frequency[rep], data.monetary_value[rep]
+        if np.ptp(m) <= 1e-9 * np.max(m):
+            raise ClvkitError(
+                f"column 'monetary_value' of 'rfm' is {float(m[0]):g} for "
+                + (f"all {m.size:,} repeat customers" if m.size > 1 else "the one repeat customer")
+                + ": spend has no variation, so the Gamma-Gamma model cannot estimate "
+                "how spend varies (its likelihood has no maximum). Suggestion: use the real "
+                "order amounts, which vary, or, if every purchase is worth the same, value "
+                "customers with that fixed amount per purchase (expected purchases from "
+                "BetaGeo times the price) instead of a spend model."
+            )
         if x.size > 2 and np.std(x) > 0 and np.std(m) > 0:
             corr = float(np.corrcoef(x, m)[0, 1])
             if abs(corr) > CORRELATION_THRESHOLD:
@@ -93,6 +111,18 @@ class GammaGamma(ModelBase):
 
     def _loglik_grad(self, theta: np.ndarray, stats: GGStats) -> tuple[float, np.ndarray]:
         return gg_loglik_grad(theta, stats)
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        parts = []
+        if {"q", "v"} <= set(up):
+            mean = values["p"] * values["v"] / (values["q"] - 1)
+            parts.append(
+                "average spend shows no variation between customers that the model can "
+                f"measure: every customer's mean spend per purchase tends to {mean:.4g}"
+            )
+        if "p" in up:
+            parts.append("spend shows no variation between a customer's purchases")
+        return "; ".join(parts) or "these parameters are not identified by the data"
 
     def _x0(self, stats: GGStats) -> np.ndarray:
         # p = 1, q = 2 and v matching the mean spend p v / (q - 1).
