@@ -559,14 +559,14 @@ def _frame(columns: dict[str, np.ndarray], customers: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
-def _warn_left_out(n_left_out: int, end: str, total: int) -> None:
+def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -> None:
     if n_left_out:
         warnings.warn(
             f"{n_left_out:,} of {total:,} rows are dated after observation_end={end} and were "
             "left out of the summary (their count is in attrs['n_rows_after_observation_end']). "
             "Suggestion: use calibration_holdout to keep them as a holdout period.",
             ClvkitWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
 
 
@@ -642,6 +642,7 @@ def purchase_day_table(
     last: int,
     n_rows: int,
     n_left_out: int,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """The RFM table (``cal`` None) or calibration/holdout table, shared by every route.
 
@@ -650,8 +651,9 @@ def purchase_day_table(
     ``last``: the first and last day in the whole log of ``n_rows`` rows, ``n_left_out`` of them
     after ``end``. Warns about rows left out and about an ``end`` long after the last purchase.
     """
-    _warn_left_out(n_left_out, _iso(end), n_rows)
-    _warn_gap(end, first, last, int(day.size), unit, unit_days, cal is not None)
+    if warn:
+        _warn_left_out(n_left_out, _iso(end), n_rows, stacklevel=5)
+        _warn_gap(end, first, last, int(day.size), unit, unit_days, cal is not None)
     n_customers = len(customers)
     attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
     with np.errstate(over="ignore", invalid="ignore"):
@@ -760,23 +762,30 @@ def rfm_summary(
     >>> rfm.attrs["observation_end"], rfm.attrs["time_unit"]
     ('2024-01-29', 'W')
     """
-    return _summary(
-        transactions, customer_id, date, amount, time_unit, observation_end, None, tz, False
-    )
+    return summarize_log(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, tz=tz,
+    )  # fmt: skip
 
 
-def _summary(
+def summarize_log(
     transactions: Any,
+    *,
     customer_id: Hashable,
     date: Hashable,
     amount: Hashable | None,
     time_unit: str | pd.Timedelta,
     observation_end: Any,
-    calibration_end: Any,
-    tz: str | None,
-    holdout: bool,
+    calibration_end: Any = None,
+    tz: str | None = None,
+    holdout: bool = False,
+    warn: bool = True,
 ) -> pd.DataFrame:
-    """rfm_summary or (``holdout``) calibration_holdout, on either route."""
+    """:func:`rfm_summary` or (``holdout``) :func:`calibration_holdout`, on either route.
+
+    ``warn=False`` skips the warnings about rows after ``observation_end`` and about a gap
+    after the last purchase (for callers that summarize a part of a log and warn once).
+    """
     unit, unit_days = summary_unit(time_unit)
     zone = check_tz(tz)
     end = None if observation_end is None else _parse_end(observation_end, "observation_end")
@@ -827,6 +836,7 @@ def _summary(
         last=days["last"],
         n_rows=days["n_rows"],
         n_left_out=days["n_left_out"],
+        warn=warn,
     )
 
 
@@ -883,9 +893,9 @@ def calibration_holdout(
     1                    1      9.0  13.0                  1              14.0
     2                    0      0.0  11.0                  0              14.0
     """
-    return _summary(
-        transactions, customer_id, date, amount, time_unit, observation_end, calibration_end, tz,
-        True,
+    return summarize_log(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, calibration_end=calibration_end, tz=tz, holdout=True,
     )  # fmt: skip
 
 
