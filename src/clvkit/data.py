@@ -50,7 +50,9 @@ def _example(frame: pd.DataFrame, mask: np.ndarray, columns: list[Hashable]) -> 
     i = int(np.flatnonzero(mask)[0])
     out = {"row": frame.index[i], **{c: frame[c].iloc[i] for c in columns}}
     for key, value in out.items():  # plain Python scalars read better than np.int64(3)
-        if isinstance(value, np.generic):
+        if value is None or value is pd.NA or value is pd.NaT:
+            out[key] = float("nan")  # a missing value shows as nan, as on the file route
+        elif isinstance(value, np.generic):
             out[key] = value.item()
         elif isinstance(value, pd.Timestamp):
             out[key] = str(value)
