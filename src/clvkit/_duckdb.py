@@ -413,7 +413,7 @@ class _Source:
 
     def first_day_example(self, first: int) -> dict[Any, Any]:
         return self._example(
-            f"day = {int(first)}", [("cid", self.customer_id), ("raw_date", self.date)]
+            f"day = {int(first)}", [("cid", self.customer_id), ("wall", self.date)]
         )
 
     # ---- the purchase days ------------------------------------------------------------------

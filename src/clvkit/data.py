@@ -849,13 +849,12 @@ def summarize_log(
         end = last if end is None else end
         bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
         if bound < first:
-            raise before_first_error(
-                arg,
-                bound,
-                first,
-                len(log.days),
-                _example(log.frame, log.days == first, [customer_id, date]),
-            )
+            # the example shows the first purchase as read (after the tz rule), on every route
+            at_first = log.days == first
+            example = _example(log.frame, at_first, [customer_id])
+            row = log.frame.iloc[[int(np.flatnonzero(at_first)[0])]]
+            example[date] = str(pd.Timestamp(_date_values(row, date, zone)[0]))
+            raise before_first_error(arg, bound, first, len(log.days), example)
         with np.errstate(over="ignore", invalid="ignore"):
             cust, day, amt, n_left_out = _purchase_days(log, end)
         days = {
