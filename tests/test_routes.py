@@ -409,6 +409,29 @@ def test_observation_end_long_after_the_data_warns_on_every_route(tmp_path):
     assert _gap_warnings(rfm_summary, small, observation_end="2024-01-29") == []
 
 
+def test_non_iso_text_dates_read_alike_on_both_routes(tmp_path):
+    us = pd.DataFrame(
+        {"customer_id": [1, 1, 2], "date": ["01/02/2024", "01/20/2024", "03/04/2024"]}
+    )
+    rfm = _same_table([us, _both(tmp_path, us, "csv")], time_unit="D")
+    # the format pandas guesses from the first value (month first), on both routes
+    assert rfm["recency"].tolist() == [18.0, 0.0] and rfm.attrs["observation_end"] == "2024-03-04"
+    eu = us.assign(date=["01/02/2024", "20/01/2024", "03/04/2024"])
+    msg = _same_error([eu, _both(tmp_path, eu, "csv")])
+    assert msg.startswith("column 'date' is not a parseable date in 1 of 3 rows; for example: "
+                          "{'row': 1, 'date': '20/01/2024'}")  # fmt: skip
+
+
+def test_distributed_summaries_take_tz():
+    dd = pytest.importorskip("dask.dataframe")
+    from clvkit import distributed
+
+    for tz in (None, "America/New_York"):
+        got = distributed.rfm_summary(dd.from_pandas(NY, npartitions=2), time_unit="D", tz=tz)
+        want = rfm_summary(NY, time_unit="D", tz=tz)
+        pd.testing.assert_frame_equal(got.compute().sort_index(), want, check_exact=True)
+
+
 def test_read_purchases_gives_the_file_route_answer(tmp_path):
     for fmt in ("csv", "parquet"):
         path = _both(tmp_path, BERLIN, fmt)

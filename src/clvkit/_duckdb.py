@@ -265,7 +265,7 @@ class _Source:
                 f"CASE WHEN regexp_matches({d}, {_literal(ZONED_TEXT)}) "
                 f"THEN timezone({tz}, TRY_CAST({d} AS TIMESTAMPTZ)) "
                 f"ELSE COALESCE(TRY_CAST({d} AS TIMESTAMP), "
-                f"CAST(TRY_CAST({d} AS DATE) AS TIMESTAMP)) END"
+                f"CAST(TRY_CAST({d} AS DATE) AS TIMESTAMP){self._guessed_format(d)}) END"
             )
             self.date_kind = "text"
         cols = [
@@ -286,6 +286,23 @@ class _Source:
             cols += [f"{a} AS raw_amount", f"{amt} AS amt"]
         cols += ["filename AS file", "row_number() OVER () - 1 AS rn"]
         self.q(f"CREATE TEMP VIEW log AS SELECT {', '.join(cols)} FROM {self.reader}")
+
+    def _guessed_format(self, d: str) -> str:
+        """``, try_strptime(d, fmt)`` for a non-ISO format pandas guesses from the first date.
+
+        pandas parses a text column with the format it guesses from its first value (e.g.
+        ``%m/%d/%Y``), else as ISO 8601; DuckDB's casts read ISO 8601, so the guess is tried
+        too, and both routes read such a column alike.
+        """
+        from pandas.tseries.api import guess_datetime_format
+
+        first = self.q(f"SELECT {d} FROM {self.reader} WHERE {d} IS NOT NULL LIMIT 1").fetchone()
+        if first is None or not isinstance(first[0], str):
+            return ""
+        fmt = guess_datetime_format(first[0].strip())
+        if fmt is None or fmt.startswith("%Y-%m-%d") or "%z" in fmt or "%Z" in fmt:
+            return ""
+        return f", try_strptime({d}, {_literal(fmt)})"
 
     # ---- validation -------------------------------------------------------------------------
     def _example(self, where: str, columns: list[tuple[str, Hashable]]) -> dict[Any, Any]:

@@ -101,15 +101,19 @@ def _zoned_text(s: pd.Series) -> np.ndarray:
 
 
 def _to_datetime(s: pd.Series, utc: bool) -> pd.Series:
-    """pandas' parser with the ISO 8601 fallback; unparseable values become NaT."""
+    """pandas' parser (one format, guessed from the first value) with ISO 8601 as a fallback
+    value by value, as the file route reads text; unparseable values become NaT."""
     with warnings.catch_warnings():
         # pandas warns when it falls back to parsing each value with dateutil
         warnings.simplefilter("ignore", UserWarning)
         # pandas infers one format from the first value; ISO 8601 with and without a time of
         # day ("2024-01-01", "2024-01-01 09:00") is common enough to allow.
         parsed = pd.to_datetime(s, errors="coerce", utc=utc)
-        if parsed.isna().any():
-            parsed = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=utc)
+        if parsed.isna().any():  # value by value: the guessed format, else ISO 8601
+            iso = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=utc)
+            if iso.dtype != parsed.dtype:
+                parsed = parsed.astype(iso.dtype)
+            parsed = parsed.where(parsed.notna(), iso)
     return parsed
 
 
