@@ -299,7 +299,10 @@ class _Source:
         first = self.q(f"SELECT {d} FROM {self.reader} WHERE {d} IS NOT NULL LIMIT 1").fetchone()
         if first is None or not isinstance(first[0], str):
             return ""
-        fmt = guess_datetime_format(first[0].strip())
+        try:
+            fmt = guess_datetime_format(first[0].strip())
+        except (ValueError, TypeError, OverflowError):
+            fmt = None
         if fmt is None or fmt.startswith("%Y-%m-%d") or "%z" in fmt or "%Z" in fmt:
             return ""
         return f", try_strptime({d}, {_literal(fmt)})"
