@@ -443,6 +443,9 @@ def test_read_purchases_gives_the_file_route_answer(tmp_path):
             via = rfm_summary(frame, amount="amount", time_unit="D")
             pd.testing.assert_frame_equal(via, direct, check_exact=True)
             assert via.attrs == direct.attrs
+    import clvkit
+
+    assert clvkit.read_purchases is read_purchases  # exported at the top level
     before = BERLIN.copy(deep=True)
     frame = read_purchases(BERLIN, amount="amount")  # a DataFrame: validated, copied
     pd.testing.assert_frame_equal(BERLIN, before)
