@@ -28,3 +28,37 @@ def test_format_round_trip():
 def test_to_units_array():
     deltas = pd.to_timedelta([0, 7, 14, 3.5], unit="D")
     np.testing.assert_allclose(to_units(deltas, "W"), [0, 1, 2, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("text", "zoned"),
+    [
+        ("2024-01-01", False),  # ends in "-01": a day of month, not an offset
+        ("2024-01-01 10:00:00", False),
+        ("2024-01-01T10:00", False),
+        ("2024-01-01T10:00:00Z", True),
+        ("2024-01-01 10:00:00+02:00", True),
+        ("2024-01-01 10:00:00.123-0500", True),
+        ("2024-01-01 10:00 +05", True),
+        ("2024-01-01 10:00 UTC", True),
+    ],
+)
+def test_zoned_text_needs_a_time_of_day_before_the_offset(text, zoned):
+    import re
+
+    import duckdb
+
+    from clvkit.units import ZONED_TEXT
+
+    assert (re.search(ZONED_TEXT, text) is not None) is zoned
+    with duckdb.connect() as con:  # DuckDB's RE2 reads the pattern alike
+        assert con.execute("SELECT regexp_matches(?, ?)", [text, ZONED_TEXT]).fetchone()[0] is zoned
+
+
+def test_check_tz():
+    from clvkit.units import check_tz
+
+    assert check_tz(None) == "UTC" and check_tz("America/New_York") == "America/New_York"
+    for bad in ("Mars/Olympus", "", 5, "../etc/passwd"):
+        with pytest.raises(ClvkitError, match="argument 'tz'"):
+            check_tz(bad)

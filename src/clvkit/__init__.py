@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "rfm_summary": "clvkit.data",
     "calibration_holdout": "clvkit.data",
     "coarsen_rfm": "clvkit.data",
+    "read_purchases": "clvkit.data",
     "BetaGeo": "clvkit.models.beta_geo",
     "GammaGamma": "clvkit.models.gamma_gamma",
     "load": "clvkit.models.persistence",

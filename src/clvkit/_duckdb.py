@@ -1,18 +1,32 @@
 """Out-of-core RFM summaries of purchase logs stored as CSV or Parquet files, with DuckDB.
 
-:func:`clvkit.rfm_summary` and :func:`clvkit.calibration_holdout` come here when
-``transactions`` is a path or a glob (``"logs/*.parquet"``) instead of a DataFrame.
+:func:`clvkit.rfm_summary`, :func:`clvkit.calibration_holdout` and
+:func:`clvkit.data.read_purchases` come here when ``transactions`` is a path or a glob
+(``"logs/*.parquet"``) instead of a DataFrame.
 
 Why DuckDB: the summary is a SQL group-by (by customer and day, then by customer), and DuckDB
 runs it embedded in this process, streaming the files instead of loading them (Parquet column
 pruning, no pandas copy of the log), on all cores, spilling to a temporary folder when the
 hash tables outgrow memory; no server or cluster to run. The results are identical to the
 in-memory path: same-day purchases merge with their amounts summed in file order, repeat and
-holdout spend are summed day by day in date order (as numpy does), and recency, ``T`` and the
-mean spend are computed from the integer day numbers in numpy.
+holdout spend are summed day by day in date order (as numpy does), and the table itself is
+built by the same code (:func:`clvkit.data.purchase_day_table`).
 
-Dates may be DATE or TIMESTAMP columns (time of day ignored; TIMESTAMPTZ taken in UTC) or
-ISO 8601 strings; files are read in sorted path order.
+One answer for one input:
+
+- Dates follow the purchase-day rule of :mod:`clvkit.data`: DATE and naive TIMESTAMP columns and
+  text without a UTC offset are wall-clock values as written; TIMESTAMPTZ columns and text with
+  an offset or 'Z' (:data:`clvkit.units.ZONED_TEXT`, per row) are converted to ``tz`` (UTC by
+  default) with ``timezone(tz, ts)`` in a session pinned to ``TimeZone='UTC'``, so the
+  process's ``TZ`` never matters. ICU is built into the DuckDB Python wheel.
+- CSV carries no types: every column is read as text (``all_varchar``) with strict quoting; an
+  id column whose values are all canonical integers (``7``, ``-12``; at most 18 digits) becomes
+  BIGINT, any other (``007``, ``a1``, ``1.0``) stays a string; amounts are parsed as DOUBLE.
+- Parquet columns keep their types; ids must be integers, floats (NaN is a missing id) or
+  strings, as in memory; NaN amounts are missing amounts (DuckDB's ``isnan`` is not used: it
+  trusts Parquet statistics, which leave NaN out).
+- A file DuckDB cannot read (encoding, truncated, not what its name says, unreadable) is one
+  :class:`~clvkit.errors.ClvkitError` naming it. Files are read in sorted path order.
 """
 
 from __future__ import annotations
@@ -30,13 +44,17 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError, bad_rows_error
 
-__all__ = ["summarize_files"]
+__all__ = ["read_files", "summarize_files"]
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
 _INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 _NUM_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "U", "FLOAT", "DOUBLE")
 _NUM_PREFIXES += ("DECIMAL",)
+#: CSV ids that are all canonical integers (no sign but '-', no leading zero, <= 18 digits).
+_CANONICAL_INT = r"^-?(?:0|[1-9][0-9]{0,17})$"
+#: A CSV date column whose values all look like numbers holds numbers, not dates (as in pandas).
+_NUMBER = r"^\s*[-+]?[0-9]+(?:\.[0-9]*)?\s*$"
 
 
 def _files(path: str | os.PathLike) -> tuple[list[str], str]:
@@ -62,6 +80,11 @@ def _files(path: str | os.PathLike) -> tuple[list[str], str]:
                 f"argument 'transactions' names the file {f!r}, which is neither CSV nor "
                 "Parquet. Suggestion: use files ending in .csv, .csv.gz or .parquet."
             )
+        try:
+            with open(f, "rb"):
+                pass
+        except OSError as exc:
+            raise _unreadable(f, exc.strerror or str(exc)) from exc
     if len(kinds) > 1:
         raise ClvkitError(
             f"argument 'transactions' ({pattern!r}) mixes CSV and Parquet files. "
@@ -70,16 +93,57 @@ def _files(path: str | os.PathLike) -> tuple[list[str], str]:
     return files, kinds.pop()
 
 
+def _unreadable(name: str, reason: str) -> ClvkitError:
+    return ClvkitError(
+        f"argument 'transactions': the file {name!r} cannot be read ({reason}). Suggestion: "
+        "check that it is a complete, readable Parquet file or a UTF-8 CSV file with a header "
+        "row and balanced quotes (re-export it if needed), or load it yourself and pass a "
+        "DataFrame."
+    )
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sql_list(files: list[str]) -> str:
-    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    return "[" + ", ".join(_literal(f) for f in files) + "]"
 
 
 def _is_number_type(t: str) -> bool:
     return t.startswith(_NUM_PREFIXES) or t == "BOOLEAN"
+
+
+def _is_nan(x: str) -> str:
+    """SQL for 'x is NaN' that does not trust Parquet statistics (isnan does, and misses NaN)."""
+    return f"(NOT isfinite({x}) AND NOT isinf({x}))"
+
+
+def _id_kind(t: str) -> str:
+    """The kind of the ids in a column of DuckDB type ``t``, named as clvkit.data.id_kind."""
+    if t in _INT_TYPES or t in ("UBIGINT", "HUGEINT", "UHUGEINT"):
+        return "integer"
+    if t in ("FLOAT", "DOUBLE"):
+        return "float"
+    if t == "VARCHAR":
+        return "string"
+    if t == "BOOLEAN":
+        return "boolean"
+    if t.endswith("]") or t.startswith("LIST"):
+        return "list"
+    if t.startswith(("STRUCT", "MAP")):
+        return "dict"
+    if t.startswith(("DATE", "TIMESTAMP", "TIME")):
+        return "datetime"
+    if t.startswith("DECIMAL"):
+        return "Decimal"
+    if t == "BLOB":
+        return "bytes"
+    return t.lower()
 
 
 class _Source:
@@ -91,29 +155,70 @@ class _Source:
         customer_id: Hashable,
         date: Hashable,
         amount: Hashable | None,
+        tz: str,
     ) -> None:
         import duckdb
 
         self.files, kind = _files(path)
+        self.pattern = os.fspath(path)
         self.tmp = tempfile.mkdtemp(prefix="clvkit-duckdb-")
         self.con = duckdb.connect(config={"temp_directory": self.tmp})
+        self.tz = tz
         try:
+            # zoned values are converted with timezone(tz, ts); the session zone (which follows
+            # the process's TZ by default) must play no part
+            self.con.execute("SET TimeZone = 'UTC'")
+            try:
+                self.con.execute(
+                    f"SELECT timezone({_literal(tz)}, TIMESTAMPTZ '2000-01-01 00:00Z')"
+                )
+            except duckdb.Error as exc:
+                from clvkit.units import tz_error
+
+                raise tz_error(tz) from exc
             self._open(customer_id, date, amount, kind)
         except BaseException:
             self.close()
             raise
 
+    def q(self, sql: str) -> Any:
+        """Run ``sql``; a DuckDB error (unreadable, malformed file) becomes a ClvkitError."""
+        import duckdb
+
+        try:
+            return self.con.execute(sql)
+        except duckdb.Error as exc:
+            message = str(exc)
+            named = [f for f in self.files if f in message or os.path.basename(f) in message]
+            name = named[0] if named else self.files[0] if len(self.files) == 1 else self.pattern
+            lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+            reason = lines[0].split("Error: ", 1)[-1] if lines else type(exc).__name__
+            reason += "".join(f" {line}" for line in lines[1:] if "utf-8" in line.lower())
+            raise _unreadable(name, reason) from exc
+
     def _open(
         self, customer_id: Hashable, date: Hashable, amount: Hashable | None, kind: str
     ) -> None:
-        reader = (
-            f"read_parquet({_sql_list(self.files)}, filename = true, union_by_name = true)"
-            if kind == "parquet"
-            else f"read_csv({_sql_list(self.files)}, filename = true, union_by_name = true)"
-        )
+        self.kind = kind
+        if kind == "parquet":
+            reader = f"read_parquet({_sql_list(self.files)}, filename = true, union_by_name = true)"
+        else:  # CSV carries no types: read text and type it here, with strict quoting
+            reader = (
+                f"read_csv({_sql_list(self.files)}, filename = true, union_by_name = true, "
+                "all_varchar = true, header = true, quote = '\"', escape = '\"', "
+                "strict_mode = true)"
+            )
         self.reader = reader
-        described = self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+        described = self.q(f"DESCRIBE SELECT * FROM {reader}").fetchall()
         self.types = {row[0]: row[1] for row in described if row[0] != "filename"}
+        if kind == "csv" and len(self.types) == 1:
+            (only,) = self.types
+            if any(c in str(only) for c in ",;\t|") and only not in (customer_id, date, amount):
+                raise _unreadable(
+                    self.files[0] if len(self.files) == 1 else self.pattern,
+                    f"its header was read as the one column {only!r}: an unbalanced quote or "
+                    "an unusual delimiter",
+                )
         self.customer_id, self.date, self.amount = customer_id, date, amount
         self._check_columns()
         self._make_view()
@@ -128,21 +233,68 @@ class _Source:
         check_column_arguments(self.customer_id, self.date, self.amount, list(self.types))
 
     def _make_view(self) -> None:
+        from clvkit.units import ZONED_TEXT
+
         cid, d = _quote(self.customer_id), _quote(self.date)
         t_id, t_date = self.types[self.customer_id], self.types[self.date]
+        zoned_any = zoned_all = True
+        text_dates = t_date == "VARCHAR"
+        if self.kind == "csv" or text_dates:
+            # one scan: CSV ids typed, numeric CSV dates spotted, and whether text dates are
+            # zoned at all (the per-row test, about 0.2 s per million rows and query, is then
+            # needed only for columns that mix zoned and naive values)
+            csv = self.kind == "csv"
+            zoned = f"regexp_matches({d}, {_literal(ZONED_TEXT)})"
+            parts = [
+                f"bool_and(regexp_matches({cid}, {_literal(_CANONICAL_INT)})) "
+                f"FILTER (WHERE {cid} IS NOT NULL)" if csv else "FALSE",
+                f"bool_and(regexp_matches({d}, {_literal(_NUMBER)})) "
+                f"FILTER (WHERE {d} IS NOT NULL)" if csv else "FALSE",
+                f"bool_or({zoned}) FILTER (WHERE {d} IS NOT NULL)" if text_dates else "TRUE",
+                f"bool_and({zoned}) FILTER (WHERE {d} IS NOT NULL)" if text_dates else "TRUE",
+            ]  # fmt: skip
+            ints, numbers, zoned_any, zoned_all = self.q(
+                f"SELECT {', '.join(parts)} FROM {self.reader}"
+            ).fetchone()
+            if csv:
+                t_id = "BIGINT" if ints else "VARCHAR"
+                t_date = "DOUBLE" if numbers else t_date
+        self.id_kind = _id_kind(t_id)
+        self.id_type = t_id
         id_expr = f"CAST({cid} AS BIGINT)" if t_id in _INT_TYPES else cid
-        if t_date == "DATE" or t_date.startswith("TIMESTAMP"):
-            # TIMESTAMP WITH TIME ZONE -> TIMESTAMP is the UTC wall clock (no ICU needed)
-            day = f"CAST(CAST({d} AS TIMESTAMP) AS DATE) - DATE '1970-01-01'"
+        if self.id_kind == "float":
+            id_expr = f"CAST({cid} AS DOUBLE)"
+        tz = _literal(self.tz)
+        if t_date == "DATE" or (t_date.startswith("TIMESTAMP") and "TIME ZONE" not in t_date):
+            wall = f"CAST({d} AS TIMESTAMP)"  # wall clock as written
+            self.date_kind = "date"
+        elif t_date.startswith("TIMESTAMP"):
+            wall = f"timezone({tz}, {d})"  # an instant: its wall clock in tz
             self.date_kind = "date"
         elif _is_number_type(t_date):
-            day = "NULL::BIGINT"
+            wall = "NULL::TIMESTAMP"
             self.date_kind = "number"
-        else:
-            ts = f"COALESCE(TRY_CAST({d} AS TIMESTAMP), TRY_CAST({d} AS DATE))"
-            day = f"CAST({ts} AS DATE) - DATE '1970-01-01'"
+        else:  # text: zoned (offset after a time of day) or naive, row by row
+            as_zoned = f"timezone({tz}, TRY_CAST({d} AS TIMESTAMPTZ))"
+            as_naive = (
+                f"COALESCE(TRY_CAST({d} AS TIMESTAMP), "
+                f"CAST(TRY_CAST({d} AS DATE) AS TIMESTAMP){self._guessed_format(d)})"
+            )
+            if zoned_all:
+                wall = as_zoned
+            elif not zoned_any:
+                wall = as_naive
+            else:
+                test = f"regexp_matches({d}, {_literal(ZONED_TEXT)})"
+                wall = f"CASE WHEN {test} THEN {as_zoned} ELSE {as_naive} END"
             self.date_kind = "text"
-        cols = [f"{id_expr} AS cid", f"{d} AS raw_date", f"{day} AS day"]
+        cols = [
+            f"{id_expr} AS cid",
+            f"{cid} AS raw_id",
+            f"{d} AS raw_date",
+            f"{wall} AS wall",
+            f"CAST({wall} AS DATE) - DATE '1970-01-01' AS day",
+        ]
         if self.amount is not None:
             a, t_amt = _quote(self.amount), self.types[self.amount]
             if t_amt == "BOOLEAN":
@@ -153,13 +305,33 @@ class _Source:
                 amt, self.amount_kind = f"TRY_CAST({a} AS DOUBLE)", "text"
             cols += [f"{a} AS raw_amount", f"{amt} AS amt"]
         cols += ["filename AS file", "row_number() OVER () - 1 AS rn"]
-        self.con.execute(f"CREATE TEMP VIEW log AS SELECT {', '.join(cols)} FROM {self.reader}")
+        self.q(f"CREATE TEMP VIEW log AS SELECT {', '.join(cols)} FROM {self.reader}")
+
+    def _guessed_format(self, d: str) -> str:
+        """``, try_strptime(d, fmt)`` for a non-ISO format pandas guesses from the first date.
+
+        pandas parses a text column with the format it guesses from its first value (e.g.
+        ``%m/%d/%Y``), else as ISO 8601; DuckDB's casts read ISO 8601, so the guess is tried
+        too, and both routes read such a column alike.
+        """
+        from pandas.tseries.api import guess_datetime_format
+
+        first = self.q(f"SELECT {d} FROM {self.reader} WHERE {d} IS NOT NULL LIMIT 1").fetchone()
+        if first is None or not isinstance(first[0], str):
+            return ""
+        try:
+            fmt = guess_datetime_format(first[0].strip())
+        except (ValueError, TypeError, OverflowError):
+            fmt = None
+        if fmt is None or fmt.startswith("%Y-%m-%d") or "%z" in fmt or "%Z" in fmt:
+            return ""
+        return f", try_strptime({d}, {_literal(fmt)})"
 
     # ---- validation -------------------------------------------------------------------------
     def _example(self, where: str, columns: list[tuple[str, Hashable]]) -> dict[Any, Any]:
         """The first offending row, shaped like the in-memory path's example."""
         select = ", ".join(expr for expr, _ in columns)
-        row = self.con.execute(
+        row = self.q(
             f"SELECT file, rn, file_rn, {select} FROM (SELECT *, rn - min(rn) OVER "
             f"(PARTITION BY file) AS file_rn FROM log) WHERE {where} ORDER BY rn LIMIT 1"
         ).fetchone()
@@ -181,20 +353,23 @@ class _Source:
 
     def validate(self) -> dict[str, int]:
         """Check every row as :func:`clvkit.data.rfm_summary` does; return counts and days."""
+        no_id = "cid IS NULL"
+        if self.id_kind == "float":
+            no_id = f"cid IS NULL OR {_is_nan('cid')}"
         checks = [
-            ("no_id", "cid IS NULL"),
+            ("no_id", no_id),
             ("no_date", "raw_date IS NULL"),
             ("bad_date", "raw_date IS NOT NULL AND day IS NULL"),
         ]
         if self.amount is not None:
             checks += [
                 ("bad_amt", "raw_amount IS NOT NULL AND amt IS NULL"),
-                ("no_amt", "raw_amount IS NULL OR isnan(amt)"),
+                ("no_amt", f"raw_amount IS NULL OR {_is_nan('amt')}"),
                 ("inf_amt", "isinf(amt)"),
                 ("neg_amt", "amt < 0"),
             ]
         counts = ", ".join(f"count_if({cond}) AS {name}" for name, cond in checks)
-        row = self.con.execute(
+        row = self.q(
             f"SELECT count(*) AS n, min(day) AS first, max(day) AS last, {counts} FROM log"
         ).fetchone()
         res = dict(zip(["n", "first", "last"] + [c[0] for c in checks], row, strict=True))
@@ -219,18 +394,31 @@ class _Source:
                 )
 
         fail("no_id", cid, "cid", "is missing", "drop rows without a customer id.")
+        from clvkit.data import id_kind_error
+
+        err = id_kind_error(
+            cid,
+            np.full(n, self.id_kind, dtype=object).astype(str),
+            lambda mask: self._example("TRUE", [("raw_id", cid)]),
+            n,
+        )
+        if err is not None:
+            raise err
         fail(
             "no_date", date, "raw_date", "is missing", "drop or fill rows without a purchase date."
         )
         if self.date_kind == "number":
-            res["bad_date"] = n
-            conds["bad_date"] = "TRUE"
-            fail(
-                "bad_date",
-                date,
-                "raw_date",
+            example = self._example("TRUE", [("raw_date", date)])
+            if isinstance(example[date], str):  # CSV text: as pandas' CSV reader types it
+                text = example[date].strip()
+                example[date] = int(text) if text.lstrip("+-").isdigit() else float(text)
+            raise bad_rows_error(
+                f"column {date!r}",
                 "holds numbers, not dates,",
+                n,
+                example,
                 "convert it first, e.g. pd.to_datetime(df[col].astype(str), format='%Y%m%d').",
+                n_total=n,
             )
         fail(
             "bad_date",
@@ -248,7 +436,7 @@ class _Source:
                 amount,
                 "raw_amount",
                 "is not numeric",
-                "pass spend as numbers (strip currency symbols, thousands separators).",
+                "pass spend as real numbers (strip currency symbols, thousands separators).",
             )
             fail(
                 "no_amt", amount, "raw_amount", "is missing", "drop or fill rows without an amount."
@@ -265,7 +453,7 @@ class _Source:
 
     def first_day_example(self, first: int) -> dict[Any, Any]:
         return self._example(
-            f"day = {int(first)}", [("cid", self.customer_id), ("raw_date", self.date)]
+            f"day = {int(first)}", [("cid", self.customer_id), ("wall", self.date)]
         )
 
     # ---- the purchase days ------------------------------------------------------------------
@@ -279,16 +467,15 @@ class _Source:
         does), since floating-point addition is not associative.
         """
         has_amt = self.amount is not None
-        self.con.execute(
+        self.q(
             f"CREATE TEMP TABLE days AS SELECT cid, day, count(*) AS m"
             f"{', sum(amt) AS amt' if has_amt else ''} FROM log WHERE day <= {int(end)} "
             "GROUP BY cid, day"
         )
-        per_customer = self.con.execute(
-            "SELECT cid, count(*) AS n FROM days GROUP BY cid ORDER BY cid"
-        ).fetchnumpy()
+        per_customer = self.q("SELECT cid, count(*) AS n FROM days GROUP BY cid ORDER BY cid")
+        per_customer = per_customer.fetchnumpy()
         cols = "day, m, amt" if has_amt else "day"
-        rows = self.con.execute(f"SELECT {cols} FROM days ORDER BY cid, day").fetchnumpy()
+        rows = self.q(f"SELECT {cols} FROM days ORDER BY cid, day").fetchnumpy()
         counts = np.asarray(per_customer["n"], dtype=np.int64)
         cust = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
         day = np.asarray(rows["day"], dtype=np.int64)
@@ -298,24 +485,30 @@ class _Source:
             m = np.asarray(rows["m"], dtype=np.int64)
             many = m >= 3
             if many.any():
-                parts = self.con.execute(
+                parts = self.q(
                     "SELECT l.amt FROM log l JOIN (SELECT cid, day FROM days WHERE m >= 3) d "
                     "ON l.cid = d.cid AND l.day = d.day ORDER BY l.cid, l.day, l.rn"
                 ).fetchnumpy()["amt"]
                 sizes = m[many]
                 starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-                amount[many] = np.add.reduceat(np.asarray(parts, dtype=np.float64), starts)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    sums = np.add.reduceat(np.asarray(parts, dtype=np.float64), starts)
+                amount[many] = sums
         return cust, day, amount, per_customer["cid"]
 
     def n_after(self, end: int) -> int:
-        return int(self.con.execute(f"SELECT count_if(day > {int(end)}) FROM log").fetchone()[0])
+        return int(self.q(f"SELECT count_if(day > {int(end)}) FROM log").fetchone()[0])
 
-
-def _index(values: Any) -> pd.Index:
-    arr = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
-    if arr.dtype.kind == "O" or arr.dtype.kind in "US":
-        return pd.Index(arr.astype(object), name="customer_id")
-    return pd.Index(arr, name="customer_id")
+    def ids(self, values: Any) -> Any:
+        """Ids fetched from DuckDB, typed as the in-memory route types them."""
+        arr = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+        if self.id_kind == "string":
+            return pd.array(arr.astype(object), dtype="str")
+        if self.id_kind == "integer" and self.id_type in _INT_TYPES:
+            return arr.astype(np.int64, copy=False)
+        if self.id_kind == "float":
+            return arr.astype(np.float64, copy=False)
+        return arr
 
 
 def summarize_files(
@@ -324,16 +517,15 @@ def summarize_files(
     customer_id: Hashable,
     date: Hashable,
     amount: Hashable | None,
-    time_unit: str,
-    observation_end: Any,
-    calibration_end: Any = None,
-) -> tuple[pd.DataFrame, int, int]:
-    """The RFM table (or calibration/holdout table) of a log on disk, as :mod:`clvkit.data`.
+    tz: str,
+    end: int | None,
+    cal: int | None,
+) -> dict[str, Any]:
+    """The purchase days of a log on disk, for :func:`clvkit.data.purchase_day_table`.
 
-    ``time_unit`` is canonical; ``observation_end`` may be ``None`` (the last day in the log);
-    a ``calibration_end`` adds the holdout columns. Returns the table with its ``attrs``, the
-    number of rows after the observation end and the number of rows (for the caller's
-    warning).
+    ``end`` (``None``: the last day in the log) and ``cal`` are day numbers. Returns ``cust``,
+    ``day``, ``amt``, ``customers`` (sorted ids), ``first`` and ``last`` (days in the log),
+    ``end``, ``n_rows`` and ``n_left_out`` (rows after ``end``).
 
     Examples
     --------
@@ -341,82 +533,53 @@ def summarize_files(
     >>> folder = tempfile.mkdtemp()
     >>> pd.DataFrame({"customer_id": [1, 1, 2], "date": ["2024-01-01", "2024-01-08",
     ...               "2024-01-03"]}).to_csv(f"{folder}/log.csv", index=False)
-    >>> rfm, n_after, n_rows = summarize_files(
-    ...     f"{folder}/log.csv", customer_id="customer_id", date="date", amount=None,
-    ...     time_unit="W", observation_end=None)
-    >>> rfm  # doctest: +NORMALIZE_WHITESPACE
-                 frequency  recency         T
-    customer_id
-    1                    1      1.0  1.000000
-    2                    0      0.0  0.714286
-    >>> n_after, n_rows
-    (0, 3)
+    >>> days = summarize_files(f"{folder}/log.csv", customer_id="customer_id", date="date",
+    ...                        amount=None, tz="UTC", end=None, cal=None)
+    >>> days["cust"], days["day"] - days["first"], list(days["customers"])
+    (array([0, 0, 1]), array([0, 7, 2]), [1, 2])
     """
-    from clvkit.data import _frame, _iso, _parse_end, _summarize
-    from clvkit.units import TIME_UNIT_ATTR, parse_time_unit
+    from clvkit.data import before_first_error
 
-    unit_days = parse_time_unit(time_unit) / pd.Timedelta(days=1)
-    holdout = calibration_end is not None
-    src = _Source(path, customer_id, date, amount)
+    src = _Source(path, customer_id, date, amount, tz)
     try:
         info = src.validate()
-        if observation_end is None:
-            end = info["last"]
-        else:
-            end = _parse_end(observation_end, "observation_end")
-        cal = _parse_end(calibration_end, "calibration_end") if holdout else end
-        bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
+        end = info["last"] if end is None else end
+        bound, arg = (cal, "calibration_end") if cal is not None else (end, "observation_end")
         if bound < info["first"]:
-            if holdout:
-                problem = (
-                    f"({_iso(cal)}) is before the first purchase ({_iso(info['first'])}), so "
-                    "no customer is in the calibration period; it would exclude every purchase"
-                )
-                hint = "pass a calibration end on or after the first purchase."
-            else:
-                problem = (
-                    f"({_iso(end)}) is before the first purchase ({_iso(info['first'])}) and "
-                    "would exclude every purchase"
-                )
-                hint = (
-                    "pass the last day of the observation period, on or after the first purchase."
-                )
-            raise bad_rows_error(
-                f"argument {arg!r}", problem, info["n"], src.first_day_example(info["first"]), hint
+            raise before_first_error(
+                arg, bound, info["first"], info["n"], src.first_day_example(info["first"])
             )
         cust, day, amt, ids = src.purchase_days(end)
         n_after = src.n_after(end) if end < info["last"] else 0
+        customers = pd.Index(src.ids(ids), name="customer_id")
     finally:
         src.close()
-    customers = _index(ids)
-    n_customers = len(customers)
-    attrs: dict[str, Any] = {TIME_UNIT_ATTR: time_unit}
-    if not holdout:
-        columns = _summarize(cust, day, amt, n_customers, end, unit_days)
-    else:  # as clvkit.data.calibration_holdout
-        in_cal = day <= cal
-        columns = _summarize(
-            cust[in_cal],
-            day[in_cal],
-            amt[in_cal] if amt is not None else None,
-            n_customers,
-            cal,
-            unit_days,
-        )
-        known = np.zeros(n_customers, dtype=bool)
-        known[columns["code"]] = True
-        hold = ~in_cal & known[cust]
-        freq_h = np.bincount(cust[hold], minlength=n_customers)[columns["code"]]
-        columns["frequency_holdout"] = freq_h.astype(np.int64)
-        if amt is not None:
-            total_h = np.bincount(cust[hold], weights=amt[hold], minlength=n_customers)
-            columns["monetary_value_holdout"] = np.divide(
-                total_h[columns["code"]], freq_h, out=np.zeros(freq_h.size), where=freq_h > 0
-            )
-        columns["duration_holdout"] = np.full(freq_h.size, (end - cal) / unit_days)
-        attrs["calibration_end"] = _iso(cal)
-    attrs["observation_end"] = _iso(end)
-    attrs["n_rows_after_observation_end"] = n_after
-    out = _frame(columns, customers)
-    out.attrs = attrs
-    return out, n_after, info["n"]
+    return {
+        "cust": cust, "day": day, "amt": amt, "customers": customers, "first": info["first"],
+        "last": info["last"], "end": end, "n_rows": info["n"], "n_left_out": n_after,
+    }  # fmt: skip
+
+
+def read_files(
+    path: str | os.PathLike,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    tz: str,
+) -> pd.DataFrame:
+    """The validated log on disk as a DataFrame (see :func:`clvkit.data.read_purchases`)."""
+    src = _Source(path, customer_id, date, amount, tz)
+    try:
+        src.validate()
+        cols = "cid, wall" + (", amt" if amount is not None else "")
+        got = src.q(f"SELECT {cols} FROM log ORDER BY rn").fetchnumpy()
+        columns: dict[Hashable, Any] = {
+            customer_id: src.ids(got["cid"]),
+            date: np.asarray(got["wall"]).astype("datetime64[us]"),
+        }
+        if amount is not None:
+            columns[amount] = np.asarray(got["amt"], dtype=np.float64)
+    finally:
+        src.close()
+    return pd.DataFrame(columns)

@@ -24,6 +24,7 @@ Conventions
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 import warnings
@@ -841,7 +842,7 @@ def _cohort_events(log: pd.DataFrame, cal_end: pd.Timestamp) -> tuple[pd.Series,
 
 
 def backtest(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | os.PathLike,
     *,
     calibration_end: str | pd.Timestamp,
     observation_end: str | pd.Timestamp,
@@ -857,13 +858,15 @@ def backtest(
     retention_window: int = 1,
     n_samples: int = 2000,
     random_seed: int | None = None,
+    tz: str | None = None,
 ) -> BacktestResult:
     """Fit on a calibration window and compare predictions with the holdout window.
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
-        Purchase log; same-day purchases of a customer merge (amounts summed).
+    transactions : pandas.DataFrame, str or os.PathLike
+        Purchase log; same-day purchases of a customer merge (amounts summed). A CSV or Parquet
+        path or glob is read with :func:`clvkit.data.read_purchases` (the file route).
     calibration_end, observation_end : str or pandas.Timestamp
         Last day of the calibration and of the holdout window (inclusive).
     time_unit : str
@@ -884,6 +887,9 @@ def backtest(
     n_samples : int
         Predictive samples per customer and simulated cohorts for the bands.
     random_seed : int, optional
+    tz : str, optional
+        Zone that zoned timestamps are converted to before they are cut to days (IANA name;
+        default UTC); naive timestamps are wall-clock times, as in :func:`clvkit.rfm_summary`.
 
     Returns
     -------
@@ -915,10 +921,16 @@ def backtest(
             f"argument 'calibration_end' ({cal_end.date()}) must be before 'observation_end' "
             f"({obs_end.date()}). Suggestion: leave a holdout window after calibration."
         )
-    from clvkit.data import calibration_holdout
+    from clvkit.data import calibration_holdout, read_purchases
 
+    # one purchase-day rule for both passes below: dates become naive wall-clock values
+    transactions = read_purchases(
+        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClvkitWarning)  # rows after observation_end: by design
+        # rows after observation_end are left out by design; other warnings (a holdout window
+        # running past the data) reach the caller
+        warnings.filterwarnings("ignore", "[0-9,]+ of [0-9,]+ rows are dated after", ClvkitWarning)
         rfm = calibration_holdout(
             transactions,
             calibration_end=cal_end,

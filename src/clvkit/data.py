@@ -3,11 +3,34 @@
 Purchases are counted in purchase *days*: several purchases by one customer on one day merge into
 one (amounts summed). All work is done on int64 day numbers and integer customer codes with
 numpy sorts and segment reductions, so ten million rows take a few seconds.
+
+One input, one answer. A DataFrame (in memory) and a CSV/Parquet path or glob (summarized by
+DuckDB, :mod:`clvkit._duckdb`) give the same table, the same warnings and the same
+:class:`~clvkit.errors.ClvkitError` text, whatever the process's ``TZ``:
+
+- **Purchase day.** Naive timestamps (and text without a UTC offset) are wall-clock times as
+  written. Zoned values (a tz-aware dtype, Timestamps with a tzinfo in an object column, text
+  with an offset or 'Z' after a time of day, TIMESTAMPTZ columns, offset strings in a CSV, even
+  offsets that change with daylight saving) are converted to one zone, UTC unless ``tz=`` names
+  another (IANA), and then cut to their date. A column that mixes naive and zoned values is read
+  value by value by that rule. ``read_purchases`` returns the dates after this step.
+- **Ids** are integers, floats without NaN, or strings (categoricals of these too), one kind per
+  column: booleans, lists, dicts and columns mixing kinds (``1``, ``1.0``, ``"1"``) are refused
+  rather than merged or split. CSV carries no types: an id column of canonical integers only
+  becomes int64, any other (``"007"``) stays a string, zeros kept.
+- **Amounts** are real numbers: missing (None, NaN, Decimal NaN), infinite, negative, complex or
+  text amounts are refused, and so are sums that overflow float64.
+- **Time units** are a day or longer: times of day are dropped, so a sub-day unit is refused.
+- An ``observation_end`` (or holdout window) running implausibly far past the last purchase
+  warns: by how many days, and that it inflates ``T`` (or ``duration_holdout``).
 """
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
+import re
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -17,9 +40,16 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
-from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_date, parse_time_unit
+from clvkit.units import (
+    TIME_UNIT_ATTR,
+    ZONED_TEXT,
+    check_tz,
+    format_time_unit,
+    parse_date,
+    parse_time_unit,
+)
 
-__all__ = ["calibration_holdout", "coarsen_rfm", "rfm_summary"]
+__all__ = ["calibration_holdout", "coarsen_rfm", "read_purchases", "rfm_summary"]
 
 _DAY = np.timedelta64(1, "D")
 
@@ -33,21 +63,79 @@ class _Log:
     days: np.ndarray  # int64 days since 1970-01-01
     amounts: np.ndarray | None
     frame: pd.DataFrame  # the caller's frame, for error examples only (never modified)
+    wall: np.ndarray | None = None  # naive datetime64[us] dates, when asked for
 
 
 def _example(frame: pd.DataFrame, mask: np.ndarray, columns: list[Hashable]) -> dict[Any, Any]:
     i = int(np.flatnonzero(mask)[0])
     out = {"row": frame.index[i], **{c: frame[c].iloc[i] for c in columns}}
     for key, value in out.items():  # plain Python scalars read better than np.int64(3)
-        if isinstance(value, np.generic):
+        if value is None or value is pd.NA or value is pd.NaT:
+            out[key] = float("nan")  # a missing value shows as nan, as on the file route
+        elif isinstance(value, np.generic):
             out[key] = value.item()
         elif isinstance(value, pd.Timestamp):
             out[key] = str(value)
     return out
 
 
-def _parse_dates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
+def _is_zoned(x: Any) -> bool:
+    """One value of an object column: a timestamp with a zone, or zoned text (see ZONED_TEXT)."""
+    if isinstance(x, datetime.datetime):
+        return x.tzinfo is not None and x.utcoffset() is not None
+    return isinstance(x, str) and _ZONED.search(x) is not None
+
+
+_ZONED = re.compile(ZONED_TEXT)
+
+
+def _zoned_text(s: pd.Series) -> np.ndarray:
+    """Which strings of ``s`` are zoned (ZONED_TEXT), with pyarrow's RE2 (20x pandas' here)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow ships with the Parquet support
+        return s.astype(str).str.contains(ZONED_TEXT, regex=True).to_numpy(dtype=bool)
+    values = pa.array(s, type=pa.string(), from_pandas=True)
+    return pc.match_substring_regex(values, ZONED_TEXT).to_numpy(zero_copy_only=False)
+
+
+def _to_datetime(s: pd.Series, utc: bool) -> pd.Series:
+    """pandas' parser (one format, guessed from the first value) with ISO 8601 as a fallback
+    value by value, as the file route reads text; unparseable values become NaT."""
+    with warnings.catch_warnings():
+        # pandas warns when it falls back to parsing each value with dateutil
+        warnings.simplefilter("ignore", UserWarning)
+        # pandas infers one format from the first value; ISO 8601 with and without a time of
+        # day ("2024-01-01", "2024-01-01 09:00") is common enough to allow.
+        parsed = pd.to_datetime(s, errors="coerce", utc=utc)
+        if parsed.isna().any():  # value by value: the guessed format, else ISO 8601
+            iso = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=utc)
+            if iso.dtype != parsed.dtype:
+                parsed = parsed.astype(iso.dtype)
+            parsed = parsed.where(parsed.notna(), iso)
+    return parsed
+
+
+def _wall_clock(parsed: pd.Series, tz: str) -> np.ndarray:
+    """Naive datetime64[us]: zoned values converted to ``tz``, naive ones as written."""
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
+    return parsed.to_numpy().astype("datetime64[us]")
+
+
+def _parse_dates(frame: pd.DataFrame, col: Hashable, tz: str = "UTC") -> np.ndarray:
     """Validate a date column and return int64 day numbers (floored to the day)."""
+    return _date_values(frame, col, tz).astype("datetime64[D]").view(np.int64)
+
+
+def _date_values(frame: pd.DataFrame, col: Hashable, tz: str) -> np.ndarray:
+    """Validate a date column; naive datetime64[us] wall-clock values by the purchase-day rule.
+
+    Naive values (and text without a UTC offset) are wall-clock times as written; zoned values
+    (a tz-aware dtype, Timestamps with a tzinfo, text with an offset or 'Z') are converted to
+    ``tz``. A column may mix both: each value follows the rule on its own.
+    """
     s = frame[col]
     what = f"column {col!r}"
     missing = s.isna().to_numpy()
@@ -60,12 +148,14 @@ def _parse_dates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
             "drop or fill rows without a purchase date.",
             n_total=len(s),
         )
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_localize(None)  # keep the local wall-clock date
-    elif not pd.api.types.is_datetime64_dtype(s.dtype):
-        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-            numbers = np.ones(len(s), dtype=bool)
-        elif pd.api.types.infer_dtype(s, skipna=True) in ("string", "datetime", "date"):
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        return _wall_clock(s, tz)
+    kind = "number" if pd.api.types.is_numeric_dtype(s.dtype) else None
+    if kind or pd.api.types.is_bool_dtype(s.dtype):
+        numbers = np.ones(len(s), dtype=bool)
+    else:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind in ("string", "datetime", "date"):
             numbers = np.zeros(len(s), dtype=bool)
         else:  # mixed objects: numbers are not dates (pandas would read them as epochs)
             numbers = np.fromiter(
@@ -73,66 +163,93 @@ def _parse_dates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
                 dtype=bool,
                 count=len(s),
             )
-        if numbers.any():
-            raise bad_rows_error(
-                what,
-                "holds numbers, not dates,",
-                int(numbers.sum()),
-                _example(frame, numbers, [col]),
-                "convert it first, e.g. pd.to_datetime(df[col].astype(str), format='%Y%m%d').",
-                n_total=len(s),
-            )
-        try:
-            with warnings.catch_warnings():
-                # pandas warns when it falls back to parsing each value with dateutil
-                warnings.simplefilter("ignore", UserWarning)
-                # pandas infers one format from the first value; ISO 8601 with and without a
-                # time of day ("2024-01-01", "2024-01-01 09:00") is common enough to allow.
-                parsed = pd.to_datetime(s, errors="coerce")
-                if parsed.isna().any():
-                    parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
-            if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-                parsed = parsed.dt.tz_localize(None)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ClvkitError(
-                f"{what} could not be parsed as dates ({exc}). "
-                "Suggestion: convert it with pd.to_datetime(..., format=...) first."
-            ) from exc
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            raise bad_rows_error(
-                what,
-                "is not a parseable date",
-                int(bad.sum()),
-                _example(frame, bad, [col]),
-                "use one date format throughout (ISO 'YYYY-MM-DD' is safest) or convert "
-                "with pd.to_datetime(..., format=...) first.",
-                n_total=len(s),
-            )
-        s = parsed
-    return s.to_numpy().astype("datetime64[D]").view(np.int64)
+    if numbers.any():
+        raise bad_rows_error(
+            what,
+            "holds numbers, not dates,",
+            int(numbers.sum()),
+            _example(frame, numbers, [col]),
+            "convert it first, e.g. pd.to_datetime(df[col].astype(str), format='%Y%m%d').",
+            n_total=len(s),
+        )
+    if kind == "string":
+        zoned = _zoned_text(s)
+    else:
+        zoned = np.fromiter(map(_is_zoned, s.to_numpy(object)), dtype=bool, count=len(s))
+    out = np.empty(len(s), dtype="datetime64[us]")
+    try:
+        for part, utc in ((zoned, True), (~zoned, False)):
+            if part.all():
+                out[:] = _wall_clock(_to_datetime(s, utc), tz)
+            elif part.any():
+                out[part] = _wall_clock(_to_datetime(s[part], utc), tz)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ClvkitError(
+            f"{what} could not be parsed as dates ({exc}). "
+            "Suggestion: convert it with pd.to_datetime(..., format=...) first."
+        ) from exc
+    bad = np.isnat(out)
+    if bad.any():
+        raise bad_rows_error(
+            what,
+            "is not a parseable date",
+            int(bad.sum()),
+            _example(frame, bad, [col]),
+            "use one date format throughout (ISO 'YYYY-MM-DD' is safest) or convert "
+            "with pd.to_datetime(..., format=...) first.",
+            n_total=len(s),
+        )
+    return out
+
+
+def _amount_of(x: Any) -> tuple[float, bool]:
+    """One value of an object amount column: (float, missing?); NaN when not numeric."""
+    if x is None or x is pd.NA or x is pd.NaT:
+        return math.nan, True
+    if isinstance(x, (bool, np.bool_, complex, np.complexfloating)):
+        return math.nan, False
+    try:
+        value = float(x)
+    except (TypeError, ValueError, ArithmeticError):
+        is_nan = getattr(x, "is_nan", None)  # Decimal('sNaN') refuses float(); still a NaN
+        return math.nan, bool(callable(is_nan) and is_nan())
+    return value, value != value
 
 
 def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
     s = frame[col]
     what = f"column {col!r}"
     n = len(s)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+    not_real = None
+    if pd.api.types.is_complex_dtype(s.dtype):
+        not_real = np.ones(n, dtype=bool)
+    elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        not_real = np.ones(n, dtype=bool)
     else:
-        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isnan(values) & s.notna().to_numpy()
-        if pd.api.types.is_bool_dtype(s.dtype):
-            bad = np.ones(n, dtype=bool)
-        if bad.any():
-            raise bad_rows_error(
-                what,
-                "is not numeric",
-                int(bad.sum()),
-                _example(frame, bad, [col]),
-                "pass spend as numbers (strip currency symbols, thousands separators).",
-                n_total=n,
-            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", np.exceptions.ComplexWarning)
+                parsed = pd.to_numeric(s, errors="coerce")
+                if pd.api.types.is_complex_dtype(parsed.dtype):
+                    raise TypeError("complex")
+                values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+                not_real = np.isnan(values) & s.notna().to_numpy()
+        except (TypeError, ValueError, ArithmeticError, np.exceptions.ComplexWarning):
+            # complex numbers or Decimal('sNaN'): value by value
+            pairs = [_amount_of(x) for x in s.to_numpy(object)]
+            values = np.fromiter((v for v, _ in pairs), dtype=np.float64, count=n)
+            not_real = np.isnan(values) & ~np.fromiter((m for _, m in pairs), bool, count=n)
+    if not_real is not None and not_real.any():
+        raise bad_rows_error(
+            what,
+            "is not numeric",
+            int(not_real.sum()),
+            _example(frame, not_real, [col]),
+            "pass spend as real numbers (strip currency symbols, thousands separators).",
+            n_total=n,
+        )
     for bad, problem, hint in (
         (np.isnan(values), "is missing", "drop or fill rows without an amount."),
         (np.isinf(values), "is infinite", "drop rows with infinite amounts."),
@@ -143,6 +260,96 @@ def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
                 what, problem, int(bad.sum()), _example(frame, bad, [col]), hint, n_total=n
             )
     return values
+
+
+#: The kinds of customer ids clvkit accepts; one column holds one kind.
+ID_KINDS = ("integer", "float", "string")
+
+
+def id_kind(value: Any) -> str:
+    """The kind of one customer id: integer, float, string, or what it is instead.
+
+    Examples
+    --------
+    >>> [id_kind(x) for x in (7, 7.0, "007", True, [7], {"a": 7})]
+    ['integer', 'float', 'string', 'boolean', 'list', 'dict']
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (int, np.integer)):
+        return "integer"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    if isinstance(value, (datetime.date, np.datetime64)):
+        return "datetime"
+    return type(value).__name__
+
+
+def id_kind_error(
+    col: Hashable, kinds: np.ndarray, example: Any, n_total: int
+) -> ClvkitError | None:
+    """The error for ids of a kind clvkit cannot use, or of several kinds; None when fine.
+
+    ``kinds`` holds the kind of each row; ``example(mask)`` shows the first row of ``mask``.
+    """
+    names, counts = np.unique(kinds, return_counts=True)
+    if len(names) == 1 and names[0] in ID_KINDS:
+        return None
+    pairs = zip(names.tolist(), counts.tolist(), strict=True)
+    order = sorted(pairs, key=lambda kc: (-kc[1], kc[0]))
+    found = ", ".join(f"{k}: {c:,}" for k, c in order)
+    wrong = ~np.isin(kinds, ID_KINDS)
+    if wrong.any():
+        problem = f"holds values that are not ids ({found})"
+    else:
+        wrong = kinds != order[0][0]
+        problem = f"mixes kinds of ids ({found}), which would merge or split customers,"
+    return bad_rows_error(
+        f"column {col!r}",
+        problem,
+        int(wrong.sum()),
+        example(wrong),
+        "use one kind of id throughout: integers or strings (floats without NaN also work; "
+        f"booleans, lists and dicts are not ids), e.g. df[{col!r}].astype(str).",
+        n_total=n_total,
+    )
+
+
+def _check_ids(frame: pd.DataFrame, col: Hashable) -> None:
+    s = frame[col]
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = pd.Series(dtype.categories)
+        if pd.api.types.infer_dtype(cats, skipna=False) in ("string", "integer", "floating"):
+            return
+        kinds = np.array([id_kind(x) for x in s.to_numpy(object)], dtype=object)
+    elif pd.api.types.is_bool_dtype(dtype):
+        kinds = np.full(len(s), "boolean", dtype=object)
+    elif dtype.kind in "iu":
+        return
+    elif dtype.kind == "f":
+        return
+    elif pd.api.types.is_string_dtype(dtype) and dtype.kind != "O":
+        return
+    elif dtype.kind == "O":
+        if pd.api.types.infer_dtype(s, skipna=False) in ("string", "integer", "floating"):
+            return
+        kinds = np.array([id_kind(x) for x in s.to_numpy(object)], dtype=object)
+    elif dtype.kind in "Mm" or isinstance(dtype, pd.DatetimeTZDtype):
+        kinds = np.full(len(s), "datetime", dtype=object)
+    elif dtype.kind == "c":
+        kinds = np.full(len(s), "complex", dtype=object)
+    else:
+        kinds = np.array([id_kind(x) for x in s.to_numpy(object)], dtype=object)
+    err = id_kind_error(col, kinds.astype(str), lambda m: _example(frame, m, [col]), len(s))
+    if err is not None:
+        raise err
 
 
 def _factorize(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -203,7 +410,12 @@ def check_column_arguments(
 
 
 def _validate(
-    transactions: Any, customer_id: Hashable, date: Hashable, amount: Hashable | None
+    transactions: Any,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    tz: str = "UTC",
+    keep_wall: bool = False,
 ) -> _Log:
     if not isinstance(transactions, pd.DataFrame):
         raise ClvkitError(
@@ -240,10 +452,12 @@ def _validate(
             "drop rows without a customer id.",
             n_total=len(ids),
         )
-    days = _parse_dates(frame, date)
+    _check_ids(frame, customer_id)
+    wall = _date_values(frame, date, tz)
+    days = wall.astype("datetime64[D]").view(np.int64)
     amounts = _parse_amounts(frame, amount) if amount is not None else None
     codes, customers = _factorize(ids)
-    return _Log(codes, customers, days, amounts, frame)
+    return _Log(codes, customers, days, amounts, frame, wall if keep_wall else None)
 
 
 def _parse_end(value: Any, argument: str) -> int:
@@ -254,6 +468,55 @@ def _parse_end(value: Any, argument: str) -> int:
 
 def _iso(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
+
+
+def end_day(value: Any, argument: str) -> int:
+    """A date argument (``observation_end``, ``calibration_end``) as an int64 day number."""
+    return _parse_end(value, argument)
+
+
+def iso_day(day: int) -> str:
+    """An int64 day number as an ISO date."""
+    return _iso(day)
+
+
+def summary_unit(time_unit: str | pd.Timedelta) -> tuple[str, float]:
+    """The canonical time unit of a summary and its length in days; units under a day refused.
+
+    Examples
+    --------
+    >>> summary_unit("W")
+    ('W', 7.0)
+    """
+    unit = format_time_unit(time_unit)
+    unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
+    if unit_days < 1:
+        raise ClvkitError(
+            f"argument 'time_unit' is {time_unit!r} ({unit_days:g} days), shorter than a day. "
+            "clvkit counts purchase days (times of day are dropped), so recency and T are whole "
+            "days and a sub-day unit would report them at a precision they do not have. "
+            "Suggestion: use time_unit='D' or a longer unit such as 'W'."
+        )
+    return unit, unit_days
+
+
+def before_first_error(
+    argument: str, day: int, first: int, n_rows: int, example: Any
+) -> ClvkitError:
+    """The error for a calibration or observation end before the first purchase."""
+    if argument == "calibration_end":
+        problem = (
+            f"({_iso(day)}) is before the first purchase ({_iso(first)}), so no customer is "
+            "in the calibration period; it would exclude every purchase"
+        )
+        hint = "pass a calibration end on or after the first purchase."
+    else:
+        problem = (
+            f"({_iso(day)}) is before the first purchase ({_iso(first)}) and would exclude "
+            "every purchase"
+        )
+        hint = "pass the last day of the observation period, on or after the first purchase."
+    return bad_rows_error(f"argument {argument!r}", problem, n_rows, example, hint)
 
 
 def _purchase_days(
@@ -333,15 +596,136 @@ def _frame(columns: dict[str, np.ndarray], customers: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
-def _warn_left_out(n_left_out: int, end: str, total: int) -> None:
+def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -> None:
     if n_left_out:
         warnings.warn(
             f"{n_left_out:,} of {total:,} rows are dated after observation_end={end} and were "
             "left out of the summary (their count is in attrs['n_rows_after_observation_end']). "
             "Suggestion: use calibration_holdout to keep them as a holdout period.",
             ClvkitWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
+
+
+#: A gap after the last purchase warns when, at the log's average rate of purchase days per
+#: day, no purchase in that many days has a probability below 1% (exp(-rate * gap) < 0.01).
+GAP_LOG_ODDS = math.log(100.0)
+
+
+def _warn_gap(
+    end: int, first: int, last: int, n_days: int, unit: str, unit_days: float, holdout: bool
+) -> None:
+    """Warn when ``observation_end`` is implausibly long after the last purchase in the log."""
+    gap = end - last
+    rate = n_days / (last - first + 1)
+    if gap <= 0 or gap * rate <= GAP_LOG_ODDS:
+        return
+    if holdout:
+        effect = (
+            f"the holdout window runs past the data, so duration_holdout counts {gap:,} days "
+            f"({gap / unit_days:.4g} {unit}) in which no purchase can appear and predictions for "
+            "the holdout overstate the actual purchases"
+        )
+    else:
+        effect = (
+            f"every customer's T includes these {gap:,} days ({gap / unit_days:.4g} {unit}) "
+            "without recorded purchases, which lowers predicted activity"
+        )
+    warnings.warn(
+        f"observation_end={_iso(end)} is {gap:,} days after the last purchase in the log "
+        f"({_iso(last)}); at the log's average of {rate:.3g} purchase days per day, that long a "
+        f"gap is unlikely unless the data ends early: {effect}. Suggestion: pass "
+        f"observation_end='{_iso(last)}' (or the true end of the data).",
+        ClvkitWarning,
+        stacklevel=5,
+    )
+
+
+def _check_sums(
+    columns: dict[str, np.ndarray],
+    cust: np.ndarray,
+    amt: np.ndarray,
+    customers: pd.Index,
+    amount: Hashable,
+) -> None:
+    """Refuse amounts whose sums overflow float64 (they would show as inf)."""
+    bad = [cust[~np.isfinite(amt)]]
+    for name in ("monetary_value", "monetary_value_holdout"):
+        if name in columns:
+            bad.append(columns["code"][~np.isfinite(columns[name])])
+    codes = np.unique(np.concatenate(bad))
+    if codes.size:
+        example = customers[int(codes[0])]
+        example = example.item() if isinstance(example, np.generic) else example
+        raise ClvkitError(
+            f"column {amount!r} sums to infinity (beyond the float64 range) for "
+            f"{codes.size:,} customers; for example: {{'customer_id': {example!r}}}. "
+            "Suggestion: rescale the amounts (e.g. to thousands) before summarizing."
+        )
+
+
+def purchase_day_table(
+    cust: np.ndarray,
+    day: np.ndarray,
+    amt: np.ndarray | None,
+    customers: pd.Index,
+    *,
+    end: int,
+    cal: int | None,
+    unit: str,
+    unit_days: float,
+    amount: Hashable | None,
+    first: int,
+    last: int,
+    n_rows: int,
+    n_left_out: int,
+    warn: bool = True,
+) -> pd.DataFrame:
+    """The RFM table (``cal`` None) or calibration/holdout table, shared by every route.
+
+    ``cust``, ``day``, ``amt``: the purchase days up to ``end`` (customer codes into
+    ``customers``, day numbers, summed amounts), sorted by customer then day; ``first`` and
+    ``last``: the first and last day in the whole log of ``n_rows`` rows, ``n_left_out`` of them
+    after ``end``. Warns about rows left out and about an ``end`` long after the last purchase.
+    """
+    if warn:
+        _warn_left_out(n_left_out, _iso(end), n_rows, stacklevel=5)
+        _warn_gap(end, first, last, int(day.size), unit, unit_days, cal is not None)
+    n_customers = len(customers)
+    attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
+    with np.errstate(over="ignore", invalid="ignore"):
+        if cal is None:
+            columns = _summarize(cust, day, amt, n_customers, end, unit_days)
+        else:
+            in_cal = day <= cal
+            columns = _summarize(
+                cust[in_cal],
+                day[in_cal],
+                amt[in_cal] if amt is not None else None,
+                n_customers,
+                cal,
+                unit_days,
+            )
+            # holdout purchase days of calibration customers, counted per customer code
+            known = np.zeros(n_customers, dtype=bool)
+            known[columns["code"]] = True
+            hold = ~in_cal & known[cust]
+            freq_h = np.bincount(cust[hold], minlength=n_customers)[columns["code"]]
+            columns["frequency_holdout"] = freq_h.astype(np.int64)
+            if amt is not None:
+                total_h = np.bincount(cust[hold], weights=amt[hold], minlength=n_customers)
+                columns["monetary_value_holdout"] = np.divide(
+                    total_h[columns["code"]], freq_h, out=np.zeros(freq_h.size), where=freq_h > 0
+                )
+            columns["duration_holdout"] = np.full(freq_h.size, (end - cal) / unit_days)
+            attrs["calibration_end"] = _iso(cal)
+    if amt is not None:
+        _check_sums(columns, cust, amt, customers, amount)
+    attrs["observation_end"] = _iso(end)
+    attrs["n_rows_after_observation_end"] = n_left_out
+    out = _frame(columns, customers)
+    out.attrs = attrs
+    return out
 
 
 def rfm_summary(
@@ -352,6 +736,7 @@ def rfm_summary(
     amount: Hashable | None = None,
     time_unit: str | pd.Timedelta = "W",
     observation_end: Any = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Summarize a purchase log into the RFM table the models fit on.
 
@@ -370,17 +755,23 @@ def rfm_summary(
         :mod:`clvkit._duckdb`) without loading the log into pandas, with identical results.
         DuckDB because the summary is a SQL group-by that it runs embedded, streaming the
         files, on all cores, spilling to disk when memory runs short: no server or cluster.
-        Dates in files: DATE/TIMESTAMP columns (TIMESTAMPTZ in UTC) or ISO 8601 strings.
+        Dates in files: DATE/TIMESTAMP/TIMESTAMPTZ columns or ISO 8601 strings.
     customer_id, date : str
-        Column names of the customer id and the purchase date (datetime or date strings; the
-        time of day is ignored).
+        Column names of the customer id (integers or strings, one kind) and the purchase date
+        (datetimes or date strings; the time of day is dropped after the ``tz`` rule).
     amount : str, optional
         Column name of the spend (non-negative numbers); adds ``monetary_value``.
     time_unit : str or pandas.Timedelta
         Unit of ``recency`` and ``T``, e.g. ``"W"`` or ``"D"``.
     observation_end : date-like, optional
         Last day observed, inclusive (purchases on that day count). Default: the last date in
-        the log.
+        the log. A day implausibly long after the last purchase (no purchase in that many days
+        has under 1% chance at the log's average rate of purchase days) warns.
+    tz : str, optional
+        Zone that zoned timestamps (tz-aware values, text with a UTC offset or 'Z') are
+        converted to before they are cut to days: an IANA name such as ``"Europe/Berlin"``;
+        default UTC. Naive timestamps are wall-clock times as written, whatever ``tz`` and the
+        process's ``TZ``.
 
     Returns
     -------
@@ -394,9 +785,10 @@ def rfm_summary(
     Raises
     ------
     ClvkitError
-        For a missing column, missing ids, unparseable or missing dates, non-numeric, missing
-        or negative amounts, an empty log, a bad time unit, or an ``observation_end`` before
-        the first purchase.
+        For a missing column, missing ids or ids of a wrong or mixed kind, unparseable or
+        missing dates, non-numeric, missing, infinite or negative amounts or sums that
+        overflow, an empty log, a bad or sub-day time unit, an unknown ``tz``, a file that
+        cannot be read, or an ``observation_end`` before the first purchase.
 
     Examples
     --------
@@ -414,42 +806,81 @@ def rfm_summary(
     >>> rfm.attrs["observation_end"], rfm.attrs["time_unit"]
     ('2024-01-29', 'W')
     """
-    unit = format_time_unit(time_unit)
-    unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
+    return summarize_log(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, tz=tz,
+    )  # fmt: skip
+
+
+def summarize_log(
+    transactions: Any,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    time_unit: str | pd.Timedelta,
+    observation_end: Any,
+    calibration_end: Any = None,
+    tz: str | None = None,
+    holdout: bool = False,
+    warn: bool = True,
+) -> pd.DataFrame:
+    """:func:`rfm_summary` or (``holdout``) :func:`calibration_holdout`, on either route.
+
+    ``warn=False`` skips the warnings about rows after ``observation_end`` and about a gap
+    after the last purchase (for callers that summarize a part of a log and warn once).
+    """
+    unit, unit_days = summary_unit(time_unit)
+    zone = check_tz(tz)
+    end = None if observation_end is None else _parse_end(observation_end, "observation_end")
+    cal = _parse_end(calibration_end, "calibration_end") if holdout else None
+    if holdout and cal >= end:
+        raise ClvkitError(
+            f"argument 'calibration_end' ({_iso(cal)}) is not before argument "
+            f"'observation_end' ({_iso(end)}). Suggestion: the holdout period "
+            "(calibration_end, observation_end] must be at least one day long."
+        )
     if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
         from clvkit._duckdb import summarize_files
 
-        out, n_left_out, n_rows = summarize_files(
-            transactions, customer_id=customer_id, date=date, amount=amount, time_unit=unit,
-            observation_end=observation_end,
+        days = summarize_files(
+            transactions, customer_id=customer_id, date=date, amount=amount, tz=zone,
+            end=end, cal=cal,
         )  # fmt: skip
-        _warn_left_out(n_left_out, out.attrs["observation_end"], n_rows)
-        return out
-    log = _validate(transactions, customer_id, date, amount)
-    first_day = int(log.days.min())
-    end = (
-        int(log.days.max())
-        if observation_end is None
-        else _parse_end(observation_end, "observation_end")
+    else:
+        log = _validate(transactions, customer_id, date, amount, zone)
+        first, last = int(log.days.min()), int(log.days.max())
+        end = last if end is None else end
+        bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
+        if bound < first:
+            # the example shows the first purchase as read (after the tz rule), on every route
+            at_first = log.days == first
+            example = _example(log.frame, at_first, [customer_id])
+            row = log.frame.iloc[[int(np.flatnonzero(at_first)[0])]]
+            example[date] = str(pd.Timestamp(_date_values(row, date, zone)[0]))
+            raise before_first_error(arg, bound, first, len(log.days), example)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cust, day, amt, n_left_out = _purchase_days(log, end)
+        days = {
+            "cust": cust, "day": day, "amt": amt, "customers": log.customers, "first": first,
+            "last": last, "end": end, "n_rows": len(log.days), "n_left_out": n_left_out,
+        }  # fmt: skip
+    return purchase_day_table(
+        days["cust"],
+        days["day"],
+        days["amt"],
+        days["customers"],
+        end=days["end"],
+        cal=cal,
+        unit=unit,
+        unit_days=unit_days,
+        amount=amount,
+        first=days["first"],
+        last=days["last"],
+        n_rows=days["n_rows"],
+        n_left_out=days["n_left_out"],
+        warn=warn,
     )
-    if end < first_day:
-        raise bad_rows_error(
-            "argument 'observation_end'",
-            f"({_iso(end)}) is before the first purchase ({_iso(first_day)}) and would "
-            "exclude every purchase",
-            len(log.days),
-            _example(log.frame, log.days == first_day, [customer_id, date]),
-            "pass the last day of the observation period, on or after the first purchase.",
-        )
-    cust, day, amt, n_left_out = _purchase_days(log, end)
-    _warn_left_out(n_left_out, _iso(end), len(log.days))
-    out = _frame(_summarize(cust, day, amt, len(log.customers), end, unit_days), log.customers)
-    out.attrs = {
-        TIME_UNIT_ATTR: unit,
-        "observation_end": _iso(end),
-        "n_rows_after_observation_end": n_left_out,
-    }
-    return out
 
 
 def calibration_holdout(
@@ -461,6 +892,7 @@ def calibration_holdout(
     date: Hashable = "date",
     amount: Hashable | None = None,
     time_unit: str | pd.Timedelta = "W",
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Split a log into a calibration RFM table and the holdout purchases of its customers.
 
@@ -477,8 +909,9 @@ def calibration_holdout(
     calibration_end, observation_end : date-like
         Last day of the calibration period and of the holdout period, both inclusive;
         ``calibration_end`` must be before ``observation_end``.
-    customer_id, date, amount, time_unit
-        As in :func:`rfm_summary`.
+    customer_id, date, amount, time_unit, tz
+        As in :func:`rfm_summary`. A holdout window running implausibly far past the last
+        purchase warns, as ``observation_end`` does there.
 
     Returns
     -------
@@ -504,68 +937,76 @@ def calibration_holdout(
     1                    1      9.0  13.0                  1              14.0
     2                    0      0.0  11.0                  0              14.0
     """
-    unit = format_time_unit(time_unit)
-    unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
-    cal = _parse_end(calibration_end, "calibration_end")
-    end = _parse_end(observation_end, "observation_end")
-    if cal >= end:
-        raise ClvkitError(
-            f"argument 'calibration_end' ({_iso(cal)}) is not before argument "
-            f"'observation_end' ({_iso(end)}). Suggestion: the holdout period "
-            "(calibration_end, observation_end] must be at least one day long."
-        )
-    if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
-        from clvkit._duckdb import summarize_files
+    return summarize_log(
+        transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        observation_end=observation_end, calibration_end=calibration_end, tz=tz, holdout=True,
+    )  # fmt: skip
 
-        out, n_left_out, n_rows = summarize_files(
-            transactions, customer_id=customer_id, date=date, amount=amount, time_unit=unit,
-            observation_end=observation_end, calibration_end=calibration_end,
-        )  # fmt: skip
-        _warn_left_out(n_left_out, out.attrs["observation_end"], n_rows)
-        return out
-    log = _validate(transactions, customer_id, date, amount)
-    first_day = int(log.days.min())
-    if cal < first_day:
-        raise bad_rows_error(
-            "argument 'calibration_end'",
-            f"({_iso(cal)}) is before the first purchase ({_iso(first_day)}), so no customer "
-            "is in the calibration period; it would exclude every purchase",
-            len(log.days),
-            _example(log.frame, log.days == first_day, [customer_id, date]),
-            "pass a calibration end on or after the first purchase.",
-        )
-    cust, day, amt, n_left_out = _purchase_days(log, end)
-    _warn_left_out(n_left_out, _iso(end), len(log.days))
-    in_cal = day <= cal
-    columns = _summarize(
-        cust[in_cal],
-        day[in_cal],
-        amt[in_cal] if amt is not None else None,
-        len(log.customers),
-        cal,
-        unit_days,
-    )
-    # holdout purchase days of calibration customers, counted per customer code
-    known = np.zeros(len(log.customers), dtype=bool)
-    known[columns["code"]] = True
-    hold = ~in_cal & known[cust]
-    n_customers = len(log.customers)
-    freq_h = np.bincount(cust[hold], minlength=n_customers)[columns["code"]]
-    columns["frequency_holdout"] = freq_h.astype(np.int64)
-    if amt is not None:
-        total_h = np.bincount(cust[hold], weights=amt[hold], minlength=n_customers)
-        columns["monetary_value_holdout"] = np.divide(
-            total_h[columns["code"]], freq_h, out=np.zeros(freq_h.size), where=freq_h > 0
-        )
-    columns["duration_holdout"] = np.full(freq_h.size, (end - cal) / unit_days)
-    out = _frame(columns, log.customers)
-    out.attrs = {
-        TIME_UNIT_ATTR: unit,
-        "calibration_end": _iso(cal),
-        "observation_end": _iso(end),
-        "n_rows_after_observation_end": n_left_out,
+
+def read_purchases(
+    path: str | os.PathLike | pd.DataFrame,
+    *,
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    amount: Hashable | None = None,
+    tz: str | None = None,
+) -> pd.DataFrame:
+    """Read a purchase log as clvkit reads it: validated, with dates by the purchase-day rule.
+
+    A CSV or Parquet path or glob goes through the same DuckDB reader and checks as
+    ``rfm_summary(path)``, so ``rfm_summary(read_purchases(path, ...), ...)`` equals
+    ``rfm_summary(path, ...)`` exactly (values, dtypes, index and attrs). A DataFrame is
+    validated as :func:`rfm_summary` validates it and copied (it is not modified).
+
+    Parameters
+    ----------
+    path : str, os.PathLike or pandas.DataFrame
+        A ``.csv``/``.csv.gz``/``.parquet`` file, a glob of them, or a DataFrame.
+    customer_id, date, amount : str
+        Column names, as in :func:`rfm_summary`; other columns are not returned.
+    tz : str, optional
+        Zone that zoned timestamps are converted to before they are cut to days (IANA name);
+        default UTC. Naive timestamps are wall-clock times as written.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with the columns ``customer_id``, ``date`` (and ``amount``) under their
+        names, in file order: ids as the file route types them (CSV carries no types: a column
+        whose values are all canonical integers such as ``7`` or ``-12``, at most 18 digits,
+        becomes int64, anything else, ``007`` included, stays a string), dates as naive
+        ``datetime64[us]`` wall-clock times already converted by the ``tz`` rule, amounts as
+        float64.
+
+    Raises
+    ------
+    ClvkitError
+        As :func:`rfm_summary`, or for a file that cannot be read (named in the message).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> pd.DataFrame({"customer_id": ["007", "12"], "date": ["2024-01-01T23:30:00-05:00",
+    ...               "2024-01-02"]}).to_csv(f"{folder}/log.csv", index=False)
+    >>> read_purchases(f"{folder}/log.csv")  # doctest: +NORMALIZE_WHITESPACE
+      customer_id                date
+    0         007 2024-01-02 04:30:00
+    1          12 2024-01-02 00:00:00
+    """
+    zone = check_tz(tz)
+    if isinstance(path, (str, os.PathLike)):
+        from clvkit._duckdb import read_files
+
+        return read_files(path, customer_id=customer_id, date=date, amount=amount, tz=zone)
+    log = _validate(path, customer_id, date, amount, zone, keep_wall=True)
+    columns: dict[Hashable, Any] = {
+        customer_id: path[customer_id].reset_index(drop=True).copy(deep=True),
+        date: log.wall,
     }
-    return out
+    if amount is not None:
+        columns[amount] = log.amounts
+    return pd.DataFrame(columns)
 
 
 def _step_in_units(step: Any, unit: str | None) -> float:

@@ -217,7 +217,7 @@ class SimulatedLog:
         >>> bool(((exact["T"] - rfm["T"]) * 7).between(0, 1).all())  # T on the day grid
         True
         """
-        from clvkit.data import calibration_holdout, rfm_summary  # same layer, lazy import
+        from clvkit.data import summarize_log  # same layer, lazy import
 
         if not isinstance(exact, (bool, np.bool_)):
             raise ClvkitError(
@@ -227,19 +227,17 @@ class SimulatedLog:
         if exact:
             return self._exact_rfm(calibration_end)
         amount = "amount" if "amount" in self.transactions else None
-        if calibration_end is None:
-            return rfm_summary(
-                self.transactions,
-                amount=amount,
-                time_unit=self.time_unit,
-                observation_end=self.observation_end,
-            )
-        return calibration_holdout(
+        # the simulated window is the true observation period: a quiet end is no data gap
+        return summarize_log(
             self.transactions,
-            calibration_end=calibration_end,
-            observation_end=self.observation_end,
+            customer_id="customer_id",
+            date="date",
             amount=amount,
             time_unit=self.time_unit,
+            observation_end=self.observation_end,
+            calibration_end=calibration_end,
+            holdout=calibration_end is not None,
+            warn=False,
         )
 
     def _exact_rfm(self, calibration_end: Any) -> pd.DataFrame:

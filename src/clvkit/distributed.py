@@ -25,6 +25,7 @@ partition at a time; nothing is re-implemented here, so the results are the in-m
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from clvkit import data as _data
 from clvkit import value as _value
 from clvkit._exactsum import ExactSum
 from clvkit.errors import ClvkitError, bad_rows_error
-from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+from clvkit.units import TIME_UNIT_ATTR, check_tz, format_time_unit
 
 __all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
 
@@ -86,11 +87,11 @@ def _tag_rows(part: pd.DataFrame, columns: list[Hashable], partition_info=None) 
     return out
 
 
-def _day_stats(part: pd.DataFrame, date: Hashable, end: int | None) -> pd.DataFrame:
+def _day_stats(part: pd.DataFrame, date: Hashable, end: int | None, tz: str) -> pd.DataFrame:
     """One row: first and last day, rows, rows after ``end`` (dates validated as in memory)."""
     if len(part) == 0:
         return pd.DataFrame({"first": [], "last": [], "rows": [], "after": []}, dtype=np.int64)
-    days = _data._parse_dates(part, date)
+    days = _data._parse_dates(part, date, tz)
     after = int((days > end).sum()) if end is not None else 0
     return pd.DataFrame(
         {"first": [days.min()], "last": [days.max()], "rows": [len(days)], "after": [after]},
@@ -98,9 +99,9 @@ def _day_stats(part: pd.DataFrame, date: Hashable, end: int | None) -> pd.DataFr
     )
 
 
-def _global_days(tagged, date: Hashable, end: int | None) -> tuple[int, int, int, int]:
+def _global_days(tagged, date: Hashable, end: int | None, tz: str) -> tuple[int, int, int, int]:
     stats = tagged.map_partitions(
-        _day_stats, date, end,
+        _day_stats, date, end, tz,
         meta=pd.DataFrame({k: pd.Series(dtype=np.int64) for k in ("first", "last", "rows", "after")}),
     ).compute()  # fmt: skip
     if len(stats) == 0 or int(stats["rows"].sum()) == 0:
@@ -147,7 +148,7 @@ def _summarize_part(
     part = part.sort_values(_SEQ, kind="stable").drop(columns=_SEQ)
     out = None
     if len(part):
-        days = _data._parse_dates(part, kwargs["date"])
+        days = _data._parse_dates(part, kwargs["date"], kwargs["tz"])
         keep = days <= end
         if not keep.all():
             part, days = part[keep], days[keep]
@@ -169,14 +170,15 @@ def _summary(
     observation_end: Any,
     calibration_end: Any,
     npartitions: int | None,
+    tz: str | None = None,
 ):
     transactions = _check_dask_frame(
         transactions, "transactions",
         "use clvkit.rfm_summary for pandas, or dask.dataframe.from_pandas(df, npartitions=...).",
     )  # fmt: skip
     wanted = _data.check_column_arguments(customer_id, date, amount, list(transactions.columns))
-    unit = format_time_unit(time_unit)
-    parse_time_unit(unit)
+    unit, _ = _data.summary_unit(time_unit)
+    zone = check_tz(tz)
     holdout = calibration_end is not None
     end = None if observation_end is None else _data._parse_end(observation_end, "observation_end")
     cal = _data._parse_end(calibration_end, "calibration_end") if holdout else None
@@ -199,7 +201,7 @@ def _summary(
         _tag_rows, columns,
         meta=transactions._meta[columns].assign(**{_SEQ: np.zeros(0, dtype=np.int64)}),
     )  # fmt: skip
-    first, last, n_rows, n_after = _global_days(tagged, date, end)
+    first, last, n_rows, n_after = _global_days(tagged, date, end, zone)
     if end is None:
         end = last
     if holdout and cal < first:
@@ -216,7 +218,8 @@ def _summary(
         )
     attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
     kwargs: dict[str, Any] = {"customer_id": customer_id, "date": date, "amount": amount,
-                              "time_unit": unit, "observation_end": _data._iso(end)}  # fmt: skip
+                              "time_unit": unit, "observation_end": _data._iso(end),
+                              "tz": zone}  # fmt: skip
     if holdout:
         attrs["calibration_end"] = _data._iso(cal)
         kwargs["calibration_end"] = _data._iso(cal)
@@ -225,7 +228,8 @@ def _summary(
     meta = _summary_meta(transactions._meta, customer_id, amount, holdout)
     meta.attrs = dict(attrs)
     shuffled = tagged.shuffle(on=customer_id, npartitions=npartitions or tagged.npartitions)
-    fn = _data.calibration_holdout if holdout else _data.rfm_summary
+    # one partition is a part of the log: the caller warns once, for the whole log
+    fn = functools.partial(_data.summarize_log, holdout=holdout, warn=False)
     out = shuffled.map_partitions(
         _summarize_part, meta.iloc[:0], attrs, fn, cal if holdout else end, end, kwargs, meta=meta,
         enforce_metadata=False,
@@ -242,6 +246,7 @@ def rfm_summary(
     time_unit: str | pd.Timedelta = "W",
     observation_end: Any = None,
     npartitions: int | None = None,
+    tz: str | None = None,
 ):
     """:func:`clvkit.rfm_summary` of a Dask DataFrame of purchases, as a Dask DataFrame.
 
@@ -258,7 +263,7 @@ def rfm_summary(
     ----------
     transactions : dask.dataframe.DataFrame
         One row per purchase; never modified.
-    customer_id, date, amount, time_unit, observation_end
+    customer_id, date, amount, time_unit, observation_end, tz
         As in :func:`clvkit.rfm_summary`.
     npartitions : int, optional
         Partitions of the result (default: those of ``transactions``).
@@ -295,7 +300,7 @@ def rfm_summary(
     """
     out, left_out = _summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
-        observation_end=observation_end, calibration_end=None, npartitions=npartitions,
+        observation_end=observation_end, calibration_end=None, npartitions=npartitions, tz=tz,
     )  # fmt: skip
     _data._warn_left_out(*left_out)  # points at the caller, as in memory
     return out
@@ -311,6 +316,7 @@ def calibration_holdout(
     amount: Hashable | None = None,
     time_unit: str | pd.Timedelta = "W",
     npartitions: int | None = None,
+    tz: str | None = None,
 ):
     """:func:`clvkit.calibration_holdout` of a Dask DataFrame of purchases, as a Dask DataFrame.
 
@@ -321,7 +327,7 @@ def calibration_holdout(
     out, left_out = _summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
         observation_end=observation_end, calibration_end=calibration_end,
-        npartitions=npartitions,
+        npartitions=npartitions, tz=tz,
     )  # fmt: skip
     _data._warn_left_out(*left_out)
     return out

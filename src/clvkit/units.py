@@ -15,10 +15,27 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["TIME_UNIT_ATTR", "format_time_unit", "parse_date", "parse_time_unit", "to_units"]
+__all__ = [
+    "TIME_UNIT_ATTR",
+    "ZONED_TEXT",
+    "check_tz",
+    "format_time_unit",
+    "parse_date",
+    "parse_time_unit",
+    "to_units",
+    "tz_error",
+]
 
 #: Key under which the time unit is stored in ``DataFrame.attrs`` and model attrs.
 TIME_UNIT_ATTR = "time_unit"
+
+#: A date string is *zoned* when a time of day is followed by a UTC offset or zone designator
+#: (``"...T10:00Z"``, ``"... 10:00:00+02:00"``, ``"... 10:00 +0530"``, ``"... 10:00 UTC"``). A bare
+#: date such as ``"2024-01-01"`` ends in ``-01`` but has no time of day, so it is not zoned. The
+#: same pattern (Python ``re`` and DuckDB's RE2 read it alike) decides on every route.
+ZONED_TEXT = (
+    r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?\s*(?:[Zz]|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)\s*$"
+)
 
 _BARE = re.compile(r"^\s*([A-Za-z]+)\s*$")
 
@@ -89,6 +106,35 @@ def parse_date(value: Any, argument: str) -> pd.Timestamp:
     if pd.isna(ts):
         raise ClvkitError(f"argument {argument!r} is missing. Suggestion: use 'YYYY-MM-DD'.")
     return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def check_tz(tz: Any) -> str:
+    """The zone that zoned timestamps are converted to: ``tz`` checked, or ``"UTC"`` for None.
+
+    Examples
+    --------
+    >>> check_tz(None), check_tz("Europe/Berlin")
+    ('UTC', 'Europe/Berlin')
+    """
+    if tz is None:
+        return "UTC"
+    import zoneinfo
+
+    try:
+        if not isinstance(tz, str) or not tz.strip():
+            raise ValueError(tz)
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
+        raise tz_error(tz) from exc
+    return tz
+
+
+def tz_error(tz: Any) -> ClvkitError:
+    """The error for an unknown time zone name (shared by every route)."""
+    return ClvkitError(
+        f"argument 'tz' is {tz!r}, which is not a time zone name. Suggestion: pass an IANA "
+        "name such as 'UTC', 'Europe/Berlin' or 'America/New_York', or None for UTC."
+    )
 
 
 def format_time_unit(unit: str | pd.Timedelta) -> str:
