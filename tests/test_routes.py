@@ -2,13 +2,16 @@
 
 The property test feeds one random purchase log to every route in ``ROUTES`` and asserts
 identical tables (values, dtypes, index, attrs) and identical warnings, or the same ClvkitError
-message, under two process time zones (``TZ=Asia/Tokyo`` and ``TZ=America/New_York``, each in a
-subprocess, after checking that DuckDB's default session zone follows ``TZ``). A new route (the
-CLI) is one more ``ROUTES.append(("name", function))``.
+message (the CLI's one line on stderr, exit code 2), under two process time zones (``TZ=Asia/Tokyo`` and ``TZ=America/New_York``, each in a
+subprocess, after checking that DuckDB's default session zone follows ``TZ``). The routes: a
+DataFrame, a Parquet path, a CSV path, ``read_purchases`` of each then the DataFrame route, and
+``clvkit summarize`` on each file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -26,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clvkit.cli import main as cli_main
 from clvkit.data import calibration_holdout, read_purchases, rfm_summary
 from clvkit.errors import ClvkitError, ClvkitWarning
 
@@ -79,6 +83,40 @@ def _read_then_memory(fmt: str) -> Callable[[pd.DataFrame, Path, dict[str, Any]]
     return route
 
 
+def _cli(fmt: str) -> Callable[[pd.DataFrame, Path, dict[str, Any]], pd.DataFrame]:
+    """``clvkit summarize FILE --out table.parquet``, run in-process; its one-line error and its
+    warnings (printed on stderr) are turned back into a ClvkitError and ClvkitWarnings."""
+
+    def route(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame:
+        path = folder / f"cli.{fmt}"
+        if fmt == "csv":
+            log.to_csv(path, index=False)
+        else:
+            write_parquet(log, path)
+        out = folder / "table.parquet"
+        argv = ["summarize", str(path), "--out", str(out), "--quiet"]
+        argv += ["--customer-id", kw.get("customer_id", "customer_id")]
+        argv += ["--date", kw.get("date", "date")]
+        flags = ("amount", "time_unit", "tz", "observation_end", "calibration_end")
+        for key in flags:
+            if kw.get(key) is not None:
+                argv += ["--" + key.replace("_", "-"), str(kw[key])]
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = cli_main(argv)
+        lines = stderr.getvalue().splitlines()
+        for line in lines:
+            if line.startswith("clvkit: warning: ClvkitWarning: "):
+                warnings.warn(line.split(": ", 3)[3], ClvkitWarning, stacklevel=2)
+        if code != 0:
+            errors = [line for line in lines if line.startswith("clvkit: error: ")]
+            assert code == 2 and len(errors) == 1, (code, lines)
+            raise ClvkitError(errors[0].removeprefix("clvkit: error: "))
+        return pd.read_parquet(out)
+
+    return route
+
+
 #: (name, route): route(log, empty folder, keyword arguments) -> summary table
 ROUTES: list[tuple[str, Callable[[pd.DataFrame, Path, dict[str, Any]], pd.DataFrame]]] = [
     ("memory", _memory),
@@ -86,6 +124,8 @@ ROUTES: list[tuple[str, Callable[[pd.DataFrame, Path, dict[str, Any]], pd.DataFr
     ("csv", _csv),
     ("read_purchases(parquet)", _read_then_memory("parquet")),
     ("read_purchases(csv)", _read_then_memory("csv")),
+    ("cli(parquet)", _cli("parquet")),
+    ("cli(csv)", _cli("csv")),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Reading purchase logs and writing outputs safely.
+"""Writing outputs safely (purchase logs are read by :mod:`clvkit.data`).
 
 Every output clvkit writes obeys three rules:
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import glob
 import json
 import os
 import platform
@@ -35,12 +34,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clvkit.errors import ClvkitError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "HTML_SUFFIXES",
@@ -54,7 +50,6 @@ __all__ = [
     "prepare_output_dir",
     "prepare_output_file",
     "publish_dir",
-    "read_table",
     "recover_output_dir",
     "sigterm_as_exception",
     "staged_output_dir",
@@ -585,56 +580,3 @@ def staged_output_dir(target: str | os.PathLike[str], *, command: str) -> Iterat
         with no_interruption():
             if staging is not None and os.path.lexists(staging):
                 _remove(staging)
-
-
-def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file (or a glob of them) into a DataFrame.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.csv``/``.csv.gz``/``.parquet`` file, or a glob such as ``"logs/*.parquet"``.
-    columns : list of str, optional
-        Columns to read; a missing one is reported by name.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    import pandas as pd  # deferred: checking outputs must not wait for pandas
-
-    text = os.fspath(path)
-    files = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]
-    if not files or not all(os.path.isfile(f) for f in files):
-        missing = next((f for f in files if not os.path.isfile(f)), text)
-        raise ClvkitError(
-            f"input file {missing!r} does not exist. Suggestion: check the path (globs such as "
-            "'logs/*.csv' are allowed)."
-        )
-    frames = []
-    for f in files:
-        lower = f.lower()
-        try:
-            if lower.endswith((".parquet", ".pq")):
-                frame = pd.read_parquet(f)
-            elif lower.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-                frame = pd.read_csv(f, sep="\t" if lower.endswith(".tsv") else ",")
-            else:
-                raise ClvkitError(
-                    f"input file {f!r} has an unknown format. Suggestion: use .csv or .parquet."
-                )
-        except ClvkitError:
-            raise
-        except Exception as exc:  # parser errors of every kind become one clear line
-            raise ClvkitError(f"could not read {f!r}: {exc}".splitlines()[0]) from exc
-        if columns is not None:
-            absent = [c for c in columns if c not in frame.columns]
-            if absent:
-                raise ClvkitError(
-                    f"column {absent[0]!r} is missing from {f!r}; it has columns "
-                    f"{list(frame.columns)}. Suggestion: name the right column with "
-                    "--customer-id/--date/--amount."
-                )
-            frame = frame[columns]
-        frames.append(frame)
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -2,6 +2,11 @@
 
 Progress goes to stderr (``--quiet`` turns it off), results to stdout or files.
 
+``PURCHASES`` (a CSV or Parquet file, or a glob) is read exactly as the Python API reads a path:
+``fit`` and ``summarize`` hand it to ``clvkit.rfm_summary``/``calibration_holdout``, ``backtest``
+and ``report`` read it with ``clvkit.read_purchases``; so the same file gives the same table, or
+the same error, on the command line and in Python (``--tz`` as the API's ``tz=``).
+
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
 path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
@@ -61,11 +66,17 @@ class _Console:
 # shared pipeline pieces
 # ---------------------------------------------------------------------------------------------
 def _read_log(args: argparse.Namespace, con: _Console) -> Any:
-    from clvkit._io import read_table
+    """The log as the API reads a path: DuckDB, the same checks and purchase-day rule."""
+    from clvkit.data import read_purchases
 
     con.step(f"reading {args.purchases}")
-    cols = [args.customer_id, args.date] + ([args.amount] if args.amount else [])
-    return read_table(args.purchases, columns=cols)
+    return read_purchases(
+        args.purchases,
+        customer_id=args.customer_id,
+        date=args.date,
+        amount=args.amount,
+        tz=args.tz,
+    )
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -207,15 +218,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     for p in paths.values():
         prepare_output_file(p)
     con = _Console(args.quiet)
-    log = _read_log(args, con)
-    con.step("summarizing purchases per customer")
+    con.step(f"summarizing {args.purchases} per customer")
     rfm = rfm_summary(
-        log,
+        args.purchases,
         customer_id=args.customer_id,
         date=args.date,
         amount=args.amount,
         time_unit=args.time_unit,
         observation_end=args.observation_end,
+        tz=args.tz,
     )
     bg, gg = _fit_models(rfm, args, con)
     # Summaries first: if one fails, no model file has been written yet.
@@ -333,6 +344,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
     columns = {"customer_id": args.customer_id, "date": args.date, "amount": args.amount}
+    columns["tz"] = args.tz
     if args.calibration_end is not None:
         if args.observation_end is None:
             raise ClvkitError(
@@ -374,6 +386,12 @@ def _add_columns(p: argparse.ArgumentParser, amount_required: bool) -> None:
         + (" (required for spend and value)" if amount_required else ""),
     )
     p.add_argument("--time-unit", default="W", help="time unit of the model (D, W, 30D, ...)")
+    p.add_argument(
+        "--tz",
+        default=None,
+        help="zone that zoned timestamps are converted to before they are cut to days "
+        "(IANA name; default UTC); naive timestamps are read as written",
+    )
 
 
 MAX_SEED = 2**32 - 1
