@@ -449,6 +449,25 @@ def test_observation_end_long_after_the_data_warns_on_every_route(tmp_path):
     assert _gap_warnings(rfm_summary, small, observation_end="2024-01-29") == []
 
 
+def test_gap_warning_uses_the_rate_at_the_end_of_the_log(tmp_path):
+    # a cohort that thins out: 100 purchase days a day for 30 days, then one a day for 60 days;
+    # 3 quiet days at the end are ordinary at the end's rate (P = e^-3 = 5%), though at the
+    # average rate of the whole log (34 a day) they would look impossible
+    start = pd.Timestamp("2024-01-01")
+    busy = [(c, start + pd.Timedelta(days=d)) for d in range(30) for c in range(100)]
+    thin = [(1000 + d, start + pd.Timedelta(days=30 + d)) for d in range(60)]
+    log = pd.DataFrame(busy + thin, columns=["customer_id", "date"])
+    last = log["date"].max()
+    for source in (log, _both(tmp_path, log)):
+        quiet = str((last + pd.Timedelta(days=3)).date())
+        assert _gap_warnings(rfm_summary, source, observation_end=quiet) == []
+        # 10 quiet days at one a day have P = e^-10: that warns, quoting the end's rate
+        late = str((last + pd.Timedelta(days=10)).date())
+        got = _gap_warnings(rfm_summary, source, observation_end=late)
+        assert len(got) == 1
+        assert "at the 1 purchase days per day of the log's last 28 days" in got[0]
+
+
 def test_non_iso_text_dates_read_alike_on_both_routes(tmp_path):
     us = pd.DataFrame(
         {"customer_id": [1, 1, 2], "date": ["01/02/2024", "01/20/2024", "03/04/2024"]}

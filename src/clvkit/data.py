@@ -612,13 +612,25 @@ def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -
 GAP_LOG_ODDS = math.log(100.0)
 
 
+#: Days before the last purchase whose purchase-day rate the gap warning compares with.
+GAP_RATE_WINDOW = 28
+
+
 def _warn_gap(
-    end: int, first: int, last: int, n_days: int, unit: str, unit_days: float, holdout: bool
+    end: int, first: int, last: int, day: np.ndarray, unit: str, unit_days: float, holdout: bool
 ) -> None:
-    """Warn when ``observation_end`` is implausibly long after the last purchase in the log."""
+    """Warn when ``observation_end`` is implausibly long after the last purchase in the log.
+
+    The rate is that of the log's last :data:`GAP_RATE_WINDOW` days (all of it if shorter): a
+    cohort thins out as customers drop out, so the average over the whole log would overstate
+    the rate at its end and warn about gaps that are ordinary there.
+    """
     gap = end - last
-    rate = n_days / (last - first + 1)
-    if gap <= 0 or gap * rate <= GAP_LOG_ODDS:
+    if gap <= 0:
+        return
+    window = min(GAP_RATE_WINDOW, last - first + 1)
+    rate = int(np.count_nonzero(day > last - window)) / window
+    if gap * rate <= GAP_LOG_ODDS:
         return
     if holdout:
         effect = (
@@ -633,7 +645,8 @@ def _warn_gap(
         )
     warnings.warn(
         f"observation_end={_iso(end)} is {gap:,} days after the last purchase in the log "
-        f"({_iso(last)}); at the log's average of {rate:.3g} purchase days per day, that long a "
+        f"({_iso(last)}); at the {rate:.3g} purchase days per day of the log's last {window} days, "
+        "that long a "
         f"gap is unlikely unless the data ends early: {effect}. Suggestion: pass "
         f"observation_end='{_iso(last)}' (or the true end of the data).",
         ClvkitWarning,
@@ -690,7 +703,7 @@ def purchase_day_table(
     """
     if warn:
         _warn_left_out(n_left_out, _iso(end), n_rows, stacklevel=5)
-        _warn_gap(end, first, last, int(day.size), unit, unit_days, cal is not None)
+        _warn_gap(end, first, last, day, unit, unit_days, cal is not None)
     n_customers = len(customers)
     attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
     with np.errstate(over="ignore", invalid="ignore"):
@@ -766,7 +779,7 @@ def rfm_summary(
     observation_end : date-like, optional
         Last day observed, inclusive (purchases on that day count). Default: the last date in
         the log. A day implausibly long after the last purchase (no purchase in that many days
-        has under 1% chance at the log's average rate of purchase days) warns.
+        has under 1% chance at the purchase-day rate of the log's last 28 days) warns.
     tz : str, optional
         Zone that zoned timestamps (tz-aware values, text with a UTC offset or 'Z') are
         converted to before they are cut to days: an IANA name such as ``"Europe/Berlin"``;
