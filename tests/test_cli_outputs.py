@@ -338,8 +338,7 @@ def test_model_files_get_the_usual_mode(tmp_path, umask):
     assert [p.name for p in tmp_path.iterdir()] == ["bg.nc"]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
-def test_unwritable_parent_fails_before_the_work(log_csv):
+def test_unwritable_parent_fails_before_the_work(log_csv, unprivileged_command):
     # Before: the whole backtest ran, then failed on the read-only folder. Run as 'nobody'
     # (uid 65534) since root may write anywhere; pytest's own temporary folders are private
     # (0700), so this test uses a world-readable one of its own.
@@ -356,13 +355,11 @@ def test_unwritable_parent_fails_before_the_work(log_csv):
         locked.mkdir(mode=0o755)
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": SRC, "HOME": str(base)}
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "clvkit.cli", *_backtest_args(log, locked / "bt")],
-                user=65534, env=env, capture_output=True, text=True, timeout=120, cwd=base,
-            )  # fmt: skip
-        except PermissionError:  # e.g. Python installed under /root (0700)
-            pytest.skip(f"{sys.executable} cannot be run by uid 65534")
+        proc = subprocess.run(
+            [*unprivileged_command, sys.executable, "-m", "clvkit.cli",
+             *_backtest_args(log, locked / "bt")],
+            env=env, capture_output=True, text=True, timeout=120, cwd=base,
+        )  # fmt: skip
         elapsed = time.perf_counter() - t0
         _one_line_error(proc.returncode, proc.stderr, "is not writable")
         assert elapsed < 3.0  # interpreter start + the check; the work takes far longer

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,29 +143,8 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _unprivileged_command() -> list[str]:
-    """A command prefix running as uid 65534 with no write access to the install: plain
-    ``setpriv`` if that user can run this interpreter, else with the capability to read and
-    search every folder (not to write), for interpreters below a private home such as
-    ``/root/.pyenv``."""
-    base = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run(
-        [*base, sys.executable, "-c", "import clvkit"],
-        env={"PYTHONPATH": SRC, "HOME": "/nonexistent"},
-        capture_output=True,
-        cwd="/",
-    )
-    if probe.returncode == 0:
-        return base
-    caps = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
-    return [*base, *caps]
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
-def test_fit_and_value_run_as_unprivileged_user_without_writable_cache():
-    if shutil.which("setpriv") is None:
-        pytest.fail("setpriv (util-linux) is needed to run as another user")
+def test_fit_and_value_run_as_unprivileged_user_without_writable_cache(unprivileged_command):
     env = {
         "HOME": "/nonexistent",
         "PATH": "/usr/bin:/bin",
@@ -174,7 +152,7 @@ def test_fit_and_value_run_as_unprivileged_user_without_writable_cache():
         "MPLBACKEND": "Agg",
     }
     out = subprocess.run(
-        [*_unprivileged_command(), sys.executable, "-c", _CHILD],
+        [*unprivileged_command, sys.executable, "-c", _CHILD],
         env=env,
         capture_output=True,
         text=True,
