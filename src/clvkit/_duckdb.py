@@ -394,16 +394,17 @@ class _Source:
                 )
 
         fail("no_id", cid, "cid", "is missing", "drop rows without a customer id.")
-        from clvkit.data import id_kind_error
+        from clvkit.data import ID_KINDS, id_kind_error
 
-        err = id_kind_error(
-            cid,
-            np.full(n, self.id_kind, dtype=object).astype(str),
-            lambda mask: self._example("TRUE", [("raw_id", cid)]),
-            n,
-        )
-        if err is not None:
-            raise err
+        if self.id_kind not in ID_KINDS:  # one SQL type, one kind: every row has it
+            err = id_kind_error(
+                cid,
+                np.full(n, self.id_kind, dtype=object).astype(str),
+                lambda mask: self._example("TRUE", [("raw_id", cid)]),
+                n,
+            )
+            if err is not None:
+                raise err
         fail(
             "no_date", date, "raw_date", "is missing", "drop or fill rows without a purchase date."
         )
