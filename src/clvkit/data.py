@@ -97,6 +97,9 @@ def _zoned_text(s: pd.Series) -> np.ndarray:
     except ImportError:  # pragma: no cover - pyarrow ships with the Parquet support
         return s.astype(str).str.contains(ZONED_TEXT, regex=True).to_numpy(dtype=bool)
     values = pa.array(s, type=pa.string(), from_pandas=True)
+    # a zoned value has a time of day: a column of plain dates skips the regex
+    if not pc.any(pc.match_substring(values, ":")).as_py():
+        return np.zeros(len(s), dtype=bool)
     return pc.match_substring_regex(values, ZONED_TEXT).to_numpy(zero_copy_only=False)
 
 

@@ -1,0 +1,122 @@
+"""Before/after on the same machine: bench_models' fresh-process cases, and the path and
+in-memory summaries, run alternately on an older revision and on the working tree.
+
+Not run by ``run_all.py`` (it needs ``--base``); its fragment ``results/ab.md`` is assembled
+into RESULTS.md with the others. Timings on a shared 2-core machine drift from day to day (peers included), so a change is
+judged against its base measured in the same run, one process after the other:
+``python benchmarks/ab_compare.py --base add091f`` writes ``benchmarks/results/ab.md``. The base
+revision is checked out with ``git worktree`` into a temporary folder and put first on
+``PYTHONPATH``; both use this environment's packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _machine import machine
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+_SUMMARY = """
+import time, json
+import pandas as pd
+from clvkit.data import rfm_summary
+path = {path!r}
+source = path if {route!r} == "path" else pd.read_parquet(path)
+if {route!r} == "text dates":
+    source = source.assign(date=source["date"].dt.strftime("%Y-%m-%d"))
+t0 = time.perf_counter()
+rfm_summary(source, amount="amount", time_unit="D")
+print("@@" + json.dumps({{"call": time.perf_counter() - t0}}))
+"""
+
+
+def _child(src: str, tree: Path) -> float:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(tree / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-c", src], capture_output=True, text=True, env=env, check=True
+    )
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")][-1]
+    out = json.loads(line[2:])
+    return float(out.get("call", out.get("fit", 0.0) + out.get("import_load", 0.0)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="git revision to compare against")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=300_000)
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "ab.md")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    from bench_models import _LOAD, _TAIL, CASES
+
+    import clvkit
+
+    tmp = Path(tempfile.mkdtemp(prefix="clvkit-ab-"))
+    base = tmp / "base"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base),
+                    args.base], check=True)  # fmt: skip
+    try:
+        log = tmp / "log.parquet"
+        sim = clvkit.datasets.simulate(args.customers, r=2.0, alpha=8.0, a=1.0, b=12.0, p=6.0,
+                                       q=4.0, v=15.0, random_seed=1)  # fmt: skip
+        sim.transactions.to_parquet(log, index=False)
+        rows = len(sim.transactions)
+        cases = {
+            name: CASES[name].format(load=_LOAD) + _TAIL.format()
+            for name in (
+                "clvkit BetaGeo NUTS (nutpie, numba kernel; default)",
+                "clvkit GammaGamma NUTS (nutpie, numba kernel; default)",
+                "clvkit BetaGeo MLE (fresh process)",
+            )
+        }
+        for route in ("path", "in memory", "text dates"):
+            cases[f"rfm_summary, {route} ({rows:,} rows)"] = _SUMMARY.format(
+                path=str(log), route=route
+            )
+        lines = [
+            "# Before/after on the same machine (`benchmarks/ab_compare.py`)",
+            "",
+            f"Base `{args.base}` against the working tree, {time.strftime('%Y-%m-%d %H:%M')} "
+            f"UTC; {machine()}; load average before {os.getloadavg()[0]:.2f}. Each case runs "
+            f"{args.runs} times in fresh processes, base and new alternating; seconds are the "
+            "child's import + data + call for the model cases (as bench_models' columns) and "
+            "the call alone for the summaries; median (all runs).",
+            "",
+            "| case | base | new | new / base |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, src in cases.items():
+            got: dict[str, list[float]] = {"base": [], "new": []}
+            for _ in range(args.runs):
+                got["base"].append(_child(src, base))
+                got["new"].append(_child(src, ROOT))
+            b, n = (statistics.median(got[k]) for k in ("base", "new"))
+            lines.append(
+                f"| {name} | {b:.2f} s ({', '.join(f'{x:.2f}' for x in got['base'])}) | "
+                f"{n:.2f} s ({', '.join(f'{x:.2f}' for x in got['new'])}) | {n / b:.2f} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+        lines.append(f"\nLoad average after: {os.getloadavg()[0]:.2f}.")
+        args.output.write_text("\n".join(lines) + "\n")
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                       check=False)  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
