@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,7 @@ def test_rfm_summary_matches_reference_and_invariants(log, end_offset, unit):
 
 @SETTINGS
 @given(log=logs(min_rows=2), cut=st.integers(0, 59), extra=st.integers(1, 10))
+@pytest.mark.filterwarnings("ignore:observation_end=.*after the last purchase")  # on purpose
 def test_calibration_plus_holdout_equals_total(log, cut, extra):
     first = log["date"].min().floor("D")
     last = log["date"].max().floor("D")

@@ -450,19 +450,19 @@ def test_observation_end_long_after_the_data_warns_on_every_route(tmp_path):
 
 
 def test_gap_warning_uses_the_rate_at_the_end_of_the_log(tmp_path):
-    # a cohort that thins out: 100 purchase days a day for 30 days, then one a day for 60 days;
-    # 3 quiet days at the end are ordinary at the end's rate (P = e^-3 = 5%), though at the
-    # average rate of the whole log (34 a day) they would look impossible
+    # a cohort that thins out: 100 purchase days a day for 30 days, then one a day for 60 days.
+    # The bar is P(no purchase day in the gap) < 0.1%: at the end's rate of one a day, 6 quiet
+    # days (e^-6 = 0.25%) pass and 7 (e^-7 = 0.09%) warn; at the average rate of the whole log
+    # (34 a day) even 1 quiet day would warn.
     start = pd.Timestamp("2024-01-01")
     busy = [(c, start + pd.Timedelta(days=d)) for d in range(30) for c in range(100)]
     thin = [(1000 + d, start + pd.Timedelta(days=30 + d)) for d in range(60)]
     log = pd.DataFrame(busy + thin, columns=["customer_id", "date"])
     last = log["date"].max()
     for source in (log, _both(tmp_path, log)):
-        quiet = str((last + pd.Timedelta(days=3)).date())
+        quiet = str((last + pd.Timedelta(days=6)).date())
         assert _gap_warnings(rfm_summary, source, observation_end=quiet) == []
-        # 10 quiet days at one a day have P = e^-10: that warns, quoting the end's rate
-        late = str((last + pd.Timedelta(days=10)).date())
+        late = str((last + pd.Timedelta(days=7)).date())
         got = _gap_warnings(rfm_summary, source, observation_end=late)
         assert len(got) == 1
         assert "at the 1 purchase days per day of the log's last 28 days" in got[0]

@@ -610,9 +610,11 @@ def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -
         )
 
 
-#: A gap after the last purchase warns when, at the log's average rate of purchase days per
-#: day, no purchase in that many days has a probability below 1% (exp(-rate * gap) < 0.01).
-GAP_LOG_ODDS = math.log(100.0)
+#: A gap after the last purchase warns when, at the rate of purchase days per day in the
+#: log's last GAP_RATE_WINDOW days, no purchase in that many days has a probability below
+#: 0.1% (exp(-rate * gap) < 0.001): a truncated extract leaves far longer gaps, and a looser
+#: bar warns on ordinary quiet ends.
+GAP_LOG_ODDS = math.log(1000.0)
 
 
 #: Days before the last purchase whose purchase-day rate the gap warning compares with.
@@ -782,7 +784,7 @@ def rfm_summary(
     observation_end : date-like, optional
         Last day observed, inclusive (purchases on that day count). Default: the last date in
         the log. A day implausibly long after the last purchase (no purchase in that many days
-        has under 1% chance at the purchase-day rate of the log's last 28 days) warns.
+        has under 0.1% chance at the purchase-day rate of the log's last 28 days) warns.
     tz : str, optional
         Zone that zoned timestamps (tz-aware values, text with a UTC offset or 'Z') are
         converted to before they are cut to days: an IANA name such as ``"Europe/Berlin"``;
