@@ -385,8 +385,9 @@ def prepare_output_dir(path: str | os.PathLike[str], *, option: str = "--out") -
             listed = _listed_files(target)
             if listed is None:
                 raise ClvkitError(
-                    f"argument '{option}' is {shown!r}, a folder that holds {len(entries)} "
-                    f"entries (e.g. {sorted(entries)[0]!r}) and was not written by clvkit; "
+                    f"argument '{option}' is {shown!r}, a folder that holds {len(entries):,} "
+                    f"{'entry' if len(entries) == 1 else 'entries'} (e.g. "
+                    f"{sorted(entries)[0]!r}) and was not written by clvkit; "
                     "clvkit replaces its output folder as a whole. Suggestion: name a new "
                     "folder (it is created), or an empty one."
                 )
