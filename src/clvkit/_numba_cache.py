@@ -86,6 +86,16 @@ def _warn_uncached(name: str) -> None:
     )
 
 
+def _cached(make: Callable[[bool], Any]) -> Any:
+    """``make(True)``, or None when numba finds no folder to cache in."""
+    try:
+        return make(True)
+    except RuntimeError as exc:
+        if not _no_locator(exc):
+            raise
+    return None
+
+
 def _decorate(make: Callable[[bool], Any], name: str, source: str) -> Any:
     """``make(cache)`` decorates the kernel; try numba's folders, then a temporary one, then
     no cache. A function without a source file (typed at a prompt, in a doctest) has nothing
@@ -94,12 +104,8 @@ def _decorate(make: Callable[[bool], Any], name: str, source: str) -> Any:
         _where[name] = "none"
         return make(False)
     with _LOCK:
-        try:
-            out = make(True)
-        except RuntimeError as exc:
-            if not _no_locator(exc):
-                raise
-        else:
+        out = _cached(make)
+        if out is not None:
             _where[name] = "numba"
             return out
         folder = _temporary_folder()
@@ -107,15 +113,12 @@ def _decorate(make: Callable[[bool], Any], name: str, source: str) -> Any:
             saved = numba.config.CACHE_DIR
             numba.config.CACHE_DIR = folder
             try:
-                out = make(True)
-            except RuntimeError as exc:
-                if not _no_locator(exc):
-                    raise
-            else:
-                _where[name] = "temporary"
-                return out
+                out = _cached(make)
             finally:
                 numba.config.CACHE_DIR = saved
+            if out is not None:
+                _where[name] = "temporary"
+                return out
         _warn_uncached(name)
         _where[name] = "none"
         return make(False)
