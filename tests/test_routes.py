@@ -46,6 +46,15 @@ def write_parquet(log: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path)
 
 
+def write_log(log: pd.DataFrame, path: Path) -> str:
+    """Write ``log`` as CSV or Parquet by the suffix of ``path``; returns the path."""
+    if path.suffix == ".csv":
+        log.to_csv(path, index=False)
+    else:
+        write_parquet(log, path)
+    return str(path)
+
+
 def _summarize(source: Any, kw: dict[str, Any]) -> pd.DataFrame:
     kw = dict(kw)
     if "calibration_end" in kw:
@@ -58,26 +67,20 @@ def _memory(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame
 
 
 def _parquet(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame:
-    write_parquet(log, folder / "log.parquet")
-    return _summarize(str(folder / "log.parquet"), kw)
+    return _summarize(write_log(log, folder / "log.parquet"), kw)
 
 
 def _csv(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame:
-    log.to_csv(folder / "log.csv", index=False)
-    return _summarize(str(folder / "log.csv"), kw)
+    return _summarize(write_log(log, folder / "log.csv"), kw)
 
 
 def _read_then_memory(fmt: str) -> Callable[[pd.DataFrame, Path, dict[str, Any]], pd.DataFrame]:
     """read_purchases(path) then the in-memory summary: must equal the file route."""
 
     def route(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame:
-        path = folder / f"read.{fmt}"
-        if fmt == "csv":
-            log.to_csv(path, index=False)
-        else:
-            write_parquet(log, path)
+        path = write_log(log, folder / f"read.{fmt}")
         cols = {k: kw[k] for k in ("customer_id", "date", "amount", "tz") if k in kw}
-        frame = read_purchases(str(path), **cols)
+        frame = read_purchases(path, **cols)
         return _summarize(frame, {k: v for k, v in kw.items() if k != "tz"})
 
     return route
@@ -88,13 +91,9 @@ def _cli(fmt: str) -> Callable[[pd.DataFrame, Path, dict[str, Any]], pd.DataFram
     warnings (printed on stderr) are turned back into a ClvkitError and ClvkitWarnings."""
 
     def route(log: pd.DataFrame, folder: Path, kw: dict[str, Any]) -> pd.DataFrame:
-        path = folder / f"cli.{fmt}"
-        if fmt == "csv":
-            log.to_csv(path, index=False)
-        else:
-            write_parquet(log, path)
+        path = write_log(log, folder / f"cli.{fmt}")
         out = folder / "table.parquet"
-        argv = ["summarize", str(path), "--out", str(out), "--quiet"]
+        argv = ["summarize", path, "--out", str(out), "--quiet"]
         argv += ["--customer-id", kw.get("customer_id", "customer_id")]
         argv += ["--date", kw.get("date", "date")]
         flags = ("amount", "time_unit", "tz", "observation_end", "calibration_end")
@@ -158,12 +157,7 @@ def assert_same_outcome(log: pd.DataFrame, kw: dict[str, Any]) -> None:
 
 # ---- one test per bad case, on every route it applies to --------------------------------------
 def _both(tmp_path: Path, log: pd.DataFrame, fmt: str = "parquet") -> str:
-    path = tmp_path / f"log.{fmt}"
-    if fmt == "csv":
-        log.to_csv(path, index=False)
-    else:
-        write_parquet(log, path)
-    return str(path)
+    return write_log(log, tmp_path / f"log.{fmt}")
 
 
 def _same_error(sources: list[Any], call: Callable = rfm_summary, **kw: Any) -> str:

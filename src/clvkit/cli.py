@@ -70,13 +70,17 @@ def _read_log(args: argparse.Namespace, con: _Console) -> Any:
     from clvkit.data import read_purchases
 
     con.step(f"reading {args.purchases}")
-    return read_purchases(
-        args.purchases,
-        customer_id=args.customer_id,
-        date=args.date,
-        amount=args.amount,
-        tz=args.tz,
-    )
+    return read_purchases(args.purchases, **_log_columns(args))
+
+
+def _log_columns(args: argparse.Namespace) -> dict[str, Any]:
+    """The column names and ``tz`` of PURCHASES, as the data layer's keyword arguments."""
+    return {
+        "customer_id": args.customer_id,
+        "date": args.date,
+        "amount": args.amount,
+        "tz": args.tz,
+    }
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,12 +225,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     con.step(f"summarizing {args.purchases} per customer")
     rfm = rfm_summary(
         args.purchases,
-        customer_id=args.customer_id,
-        date=args.date,
-        amount=args.amount,
         time_unit=args.time_unit,
         observation_end=args.observation_end,
-        tz=args.tz,
+        **_log_columns(args),
     )
     bg, gg = _fit_models(rfm, args, con)
     # Summaries first: if one fails, no model file has been written yet.
@@ -343,8 +344,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
-    columns = {"customer_id": args.customer_id, "date": args.date, "amount": args.amount}
-    columns["tz"] = args.tz
+    columns = _log_columns(args)
     if args.calibration_end is not None:
         if args.observation_end is None:
             raise ClvkitError(
