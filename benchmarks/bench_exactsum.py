@@ -1,4 +1,4 @@
-"""Cost of the exact per-draw sums (``clvkit._exactsum``) in ``clvkit.customer_value``.
+"""Cost of the exact per-draw sums (``clvkit.utils.exactsum``) in ``clvkit.customer_value``.
 
 1. Per chunk: the tier reduction of one default chunk (1,000 draws x 2,000 customers of real
    CLV values: CDNOW's expected CLV per draw, its first 2,000 customers) with the float code it replaced (the
@@ -75,8 +75,8 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from bench_value import _cdnow, _posteriors
 
-    from clvkit import value
-    from clvkit._exactsum import ExactSum
+    from clvkit.utils.exactsum import ExactSum
+    from clvkit.value import engine as value
 
     load = [os.getloadavg()[0]]
     rfm = _cdnow()

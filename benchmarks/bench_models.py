@@ -153,11 +153,13 @@ def in_process() -> list[str]:
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
     from clvkit.datasets import cdnow_calibration_summary
-    from clvkit.models import BetaGeo, GammaGamma, _sampling
-    from clvkit.models._base import resolve_priors
-    from clvkit.models._stats import bg_loglik_grad, compress_bg, compress_gg, gg_loglik_grad
-    from clvkit.models.beta_geo import _bg_pymc
-    from clvkit.models.gamma_gamma import _gg_pymc
+    from clvkit.inference import sampling as _sampling
+    from clvkit.inference.estimator import resolve_priors
+    from clvkit.models import BetaGeo, GammaGamma
+    from clvkit.models.bgnbd.likelihood import bg_loglik_grad, compress_bg
+    from clvkit.models.bgnbd.model import _bg_pymc
+    from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik_grad
+    from clvkit.models.gamma_gamma.model import _gg_pymc
 
     rfm = cdnow_calibration_summary()
     x, tx, T = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))

@@ -55,7 +55,7 @@ def child(task: str, path: str) -> None:
 
     import pandas as pd
 
-    from clvkit.data import rfm_summary
+    from clvkit.data.summary import rfm_summary
 
     base = _maxrss_gb()
     before = _rss_gb()

@@ -40,7 +40,7 @@ def child(task: str, path: str) -> None:
 
     log = pd.read_parquet(path)
     if task == "clvkit":
-        from clvkit.data import rfm_summary
+        from clvkit.data.summary import rfm_summary
 
         def run():
             return rfm_summary(log, amount="amount", time_unit="D")

@@ -110,7 +110,7 @@ def child(step: str, folder: Path, grid: str, e2e_grid: str) -> None:
     warnings.simplefilter("ignore")
     out: dict = {"load_start": os.getloadavg()[0]}
     if step == "summary":
-        from clvkit.data import calibration_holdout, rfm_summary
+        from clvkit.data.summary import calibration_holdout, rfm_summary
 
         log = pd.read_parquet(folder / "log.parquet")
         meta = json.loads((folder / "meta.json").read_text())

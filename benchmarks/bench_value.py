@@ -167,7 +167,7 @@ def child(task: str, arg: str, draws: int) -> None:
 def make_rfm(n: int, path: str) -> None:
     import pandas as pd
 
-    from clvkit.data import rfm_summary
+    from clvkit.data.summary import rfm_summary
     from clvkit.datasets import simulate
 
     sim = simulate(n, **SIM, acquisition_periods=12, observation_periods=39, random_seed=3)

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import clvkit
-import clvkit._io as cio
+import clvkit.utils.io as cio
 from clvkit.cli import main
 from clvkit.datasets import simulate
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import clvkit
-import clvkit._io as cio
+import clvkit.utils.io as cio
 from clvkit.cli import main
 from clvkit.datasets import simulate
 
@@ -225,7 +225,7 @@ def test_kill_between_renames_is_recovered_by_the_next_run(log_csv, tmp_path, ca
     script = f"""
 import os, signal
 from pathlib import Path
-import clvkit._io as cio
+import clvkit.utils.io as cio
 cio.exchange_paths = lambda a, b: False
 real_rename = os.rename
 def rename(src, dst):

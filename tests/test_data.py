@@ -1,4 +1,4 @@
-"""Tests for clvkit.data: rfm_summary and calibration_holdout."""
+"""Tests for clvkit.data.summary: rfm_summary and calibration_holdout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.data import _purchase_days, _validate, calibration_holdout, rfm_summary
+from clvkit.data.summary import _purchase_days, _validate, calibration_holdout, rfm_summary
 from clvkit.datasets import cdnow_calibration_summary, cdnow_transactions
 from clvkit.errors import ClvkitError, ClvkitWarning
 

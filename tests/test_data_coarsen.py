@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clvkit.data import coarsen_rfm
+from clvkit.data.summary import coarsen_rfm
 from clvkit.datasets import simulate
 from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
-from clvkit.models._inputs import validate_rfm
-from clvkit.models._stats import compress_bg
+from clvkit.models.bgnbd.likelihood import compress_bg
+from clvkit.models.inputs import validate_rfm
 
 
 @st.composite
@@ -103,7 +103,7 @@ def test_coarsen_duration_steps():
         {"customer_id": [1, 1, 2, 3, 3, 3], "date": pd.to_datetime(
             ["2024-01-01", "2024-01-10", "2024-01-03", "2024-01-02", "2024-01-03", "2024-02-01"])}
     )  # fmt: skip
-    from clvkit.data import rfm_summary
+    from clvkit.data.summary import rfm_summary
 
     summary = rfm_summary(log, observation_end="2024-02-20")
     same = coarsen_rfm(summary, "1D")

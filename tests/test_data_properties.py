@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clvkit.data import calibration_holdout, rfm_summary
+from clvkit.data.summary import calibration_holdout, rfm_summary
 from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.units import parse_time_unit
 

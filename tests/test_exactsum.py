@@ -1,4 +1,4 @@
-"""Exact, order-independent per-draw sums (clvkit._exactsum)."""
+"""Exact, order-independent per-draw sums (clvkit.utils.exactsum)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clvkit._exactsum import ExactSum, exact_sum
+from clvkit.utils.exactsum import ExactSum, exact_sum
 
 
 def _wide(rng: np.random.Generator, n: int) -> np.ndarray:

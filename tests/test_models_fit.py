@@ -11,11 +11,11 @@ import pytest
 import xarray as xr
 
 import clvkit
-from clvkit import predict
 from clvkit.datasets import cdnow_calibration_summary
 from clvkit.errors import ClvkitError, ConvergenceWarning, NotFittedError
 from clvkit.models import BetaGeo, GammaGamma, load
-from clvkit.models.gamma_gamma import SpendCorrelationWarning
+from clvkit.models.gamma_gamma import predictions as gg_predict
+from clvkit.models.gamma_gamma.model import SpendCorrelationWarning
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_gg_predictions_match_lifetimes(gg_mle, cdnow):
     np.testing.assert_allclose(es.to_numpy()[0, 0], ref, rtol=1e-10)
     new = gg_mle.expected_spend_new_customer()
     assert new.item() == pytest.approx(p["p"] * p["v"] / (p["q"] - 1), rel=1e-12)
-    direct = predict.gg_expected_spend(
+    direct = gg_predict.gg_expected_spend(
         p["p"], p["q"], p["v"], cdnow["frequency"].to_numpy(), cdnow["monetary_value"].to_numpy()
     )
     np.testing.assert_allclose(es.to_numpy()[0, 0], np.ravel(direct), rtol=1e-12)

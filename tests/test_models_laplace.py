@@ -21,8 +21,8 @@ import pytest
 import clvkit
 from clvkit.datasets import cdnow_calibration_summary, simulate
 from clvkit.errors import ClvkitError
-from clvkit.models import _sampling
-from clvkit.models._base import resolve_priors
+from clvkit.inference import sampling as _sampling
+from clvkit.inference.estimator import resolve_priors
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_laplace_posterior_shape_attrs_and_downstream(cdnow):
         bg, gg, cdnow, horizon="52W", annual_discount_rate=0.1, method="expected"
     )
     assert res.equity.dims == ("chain", "draw") and res.settings["n_draws"] == 600
-    # the MLE fit's equity in clvkit.value's example is 72,224 dollars; the posterior mean of
+    # the MLE fit's equity in clvkit.value.engine's example is 72,224 dollars; the posterior mean of
     # the Laplace posterior sits near it
     assert 60_000 < float(res.equity.mean()) < 85_000
     s = bg.summary()

@@ -9,16 +9,10 @@ from scipy.optimize import approx_fprime
 from scipy.special import gammaln
 
 from clvkit.datasets import cdnow_calibration_summary
+from clvkit.inference.estimator import prior_logp_grad, resolve_priors
 from clvkit.models import BetaGeo, GammaGamma
-from clvkit.models._base import prior_logp_grad, resolve_priors
-from clvkit.models._stats import (
-    bg_loglik,
-    bg_loglik_grad,
-    compress_bg,
-    compress_gg,
-    gg_loglik,
-    gg_loglik_grad,
-)
+from clvkit.models.bgnbd.likelihood import bg_loglik, bg_loglik_grad, compress_bg
+from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik, gg_loglik_grad
 
 # Fader, Hardie and Lee (2005), "Counting your customers the easy way", CDNOW 39-week
 # calibration sample (also the BTYD package walkthrough): MLE and log-likelihood.
@@ -131,8 +125,8 @@ def test_gradients_match_finite_differences(cdnow):
 def test_numpy_and_pytensor_logliks_agree(cdnow):
     import pymc as pm
 
-    from clvkit.models.beta_geo import _bg_pymc
-    from clvkit.models.gamma_gamma import _gg_pymc
+    from clvkit.models.bgnbd.model import _bg_pymc
+    from clvkit.models.gamma_gamma.model import _gg_pymc
 
     s = compress_bg(*(cdnow[c].to_numpy() for c in ("frequency", "recency", "T")))
     priors = resolve_priors(BetaGeo._default_priors, None)
@@ -220,10 +214,10 @@ def test_numba_kernels_match_numpy_and_pymc(cdnow):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from clvkit.models import _sampling
-    from clvkit.models._base import ModelBase
-    from clvkit.models.beta_geo import _bg_pymc
-    from clvkit.models.gamma_gamma import _gg_pymc
+    from clvkit.inference import sampling as _sampling
+    from clvkit.inference.estimator import ModelBase
+    from clvkit.models.bgnbd.model import _bg_pymc
+    from clvkit.models.gamma_gamma.model import _gg_pymc
 
     rep = cdnow[cdnow["frequency"] > 0]
     cases = [
@@ -267,7 +261,7 @@ def test_numba_kernels_match_numpy_and_pymc(cdnow):
 def test_numba_digamma_matches_scipy():
     from scipy.special import digamma
 
-    from clvkit.models._sampling import _nb_digamma
+    from clvkit.inference.sampling import _nb_digamma
 
     for x in np.geomspace(1e-4, 1e6, 200):
         assert _nb_digamma(x) == pytest.approx(digamma(x), rel=1e-12, abs=1e-12), x

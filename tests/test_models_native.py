@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clvkit.models import _diagnostics, _sampling
-from clvkit.models._nutpie_native import sample_native
+from clvkit.inference import diagnostics as _diagnostics
+from clvkit.inference import sampling as _sampling
+from clvkit.inference.nutpie_native import sample_native
 
 
 def _ar1(rng: np.random.Generator, chains: int, draws: int, phi: float) -> np.ndarray:
@@ -91,7 +92,7 @@ def test_native_sampler_on_a_known_posterior():
     prior and Gamma-Gamma's likelihood, the posterior mean lands within 1 sd of the MLE."""
     from clvkit import GammaGamma
     from clvkit.datasets import cdnow_calibration_summary
-    from clvkit.models._base import resolve_priors
+    from clvkit.inference.estimator import resolve_priors
 
     model = GammaGamma()
     cdnow = cdnow_calibration_summary()
@@ -144,7 +145,7 @@ def test_fit_does_not_import_arviz_until_idata_is_used():
         assert set(idata.groups()) == {"posterior", "sample_stats", "observed_data"}
         assert idata.attrs["method"] == "nuts" and idata.posterior.sizes["draw"] == 200
         import nutpie  # the package reuses the extension module clvkit loaded
-        from clvkit.models._nutpie_native import nutpie_lib
+        from clvkit.inference.nutpie_native import nutpie_lib
         assert nutpie._lib is nutpie_lib()
         print("ok")
         """
@@ -158,7 +159,7 @@ def test_native_sampler_after_nutpie_was_imported():
         """
         import nutpie
         import clvkit
-        from clvkit.models._nutpie_native import nutpie_lib
+        from clvkit.inference.nutpie_native import nutpie_lib
         assert nutpie_lib() is nutpie._lib
         rfm = clvkit.datasets.cdnow_calibration_summary()
         m = clvkit.GammaGamma().fit(rfm[rfm.frequency > 0], chains=2, draws=200, tune=200,

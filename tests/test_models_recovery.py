@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.data import coarsen_rfm
+from clvkit.data.summary import coarsen_rfm
 from clvkit.datasets import simulate
 from clvkit.errors import ConvergenceWarning
 from clvkit.models import BetaGeo, GammaGamma

@@ -15,8 +15,8 @@ import numba
 import pytest
 
 import clvkit
-from clvkit import _numba_cache
 from clvkit.errors import ClvkitWarning
+from clvkit.utils import numba_cache as _numba_cache
 
 SRC = str(Path(clvkit.__file__).resolve().parents[1])
 
@@ -103,7 +103,7 @@ _CHILD = textwrap.dedent(
     """
     import json, os, warnings
     import clvkit
-    from clvkit import _numba_cache
+    from clvkit.utils import numba_cache as _numba_cache
 
 
     def run():

@@ -16,9 +16,10 @@ import pytest
 import xarray as xr
 
 import clvkit
-from clvkit import plots, predict
+from clvkit import plots
 from clvkit.datasets import cdnow_transactions
 from clvkit.errors import ClvkitError
+from clvkit.models.bgnbd import predictions as predict
 
 MLE = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}

@@ -1,4 +1,4 @@
-"""clvkit.predict against published values, lifetimes, mpmath and Monte Carlo."""
+"""clvkit.models.bgnbd.predictions against published values, lifetimes, mpmath and Monte Carlo."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 from scipy import integrate, stats
 
 from clvkit.errors import ClvkitError
-from clvkit.predict import (
+from clvkit.models.bgnbd.predictions import (
     bg_expected_purchases,
     bg_expected_purchases_between,
     bg_expected_purchases_new_customer,
@@ -25,6 +25,8 @@ from clvkit.predict import (
     bg_probability_purchase_in_window,
     bg_sample_latent,
     bg_sample_purchases,
+)
+from clvkit.models.gamma_gamma.predictions import (
     gg_expected_spend,
     gg_expected_spend_new_customer,
     gg_sample_nu,

@@ -1,4 +1,4 @@
-"""clvkit.predict at extreme inputs: frequency to 1e4, T to 1e5, parameters from 1e-4 to 1e4."""
+"""clvkit.models.bgnbd.predictions at extreme inputs: frequency to 1e4, T to 1e5, parameters from 1e-4 to 1e4."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from lifetimes import BetaGeoFitter
 
-from clvkit.predict import (
+from clvkit.models.bgnbd.predictions import (
     bg_expected_purchases,
     bg_expected_purchases_between,
     bg_expected_purchases_new_customer,
@@ -20,6 +20,8 @@ from clvkit.predict import (
     bg_probability_of_purchases,
     bg_sample_latent,
     bg_sample_purchases,
+)
+from clvkit.models.gamma_gamma.predictions import (
     gg_expected_spend,
     gg_sample_nu,
 )

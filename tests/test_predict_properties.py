@@ -1,4 +1,4 @@
-"""Hypothesis properties of clvkit.predict (invariants that hold for any valid input)."""
+"""Hypothesis properties of clvkit.models.bgnbd.predictions (invariants that hold for any valid input)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clvkit.predict import (
+from clvkit.models.bgnbd.predictions import (
     bg_expected_purchases,
     bg_expected_purchases_between,
     bg_expected_purchases_new_customer,
     bg_probability_alive,
     bg_probability_alive_at,
     bg_probability_of_purchases,
+)
+from clvkit.models.gamma_gamma.predictions import (
     gg_expected_spend,
 )
 

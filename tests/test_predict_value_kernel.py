@@ -1,5 +1,5 @@
-"""The compiled expected-CLV kernels (clvkit._quadrature) against the numpy route of
-clvkit.predict, scipy's Gauss rules and mpmath, including the extreme grid."""
+"""The compiled expected-CLV kernels (clvkit.models.bgnbd.quadrature) against the numpy route of
+clvkit.models.bgnbd.predictions, scipy's Gauss rules and mpmath, including the extreme grid."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from clvkit import _quadrature as q
-from clvkit import _value_math as vm
-from clvkit import predict
-from clvkit._special import beta_gauss_rule
+from clvkit.models.bgnbd import predictions as predict
+from clvkit.models.bgnbd import quadrature as q
+from clvkit.models.bgnbd.gauss import beta_gauss_rule
+from clvkit.models.gamma_gamma import predictions as gg_predict
+from clvkit.value import kernels as vm
 
 
 def _rule(a: float, b: float, n: int, warm_from: tuple[float, float] | None = None):
@@ -193,7 +194,7 @@ def test_discounted_purchases_match_mpmath(x, T, params) -> None:
 
 @pytest.mark.parametrize("cost", [0.0, 1.5])
 def test_expected_chunk_matches_predict_functions(cost) -> None:
-    """CLV, P(alive), purchases and spend per (draw, customer) against clvkit.predict."""
+    """CLV, P(alive), purchases and spend per (draw, customer) against clvkit.models.bgnbd.predictions."""
     rng = np.random.default_rng(5)
     n = 400
     x = rng.choice([0, 0, 0, 1, 2, 3, 7, 15, 60], n).astype(float)
@@ -209,7 +210,7 @@ def test_expected_chunk_matches_predict_functions(cost) -> None:
         bg, gg, x, tx, T, m, plan, 0.3, per_draw=True
     )
     ref_pa = predict.bg_probability_alive(*bg, x, tx, T)
-    ref_spend = predict.gg_expected_spend(*gg, x, m)
+    ref_spend = gg_predict.gg_expected_spend(*gg, x, m)
     R, FH, C = _numpy_route(bg, x, T, plan)
     np.testing.assert_allclose(pa, ref_pa, rtol=1e-12)
     np.testing.assert_allclose(spend, ref_spend, rtol=1e-14)

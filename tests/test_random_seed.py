@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clvkit
-from clvkit import backtest as bt
 from clvkit.errors import ClvkitError
+from clvkit.evaluation import backtest as bt
 from clvkit.rng import check_random_seed, make_rng
 
 BAD = [

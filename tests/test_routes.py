@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clvkit.cli import main as cli_main
-from clvkit.data import calibration_holdout, read_purchases, rfm_summary
+from clvkit.data.summary import calibration_holdout, read_purchases, rfm_summary
 from clvkit.errors import ClvkitError, ClvkitWarning
 
 
@@ -506,8 +506,8 @@ def test_read_purchases_gives_the_file_route_answer(tmp_path):
 
 
 def test_backtest_accepts_a_path_and_tz(tmp_path):
-    from clvkit import backtest
     from clvkit.datasets import cdnow_transactions
+    from clvkit.evaluation import backtest
 
     log = cdnow_transactions()
     post = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}

@@ -1,4 +1,4 @@
-"""Tests of clvkit.value: reference values, closed forms, Monte Carlo and property checks."""
+"""Tests of clvkit.value.engine: reference values, closed forms, Monte Carlo and property checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from clvkit.errors import ClvkitError
-from clvkit.value import DEFAULT_TIERS, customer_value
+from clvkit.value.engine import DEFAULT_TIERS, customer_value
 
 # CDNOW MLE (Fader, Hardie and Lee 2005; Fader and Hardie 2013), as used by lifetimes' docs
 BG_MLE = {"r": 0.2426, "alpha": 4.4137, "a": 0.7930, "b": 2.4262}
@@ -254,8 +254,8 @@ def test_n_jobs_does_not_change_results_across_draw_and_customer_blocks(cdnow):
     """Inside a chunk the expected method splits draws into blocks of 256 (kernels, tier cuts,
     tier sums, the first-pass copy) and customers into blocks of 128 (quantiles): with 600
     draws and 700-customer chunks every one of these has several blocks on the threads."""
-    from clvkit import _value_math as vm
-    from clvkit import value
+    from clvkit.value import engine as value
+    from clvkit.value import kernels as vm
 
     tp = posterior(BG_MLE, draws=300, chains=2, noise=0.1, seed=3)
     sp = posterior(GG_MLE, draws=300, chains=2, noise=0.1, seed=4)
@@ -274,8 +274,8 @@ def test_identical_customers_are_computed_once_with_the_same_bits(cdnow):
     """The expected method computes each distinct (x, t_x, T, m) once, and every x = 0 customer
     of the same age once (their values do not depend on t_x or m): the bits equal computing
     every customer, and most CDNOW customers (one-time buyers) are duplicates."""
-    from clvkit import _value_math as vm
-    from clvkit import value
+    from clvkit.value import engine as value
+    from clvkit.value import kernels as vm
 
     tp = posterior(BG_MLE, draws=30, chains=2, noise=0.1, seed=3)
     sp = posterior(GG_MLE, draws=30, chains=2, noise=0.1, seed=4)
@@ -305,7 +305,7 @@ def test_identical_customers_are_computed_once_with_the_same_bits(cdnow):
 def test_chunk_streams_are_seed_sequence_children():
     """Chunk i draws from child i of the simulation stream's SeedSequence, whatever the order
     in which chunks are made."""
-    from clvkit.value import _chunk_streams
+    from clvkit.value.engine import _chunk_streams
 
     parent = np.random.default_rng(11).spawn(3)[2]
     stream = _chunk_streams(parent)
@@ -345,7 +345,7 @@ def test_simulate_agrees_with_expected_and_is_wider(cdnow):
 def test_simulated_purchase_counts_match_expectation(batch, monkeypatch):
     """Mean simulated purchases per customer vs the closed form, within 5 standard errors; also
     with purchases simulated in batches of 5,000 (large chunks hold 2 million at a time)."""
-    from clvkit import _value_math as vm
+    from clvkit.value import kernels as vm
 
     if batch is not None:
         monkeypatch.setattr(vm, "PURCHASE_BATCH", batch)

@@ -1,4 +1,4 @@
-"""Calibration of clvkit.value's predictive intervals against known truth.
+"""Calibration of clvkit.value.engine's predictive intervals against known truth.
 
 Data come from the generative process (clvkit.datasets.simulate) split by
 clvkit.data.calibration_holdout; the posterior is the true parameters as a point mass (repeated
@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from clvkit import data, datasets
-from clvkit.value import customer_value
+from clvkit import datasets
+from clvkit.data import summary as data
+from clvkit.value.engine import customer_value
 
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.4, "p": 6.0, "q": 4.0, "v": 15.0}
 N_CUSTOMERS = 1000

@@ -1,8 +1,9 @@
 """clvkit: Bayesian customer-lifetime-value modeling.
 
-Pipeline (imports only point down): ``datasets`` / ``data`` (log -> RFM table) -> ``models``
-(BG/NBD, Gamma-Gamma) -> ``predict`` (pure functions of posterior draws) -> ``value`` (Monte Carlo
-CLV and customer equity) -> ``backtest`` (predicted vs actual) -> ``plots``, ``report``, ``cli``.
+Layers (imports only point down; see docs/architecture.md): ``data`` (log -> customer tables)
+-> ``models`` (one folder per model behind one contract; ``inference`` shared) -> ``value``
+(Monte Carlo CLV and customer equity) -> ``evaluation`` (predicted vs actual) -> ``plots``,
+``report``, ``cli``.
 
 Public names are imported lazily, so ``import clvkit`` stays fast and a CLI call pays only for
 what it uses.
@@ -21,24 +22,24 @@ _EXPORTS: dict[str, str] = {
     "ClvkitWarning": "clvkit.errors",
     "ConvergenceWarning": "clvkit.errors",
     "SpendCorrelationWarning": "clvkit.errors",
-    "rfm_summary": "clvkit.data",
-    "calibration_holdout": "clvkit.data",
-    "coarsen_rfm": "clvkit.data",
-    "read_purchases": "clvkit.data",
-    "BetaGeo": "clvkit.models.beta_geo",
-    "GammaGamma": "clvkit.models.gamma_gamma",
+    "rfm_summary": "clvkit.data.summary",
+    "calibration_holdout": "clvkit.data.summary",
+    "coarsen_rfm": "clvkit.data.summary",
+    "read_purchases": "clvkit.data.summary",
+    "BetaGeo": "clvkit.models.bgnbd.model",
+    "GammaGamma": "clvkit.models.gamma_gamma.model",
     "load": "clvkit.models.persistence",
-    "customer_value": "clvkit.value",
-    "backtest": "clvkit.backtest",
+    "customer_value": "clvkit.value.engine",
+    "backtest": "clvkit.evaluation.holdout",
 }
 _SUBMODULES = {
     "datasets",
     "data",
     "models",
-    "predict",
+    "evaluation",
+    "inference",
     "value",
     "distributed",
-    "backtest",
     "plots",
     "report",
     "units",

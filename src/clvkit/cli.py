@@ -67,7 +67,7 @@ class _Console:
 # ---------------------------------------------------------------------------------------------
 def _read_log(args: argparse.Namespace, con: _Console) -> Any:
     """The log as the API reads a path: DuckDB, the same checks and purchase-day rule."""
-    from clvkit.data import read_purchases
+    from clvkit.data.summary import read_purchases
 
     con.step(f"reading {args.purchases}")
     return read_purchases(args.purchases, **_log_columns(args))
@@ -94,8 +94,8 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
-    from clvkit.models.beta_geo import BetaGeo
-    from clvkit.models.gamma_gamma import GammaGamma
+    from clvkit.models.bgnbd.model import BetaGeo
+    from clvkit.models.gamma_gamma.model import GammaGamma
 
     kw = _fit_kwargs(args)
     con.step(f"fitting BG/NBD ({args.method}) on {len(rfm):,} customers")
@@ -106,7 +106,7 @@ def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any,
 
 
 def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
-    from clvkit.value import customer_value
+    from clvkit.value.engine import customer_value
 
     con.step(
         f"Monte Carlo CLV ({args.value_method}), horizon {args.horizon}, "
@@ -133,7 +133,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write_frame(frame: Any, path: Path) -> Path:
     """Write a table atomically: Parquet for .parquet/.pq, CSV for .csv (checked up front)."""
-    from clvkit._io import atomic_path
+    from clvkit.utils.io import atomic_path
 
     with atomic_path(path) as tmp:
         if path.suffix.lower() in {".parquet", ".pq"}:
@@ -144,7 +144,7 @@ def _write_frame(frame: Any, path: Path) -> Path:
 
 
 def _backtest(log: Any, args: argparse.Namespace, con: _Console, models: tuple | None) -> Any:
-    from clvkit.backtest import backtest
+    from clvkit.evaluation.holdout import backtest
 
     con.step(f"backtest: calibration to {args.calibration_end}, holdout to {args.observation_end}")
     bg, gg = models if models is not None else (None, None)
@@ -165,7 +165,7 @@ def _backtest(log: Any, args: argparse.Namespace, con: _Console, models: tuple |
 
 def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) -> tuple:
     """Calibration summary, both fits, CLV on the calibration base, backtest, report."""
-    from clvkit.data import calibration_holdout
+    from clvkit.data.summary import calibration_holdout
     from clvkit.report import build_report
 
     con.step("summarizing the calibration window")
@@ -192,8 +192,8 @@ def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) 
 # commands
 # ---------------------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from clvkit._io import prepare_output_dir, staged_output_dir
     from clvkit.datasets import cdnow_transactions
+    from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
     con = _Console(args.quiet)
@@ -214,8 +214,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from clvkit._io import atomic_path, prepare_output_file
-    from clvkit.data import rfm_summary
+    from clvkit.data.summary import rfm_summary
+    from clvkit.utils.io import atomic_path, prepare_output_file
 
     prefix = Path(args.out)
     paths = {k: prefix.with_name(prefix.name + s) for k, s in MODEL_SUFFIXES.items()}
@@ -273,7 +273,7 @@ def _load_models(prefix: str) -> tuple[Any, Any, Any]:
 
 
 def _cmd_value(args: argparse.Namespace) -> int:
-    from clvkit._io import TABLE_SUFFIXES, prepare_output_file
+    from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 
     if args.out:
         prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
@@ -289,7 +289,7 @@ def _cmd_value(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from clvkit._io import prepare_output_dir, staged_output_dir
+    from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
     con = _Console(args.quiet)
@@ -326,7 +326,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from clvkit._io import HTML_SUFFIXES, prepare_output_file
+    from clvkit.utils.io import HTML_SUFFIXES, prepare_output_file
 
     prepare_output_file(args.out, suffixes=HTML_SUFFIXES)
     con = _Console(args.quiet)
@@ -339,8 +339,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from clvkit._io import TABLE_SUFFIXES, prepare_output_file
-    from clvkit.data import calibration_holdout, rfm_summary
+    from clvkit.data.summary import calibration_holdout, rfm_summary
+    from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
@@ -533,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "blas__ldflags" not in flags:
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=") if f)
-    from clvkit._io import Terminated, sigterm_as_exception
+    from clvkit.utils.io import Terminated, sigterm_as_exception
 
     # SIGTERM becomes Terminated (a BaseException) while main runs, so `finally` blocks remove
     # temporary files and staging folders; the previous handler is restored on return.

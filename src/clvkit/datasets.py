@@ -217,7 +217,7 @@ class SimulatedLog:
         >>> bool(((exact["T"] - rfm["T"]) * 7).between(0, 1).all())  # T on the day grid
         True
         """
-        from clvkit.data import summarize_log  # same layer, lazy import
+        from clvkit.data.summary import summarize_log  # same layer, lazy import
 
         if not isinstance(exact, (bool, np.bool_)):
             raise ClvkitError(

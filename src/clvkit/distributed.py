@@ -19,7 +19,7 @@ partition at a time; nothing is re-implemented here, so the results are the in-m
     pair's offset), then by chunk (each chunk on one partition). Tier cuts come from a first
     pass over the tier sample (or over all customers when they are few, as in memory); then
     each partition scores its chunks and returns its per-customer rows and its exact per-draw
-    equity sums (:class:`clvkit._exactsum.ExactSum`), merged in a tree. Exact sums do not
+    equity sums (:class:`clvkit.utils.exactsum.ExactSum`), merged in a tree. Exact sums do not
     depend on the order of the merges, so equity draws are bit for bit the in-memory ones.
 """
 
@@ -34,11 +34,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from clvkit import data as _data
-from clvkit import value as _value
-from clvkit._exactsum import ExactSum
+from clvkit.data import summary as _data
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, check_tz, format_time_unit
+from clvkit.utils.exactsum import ExactSum
+from clvkit.value import engine as _value
 
 __all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
 

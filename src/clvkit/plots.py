@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit import predict
-from clvkit.backtest import _BG_VARS, _col, _posterior
 from clvkit.errors import ClvkitError
+from clvkit.evaluation.holdout import _BG_VARS, _col, _posterior
+from clvkit.models.bgnbd import predictions as predict
 
 __all__ = [
     "plot_clv_distribution",
@@ -48,7 +48,7 @@ def _need(df: pd.DataFrame, cols: list[str], argument: str) -> None:
     if missing:
         raise ClvkitError(
             f"argument {argument!r} lacks columns {missing}. Suggestion: pass the matching table "
-            "of a clvkit.backtest result."
+            "of a clvkit.evaluation.holdout result."
         )
 
 
@@ -72,7 +72,7 @@ def plot_tracking(
     Parameters
     ----------
     tracking : pandas.DataFrame
-        ``BacktestResult.tracking`` (see :func:`clvkit.backtest.cohort_tracking`).
+        ``BacktestResult.tracking`` (see :func:`clvkit.evaluation.holdout.cohort_tracking`).
     cumulative : bool
         Cumulative (default) or incremental purchases.
     calibration_end : float, optional
@@ -181,7 +181,7 @@ def plot_frequency_ppc(ppc: pd.DataFrame, ax: Any = None) -> Any:
     Parameters
     ----------
     ppc : pandas.DataFrame
-        :func:`clvkit.backtest.frequency_ppc` output.
+        :func:`clvkit.evaluation.holdout.frequency_ppc` output.
     ax : matplotlib.axes.Axes, optional
 
     Returns

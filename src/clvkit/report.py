@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvkit._io import atomic_path
+from clvkit.utils.io import atomic_path
 
 __all__ = ["Report", "package_versions"]
 
@@ -234,7 +234,7 @@ def build_report(
         Fitted ``BetaGeo`` and ``GammaGamma``.
     value : clvkit.value.CustomerValue
         Result of :func:`clvkit.customer_value`.
-    backtest : clvkit.backtest.BacktestResult, optional
+    backtest : clvkit.evaluation.holdout.BacktestResult, optional
         Holdout comparison; its section is left out when ``None``.
     settings : mapping, optional
         The settings used, shown verbatim.

@@ -6,8 +6,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BetaGeo": "clvkit.models.beta_geo",
-    "GammaGamma": "clvkit.models.gamma_gamma",
+    "BetaGeo": "clvkit.models.bgnbd.model",
+    "GammaGamma": "clvkit.models.gamma_gamma.model",
     "load": "clvkit.models.persistence",
 }
 

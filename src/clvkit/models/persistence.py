@@ -8,14 +8,14 @@ import os
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.models._base import FORMAT_NAME, FORMAT_VERSION, ModelBase
+from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION, ModelBase
 
 __all__ = ["load"]
 
 
 def _model_classes() -> dict[str, type[ModelBase]]:
-    from clvkit.models.beta_geo import BetaGeo
-    from clvkit.models.gamma_gamma import GammaGamma
+    from clvkit.models.bgnbd.model import BetaGeo
+    from clvkit.models.gamma_gamma.model import GammaGamma
 
     return {"BetaGeo": BetaGeo, "GammaGamma": GammaGamma}
 

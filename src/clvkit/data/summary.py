@@ -5,7 +5,7 @@ one (amounts summed). All work is done on int64 day numbers and integer customer
 numpy sorts and segment reductions, so ten million rows take a few seconds.
 
 One input, one answer. A DataFrame (in memory) and a CSV/Parquet path or glob (summarized by
-DuckDB, :mod:`clvkit._duckdb`) give the same table, the same warnings and the same
+DuckDB, :mod:`clvkit.data.files`) give the same table, the same warnings and the same
 :class:`~clvkit.errors.ClvkitError` text, whatever the process's ``TZ``:
 
 - **Purchase day.** Naive timestamps (and text without a UTC offset) are wall-clock times as
@@ -770,7 +770,7 @@ def rfm_summary(
     transactions : pandas.DataFrame, str or os.PathLike
         One row per purchase. Not modified. A path to a CSV or Parquet file, or a glob of
         them (``"logs/*.parquet"``), is summarized out of core by DuckDB (see
-        :mod:`clvkit._duckdb`) without loading the log into pandas, with identical results.
+        :mod:`clvkit.data.files`) without loading the log into pandas, with identical results.
         DuckDB because the summary is a SQL group-by that it runs embedded, streaming the
         files, on all cores, spilling to disk when memory runs short: no server or cluster.
         Dates in files: DATE/TIMESTAMP/TIMESTAMPTZ columns or ISO 8601 strings.
@@ -859,7 +859,7 @@ def summarize_log(
             "(calibration_end, observation_end] must be at least one day long."
         )
     if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
-        from clvkit._duckdb import summarize_files
+        from clvkit.data.files import summarize_files
 
         days = summarize_files(
             transactions, customer_id=customer_id, date=date, amount=amount, tz=zone,
@@ -1014,7 +1014,7 @@ def read_purchases(
     """
     zone = check_tz(tz)
     if isinstance(path, (str, os.PathLike)):
-        from clvkit._duckdb import read_files
+        from clvkit.data.files import read_files
 
         return read_files(path, customer_id=customer_id, date=date, amount=amount, tz=zone)
     log = _validate(path, customer_id, date, amount, zone, keep_wall=True)

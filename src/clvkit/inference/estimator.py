@@ -19,8 +19,9 @@ import xarray as xr
 from scipy.special import gammaln, ndtri
 
 from clvkit.errors import ClvkitError, ConvergenceWarning, NotFittedError
-from clvkit.models import _diagnostics, _sampling
-from clvkit.models._inputs import RFMArrays, check_time_unit
+from clvkit.inference import diagnostics as _diagnostics
+from clvkit.inference import sampling as _sampling
+from clvkit.models.inputs import RFMArrays, check_time_unit
 from clvkit.rng import check_random_seed
 
 if TYPE_CHECKING:
@@ -253,7 +254,7 @@ class ModelBase:
                 start = _sampling.maximize(objective, self._x0(stats), "MAP start")[0]
             except ClvkitError:
                 start = self._x0(stats)
-            from clvkit.models._nutpie_native import sample_native  # numba C callbacks
+            from clvkit.inference.nutpie_native import sample_native  # numba C callbacks
 
             posterior, sample_stats = sample_native(
                 self._model_name,
@@ -369,7 +370,7 @@ class ModelBase:
     def _check_bounded(self, objective: Any, theta: np.ndarray, method: str, stats: Any) -> None:
         """Raise ``ClvkitError`` when the MLE (or MAP) objective has no maximum: it keeps rising,
         or stays flat, as some parameters run to 0 or infinity (see
-        :func:`clvkit.models._sampling.unbounded_direction`)."""
+        :func:`clvkit.inference.sampling.unbounded_direction`)."""
         d = _sampling.unbounded_direction(objective, theta)
         if d is None:
             return
@@ -587,7 +588,7 @@ class ModelBase:
                 "settings": json.dumps(self.get_params()),
             }
         )
-        from clvkit._io import atomic_path  # temp + rename, usual file mode (umask)
+        from clvkit.utils.io import atomic_path  # temp + rename, usual file mode (umask)
 
         with atomic_path(path) as tmp:
             idata.to_netcdf(tmp, engine="h5netcdf")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from clvkit._numba_cache import njit
+from clvkit.utils.numba_cache import njit
 
 __all__ = ["ExactSum", "exact_sum"]
 

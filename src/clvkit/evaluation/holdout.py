@@ -16,17 +16,15 @@ Conventions
   ``V ~ Uniform(0, 1)``, so the mass points do not inflate it; a central ``c`` interval covers
   when ``|u - 1/2| <= c / 2``.
 - Retention and the share alive use the new-customer functions
-  :func:`clvkit.predict.bg_probability_purchase_in_window` (P(at least one purchase in
+  :func:`clvkit.models.bgnbd.predictions.bg_probability_purchase_in_window` (P(at least one purchase in
   ``(u, v]``) ``= G(0, u) - G(v - u, u)``) and
-  :func:`clvkit.predict.bg_probability_alive_new_customer` (``G(0, t)``), with
+  :func:`clvkit.models.bgnbd.predictions.bg_probability_alive_new_customer` (``G(0, t)``), with
   ``G(c, u) = E[exp(-lam (c + p u))]``; the derivation is in their docstrings.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -35,9 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clvkit import predict
-from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
+from clvkit.models.bgnbd import predictions as predict
+from clvkit.models.draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
+from clvkit.models.gamma_gamma import predictions as gg_predict
 from clvkit.units import format_time_unit, parse_time_unit, to_units
 
 __all__ = [
@@ -60,7 +59,7 @@ _CELLS = 2_000_000  # elements per chunk of a (draws x customers [x periods]) ar
 # Posterior handling
 # --------------------------------------------------------------------------------------------
 def _posterior(obj: Any, names: tuple[str, ...], argument: str) -> dict[str, np.ndarray]:
-    """Flattened, validated posterior draws of ``names`` (see :mod:`clvkit._draws`)."""
+    """Flattened, validated posterior draws of ``names`` (see :mod:`clvkit.models.draws`)."""
     return flat_draws(posterior_dataset(obj, names, argument), names)
 
 
@@ -214,10 +213,10 @@ def holdout_predictive(
             p, q, v = _col(gg, gidx)
             zs = z[sl]
             # nu | history ~ Gamma(p x + q, rate v + x zbar); revenue | X, nu ~ Gamma(p X, nu)
-            nu = predict.gg_sample_nu(p, q, v, xs, zs, rng)
+            nu = gg_predict.gg_sample_nu(p, q, v, xs, zs, rng)
             shape_rev = p * sims
             rev = np.where(sims > 0, rng.gamma(np.maximum(shape_rev, 1e-300), 1.0 / nu), 0.0)
-            spend = predict.gg_expected_spend(*_col(gg), xs, zs).mean(axis=0)
+            spend = gg_predict.gg_expected_spend(*_col(gg), xs, zs).mean(axis=0)
             cols["predicted_revenue"][sl] = mean_x * spend  # independence of spend and counts
             rq = np.quantile(rev, [lo_q, hi_q], axis=0)
             cols["revenue_lower"][sl], cols["revenue_upper"][sl] = rq
@@ -921,7 +920,7 @@ def backtest(
             f"argument 'calibration_end' ({cal_end.date()}) must be before 'observation_end' "
             f"({obs_end.date()}). Suggestion: leave a holdout window after calibration."
         )
-    from clvkit.data import calibration_holdout, read_purchases
+    from clvkit.data.summary import calibration_holdout, read_purchases
 
     # one purchase-day rule for both passes below: dates become naive wall-clock values
     transactions = read_purchases(
@@ -949,11 +948,11 @@ def backtest(
     if random_seed is not None:
         fit_kwargs.setdefault("random_seed", random_seed)
     if transactions_model is None:
-        from clvkit.models.beta_geo import BetaGeo
+        from clvkit.models.bgnbd.model import BetaGeo
 
         transactions_model = BetaGeo().fit(rfm[["frequency", "recency", "T"]].copy(), **fit_kwargs)
     if spend_model is None and amount is not None:
-        from clvkit.models.gamma_gamma import GammaGamma
+        from clvkit.models.gamma_gamma.model import GammaGamma
 
         cols = ["frequency", "recency", "T", "monetary_value"]
         spend_model = GammaGamma().fit(rfm.loc[rfm["frequency"] > 0, cols].copy(), **fit_kwargs)
@@ -1022,13 +1021,3 @@ def backtest(
         transactions_model=transactions_model,
         spend_model=spend_model,
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``clvkit.backtest(...)`` work even after ``import clvkit.backtest`` binds the module."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BacktestResult:
-        return backtest(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,5 +1,5 @@
-"""Private numerics for :mod:`clvkit.value`: discount plans, expected discounted value (the
-compiled kernels of :mod:`clvkit._quadrature`, same Gauss-Beta averages as :mod:`clvkit.predict`),
+"""Private numerics for :mod:`clvkit.value.engine`: discount plans, expected discounted value (the
+compiled kernels of :mod:`clvkit.models.bgnbd.quadrature`, same Gauss-Beta averages as :mod:`clvkit.models.bgnbd.predictions`),
 and a vectorized simulation of each customer's future.
 
 Shapes: population parameters ``(S, 1)`` (one row per paired draw), customer arrays ``(n,)``,
@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from clvkit import _quadrature, predict
+from clvkit.models.bgnbd import predictions as predict
+from clvkit.models.bgnbd import quadrature as _quadrature
+from clvkit.models.gamma_gamma import predictions as gg_predict
 
 PURCHASE_BATCH = 2_000_000  # simulated purchases held at once per chunk (about 100 MB)
 
@@ -28,7 +30,7 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
     ``N = min(K0, M)`` purchases fall in the horizon. If ``M > K0`` their times are ``K0`` iid
     uniforms on ``(0, H)``; else the customer dies at ``tau = H * Beta(M, K0 - M + 1)`` (the M-th
     order statistic of ``K0`` uniforms) and the other ``M - 1`` times are iid uniform on
-    ``(0, tau)``. Spends are ``Gamma(p_s, nu)`` with ``nu`` from :func:`predict.gg_sample_nu`,
+    ``(0, tau)``. Spends are ``Gamma(p_s, nu)`` with ``nu`` from :func:`gg_predict.gg_sample_nu`,
     drawn only for customers who buy.
 
     Returns ``(revenue, cost_units, count, p_alive)``, each ``(S, n)``: discounted revenue before margin,
@@ -74,7 +76,7 @@ def simulate_future(bg, gg, x, tx, T, m, plan, rng):
         times = rng.random(owner.size) * upper[owner]
         last = np.cumsum(nb) - 1
         times[last[died]] = tau_b[died]
-        nu = predict.gg_sample_nu(sp[d_b, 0], sq[d_b, 0], sv[d_b, 0], x[c_b], m[c_b], rng)
+        nu = gg_predict.gg_sample_nu(sp[d_b, 0], sq[d_b, 0], sv[d_b, 0], x[c_b], m[c_b], rng)
         spend = rng.gamma(sp[d_b, 0][owner]) / nu[owner]
         rev_b = np.bincount(owner, weights=spend * plan.discount(times), minlength=units.size)
         revenue[d_b, c_b] = rev_b
@@ -170,8 +172,8 @@ def expected_chunk(
     CLV = P(alive) * (margin * E[spend] * sum_j w_j F(t_j) - cost * sum_j c_j G(s_j)), with F, G
     the expected purchases in (T, T+t] and P(alive at T+s), both given alive at T, and w, c the
     plan's weights. F and G depend on (x, T) only, so they are computed once per distinct pair,
-    by the compiled kernels of :mod:`clvkit._quadrature` (same Gauss-Beta averages as
-    :mod:`clvkit.predict`, summed over the horizons in place).
+    by the compiled kernels of :mod:`clvkit.models.bgnbd.quadrature` (same Gauss-Beta averages as
+    :mod:`clvkit.models.bgnbd.predictions`, summed over the horizons in place).
 
     The draws are split into fixed blocks of :data:`DRAW_BLOCK` run through ``pmap`` (a
     thread pool's map: the kernels release the GIL); the blocks do not depend on the pool, so

@@ -46,7 +46,7 @@ call 9 s (cost grows with the number of distinct boundaries and of distinct (x, 
 Examples
 --------
 >>> import numpy as np
->>> from clvkit.predict import bg_expected_purchases_new_customer
+>>> from clvkit.models.bgnbd.predictions import bg_expected_purchases_new_customer
 >>> round(float(bg_expected_purchases_new_customer(0.2426, 4.4137, 0.7930, 2.4262, 31.857)), 4)
 1.0405
 """
@@ -57,8 +57,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import betainc, betaln, expit, gammaln
 
-from clvkit._special import beta_gauss_rule, n_nodes_for
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.models.arrays import (
+    as_float,
+    broadcast_shape,
+    check_window,
+    customer_arrays,
+    customer_layout,
+    draw_layout,
+    horizon_array,
+    nonneg,
+    positive_param,
+)
+from clvkit.models.bgnbd.gauss import beta_gauss_rule, n_nodes_for
 
 __all__ = [
     "bg_expected_purchases",
@@ -71,146 +82,12 @@ __all__ = [
     "bg_probability_purchase_in_window",
     "bg_sample_latent",
     "bg_sample_purchases",
-    "gg_expected_spend",
-    "gg_expected_spend_new_customer",
-    "gg_sample_nu",
 ]
 
 # Upper bound on elements of one (draws, customers, nodes) block, to bound memory.
 _BLOCK_ELEMENTS = 2_000_000
 # Node cap of the new-customer survival and window probabilities (one rule per draw only).
 _N_MAX_NEW = 128
-
-
-# ---------------------------------------------------------------------------------------------
-# input checks (cheap; the models validate RFM tables thoroughly)
-# ---------------------------------------------------------------------------------------------
-def _float(value: ArrayLike, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ClvkitError(
-            f"argument {name!r} must be numeric. Suggestion: pass a number or a numpy array."
-        ) from exc
-    return arr
-
-
-def _param(value: ArrayLike, name: str) -> np.ndarray:
-    arr = _float(value, name)
-    bad = ~(np.isfinite(arr) & (arr > 0))
-    if bad.any():
-        raise bad_rows_error(
-            f"parameter {name!r}",
-            "is not a positive finite number",
-            int(bad.sum()),
-            arr[bad].ravel()[0],
-            "population parameters must be > 0; pass posterior draws as an (S, 1) array",
-        )
-    return arr
-
-
-def _nonneg(value: ArrayLike, name: str, suggestion: str) -> np.ndarray:
-    arr = _float(value, name)
-    bad = ~(np.isfinite(arr) & (arr >= 0))
-    if bad.any():
-        raise bad_rows_error(
-            f"argument {name!r}", "is negative or not finite", int(bad.sum()),
-            arr[bad].ravel()[0], suggestion,
-        )  # fmt: skip
-    return arr
-
-
-def _customers(
-    frequency: ArrayLike, recency: ArrayLike | None, T: ArrayLike
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    x = _nonneg(frequency, "frequency", "frequency counts repeat purchases, so it is >= 0")
-    T_ = _nonneg(T, "T", "T is the customer's age (observation end minus first purchase)")
-    non_int = x != np.round(x)
-    if non_int.any():
-        raise bad_rows_error(
-            "argument 'frequency'", "is not a whole number", int(non_int.sum()),
-            x[non_int].ravel()[0], "frequency counts repeat purchases",
-        )  # fmt: skip
-    if recency is None:
-        return x, None, T_
-    tx = _nonneg(recency, "recency", "recency is last minus first purchase time, so it is >= 0")
-    _shape(x, tx, T_)
-    tx_b, T_b = np.broadcast_arrays(tx, T_)
-    late = tx_b > T_b
-    if late.any():
-        raise bad_rows_error(
-            "argument 'recency'", "exceeds T", int(late.sum()),
-            {"recency": tx_b[late].ravel()[0], "T": T_b[late].ravel()[0]},
-            "recency and T must share a time unit and a customer's recency cannot exceed its age",
-        )  # fmt: skip
-    return x, tx, T_
-
-
-def _horizon(value: ArrayLike, name: str) -> np.ndarray:
-    arr = _nonneg(value, name, f"{name} is a duration in the model's time unit, so it is >= 0")
-    if arr.ndim > 1:
-        raise ClvkitError(
-            f"argument {name!r} has shape {arr.shape}. Suggestion: pass a scalar or a 1-D "
-            "array of horizons (they become a trailing axis of the result)."
-        )
-    return arr
-
-
-def _check_window(s: np.ndarray, e: np.ndarray, suggestion: str) -> list[np.ndarray]:
-    """Broadcast ``start`` and ``end``; refuse windows that end before they start."""
-    _shape(s, e)
-    sb, eb = np.broadcast_arrays(s, e)
-    bad = sb > eb
-    if bad.any():
-        raise bad_rows_error(
-            "argument 'start'", "exceeds 'end'", int(bad.sum()),
-            {"start": sb[bad].ravel()[0], "end": eb[bad].ravel()[0]}, suggestion,
-        )  # fmt: skip
-    return [sb, eb]
-
-
-def _shape(*arrays: np.ndarray) -> tuple[int, ...]:
-    try:
-        return np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    except ValueError as exc:
-        raise ClvkitError(
-            f"inputs do not broadcast ({exc}). Suggestion: pass draws as (S, 1) arrays and "
-            "customers as (N,) arrays."
-        ) from exc
-
-
-def _draw_layout(params: list[np.ndarray], names: list[str]) -> tuple[tuple[int, ...], int]:
-    """Parameters must be scalars or share one (S, 1) layout; returns (shape, S)."""
-    try:
-        shape = np.broadcast_shapes(*(p.shape for p in params))
-    except ValueError as exc:
-        raise ClvkitError(
-            f"parameters {', '.join(names)} do not broadcast together. "
-            "Suggestion: pass posterior draws as (S, 1) arrays or scalars."
-        ) from exc
-    if shape == ():
-        return shape, 1
-    if len(shape) != 2 or shape[1] != 1:
-        raise ClvkitError(
-            f"parameters {', '.join(names)} have shape {shape}. Suggestion: pass posterior "
-            "draws as (S, 1) arrays (e.g. draws.reshape(-1, 1)) or scalars."
-        )
-    return shape, shape[0]
-
-
-def _customer_layout(arrays: list[np.ndarray]) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    except ValueError as exc:
-        raise ClvkitError(
-            "customer arrays (frequency, recency, T) have different lengths. "
-            "Suggestion: pass aligned 1-D arrays, one entry per customer."
-        ) from exc
-    if len(shape) > 1:
-        raise ClvkitError(
-            f"customer arrays have shape {shape}. Suggestion: pass 1-D arrays of shape (N,)."
-        )
-    return shape, [np.broadcast_to(a, shape).ravel() for a in arrays]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +136,11 @@ def bg_probability_alive(
     1.0
     """
     r, alpha, a, b = (
-        _param(v, n) for v, n in zip((r, alpha, a, b), ("r", "alpha", "a", "b"), strict=True)
+        positive_param(v, n)
+        for v, n in zip((r, alpha, a, b), ("r", "alpha", "a", "b"), strict=True)
     )
-    x, tx, T_ = _customers(frequency, recency, T)
-    pshape, cshape = _shape(r, alpha, a, b), _shape(x, tx, T_)
+    x, tx, T_ = customer_arrays(frequency, recency, T)
+    pshape, cshape = broadcast_shape(r, alpha, a, b), broadcast_shape(x, tx, T_)
     if len(pshape) == 2 and pshape[1] == 1 and len(cshape) == 1 and cshape[0] > 1000:
         # (S, 1) draws x (N,) customers: evaluate once per distinct (x, t_x, T), then gather.
         x, tx, T_ = (np.broadcast_to(v, cshape) for v in (x, tx, T_))
@@ -273,7 +151,7 @@ def bg_probability_alive(
 
 
 def _probability_alive(r, alpha, a, b, x, tx, T):
-    _shape(r, alpha, a, b, x, tx, T)
+    broadcast_shape(r, alpha, a, b, x, tx, T)
     return np.where(x > 0, expit(-_log_odds_dead(r, alpha, a, b, x, tx, T)), 1.0)
 
 
@@ -361,12 +239,12 @@ def _alive_kernel(r, alpha, a, b, ux, pair_x, pair_T, bounds, kind):
 def _conditional(r, alpha, a, b, frequency, recency, T, horizons, kind, new_customer=False):
     """Shared driver: validates, deduplicates, runs the kernel, reshapes to (S, N[, P])."""
     names = ["r", "alpha", "a", "b"]
-    r, alpha, a, b = (_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
-    pshape, S = _draw_layout([r, alpha, a, b], names)
-    x, tx, T_ = _customers(frequency, recency, T)
-    cshape, (x, tx, T_) = _customer_layout([x, tx, T_])
-    hz = [_horizon(h, nm) for nm, h in horizons]
-    hshape = _shape(*hz)
+    r, alpha, a, b = (positive_param(v, n) for v, n in zip((r, alpha, a, b), names, strict=True))
+    pshape, S = draw_layout([r, alpha, a, b], names)
+    x, tx, T_ = customer_arrays(frequency, recency, T)
+    cshape, (x, tx, T_) = customer_layout([x, tx, T_])
+    hz = [horizon_array(h, nm) for nm, h in horizons]
+    hshape = broadcast_shape(*hz)
     flat = [np.broadcast_to(h, hshape).ravel() for h in hz]
     bounds, binv = np.unique(np.concatenate(flat), return_inverse=True)
     binv = binv.reshape(len(flat), -1)
@@ -462,9 +340,9 @@ def bg_expected_purchases_between(
     ...     bg_expected_purchases(0.2426, 4.4137, 0.7930, 2.4262, 2, 30.43, 38.86, 12.0)))
     ((3,), True)
     """
-    s = _horizon(start, "start")
-    e = _horizon(end, "end")
-    _check_window(s, e, "periods are (T+start, T+end] with start <= end")
+    s = horizon_array(start, "start")
+    e = horizon_array(end, "end")
+    check_window(s, e, "periods are (T+start, T+end] with start <= end")
     return _conditional(
         r, alpha, a, b, frequency, recency, T, [("start", s), ("end", e)], "purchases"
     )
@@ -569,16 +447,16 @@ def bg_probability_of_purchases(
     (0.5743, True)
     """
     names = ["r", "alpha", "a", "b"]
-    r, alpha, a, b = (_param(v, nm) for v, nm in zip((r, alpha, a, b), names, strict=True))
-    t = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
-    n = _nonneg(n, "n", "n counts purchases, so it is a whole number >= 0")
+    r, alpha, a, b = (positive_param(v, nm) for v, nm in zip((r, alpha, a, b), names, strict=True))
+    t = nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
+    n = nonneg(n, "n", "n counts purchases, so it is a whole number >= 0")
     if (n != np.round(n)).any():
         bad = n != np.round(n)
         raise bad_rows_error(
             "argument 'n'", "is not a whole number", int(bad.sum()), n[bad].ravel()[0],
             "n counts purchases, so it is a whole number >= 0",
         )  # fmt: skip
-    _shape(r, alpha, a, b, t, n)
+    broadcast_shape(r, alpha, a, b, t, n)
     log_q = -np.log1p(alpha / np.where(t > 0, t, 1.0))  # log(t/(alpha+t)), finite placeholder
     log_q = np.where(t > 0, log_q, -np.inf)
     log_alive = (
@@ -609,7 +487,7 @@ def _new_customer_layout(params, horizons, names):
     of the result at most one of the two may vary, so the result is an outer product of draws
     and horizons (``(S, 1)`` draws against ``(N,)`` horizons, ``(s, 1, 1)`` against ``(G, K)``).
     """
-    params = [_param(v, n) for v, n in zip(params, names[:4], strict=True)]
+    params = [positive_param(v, n) for v, n in zip(params, names[:4], strict=True)]
     try:
         pshape = np.broadcast_shapes(*(p.shape for p in params))
     except ValueError as exc:
@@ -618,10 +496,10 @@ def _new_customer_layout(params, horizons, names):
             "Suggestion: pass posterior draws as (S, 1) arrays or scalars."
         ) from exc
     hz = [
-        _nonneg(h, nm, f"{nm} is a time since the first purchase, so it is >= 0")
+        nonneg(h, nm, f"{nm} is a time since the first purchase, so it is >= 0")
         for h, nm in zip(horizons, names[4:], strict=True)
     ]
-    hshape = _shape(*hz)
+    hshape = broadcast_shape(*hz)
     nd = max(len(pshape), len(hshape))
     pal = (1,) * (nd - len(pshape)) + pshape
     hal = (1,) * (nd - len(hshape)) + hshape
@@ -786,9 +664,9 @@ def bg_probability_purchase_in_window(
     >>> bool(np.all(np.diff(weeks) < 0))  # later weeks: fewer customers alive and active
     True
     """
-    s = _nonneg(start, "start", "start is a time since the first purchase, so it is >= 0")
-    e = _nonneg(end, "end", "end is a time since the first purchase, so it is >= 0")
-    sb, eb = _check_window(s, e, "windows are (start, end] with start <= end")
+    s = nonneg(start, "start", "start is a time since the first purchase, so it is >= 0")
+    e = nonneg(end, "end", "end is a time since the first purchase, so it is >= 0")
+    sb, eb = check_window(s, e, "windows are (start, end] with start <= end")
     return _new_customer(
         (r, alpha, a, b), (sb, eb - sb), ["r", "alpha", "a", "b", "start", "width"]
     )
@@ -887,17 +765,17 @@ def bg_sample_purchases(
             "argument 'rng' must be a numpy.random.Generator. "
             "Suggestion: pass np.random.default_rng(seed)."
         )
-    lam_ = _nonneg(lam, "lam", "lam is a purchase rate, so it is >= 0")
-    p_ = _float(p, "p")
+    lam_ = nonneg(lam, "lam", "lam is a purchase rate, so it is >= 0")
+    p_ = as_float(p, "p")
     if ((p_ < 0) | (p_ > 1) | ~np.isfinite(p_)).any():
         bad = (p_ < 0) | (p_ > 1) | ~np.isfinite(p_)
         raise bad_rows_error(
             "argument 'p'", "is not a probability", int(bad.sum()), p_[bad].ravel()[0],
             "p is the dropout probability from bg_sample_latent",
         )  # fmt: skip
-    t_ = _nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
+    t_ = nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
     alive_ = np.asarray(alive, dtype=bool)
-    shape = _shape(alive_, lam_, p_, t_)
+    shape = broadcast_shape(alive_, lam_, p_, t_)
     # numpy's Poisson sampler accepts means up to ~9e18 (int64); 1e18 expected arrivals in a
     # horizon is far beyond any data, and the count is also cut at the geometric dropout.
     arrivals = rng.poisson(np.minimum(np.broadcast_to(lam_ * t_, shape), 1e18))
@@ -907,101 +785,3 @@ def bg_sample_purchases(
     geo = np.maximum(geo, 1.0)
     count = np.minimum(arrivals, geo).astype(np.int64)
     return np.where(alive_, count, 0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Gamma-Gamma
-# ---------------------------------------------------------------------------------------------
-def _gg_inputs(p, q, v, frequency, monetary_value):
-    p, q, v = (_param(val, nm) for val, nm in zip((p, q, v), ("p", "q", "v"), strict=True))
-    x = _nonneg(frequency, "frequency", "frequency counts repeat purchases, so it is >= 0")
-    m = _nonneg(monetary_value, "monetary_value", "monetary_value is a mean spend, so >= 0")
-    return p, q, v, x, m
-
-
-def gg_expected_spend(
-    p: ArrayLike, q: ArrayLike, v: ArrayLike, frequency: ArrayLike, monetary_value: ArrayLike
-) -> np.ndarray:
-    """Conditional expected spend per purchase (Fader and Hardie 2013, eq. 5).
-
-    ``p (v + x zbar) / (p x + q - 1)``; the prior mean ``p v / (q - 1)`` when x = 0. The mean is
-    infinite when ``p x + q <= 1`` and is returned as ``inf`` there.
-
-    Parameters
-    ----------
-    p, q, v : array_like
-        Gamma-Gamma parameters, scalars or ``(S, 1)`` draws.
-    frequency, monetary_value : array_like
-        Repeat purchases x and their mean spend zbar, shape ``(N,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(S, N)``.
-
-    Examples
-    --------
-    >>> round(float(gg_expected_spend(6.2488, 3.7446, 15.4477, 2, 22.35)), 2)
-    24.66
-    """
-    p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
-    _shape(p, q, v, x, m)
-    den = p * x + q - 1.0
-    num = p * (v + x * m)
-    with np.errstate(divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
-
-
-def gg_expected_spend_new_customer(p: ArrayLike, q: ArrayLike, v: ArrayLike) -> np.ndarray:
-    """Expected spend per purchase of a new customer, ``p v / (q - 1)`` (``inf`` if q <= 1).
-
-    Examples
-    --------
-    >>> round(float(gg_expected_spend_new_customer(6.2488, 3.7446, 15.4477)), 2)
-    35.17
-    """
-    return gg_expected_spend(p, q, v, 0.0, 0.0)
-
-
-def gg_sample_nu(
-    p: ArrayLike,
-    q: ArrayLike,
-    v: ArrayLike,
-    frequency: ArrayLike,
-    monetary_value: ArrayLike,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Draw each customer's spend rate nu ~ Gamma(p x + q, rate v + x zbar).
-
-    Given nu, a purchase's expected spend is ``p / nu``; averaging over nu gives
-    :func:`gg_expected_spend`.
-
-    Parameters
-    ----------
-    p, q, v : array_like
-        Scalars or ``(S, 1)`` draws.
-    frequency, monetary_value : array_like
-        Shape ``(N,)``.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(S, N)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> nu = gg_sample_nu(6.2488, 3.7446, 15.4477, np.array([2, 0]), np.array([22.35, 0.0]),
-    ...                   np.random.default_rng(0))
-    >>> nu.shape
-    (2,)
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ClvkitError(
-            "argument 'rng' must be a numpy.random.Generator. "
-            "Suggestion: pass np.random.default_rng(seed)."
-        )
-    p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
-    shape = _shape(p, q, v, x, m)
-    return rng.gamma(np.broadcast_to(p * x + q, shape), 1.0 / np.broadcast_to(v + x * m, shape))

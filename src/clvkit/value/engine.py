@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit import _value_math as vm
-from clvkit import predict
-from clvkit._draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
-from clvkit._exactsum import ExactSum
-from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.models.draws import BG_VARS, GG_VARS, flat_draws, posterior_dataset
+from clvkit.models.gamma_gamma import predictions as gg_predict
 from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+from clvkit.utils.exactsum import ExactSum
+from clvkit.utils.system import usable_cores
+from clvkit.value import kernels as vm
 
 __all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
 
@@ -536,7 +536,7 @@ def customer_value(
         GIL). Default: the number of usable cores, ``len(os.sched_getaffinity(0))``. Results
         do not depend on it: each chunk draws from its own random stream, keyed by the chunk's
         position, the draw blocks are fixed, and per-draw sums are exact
-        (:mod:`clvkit._exactsum`), so the order chunks finish in does not matter. At most
+        (:mod:`clvkit.utils.exactsum`), so the order chunks finish in does not matter. At most
         ``n_jobs + 1`` chunks are held at once.
     random_seed : int or numpy.random.Generator, optional
         Seeds the draw pairing and the simulation. With ``method="simulate"`` the simulated
@@ -824,7 +824,7 @@ def _prepare(
     bg, gg, coords = _pair_draws(t_post, s_post, pair_rng)
     S = bg[0].shape[0]
     if method == "expected":
-        spend0 = predict.gg_expected_spend_new_customer(*gg)
+        spend0 = gg_predict.gg_expected_spend_new_customer(*gg)
         if not np.all(np.isfinite(spend0)):
             bad = ~np.isfinite(spend0).ravel()
             raise bad_rows_error(
@@ -843,7 +843,7 @@ def _prepare(
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     z1 = np.zeros(1)
     repeat = vm.expected_chunk(bg, gg, z1, z1, z1, z1, plan, margin, pmap)[0][:, 0]
-    new = margin * predict.gg_expected_spend_new_customer(*gg)[:, 0] + repeat
+    new = margin * gg_predict.gg_expected_spend_new_customer(*gg)[:, 0] + repeat
     settings = {
         "method": method, "discounting": discounting, "time_unit": format_time_unit(unit),
         "horizon": H, "period": delta, "n_periods": plan.n_periods, "rate_per_period": rate,
@@ -999,7 +999,7 @@ class _Runner:
                 self.bg, self.gg, x, tx, T, m, self.plan, rng
             )
             clv = self.margin * rev - self.plan.cost_per_period * cost_units
-            spend = predict.gg_expected_spend(*self.gg, x, m)
+            spend = gg_predict.gg_expected_spend(*self.gg, x, m)
             means = np.stack(
                 [pa.mean(axis=0), counts.mean(axis=0), spend.mean(axis=0), clv.mean(axis=0)]
             )

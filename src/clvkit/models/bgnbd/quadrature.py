@@ -1,4 +1,4 @@
-"""Compiled kernels for the expected discounted CLV (:func:`clvkit._value_math.expected_chunk`).
+"""Compiled kernels for the expected discounted CLV (:func:`clvkit.value.kernels.expected_chunk`).
 
 For a customer alive at T with x repeat purchases (k = r + x, c = alpha + T, gamma = 1/c,
 p ~ Beta(a, b + x)) the expected method needs, per posterior draw,
@@ -7,8 +7,8 @@ p ~ Beta(a, b + x)) the expected method needs, per posterior draw,
     C = sum_j c_j G(s_j gamma),   G(z) = E_p[(1 + p z)^-k]             (discounted alive periods)
 
 and F(H gamma) (purchases in the horizon). F and G are averages over p, taken with a Gauss rule
-for the exact Beta(a, b + x) weight (Golub-Welsch, as in :mod:`clvkit._special`), one rule per
-(draw, distinct x) with its own node count (:func:`clvkit._special.n_nodes_for`'s criterion).
+for the exact Beta(a, b + x) weight (Golub-Welsch, as in :mod:`clvkit.models.bgnbd.gauss`), one rule per
+(draw, distinct x) with its own node count (:func:`clvkit.models.bgnbd.gauss.n_nodes_for`'s criterion).
 
 Customers sharing x differ only in gamma. ``G = 2F1(k, a; a + b + x; -z)`` and ``F' = k 2F1(k + 1,
 ...)`` solve the hypergeometric equation, so around a centre z0 = t_j gamma0 their Taylor
@@ -20,10 +20,10 @@ rounding); the recurrence's other solution is singular at z = 0, so rounding err
 (1 - theta)^-(a + b + x - 1) with theta the relative half-width of the gamma range, and ranges are
 cut so this stays below ~1e3. Single customers and ranges where the series does not converge
 are evaluated node by node (``-expm1(-k log1p(p z)) / p``), which is the route of
-:mod:`clvkit.predict`.
+:mod:`clvkit.models.bgnbd.predictions`.
 
 All kernels are compiled with ``nogil=True`` (customer chunks run on threads) and
-cached on disk (:mod:`clvkit._numba_cache`); results do not depend on threading.
+cached on disk (:mod:`clvkit.utils.numba_cache`); results do not depend on threading.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ import math
 
 import numpy as np
 
-from clvkit._numba_cache import njit
+from clvkit.utils.numba_cache import njit
 
 __all__ = ["alive_values", "assemble", "draw_order"]
 
 _TINY = np.finfo(np.float64).tiny
 _EPS = np.finfo(np.float64).eps
-_N_MIN, _N_MAX, _TOL = 6, 128, 1e-10  # as clvkit._special.n_nodes_for
+_N_MIN, _N_MAX, _TOL = 6, 128, 1e-10  # as clvkit.models.bgnbd.gauss.n_nodes_for
 _M_MAX = 60  # Taylor terms before a range falls back to node-by-node evaluation
 _LOG_AMP = math.log(30.0)  # bound on the error growth of the recurrence
 _TOL_SERIES = 1e-12  # quadrature tolerance of groups that may take the series route
@@ -58,7 +58,7 @@ def draw_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @_jit
 def _n_nodes(z_max, steep, tol):
-    """Node count of :func:`clvkit._special.n_nodes_for` (same tolerance and calibration)."""
+    """Node count of :func:`clvkit.models.bgnbd.gauss.n_nodes_for` (same tolerance and calibration)."""
     n = _N_MIN
     if z_max > 0.0 and math.isfinite(z_max):
         zeta = 1.0 + 2.0 / z_max
@@ -73,7 +73,7 @@ def _n_nodes(z_max, steep, tol):
 
 @_jit
 def _jacobi(a, b, n, diag, off):
-    """Recurrence coefficients of Beta(a, b), as :func:`clvkit._special._jacobi_matrix`."""
+    """Recurrence coefficients of Beta(a, b), as :func:`clvkit.models.bgnbd.gauss._jacobi_matrix`."""
     s = a + b - 2.0
     diag[0] = a / (a + b)
     for m in range(1, n):
@@ -456,10 +456,10 @@ def assemble(
 
     ``p_alive``, ``purchases``, ``spend``: per-draw copies (shape (S, n)), or empty (shape
     (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
-    :func:`clvkit.predict.bg_probability_alive`, with log((alpha+T)/(alpha+t_x)) =
+    :func:`clvkit.models.bgnbd.predictions.bg_probability_alive`, with log((alpha+T)/(alpha+t_x)) =
     log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T (``uT``, customer
     index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a few eps * |log(alpha+T)|
-    * (r+x) in the log odds. Spend as :func:`clvkit.predict.gg_expected_spend`. ``group`` and
+    * (r+x) in the log odds. Spend as :func:`clvkit.models.bgnbd.predictions.gg_expected_spend`. ``group`` and
     ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost, whose
     row j holds draw ``visit[j]`` (:func:`alive_values` of the same ``visit``).
     """

@@ -1,4 +1,4 @@
-"""Writing outputs safely (purchase logs are read by :mod:`clvkit.data`).
+"""Writing outputs safely (purchase logs are read by :mod:`clvkit.data.summary`).
 
 Every output clvkit writes obeys three rules:
 

@@ -9,9 +9,11 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.models._base import ModelBase, pymc_prior
-from clvkit.models._inputs import validate_rfm
-from clvkit.models._stats import BGStats, bg_loglik_grad, compress_bg
+from clvkit.inference.estimator import ModelBase, pymc_prior
+from clvkit.models.bgnbd.likelihood import BGStats, bg_loglik_grad, compress_bg
+from clvkit.models.bgnbd.spec import BGNBDSpec
+from clvkit.models.inputs import validate_rfm
+from clvkit.models.registry import register
 from clvkit.rng import make_rng
 
 __all__ = ["BetaGeo"]
@@ -33,6 +35,7 @@ def _horizon(t: Any, argument: str = "t") -> float:
     return val
 
 
+@register
 class BetaGeo(ModelBase):
     """BG/NBD model of repeat purchases and drop-out, fitted with NUTS, MAP or MLE.
 
@@ -82,6 +85,7 @@ class BetaGeo(ModelBase):
     ('chain', 'draw', 'customer_id')
     """
 
+    spec: ClassVar[BGNBDSpec] = BGNBDSpec()
     _model_name: ClassVar[str] = "BetaGeo"
     _param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {
@@ -184,7 +188,7 @@ class BetaGeo(ModelBase):
         >>> p.round(3).values.ravel().tolist()
         [0.727, 1.0]
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         data = self._customers(rfm)
         d, shape = self._draws()
@@ -205,7 +209,7 @@ class BetaGeo(ModelBase):
         >>> p.dims, round(p.item(), 3)
         (('chain', 'draw', 'customer_id'), 0.675)
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         data = self._customers(rfm)
         t = _horizon(t)
@@ -230,7 +234,7 @@ class BetaGeo(ModelBase):
         >>> e.dims, e.shape, round(e.item(), 3)
         (('chain', 'draw', 'customer_id'), (1, 1, 1), 1.226)
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         data = self._customers(rfm)
         t = _horizon(t)
@@ -255,7 +259,7 @@ class BetaGeo(ModelBase):
         >>> [round(model.expected_purchases_new_customer(t).item(), 4) for t in (1, 3, 31.857)]
         [0.0532, 0.1506, 1.0405]
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         t = _horizon(t)
         d, shape = self._draws()
@@ -274,7 +278,7 @@ class BetaGeo(ModelBase):
         >>> [round(v, 3) for v in p]  # P(X(39) = 0, 1, 2)
         [0.574, 0.199, 0.085]
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         t = _horizon(t)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -303,7 +307,7 @@ class BetaGeo(ModelBase):
         >>> sim.dims, sim.shape, bool((sim >= 0).all())
         (('chain', 'draw', 'customer_id'), (1, 1, 3), True)
         """
-        from clvkit import predict
+        from clvkit.models.bgnbd import predictions as predict
 
         rng = make_rng(random_seed)
         data = self._customers(rfm)

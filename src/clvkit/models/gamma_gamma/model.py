@@ -10,9 +10,11 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, SpendCorrelationWarning
-from clvkit.models._base import ModelBase, pymc_prior
-from clvkit.models._inputs import validate_rfm
-from clvkit.models._stats import GGStats, compress_gg, gg_loglik_grad
+from clvkit.inference.estimator import ModelBase, pymc_prior
+from clvkit.models.gamma_gamma.likelihood import GGStats, compress_gg, gg_loglik_grad
+from clvkit.models.gamma_gamma.spec import GammaGammaSpec
+from clvkit.models.inputs import validate_rfm
+from clvkit.models.registry import register
 
 __all__ = ["GammaGamma", "SpendCorrelationWarning"]
 
@@ -23,6 +25,7 @@ _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _SCALE = {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0}
 
 
+@register
 class GammaGamma(ModelBase):
     """Gamma-Gamma model of spend per purchase, fitted with NUTS, MAP or MLE.
 
@@ -71,6 +74,7 @@ class GammaGamma(ModelBase):
     4
     """
 
+    spec: ClassVar[GammaGammaSpec] = GammaGammaSpec()
     _model_name: ClassVar[str] = "GammaGamma"
     _param_names: ClassVar[tuple[str, ...]] = ("p", "q", "v")
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {"p": _SHAPE, "q": _SHAPE, "v": _SCALE}
@@ -167,14 +171,14 @@ class GammaGamma(ModelBase):
         >>> spend.dims, spend.round(2).values.ravel().tolist()
         (('chain', 'draw', 'customer_id'), [24.66, 35.17])
         """
-        from clvkit import predict
+        from clvkit.models.gamma_gamma import predictions as gg_predict
 
         self._check_fitted()
         data = validate_rfm(rfm, need_recency=False, need_monetary=True)
         self._check_unit(data)
         d, shape = self._draws()
         money = np.where(data.frequency > 0, data.monetary_value, 0.0)
-        out = predict.gg_expected_spend(d["p"], d["q"], d["v"], data.frequency, money)
+        out = gg_predict.gg_expected_spend(d["p"], d["q"], d["v"], data.frequency, money)
         return self._wrap(out, shape, data, "expected_spend")
 
     def expected_spend_new_customer(self) -> xr.DataArray:
@@ -188,10 +192,10 @@ class GammaGamma(ModelBase):
         >>> spend.dims, round(spend.item(), 2)
         (('chain', 'draw'), 35.17)
         """
-        from clvkit import predict
+        from clvkit.models.gamma_gamma import predictions as gg_predict
 
         d, shape = self._draws()
-        out = predict.gg_expected_spend_new_customer(d["p"], d["q"], d["v"])
+        out = gg_predict.gg_expected_spend_new_customer(d["p"], d["q"], d["v"])
         return self._wrap(out, shape, None, "expected_spend_new_customer")
 
 

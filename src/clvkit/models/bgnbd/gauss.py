@@ -1,4 +1,4 @@
-"""Private numerics for :mod:`clvkit.predict`: Gauss rules for Beta weights.
+"""Private numerics for :mod:`clvkit.models.bgnbd.predictions`: Gauss rules for Beta weights.
 
 The BG/NBD conditional expectations reduce to one-dimensional averages over the dropout
 probability ``p ~ Beta(a, b')``. A Gauss rule built for that exact weight integrates the

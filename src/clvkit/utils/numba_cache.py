@@ -166,7 +166,7 @@ def cache_folders() -> dict[str, str]:
 
     Examples
     --------
-    >>> import clvkit._quadrature  # doctest: +SKIP
+    >>> import clvkit.models.bgnbd.quadrature  # doctest: +SKIP
     >>> set(cache_folders().values()) <= {"numba", "temporary", "none"}
     True
     """

@@ -10,11 +10,11 @@ pruning, no pandas copy of the log), on all cores, spilling to a temporary folde
 hash tables outgrow memory; no server or cluster to run. The results are identical to the
 in-memory path: same-day purchases merge with their amounts summed in file order, repeat and
 holdout spend are summed day by day in date order (as numpy does), and the table itself is
-built by the same code (:func:`clvkit.data.purchase_day_table`).
+built by the same code (:func:`clvkit.data.summary.purchase_day_table`).
 
 One answer for one input:
 
-- Dates follow the purchase-day rule of :mod:`clvkit.data`: DATE and naive TIMESTAMP columns and
+- Dates follow the purchase-day rule of :mod:`clvkit.data.summary`: DATE and naive TIMESTAMP columns and
   text without a UTC offset are wall-clock values as written; TIMESTAMPTZ columns and text with
   an offset or 'Z' (:data:`clvkit.units.ZONED_TEXT`, per row) are converted to ``tz`` (UTC by
   default) with ``timezone(tz, ts)`` in a session pinned to ``TimeZone='UTC'``, so the
@@ -124,7 +124,7 @@ def _is_nan(x: str) -> str:
 
 
 def _id_kind(t: str) -> str:
-    """The kind of the ids in a column of DuckDB type ``t``, named as clvkit.data.id_kind."""
+    """The kind of the ids in a column of DuckDB type ``t``, named as clvkit.data.summary.id_kind."""
     if t in _INT_TYPES or t in ("UBIGINT", "HUGEINT", "UHUGEINT"):
         return "integer"
     if t in ("FLOAT", "DOUBLE"):
@@ -228,7 +228,7 @@ class _Source:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _check_columns(self) -> None:
-        from clvkit.data import check_column_arguments
+        from clvkit.data.summary import check_column_arguments
 
         check_column_arguments(self.customer_id, self.date, self.amount, list(self.types))
 
@@ -394,7 +394,7 @@ class _Source:
                 )
 
         fail("no_id", cid, "cid", "is missing", "drop rows without a customer id.")
-        from clvkit.data import ID_KINDS, id_kind_error
+        from clvkit.data.summary import ID_KINDS, id_kind_error
 
         if self.id_kind not in ID_KINDS:  # one SQL type, one kind: every row has it
             err = id_kind_error(
@@ -460,7 +460,7 @@ class _Source:
     # ---- the purchase days ------------------------------------------------------------------
     def purchase_days(self, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
         """Customer codes, day numbers and amounts of each purchase day up to ``end``, sorted by
-        customer then day, and the sorted customer ids (as ``clvkit.data._purchase_days``).
+        customer then day, and the sorted customer ids (as ``clvkit.data.summary._purchase_days``).
 
         DuckDB groups the rows by customer and day; only the purchase days come back, as numpy
         arrays. A day's amount is the sum of its rows; for days of three or more rows the sum is
@@ -522,7 +522,7 @@ def summarize_files(
     end: int | None,
     cal: int | None,
 ) -> dict[str, Any]:
-    """The purchase days of a log on disk, for :func:`clvkit.data.purchase_day_table`.
+    """The purchase days of a log on disk, for :func:`clvkit.data.summary.purchase_day_table`.
 
     ``end`` (``None``: the last day in the log) and ``cal`` are day numbers. Returns ``cust``,
     ``day``, ``amt``, ``customers`` (sorted ids), ``first`` and ``last`` (days in the log),
@@ -539,7 +539,7 @@ def summarize_files(
     >>> days["cust"], days["day"] - days["first"], list(days["customers"])
     (array([0, 0, 1]), array([0, 7, 2]), [1, 2])
     """
-    from clvkit.data import before_first_error
+    from clvkit.data.summary import before_first_error
 
     src = _Source(path, customer_id, date, amount, tz)
     try:

@@ -17,10 +17,10 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import minimize
 
-from clvkit._numba_cache import njit
 from clvkit.errors import ClvkitError, ConvergenceWarning
-from clvkit.models import _diagnostics
+from clvkit.inference import diagnostics as _diagnostics
 from clvkit.rng import check_random_seed, make_rng
+from clvkit.utils.numba_cache import njit
 
 __all__ = [
     "RHAT_MAX",

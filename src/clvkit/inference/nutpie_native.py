@@ -3,7 +3,7 @@
 nutpie (Rust) calls a log-density through a C function pointer
 ``int logp(size_t dim, const double *x, double *grad, double *logp, const void *user_data)``
 (its ``LogpFunc``), the same entry point its PyMC numba backend uses. Here those callbacks are
-``numba.cfunc`` wrappers around the cached kernels of :mod:`clvkit.models._sampling`; the data
+``numba.cfunc`` wrappers around the cached kernels of :mod:`clvkit.inference.sampling`; the data
 arrays reach them through ``user_data``, a table of (address, length) pairs. So chains run on
 nutpie's threads without the GIL or a Python call per gradient (about 3x faster per gradient on
 CDNOW than nutpie's ``from_pyfunc``), and everything compiles once per machine (numba's cache).
@@ -28,12 +28,12 @@ import xarray as xr
 from numba import types
 from numba.extending import intrinsic
 
-from clvkit._numba_cache import cfunc, njit
-from clvkit._system import usable_cores
 from clvkit.errors import ClvkitError
-from clvkit.models._sampling import _nb_bg_logp as nb_bg_logp
-from clvkit.models._sampling import _nb_gg_logp as nb_gg_logp
-from clvkit.models._sampling import seed_int
+from clvkit.inference.sampling import _nb_bg_logp as nb_bg_logp
+from clvkit.inference.sampling import _nb_gg_logp as nb_gg_logp
+from clvkit.inference.sampling import seed_int
+from clvkit.utils.numba_cache import cfunc, njit
+from clvkit.utils.system import usable_cores
 
 __all__ = ["nutpie_lib", "sample_native"]
 

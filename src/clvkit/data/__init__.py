@@ -1,0 +1,18 @@
+"""Data layer: a purchase log (DataFrame, CSV or Parquet) -> per-customer tables.
+
+- :mod:`clvkit.data.summary`: the RFM summary, the calibration/holdout split, the
+  purchase-day rule and the checks shared by every route;
+- :mod:`clvkit.data.files`: the file route (DuckDB), which gives the same tables.
+"""
+
+from __future__ import annotations
+
+from clvkit.data.summary import (
+    calibration_holdout,
+    coarsen_rfm,
+    read_purchases,
+    rfm_summary,
+    summarize_log,
+)
+
+__all__ = ["calibration_holdout", "coarsen_rfm", "read_purchases", "rfm_summary", "summarize_log"]

@@ -1,0 +1,2 @@
+"""Inference shared by every model: priors, the estimator base (NUTS, Laplace, MAP, MLE),
+nutpie driven natively on numba kernels, and convergence diagnostics."""

@@ -1,0 +1,88 @@
+"""BG/NBD on the model contract: the primitives every layer above ``models/`` uses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from clvkit.models.bgnbd import predictions
+from clvkit.models.bgnbd.likelihood import bg_loglik_customers
+from clvkit.models.bgnbd.simulation import simulate
+from clvkit.models.contract import Columns, Future, Params, PurchaseSpec
+from clvkit.models.inputs import validate_rfm
+
+__all__ = ["BGNBDSpec"]
+
+
+def _p(params: Params) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(params[n], dtype=np.float64) for n in ("r", "alpha", "a", "b"))
+
+
+def _c(cols: Columns) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(cols[n], dtype=np.float64) for n in ("frequency", "recency", "T"))
+
+
+class BGNBDSpec(PurchaseSpec):
+    """BG/NBD (Fader, Hardie and Lee 2005): Poisson purchases at rate ``lam ~ Gamma(r, alpha)``
+    while alive; dropout after each repeat purchase with probability ``p ~ Beta(a, b)``."""
+
+    name: ClassVar[str] = "bgnbd"
+    model_name: ClassVar[str] = "BetaGeo"
+    label: ClassVar[str] = "BG/NBD"
+    param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+
+    def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
+        data = validate_rfm(table, argument=argument)
+        return {"frequency": data.frequency, "recency": data.recency, "T": data.T}
+
+    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
+        return {c: np.zeros(n) for c in self.columns}
+
+    def value_key(self, cols: Columns) -> np.ndarray:
+        x, tx, T = _c(cols)
+        return np.stack([x, np.where(x > 0, tx, 0.0), T], axis=1)
+
+    def order_keys(self, cols: Columns) -> list[np.ndarray]:
+        return [np.asarray(cols["frequency"]), np.asarray(cols["T"])]
+
+    def loglik(self, params: Params, cols: Columns) -> np.ndarray:
+        return bg_loglik_customers(*_p(params), *_c(cols))
+
+    def probability_alive(self, params: Params, cols: Columns, t: np.ndarray) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        p = _p(params)
+        x, tx, T = _c(cols)
+        out = predictions.bg_probability_alive_at(*p, x, tx, T, t)
+        now = t == 0
+        if now.any():  # exactly the closed form at t = 0
+            out[..., now] = predictions.bg_probability_alive(*p, x, tx, T)[..., None]
+        return out
+
+    def expected_purchases(self, params: Params, cols: Columns, t: np.ndarray) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        return predictions.bg_expected_purchases(*_p(params), *_c(cols), t)
+
+    def probability_of_purchases(
+        self, params: Params, cols: Columns, t: float, k: np.ndarray
+    ) -> np.ndarray:
+        # Given alive at T the future is a new customer's with (r + x, alpha + T, a, b + x).
+        r, alpha, a, b = (v[..., None] for v in _p(params))
+        x, tx, T = _c(cols)
+        k = np.atleast_1d(np.asarray(k, dtype=np.float64))
+        pa = predictions.bg_probability_alive(*_p(params), x, tx, T)[..., None]
+        xc, Tc = x[:, None], T[:, None]
+        pmf = predictions.bg_probability_of_purchases(r + xc, alpha + Tc, a, b + xc, t, k)
+        return pa * pmf + (1.0 - pa) * (k == 0)
+
+    def simulate(
+        self,
+        params: Params,
+        cols: Columns,
+        horizon: float | np.ndarray,
+        rng: np.random.Generator,
+        batch_size: int = 2_000_000,
+    ) -> Future:
+        return simulate(*_p(params), *_c(cols), horizon, rng, batch_size)

@@ -1,0 +1,329 @@
+"""The model contract: what a purchase or spend model gives every layer above ``models/``.
+
+A model family is one :class:`PurchaseSpec` or :class:`SpendSpec` (its math: a few primitives
+on posterior draws and per-customer arrays) plus an estimator class that fits it
+(:class:`clvkit.inference.estimator.ModelBase`). ``value``, ``evaluation``, ``plots``,
+``report``, ``cli``, ``distributed`` and ``persistence`` call only what is defined here, so a new
+model plugs in with its own files and one :func:`clvkit.models.registry.register` call.
+
+Conventions (every primitive):
+
+- ``params``: parameter name -> posterior draws, float64 of shape ``(S, 1)`` for a scalar
+  parameter (``S`` draws, broadcasting against customers) or ``(S, k)`` for a vector one
+  (e.g. covariate coefficients, which may be negative: see ``param_support``).
+- ``cols``: column name -> per-customer float64 arrays of shape ``(n,)``, built by
+  :meth:`ModelSpec.customer_columns` from a customer table (for continuous-time models the RFM
+  columns ``frequency``, ``recency``, ``T``; other models name their own, e.g. opportunities
+  for BG/BB or renewals for sBG; covariates are further columns). A new customer is
+  :meth:`ModelSpec.new_customer_columns`: an empty history.
+- times ``t`` are in the model's time unit, measured from each customer's end of observation
+  ``T``; results have shape ``(S, n, ...)``.
+- randomness only through the ``numpy.random.Generator`` passed in.
+
+What is derived, not implemented per model: the value layer's expected discounted CLV (from
+:meth:`PurchaseSpec.expected_purchases` and :meth:`PurchaseSpec.probability_alive`, see
+:meth:`PurchaseSpec.expected_value`), its simulated CLV (from :meth:`PurchaseSpec.simulate` and
+:meth:`SpendSpec.sample_spend`), and the estimators' prediction methods. A model may override
+:meth:`PurchaseSpec.expected_value` with a faster route (BG/NBD does, with compiled quadrature
+kernels); the contract tests check that it equals the generic one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ClvkitError
+
+__all__ = [
+    "DRAW_BLOCK",
+    "SUPPORTS",
+    "Cashflow",
+    "Columns",
+    "EventBatch",
+    "Future",
+    "ModelSpec",
+    "PMap",
+    "Params",
+    "PurchaseSpec",
+    "SpendSpec",
+    "n_draws",
+    "n_rows",
+    "serial_map",
+    "take",
+    "take_draws",
+]
+
+Params = Mapping[str, np.ndarray]
+Columns = Mapping[str, np.ndarray]
+PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's) map to a list
+
+#: Parameter supports: ``positive`` (sampled on the log scale), ``real`` (as is; e.g.
+#: regression coefficients) and ``unit`` (in (0, 1), sampled on the logit scale).
+SUPPORTS = ("positive", "real", "unit")
+
+#: Draws per task when expected values are split over threads; fixed, so results do not
+#: depend on the number of threads.
+DRAW_BLOCK = 256
+
+
+def serial_map(fn: Callable[[int], Any], items: Iterable[int]) -> list:
+    """``list(map(fn, items))``: the one-thread stand-in for a thread pool's map."""
+    return [fn(i) for i in items]
+
+
+@dataclass(frozen=True)
+class Cashflow:
+    """What the value layer asks an expected-value computation for.
+
+    Discounted expected purchases are ``sum_j revenue_weights[j] * E[purchases in (T, T +
+    times[j]]]`` and discounted expected alive periods ``sum_j cost_weights[j] * P(alive at T +
+    times[j])`` (both given the history), so any discounting scheme reduces to weights on a
+    grid of horizons; ``times[horizon_index]`` is the horizon itself.
+    """
+
+    times: np.ndarray
+    revenue_weights: np.ndarray
+    cost_weights: np.ndarray
+    horizon_index: int
+    margin: float = 1.0
+    cost_per_period: float = 0.0
+
+
+@dataclass
+class EventBatch:
+    """Simulated future events (purchases, renewals) of some (draw, customer) units.
+
+    ``draw`` and ``customer`` index the units (rows of ``params``, positions in ``cols``);
+    ``count`` is each unit's number of events in the horizon; ``times`` holds the event times
+    after ``T``, unit by unit in ``draw`` order (``count.sum()`` entries).
+    """
+
+    draw: np.ndarray
+    customer: np.ndarray
+    count: np.ndarray
+    times: np.ndarray
+
+    @property
+    def owner(self) -> np.ndarray:
+        """Index into the units of each event."""
+        return np.repeat(np.arange(self.count.size), self.count)
+
+
+@dataclass
+class Future:
+    """One simulated future per (draw, customer), drawn from each customer's conditional posterior.
+
+    ``p_alive`` (``(S, n)``) is P(alive at ``T`` | history) per draw. ``alive_draw`` and
+    ``alive_customer`` list the units drawn alive at ``T``; ``death`` is each one's time of
+    death after ``T`` (``inf`` when it outlives the horizon; for contractual models, the end of
+    the last paid period). ``batches`` yields the events in batches of bounded size; ``death``
+    is complete once they are consumed (models may fill it lazily). Consumers must draw
+    anything else they need from the same generator only after a batch is yielded, so one seed
+    gives one future.
+    """
+
+    p_alive: np.ndarray
+    alive_draw: np.ndarray
+    alive_customer: np.ndarray
+    death: np.ndarray
+    batches: Iterator[EventBatch] = field(repr=False)
+
+
+class ModelSpec(ABC):
+    """What every model family declares: names, parameters, the columns it reads."""
+
+    #: ``"purchase"`` or ``"spend"``.
+    kind: ClassVar[str]
+    #: Short name used by the CLI and the registry, e.g. ``"bgnbd"``.
+    name: ClassVar[str]
+    #: Name stored in saved models and posterior attrs, e.g. ``"BetaGeo"``.
+    model_name: ClassVar[str]
+    #: Human-readable name for reports, e.g. ``"BG/NBD"``.
+    label: ClassVar[str]
+    #: Population parameters, in the order the samplers use.
+    param_names: ClassVar[tuple[str, ...]]
+    #: Support of each parameter (see :data:`SUPPORTS`); missing names are ``"positive"``.
+    param_support: ClassVar[dict[str, str]] = {}
+    #: Columns of the customer table it reads.
+    columns: ClassVar[tuple[str, ...]]
+    #: Whether the model involves time (spend models usually do not).
+    uses_time: ClassVar[bool] = True
+
+    def support(self, name: str) -> str:
+        """The support of parameter ``name``."""
+        return self.param_support.get(name, "positive")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {self.label}>"
+
+    @abstractmethod
+    def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
+        """Validated float64 copies of the columns this model reads (``ClvkitError`` naming
+        the column, the number of bad rows and one example when they are not valid)."""
+
+    @abstractmethod
+    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
+        """Columns of ``n`` new customers: an empty history at age 0."""
+
+    @abstractmethod
+    def value_key(self, cols: Columns) -> np.ndarray:
+        """``(n, k)`` float array: customers with equal rows get equal predictions (used to
+        compute the expected values of identical customers once)."""
+
+    @abstractmethod
+    def loglik(self, params: Params, cols: Columns) -> np.ndarray:
+        """Per-customer log-likelihood of the observed columns, ``(S, n)`` (for model
+        comparison; the fit uses the same likelihood on compressed statistics)."""
+
+
+class PurchaseSpec(ModelSpec):
+    """A purchase (or renewal) process with dropout: what the value and evaluation layers use."""
+
+    kind: ClassVar[str] = "purchase"
+
+    def order_keys(self, cols: Columns) -> list[np.ndarray]:
+        """Sort keys for the value layer's canonical customer order, most significant first
+        (customers who share a key run together; ties are broken by customer id)."""
+        return [np.asarray(cols[c]) for c in self.columns]
+
+    @abstractmethod
+    def probability_alive(self, params: Params, cols: Columns, t: np.ndarray) -> np.ndarray:
+        """P(alive at ``T + t`` | history), ``(S, n, P)`` for horizons ``t`` of shape ``(P,)``;
+        ``t = 0`` is P(alive now)."""
+
+    @abstractmethod
+    def expected_purchases(self, params: Params, cols: Columns, t: np.ndarray) -> np.ndarray:
+        """E[purchases in ``(T, T + t]`` | history], ``(S, n, P)`` for ``t`` of shape ``(P,)``;
+        non-decreasing in ``t``, 0 at ``t = 0``."""
+
+    @abstractmethod
+    def probability_of_purchases(
+        self, params: Params, cols: Columns, t: float, k: np.ndarray
+    ) -> np.ndarray:
+        """P(exactly ``k`` purchases in ``(T, T + t]`` | history), ``(S, n, K)`` for counts
+        ``k`` of shape ``(K,)``."""
+
+    @abstractmethod
+    def simulate(
+        self,
+        params: Params,
+        cols: Columns,
+        horizon: float | np.ndarray,
+        rng: np.random.Generator,
+        batch_size: int = 2_000_000,
+    ) -> Future:
+        """One future per (draw, customer) over ``(T, T + horizon]`` (``horizon`` a number or
+        one per customer), latent state drawn from the conditional posterior given the
+        history; at most about ``batch_size`` events per batch."""
+
+    def expected_value(
+        self,
+        params: Params,
+        cols: Columns,
+        spend: np.ndarray,
+        cashflow: Cashflow,
+        pmap: PMap = serial_map,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expected discounted CLV per draw and customer given the history.
+
+        ``clv = margin * spend * R - cost_per_period * C`` with ``R`` the discounted expected
+        purchases and ``C`` the discounted expected alive periods (see :class:`Cashflow`);
+        ``spend`` ``(S, n)`` is the spend model's expected spend per purchase (independent of
+        the purchase process given the history). Returns ``(clv (S, n), means (4, n))``, the
+        means over draws of P(alive now), expected purchases in the horizon, spend and CLV.
+
+        This generic route evaluates :meth:`expected_purchases` and :meth:`probability_alive`
+        on the cash-flow grid, in fixed blocks of :data:`DRAW_BLOCK` draws through ``pmap``;
+        models may override it with a faster route that gives the same values.
+        """
+        S = n_draws(params)
+        n = n_rows(cols)
+        clv = np.empty((S, n))
+        times = np.asarray(cashflow.times, dtype=np.float64)
+        has_cost = cashflow.cost_per_period > 0
+
+        def block(lo: int) -> np.ndarray:
+            sub = {k: v[lo : lo + DRAW_BLOCK] for k, v in params.items()}
+            cum = self.expected_purchases(sub, cols, times)
+            rev = cum @ cashflow.revenue_weights
+            grid = np.concatenate([[0.0], times]) if has_cost else np.zeros(1)
+            alive = self.probability_alive(sub, cols, grid)
+            cost = alive[..., 1:] @ cashflow.cost_weights if has_cost else 0.0
+            sp = spend[lo : lo + DRAW_BLOCK]
+            val = cashflow.margin * sp * rev - cashflow.cost_per_period * cost
+            clv[lo : lo + DRAW_BLOCK] = val
+            return np.stack(
+                [
+                    alive[..., 0].sum(axis=0),
+                    cum[..., cashflow.horizon_index].sum(axis=0),
+                    sp.sum(axis=0),
+                    val.sum(axis=0),
+                ]
+            )
+
+        means = np.sum(pmap(block, range(0, S, DRAW_BLOCK)), axis=0) / S
+        return clv, means
+
+
+class SpendSpec(ModelSpec):
+    """Spend per purchase (or fee per period), independent of the purchase process."""
+
+    kind: ClassVar[str] = "spend"
+    uses_time: ClassVar[bool] = False
+
+    @abstractmethod
+    def expected_spend(self, params: Params, cols: Columns) -> np.ndarray:
+        """E[spend of a future purchase | history], ``(S, n)`` (``inf`` where the mean does
+        not exist)."""
+
+    @abstractmethod
+    def sample_spend(
+        self,
+        params: Params,
+        cols: Columns,
+        draw: np.ndarray,
+        customer: np.ndarray,
+        count: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Spend of each simulated event: units ``(draw, customer)`` with ``count`` events
+        each (as in :class:`EventBatch`); returns ``count.sum()`` values, unit by unit, with
+        each unit's latent spend level drawn from its conditional posterior."""
+
+
+def n_draws(params: Params) -> int:
+    """Number of draws ``S`` of a parameter mapping (all must agree)."""
+    sizes = {np.shape(v)[0] for v in params.values()}
+    if len(sizes) != 1:
+        raise ClvkitError(
+            f"parameters have different numbers of draws {sorted(sizes)}. Suggestion: pass "
+            "every parameter as (S, 1) draws of one posterior."
+        )
+    return sizes.pop()
+
+
+def n_rows(cols: Columns) -> int:
+    """Number of customers ``n`` of a column mapping (all must agree)."""
+    sizes = {np.shape(v)[0] for v in cols.values()}
+    if len(sizes) != 1:
+        raise ClvkitError(
+            f"customer columns have different lengths {sorted(sizes)}. Suggestion: pass "
+            "aligned 1-D arrays, one entry per customer."
+        )
+    return sizes.pop()
+
+
+def take(cols: Columns, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of customers ``idx``."""
+    return {k: np.asarray(v)[idx] for k, v in cols.items()}
+
+
+def take_draws(params: Params, idx: np.ndarray | slice) -> dict[str, np.ndarray]:
+    """The parameter draws of rows ``idx``."""
+    return {k: np.asarray(v)[idx] for k, v in params.items()}
