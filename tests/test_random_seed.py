@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import clvkit
 from clvkit.errors import ClvkitError
-from clvkit.evaluation import backtest as bt
+from clvkit.evaluation import holdout as bt
 from clvkit.rng import check_random_seed, make_rng
 
 BAD = [
