@@ -449,7 +449,7 @@ class ModelBase:
         Examples
         --------
         >>> from clvkit import GammaGamma
-        >>> gg = GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+        >>> gg = GammaGamma.from_params(p=6.2488, q=3.7446, v=15.4477)
         >>> gg.method_, round(gg.expected_spend_new_customer().item(), 2)
         ('given', 35.17)
         """
