@@ -123,7 +123,6 @@ def test_gradients_match_finite_differences(cdnow):
 
 
 def test_numpy_and_pytensor_logliks_agree(cdnow):
-    import pymc as pm
 
     from clvkit.models.bgnbd.model import bg_pymc
     from clvkit.models.gamma_gamma.model import gg_pymc
