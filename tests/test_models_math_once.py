@@ -80,7 +80,7 @@ def test_numpy_numba_pymc_and_per_customer_logliks_are_one_function(cdnow, which
         # PyMC graph (the Potential is the log-likelihood)
         assert float(potential(*point)) == pytest.approx(ref, rel=1e-10, abs=1e-8), point
         # per customer, uncompressed: spec.loglik summed over customers
-        per = cls.spec.loglik({n: np.array([[v]]) for n, v in zip(names, point)}, cols)
+        per = cls.spec.loglik({n: np.array([[v]]) for n, v in zip(names, point, strict=True)}, cols)
         assert per.shape == (1, len(rfm))
         assert float(per.sum()) == pytest.approx(ref, rel=1e-11, abs=1e-8), point
 
@@ -100,7 +100,7 @@ def test_numpy_prior_and_jacobian_equal_the_compiled_ones():
             "p6": {"dist": "Beta", "alpha": 2.0, "beta": 5.0},
         },
         None,
-        dict(zip(names, supports)),
+        dict(zip(names, supports, strict=True)),
     )
     codes, pars = sampling.prior_arrays(names, priors, supports)
     from scipy import stats as st
