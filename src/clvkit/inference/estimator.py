@@ -680,7 +680,8 @@ class ModelBase:
         its time unit (if any) is the model's."""
         cols = self.spec.customer_columns(rfm, argument=argument)
         unit = rfm.attrs.get(TIME_UNIT_ATTR)
-        check_time_unit(format_time_unit(unit) if unit is not None else None, self.time_unit_)
+        model_unit = getattr(self, "time_unit_", None)  # None before a fit
+        check_time_unit(format_time_unit(unit) if unit is not None else None, model_unit)
         return cols, rfm.index.copy()
 
     def _params(self, params: Mapping[str, Any] | None) -> tuple[dict[str, np.ndarray], tuple]:
