@@ -26,6 +26,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -478,7 +479,8 @@ class ModelBase:
     @classmethod
     def from_posterior(cls, posterior: Any, time_unit: str | None = None) -> Self:
         """A model from given posterior draws: an ``InferenceData``, a posterior
-        ``xarray.Dataset`` (dims ``chain, draw``) or a dict of draws; ``method_`` is
+        ``xarray.Dataset`` (dims ``chain, draw``), a dict of draws or a fitted model of this
+        class; ``method_`` is
         ``"given"`` (see :meth:`from_params`). ``time_unit`` defaults to the posterior's
         ``attrs["time_unit"]``; a given one must agree with it.
 
@@ -493,12 +495,22 @@ class ModelBase:
         from clvkit.models import registry  # same layer; lazy: registry imports the models
         from clvkit.units import format_time_unit
 
-        spec, post = registry.resolve(posterior, cls.spec.kind, "posterior")
-        if spec.model_name != cls.spec.model_name:
+        if isinstance(posterior, ModelBase):
+            posterior = posterior.posterior_
+        attrs = dict(getattr(posterior, "attrs", {}) or {})
+        inner = getattr(posterior, "posterior", None)
+        if inner is not None and not isinstance(posterior, xr.Dataset):
+            attrs.update(getattr(inner, "attrs", {}) or {})
+        named = attrs.get("model")
+        if named and named != cls.spec.model_name:
+            spec = registry.spec_of(posterior, cls.spec.kind, "posterior")  # refuses a spend
             raise ClvkitError(
                 f"argument 'posterior' holds a {spec.label} posterior, not {cls.spec.label}. "
                 f"Suggestion: use {registry.get(spec.model_name).__name__}.from_posterior."
             )
+        # validated against this class's spec (it need not be registered)
+        holder = SimpleNamespace(spec=cls.spec, posterior_=posterior)
+        _, post = registry.resolve(holder, cls.spec.kind, "posterior")
         names = list(cls.spec.param_names)
         given = post.attrs.get("time_unit") or None
         unit = given
