@@ -4,6 +4,8 @@ Gauss-Beta rules (numpy Golub-Welsch and the compiled one of the value kernels) 
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -142,13 +144,17 @@ def test_gauss_beta_rules_agree():
     wts, wp = np.empty(n_max), np.empty(n_max)
     diag, off = np.empty(n_max), np.empty(n_max)
     work = np.empty((6, n_max))
+    packed = len(inspect.signature(quadrature._beta_rule.py_func).parameters) == 6
     worst_nodes = worst_weights = 0.0
     for a in (1e-4, 0.05, 0.79, 1.0, 3.0, 50.0):
         for b in (0.1, 1.0, 2.43, 30.0, 1e4):
             for n in (6, 12, 31, 64, 128):
                 ref_nodes, ref_wts = beta_gauss_rule(np.array(a), np.array(b), n)
                 nodes = np.empty(n_max)
-                quadrature._beta_rule(a, b, n, nodes, wts, wp, diag, off, work, False)
+                if packed:  # (a, b, n, rule, scratch, warm)
+                    quadrature._beta_rule(a, b, n, (nodes, wts, wp), (diag, off, work), False)
+                else:  # (a, b, n, nodes, weights, wp, diag, off, work, warm)
+                    quadrature._beta_rule(a, b, n, nodes, wts, wp, diag, off, work, False)
                 got = np.sort(nodes[:n])
                 order = np.argsort(ref_nodes)
                 rn, rw = ref_nodes[order], ref_wts[order]

@@ -13,10 +13,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from clvkit.errors import ClvkitError
 from clvkit.models.bgnbd.predictions import bg_probability_alive
 from clvkit.models.contract import EventBatch, Future
 
-__all__ = ["simulate"]
+__all__ = ["UNIT_EVENTS_MAX", "simulate"]
+
+#: Most events one (draw, customer) unit may have in the horizon (their times are held in
+#: memory together): beyond it :func:`simulate` raises ``ClvkitError`` instead of running out.
+UNIT_EVENTS_MAX = 20_000_000
 
 
 def simulate(
@@ -42,7 +47,8 @@ def simulate(
     M-th order statistic of ``K0`` uniforms) and the other ``M - 1`` times are iid uniform on
     ``(0, tau)``. ``lam`` is drawn only where alive and ``p`` only where a purchase falls in
     the horizon (``Future.latent`` records both per alive unit, ``p`` NaN where not drawn).
-    Batches hold about ``batch_size`` purchases. For an empty history (``x = t_x = T = 0``)
+    Batches hold about ``batch_size`` purchases (more when one unit alone has more); a unit
+    with more than :data:`UNIT_EVENTS_MAX` raises ``ClvkitError`` as its batch is made. For an empty history (``x = t_x = T = 0``)
     every unit is alive and this is the process of a new customer from its first purchase.
     """
     shape = np.broadcast_shapes(r.shape, x.shape)
@@ -70,6 +76,15 @@ def simulate(
             mb = rng.geometric(np.maximum(pdrop, 1e-300))  # the purchase after which it drops
             died = mb <= kb
             nb = np.minimum(kb, mb)
+            if nb.max() > UNIT_EVENTS_MAX:
+                i = int(np.argmax(nb))
+                raise ClvkitError(
+                    f"a simulated customer (index {int(c_b[i])}) makes {int(nb[i]):,} purchases "
+                    f"in the horizon ({float(hb[i]):g} time units): more than the "
+                    f"{UNIT_EVENTS_MAX:,} events one customer may have, as its purchase rate "
+                    "times the horizon is too large to simulate event by event. Suggestion: "
+                    "use a shorter horizon, or the expected values (method='expected')."
+                )
             tau_b = np.full(units.shape, np.inf)
             if np.any(died):
                 tau_b[died] = hb[died] * rng.beta(mb[died], kb[died] - mb[died] + 1)
