@@ -284,7 +284,7 @@ class ModelBase:
             parameterisation, no Jacobian); ``"mle"`` maximises the likelihood alone. A point
             fit is stored as a posterior of one chain and one draw. ``"laplace"`` draws
             ``chains x draws`` samples from the normal approximation of the posterior of the
-            log parameters at its mode (covariance: inverse negative Hessian), for large bases
+            unconstrained (e.g. log) parameters at its mode (covariance: inverse negative Hessian), for large bases
             where the posterior is tight and nearly normal; it raises ``ClvkitError`` if that
             Hessian is not negative definite.
         chains, draws, tune : int
@@ -299,7 +299,10 @@ class ModelBase:
             called from nutpie's threads as C functions (default and fastest: cached
             compilation, no graph to compile, no Python per gradient);
             ``"nutpie-pytensor"`` runs nutpie on the PyMC model compiled with numba;
-            ``"pymc"`` runs PyMC's own NUTS on the PyMC model. All sample the log parameters.
+            ``"pymc"`` runs PyMC's own NUTS on the PyMC model. All sample the unconstrained
+            parameters (log scale for positive ones). ``"nutpie"`` falls back to the PyMC model
+            when a model has no compiled kernel; a model with neither is refused
+            (``ClvkitError``: use ``method="laplace"`` or ``"map"``).
 
         Returns
         -------

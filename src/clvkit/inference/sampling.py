@@ -44,8 +44,8 @@ __all__ = [
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 
-#: ``"nutpie"``: nutpie on clvkit's numba kernels (default, fastest: nothing to compile in a
-#: warm process); ``"nutpie-pytensor"``: nutpie on the PyMC graph compiled to numba;
+#: ``"nutpie"``: nutpie on the model's numba kernel (default, fastest: nothing to compile in
+#: a warm process; for models that have one); ``"nutpie-pytensor"``: nutpie on the PyMC graph compiled to numba;
 #: ``"pymc"``: PyMC's own NUTS on the same graph.
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 
@@ -269,7 +269,8 @@ def warn_convergence(diag: dict[str, Any], model_name: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# nutpie on hand-written numba kernels: log posterior and gradient on the log-parameter scale
+# Shared pieces of the models' hand-written numba kernels (each in its model's folder, e.g.
+# clvkit/models/bgnbd/kernels.py): log posterior and gradient on the unconstrained scale
 # (log-likelihood on the compressed statistics + log prior + log Jacobian). Compiled once per
 # machine (numba's on-disk cache), so a fresh process pays no pytensor/numba graph compilation.
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ class BetaGeo(PurchaseModel):
     time_unit_ : str
         Time unit of the training table (``rfm.attrs["time_unit"]``, required for fitting).
     method_ : str
-    stats_ : BGStats
+        ``"nuts"``, ``"map"``, ``"mle"``, ``"laplace"``, or ``"given"`` for a model built by
+        :meth:`from_params` / :meth:`from_posterior` (which has no ``stats_``).
+    stats_ : BGStats or None
     n_customers_ : int
 
     Notes

@@ -49,7 +49,9 @@ class GammaGamma(SpendModel):
     time_unit_ : str or None
         The training table's time unit if it had one (spend involves no time).
     method_ : str
-    stats_ : GGStats
+        ``"nuts"``, ``"map"``, ``"mle"``, ``"laplace"``, or ``"given"`` for a model built by
+        :meth:`from_params` / :meth:`from_posterior` (which has no ``stats_``).
+    stats_ : GGStats or None
     n_customers_ : int
         Number of repeat customers used.
 
