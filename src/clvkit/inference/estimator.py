@@ -284,9 +284,9 @@ class ModelBase:
             parameterisation, no Jacobian); ``"mle"`` maximises the likelihood alone. A point
             fit is stored as a posterior of one chain and one draw. ``"laplace"`` draws
             ``chains x draws`` samples from the normal approximation of the posterior of the
-            unconstrained (e.g. log) parameters at its mode (covariance: inverse negative Hessian), for large bases
-            where the posterior is tight and nearly normal; it raises ``ClvkitError`` if that
-            Hessian is not negative definite.
+            unconstrained (e.g. log) parameters at its mode (covariance: inverse negative
+            Hessian), for large bases where the posterior is tight and nearly normal; it raises
+            ``ClvkitError`` if that Hessian is not negative definite.
         chains, draws, tune : int
             NUTS settings (ignored by point fits; ``"laplace"`` uses ``chains`` and ``draws``).
         random_seed : int, numpy.random.Generator or numpy.random.SeedSequence, optional
