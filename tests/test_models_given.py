@@ -82,7 +82,7 @@ def test_from_params_refusals(fitted, tmp_path):
         BetaGeo.from_params(r=-1.0, alpha=1.0, a=1.0, b=1.0)
     with pytest.raises(ClvkitError, match=r"shape \(1, 2\)"):
         BetaGeo.from_params(r=[[1.0, 2.0]], alpha=1.0, a=1.0, b=1.0)
-    with pytest.raises(ClvkitError, match=r"is a spend model \(Gamma-Gamma\), but a purchase model"):
+    with pytest.raises(ClvkitError, match=r"spend model \(Gamma-Gamma\), but a purchase"):
         BetaGeo.from_posterior(gg.posterior_)
     with pytest.raises(ClvkitError, match="'D' but the posterior is in 'W'"):
         BetaGeo.from_posterior(bg.posterior_, time_unit="D")

@@ -45,8 +45,8 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 
 #: ``"nutpie"``: nutpie on the model's numba kernel (default, fastest: nothing to compile in
-#: a warm process; for models that have one); ``"nutpie-pytensor"``: nutpie on the PyMC graph compiled to numba;
-#: ``"pymc"``: PyMC's own NUTS on the same graph.
+#: a warm process; for models that have one); ``"nutpie-pytensor"``: nutpie on the PyMC
+#: graph compiled to numba; ``"pymc"``: PyMC's own NUTS on the same graph.
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 
 
@@ -437,8 +437,8 @@ def laplace_posterior(
 
     ``logp`` is the log posterior of the unconstrained parameters ``η`` (``log θ`` for a
     positive parameter, the default; ``θ`` for a real one, ``logit θ`` for one in (0, 1):
-    ``supports``), i.e. log-likelihood + log prior + log Jacobian, the density NUTS samples. Its mode ``m`` is found with :func:`maximize`, ``H`` is its
-    Hessian there (:func:`hessian_log_scale`: central differences of the analytic gradient),
+    ``supports``), i.e. log-likelihood + log prior + log Jacobian, the density NUTS samples.
+    Its mode ``m`` is found with :func:`maximize`, ``H`` is its Hessian there (:func:`hessian_log_scale`: central differences of the analytic gradient),
     and ``chains * draws`` independent draws ``η ~ Normal(m, (-H)^{-1})`` are mapped back
     (exponentiated for positive parameters).
     The approximation is good when the posterior of ``η`` is close to normal, i.e. for large

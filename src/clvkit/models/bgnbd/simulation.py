@@ -48,8 +48,9 @@ def simulate(
     ``(0, tau)``. ``lam`` is drawn only where alive and ``p`` only where a purchase falls in
     the horizon (``Future.latent`` records both per alive unit, ``p`` NaN where not drawn).
     Batches hold about ``batch_size`` purchases (more when one unit alone has more); a unit
-    with more than :data:`UNIT_EVENTS_MAX` raises ``ClvkitError`` as its batch is made. For an empty history (``x = t_x = T = 0``)
-    every unit is alive and this is the process of a new customer from its first purchase.
+    with more than :data:`UNIT_EVENTS_MAX` raises ``ClvkitError`` as its batch is made. For an
+    empty history (``x = t_x = T = 0``) every unit is alive and this is the process of a new
+    customer from its first purchase.
     """
     shape = np.broadcast_shapes(r.shape, x.shape)
     H = np.broadcast_to(np.asarray(horizon, dtype=np.float64), x.shape)
