@@ -438,10 +438,10 @@ def laplace_posterior(
     ``logp`` is the log posterior of the unconstrained parameters ``η`` (``log θ`` for a
     positive parameter, the default; ``θ`` for a real one, ``logit θ`` for one in (0, 1):
     ``supports``), i.e. log-likelihood + log prior + log Jacobian, the density NUTS samples.
-    Its mode ``m`` is found with :func:`maximize`, ``H`` is its Hessian there (:func:`hessian_log_scale`: central differences of the analytic gradient),
-    and ``chains * draws`` independent draws ``η ~ Normal(m, (-H)^{-1})`` are mapped back
-    (exponentiated for positive parameters).
-    The approximation is good when the posterior of ``η`` is close to normal, i.e. for large
+    Its mode ``m`` is found with :func:`maximize`, ``H`` is its Hessian there
+    (:func:`hessian_log_scale`: central differences of the analytic gradient), and
+    ``chains * draws`` independent draws ``η ~ Normal(m, (-H)^{-1})`` are mapped back
+    (exponentiated for positive parameters). The approximation is good when the posterior of ``η`` is close to normal, i.e. for large
     bases (Bernstein-von Mises); skewed, weakly identified parameters on small data are better
     served by NUTS.
 
