@@ -173,3 +173,18 @@ def test_load_goes_through_the_registry(fitted, tmp_path):
     idata.to_netcdf(other, engine="h5netcdf")
     with pytest.raises(ClvkitError, match=r"'NoSuchModel' that is not registered.*Suggestion"):
         load(other)
+
+
+def test_given_models_value_customers_as_the_fitted_ones(cdnow, fitted):
+    import clvkit
+
+    bg, gg = fitted
+    vals = {n: float(bg.posterior_[n].item()) for n in bg.spec.param_names}
+    gvals = {n: float(gg.posterior_[n].item()) for n in gg.spec.param_names}
+    sub = cdnow.iloc[:300]
+    kw = dict(horizon=52, annual_discount_rate=0.1, n_jobs=1)
+    ours = clvkit.customer_value(
+        BetaGeo.from_params(**vals, time_unit="W"), GammaGamma.from_params(**gvals), sub, **kw
+    )
+    ref = clvkit.customer_value(bg, gg, sub, **kw)
+    assert float(ours.equity.item()) == float(ref.equity.item()) > 0
