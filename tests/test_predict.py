@@ -23,9 +23,8 @@ from clvkit.models.bgnbd.predictions import (
     bg_probability_alive_new_customer,
     bg_probability_of_purchases,
     bg_probability_purchase_in_window,
-    bg_sample_latent,
-    bg_sample_purchases,
 )
+from clvkit.models.bgnbd.simulation import simulate
 from clvkit.models.gamma_gamma.predictions import (
     gg_expected_spend,
     gg_expected_spend_new_customer,
@@ -234,9 +233,9 @@ def test_shapes_draws_customers_periods(cdnow_arrays) -> None:
     assert bg_expected_purchases_new_customer(*args, np.array([1.0, 2.0])).shape == (5, 2)
     gg = (GG["p"] * np.ones((5, 1)), GG["q"], GG["v"])
     assert gg_expected_spend(*gg, x, zbar).shape == (5, x.size)
-    alive, lam, p = bg_sample_latent(*args, x, tx, T, rng)
-    assert alive.shape == lam.shape == p.shape == (5, x.size)
-    assert bg_sample_purchases(alive, lam, p, 10.0, rng).shape == (5, x.size)
+    future = simulate(*args, x, tx, T, 10.0, rng)
+    assert future.p_alive.shape == (5, x.size)
+    assert future.alive_draw.shape == future.alive_customer.shape == future.death.shape
     assert gg_sample_nu(*gg, x, zbar, rng).shape == (5, x.size)
 
 
@@ -266,8 +265,6 @@ def test_alive_at_zero_is_probability_alive(cdnow_arrays) -> None:
         (lambda: bg_expected_purchases(np.ones(3), *BG_ARGS[1:], 1, 1.0, 2.0, 1.0), "(S, 1)"),
         (lambda: gg_expected_spend(*GG_ARGS, 1, -5.0), "'monetary_value'"),
         (lambda: gg_sample_nu(*GG_ARGS, 1, 5.0, rng=42), "'rng'"),
-        (lambda: bg_sample_latent(*BG_ARGS, 1, 1.0, 2.0, rng=None), "'rng'"),
-        (lambda: bg_sample_purchases(True, 1.0, 1.5, 1.0, np.random.default_rng()), "'p'"),
         (lambda: bg_probability_alive(np.ones(3), 1.0, 1.0, 1.0, [1, 2], [1, 1], [2, 2]), "(S, 1)"),
         (lambda: gg_expected_spend(*GG_ARGS, [1, 2, 3], [1.0, 2.0]), "(N,)"),
         (lambda: bg_expected_purchases_between(*BG_ARGS, 1, 1, 2, [0, 1], [1, 2, 3]), "(N,)"),
@@ -292,41 +289,64 @@ def _zscore(samples: np.ndarray, target: np.ndarray, bernoulli: bool = False) ->
     return np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.where(diff == 0, 0.0, np.inf))
 
 
-def test_latent_and_purchase_sampling_match_expectations(cdnow_arrays) -> None:
-    # 40,000 exact posterior draws for each of 12 CDNOW customers; every check at 4.5 standard
-    # errors (a false alarm has probability ~7e-6 per comparison).
+def _simulated(future, shape):
+    """(alive at T, alive at T + horizon, purchase counts) per (draw, customer) of a Future."""
+    counts = np.zeros(shape, dtype=np.int64)
+    for batch in future.batches:
+        np.add.at(counts, (batch.draw, batch.customer), batch.count)
+    alive = np.zeros(shape, dtype=bool)
+    alive[future.alive_draw, future.alive_customer] = True
+    survived = np.zeros(shape, dtype=bool)
+    keep = np.isinf(future.death)
+    survived[future.alive_draw[keep], future.alive_customer[keep]] = True
+    return alive, survived, counts
+
+
+def test_simulated_futures_match_expectations(cdnow_arrays) -> None:
+    # 40,000 exact posterior draws for each of 12 CDNOW customers through the one generative
+    # process (clvkit.models.bgnbd.simulation.simulate); every check at 4.5 standard errors
+    # (a false alarm has probability ~7e-6 per comparison).
     x, tx, T, _ = cdnow_arrays
     idx = np.array([0, 1, 2, 5, 8, 17, 28, 50, 157, 1000, 1516, 2000])
     xs, txs, Ts = x[idx], tx[idx], T[idx]
     rng = np.random.default_rng(20240611)
     reps = 40_000
     ones = np.ones((reps, 1))
-    alive, lam, p = bg_sample_latent(*(v * ones for v in BG_ARGS), xs, txs, Ts, rng)
     t = 39.0
-    counts = bg_sample_purchases(alive, lam, p, t, rng)
+    future = simulate(*(v * ones for v in BG_ARGS), xs, txs, Ts, t, rng)
+    alive, survived, counts = _simulated(future, (reps, idx.size))
     pa = bg_probability_alive(*BG_ARGS, xs, txs, Ts)
     assert np.all(_zscore(alive.astype(float), pa, bernoulli=True) < 4.5)
     assert np.all(
         _zscore(counts.astype(float), bg_expected_purchases(*BG_ARGS, xs, txs, Ts, t)) < 4.5
     )
-    # Survival: alive and no dropout in (T, T+t] has probability exp(-lam p t) given the state.
-    surv = alive * np.exp(-lam * p * t)
-    assert np.all(_zscore(surv, bg_probability_alive_at(*BG_ARGS, xs, txs, Ts, t)) < 4.5)
+    # Survival: alive at T and no dropout in (T, T+t].
+    p_surv = bg_probability_alive_at(*BG_ARGS, xs, txs, Ts, t)
+    assert np.all(_zscore(survived.astype(float), p_surv, bernoulli=True) < 4.5)
     # The alive posterior of lambda is Gamma(r + x, alpha + T).
-    lam_alive_mean = np.where(alive, lam, 0.0).sum(0) / alive.sum(0)
+    lam = np.zeros((reps, idx.size))
+    lam[future.alive_draw, future.alive_customer] = future.latent["lam"]
+    lam_alive_mean = lam.sum(0) / alive.sum(0)
     np.testing.assert_allclose(lam_alive_mean, (BG["r"] + xs) / (BG["alpha"] + Ts), rtol=0.03)
 
 
-def test_purchase_sampler_given_state() -> None:
-    # Given (lam, p): E[count] = (1 - exp(-lam p t)) / p and P(count = 0) = exp(-lam t).
+def test_simulated_purchases_given_state() -> None:
+    # A new customer with (lam, p) all but fixed (Gamma and Beta with sd / mean ~ 1e-3): then
+    # E[count in t] = (1 - exp(-lam p t)) / p and P(count = 0) = exp(-lam t).
     rng = np.random.default_rng(7)
     lam = np.array([0.1, 0.5, 2.0, 2.0, 5.0])
-    p = np.array([0.0, 0.3, 0.05, 1.0, 0.5])
+    p = np.array([1e-7, 0.3, 0.05, 1.0 - 1e-9, 0.5])
     t = 4.0
     reps = 100_000
-    counts = bg_sample_purchases(True, lam * np.ones((reps, 1)), p, t, rng).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(p > 0, -np.expm1(-lam * p * t) / np.where(p > 0, p, 1.0), lam * t)
+    k = 1e6  # concentration of both priors
+    par = lambda v: np.repeat(v, reps)[:, None]  # noqa: E731 - (5 reps, 1) draws
+    r, alpha = par(np.full(5, k)), par(k / lam)
+    a, b = par(p * k), par((1 - p) * k)
+    zero = np.zeros(1)
+    future = simulate(r, alpha, a, b, zero, zero, zero, t, rng)
+    _, _, counts = _simulated(future, (5 * reps, 1))
+    counts = counts.reshape(5, reps).T.astype(float)
+    mean = -np.expm1(-lam * p * t) / p
     assert np.all(_zscore(counts, mean) < 4.5)
     assert np.all(_zscore((counts == 0).astype(float), np.exp(-lam * t), bernoulli=True) < 4.5)
     assert np.all(counts[:, 3] <= 1)  # p = 1: the first purchase is the last

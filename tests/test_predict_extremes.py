@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from lifetimes import BetaGeoFitter
 
+from clvkit.errors import ClvkitError
 from clvkit.models.bgnbd.predictions import (
     bg_expected_purchases,
     bg_expected_purchases_between,
@@ -18,9 +19,8 @@ from clvkit.models.bgnbd.predictions import (
     bg_probability_alive,
     bg_probability_alive_at,
     bg_probability_of_purchases,
-    bg_sample_latent,
-    bg_sample_purchases,
 )
+from clvkit.models.bgnbd.simulation import simulate
 from clvkit.models.gamma_gamma.predictions import (
     gg_expected_spend,
     gg_sample_nu,
@@ -84,12 +84,27 @@ def test_probability_of_purchases_extreme() -> None:
 def test_sampling_finite_at_extremes() -> None:
     x, tx, T = _customers()
     rng = np.random.default_rng(5)
-    alive, lam, p = bg_sample_latent(R, ALPHA, A, B, x, tx, T, rng)
+    # purchase rates up to ~2e4 per time unit (r = 1e4, alpha = 1e-4): a horizon of 1e5 would
+    # mean ~2e9 events for one customer, refused with a suggestion instead of running out of
+    # memory; one time unit is simulated event by event
+    with pytest.raises(ClvkitError, match=r"purchases in the horizon.*Suggestion"):
+        for _ in simulate(R, ALPHA, A, B, x, tx, T, 1e5, rng).batches:
+            pass
+    future = simulate(R, ALPHA, A, B, x, tx, T, 1.0, rng)
+    alive = np.zeros(future.p_alive.shape, dtype=bool)
+    alive[future.alive_draw, future.alive_customer] = True
+    counts = np.zeros(alive.shape, dtype=np.int64)
+    for batch in future.batches:
+        assert (batch.count >= 0).all() and batch.count.dtype == np.int64
+        assert np.isfinite(batch.times).all() and (batch.times >= 0).all()
+        assert (batch.times <= 1.0).all()
+        np.add.at(counts, (batch.draw, batch.customer), batch.count)
+    lam, p = future.latent["lam"], future.latent["p"]
     assert np.isfinite(lam).all() and (lam >= 0).all()
-    assert ((p >= 0) & (p <= 1)).all()
-    counts = bg_sample_purchases(alive, lam, p, 1e5, rng)
-    assert (counts >= 0).all() and counts.dtype == np.int64
+    drawn = ~np.isnan(p)
+    assert ((p[drawn] >= 0) & (p[drawn] <= 1)).all()
     assert (counts[~alive] == 0).all()
+    assert (future.death >= 0).all()
     pq = np.array(list(itertools.product(VALUES, repeat=3)))
     P, Q, V = (pq[:, i : i + 1] for i in range(3))
     spend = gg_expected_spend(P, Q, V, np.array([0.0, 1.0, 1e4]), np.array([0.0, 1e-4, 1e4]))

@@ -1,4 +1,6 @@
-"""Pure prediction math for the BG/NBD and Gamma-Gamma models (numpy in, numpy out).
+"""Pure prediction math of the BG/NBD model (numpy in, numpy out): expectations and
+probabilities. Random futures come from the one generative process,
+:func:`clvkit.models.bgnbd.simulation.simulate`.
 
 Shapes: population parameters are scalars or arrays of shape ``(S, 1)`` (S posterior draws),
 customer arrays (``frequency``, ``recency``, ``T``, ``monetary_value``) are scalars or of shape
@@ -59,7 +61,6 @@ from scipy.special import betainc, betaln, expit, gammaln
 
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.arrays import (
-    as_float,
     broadcast_shape,
     check_window,
     customer_arrays,
@@ -80,8 +81,6 @@ __all__ = [
     "bg_probability_alive_new_customer",
     "bg_probability_of_purchases",
     "bg_probability_purchase_in_window",
-    "bg_sample_latent",
-    "bg_sample_purchases",
 ]
 
 # Upper bound on elements of one (draws, customers, nodes) block, to bound memory.
@@ -670,118 +669,3 @@ def bg_probability_purchase_in_window(
     return _new_customer(
         (r, alpha, a, b), (sb, eb - sb), ["r", "alpha", "a", "b", "start", "width"]
     )
-
-
-def bg_sample_latent(
-    r: ArrayLike,
-    alpha: ArrayLike,
-    a: ArrayLike,
-    b: ArrayLike,
-    frequency: ArrayLike,
-    recency: ArrayLike,
-    T: ArrayLike,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact draw of (alive, lambda, p) from each customer's conditional posterior at T.
-
-    alive ~ Bernoulli(P(alive)); if alive lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x);
-    if dead (x > 0 only) lambda ~ Gamma(r+x, alpha+t_x), p ~ Beta(a+1, b+x-1).
-
-    Parameters
-    ----------
-    r, alpha, a, b : array_like
-        Scalars or ``(S, 1)`` draws.
-    frequency, recency, T : array_like
-        Shape ``(N,)``.
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    alive : numpy.ndarray of bool
-    lam, p : numpy.ndarray of float
-        Each of shape ``(S, N)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> alive, lam, p = bg_sample_latent(
-    ...     0.2426, 4.4137, 0.7930, 2.4262, np.array([0, 2]), np.array([0.0, 30.43]),
-    ...     np.array([38.86, 38.86]), np.random.default_rng(0))
-    >>> alive.shape, bool(alive[0])
-    ((2,), True)
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ClvkitError(
-            "argument 'rng' must be a numpy.random.Generator. "
-            "Suggestion: pass np.random.default_rng(seed)."
-        )
-    p_alive = bg_probability_alive(r, alpha, a, b, frequency, recency, T)
-    r, alpha, a, b = (np.asarray(v, dtype=np.float64) for v in (r, alpha, a, b))
-    x, tx, T_ = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
-    shape = p_alive.shape
-    alive = rng.random(shape) < p_alive
-    k = np.broadcast_to(r + x, shape)
-    rate = np.where(alive, alpha + T_, alpha + tx)
-    lam = rng.gamma(k, 1.0 / rate)
-    dead_ok = ~alive & (x > 0)  # a dead customer has x > 0, so b + x - 1 >= b > 0
-    pa = np.broadcast_to(np.where(dead_ok, a + 1.0, a), shape)
-    pb = np.broadcast_to(np.where(dead_ok, b + x - 1.0, b + x), shape)
-    p = rng.beta(pa, pb)
-    return alive, lam, p
-
-
-def bg_sample_purchases(
-    alive: ArrayLike, lam: ArrayLike, p: ArrayLike, t: ArrayLike, rng: np.random.Generator
-) -> np.ndarray:
-    """Simulated purchase counts in (T, T+t] given the latent state at T.
-
-    Arrivals are Poisson(lam t); each purchase is the last with probability p, so the count is
-    min(Poisson(lam t), G), G ~ Geometric(p) on {1, 2, ...} drawn by inverse CDF
-    (G = inf when p == 0); dead customers buy nothing.
-
-    Parameters
-    ----------
-    alive, lam, p : array_like
-        Latent state, as returned by :func:`bg_sample_latent`.
-    t : array_like
-        Horizon >= 0, broadcast against the state.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray of int64
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> n = bg_sample_purchases(np.array([True, False]), np.array([1.0, 1.0]),
-    ...                         np.array([0.0, 0.5]), 10.0, np.random.default_rng(1))
-    >>> int(n[1]), n.dtype
-    (0, dtype('int64'))
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ClvkitError(
-            "argument 'rng' must be a numpy.random.Generator. "
-            "Suggestion: pass np.random.default_rng(seed)."
-        )
-    lam_ = nonneg(lam, "lam", "lam is a purchase rate, so it is >= 0")
-    p_ = as_float(p, "p")
-    if ((p_ < 0) | (p_ > 1) | ~np.isfinite(p_)).any():
-        bad = (p_ < 0) | (p_ > 1) | ~np.isfinite(p_)
-        raise bad_rows_error(
-            "argument 'p'", "is not a probability", int(bad.sum()), p_[bad].ravel()[0],
-            "p is the dropout probability from bg_sample_latent",
-        )  # fmt: skip
-    t_ = nonneg(t, "t", "t is a duration in the model's time unit, so it is >= 0")
-    alive_ = np.asarray(alive, dtype=bool)
-    shape = broadcast_shape(alive_, lam_, p_, t_)
-    # numpy's Poisson sampler accepts means up to ~9e18 (int64); 1e18 expected arrivals in a
-    # horizon is far beyond any data, and the count is also cut at the geometric dropout.
-    arrivals = rng.poisson(np.minimum(np.broadcast_to(lam_ * t_, shape), 1e18))
-    u = 1.0 - rng.random(shape)  # in (0, 1]
-    with np.errstate(divide="ignore", over="ignore"):
-        geo = np.ceil(np.log(u) / np.log1p(-np.broadcast_to(p_, shape)))  # inf when p == 0
-    geo = np.maximum(geo, 1.0)
-    count = np.minimum(arrivals, geo).astype(np.int64)
-    return np.where(alive_, count, 0)
