@@ -47,7 +47,7 @@ def test_fit_value_round_trip_on_cdnow(cdnow_csv, tmp_path, capsys):
         "--out", str(prefix), "--quiet",
     )  # fmt: skip
     assert code == 0
-    for suffix in (".beta_geo.nc", ".gamma_gamma.nc", ".rfm.parquet"):
+    for suffix in (".bgnbd.nc", ".gamma_gamma.nc", ".rfm.parquet"):
         assert (tmp_path / "models" / f"cdnow{suffix}").is_file()
     # MLE on the 39-week CDNOW calibration summary: r = 0.2426 (Fader, Hardie and Lee 2005)
     assert "0.2426" in out or "0.2425" in out
@@ -168,7 +168,7 @@ def test_corrupt_and_foreign_model_files(cdnow_csv, tmp_path, capsys):
         "--out", str(prefix), "--quiet",
     )  # fmt: skip
     assert code == 0
-    bg_path = tmp_path / "m" / "shop.beta_geo.nc"
+    bg_path = tmp_path / "m" / "shop.bgnbd.nc"
     good = bg_path.read_bytes()
     bg_path.write_bytes(good[: len(good) // 3])  # truncated: corrupt
     out_csv = tmp_path / "clv.csv"
