@@ -76,7 +76,7 @@ class BacktestResult:
     >>> res.conditional_expectations["n_customers"].tolist()
     [1411, 439, 214, 100, 62, 38, 29, 64]
     >>> from clvkit import plots
-    >>> type(plots.plot_backtest_tracking(res)).__name__
+    >>> type(plots.plot_tracking(res)).__name__
     'Axes'
     """
 
@@ -116,6 +116,7 @@ def fit_model(name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any
     --------
     >>> rfm = pd.DataFrame({"frequency": [0, 2, 5], "recency": [0.0, 8.0, 30.0],
     ...                     "T": [30.0, 35.0, 38.0]})
+    >>> rfm.attrs["time_unit"] = "W"
     >>> fit_model("bgnbd", "purchase", rfm, {"method": "map"}).method_
     'map'
     """
