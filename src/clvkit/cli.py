@@ -472,20 +472,20 @@ def _seed(text: str) -> int:
     return value
 
 
-def _add_models(p: argparse.ArgumentParser, default: str | None = "default") -> None:
-    """--model and --spend-model: registered model names (``clvkit.models.registry``)."""
+def _add_models(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--model and --spend-model: registered model names (``clvkit.models.registry``);
+    without ``defaults`` (``clvkit value``), the model whose file exists is used."""
     from clvkit.models.registry import names
 
-    for flag, kind, what in (("--model", "purchase", "purchase"), ("--spend-model", "spend",
-                                                                     "spend")):  # fmt: skip
+    for flag, kind in (("--model", "purchase"), ("--spend-model", "spend")):
         choices = names(kind)
-        value = DEFAULT_MODELS[kind] if default == "default" else None
+        value = DEFAULT_MODELS[kind] if defaults else None
+        default = value or "the one whose file exists"
         p.add_argument(
             flag,
             choices=choices,
             default=value,
-            help=f"{what} model (registered: {', '.join(choices)}; default "
-            + (f"{value})" if value else "the one whose file exists)"),
+            help=f"{kind} model, one of {', '.join(choices)} (default: {default})",
         )
 
 
@@ -531,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     ('26W', 0.1, 'simulate')
     """
     parser = argparse.ArgumentParser(
-        prog="clvkit", description="Bayesian customer lifetime value: BG/NBD + Gamma-Gamma."
+        prog="clvkit",
+        description="Bayesian customer lifetime value (default models: BG/NBD + Gamma-Gamma).",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
@@ -551,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
     p.add_argument("prefix", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
-    _add_models(p, default=None)
+    _add_models(p, defaults=False)
     p.add_argument(
         "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
     )
