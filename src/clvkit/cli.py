@@ -108,10 +108,15 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _model_classes(args: argparse.Namespace) -> tuple[type, type]:
-    """The registered purchase and spend estimator classes named by --model/--spend-model."""
+    """The registered purchase and spend estimator classes named by --model/--spend-model
+    (short or saved names; the args are set to the short names). An unknown name is a
+    ClvkitError listing the registered ones. Called after the output checks: importing the
+    registry loads the models, which takes seconds."""
     from clvkit.models.registry import get
 
-    return get(args.model, "purchase"), get(args.spend_model, "spend")
+    purchase, spend = get(args.model, "purchase"), get(args.spend_model, "spend")
+    args.model, args.spend_model = purchase.spec.name, spend.spec.name
+    return purchase, spend
 
 
 def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
@@ -209,11 +214,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
+    _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
     con.step("loading the CDNOW sample (2,357 customers, Jan 1997 - Jun 1998)")
     log = cdnow_transactions(sample=True)
     args.purchases = "CDNOW sample"
-    args.customer_id, args.date, args.amount = "customer_id", "date", "amount"
+    args.customer_id, args.date, args.amount, args.tz = "customer_id", "date", "amount", None
     args.calibration_end, args.observation_end = "1997-09-30", "1998-06-30"
     rep, value, bt = _full_report(log, args, con, "clvkit demo: CDNOW sample")
     with staged_output_dir(out, command="demo") as staging:
@@ -231,13 +237,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from clvkit.utils.io import atomic_path, prepare_output_file
 
     prefix = Path(args.out)
-    suffixes = {
-        "transactions": model_suffix(args.model),
-        "spend": model_suffix(args.spend_model),
-        "rfm": RFM_SUFFIX,
-    }
+    rfm_path = prepare_output_file(prefix.with_name(prefix.name + RFM_SUFFIX))
     _model_classes(args)  # an unknown model name fails before any work
-    paths = {k: prefix.with_name(prefix.name + s) for k, s in suffixes.items()}
+    paths = {
+        "transactions": prefix.with_name(prefix.name + model_suffix(args.model)),
+        "spend": prefix.with_name(prefix.name + model_suffix(args.spend_model)),
+        "rfm": rfm_path,
+    }
     for p in paths.values():
         prepare_output_file(p)
     con = _Console(args.quiet)
@@ -342,6 +348,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
+    _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)
     models = [args.model, args.spend_model if args.amount is not None else None]
@@ -473,19 +480,18 @@ def _seed(text: str) -> int:
 
 
 def _add_models(p: argparse.ArgumentParser, defaults: bool = True) -> None:
-    """--model and --spend-model: registered model names (``clvkit.models.registry``);
-    without ``defaults`` (``clvkit value``), the model whose file exists is used."""
-    from clvkit.models.registry import names
-
+    """--model and --spend-model: names in the model registry (``clvkit.models.registry``),
+    checked when the command runs (listing the registered names), not here: building the
+    parser stays fast. Without ``defaults`` (``clvkit value``) the model whose file exists is
+    used."""
     for flag, kind in (("--model", "purchase"), ("--spend-model", "spend")):
-        choices = names(kind)
         value = DEFAULT_MODELS[kind] if defaults else None
         default = value or "the one whose file exists"
         p.add_argument(
             flag,
-            choices=choices,
             default=value,
-            help=f"{kind} model, one of {', '.join(choices)} (default: {default})",
+            metavar="NAME",
+            help=f"{kind} model registered in clvkit.models.registry (default: {default})",
         )
 
 
