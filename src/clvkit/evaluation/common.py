@@ -17,7 +17,6 @@ __all__ = [
     "check_prob",
     "draw_index",
     "model_draws",
-    "n_draws",
     "randomized_pit",
     "same_length",
 ]
@@ -41,11 +40,6 @@ def model_draws(obj: Any, kind: str, argument: str) -> tuple[ModelSpec, dict[str
     """
     spec, post = resolve(obj, kind, argument)
     return spec, flat_params(spec, post)
-
-
-def n_draws(params: dict[str, np.ndarray]) -> int:
-    """Number of draws of a parameter mapping."""
-    return next(iter(params.values())).shape[0]
 
 
 def draw_index(n_draws: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -31,11 +31,10 @@ from clvkit.evaluation.common import (
     check_prob,
     draw_index,
     model_draws,
-    n_draws,
     randomized_pit,
     same_length,
 )
-from clvkit.models.contract import take, take_draws
+from clvkit.models.contract import n_draws, take, take_draws
 from clvkit.rng import make_rng
 
 __all__ = ["conditional_expectations", "holdout_metrics", "holdout_predictive"]

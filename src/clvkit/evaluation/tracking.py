@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import CELLS, check_prob, draw_index, model_draws, n_draws
-from clvkit.models.contract import PurchaseSpec, take_draws
+from clvkit.evaluation.common import CELLS, check_prob, draw_index, model_draws
+from clvkit.models.contract import PurchaseSpec, n_draws, take_draws
 from clvkit.rng import make_rng
 
 __all__ = ["CohortTracking", "cohort_tracking", "simulate_cohort", "window_counts"]
