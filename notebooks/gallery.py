@@ -63,13 +63,13 @@ def main(out: str = "gallery", nuts: bool = False) -> list[str]:
         method="simulate", keep_draws=True, random_seed=2,
     )  # fmt: skip
     figures = {
-        "tracking_cumulative": lambda ax: res.plot_tracking(cumulative=True, ax=ax),
-        "tracking_incremental": lambda ax: res.plot_tracking(cumulative=False, ax=ax),
-        "retention": lambda ax: res.plot_retention(ax=ax),
-        "frequency_ppc": lambda ax: res.plot_frequency_ppc(ax=ax),
-        "conditional_expectations": lambda ax: res.plot_conditional_expectations(ax=ax),
-        "pit_purchases": lambda ax: res.plot_pit(ax=ax),
-        "pit_revenue": lambda ax: res.plot_pit(revenue=True, ax=ax),
+        "tracking_cumulative": lambda ax: plots.plot_tracking(res, cumulative=True, ax=ax),
+        "tracking_incremental": lambda ax: plots.plot_tracking(res, cumulative=False, ax=ax),
+        "retention": lambda ax: plots.plot_retention(res, ax=ax),
+        "frequency_ppc": lambda ax: plots.plot_frequency_ppc(res, ax=ax),
+        "conditional_expectations": lambda ax: plots.plot_conditional_expectations(res, ax=ax),
+        "pit_purchases": lambda ax: plots.plot_pit(res, ax=ax),
+        "pit_revenue": lambda ax: plots.plot_pit(res, revenue=True, ax=ax),
         "probability_alive_matrix": lambda ax: plots.plot_probability_alive_matrix(
             bg, T=39.0, ax=ax
         ),

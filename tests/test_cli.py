@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import clvkit
 from clvkit.cli import main
 from clvkit.datasets import cdnow_transactions, simulate
 
@@ -47,7 +48,7 @@ def test_fit_value_round_trip_on_cdnow(cdnow_csv, tmp_path, capsys):
         "--out", str(prefix), "--quiet",
     )  # fmt: skip
     assert code == 0
-    for suffix in (".beta_geo.nc", ".gamma_gamma.nc", ".rfm.parquet"):
+    for suffix in (".bgnbd.nc", ".gamma_gamma.nc", ".rfm.parquet"):
         assert (tmp_path / "models" / f"cdnow{suffix}").is_file()
     # MLE on the 39-week CDNOW calibration summary: r = 0.2426 (Fader, Hardie and Lee 2005)
     assert "0.2426" in out or "0.2425" in out
@@ -67,6 +68,111 @@ def test_fit_value_round_trip_on_cdnow(cdnow_csv, tmp_path, capsys):
     # The printed equity mean is the sum of the per-customer means (one draw: MLE).
     equity = float(out.split("Customer equity: mean ")[1].split(";")[0].replace(",", ""))
     assert equity == pytest.approx(clv["mean"].sum(), rel=1e-6)
+
+    # a model file under the name of earlier versions (cdnow.beta_geo.nc) still loads
+    models = tmp_path / "models"
+    (models / "cdnow.bgnbd.nc").rename(models / "cdnow.beta_geo.nc")
+    code, out_old, _ = _run(
+        capsys, "value", str(prefix), "--value-method", "expected", "--model", "bgnbd", "--quiet"
+    )  # fmt: skip
+    assert code == 0
+    old = float(out_old.split("Customer equity: mean ")[1].split(";")[0].replace(",", ""))
+    assert old == equity
+
+
+def test_model_options_come_from_the_registry(cdnow_csv, tmp_path, capsys):
+    from clvkit.cli import build_parser
+    from clvkit.models.registry import names
+
+    parser = build_parser()
+    for command in (["fit", "log.csv"], ["backtest", "log.csv", "--calibration-end", CAL,
+                                         "--observation-end", END], ["demo"]):  # fmt: skip
+        args = parser.parse_args(command)
+        assert (args.model, args.spend_model) == ("bgnbd", "gamma_gamma")
+    # an unknown name: one line listing the registered models, before any work or output
+    for argv in (
+        ["fit", str(cdnow_csv), *COLS, "--model", "pareto_nope", "--out", str(tmp_path / "m")],
+        ["backtest", str(cdnow_csv), *COLS, "--calibration-end", CAL, "--observation-end", END,
+         "--spend-model", "fee_nope", "--out", str(tmp_path / "bt")],
+        ["report", str(cdnow_csv), *COLS, "--calibration-end", CAL, "--observation-end", END,
+         "--model", "gamma_gamma", "--out", str(tmp_path / "r.html")],
+    ):  # fmt: skip
+        code, _, err = _run(capsys, *argv)
+        _assert_one_line_error(code, err, "Suggestion")
+        # no progress line ("[  0.0s] ..."): nothing was read or fitted
+        assert not any(line.startswith("[") for line in err.splitlines())
+        assert str(names("purchase")) in err or str(names("spend")) in err
+    assert _files(tmp_path) == set()
+    # a saved model name works too, and files are named by the short name
+    args = parser.parse_args(["fit", "log.csv", "--model", "BetaGeo"])
+    from clvkit.cli import _model_classes
+
+    purchase, _ = _model_classes(args)
+    assert args.model == "bgnbd" == purchase.spec.name
+
+
+def test_fit_reads_a_glob_through_duckdb(tmp_path, monkeypatch, capsys):
+    # `clvkit fit logs/*.parquet` hands the glob to the DuckDB route (data.files), never pandas
+    import clvkit.data.files as files
+
+    log = cdnow_transactions().head(2000)
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    log.iloc[:1000].to_parquet(folder / "a.parquet")
+    log.iloc[1000:].to_parquet(folder / "b.parquet")
+    seen = []
+    real = files.summarize_files
+
+    def spy(path, **kw):
+        seen.append(str(path))
+        return real(path, **kw)
+
+    def no_pandas(*args, **kwargs):
+        raise AssertionError("the log was read with pandas")
+
+    monkeypatch.setattr(files, "summarize_files", spy)
+    monkeypatch.setattr(pd, "read_parquet", no_pandas)
+    monkeypatch.setattr(pd, "read_csv", no_pandas)
+    code, _, err = _run(
+        capsys, "fit", str(folder / "*.parquet"), "--method", "mle", "--out",
+        str(tmp_path / "m" / "shop"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert seen == [str(folder / "*.parquet")]
+    monkeypatch.undo()
+    rfm = pd.read_parquet(tmp_path / "m" / "shop.rfm.parquet")
+    expected = clvkit.rfm_summary(log, amount="amount")
+    pd.testing.assert_frame_equal(rfm, expected, check_like=True)
+
+
+def test_report_reads_and_summarizes_the_log_once(cdnow_csv, tmp_path, monkeypatch, capsys):
+    import clvkit.data.files as files
+    import clvkit.data.summary as summary
+
+    calls = {"summarize_log": 0, "read_files": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(summary, "summarize_log")
+    counted(files, "read_files")
+    report = tmp_path / "report.html"
+    code, _, err = _run(
+        capsys, "report", str(cdnow_csv), *COLS, "--calibration-end", CAL, "--observation-end",
+        END, "--method", "mle", "--value-method", "expected", "--out", str(report), "--quiet",
+        "--seed", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert calls == {"summarize_log": 1, "read_files": 1}
+    text = report.read_text()
+    assert "BG/NBD purchase model" in text and "Gamma-Gamma spend model" in text
+    assert "chi-square" in text
 
 
 def test_backtest_command_on_cdnow(cdnow_csv, tmp_path, capsys):
@@ -168,7 +274,7 @@ def test_corrupt_and_foreign_model_files(cdnow_csv, tmp_path, capsys):
         "--out", str(prefix), "--quiet",
     )  # fmt: skip
     assert code == 0
-    bg_path = tmp_path / "m" / "shop.beta_geo.nc"
+    bg_path = tmp_path / "m" / "shop.bgnbd.nc"
     good = bg_path.read_bytes()
     bg_path.write_bytes(good[: len(good) // 3])  # truncated: corrupt
     out_csv = tmp_path / "clv.csv"

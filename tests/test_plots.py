@@ -78,13 +78,13 @@ def _render(draw, tmp_path, name):
 )
 def test_backtest_plots_render(result, tmp_path, name):
     draw = {
-        "tracking_cumulative": lambda ax: result.plot_tracking(ax=ax),
-        "tracking_incremental": lambda ax: result.plot_tracking(cumulative=False, ax=ax),
-        "retention": lambda ax: result.plot_retention(ax=ax),
-        "frequency_ppc": lambda ax: result.plot_frequency_ppc(ax=ax),
-        "conditional_expectations": lambda ax: result.plot_conditional_expectations(ax=ax),
-        "pit": lambda ax: result.plot_pit(ax=ax),
-        "pit_revenue": lambda ax: result.plot_pit(revenue=True, ax=ax),
+        "tracking_cumulative": lambda ax: plots.plot_tracking(result, ax=ax),
+        "tracking_incremental": lambda ax: plots.plot_tracking(result, cumulative=False, ax=ax),
+        "retention": lambda ax: plots.plot_retention(result, ax=ax),
+        "frequency_ppc": lambda ax: plots.plot_frequency_ppc(result, ax=ax),
+        "conditional_expectations": lambda ax: plots.plot_conditional_expectations(result, ax=ax),
+        "pit": lambda ax: plots.plot_pit(result, ax=ax),
+        "pit_revenue": lambda ax: plots.plot_pit(result, revenue=True, ax=ax),
     }[name]
     _render(draw, tmp_path, name)
 
@@ -161,3 +161,43 @@ def test_gallery_renders_every_plot(tmp_path):
     assert len(paths) == 12
     for p in paths:
         _check_png(p)
+
+
+def test_matrix_plots_refuse_a_model_without_rfm_columns():
+    # a purchase model whose customer columns are not frequency, recency, T (e.g. BG/BB's
+    # opportunities) cannot be drawn on a frequency x recency grid: a clear error, no crash
+    from clvkit.models.registry import get
+
+    bg_spec = type(get("bgnbd").spec)
+
+    class OpportunitySpec(bg_spec):
+        columns = ("frequency", "recency", "n_opportunities")
+        label = "BG/BB-like"
+
+    class Fitted:
+        spec = OpportunitySpec()
+        posterior_ = POST
+
+    with pytest.raises(ClvkitError, match=r"BG/BB-like.*n_opportunities.*Suggestion"):
+        plots.plot_probability_alive_matrix(Fitted(), T=39.0)
+    with pytest.raises(ClvkitError, match=r"frequency, recency and T.*Suggestion"):
+        plots.plot_probability_alive_history(Fitted(), np.array([1.0]), end=5.0)
+
+
+def test_expected_purchases_matrix_is_the_contract_expectation():
+    from clvkit.models.registry import get
+
+    ax = plots.plot_expected_purchases_matrix(MLE, t=52.0, T=39.0, max_frequency=10, n_recency=5)
+    grid = np.asarray(ax.get_images()[0].get_array())
+    plt.close(ax.figure)
+    prm = {k: np.array([[v]]) for k, v in MLE.items()}
+    cols = {
+        "frequency": np.array([4.0]),
+        "recency": np.array([39.0 * 2 / 4]),
+        "T": np.array([39.0]),
+    }
+    ref = get("bgnbd").spec.expected_purchases(prm, cols, np.array([52.0]))[0, 0, 0]
+    assert grid[4, 2] == pytest.approx(ref, rel=1e-12)
+    # the same cell from the BG/NBD prediction function itself
+    ref_bg = predict.bg_expected_purchases(*MLE.values(), 4.0, 19.5, 39.0, 52.0)
+    assert grid[4, 2] == pytest.approx(float(np.ravel(ref_bg)[0]), rel=1e-10)

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clvkit
+from clvkit import evaluation as bt
 from clvkit.errors import ClvkitError
-from clvkit.evaluation import holdout as bt
 from clvkit.rng import check_random_seed, make_rng
 
 BAD = [
@@ -48,7 +48,7 @@ def fitted():
 
 def _entry_points(rfm, bg, gg):
     """Every public function that takes ``random_seed``, as ``seed -> call``."""
-    x, tx, T = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
+    x, T = (rfm[c].to_numpy() for c in ("frequency", "T"))
     value_kw = {"horizon": 10, "annual_discount_rate": 0.1}
     log = clvkit.datasets.cdnow_transactions().iloc[:500]
     points = {
@@ -69,7 +69,7 @@ def _entry_points(rfm, bg, gg):
             5, r=0.5, alpha=5.0, a=0.8, b=2.5, random_seed=s
         ),
         "backtest.holdout_predictive": lambda s: bt.holdout_predictive(
-            POST, x, tx, T, 10.0, actual=np.zeros(x.size), random_seed=s
+            POST, rfm, 10.0, actual=np.zeros(x.size), random_seed=s
         ),
         "backtest.frequency_ppc": lambda s: bt.frequency_ppc(POST, x, T, random_seed=s),
         "backtest.cohort_tracking": lambda s: bt.cohort_tracking(

@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
-    "backtest": "clvkit.evaluation.holdout",
+    "backtest": "clvkit.evaluation",
 }
 _SUBMODULES = {
     "datasets",

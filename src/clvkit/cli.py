@@ -3,9 +3,16 @@
 Progress goes to stderr (``--quiet`` turns it off), results to stdout or files.
 
 ``PURCHASES`` (a CSV or Parquet file, or a glob) is read exactly as the Python API reads a path:
-``fit`` and ``summarize`` hand it to ``clvkit.rfm_summary``/``calibration_holdout``, ``backtest``
-and ``report`` read it with ``clvkit.read_purchases``; so the same file gives the same table, or
-the same error, on the command line and in Python (``--tz`` as the API's ``tz=``).
+``fit`` and ``summarize`` hand it to ``clvkit.rfm_summary``/``calibration_holdout`` (DuckDB,
+out of core), ``backtest`` and ``report`` to ``clvkit.evaluation.split_log``, which reads it
+once with ``clvkit.read_purchases`` and summarizes it once; so the same file gives the same
+table, or the same error, on the command line and in Python (``--tz`` as the API's ``tz=``).
+
+Models come from the registry (``clvkit.models.registry``): ``--model`` names the purchase
+model (default ``bgnbd``), ``--spend-model`` the spend model (default ``gamma_gamma``).
+``clvkit fit --out models/shop`` writes ``models/shop.<name>.nc`` per model (e.g.
+``shop.bgnbd.nc``, ``shop.gamma_gamma.nc``) and ``models/shop.rfm.parquet``; ``clvkit value``
+finds them by the prefix (files of earlier versions, ``shop.beta_geo.nc``, still load).
 
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
@@ -47,7 +54,22 @@ from clvkit.errors import ClvkitError
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program killed by SIGPIPE
 EXIT_SIGTERM = 143  # 128 + SIGTERM
-MODEL_SUFFIXES = {"transactions": ".beta_geo.nc", "spend": ".gamma_gamma.nc", "rfm": ".rfm.parquet"}
+#: Suffix of the RFM table that ``clvkit fit`` writes next to the model files.
+RFM_SUFFIX = ".rfm.parquet"
+#: Model file names of earlier clvkit versions, still read by ``clvkit value``.
+LEGACY_MODEL_SUFFIXES = {"bgnbd": ".beta_geo.nc"}
+DEFAULT_MODELS = {"purchase": "bgnbd", "spend": "gamma_gamma"}
+
+
+def model_suffix(name: str) -> str:
+    """The file suffix of a registered model's saved file: ``.<spec.name>.nc``.
+
+    Examples
+    --------
+    >>> model_suffix("bgnbd"), model_suffix("gamma_gamma")
+    ('.bgnbd.nc', '.gamma_gamma.nc')
+    """
+    return f".{name}.nc"
 
 
 class _Console:
@@ -65,14 +87,6 @@ class _Console:
 # ---------------------------------------------------------------------------------------------
 # shared pipeline pieces
 # ---------------------------------------------------------------------------------------------
-def _read_log(args: argparse.Namespace, con: _Console) -> Any:
-    """The log as the API reads a path: DuckDB, the same checks and purchase-day rule."""
-    from clvkit.data.summary import read_purchases
-
-    con.step(f"reading {args.purchases}")
-    return read_purchases(args.purchases, **_log_columns(args))
-
-
 def _log_columns(args: argparse.Namespace) -> dict[str, Any]:
     """The column names and ``tz`` of PURCHASES, as the data layer's keyword arguments."""
     return {
@@ -93,16 +107,25 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
-    from clvkit.models.bgnbd.model import BetaGeo
-    from clvkit.models.gamma_gamma.model import GammaGamma
+def _model_classes(args: argparse.Namespace) -> tuple[type, type]:
+    """The registered purchase and spend estimator classes named by --model/--spend-model
+    (short or saved names; the args are set to the short names). An unknown name is a
+    ClvkitError listing the registered ones. Called after the output checks: importing the
+    registry loads the models, which takes seconds."""
+    from clvkit.models.registry import get
 
+    purchase, spend = get(args.model, "purchase"), get(args.spend_model, "spend")
+    args.model, args.spend_model = purchase.spec.name, spend.spec.name
+    return purchase, spend
+
+
+def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
+    purchase, spend = _model_classes(args)
     kw = _fit_kwargs(args)
-    con.step(f"fitting BG/NBD ({args.method}) on {len(rfm):,} customers")
-    bg = BetaGeo().fit(rfm, **kw)
-    con.step("fitting Gamma-Gamma spend model")
-    gg = GammaGamma().fit(rfm, **kw)
-    return bg, gg
+    con.step(f"fitting {purchase.spec.label} ({args.method}) on {len(rfm):,} customers")
+    fitted = purchase().fit(rfm, **kw)
+    con.step(f"fitting {spend.spec.label} spend model")
+    return fitted, spend().fit(rfm, **kw)
 
 
 def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
@@ -143,48 +166,43 @@ def _write_frame(frame: Any, path: Path) -> Path:
     return path
 
 
-def _backtest(log: Any, args: argparse.Namespace, con: _Console, models: tuple | None) -> Any:
-    from clvkit.evaluation.holdout import backtest
+def _split(source: Any, args: argparse.Namespace, con: _Console) -> Any:
+    """The log read and summarized once, split at --calibration-end."""
+    from clvkit.evaluation.split import split_log
+
+    con.step(f"reading and summarizing {args.purchases}: calibration and holdout")
+    return split_log(
+        source,
+        calibration_end=args.calibration_end,
+        observation_end=args.observation_end,
+        time_unit=args.time_unit,
+        **_log_columns(args),
+    )
+
+
+def _backtest(split: Any, args: argparse.Namespace, con: _Console, models: tuple) -> Any:
+    from clvkit.evaluation.run import backtest_split
 
     con.step(f"backtest: calibration to {args.calibration_end}, holdout to {args.observation_end}")
-    bg, gg = models if models is not None else (None, None)
-    return backtest(
-        log,
-        calibration_end=args.calibration_end,
-        observation_end=args.observation_end,
-        time_unit=args.time_unit,
-        customer_id=args.customer_id,
-        date=args.date,
-        amount=args.amount,
-        transactions_model=bg,
-        spend_model=gg,
-        fit_kwargs=_fit_kwargs(args),
-        random_seed=args.seed,
+    purchase, spend = models
+    return backtest_split(
+        split, transactions_model=purchase, spend_model=spend, random_seed=args.seed
     )
 
 
-def _full_report(log: Any, args: argparse.Namespace, con: _Console, title: str) -> tuple:
-    """Calibration summary, both fits, CLV on the calibration base, backtest, report."""
-    from clvkit.data.summary import calibration_holdout
+def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: str) -> tuple:
+    """One read and summary of the log, both fits, CLV on the calibration base, backtest,
+    report."""
     from clvkit.report import build_report
 
-    con.step("summarizing the calibration window")
-    rfm = calibration_holdout(
-        log,
-        calibration_end=args.calibration_end,
-        observation_end=args.observation_end,
-        customer_id=args.customer_id,
-        date=args.date,
-        amount=args.amount,
-        time_unit=args.time_unit,
-    )
-    calib = rfm[["frequency", "recency", "T", "monetary_value"]].copy()
-    calib.attrs = dict(rfm.attrs)
-    bg, gg = _fit_models(calib, args, con)
-    value = _value(bg, gg, calib, args, con)
-    bt = _backtest(log, args, con, (bg, gg))
+    split = _split(source, args, con)
+    calib = split.rfm[["frequency", "recency", "T", "monetary_value"]].copy()
+    calib.attrs = dict(split.rfm.attrs)
+    purchase, spend = _fit_models(calib, args, con)
+    value = _value(purchase, spend, calib, args, con)
+    bt = _backtest(split, args, con, (purchase, spend))
     con.step("rendering the report")
-    rep = build_report(calib, bg, gg, value, bt, settings=_settings(args), title=title)
+    rep = build_report(calib, purchase, spend, value, bt, settings=_settings(args), title=title)
     return rep, value, bt
 
 
@@ -196,11 +214,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
+    _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
     con.step("loading the CDNOW sample (2,357 customers, Jan 1997 - Jun 1998)")
     log = cdnow_transactions(sample=True)
     args.purchases = "CDNOW sample"
-    args.customer_id, args.date, args.amount = "customer_id", "date", "amount"
+    args.customer_id, args.date, args.amount, args.tz = "customer_id", "date", "amount", None
     args.calibration_end, args.observation_end = "1997-09-30", "1998-06-30"
     rep, value, bt = _full_report(log, args, con, "clvkit demo: CDNOW sample")
     with staged_output_dir(out, command="demo") as staging:
@@ -218,7 +237,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from clvkit.utils.io import atomic_path, prepare_output_file
 
     prefix = Path(args.out)
-    paths = {k: prefix.with_name(prefix.name + s) for k, s in MODEL_SUFFIXES.items()}
+    rfm_path = prepare_output_file(prefix.with_name(prefix.name + RFM_SUFFIX))
+    _model_classes(args)  # an unknown model name fails before any work
+    paths = {
+        "transactions": prefix.with_name(prefix.name + model_suffix(args.model)),
+        "spend": prefix.with_name(prefix.name + model_suffix(args.spend_model)),
+        "rfm": rfm_path,
+    }
     for p in paths.values():
         prepare_output_file(p)
     con = _Console(args.quiet)
@@ -229,15 +254,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         observation_end=args.observation_end,
         **_log_columns(args),
     )
-    bg, gg = _fit_models(rfm, args, con)
+    purchase, spend = _fit_models(rfm, args, con)
     # Summaries first: if one fails, no model file has been written yet.
-    tables = [
-        (name, m.summary().round(4).to_string())
-        for name, m in (("BG/NBD", bg), ("Gamma-Gamma", gg))
-    ]
+    tables = [(m.spec.label, m.summary().round(4).to_string()) for m in (purchase, spend)]
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    bg.save(paths["transactions"])
-    gg.save(paths["spend"])
+    purchase.save(paths["transactions"])
+    spend.save(paths["spend"])
     with atomic_path(paths["rfm"]) as tmp:
         rfm.to_parquet(tmp)
     for p in paths.values():
@@ -247,29 +269,63 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_models(prefix: str) -> tuple[Any, Any, Any]:
+def _model_files(base: str, kind: str, name: str | None) -> str:
+    """The saved model file of ``kind`` under the prefix ``base`` (``name``: --model or
+    --spend-model; ``None``: the one registered model whose file exists)."""
+    from clvkit.models.registry import get, names
+
+    candidates = [name] if name is not None else names(kind)
+    found = []
+    for n in candidates:
+        get(n, kind)  # an unknown name is refused with the registered ones
+        for suffix in (model_suffix(n), LEGACY_MODEL_SUFFIXES.get(n)):
+            if suffix and os.path.isfile(base + suffix):
+                found.append(base + suffix)
+                break
+    flag = "--model" if kind == "purchase" else "--spend-model"
+    if not found:
+        wanted = " or ".join(repr(base + model_suffix(n)) for n in candidates)
+        raise ClvkitError(
+            f"model file {wanted} does not exist. Suggestion: pass the --out prefix used with "
+            "'clvkit fit' (e.g. models/shop)."
+        )
+    if len(found) > 1:
+        raise ClvkitError(
+            f"the prefix {base!r} has several {kind} model files ({found}). Suggestion: pick "
+            f"one with {flag} NAME."
+        )
+    return found[0]
+
+
+def _load_models(prefix: str, args: argparse.Namespace) -> tuple[Any, Any, Any]:
     import pandas as pd
 
     from clvkit.models.persistence import load
+    from clvkit.models.registry import names, spec_of
 
-    base = prefix
-    for s in MODEL_SUFFIXES.values():
-        base = base.removesuffix(s)
-    paths = {k: base + s for k, s in MODEL_SUFFIXES.items()}
-    for p in paths.values():
-        if not os.path.isfile(p):
-            raise ClvkitError(
-                f"model file {p!r} does not exist. Suggestion: pass the --out prefix used with "
-                "'clvkit fit' (e.g. models/shop)."
-            )
-    bg, gg = load(paths["transactions"]), load(paths["spend"])
+    base = prefix.removesuffix(RFM_SUFFIX)
+    for n in names():
+        for suffix in (model_suffix(n), LEGACY_MODEL_SUFFIXES.get(n)):
+            if suffix:
+                base = base.removesuffix(suffix)
+    paths = {
+        "transactions": _model_files(base, "purchase", args.model),
+        "spend": _model_files(base, "spend", args.spend_model),
+        "rfm": base + RFM_SUFFIX,
+    }
+    if not os.path.isfile(paths["rfm"]):
+        raise ClvkitError(
+            f"file {paths['rfm']!r} does not exist. Suggestion: pass the --out prefix used with "
+            "'clvkit fit' (e.g. models/shop)."
+        )
+    purchase, spend = load(paths["transactions"]), load(paths["spend"])
+    spec_of(purchase, "purchase", paths["transactions"])  # the wrong kind of model: refused
+    spec_of(spend, "spend", paths["spend"])
     try:
         rfm = pd.read_parquet(paths["rfm"])
     except Exception as exc:
         raise ClvkitError(f"could not read {paths['rfm']!r}: {exc}".splitlines()[0]) from exc
-    if not hasattr(bg, "expected_purchases") or not hasattr(gg, "expected_spend"):
-        raise ClvkitError(f"{paths['transactions']!r} / {paths['spend']!r} hold the wrong models.")
-    return bg, gg, rfm
+    return purchase, spend, rfm
 
 
 def _cmd_value(args: argparse.Namespace) -> int:
@@ -278,9 +334,9 @@ def _cmd_value(args: argparse.Namespace) -> int:
     if args.out:
         prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
-    con.step(f"loading {args.model}")
-    bg, gg, rfm = _load_models(args.model)
-    value = _value(bg, gg, rfm, args, con)
+    con.step(f"loading {args.prefix}")
+    purchase, spend, rfm = _load_models(args.prefix, args)
+    value = _value(purchase, spend, rfm, args, con)
     if args.out:
         _write_frame(value.summary(), Path(args.out))
         con.step(f"per-customer CLV written to {args.out}")
@@ -292,9 +348,20 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
     out = prepare_output_dir(args.out)
+    _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
-    log = _read_log(args, con)
-    bt = _backtest(log, args, con, None)
+    split = _split(args.purchases, args, con)
+    models = [args.model, args.spend_model if args.amount is not None else None]
+    fitted = []
+    for kind, name in zip(("purchase", "spend"), models, strict=True):
+        if name is not None:
+            from clvkit.evaluation.run import fit_model
+
+            con.step(f"fitting {name} ({args.method}) on {len(split.rfm):,} customers")
+            fitted.append(fit_model(name, kind, split.rfm, _fit_kwargs(args)))
+        else:
+            fitted.append(None)
+    bt = _backtest(split, args, con, tuple(fitted))
     with staged_output_dir(out, command="backtest") as staging:
         bt.customers.to_csv(staging / "customers.csv")
         bt.metrics.to_csv(staging / "metrics.csv")
@@ -307,13 +374,15 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from clvkit import plots
+
         for name, draw in {
-            "tracking_cumulative": lambda ax: bt.plot_tracking(True, ax=ax),
-            "tracking_incremental": lambda ax: bt.plot_tracking(False, ax=ax),
-            "retention": lambda ax: bt.plot_retention(ax=ax),
-            "frequency_ppc": lambda ax: bt.plot_frequency_ppc(ax=ax),
-            "conditional_expectations": lambda ax: bt.plot_conditional_expectations(ax=ax),
-            "pit": lambda ax: bt.plot_pit(ax=ax),
+            "tracking_cumulative": lambda ax: plots.plot_tracking(bt, ax=ax),
+            "tracking_incremental": lambda ax: plots.plot_tracking(bt, cumulative=False, ax=ax),
+            "retention": lambda ax: plots.plot_retention(bt, ax=ax),
+            "frequency_ppc": lambda ax: plots.plot_frequency_ppc(bt, ax=ax),
+            "conditional_expectations": lambda ax: plots.plot_conditional_expectations(bt, ax=ax),
+            "pit": lambda ax: plots.plot_pit(bt, ax=ax),
         }.items():
             fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
             draw(ax)
@@ -330,8 +399,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     prepare_output_file(args.out, suffixes=HTML_SUFFIXES)
     con = _Console(args.quiet)
-    log = _read_log(args, con)
-    rep, value, _ = _full_report(log, args, con, f"Customer lifetime value: {args.purchases}")
+    _model_classes(args)  # an unknown model name fails before any work
+    rep, value, _ = _full_report(
+        args.purchases, args, con, f"Customer lifetime value: {args.purchases}"
+    )
     path = rep.write(args.out)
     print(value.report())
     print(f"\nReport: {Path(path).resolve()}")
@@ -408,7 +479,24 @@ def _seed(text: str) -> int:
     return value
 
 
+def _add_models(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--model and --spend-model: names in the model registry (``clvkit.models.registry``),
+    checked when the command runs (listing the registered names), not here: building the
+    parser stays fast. Without ``defaults`` (``clvkit value``) the model whose file exists is
+    used."""
+    for flag, kind in (("--model", "purchase"), ("--spend-model", "spend")):
+        value = DEFAULT_MODELS[kind] if defaults else None
+        default = value or "the one whose file exists"
+        p.add_argument(
+            flag,
+            default=value,
+            metavar="NAME",
+            help=f"{kind} model registered in clvkit.models.registry (default: {default})",
+        )
+
+
 def _add_fit(p: argparse.ArgumentParser) -> None:
+    _add_models(p)
     p.add_argument(
         "--method",
         choices=["nuts", "laplace", "map", "mle"],
@@ -449,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     ('26W', 0.1, 'simulate')
     """
     parser = argparse.ArgumentParser(
-        prog="clvkit", description="Bayesian customer lifetime value: BG/NBD + Gamma-Gamma."
+        prog="clvkit",
+        description="Bayesian customer lifetime value (default models: BG/NBD + Gamma-Gamma).",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
@@ -468,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
-    p.add_argument("model", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
+    p.add_argument("prefix", help="the prefix given to 'clvkit fit --out' (e.g. models/shop)")
+    _add_models(p, defaults=False)
     p.add_argument(
         "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
     )

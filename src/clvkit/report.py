@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvkit.models.registry import spec_of
 from clvkit.utils.io import atomic_path
 
-__all__ = ["Report", "package_versions"]
+__all__ = ["Report", "build_report", "chi_square_text", "package_versions"]
 
 _PACKAGES = ("clvkit", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray")
 
@@ -180,10 +181,15 @@ def _fmt_money(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
 
 
-def _model_section(rep: Report, name: str, model: Any, prob: float) -> None:
-    rep.section(name, level=3)
-    rep.table(model.summary(prob))
-    if model.method_ == "nuts":
+def _model_section(rep: Report, kind: str, model: Any, prob: float) -> None:
+    """A model's section, from its spec (label, parameters) and its estimator's summary."""
+    spec = spec_of(model, kind, "transactions_model" if kind == "purchase" else "spend_model")
+    rep.section(f"{spec.label} {kind} model", level=3)
+    rep.text(f"Parameters: {', '.join(spec.param_names)}.", css="note")
+    method = getattr(model, "method_", None)
+    if hasattr(model, "summary"):
+        rep.table(model.summary(prob))
+    if method == "nuts":
         d = model.diagnostics()
         figures = (
             f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -198,18 +204,37 @@ def _model_section(rep: Report, name: str, model: Any, prob: float) -> None:
                 "stronger priors before trusting these numbers.",
                 css="warn",
             )
-    elif model.method_ == "laplace":
+    elif method == "laplace":
         rep.text(
             "Laplace approximation: draws from a normal approximation of the posterior on the "
             "log scale at its mode (close to NUTS for large customer bases; skewed parameters "
             "of small bases are better served by NUTS).",
             css="note",
         )
-    else:
+    elif method is not None:
         rep.text(
-            f"Point fit (method={model.method_!r}): intervals are asymptotic, not posterior.",
+            f"Point fit (method={method!r}): intervals are asymptotic, not posterior.",
             css="note",
         )
+
+
+def chi_square_text(ppc: pd.DataFrame) -> str | None:
+    """The report's line on the calibration frequency check (``None`` without a chi-square).
+
+    Examples
+    --------
+    >>> ppc = pd.DataFrame({"actual": [1.0]})
+    >>> ppc.attrs.update(chi_square=4.25, dof=2, p_value=0.119)
+    >>> chi_square_text(ppc)
+    'Calibration frequency posterior predictive check: chi-square 4.2 (2 degrees of freedom, p = 0.119).'
+    """
+    chi2 = ppc.attrs.get("chi_square")
+    if chi2 is None:
+        return None
+    text = f"Calibration frequency posterior predictive check: chi-square {chi2:.1f}"
+    if "dof" in ppc.attrs and "p_value" in ppc.attrs:
+        text += f" ({ppc.attrs['dof']} degrees of freedom, p = {ppc.attrs['p_value']:.3f})"
+    return text + "."
 
 
 def build_report(
@@ -231,10 +256,11 @@ def build_report(
     rfm : pandas.DataFrame
         The calibration RFM table the models were fitted on.
     transactions_model, spend_model
-        Fitted ``BetaGeo`` and ``GammaGamma``.
+        Fitted models of any registered purchase and spend model (see
+        :mod:`clvkit.models.registry`).
     value : clvkit.value.CustomerValue
         Result of :func:`clvkit.customer_value`.
-    backtest : clvkit.evaluation.holdout.BacktestResult, optional
+    backtest : clvkit.evaluation.BacktestResult, optional
         Holdout comparison; its section is left out when ``None``.
     settings : mapping, optional
         The settings used, shown verbatim.
@@ -301,38 +327,44 @@ def build_report(
     rep.figures(figs)
 
     rep.section("Models")
-    _model_section(rep, "BG/NBD purchase model", transactions_model, prob)
-    _model_section(rep, "Gamma-Gamma spend model", spend_model, prob)
-    T_ref = float(np.median(rfm["T"]))
-    rep.figures(
-        {
-            f"P(alive) by frequency and recency (T = {T_ref:.0f} {unit})": lambda ax: (
-                plots.plot_probability_alive_matrix(transactions_model, T=T_ref, ax=ax)
-            ),
-            f"Expected purchases in the next {T_ref:.0f} {unit}": lambda ax: (
-                plots.plot_expected_purchases_matrix(transactions_model, t=T_ref, T=T_ref, ax=ax)
-            ),
-        }
-    )
+    _model_section(rep, "purchase", transactions_model, prob)
+    _model_section(rep, "spend", spend_model, prob)
+    spec = spec_of(transactions_model, "purchase", "transactions_model")
+    if set(spec.columns) == {"frequency", "recency", "T"} and "T" in rfm:
+        T_ref = float(np.median(rfm["T"]))
+        rep.figures(
+            {
+                f"P(alive) by frequency and recency (T = {T_ref:.0f} {unit})": lambda ax: (
+                    plots.plot_probability_alive_matrix(transactions_model, T=T_ref, ax=ax)
+                ),
+                f"Expected purchases in the next {T_ref:.0f} {unit}": lambda ax: (
+                    plots.plot_expected_purchases_matrix(
+                        transactions_model, t=T_ref, T=T_ref, ax=ax
+                    )
+                ),
+            }
+        )
 
     if backtest is not None:
         rep.section("Predicted vs actual (holdout backtest)")
         rep.table(backtest.metrics)
         rep.section("Conditional expectations by calibration frequency", level=3)
         rep.table(backtest.conditional_expectations)
-        chi2 = backtest.frequency_ppc.attrs.get("chi2")
+        chi2 = chi_square_text(backtest.frequency_ppc)
         if chi2 is not None:
-            rep.text(f"Calibration frequency posterior predictive check: chi-square {chi2:.1f}.")
+            rep.text(chi2)
         rep.figures(
             {
-                "Cumulative repeat purchases": lambda ax: backtest.plot_tracking(True, ax=ax),
-                "Repeat purchases per period": lambda ax: backtest.plot_tracking(False, ax=ax),
-                "Retention": lambda ax: backtest.plot_retention(ax=ax),
-                "Calibration frequency PPC": lambda ax: backtest.plot_frequency_ppc(ax=ax),
-                "Holdout by calibration frequency": lambda ax: (
-                    backtest.plot_conditional_expectations(ax=ax)
+                "Cumulative repeat purchases": lambda ax: plots.plot_tracking(backtest, ax=ax),
+                "Repeat purchases per period": lambda ax: plots.plot_tracking(
+                    backtest, cumulative=False, ax=ax
                 ),
-                "PIT of holdout purchases": lambda ax: backtest.plot_pit(ax=ax),
+                "Retention": lambda ax: plots.plot_retention(backtest, ax=ax),
+                "Calibration frequency PPC": lambda ax: plots.plot_frequency_ppc(backtest, ax=ax),
+                "Holdout by calibration frequency": lambda ax: plots.plot_conditional_expectations(
+                    backtest, ax=ax
+                ),
+                "PIT of holdout purchases": lambda ax: plots.plot_pit(backtest, ax=ax),
             }
         )
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvkit.data.checks import ID_KINDS, before_first_error, check_column_arguments, id_kind_error
 from clvkit.errors import ClvkitError, bad_rows_error
 
 __all__ = ["read_files", "summarize_files"]
@@ -124,7 +125,7 @@ def _is_nan(x: str) -> str:
 
 
 def _id_kind(t: str) -> str:
-    """The kind of the ids in a column of DuckDB type ``t``, named as clvkit.data.summary.id_kind."""
+    """The kind of the ids in a column of DuckDB type ``t``, named as clvkit.data.checks.id_kind."""
     if t in _INT_TYPES or t in ("UBIGINT", "HUGEINT", "UHUGEINT"):
         return "integer"
     if t in ("FLOAT", "DOUBLE"):
@@ -228,8 +229,6 @@ class _Source:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _check_columns(self) -> None:
-        from clvkit.data.summary import check_column_arguments
-
         check_column_arguments(self.customer_id, self.date, self.amount, list(self.types))
 
     def _make_view(self) -> None:
@@ -394,8 +393,6 @@ class _Source:
                 )
 
         fail("no_id", cid, "cid", "is missing", "drop rows without a customer id.")
-        from clvkit.data.summary import ID_KINDS, id_kind_error
-
         if self.id_kind not in ID_KINDS:  # one SQL type, one kind: every row has it
             err = id_kind_error(
                 cid,
@@ -460,7 +457,7 @@ class _Source:
     # ---- the purchase days ------------------------------------------------------------------
     def purchase_days(self, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
         """Customer codes, day numbers and amounts of each purchase day up to ``end``, sorted by
-        customer then day, and the sorted customer ids (as ``clvkit.data.summary._purchase_days``).
+        customer then day, and the sorted customer ids (as the in-memory route in ``clvkit.data.summary``).
 
         DuckDB groups the rows by customer and day; only the purchase days come back, as numpy
         arrays. A day's amount is the sum of its rows; for days of three or more rows the sum is
@@ -539,8 +536,6 @@ def summarize_files(
     >>> days["cust"], days["day"] - days["first"], list(days["customers"])
     (array([0, 0, 1]), array([0, 7, 2]), [1, 2])
     """
-    from clvkit.data.summary import before_first_error
-
     src = _Source(path, customer_id, date, amount, tz)
     try:
         info = src.validate()

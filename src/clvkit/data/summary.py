@@ -39,6 +39,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvkit.data import files
+from clvkit.data.checks import (
+    ID_KINDS,
+    before_first_error,
+    check_column_arguments,
+    id_kind,
+    id_kind_error,
+    iso_day,
+)
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import (
     TIME_UNIT_ATTR,
@@ -49,7 +58,19 @@ from clvkit.units import (
     parse_time_unit,
 )
 
-__all__ = ["calibration_holdout", "coarsen_rfm", "read_purchases", "rfm_summary"]
+# ID_KINDS ... iso_day: shared with the file route, defined in clvkit.data.checks
+__all__ = [
+    "ID_KINDS",
+    "before_first_error",
+    "calibration_holdout",
+    "check_column_arguments",
+    "coarsen_rfm",
+    "id_kind",
+    "id_kind_error",
+    "iso_day",
+    "read_purchases",
+    "rfm_summary",
+]
 
 _DAY = np.timedelta64(1, "D")
 
@@ -265,65 +286,6 @@ def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
     return values
 
 
-#: The kinds of customer ids clvkit accepts; one column holds one kind.
-ID_KINDS = ("integer", "float", "string")
-
-
-def id_kind(value: Any) -> str:
-    """The kind of one customer id: integer, float, string, or what it is instead.
-
-    Examples
-    --------
-    >>> [id_kind(x) for x in (7, 7.0, "007", True, [7], {"a": 7})]
-    ['integer', 'float', 'string', 'boolean', 'list', 'dict']
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return "boolean"
-    if isinstance(value, (int, np.integer)):
-        return "integer"
-    if isinstance(value, (float, np.floating)):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    if isinstance(value, (datetime.date, np.datetime64)):
-        return "datetime"
-    return type(value).__name__
-
-
-def id_kind_error(
-    col: Hashable, kinds: np.ndarray, example: Any, n_total: int
-) -> ClvkitError | None:
-    """The error for ids of a kind clvkit cannot use, or of several kinds; None when fine.
-
-    ``kinds`` holds the kind of each row; ``example(mask)`` shows the first row of ``mask``.
-    """
-    names, counts = np.unique(kinds, return_counts=True)
-    if len(names) == 1 and names[0] in ID_KINDS:
-        return None
-    pairs = zip(names.tolist(), counts.tolist(), strict=True)
-    order = sorted(pairs, key=lambda kc: (-kc[1], kc[0]))
-    found = ", ".join(f"{k}: {c:,}" for k, c in order)
-    wrong = ~np.isin(kinds, ID_KINDS)
-    if wrong.any():
-        problem = f"holds values that are not ids ({found})"
-    else:
-        wrong = kinds != order[0][0]
-        problem = f"mixes kinds of ids ({found}), which would merge or split customers,"
-    return bad_rows_error(
-        f"column {col!r}",
-        problem,
-        int(wrong.sum()),
-        example(wrong),
-        "use one kind of id throughout: integers or strings (floats without NaN also work; "
-        f"booleans, lists and dicts are not ids), e.g. df[{col!r}].astype(str).",
-        n_total=n_total,
-    )
-
-
 def _check_ids(frame: pd.DataFrame, col: Hashable) -> None:
     s = frame[col]
     dtype = s.dtype
@@ -371,45 +333,6 @@ def _factorize(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     except TypeError:  # ids of mixed, unorderable types: keep order of first appearance
         codes, uniques = pd.factorize(ids, sort=False)
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
-
-
-def check_column_arguments(
-    customer_id: Hashable,
-    date: Hashable,
-    amount: Hashable | None,
-    columns: list[Hashable],
-    hint: str = "",
-) -> dict[str, Hashable]:
-    """Check the column-name arguments against the available ``columns``; returns them by role.
-
-    Examples
-    --------
-    >>> check_column_arguments("user", "day", None, ["user", "day", "value"])
-    {'customer_id': 'user', 'date': 'day'}
-    """
-    wanted: dict[str, Hashable] = {"customer_id": customer_id, "date": date}
-    if amount is not None:
-        wanted["amount"] = amount
-    for arg, col in wanted.items():
-        if not isinstance(col, Hashable) or col is None:
-            raise ClvkitError(
-                f"argument {arg!r} must be a column name, got {col!r}. "
-                f"Suggestion: pass e.g. {arg}={arg!r}."
-            )
-    names = list(wanted.values())
-    if len(set(map(repr, names))) < len(names):
-        raise ClvkitError(
-            f"arguments {', '.join(wanted)} must name different columns, got {wanted}. "
-            "Suggestion: pass one column per argument."
-        )
-    missing = [f"{arg}={col!r}" for arg, col in wanted.items() if col not in columns]
-    if missing:
-        raise ClvkitError(
-            f"transactions has no column for {', '.join(missing)}; its columns are "
-            f"{list(columns)}. Suggestion: pass the right names, e.g. "
-            f"customer_id='user', date='order_date', amount='revenue'{hint}."
-        )
-    return wanted
 
 
 def _validate(
@@ -478,11 +401,6 @@ def end_day(value: Any, argument: str) -> int:
     return _parse_end(value, argument)
 
 
-def iso_day(day: int) -> str:
-    """An int64 day number as an ISO date."""
-    return _iso(day)
-
-
 def summary_unit(time_unit: str | pd.Timedelta) -> tuple[str, float]:
     """The canonical time unit of a summary and its length in days; units under a day refused.
 
@@ -501,25 +419,6 @@ def summary_unit(time_unit: str | pd.Timedelta) -> tuple[str, float]:
             "Suggestion: use time_unit='D' or a longer unit such as 'W'."
         )
     return unit, unit_days
-
-
-def before_first_error(
-    argument: str, day: int, first: int, n_rows: int, example: Any
-) -> ClvkitError:
-    """The error for a calibration or observation end before the first purchase."""
-    if argument == "calibration_end":
-        problem = (
-            f"({_iso(day)}) is before the first purchase ({_iso(first)}), so no customer is "
-            "in the calibration period; it would exclude every purchase"
-        )
-        hint = "pass a calibration end on or after the first purchase."
-    else:
-        problem = (
-            f"({_iso(day)}) is before the first purchase ({_iso(first)}) and would exclude "
-            "every purchase"
-        )
-        hint = "pass the last day of the observation period, on or after the first purchase."
-    return bad_rows_error(f"argument {argument!r}", problem, n_rows, example, hint)
 
 
 def _purchase_days(
@@ -859,9 +758,7 @@ def summarize_log(
             "(calibration_end, observation_end] must be at least one day long."
         )
     if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
-        from clvkit.data.files import summarize_files
-
-        days = summarize_files(
+        days = files.summarize_files(
             transactions, customer_id=customer_id, date=date, amount=amount, tz=zone,
             end=end, cal=cal,
         )  # fmt: skip
@@ -1014,9 +911,7 @@ def read_purchases(
     """
     zone = check_tz(tz)
     if isinstance(path, (str, os.PathLike)):
-        from clvkit.data.files import read_files
-
-        return read_files(path, customer_id=customer_id, date=date, amount=amount, tz=zone)
+        return files.read_files(path, customer_id=customer_id, date=date, amount=amount, tz=zone)
     log = _validate(path, customer_id, date, amount, zone, keep_wall=True)
     columns: dict[Hashable, Any] = {
         customer_id: path[customer_id].reset_index(drop=True).copy(deep=True),

@@ -1,7 +1,37 @@
-"""Predicted vs actual: calibration/holdout backtests, tracking and interval coverage."""
+"""Predicted vs actual, for any registered model: calibration/holdout backtests, tracking,
+retention and interval coverage.
+
+- :mod:`clvkit.evaluation.split`: a log read and summarized once (:func:`split_log`);
+- :mod:`clvkit.evaluation.predictive`: per-customer holdout predictions, PIT, metrics;
+- :mod:`clvkit.evaluation.ppc`: the calibration frequency histogram check;
+- :mod:`clvkit.evaluation.tracking`: cohort tracking and retention per period;
+- :mod:`clvkit.evaluation.run`: :func:`backtest` and :class:`BacktestResult`.
+
+Models are reached only through the contract (:mod:`clvkit.models.contract`) and the registry.
+"""
 
 from __future__ import annotations
 
-from clvkit.evaluation.holdout import BacktestResult, backtest
+from clvkit.evaluation.ppc import frequency_ppc
+from clvkit.evaluation.predictive import (
+    conditional_expectations,
+    holdout_metrics,
+    holdout_predictive,
+)
+from clvkit.evaluation.run import BacktestResult, backtest, backtest_split
+from clvkit.evaluation.split import HoldoutSplit, split_log
+from clvkit.evaluation.tracking import CohortTracking, cohort_tracking
 
-__all__ = ["BacktestResult", "backtest"]
+__all__ = [
+    "BacktestResult",
+    "CohortTracking",
+    "HoldoutSplit",
+    "backtest",
+    "backtest_split",
+    "cohort_tracking",
+    "conditional_expectations",
+    "frequency_ppc",
+    "holdout_metrics",
+    "holdout_predictive",
+    "split_log",
+]

@@ -1,0 +1,120 @@
+"""A purchase log split once into what a backtest compares: the calibration/holdout table and the
+cohort's first and repeat purchase days."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clvkit.data.summary import calibration_holdout, read_purchases
+from clvkit.errors import ClvkitError, ClvkitWarning
+from clvkit.units import format_time_unit, parse_date, parse_time_unit, to_units
+
+__all__ = ["HoldoutSplit", "split_log"]
+
+
+@dataclass
+class HoldoutSplit:
+    """A log split at ``calibration_end``; see :func:`split_log`.
+
+    Attributes
+    ----------
+    rfm : pandas.DataFrame
+        :func:`clvkit.data.calibration_holdout` table (indexed by customer id).
+    birth : numpy.ndarray
+        First purchase of each ``rfm`` customer, in time units from ``origin``.
+    repeat_customer, repeat_time : numpy.ndarray
+        Position in ``rfm`` and time (from ``origin``) of each repeat purchase day up to the
+        observation end.
+    origin : pandas.Timestamp
+        The cohort origin: the earliest first purchase.
+    calibration_end, horizon : float
+        Calibration end and observation end in time units from ``origin``.
+    time_unit : str
+    amount : str or None
+        The amount column of the log (spend is backtested only with one).
+    """
+
+    rfm: pd.DataFrame = field(repr=False)
+    birth: np.ndarray = field(repr=False)
+    repeat_customer: np.ndarray = field(repr=False)
+    repeat_time: np.ndarray = field(repr=False)
+    origin: pd.Timestamp
+    calibration_end: float
+    horizon: float
+    time_unit: str
+    amount: Hashable | None = None
+
+
+def split_log(
+    transactions: pd.DataFrame | str | os.PathLike,
+    *,
+    calibration_end: str | pd.Timestamp,
+    observation_end: str | pd.Timestamp,
+    time_unit: str = "W",
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    amount: Hashable | None = None,
+    tz: str | None = None,
+) -> HoldoutSplit:
+    """Read and summarize a log once for a backtest.
+
+    The log is read with :func:`clvkit.data.read_purchases` (a path or glob through DuckDB,
+    a DataFrame validated and copied), summarized once with
+    :func:`clvkit.data.calibration_holdout`, and its purchase days (same-day purchases merged,
+    up to ``observation_end``) give the cohort events. Zoned timestamps and zoned
+    ``calibration_end``/``observation_end`` follow the purchase-day rule (wall-clock days in
+    ``tz``, default UTC), as in :func:`clvkit.rfm_summary`.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2], "date": ["2024-01-01", "2024-01-10",
+    ...                     "2024-01-08"]})
+    >>> sp = split_log(log, calibration_end="2024-01-07", observation_end="2024-01-14",
+    ...                time_unit="D")
+    >>> sp.rfm.index.tolist(), sp.repeat_time.tolist(), sp.horizon
+    ([1], [9.0], 13.0)
+    """
+    unit = parse_time_unit(time_unit)
+    cal_end = parse_date(calibration_end, "calibration_end").normalize()
+    obs_end = parse_date(observation_end, "observation_end").normalize()
+    if not cal_end < obs_end:
+        raise ClvkitError(
+            f"argument 'calibration_end' ({cal_end.date()}) must be before 'observation_end' "
+            f"({obs_end.date()}). Suggestion: leave a holdout window after calibration."
+        )
+    # one purchase-day rule for both uses below: dates become naive wall-clock values
+    log = read_purchases(transactions, customer_id=customer_id, date=date, amount=amount, tz=tz)
+    with warnings.catch_warnings():
+        # rows after observation_end are left out by design; other warnings (a holdout window
+        # running past the data) reach the caller
+        warnings.filterwarnings("ignore", "[0-9,]+ of [0-9,]+ rows are dated after", ClvkitWarning)
+        rfm = calibration_holdout(
+            log, calibration_end=cal_end, observation_end=obs_end, customer_id=customer_id,
+            date=date, amount=amount, time_unit=unit,
+        )  # fmt: skip
+    day = log[date].to_numpy().astype("datetime64[D]")
+    keep = day <= obs_end.to_datetime64().astype("datetime64[D]")
+    days = pd.DataFrame({"c": log[customer_id].to_numpy()[keep], "d": day[keep]})
+    days = days.drop_duplicates()
+    first = days.groupby("c", sort=False)["d"].transform("min")
+    first_c = days.assign(f=first).groupby("c")["f"].first().reindex(rfm.index)
+    origin = pd.Timestamp(first_c.min())
+    repeats = days[(days["d"] > first) & days["c"].isin(rfm.index)]
+    birth = to_units((first_c - origin).to_numpy(), unit)
+    return HoldoutSplit(
+        rfm=rfm,
+        birth=np.asarray(birth, dtype=np.float64),
+        repeat_customer=rfm.index.get_indexer(repeats["c"]),
+        repeat_time=np.asarray(to_units((repeats["d"] - origin).to_numpy(), unit), float),
+        origin=origin,
+        calibration_end=float(to_units(cal_end - origin, unit)),
+        horizon=float(to_units(obs_end - origin, unit)),
+        time_unit=format_time_unit(unit),
+        amount=amount,
+    )

@@ -1,0 +1,41 @@
+"""Matplotlib plots of backtests, posterior checks, customer matrices and value distributions.
+
+Every function takes an optional ``ax`` (a new figure is made when it is ``None``) and returns the
+axes it drew on.
+
+- :mod:`clvkit.plots.backtest`: predicted vs actual; each function takes a
+  :class:`clvkit.evaluation.BacktestResult` or the matching table of one;
+- :mod:`clvkit.plots.matrices`: P(alive) and expected purchases over a frequency x recency
+  grid and P(alive) along one history, for any purchase model whose columns are
+  ``frequency``, ``recency`` and ``T``, built with the model contract's primitives;
+- :mod:`clvkit.plots.value`: CLV and customer-equity distributions.
+"""
+
+from __future__ import annotations
+
+from clvkit.plots.backtest import (
+    plot_conditional_expectations,
+    plot_frequency_ppc,
+    plot_pit,
+    plot_retention,
+    plot_tracking,
+)
+from clvkit.plots.matrices import (
+    plot_expected_purchases_matrix,
+    plot_probability_alive_history,
+    plot_probability_alive_matrix,
+)
+from clvkit.plots.value import plot_clv_distribution, plot_equity
+
+__all__ = [
+    "plot_clv_distribution",
+    "plot_conditional_expectations",
+    "plot_equity",
+    "plot_expected_purchases_matrix",
+    "plot_frequency_ppc",
+    "plot_pit",
+    "plot_probability_alive_history",
+    "plot_probability_alive_matrix",
+    "plot_retention",
+    "plot_tracking",
+]
