@@ -1,4 +1,4 @@
-"""Compiled kernels for the expected discounted CLV (:func:`clvkit.value.kernels.expected_chunk`).
+"""Compiled kernels for BG/NBD's expected discounted CLV (:mod:`clvkit.models.bgnbd.cashflow`).
 
 For a customer alive at T with x repeat purchases (k = r + x, c = alpha + T, gamma = 1/c,
 p ~ Beta(a, b + x)) the expected method needs, per posterior draw,
@@ -353,16 +353,19 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
 
 
 @_jit
-def alive_values(
-    r, alpha, a, b, order, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost
-):
+def alive_values(params, order, groups, grid, i_h, out):
     """Per draw and distinct (x, T): R, F(H gamma) and C for a customer alive at T.
 
-    r, alpha, a, b : (S,) draws, visited in ``order`` (see :func:`draw_order`); ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
-    by x, then T); pair_T : (U,); times, w_rev, w_cost : horizons and their revenue and cost
-    weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (len(order), U):
-    row j for draw ``order[j]``.
+    ``params`` = (r, alpha, a, b): (S,) draws, visited in ``order`` (see :func:`draw_order`);
+    ``groups`` = (ux, gstart, pair_T): (G,) distinct x, (G + 1,) pair offsets (pairs sorted by
+    x, then T) and (U,) the pairs' T; ``grid`` = (times, w_rev, w_cost): horizons and their
+    revenue and cost weights; i_h : index of H in ``times``. Fills ``out`` = (rev, fh, cost), of
+    shape (len(order), U): row j for draw ``order[j]``.
     """
+    r, alpha, a, b = params
+    ux, gstart, pair_T = groups
+    times, w_rev, w_cost = grid
+    rev, fh, cost = out
     G = ux.size
     # per group, the rule of the previous draw: Newton's starting point for this draw's rule
     nodes = np.empty((G, _N_MAX))
@@ -446,28 +449,32 @@ def alive_values(
 
 
 @_jit
-def assemble(
-    r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost, margin,
-    cost_per_period, visit, clv, sums, p_alive, purchases, spend,
-):  # fmt: skip
+def assemble(params, visit, cust, tables, vals, spend, money, out):
     """Per draw ``s`` in ``visit`` and customer: CLV into ``clv[s]``, and the sums over those
     draws of P(alive), expected purchases, expected spend and CLV into ``sums`` (4, n) (added
     to; a non-finite CLV makes its customer's sum non-finite).
 
-    ``p_alive``, ``purchases``, ``spend``: per-draw copies (shape (S, n)), or empty (shape
-    (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
-    :func:`clvkit.models.bgnbd.predictions.bg_probability_alive`, with log((alpha+T)/(alpha+t_x)) =
-    log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T (``uT``, customer
-    index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a few eps * |log(alpha+T)|
-    * (r+x) in the log odds. Spend as :func:`clvkit.models.bgnbd.predictions.gg_expected_spend`. ``group`` and
-    ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost, whose
-    row j holds draw ``visit[j]`` (:func:`alive_values` of the same ``visit``).
+    ``params`` = (r, alpha, a, b) draws; ``cust`` = (x, group, pair, iT, itx): each customer's
+    x, its index in ``ux`` and its (x, T) pair in the columns of ``vals`` = (rev, fh, cost)
+    (whose row j holds draw ``visit[j]``, :func:`alive_values` of the same ``visit``), and its
+    indices into the distinct T and t_x of ``tables`` = (ux, uT, utx); ``spend`` (S, n): the
+    spend model's expected spend per purchase; ``money`` = (margin, cost_per_period);
+    ``out`` = (clv, sums, p_alive, purchases), the last two per-draw copies (shape (S, n)) or
+    empty (shape (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
+    :func:`clvkit.models.bgnbd.predictions.bg_probability_alive`, with log((alpha+T)/(alpha+t_x))
+    = log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T and t_x: an
+    absolute error of a few eps * |log(alpha+T)| * (r+x) in the log odds.
     """
+    r, alpha, a, b = params
+    x, group, pair, iT, itx = cust
+    ux, uT, utx = tables
+    rev, fh, cost = vals
+    margin, cost_per_period = money
+    clv, sums, p_alive, purchases = out
     N = clv.shape[1]
     G = ux.size
     full = p_alive.shape[0] > 0
     log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
-    spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
     log_T = np.empty(uT.size)
     log_tx = np.empty(utx.size)
     for j in range(visit.size):
@@ -475,8 +482,6 @@ def assemble(
         for g in range(G):
             xg = ux[g]
             log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
-            den = sp[s] * xg + sq[s] - 1.0
-            spend_num[g] = sp[s] / den if den > 0.0 else np.inf
         for u in range(uT.size):
             log_T[u] = math.log(alpha[s] + uT[u])
         for u in range(utx.size):
@@ -489,7 +494,7 @@ def assemble(
                 pa = 1.0 / (1.0 + math.exp(lo))
             else:
                 pa = 1.0
-            e_s = spend_num[g] * (sv[s] + xi * m[i])
+            e_s = spend[s, i]
             u = pair[i]
             val = margin * e_s * rev[j, u]
             if cost_per_period > 0.0:
@@ -502,4 +507,3 @@ def assemble(
             if full:
                 p_alive[s, i] = pa
                 purchases[s, i] = pa * fh[j, u]
-                spend[s, i] = e_s
