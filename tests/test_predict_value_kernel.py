@@ -9,10 +9,10 @@ import pytest
 
 from clvkit.models.bgnbd import predictions as predict
 from clvkit.models.bgnbd import quadrature as q
-from clvkit.models.bgnbd.gauss import beta_gauss_rule
-from clvkit.models.gamma_gamma import predictions as gg_predict
 from clvkit.models.bgnbd.cashflow import expected_value
+from clvkit.models.bgnbd.gauss import beta_gauss_rule
 from clvkit.models.contract import DRAW_BLOCK
+from clvkit.models.gamma_gamma import predictions as gg_predict
 from clvkit.value import DiscountPlan
 
 
@@ -20,8 +20,8 @@ def _rule(a: float, b: float, n: int, warm_from: tuple[float, float] | None = No
     nodes, wts, wp, diag, off = (np.empty(128) for _ in range(5))
     work = np.empty((6, 128))
     if warm_from is not None:
-        q._beta_rule(*warm_from, n, nodes, wts, wp, diag, off, work, False)
-    q._beta_rule(a, b, n, nodes, wts, wp, diag, off, work, warm_from is not None)
+        q._beta_rule(*warm_from, n, (nodes, wts, wp), (diag, off, work), False)
+    q._beta_rule(a, b, n, (nodes, wts, wp), (diag, off, work), warm_from is not None)
     return nodes[:n].copy(), wts[:n].copy(), wp[:n].copy()
 
 
@@ -158,14 +158,14 @@ def test_taylor_route_matches_node_by_node() -> None:
         n = 24
         nodes, w, wp = _rule(a, bx, n)
         gam0, theta = 0.5 * (gam[0] + gam[-1]), (gam[0] - gam[-1]) / (gam[0] + gam[-1])
-        m = q._range_poly(k, a, bx, gam0, theta, nodes, w, wp, n, times, w_rev, w_cost, i_h,
-                          poly, buf)  # fmt: skip
+        grid = (times, w_rev, w_cost)
+        m = q._range_poly((k, a, bx), gam0, theta, (nodes, w, wp), n, grid, i_h, (poly, buf))
         if m < 0:  # the caller goes node by node; must not happen for moderate cases
             raise AssertionError((k, a, bx))
         u = (gam - gam0) / (theta * gam0)
         series = [np.polyval(poly[row, :m][::-1], u) for row in range(3)]
         for i, gi in enumerate(gam):
-            direct = q._direct(k, gi, nodes, w, wp, n, times, w_rev, w_cost, i_h)
+            direct = q._direct(k, gi, (nodes, w, wp), n, grid, i_h)
             for row in range(3):
                 assert series[row][i] == pytest.approx(direct[row], rel=1e-12)
         checked += 1

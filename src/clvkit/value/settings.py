@@ -74,7 +74,7 @@ class CashflowSettings:
     >>> s = CashflowSettings("52W", period="4W", annual_discount_rate=0.1, margin=0.3)
     >>> plan, rate = s.plan(pd.Timedelta(weeks=1))
     >>> plan.horizon, plan.n_periods, round(rate, 5)
-    (52.0, 13, 0.00736)
+    (52.0, 13, 0.00733)
     """
 
     horizon: float | str | pd.Timedelta

@@ -220,12 +220,15 @@ def _weights(diag, off, n, nodes, weights, wp):
 
 
 @_jit
-def _beta_rule(a, b, n, nodes, weights, wp, diag, off, work, warm):
-    """n-point Gauss rule for Beta(a, b) (Golub-Welsch, as :func:`beta_gauss_rule`).
+def _beta_rule(a, b, n, rule, scratch, warm):
+    """n-point Gauss rule for Beta(a, b) (Golub-Welsch, as :func:`beta_gauss_rule`) into
+    ``rule`` = (nodes, weights, weights / nodes); ``scratch`` = (diag, off, work).
 
     With ``warm`` the incoming ``nodes[:n]`` (the rule of a nearby Beta) are polished by
     Newton; if that is not certain to have found every node, implicit QL decides.
     """
+    nodes, weights, wp = rule
+    diag, off, work = scratch
     _jacobi(a, b, n, diag, off)
     if not (warm and n >= 2 and _newton_nodes(diag, off, n, nodes, work)):
         _ql_nodes(diag, off, n, nodes, work[0])
@@ -233,8 +236,11 @@ def _beta_rule(a, b, n, nodes, weights, wp, diag, off, work, warm):
 
 
 @_jit
-def _direct(k, gam, nodes, wts, wp, n, times, w_rev, w_cost, i_h):
-    """(R, F(H gamma), C) for one customer, node by node."""
+def _direct(k, gam, rule, n, grid, i_h):
+    """(R, F(H gamma), C) for one customer, node by node; ``rule`` = (nodes, weights,
+    weights / nodes), ``grid`` = (times, w_rev, w_cost)."""
+    nodes, wts, wp = rule
+    times, w_rev, w_cost = grid
     rev, fh, cost = 0.0, 0.0, 0.0
     for j in range(times.size):
         z = times[j] * gam
@@ -265,13 +271,15 @@ _RECIP = 1.0 / ((np.arange(_M_MAX) + 1.0) * (np.arange(_M_MAX) + 2.0))
 
 
 @_jit
-def _series(y0, y1, al, be, gc, z0, theta, out, m_max):
-    """Scaled Taylor coefficients c_m = y^(m)(z0) eta^m / m! of y = 2F1(al, be; gc; -z).
+def _series(y0, y1, hyp, z0, theta, out, m_max):
+    """Scaled Taylor coefficients c_m = y^(m)(z0) eta^m / m! of y = 2F1(al, be; gc; -z),
+    ``hyp`` = (al, be, gc).
 
     ``y0, y1``: value and scaled slope; eta = theta z0. Writes ``out[:m]``, returns the
     number of terms m after which two consecutive terms are below eps |y0| / 4 (so
     |y(z0 + eta u) - sum_m c_m u^m| ~ eps |y0| on |u| <= 1), or -1 if ``m_max`` is not enough.
     """
+    al, be, gc = hyp
     out[0] = y0
     out[1] = y1
     q2 = theta * theta * z0 / (1.0 + z0)
@@ -292,12 +300,17 @@ def _series(y0, y1, al, be, gc, z0, theta, out, m_max):
 
 
 @_jit
-def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, i_h, poly, buf):
+def _range_poly(beta, gam0, theta, rule, n, grid, i_h, work):
     """Polynomials in u = (gamma - gamma0) / (theta gamma0) of R, F(H gamma) and C over a range.
 
-    ``poly`` (3, m_max) receives the coefficients; returns the number of terms, or -1 when a
-    series does not converge (the caller then goes node by node).
+    ``beta`` = (k, a, b + x); ``rule`` and ``grid`` as :func:`_direct`; ``work`` = (poly,
+    buf): ``poly`` (3, m_max) receives the coefficients. Returns the number of terms, or -1
+    when a series does not converge (the caller then goes node by node).
     """
+    k, a, bx = beta
+    nodes, wts, wp = rule
+    times, w_rev, w_cost = grid
+    poly, buf = work
     m_max = poly.shape[1]
     for row in range(3):
         for m in range(m_max):
@@ -332,7 +345,8 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
         eta = theta * z0
         if need_f:
             # F' / k = 2F1(k + 1, a; a + b'; -z): F(z0 + eta u) = f0 + sum_m k eta c_m u^(m+1)/(m+1)
-            m = _series(h0, -(k + 1.0) * h1 * eta, k + 1.0, a, a + bx, z0, theta, buf, m_max - 1)
+            hyp = (k + 1.0, a, a + bx)
+            m = _series(h0, -(k + 1.0) * h1 * eta, hyp, z0, theta, buf, m_max - 1)
             if m < 0:
                 return -1
             m_used = max(m_used, m + 1)
@@ -343,7 +357,7 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
                     for mm in range(m):
                         poly[row, mm + 1] += wj * k * eta * buf[mm] / (mm + 1.0)
         if need_g:
-            m = _series(g0, -k * g1 * eta, k, a, a + bx, z0, theta, buf, m_max)
+            m = _series(g0, -k * g1 * eta, (k, a, a + bx), z0, theta, buf, m_max)
             if m < 0:
                 return -1
             m_used = max(m_used, m)
@@ -364,7 +378,7 @@ def alive_values(params, order, groups, grid, i_h, out):
     """
     r, alpha, a, b = params
     ux, gstart, pair_T = groups
-    times, w_rev, w_cost = grid
+    times, _, w_cost = grid
     rev, fh, cost = out
     G = ux.size
     # per group, the rule of the previous draw: Newton's starting point for this draw's rule
@@ -401,7 +415,8 @@ def alive_values(params, order, groups, grid, i_h, out):
             if n <= n_prev[g] <= n + 1:  # keep the previous size (one node to spare) so that
                 n = n_prev[g]  # Newton can polish its rule instead of a cold QL start
             nd = nodes[g]
-            _beta_rule(a[s], bx, n, nd, wts, wp, diag, off, work, n_prev[g] == n)
+            rule = (nd, wts, wp)
+            _beta_rule(a[s], bx, n, rule, (diag, off, work), n_prev[g] == n)
             n_prev[g] = n
             # split the group's T range so the recurrence stays stable
             amp = max(a[s] + bx - 1.0, 0.0)
@@ -422,10 +437,7 @@ def alive_values(params, order, groups, grid, i_h, out):
                     g_lo = 1.0 / (alpha[s] + pair_T[v - 1])
                     gam0 = 0.5 * (g_hi + g_lo)
                     theta = (g_hi - g_lo) / (g_hi + g_lo)
-                    m = _range_poly(
-                        k, a[s], bx, gam0, theta, nd, wts, wp, n, times, w_rev, w_cost, i_h,
-                        poly, buf,
-                    )  # fmt: skip
+                    m = _range_poly((k, a[s], bx), gam0, theta, rule, n, grid, i_h, (poly, buf))
                     if m > 0:
                         ok = True
                         half = theta * gam0
@@ -442,9 +454,7 @@ def alive_values(params, order, groups, grid, i_h, out):
                 if not ok:
                     for p in range(u, v):
                         gam = 1.0 / (alpha[s] + pair_T[p])
-                        rev[j, p], fh[j, p], cost[j, p] = _direct(
-                            k, gam, nd, wts, wp, n, times, w_rev, w_cost, i_h
-                        )
+                        rev[j, p], fh[j, p], cost[j, p] = _direct(k, gam, rule, n, grid, i_h)
                 u = v
 
 
