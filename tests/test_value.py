@@ -620,3 +620,39 @@ def test_bad_posteriors():
     neg = posterior({**BG_MLE, "r": -1.0})
     with pytest.raises(ClvkitError, match=r"'r'.*positive"):
         customer_value(neg, posterior(GG_MLE), small_rfm(), horizon=5, annual_discount_rate=0)
+
+
+def test_cashflow_settings_object_equals_the_keywords():
+    """A CashflowSettings gives the keyword call's bits; keywords override its fields; unknown
+    keywords and a missing horizon are refused by name."""
+    from clvkit.value import CashflowSettings
+
+    tp = posterior(BG_MLE, draws=20, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=20, noise=0.1, seed=4)
+    rfm = small_rfm()
+    kw = dict(horizon="52W", period="4W", annual_discount_rate=0.1, margin=0.4,
+              cost_per_period=0.2, acquisition_cost=30.0)  # fmt: skip
+    by_kw = customer_value(tp, sp, rfm, random_seed=1, **kw)
+    flow = CashflowSettings(**kw)
+    by_obj = customer_value(tp, sp, rfm, flow, random_seed=1)
+    assert np.array_equal(by_obj.equity.values, by_kw.equity.values)
+    assert np.array_equal(by_obj.new_customer.values, by_kw.new_customer.values)
+    pd.testing.assert_frame_equal(by_obj.summary(), by_kw.summary(), check_exact=True)
+    assert by_obj.settings == by_kw.settings
+    assert by_obj.settings["margin"] == 0.4 and by_obj.settings["n_periods"] == 13
+    # a keyword overrides the object's field
+    half = customer_value(tp, sp, rfm, flow, margin=0.2, cost_per_period=0.0, random_seed=1)
+    ref = customer_value(tp, sp, rfm, random_seed=1, **{**kw, "margin": 0.2, "cost_per_period": 0})
+    assert np.array_equal(half.equity.values, ref.equity.values)
+    np.testing.assert_allclose(
+        half.equity.values, 0.5 * customer_value(tp, sp, rfm, flow, cost_per_period=0.0,
+                                                 random_seed=1).equity.values, rtol=1e-12,
+    )  # fmt: skip
+    with pytest.raises(ClvkitError, match=r"unknown argument.*'horizont'.*Suggestion"):
+        customer_value(tp, sp, rfm, horizont=5, annual_discount_rate=0.1)
+    with pytest.raises(ClvkitError, match=r"'horizon' is missing.*Suggestion"):
+        customer_value(tp, sp, rfm, annual_discount_rate=0.1)
+    with pytest.raises(ClvkitError, match=r"'settings' must be a CashflowSettings"):
+        customer_value(tp, sp, rfm, {"horizon": 5})
+    with pytest.raises(ClvkitError, match=r"'margin'.*\(0, 1\]"):
+        CashflowSettings(horizon=5, annual_discount_rate=0.1, margin=2)

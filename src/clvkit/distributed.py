@@ -13,10 +13,12 @@ partition at a time; nothing is re-implemented here, so the results are the in-m
 :func:`customer_value`
     CLV values depend on which customers share a chunk (the expected method's quadrature
     picks one node count per chunk; the simulation draws one random stream per chunk), so the
-    in-memory chunks are rebuilt: customers in (frequency, T, customer id) order, cut into
-    ``chunk_size`` slices. A pass counts customers per (frequency, T) pair; the table is
-    shuffled by pair (each pair on one partition, so positions are local ranks plus the
-    pair's offset), then by chunk (each chunk on one partition). Tier cuts come from a first
+    in-memory chunks are rebuilt: customers in canonical order (the purchase model's order
+    keys, for BG/NBD (frequency, T), then customer id), cut into ``chunk_size`` slices. A pass
+    counts customers per key; the table is shuffled by key (each key on one partition, so
+    positions are local ranks plus the key's offset), then by chunk (each chunk on one
+    partition). Models, settings, chunks and accumulation are the in-memory ones
+    (:mod:`clvkit.value`'s public job and accumulator API). Tier cuts come from a first
     pass over the tier sample (or over all customers when they are few, as in memory); then
     each partition scores its chunks and returns its per-customer rows and its exact per-draw
     equity sums (:class:`clvkit.utils.exactsum.ExactSum`), merged in a tree. Exact sums do not
