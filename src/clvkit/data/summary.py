@@ -483,17 +483,6 @@ def iso_day(day: int) -> str:
     return _iso(day)
 
 
-def parse_dates(frame: pd.DataFrame, col: Hashable, tz: str = "UTC") -> np.ndarray:
-    """Validate a date column and return int64 day numbers (as the summaries read them)."""
-    return _parse_dates(frame, col, tz)
-
-
-def warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -> None:
-    """Warn that ``n_left_out`` of ``total`` rows are after ``end`` (``stacklevel`` as
-    :func:`warnings.warn`'s, counted from the caller of this function)."""
-    _warn_left_out(n_left_out, end, total, stacklevel + 1)
-
-
 def summary_unit(time_unit: str | pd.Timedelta) -> tuple[str, float]:
     """The canonical time unit of a summary and its length in days; units under a day refused.
 
@@ -619,6 +608,17 @@ def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -
             ClvkitWarning,
             stacklevel=stacklevel,
         )
+
+
+def parse_dates(frame: pd.DataFrame, col: Hashable, tz: str = "UTC") -> np.ndarray:
+    """Validate a date column and return int64 day numbers (as the summaries read them)."""
+    return _parse_dates(frame, col, tz)
+
+
+def warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -> None:
+    """Warn that ``n_left_out`` of ``total`` rows are after ``end`` (``stacklevel`` as
+    :func:`warnings.warn`'s, counted from the caller of this function)."""
+    _warn_left_out(n_left_out, end, total, stacklevel + 1)
 
 
 #: A gap after the last purchase warns when, at the rate of purchase days per day in the
