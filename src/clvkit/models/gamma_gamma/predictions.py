@@ -52,11 +52,20 @@ def gg_expected_spend(
     24.66
     """
     p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
-    broadcast_shape(p, q, v, x, m)
-    den = p * x + q - 1.0
-    num = p * (v + x * m)
-    with np.errstate(divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+    shape = broadcast_shape(p, q, v, x, m)
+    # in place (the value layer calls this on every draw x customer): the same operations in
+    # the same order as p * (v + x m) / (p x + q - 1), two (S, N) arrays instead of nine
+    den = np.empty(shape)
+    np.multiply(p, x, out=den)
+    den += q
+    den -= 1.0
+    num = np.empty(shape)
+    np.add(v, x * m, out=num)
+    num *= p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num /= den
+    num[den <= 0] = np.inf
+    return num
 
 
 def gg_expected_spend_new_customer(p: ArrayLike, q: ArrayLike, v: ArrayLike) -> np.ndarray:
