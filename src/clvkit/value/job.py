@@ -20,7 +20,6 @@ import xarray as xr
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models import registry
 from clvkit.models.contract import (
-    DRAW_BLOCK,
     Cashflow,
     PMap,
     PurchaseSpec,
@@ -37,10 +36,9 @@ from clvkit.value.chunks import chunk_streams, ordered_map, progress
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.settings import CashflowSettings
 
-__all__ = ["PURCHASE_BATCH", "SPEND_SLICE", "ChunkRunner", "RunOptions", "ValueJob", "prepare_job"]
+__all__ = ["PURCHASE_BATCH", "ChunkRunner", "RunOptions", "ValueJob", "prepare_job"]
 
 PURCHASE_BATCH = 2_000_000  # simulated purchases held at once per chunk (about 100 MB)
-SPEND_SLICE = 65_536  # values per expected-spend call (512 kB, within a core's cache)
 
 
 @dataclass(frozen=True)
@@ -231,29 +229,13 @@ class ChunkRunner:
 
     def _expected_spend(self, sub: Mapping[str, np.ndarray]) -> np.ndarray:
         """The spend model's expected spend ``(S, n)``, computed once per distinct
-        :meth:`value_key` row (e.g. every one-time buyer shares one), in blocks of draws on
-        the pool; each block in slices of about :data:`SPEND_SLICE` values, whose temporaries
-        stay in the CPU cache (the values are elementwise: slicing changes no bit)."""
+        :meth:`value_key` row (e.g. every one-time buyer shares one)."""
         job = self.job
-        S, n = job.S, len(next(iter(sub.values())))
-        _, first, inverse = np.unique(
-            job.spend.value_key(sub), axis=0, return_index=True, return_inverse=True
-        )
-        few = take(sub, first) if first.size < n else sub
-        rows = max(1, SPEND_SLICE // max(first.size, 1))
-        out = np.empty((S, n))
-
-        def block(lo: int) -> None:
-            for a in range(lo, min(lo + DRAW_BLOCK, S), rows):
-                b = min(a + rows, lo + DRAW_BLOCK, S)
-                part = job.spend.expected_spend(take_draws(job.spend_params, slice(a, b)), few)
-                if first.size < n:
-                    np.take(part, inverse.ravel(), axis=1, out=out[a:b])
-                else:
-                    out[a:b] = part
-
-        self.pmap(block, range(0, S, DRAW_BLOCK))
-        return out
+        first, inverse = _distinct_rows(job.spend.value_key(sub))
+        if first.size == inverse.size:
+            return job.spend.expected_spend(job.spend_params, sub)
+        few = job.spend.expected_spend(job.spend_params, take(sub, first))
+        return np.take(few, inverse, axis=1)
 
     def _simulate(self, sub: Mapping[str, np.ndarray], rng: np.random.Generator):
         """One simulated future per (draw, customer): discounted CLV, means, purchase counts.
@@ -283,6 +265,18 @@ class ChunkRunner:
             [future.p_alive.mean(axis=0), count.mean(axis=0), spend.mean(axis=0), clv.mean(axis=0)]
         )
         return clv, means, count
+
+
+def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: one row index per distinct row of ``key`` (n, k), and each row's
+    position among them (as ``numpy.unique(..., axis=0)``, by one lexsort)."""
+    order = np.lexsort(key.T[::-1])
+    k = key[order]
+    new = np.ones(len(k), dtype=bool)
+    new[1:] = (k[1:] != k[:-1]).any(axis=1)
+    inverse = np.empty(len(k), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 # ----------------------------------------------------------------------------------------------
