@@ -76,6 +76,8 @@ def _value_cases(args: argparse.Namespace, base: Path, tmp: Path) -> list[str]:
         (f"customer_value {n} x 1,000 expected", "big-expected", str(path), args.big_runs),
         (f"customer_value {n} x 1,000 simulate", "big-simulate", str(path), args.big_runs),
     ]  # fmt: skip
+    if args.no_simulate:
+        cases = cases[:-1]
     lines = []
     for name, task, arg, runs in cases:
         got: dict[str, list[float]] = {"base": [], "new": []}
@@ -105,6 +107,7 @@ def main() -> int:
     parser.add_argument("--value-only", action="store_true", help="only customer_value")
     parser.add_argument("--value-customers", type=int, default=1_000_000)
     parser.add_argument("--big-runs", type=int, default=1, help="runs of the 1M value cases")
+    parser.add_argument("--no-simulate", action="store_true", help="skip the 1M simulate case")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from bench_models import _LOAD, _TAIL, CASES
