@@ -377,9 +377,7 @@ params = st.fixed_dictionaries(
     }
 )  # fmt: skip
 # recency > 0 for repeat customers: the models refuse a repeat customer with recency 0
-customer = st.tuples(
-    st.integers(0, 60), st.floats(1e-3, 1), st.floats(0.5, 200), st.floats(1, 500)
-)
+customer = st.tuples(st.integers(0, 60), st.floats(1e-3, 1), st.floats(0.5, 200), st.floats(1, 500))
 
 
 def _one(c):
