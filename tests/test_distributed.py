@@ -189,6 +189,23 @@ def test_default_chunks_and_pandas_input(client, cdnow_log):
     assert list(rfm.columns) == ["frequency", "recency", "T", "monetary_value"]
 
 
+def test_cashflow_settings_object_is_forwarded(client, cdnow_log):
+    """distributed.customer_value takes the same CashflowSettings (and keyword overrides) as
+    the in-memory call, with the same bits."""
+    from clvkit.value import CashflowSettings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClvkitWarning)
+        rfm = clvkit.rfm_summary(cdnow_log, amount="amount", observation_end="1997-09-30")
+    bg, gg = _posteriors(5, chains=2, draws=30)
+    flow = CashflowSettings("52W", period="4W", annual_discount_rate=0.1, cost_per_period=0.3)
+    mem = clvkit.customer_value(bg, gg, rfm, flow, margin=0.5, random_seed=2, chunk_size=300)
+    dist = cd.customer_value(bg, gg, dd.from_pandas(rfm, npartitions=2), flow, margin=0.5,
+                             random_seed=2, chunk_size=300)  # fmt: skip
+    assert dist.settings["margin"] == 0.5 and dist.settings["cost_per_period"] == 0.3
+    _assert_same_value(mem, dist)
+
+
 # ----------------------------------------------------------------------------------------------
 # errors
 # ----------------------------------------------------------------------------------------------

@@ -9,17 +9,19 @@ import pytest
 
 from clvkit.models.bgnbd import predictions as predict
 from clvkit.models.bgnbd import quadrature as q
+from clvkit.models.bgnbd.cashflow import expected_value
 from clvkit.models.bgnbd.gauss import beta_gauss_rule
+from clvkit.models.contract import DRAW_BLOCK
 from clvkit.models.gamma_gamma import predictions as gg_predict
-from clvkit.value import kernels as vm
+from clvkit.value import DiscountPlan
 
 
 def _rule(a: float, b: float, n: int, warm_from: tuple[float, float] | None = None):
     nodes, wts, wp, diag, off = (np.empty(128) for _ in range(5))
     work = np.empty((6, 128))
     if warm_from is not None:
-        q._beta_rule(*warm_from, n, nodes, wts, wp, diag, off, work, False)
-    q._beta_rule(a, b, n, nodes, wts, wp, diag, off, work, warm_from is not None)
+        q._beta_rule(*warm_from, n, (nodes, wts, wp), (diag, off, work), False)
+    q._beta_rule(a, b, n, (nodes, wts, wp), (diag, off, work), warm_from is not None)
     return nodes[:n].copy(), wts[:n].copy(), wp[:n].copy()
 
 
@@ -43,7 +45,16 @@ def test_beta_rule_matches_golub_welsch(a, b, n, warm) -> None:
 
 
 def _plan(continuous: bool, cost: float):
-    return vm.DiscountPlan(52.14, 4.345, 0.01, continuous, cost)
+    return DiscountPlan(52.14, 4.345, 0.01, continuous, cost)
+
+
+def _grid(plan):
+    cf = plan.cashflow(1.0)
+    return cf.times, cf.revenue_weights, cf.cost_weights, cf.horizon_index
+
+
+def _spend(gg, x, m):
+    return gg_predict.gg_expected_spend(*gg, x, m)
 
 
 def _numpy_route(bg, x, T, plan):
@@ -67,23 +78,15 @@ def _kernel_route(bg, x, T, plan):
     assert np.all((np.diff(xs) > 0) | ((np.diff(xs) == 0) & (np.diff(Ts) > 0))), "distinct"
     gnew = np.r_[True, xs[1:] != xs[:-1]]
     gstart = np.append(np.flatnonzero(gnew), xs.size).astype(np.int64)
-    times, w_rev, w_cost, i_h = vm._plan_times(plan)
+    times, w_rev, w_cost, i_h = _grid(plan)
     S = bg[0].shape[0]
     out = [np.empty((S, x.size)) for _ in range(3)]
     flat = [np.ascontiguousarray(v[:, 0]) for v in bg]
     visit = q.draw_order(flat[2], flat[3])  # row j of the outputs is draw visit[j]
     q.alive_values(
-        *flat[:4],
-        visit,
-        xs[gstart[:-1]],
-        gstart,
-        Ts,
-        times,
-        w_rev,
-        w_cost,
-        i_h,
-        *out,
-    )
+        tuple(flat[:4]), visit, (xs[gstart[:-1]], gstart, Ts), (times, w_rev, w_cost), i_h,
+        tuple(out),
+    )  # fmt: skip
     inv = np.empty_like(order)
     inv[order] = np.arange(order.size)
     by_draw = np.empty_like(visit)
@@ -139,7 +142,7 @@ def test_kernel_matches_numpy_route_at_extremes(scale) -> None:
 def test_taylor_route_matches_node_by_node() -> None:
     """The series over a T range reproduces the node-by-node values to rounding level."""
     plan = _plan(False, 3.0)
-    times, w_rev, w_cost, i_h = vm._plan_times(plan)
+    times, w_rev, w_cost, i_h = _grid(plan)
     poly, buf = np.empty((3, q._M_MAX)), np.empty(q._M_MAX)
     checked = 0
     for k, a, bx, alpha in [(0.24, 0.79, 2.43, 4.4), (3.2, 0.79, 5.4, 4.4), (20.2, 0.5, 22.4, 1.0),
@@ -155,14 +158,14 @@ def test_taylor_route_matches_node_by_node() -> None:
         n = 24
         nodes, w, wp = _rule(a, bx, n)
         gam0, theta = 0.5 * (gam[0] + gam[-1]), (gam[0] - gam[-1]) / (gam[0] + gam[-1])
-        m = q._range_poly(k, a, bx, gam0, theta, nodes, w, wp, n, times, w_rev, w_cost, i_h,
-                          poly, buf)  # fmt: skip
+        grid = (times, w_rev, w_cost)
+        m = q._range_poly((k, a, bx), gam0, theta, (nodes, w, wp), n, grid, i_h, (poly, buf))
         if m < 0:  # the caller goes node by node; must not happen for moderate cases
             raise AssertionError((k, a, bx))
         u = (gam - gam0) / (theta * gam0)
         series = [np.polyval(poly[row, :m][::-1], u) for row in range(3)]
         for i, gi in enumerate(gam):
-            direct = q._direct(k, gi, nodes, w, wp, n, times, w_rev, w_cost, i_h)
+            direct = q._direct(k, gi, (nodes, w, wp), n, grid, i_h)
             for row in range(3):
                 assert series[row][i] == pytest.approx(direct[row], rel=1e-12)
         checked += 1
@@ -206,8 +209,11 @@ def test_expected_chunk_matches_predict_functions(cost) -> None:
         np.full((32, 1), v) * np.exp(0.1 * rng.standard_normal((32, 1))) for v in (6.2, 3.7, 15.4)
     ]
     plan = _plan(False, cost)
-    clv, means, (pa, purchases, spend) = vm.expected_chunk(
-        bg, gg, x, tx, T, m, plan, 0.3, per_draw=True
+    params = dict(zip(("r", "alpha", "a", "b"), bg, strict=True))
+    cols = {"frequency": x, "recency": tx, "T": T}
+    spend = _spend(gg, x, m)
+    clv, means, (pa, purchases) = expected_value(
+        params, cols, spend, plan.cashflow(0.3), per_draw=True
     )
     ref_pa = predict.bg_probability_alive(*bg, x, tx, T)
     ref_spend = gg_predict.gg_expected_spend(*gg, x, m)
@@ -224,11 +230,11 @@ def test_expected_chunk_matches_predict_functions(cost) -> None:
 
 
 def test_expected_chunk_blocks_do_not_depend_on_the_pool() -> None:
-    """Draw blocks are fixed (vm.DRAW_BLOCK), so a thread pool gives the serial bits."""
+    """Draw blocks are fixed (DRAW_BLOCK), so a thread pool gives the serial bits."""
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(8)
-    n, S = 300, 3 * vm.DRAW_BLOCK + 17
+    n, S = 300, 3 * DRAW_BLOCK + 17
     x = rng.choice([0, 0, 1, 2, 5, 30], n).astype(float)
     T = rng.choice(np.arange(100, 280) / 7, n)
     tx = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
@@ -236,10 +242,77 @@ def test_expected_chunk_blocks_do_not_depend_on_the_pool() -> None:
     bg = _draws(S, 9)
     gg = [np.full((S, 1), v) for v in (6.2, 3.7, 15.4)]
     plan = _plan(False, 1.0)
-    serial = vm.expected_chunk(bg, gg, x, tx, T, m, plan, 0.5)
+    params = dict(zip(("r", "alpha", "a", "b"), bg, strict=True))
+    cols = {"frequency": x, "recency": tx, "T": T}
+    args = (params, cols, _spend(gg, x, m), plan.cashflow(0.5))
+    serial = expected_value(*args)
     with ThreadPoolExecutor(3) as pool:
-        threaded = vm.expected_chunk(
-            bg, gg, x, tx, T, m, plan, 0.5, lambda f, it: list(pool.map(f, it))
-        )
+        threaded = expected_value(*args, lambda f, it: list(pool.map(f, it)))
     np.testing.assert_array_equal(serial[0], threaded[0])
     np.testing.assert_array_equal(serial[1], threaded[1])
+
+
+def _cdnow_like(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.choice([0, 0, 0, 1, 2, 3, 7, 15, 60], n).astype(float)
+    T = rng.choice(np.arange(100, 280) / 7, n)
+    tx = np.where(x > 0, np.round(T * rng.uniform(0, 1, n), 2), 0.0)
+    m = np.where(x > 0, rng.gamma(3.0, 10.0, n), 0.0)
+    return x, tx, T, m
+
+
+@pytest.mark.parametrize("continuous, cost", [(False, 0.0), (False, 1.5), (True, 0.7)])
+def test_fast_path_equals_the_contract_generic_route(continuous, cost) -> None:
+    """BGNBDSpec.expected_value (compiled quadrature) against the contract's generic route
+    (expected purchases and P(alive) on the cash-flow grid), per draw and customer."""
+    from clvkit.models.bgnbd.spec import BGNBDSpec
+    from clvkit.models.contract import PurchaseSpec
+
+    x, tx, T, m = _cdnow_like(300, 4)
+    bg = _draws(40, 7)
+    gg = [np.full((40, 1), v) for v in (6.2, 3.7, 15.4)]
+    params = dict(zip(("r", "alpha", "a", "b"), bg, strict=True))
+    cols = {"frequency": x, "recency": tx, "T": T}
+    spend = _spend(gg, x, m)
+    cf = _plan(continuous, cost).cashflow(0.4)
+    spec = BGNBDSpec()
+    clv, means = spec.expected_value(params, cols, spend, cf)
+    g_clv, g_means = PurchaseSpec.expected_value(spec, params, cols, spend, cf)
+    np.testing.assert_allclose(clv, g_clv, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(means, g_means, rtol=1e-9, atol=1e-12)
+    assert np.abs(clv).max() > 10.0  # real values, not all zero
+
+
+def test_customer_value_of_a_model_without_the_fast_path_agrees() -> None:
+    """A BG/NBD spec that keeps the contract's generic expected value gives customer_value's
+    equity, tiers and per-customer means within 1e-9 of the compiled route."""
+    import types
+
+    import xarray as xr
+
+    import clvkit
+    from clvkit.models.bgnbd.spec import BGNBDSpec
+    from clvkit.models.contract import PurchaseSpec
+
+    class GenericBGNBD(BGNBDSpec):
+        expected_value = PurchaseSpec.expected_value
+
+    rng = np.random.default_rng(2)
+    base = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}
+    post = xr.Dataset(
+        {k: (("chain", "draw"), v * np.exp(0.1 * rng.standard_normal((2, 50))))
+         for k, v in base.items()}, attrs={"time_unit": "W"},
+    )  # fmt: skip
+    gg = {"p": 6.2488, "q": 3.7446, "v": 15.4477}
+    rfm = clvkit.datasets.cdnow_calibration_summary()
+    kw = dict(horizon="52W", period="4W", annual_discount_rate=0.1, cost_per_period=0.5,
+              margin=0.3, random_seed=1)  # fmt: skip
+    fast = clvkit.customer_value(post, gg, rfm, **kw)
+    slow_model = types.SimpleNamespace(spec=GenericBGNBD(), posterior_=post)
+    slow = clvkit.customer_value(slow_model, gg, rfm, **kw)
+    np.testing.assert_allclose(slow.equity.values, fast.equity.values, rtol=1e-9)
+    np.testing.assert_allclose(slow.new_customer.values, fast.new_customer.values, rtol=1e-9)
+    a, b = slow.summary(), fast.summary()
+    for col in ("mean", "median", "p_alive", "expected_purchases", "expected_spend"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-9, atol=1e-9)
+    assert 9_000 < fast.equity.values.mean() < 12_500  # 30% margin, 0.5 a period in costs

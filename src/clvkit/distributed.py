@@ -13,10 +13,12 @@ partition at a time; nothing is re-implemented here, so the results are the in-m
 :func:`customer_value`
     CLV values depend on which customers share a chunk (the expected method's quadrature
     picks one node count per chunk; the simulation draws one random stream per chunk), so the
-    in-memory chunks are rebuilt: customers in (frequency, T, customer id) order, cut into
-    ``chunk_size`` slices. A pass counts customers per (frequency, T) pair; the table is
-    shuffled by pair (each pair on one partition, so positions are local ranks plus the
-    pair's offset), then by chunk (each chunk on one partition). Tier cuts come from a first
+    in-memory chunks are rebuilt: customers in canonical order (the purchase model's order
+    keys, for BG/NBD (frequency, T), then customer id), cut into ``chunk_size`` slices. A pass
+    counts customers per key; the table is shuffled by key (each key on one partition, so
+    positions are local ranks plus the key's offset), then by chunk (each chunk on one
+    partition). Models, settings, chunks and accumulation are the in-memory ones
+    (:mod:`clvkit.value`'s public job and accumulator API). Tier cuts come from a first
     pass over the tier sample (or over all customers when they are few, as in memory); then
     each partition scores its chunks and returns its per-customer rows and its exact per-draw
     equity sums (:class:`clvkit.utils.exactsum.ExactSum`), merged in a tree. Exact sums do not
@@ -34,11 +36,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from clvkit.data import summary as _data
+from clvkit.data import summary as data_summary
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, check_tz, format_time_unit
 from clvkit.utils.exactsum import ExactSum
-from clvkit.value import engine as _value
+from clvkit.value import (
+    Accumulator,
+    CashflowSettings,
+    CustomerValue,
+    RunOptions,
+    ValueJob,
+    check_prob,
+    chunk_streams,
+    prepare_job,
+    tier_cuts,
+)
 
 __all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
 
@@ -46,7 +58,7 @@ _SEQ = "__clvkit_row"  # original row order, kept through the shuffle
 _ID = "__clvkit_id"
 _POS = "__clvkit_pos"
 _CHUNK = "__clvkit_chunk"
-_RFM = ["frequency", "recency", "T", "monetary_value"]
+_KEY = "__clvkit_key"  # prefix of the canonical-order key columns
 _PROBS = (0.5, 0.8, 0.9, 0.95)
 
 
@@ -91,7 +103,7 @@ def _day_stats(part: pd.DataFrame, date: Hashable, end: int | None, tz: str) -> 
     """One row: first and last day, rows, rows after ``end`` (dates validated as in memory)."""
     if len(part) == 0:
         return pd.DataFrame({"first": [], "last": [], "rows": [], "after": []}, dtype=np.int64)
-    days = _data._parse_dates(part, date, tz)
+    days = data_summary.parse_dates(part, date, tz)
     after = int((days > end).sum()) if end is not None else 0
     return pd.DataFrame(
         {"first": [days.min()], "last": [days.max()], "rows": [len(days)], "after": [after]},
@@ -148,7 +160,7 @@ def _summarize_part(
     part = part.sort_values(_SEQ, kind="stable").drop(columns=_SEQ)
     out = None
     if len(part):
-        days = _data._parse_dates(part, kwargs["date"], kwargs["tz"])
+        days = data_summary.parse_dates(part, kwargs["date"], kwargs["tz"])
         keep = days <= end
         if not keep.all():
             part, days = part[keep], days[keep]
@@ -176,16 +188,22 @@ def _summary(
         transactions, "transactions",
         "use clvkit.rfm_summary for pandas, or dask.dataframe.from_pandas(df, npartitions=...).",
     )  # fmt: skip
-    wanted = _data.check_column_arguments(customer_id, date, amount, list(transactions.columns))
-    unit, _ = _data.summary_unit(time_unit)
+    wanted = data_summary.check_column_arguments(
+        customer_id, date, amount, list(transactions.columns)
+    )
+    unit, _ = data_summary.summary_unit(time_unit)
     zone = check_tz(tz)
     holdout = calibration_end is not None
-    end = None if observation_end is None else _data._parse_end(observation_end, "observation_end")
-    cal = _data._parse_end(calibration_end, "calibration_end") if holdout else None
+    end = (
+        None
+        if observation_end is None
+        else data_summary.end_day(observation_end, "observation_end")
+    )
+    cal = data_summary.end_day(calibration_end, "calibration_end") if holdout else None
     if holdout and cal >= end:
         raise ClvkitError(
-            f"argument 'calibration_end' ({_data._iso(cal)}) is not before argument "
-            f"'observation_end' ({_data._iso(end)}). Suggestion: the holdout period "
+            f"argument 'calibration_end' ({data_summary.iso_day(cal)}) is not before argument "
+            f"'observation_end' ({data_summary.iso_day(end)}). Suggestion: the holdout period "
             "(calibration_end, observation_end] must be at least one day long."
         )
     if npartitions is not None and not (
@@ -206,35 +224,35 @@ def _summary(
         end = last
     if holdout and cal < first:
         raise ClvkitError(
-            f"argument 'calibration_end' ({_data._iso(cal)}) is before the first purchase "
-            f"({_data._iso(first)}), so no customer is in the calibration period. Suggestion: "
+            f"argument 'calibration_end' ({data_summary.iso_day(cal)}) is before the first purchase "
+            f"({data_summary.iso_day(first)}), so no customer is in the calibration period. Suggestion: "
             "pass a calibration end on or after the first purchase."
         )
     if end < first:
         raise ClvkitError(
-            f"argument 'observation_end' ({_data._iso(end)}) is before the first purchase "
-            f"({_data._iso(first)}) and would exclude every purchase. Suggestion: pass the last "
+            f"argument 'observation_end' ({data_summary.iso_day(end)}) is before the first purchase "
+            f"({data_summary.iso_day(first)}) and would exclude every purchase. Suggestion: pass the last "
             "day of the observation period, on or after the first purchase."
         )
     attrs: dict[str, Any] = {TIME_UNIT_ATTR: unit}
     kwargs: dict[str, Any] = {"customer_id": customer_id, "date": date, "amount": amount,
-                              "time_unit": unit, "observation_end": _data._iso(end),
+                              "time_unit": unit, "observation_end": data_summary.iso_day(end),
                               "tz": zone}  # fmt: skip
     if holdout:
-        attrs["calibration_end"] = _data._iso(cal)
-        kwargs["calibration_end"] = _data._iso(cal)
-    attrs["observation_end"] = _data._iso(end)
+        attrs["calibration_end"] = data_summary.iso_day(cal)
+        kwargs["calibration_end"] = data_summary.iso_day(cal)
+    attrs["observation_end"] = data_summary.iso_day(end)
     attrs["n_rows_after_observation_end"] = n_after
     meta = _summary_meta(transactions._meta, customer_id, amount, holdout)
     meta.attrs = dict(attrs)
     shuffled = tagged.shuffle(on=customer_id, npartitions=npartitions or tagged.npartitions)
     # one partition is a part of the log: the caller warns once, for the whole log
-    fn = functools.partial(_data.summarize_log, holdout=holdout, warn=False)
+    fn = functools.partial(data_summary.summarize_log, holdout=holdout, warn=False)
     out = shuffled.map_partitions(
         _summarize_part, meta.iloc[:0], attrs, fn, cal if holdout else end, end, kwargs, meta=meta,
         enforce_metadata=False,
     )  # fmt: skip
-    return out, (n_after, _data._iso(end), n_rows)
+    return out, (n_after, data_summary.iso_day(end), n_rows)
 
 
 def rfm_summary(
@@ -302,7 +320,7 @@ def rfm_summary(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
         observation_end=observation_end, calibration_end=None, npartitions=npartitions, tz=tz,
     )  # fmt: skip
-    _data._warn_left_out(*left_out)  # points at the caller, as in memory
+    data_summary.warn_left_out(*left_out)  # points at the caller, as in memory
     return out
 
 
@@ -329,7 +347,7 @@ def calibration_holdout(
         observation_end=observation_end, calibration_end=calibration_end,
         npartitions=npartitions, tz=tz,
     )  # fmt: skip
-    _data._warn_left_out(*left_out)
+    data_summary.warn_left_out(*left_out)
     return out
 
 
@@ -337,7 +355,7 @@ def calibration_holdout(
 # customer value
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class DistributedValue(_value.CustomerValue):
+class DistributedValue(CustomerValue):
     """Result of :func:`customer_value`: a :class:`clvkit.value.CustomerValue` whose per-customer
     table is a persisted Dask DataFrame, ``customers``.
 
@@ -353,7 +371,7 @@ class DistributedValue(_value.CustomerValue):
     def summary(self, prob: float = 0.9):
         """Per-customer table as :meth:`CustomerValue.summary` (a Dask DataFrame; ``prob`` one
         of 0.5, 0.8, 0.9, 0.95)."""
-        prob = _value._check_prob(prob)
+        prob = check_prob(prob)
         if prob not in _PROBS:
             raise ClvkitError(
                 f"argument 'prob' is {prob}; the distributed result keeps {_PROBS}. "
@@ -365,40 +383,50 @@ class DistributedValue(_value.CustomerValue):
         return self.customers[cols].rename(columns={f"lower_{p}": "lower", f"upper_{p}": "upper"})
 
 
-def _clean(part: pd.DataFrame) -> pd.DataFrame:
-    """Validated float columns, as the in-memory path checks them (per partition)."""
+def _clean(part: pd.DataFrame, job: ValueJob) -> pd.DataFrame:
+    """Validated float columns, as the in-memory path checks them (per partition), and the
+    purchase model's canonical-order keys as columns ``__clvkit_key<i>``."""
     if len(part) == 0:
-        out = pd.DataFrame({c: np.zeros(0) for c in _RFM}, index=part.index[:0])
+        cols = {c: np.zeros(0) for c in job.columns}
+        out = pd.DataFrame(cols, index=part.index[:0])
     else:
-        out = _value._check_rfm(part)
+        out = job.customer_table(part)
+        cols = {c: out[c].to_numpy() for c in job.columns}
+    keys = job.order_keys(cols)
+    out = out.assign(**{f"{_KEY}{i}": np.asarray(k, dtype=np.float64) for i, k in enumerate(keys)})
     return out.rename_axis(_ID)
 
 
+def _keys(frame: Any) -> list[str]:
+    return [c for c in frame.columns if str(c).startswith(_KEY)]
+
+
 def _pair_counts(part: pd.DataFrame) -> pd.DataFrame:
-    return part.groupby(["frequency", "T"]).size().rename("n").reset_index()
+    return part.groupby(_keys(part)).size().rename("n").reset_index()
 
 
 def _positions(part: pd.DataFrame, pairs: pd.DataFrame, chunk: int) -> pd.DataFrame:
-    """Positions in the (frequency, T, id) order: a pair's offset plus the rank in the pair
-    (each pair is whole in this partition) and the chunk they fall in."""
+    """Positions in the (order keys, id) order: a key's offset plus the rank within the key
+    (each key is whole in this partition) and the chunk they fall in."""
     if len(part) == 0:
         return part.assign(**{_POS: np.zeros(0, np.int64), _CHUNK: np.zeros(0, np.int64)})
-    part = part.sort_values(["frequency", "T", _ID], kind="stable")
-    start = part[["frequency", "T"]].merge(pairs, on=["frequency", "T"], how="left")["start"]
-    rank = part.groupby(["frequency", "T"], sort=False).cumcount().to_numpy()
+    keys = _keys(part)
+    part = part.sort_values([*keys, _ID], kind="stable")
+    start = part[keys].merge(pairs, on=keys, how="left")["start"]
+    rank = part.groupby(keys, sort=False).cumcount().to_numpy()
     pos = start.to_numpy(dtype=np.int64) + rank
     return part.assign(**{_POS: pos, _CHUNK: pos // chunk})
 
 
-def _arrays(part: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {c: part[c].to_numpy(dtype=np.float64) for c in _RFM}
+def _arrays(part: pd.DataFrame, job: ValueJob) -> dict[str, np.ndarray]:
+    return {c: part[c].to_numpy(dtype=np.float64) for c in job.columns}
 
 
-def _first_pass_part(part: pd.DataFrame, job: Any) -> tuple[np.ndarray, np.ndarray]:
+def _first_pass_part(part: pd.DataFrame, job: ValueJob) -> tuple[np.ndarray, np.ndarray]:
     """Values of every chunk of a partition (exact tier cuts): positions and ``(S, m)``."""
     part = part.sort_values(_POS)
-    run = job.runner(_arrays(part))
-    stream = _value._chunk_streams(job.sim_rng)
+    run = job.runner(_arrays(part, job))
+    stream = chunk_streams(job.sim_rng)
     cid = part[_CHUNK].to_numpy()
     clv = np.empty((job.S, len(part)))
     for lo, hi in _runs(cid):
@@ -410,7 +438,7 @@ def _exact_cuts(n: int, job: Any, *parts: tuple[np.ndarray, np.ndarray]) -> np.n
     first = np.empty((job.S, n))
     for pos, clv in parts:
         first[:, pos] = clv
-    return _value._tier_cuts(first, list(job.tiers.values()))
+    return tier_cuts(first, list(job.tiers.values()))
 
 
 def _sample_rows(part: pd.DataFrame, sample: np.ndarray) -> pd.DataFrame:
@@ -423,12 +451,12 @@ def _sample_block(job: Any, i: int, sample: np.ndarray, *parts: pd.DataFrame) ->
     with the in-memory first pass's stream for it."""
     lo, hi = sample[i * job.chunk], sample[min((i + 1) * job.chunk, sample.size) - 1]
     rows = pd.concat([p[(p[_POS] >= lo) & (p[_POS] <= hi)] for p in parts]).sort_values(_POS)
-    run = job.runner(_arrays(rows))
-    return run.chunk(np.arange(len(rows)), _value._chunk_streams(job.sample_rng)(i))[0]
+    run = job.runner(_arrays(rows, job))
+    return run.chunk(np.arange(len(rows)), chunk_streams(job.sample_rng)(i))[0]
 
 
 def _sample_cuts(job: Any, *blocks: np.ndarray) -> np.ndarray:
-    return _value._tier_cuts(np.concatenate(blocks, axis=1), list(job.tiers.values()))
+    return tier_cuts(np.concatenate(blocks, axis=1), list(job.tiers.values()))
 
 
 def _runs(cid: np.ndarray):
@@ -441,16 +469,16 @@ def _runs(cid: np.ndarray):
 
 
 def _score_part(
-    part: pd.DataFrame, job: Any, cuts: np.ndarray, id_name: Hashable
+    part: pd.DataFrame, job: ValueJob, cuts: np.ndarray, id_name: Hashable
 ) -> tuple[pd.DataFrame, ExactSum]:
     """Score a partition's chunks with the in-memory accumulator: per-customer rows in
     canonical order and the partition's exact per-draw tier sums."""
     part = part.sort_values(_POS)
     m = len(part)
-    acc = _value._Accumulator(m, job.S, job.tiers, False, job.method == "simulate")
+    acc = Accumulator(m, job.S, job.tiers, False, job.method == "simulate")
     if m:
-        run = job.runner(_arrays(part))
-        stream = _value._chunk_streams(job.sim_rng)
+        run = job.runner(_arrays(part, job))
+        stream = chunk_streams(job.sim_rng)
         cid = part[_CHUNK].to_numpy()
         for lo, hi in _runs(cid):
             idx = np.arange(lo, hi)
@@ -461,15 +489,7 @@ def _score_part(
             acc.add_tiers(idx, acc.chunk_tiers(clv, cuts))
             del clv, means, counts
     ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)
-    res = acc.result(ids, job.coords, job.new, job.settings, job.tiers)
-    table = res._customers
-    at = 2
-    for p in _PROBS:
-        lo, hi = res._quantiles[p]
-        table.insert(at, f"lower_{round(p * 100)}", lo)
-        table.insert(at + 1, f"upper_{round(p * 100)}", hi)
-        at += 2
-    return table, acc.sums
+    return acc.wide_table(ids, job.tiers), acc.sums
 
 
 def _merge(*sums: ExactSum) -> ExactSum:
@@ -489,26 +509,21 @@ def customer_value(
     transactions_model: Any,
     spend_model: Any,
     rfm: Any,
+    settings: CashflowSettings | None = None,
     *,
-    horizon: float | str,
-    period: str | pd.Timedelta = "30D",
-    annual_discount_rate: float | None = None,
-    discount_rate_per_period: float | None = None,
-    margin: float = 1.0,
     method: Literal["expected", "simulate"] = "expected",
-    discounting: Literal["discrete", "continuous"] = "discrete",
-    cost_per_period: float = 0.0,
-    acquisition_cost: float | None = None,
     tiers: Mapping[str, float] | None = None,
     tier_sample_size: int | None = None,
     chunk_size: int | None = None,
     random_seed: int | np.random.Generator | None = None,
     time_unit: str | None = None,
     npartitions: int | None = None,
+    **cashflow: Any,
 ) -> DistributedValue:
     """:func:`clvkit.customer_value` on a Dask DataFrame of RFM rows, bit for bit.
 
-    The arguments mean what they mean in :func:`clvkit.customer_value` (``keep_draws`` and
+    The arguments mean what they mean in :func:`clvkit.customer_value` (``settings`` or the
+    cash-flow keywords build the same :class:`clvkit.value.CashflowSettings`; ``keep_draws`` and
     ``n_jobs`` do not exist here: each partition's chunks run one after the other on a worker
     thread, holding one ``(draws x chunk_size)`` block at a time). For the same models, seed
     and ``chunk_size``, equity, tier sums and counts, the new-customer value and every
@@ -517,10 +532,11 @@ def customer_value(
     Passes (the first is computed at once; the others are one graph, persisted, so the
     shuffles run once):
 
-    1. per partition: the in-memory row checks and counts per (frequency, T) pair, and the
-       number of distinct ids (duplicates are an error, as in memory);
-    2. shuffle by (frequency, T), rank each customer in (frequency, T, id) order; shuffle by
-       chunk (``position // chunk_size``);
+    1. per partition: the in-memory row checks and counts per canonical-order key (the
+       purchase model's ``order_keys``; BG/NBD: (frequency, T)), and the number of distinct
+       ids (duplicates are an error, as in memory);
+    2. shuffle by key, rank each customer in (key, id) order; shuffle by chunk
+       (``position // chunk_size``);
     3. tier cuts: values of every customer (when there are at most ``tier_sample_size``, on
        one worker, ``8 x draws x customers`` bytes) or of the tier sample, as in memory;
     4. per partition: score its chunks, return per-customer rows and exact per-draw sums,
@@ -529,8 +545,9 @@ def customer_value(
     Parameters
     ----------
     rfm : dask.dataframe.DataFrame or pandas.DataFrame
-        Indexed by customer id, with ``frequency``, ``recency``, ``T``, ``monetary_value``
-        (e.g. from :func:`rfm_summary`). A pandas frame is split into ``npartitions``.
+        Indexed by customer id, with the columns both models read (BG/NBD and Gamma-Gamma:
+        ``frequency``, ``recency``, ``T``, ``monetary_value``, e.g. from :func:`rfm_summary`).
+        A pandas frame is split into ``npartitions``.
     time_unit : str, optional
         The RFM time unit, when the frame's metadata carries no ``attrs["time_unit"]``.
     npartitions : int, optional
@@ -562,38 +579,32 @@ def customer_value(
             "Suggestion: leave it None to keep the partitions of 'rfm'."
         )
     meta = rfm._meta
-    missing = [c for c in _RFM if c not in meta.columns]
+    holder = pd.DataFrame(index=meta.index[:0])
+    holder.attrs = dict(meta.attrs)
+    if time_unit is not None:
+        holder.attrs[TIME_UNIT_ATTR] = format_time_unit(time_unit)
+    flow = CashflowSettings.build(settings, **cashflow)
+    options = RunOptions(method, tiers, tier_sample_size, chunk_size, random_seed)
+    job = prepare_job(transactions_model, spend_model, holder, flow, options)
+    missing = [c for c in job.columns if c not in meta.columns]
     if missing:
         raise ClvkitError(
             f"argument 'rfm' lacks column(s) {missing}; it has {list(meta.columns)}. "
             "Suggestion: build it with clvkit.distributed.rfm_summary (with amount=...)."
         )
-    holder = pd.DataFrame(index=meta.index[:0])
-    holder.attrs = dict(meta.attrs)
-    if time_unit is not None:
-        holder.attrs[TIME_UNIT_ATTR] = format_time_unit(time_unit)
-    job = _value._prepare(
-        transactions_model, spend_model, holder, horizon=horizon, period=period,
-        annual_discount_rate=annual_discount_rate,
-        discount_rate_per_period=discount_rate_per_period, margin=margin, method=method,
-        discounting=discounting, cost_per_period=cost_per_period,
-        acquisition_cost=acquisition_cost, tiers=tiers, tier_sample_size=tier_sample_size,
-        chunk_size=chunk_size, random_seed=random_seed,
-    )  # fmt: skip
     _dd()
     import dask
 
-    # pass 1: checks, (frequency, T) histogram, distinct ids
-    float_meta = pd.DataFrame({c: np.zeros(0) for c in _RFM}, index=meta.index[:0].rename(_ID))
-    clean = rfm[_RFM].map_partitions(_clean, meta=float_meta)
-    pair_meta = pd.DataFrame(
-        {"frequency": np.zeros(0), "T": np.zeros(0), "n": np.zeros(0, np.int64)}
-    )
+    # pass 1: checks, histogram of the order keys, distinct ids
+    float_meta = _clean(meta[job.columns].iloc[:0], job)
+    keys = _keys(float_meta)
+    clean = rfm[job.columns].map_partitions(_clean, job, meta=float_meta)
+    pair_meta = pd.DataFrame({**{k: np.zeros(0) for k in keys}, "n": np.zeros(0, np.int64)})
     counts, n_ids = dask.compute(
         clean.map_partitions(_pair_counts, meta=pair_meta), clean.index.nunique()
     )
-    pairs = counts.groupby(["frequency", "T"], as_index=False)["n"].sum()
-    pairs = pairs.sort_values(["frequency", "T"], kind="stable").reset_index(drop=True)
+    pairs = counts.groupby(keys, as_index=False)["n"].sum()
+    pairs = pairs.sort_values(keys, kind="stable").reset_index(drop=True)
     n = int(pairs["n"].sum())
     if n == 0:
         raise ClvkitError("argument 'rfm' has no rows. Suggestion: pass at least one customer.")
@@ -608,7 +619,7 @@ def customer_value(
     # pass 2: canonical positions and chunks
     id_name = meta.index.name
     table = clean.reset_index()
-    by_pair = table.shuffle(on=["frequency", "T"], npartitions=npartitions)
+    by_pair = table.shuffle(on=keys, npartitions=npartitions)
     pos_meta = table._meta.assign(**{_POS: np.zeros(0, np.int64), _CHUNK: np.zeros(0, np.int64)})
     placed = by_pair.map_partitions(_positions, pairs, job.chunk, meta=pos_meta)
     by_chunk = placed.shuffle(on=_CHUNK, npartitions=npartitions)
@@ -642,11 +653,7 @@ def customer_value(
         **job.settings, "n_customers": n, "tier_cuts_exact": exact, "engine": "dask",
         "npartitions": int(npartitions), "chunk_size": job.chunk,
     }  # fmt: skip
-    acc = _value._Accumulator(0, job.S, job.tiers, False, False)
+    acc = Accumulator(0, job.S, job.tiers)
     acc.sums = sums
-    res = acc.result(pd.Index([], name=id_name), job.coords, job.new, settings, job.tiers)
-    return DistributedValue(
-        equity=res.equity, tier_equity=res.tier_equity, tier_count=res.tier_count,
-        new_customer=res.new_customer, settings=settings, _customers=res._customers,
-        _quantiles={}, _tiers=dict(job.tiers), customers=customers,
-    )  # fmt: skip
+    ids = pd.Index([], name=id_name)
+    return acc.result(ids, job, settings, cls=DistributedValue, customers=customers)

@@ -509,6 +509,17 @@ def _warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -
         )
 
 
+def parse_dates(frame: pd.DataFrame, col: Hashable, tz: str = "UTC") -> np.ndarray:
+    """Validate a date column and return int64 day numbers (as the summaries read them)."""
+    return _parse_dates(frame, col, tz)
+
+
+def warn_left_out(n_left_out: int, end: str, total: int, stacklevel: int = 3) -> None:
+    """Warn that ``n_left_out`` of ``total`` rows are after ``end`` (``stacklevel`` as
+    :func:`warnings.warn`'s, counted from the caller of this function)."""
+    _warn_left_out(n_left_out, end, total, stacklevel + 1)
+
+
 #: A gap after the last purchase warns when, at the rate of purchase days per day in the
 #: log's last GAP_RATE_WINDOW days, no purchase in that many days has a probability below
 #: 0.1% (exp(-rate * gap) < 0.001): a truncated extract leaves far longer gaps, and a looser

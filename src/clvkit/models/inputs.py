@@ -114,6 +114,10 @@ def validate_rfm(
     if need_recency:
         rec, T = arrays["recency"], arrays["T"]
         _raise_if(
+            rfm, T < 0, f"column 'T' of {argument!r}", "is negative", ["T"],
+            "T is the customer's age at the end of observation, so it is >= 0",
+        )  # fmt: skip
+        _raise_if(
             rfm,
             rec < 0,
             f"column 'recency' of {argument!r}",

@@ -1,7 +1,37 @@
-"""Monte Carlo layer: joint posterior draws -> discounted CLV per customer and customer equity."""
+"""Monte Carlo layer: joint posterior draws -> discounted CLV per customer and customer equity.
+
+Model-free: the purchase and spend models are used only through
+:mod:`clvkit.models.contract`. Modules: :mod:`~clvkit.value.settings` (cash-flow settings),
+:mod:`~clvkit.value.discount` (discount plans), :mod:`~clvkit.value.job` (models, paired draws,
+chunk runner), :mod:`~clvkit.value.chunks` (streams, threads), :mod:`~clvkit.value.accumulate`
+(tiers, exact sums, summaries), :mod:`~clvkit.value.result` (:class:`CustomerValue`) and
+:mod:`~clvkit.value.engine` (:func:`customer_value`).
+"""
 
 from __future__ import annotations
 
-from clvkit.value.engine import DEFAULT_TIERS, CustomerValue, customer_value
+from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, tier_cuts
+from clvkit.value.chunks import chunk_streams
+from clvkit.value.discount import DiscountPlan
+from clvkit.value.engine import check_n_jobs, customer_value
+from clvkit.value.job import ChunkRunner, RunOptions, ValueJob, prepare_job
+from clvkit.value.result import STORED_PROBS, CustomerValue, check_prob
+from clvkit.value.settings import CashflowSettings
 
-__all__ = ["DEFAULT_TIERS", "CustomerValue", "customer_value"]
+__all__ = [
+    "DEFAULT_TIERS",
+    "STORED_PROBS",
+    "Accumulator",
+    "CashflowSettings",
+    "ChunkRunner",
+    "CustomerValue",
+    "DiscountPlan",
+    "RunOptions",
+    "ValueJob",
+    "check_n_jobs",
+    "check_prob",
+    "chunk_streams",
+    "customer_value",
+    "prepare_job",
+    "tier_cuts",
+]

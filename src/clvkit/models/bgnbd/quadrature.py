@@ -1,4 +1,4 @@
-"""Compiled kernels for the expected discounted CLV (:func:`clvkit.value.kernels.expected_chunk`).
+"""Compiled kernels for BG/NBD's expected discounted CLV (:mod:`clvkit.models.bgnbd.cashflow`).
 
 For a customer alive at T with x repeat purchases (k = r + x, c = alpha + T, gamma = 1/c,
 p ~ Beta(a, b + x)) the expected method needs, per posterior draw,
@@ -220,12 +220,15 @@ def _weights(diag, off, n, nodes, weights, wp):
 
 
 @_jit
-def _beta_rule(a, b, n, nodes, weights, wp, diag, off, work, warm):
-    """n-point Gauss rule for Beta(a, b) (Golub-Welsch, as :func:`beta_gauss_rule`).
+def _beta_rule(a, b, n, rule, scratch, warm):
+    """n-point Gauss rule for Beta(a, b) (Golub-Welsch, as :func:`beta_gauss_rule`) into
+    ``rule`` = (nodes, weights, weights / nodes); ``scratch`` = (diag, off, work).
 
     With ``warm`` the incoming ``nodes[:n]`` (the rule of a nearby Beta) are polished by
     Newton; if that is not certain to have found every node, implicit QL decides.
     """
+    nodes, weights, wp = rule
+    diag, off, work = scratch
     _jacobi(a, b, n, diag, off)
     if not (warm and n >= 2 and _newton_nodes(diag, off, n, nodes, work)):
         _ql_nodes(diag, off, n, nodes, work[0])
@@ -233,8 +236,11 @@ def _beta_rule(a, b, n, nodes, weights, wp, diag, off, work, warm):
 
 
 @_jit
-def _direct(k, gam, nodes, wts, wp, n, times, w_rev, w_cost, i_h):
-    """(R, F(H gamma), C) for one customer, node by node."""
+def _direct(k, gam, rule, n, grid, i_h):
+    """(R, F(H gamma), C) for one customer, node by node; ``rule`` = (nodes, weights,
+    weights / nodes), ``grid`` = (times, w_rev, w_cost)."""
+    nodes, wts, wp = rule
+    times, w_rev, w_cost = grid
     rev, fh, cost = 0.0, 0.0, 0.0
     for j in range(times.size):
         z = times[j] * gam
@@ -265,13 +271,15 @@ _RECIP = 1.0 / ((np.arange(_M_MAX) + 1.0) * (np.arange(_M_MAX) + 2.0))
 
 
 @_jit
-def _series(y0, y1, al, be, gc, z0, theta, out, m_max):
-    """Scaled Taylor coefficients c_m = y^(m)(z0) eta^m / m! of y = 2F1(al, be; gc; -z).
+def _series(y0, y1, hyp, z0, theta, out, m_max):
+    """Scaled Taylor coefficients c_m = y^(m)(z0) eta^m / m! of y = 2F1(al, be; gc; -z),
+    ``hyp`` = (al, be, gc).
 
     ``y0, y1``: value and scaled slope; eta = theta z0. Writes ``out[:m]``, returns the
     number of terms m after which two consecutive terms are below eps |y0| / 4 (so
     |y(z0 + eta u) - sum_m c_m u^m| ~ eps |y0| on |u| <= 1), or -1 if ``m_max`` is not enough.
     """
+    al, be, gc = hyp
     out[0] = y0
     out[1] = y1
     q2 = theta * theta * z0 / (1.0 + z0)
@@ -292,12 +300,17 @@ def _series(y0, y1, al, be, gc, z0, theta, out, m_max):
 
 
 @_jit
-def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, i_h, poly, buf):
+def _range_poly(beta, gam0, theta, rule, n, grid, i_h, work):
     """Polynomials in u = (gamma - gamma0) / (theta gamma0) of R, F(H gamma) and C over a range.
 
-    ``poly`` (3, m_max) receives the coefficients; returns the number of terms, or -1 when a
-    series does not converge (the caller then goes node by node).
+    ``beta`` = (k, a, b + x); ``rule`` and ``grid`` as :func:`_direct`; ``work`` = (poly,
+    buf): ``poly`` (3, m_max) receives the coefficients. Returns the number of terms, or -1
+    when a series does not converge (the caller then goes node by node).
     """
+    k, a, bx = beta
+    nodes, wts, wp = rule
+    times, w_rev, w_cost = grid
+    poly, buf = work
     m_max = poly.shape[1]
     for row in range(3):
         for m in range(m_max):
@@ -332,7 +345,8 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
         eta = theta * z0
         if need_f:
             # F' / k = 2F1(k + 1, a; a + b'; -z): F(z0 + eta u) = f0 + sum_m k eta c_m u^(m+1)/(m+1)
-            m = _series(h0, -(k + 1.0) * h1 * eta, k + 1.0, a, a + bx, z0, theta, buf, m_max - 1)
+            hyp = (k + 1.0, a, a + bx)
+            m = _series(h0, -(k + 1.0) * h1 * eta, hyp, z0, theta, buf, m_max - 1)
             if m < 0:
                 return -1
             m_used = max(m_used, m + 1)
@@ -343,7 +357,7 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
                     for mm in range(m):
                         poly[row, mm + 1] += wj * k * eta * buf[mm] / (mm + 1.0)
         if need_g:
-            m = _series(g0, -k * g1 * eta, k, a, a + bx, z0, theta, buf, m_max)
+            m = _series(g0, -k * g1 * eta, (k, a, a + bx), z0, theta, buf, m_max)
             if m < 0:
                 return -1
             m_used = max(m_used, m)
@@ -353,16 +367,19 @@ def _range_poly(k, a, bx, gam0, theta, nodes, wts, wp, n, times, w_rev, w_cost, 
 
 
 @_jit
-def alive_values(
-    r, alpha, a, b, order, ux, gstart, pair_T, times, w_rev, w_cost, i_h, rev, fh, cost
-):
+def alive_values(params, order, groups, grid, i_h, out):
     """Per draw and distinct (x, T): R, F(H gamma) and C for a customer alive at T.
 
-    r, alpha, a, b : (S,) draws, visited in ``order`` (see :func:`draw_order`); ux : (G,) distinct x; gstart : (G + 1,) pair offsets (pairs sorted
-    by x, then T); pair_T : (U,); times, w_rev, w_cost : horizons and their revenue and cost
-    weights; i_h : index of H in ``times``. Fills rev, fh, cost of shape (len(order), U):
-    row j for draw ``order[j]``.
+    ``params`` = (r, alpha, a, b): (S,) draws, visited in ``order`` (see :func:`draw_order`);
+    ``groups`` = (ux, gstart, pair_T): (G,) distinct x, (G + 1,) pair offsets (pairs sorted by
+    x, then T) and (U,) the pairs' T; ``grid`` = (times, w_rev, w_cost): horizons and their
+    revenue and cost weights; i_h : index of H in ``times``. Fills ``out`` = (rev, fh, cost), of
+    shape (len(order), U): row j for draw ``order[j]``.
     """
+    r, alpha, a, b = params
+    ux, gstart, pair_T = groups
+    times, _, w_cost = grid
+    rev, fh, cost = out
     G = ux.size
     # per group, the rule of the previous draw: Newton's starting point for this draw's rule
     nodes = np.empty((G, _N_MAX))
@@ -398,7 +415,8 @@ def alive_values(
             if n <= n_prev[g] <= n + 1:  # keep the previous size (one node to spare) so that
                 n = n_prev[g]  # Newton can polish its rule instead of a cold QL start
             nd = nodes[g]
-            _beta_rule(a[s], bx, n, nd, wts, wp, diag, off, work, n_prev[g] == n)
+            rule = (nd, wts, wp)
+            _beta_rule(a[s], bx, n, rule, (diag, off, work), n_prev[g] == n)
             n_prev[g] = n
             # split the group's T range so the recurrence stays stable
             amp = max(a[s] + bx - 1.0, 0.0)
@@ -419,10 +437,7 @@ def alive_values(
                     g_lo = 1.0 / (alpha[s] + pair_T[v - 1])
                     gam0 = 0.5 * (g_hi + g_lo)
                     theta = (g_hi - g_lo) / (g_hi + g_lo)
-                    m = _range_poly(
-                        k, a[s], bx, gam0, theta, nd, wts, wp, n, times, w_rev, w_cost, i_h,
-                        poly, buf,
-                    )  # fmt: skip
+                    m = _range_poly((k, a[s], bx), gam0, theta, rule, n, grid, i_h, (poly, buf))
                     if m > 0:
                         ok = True
                         half = theta * gam0
@@ -439,35 +454,37 @@ def alive_values(
                 if not ok:
                     for p in range(u, v):
                         gam = 1.0 / (alpha[s] + pair_T[p])
-                        rev[j, p], fh[j, p], cost[j, p] = _direct(
-                            k, gam, nd, wts, wp, n, times, w_rev, w_cost, i_h
-                        )
+                        rev[j, p], fh[j, p], cost[j, p] = _direct(k, gam, rule, n, grid, i_h)
                 u = v
 
 
 @_jit
-def assemble(
-    r, alpha, a, b, sp, sq, sv, ux, x, m, group, pair, uT, iT, utx, itx, rev, fh, cost, margin,
-    cost_per_period, visit, clv, sums, p_alive, purchases, spend,
-):  # fmt: skip
+def assemble(params, visit, cust, tables, vals, spend, money, out):
     """Per draw ``s`` in ``visit`` and customer: CLV into ``clv[s]``, and the sums over those
     draws of P(alive), expected purchases, expected spend and CLV into ``sums`` (4, n) (added
     to; a non-finite CLV makes its customer's sum non-finite).
 
-    ``p_alive``, ``purchases``, ``spend``: per-draw copies (shape (S, n)), or empty (shape
-    (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
-    :func:`clvkit.models.bgnbd.predictions.bg_probability_alive`, with log((alpha+T)/(alpha+t_x)) =
-    log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T (``uT``, customer
-    index ``iT``) and t_x (``utx``, ``itx``): an absolute error of a few eps * |log(alpha+T)|
-    * (r+x) in the log odds. Spend as :func:`clvkit.models.bgnbd.predictions.gg_expected_spend`. ``group`` and
-    ``pair`` index each customer's x in ``ux`` and (x, T) in the columns of rev, fh, cost, whose
-    row j holds draw ``visit[j]`` (:func:`alive_values` of the same ``visit``).
+    ``params`` = (r, alpha, a, b) draws; ``cust`` = (x, group, pair, iT, itx): each customer's
+    x, its index in ``ux`` and its (x, T) pair in the columns of ``vals`` = (rev, fh, cost)
+    (whose row j holds draw ``visit[j]``, :func:`alive_values` of the same ``visit``), and its
+    indices into the distinct T and t_x of ``tables`` = (ux, uT, utx); ``spend`` (S, n): the
+    spend model's expected spend per purchase; ``money`` = (margin, cost_per_period);
+    ``out`` = (clv, sums, p_alive, purchases), the last two per-draw copies (shape (S, n)) or
+    empty (shape (0, 0)) to keep only the sums. P(alive) = expit(-log odds of death) as
+    :func:`clvkit.models.bgnbd.predictions.bg_probability_alive`, with log((alpha+T)/(alpha+t_x))
+    = log(alpha+T) - log(alpha+t_x) from per-draw tables over the distinct T and t_x: an
+    absolute error of a few eps * |log(alpha+T)| * (r+x) in the log odds.
     """
+    r, alpha, a, b = params
+    x, group, pair, iT, itx = cust
+    ux, uT, utx = tables
+    rev, fh, cost = vals
+    margin, cost_per_period = money
+    clv, sums, p_alive, purchases = out
     N = clv.shape[1]
     G = ux.size
     full = p_alive.shape[0] > 0
     log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
-    spend_num = np.empty(G)  # p / (p x + q - 1), inf when the mean does not exist
     log_T = np.empty(uT.size)
     log_tx = np.empty(utx.size)
     for j in range(visit.size):
@@ -475,8 +492,6 @@ def assemble(
         for g in range(G):
             xg = ux[g]
             log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
-            den = sp[s] * xg + sq[s] - 1.0
-            spend_num[g] = sp[s] / den if den > 0.0 else np.inf
         for u in range(uT.size):
             log_T[u] = math.log(alpha[s] + uT[u])
         for u in range(utx.size):
@@ -489,7 +504,7 @@ def assemble(
                 pa = 1.0 / (1.0 + math.exp(lo))
             else:
                 pa = 1.0
-            e_s = spend_num[g] * (sv[s] + xi * m[i])
+            e_s = spend[s, i]
             u = pair[i]
             val = margin * e_s * rev[j, u]
             if cost_per_period > 0.0:
@@ -502,4 +517,3 @@ def assemble(
             if full:
                 p_alive[s, i] = pa
                 purchases[s, i] = pa * fh[j, u]
-                spend[s, i] = e_s

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from clvkit.models.bgnbd import predictions
+from clvkit.models.bgnbd.cashflow import expected_value as cashflow_value
 from clvkit.models.bgnbd.likelihood import bg_loglik_customers
 from clvkit.models.bgnbd.simulation import simulate
-from clvkit.models.contract import Columns, Future, Params, PurchaseSpec
+from clvkit.models.contract import Cashflow, Columns, Future, Params, PMap, PurchaseSpec, serial_map
 from clvkit.models.inputs import validate_rfm
 
 __all__ = ["BGNBDSpec"]
@@ -94,3 +95,16 @@ class BGNBDSpec(PurchaseSpec):
         one purchase in ``(start, end]``) of a new customer, ``(S, *shape)``."""
         r, alpha, a, b = (v.reshape(-1, *([1] * np.ndim(start))) for v in _p(params))
         return predictions.bg_probability_purchase_in_window(r, alpha, a, b, start, end)
+
+    def expected_value(
+        self,
+        params: Params,
+        cols: Columns,
+        spend: np.ndarray,
+        cashflow: Cashflow,
+        pmap: PMap = serial_map,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The contract's expected discounted CLV by compiled quadrature kernels (the same
+        values as the generic route, see :mod:`clvkit.models.bgnbd.cashflow`)."""
+        clv, means, _ = cashflow_value(params, cols, spend, cashflow, pmap)
+        return clv, means

@@ -15,6 +15,7 @@ from clvkit.models.arrays import (
     nonneg,
     positive_param,
 )
+from clvkit.utils.numba_cache import njit
 
 __all__ = ["gg_expected_spend", "gg_expected_spend_new_customer", "gg_sample_nu"]
 
@@ -52,11 +53,27 @@ def gg_expected_spend(
     24.66
     """
     p, q, v, x, m = _gg_inputs(p, q, v, frequency, monetary_value)
-    broadcast_shape(p, q, v, x, m)
+    shape = broadcast_shape(p, q, v, x, m)
+    if len(shape) == 2 and x.shape == m.shape == shape[1:] and p.shape == q.shape == v.shape:
+        if p.shape == (shape[0], 1):  # draws x customers, the value layer's hot path: compiled
+            out = np.empty(shape)
+            _expected_spend_kernel(p[:, 0], q[:, 0], v[:, 0], x, m, out)
+            return out
     den = p * x + q - 1.0
     num = p * (v + x * m)
     with np.errstate(divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+
+
+@njit(nogil=True, error_model="numpy")
+def _expected_spend_kernel(p, q, v, x, m, out):
+    """:func:`gg_expected_spend` of draws ``(S,)`` and customers ``(N,)`` into ``out`` (S, N),
+    with the same operations in the same order (so the same bits) as the numpy route."""
+    for s in range(p.size):
+        ps, qs, vs = p[s], q[s], v[s]
+        for i in range(x.size):
+            den = ps * x[i] + qs - 1.0
+            out[s, i] = ps * (vs + x[i] * m[i]) / den if den > 0 else np.inf
 
 
 def gg_expected_spend_new_customer(p: ArrayLike, q: ArrayLike, v: ArrayLike) -> np.ndarray:

@@ -1,0 +1,419 @@
+"""One customer-value computation, prepared: models resolved through the registry, draws
+paired, settings checked, seeds split; and the runner that values a chunk of customers.
+
+Everything model-specific goes through :mod:`clvkit.models.contract`: the customer columns,
+their canonical order and identity key, expected values, simulated futures and spend. Shared
+by :func:`clvkit.customer_value` and :mod:`clvkit.distributed` (so both compute the same chunks
+with the same random streams).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.models import registry
+from clvkit.models.contract import (
+    Cashflow,
+    PMap,
+    PurchaseSpec,
+    SpendSpec,
+    n_draws,
+    serial_map,
+    take,
+    take_draws,
+)
+from clvkit.rng import check_random_seed
+from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+from clvkit.value.accumulate import DEFAULT_TIERS, check_tiers, tier_cuts
+from clvkit.value.chunks import chunk_streams, ordered_map, progress
+from clvkit.value.discount import DiscountPlan
+from clvkit.value.settings import CashflowSettings
+
+__all__ = ["PURCHASE_BATCH", "ChunkRunner", "RunOptions", "ValueJob", "prepare_job"]
+
+PURCHASE_BATCH = 2_000_000  # simulated purchases held at once per chunk (about 100 MB)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a value computation runs (not what it computes): method, tiers, chunking, seed."""
+
+    method: str = "expected"
+    tiers: Mapping[str, float] | None = None
+    tier_sample_size: int | None = None
+    chunk_size: int | None = None
+    random_seed: Any = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("expected", "simulate"):
+            raise ClvkitError(
+                f"argument 'method' must be 'expected' or 'simulate', got {self.method!r}."
+            )
+        object.__setattr__(
+            self, "tiers", check_tiers(DEFAULT_TIERS if self.tiers is None else self.tiers)
+        )
+        size = self.tier_sample_size
+        if size is not None and not (isinstance(size, int | np.integer) and size >= 100):
+            raise ClvkitError(
+                f"argument 'tier_sample_size' must be an integer >= 100, got {size!r}."
+            )
+        chunk = self.chunk_size
+        if chunk is not None and (
+            isinstance(chunk, bool) or not (isinstance(chunk, int | np.integer) and chunk >= 1)
+        ):
+            raise ClvkitError(f"argument 'chunk_size' must be a positive integer, got {chunk!r}.")
+        object.__setattr__(self, "random_seed", check_random_seed(self.random_seed))
+
+
+@dataclass
+class ValueJob:
+    """Resolved models, paired draws and settings of one value computation.
+
+    ``purchase`` and ``spend`` are the models' contract specs, ``purchase_params`` and
+    ``spend_params`` their paired draws (``(S, k)`` each, row ``s`` of both makes CLV draw
+    ``s``); ``new`` is the expected CLV of a new customer per draw.
+    """
+
+    purchase: PurchaseSpec
+    spend: SpendSpec
+    purchase_params: dict[str, np.ndarray]
+    spend_params: dict[str, np.ndarray]
+    coords: dict[str, np.ndarray]
+    plan: DiscountPlan
+    cashflow: Cashflow
+    method: str
+    tiers: dict[str, float]
+    chunk: int
+    sample_size: int
+    sample_rng: np.random.Generator
+    sim_rng: np.random.Generator
+    new: np.ndarray
+    settings: dict[str, Any]
+
+    @property
+    def S(self) -> int:
+        """Number of (paired) draws."""
+        return n_draws(self.purchase_params)
+
+    @property
+    def columns(self) -> list[str]:
+        """The customer columns both models read, purchase model's first."""
+        return list(dict.fromkeys([*self.purchase.columns, *self.spend.columns]))
+
+    def customer_table(self, rfm: Any, argument: str = "rfm") -> pd.DataFrame:
+        """Validated float copies of the columns both models read (the caller's frame is not
+        touched), indexed by customer; duplicated ids are an error."""
+        cols: dict[str, np.ndarray] = {}
+        for spec in (self.purchase, self.spend):
+            cols.update(spec.customer_columns(rfm, argument))
+        if rfm.index.has_duplicates:
+            dup = rfm.index[rfm.index.duplicated()]
+            raise bad_rows_error(
+                f"index 'customer_id' of {argument!r}", "is duplicated", len(dup), dup[0],
+                "one row per customer",
+            )  # fmt: skip
+        return pd.DataFrame({c: cols[c] for c in self.columns}, index=rfm.index.copy())
+
+    def order_keys(self, cols: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The purchase model's sort keys of the canonical customer order (ties: by id)."""
+        return self.purchase.order_keys(cols)
+
+    def canonical_order(self, table: pd.DataFrame) -> np.ndarray:
+        """Row positions sorted by the purchase model's order keys, then customer id: the order
+        customers are visited in (for BG/NBD (frequency, T): the expected method's costly part
+        depends on them only and is computed once per distinct pair in a chunk). Chunks are
+        slices of this order, so they do not depend on the table's row order, and
+        :mod:`clvkit.distributed` can rebuild them from any partitioning. Unorderable ids
+        (mixed types) tie-break by row position."""
+        keys = self.order_keys({c: table[c].to_numpy() for c in table.columns})[::-1]
+        index = table.index
+        if index.is_monotonic_increasing:
+            return np.lexsort(keys)  # stable: ties keep the (sorted) row order
+        try:
+            by_id = index.argsort(kind="stable")
+        except TypeError:
+            return np.lexsort(keys)
+        rank = np.empty(len(index), dtype=np.int64)
+        rank[by_id] = np.arange(len(index))
+        return np.lexsort((rank, *keys))
+
+    def runner(self, cols: Mapping[str, np.ndarray], pmap: PMap = serial_map) -> ChunkRunner:
+        """A :class:`ChunkRunner` over the customers ``cols`` (positions index them)."""
+        return ChunkRunner(self, cols, pmap)
+
+    def sample_positions(self, n: int) -> np.ndarray:
+        """Sorted positions, in the canonical customer order, of the tier-cut sample."""
+        return np.sort(self.sample_rng.choice(n, self.sample_size, replace=False))
+
+    def sample_cuts(
+        self, run: ChunkRunner, sample: np.ndarray, n_jobs: int, show: bool = False
+    ) -> np.ndarray:
+        """Tier cuts from the values of the sample customers ``sample`` (rows of ``run``'s
+        columns, in canonical order), in chunks with their own streams."""
+        stream = chunk_streams(self.sample_rng)
+        chunk, size = self.chunk, sample.size
+        starts = range(0, size, chunk)
+
+        def sample_chunk(lo: int) -> np.ndarray:
+            return run.chunk(sample[lo : lo + chunk], stream(lo // chunk))[0]
+
+        results = ordered_map(sample_chunk, starts, n_jobs)
+        first = np.empty((self.S, size))
+        for lo, clv in zip(starts, progress(results, len(starts), show, "tier cuts"), strict=True):
+            first[:, lo : lo + clv.shape[1]] = clv
+        return tier_cuts(first, list(self.tiers.values()))
+
+
+class ChunkRunner:
+    """Values chunks of customers for a :class:`ValueJob` through the model contract."""
+
+    def __init__(self, job: ValueJob, cols: Mapping[str, np.ndarray], pmap: PMap) -> None:
+        self.job = job
+        self.cols = {c: np.asarray(cols[c], dtype=np.float64) for c in job.columns}
+        self.n = len(next(iter(self.cols.values())))
+        self.pmap = pmap
+
+    def chunk(self, idx: np.ndarray, rng: np.random.Generator):
+        """``(clv, means, counts)`` for customers ``idx``: CLV ``(S, len(idx))``; the means over
+        draws of P(alive), purchases, spend and CLV ``(4, len(idx))``; simulated purchase
+        counts ``(S, len(idx))`` (``None`` for the expected method)."""
+        clv, means, counts, inverse = self.distinct(idx, rng)
+        if inverse is None:
+            return clv, means, counts
+        return clv[:, inverse], means[:, inverse], counts
+
+    def distinct(self, idx: np.ndarray, rng: np.random.Generator):
+        """:meth:`chunk` for the distinct customers only, and ``inverse`` mapping ``idx`` to
+        them (``None``: every customer is computed).
+
+        The expected method's values depend on the models' :meth:`value_key` rows only (for
+        BG/NBD and Gamma-Gamma ``(x, t_x, T, m)``, and for ``x = 0`` on ``T`` only), so
+        customers sharing them get the same bits whether computed once or not: one-time buyers
+        of the same age (most customers of a typical log) are computed, and their quantiles
+        sorted, once per chunk.
+        """
+        job = self.job
+        sub = take(self.cols, idx)
+        counts = inverse = None
+        if job.method == "expected":
+            key = np.concatenate([job.purchase.value_key(sub), job.spend.value_key(sub)], axis=1)
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            if first.size == idx.size:
+                inverse = None
+            else:
+                idx, sub = idx[first], take(sub, first)
+            spend = self._expected_spend(sub)
+            clv, means = job.purchase.expected_value(
+                job.purchase_params, sub, spend, job.cashflow, self.pmap
+            )
+        else:
+            clv, means, counts = self._simulate(sub, rng)
+        # a non-finite draw makes its customer's mean non-finite: scan the draws only then
+        bad = None if np.isfinite(means[3]).all() else ~np.isfinite(clv)
+        if bad is not None and bad.any():
+            d, c = np.argwhere(bad)[0]
+            raise bad_rows_error(
+                "customer value", "is not finite (numerical failure)", int(bad.any(axis=0).sum()),
+                {"row": int(idx[c]), "draw": int(d), **{k: float(v[c]) for k, v in sub.items()}},
+                "report this with the row shown", self.n,
+            )  # fmt: skip
+        return clv, means, counts, inverse
+
+    def _expected_spend(self, sub: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The spend model's expected spend ``(S, n)``, computed once per distinct
+        :meth:`value_key` row (e.g. every one-time buyer shares one)."""
+        job = self.job
+        first, inverse = _distinct_rows(job.spend.value_key(sub))
+        if first.size == inverse.size:
+            return job.spend.expected_spend(job.spend_params, sub)
+        few = job.spend.expected_spend(job.spend_params, take(sub, first))
+        return np.take(few, inverse, axis=1)
+
+    def _simulate(self, sub: Mapping[str, np.ndarray], rng: np.random.Generator):
+        """One simulated future per (draw, customer): discounted CLV, means, purchase counts.
+
+        The purchase model's events come in batches; each batch's spends are drawn right
+        after it (the contract's order, so one seed gives one future)."""
+        job, plan = self.job, self.job.plan
+        future = job.purchase.simulate(job.purchase_params, sub, plan.horizon, rng, PURCHASE_BATCH)
+        shape = future.p_alive.shape
+        revenue = np.zeros(shape)
+        count = np.zeros(shape, dtype=np.int64)
+        for ev in future.batches:
+            spend = job.spend.sample_spend(
+                job.spend_params, sub, ev.draw, ev.customer, ev.count, rng
+            )
+            rev = np.bincount(
+                ev.owner, weights=spend * plan.discount(ev.times), minlength=ev.count.size
+            )
+            revenue[ev.draw, ev.customer] = rev
+            count[ev.draw, ev.customer] = ev.count
+        cost = np.zeros(shape)
+        if plan.cost_per_period > 0:
+            cost[future.alive_draw, future.alive_customer] = plan.cost_units_until(future.death)
+        clv = job.cashflow.margin * revenue - plan.cost_per_period * cost
+        spend = job.spend.expected_spend(job.spend_params, sub)
+        means = np.stack(
+            [future.p_alive.mean(axis=0), count.mean(axis=0), spend.mean(axis=0), clv.mean(axis=0)]
+        )
+        return clv, means, count
+
+
+def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: one row index per distinct row of ``key`` (n, k), and each row's
+    position among them (as ``numpy.unique(..., axis=0)``, by one lexsort)."""
+    order = np.lexsort(key.T[::-1])
+    k = key[order]
+    new = np.ones(len(k), dtype=bool)
+    new[1:] = (k[1:] != k[:-1]).any(axis=1)
+    inverse = np.empty(len(k), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
+
+
+# ----------------------------------------------------------------------------------------------
+# preparation
+# ----------------------------------------------------------------------------------------------
+def _resolve_unit(rfm: pd.DataFrame, models: dict[str, tuple[Any, xr.Dataset]]) -> pd.Timedelta:
+    """The time unit: ``rfm.attrs`` and the posteriors' attrs of the models that involve time
+    (spend models usually do not) must agree."""
+    found = {}
+    if rfm.attrs.get(TIME_UNIT_ATTR):
+        found["rfm.attrs['time_unit']"] = rfm.attrs[TIME_UNIT_ATTR]
+    for name, (spec, post) in models.items():
+        if spec.uses_time and post.attrs.get(TIME_UNIT_ATTR):
+            found[f"{name} time_unit"] = post.attrs[TIME_UNIT_ATTR]
+    if not found:
+        raise ClvkitError(
+            "no time unit: neither rfm.attrs['time_unit'] nor the models' attrs carry one. "
+            "Suggestion: set rfm.attrs['time_unit'] = 'W' (or the unit of recency and T)."
+        )
+    parsed = {k: parse_time_unit(v, argument=k) for k, v in found.items()}
+    first = next(iter(parsed.values()))
+    if any(v != first for v in parsed.values()):
+        shown = {k: format_time_unit(v) for k, v in parsed.items()}
+        raise ClvkitError(
+            f"time units disagree: {shown}. Suggestion: rebuild the RFM table in the unit the "
+            "models were fitted in."
+        )
+    return first
+
+
+def _repeat_histogram(obj: Any) -> pd.Series | None:
+    """Customers per frequency > 0 in the data a model was fitted on (its ``observed_data``
+    holds compressed rows with a ``weight``), or None when the model does not record it."""
+    stats = getattr(obj, "stats_", None)  # a fitted clvkit model: no need to build its idata_
+    if stats is not None and hasattr(stats, "frequency") and hasattr(stats, "weight"):
+        x, w = np.asarray(stats.frequency), np.asarray(stats.weight)
+    else:
+        obs = getattr(obj, "observed_data", None) if hasattr(obj, "groups") else None
+        if obs is None or not {"frequency", "weight"} <= set(obs.data_vars):
+            return None
+        x = obs["frequency"].to_numpy()
+        w = obs["weight"].to_numpy()
+    keep = x > 0
+    return pd.Series(w[keep]).groupby(x[keep]).sum()
+
+
+def _check_fitted_customers(t_model: Any, s_model: Any) -> None:
+    """Both models must come from the same customers: the spend model (fitted on the repeat
+    customers) must have as many customers at each frequency as the transactions model."""
+    t_hist, s_hist = _repeat_histogram(t_model), _repeat_histogram(s_model)
+    if t_hist is None or s_hist is None:
+        return
+    both = pd.concat([t_hist, s_hist], axis=1, keys=["transactions", "spend"]).fillna(0)
+    bad = both[~np.isclose(both["transactions"], both["spend"])]
+    if len(bad):
+        f = bad.index[0]
+        raise bad_rows_error(
+            "argument 'spend_model'", "was fitted on other customers than 'transactions_model': "
+            "their numbers of repeat customers differ", len(bad),
+            f"frequency {f:g}: {bad.loc[f, 'transactions']:,.0f} customers in the transactions "
+            f"model, {bad.loc[f, 'spend']:,.0f} in the spend model",
+            "fit both models on the same RFM table", len(both),
+        )  # fmt: skip
+
+
+def _pair_draws(t: tuple[Any, xr.Dataset], s: tuple[Any, xr.Dataset], rng: np.random.Generator):
+    """Pair purchase and spend draws by a random permutation; returns both parameter dicts
+    (``(S, k)`` arrays, row ``s`` of each pairs) and the coords of the larger posterior."""
+    tp, sp = registry.flat_params(*t), registry.flat_params(*s)
+    St, Ss = n_draws(tp), n_draws(sp)
+    S = max(St, Ss)
+
+    def index(k: int) -> np.ndarray:  # S indices into k draws: shuffled blocks of a permutation
+        if k == S:
+            return rng.permutation(k) if k > 1 else np.zeros(1, dtype=np.int64)
+        reps = -(-S // k)
+        return rng.permutation(np.concatenate([rng.permutation(k) for _ in range(reps)])[:S])
+
+    ti = np.arange(S) if St == S else index(St)
+    si = index(Ss)
+    src = t[1] if St == S else s[1]
+    coords = {"chain": src["chain"].values, "draw": src["draw"].values}
+    return take_draws(tp, ti), take_draws(sp, si), coords
+
+
+def prepare_job(
+    transactions_model: Any,
+    spend_model: Any,
+    rfm: pd.DataFrame,
+    cashflow: CashflowSettings,
+    options: RunOptions,
+    pmap: PMap = serial_map,
+) -> ValueJob:
+    """Resolve both models, check the settings against the time unit (``rfm`` only for its
+    ``attrs``), pair the draws, split the seed and value a new customer."""
+    t = registry.resolve(transactions_model, "purchase", "transactions_model")
+    s = registry.resolve(spend_model, "spend", "spend_model")
+    unit = _resolve_unit(rfm, {"transactions_model": t, "spend_model": s})
+    _check_fitted_customers(transactions_model, spend_model)
+    plan, rate = cashflow.plan(unit)
+    flow = plan.cashflow(cashflow.margin)
+
+    rng = np.random.default_rng(options.random_seed)
+    pair_rng, sample_rng, sim_rng = rng.spawn(3)
+    tp, sp, coords = _pair_draws(t, s, pair_rng)
+    purchase, spend = t[0], s[0]
+    S = n_draws(tp)
+    # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
+    new_cols = {**purchase.new_customer_columns(1), **spend.new_customer_columns(1)}
+    spend0 = spend.expected_spend(sp, new_cols)
+    if options.method == "expected" and not np.all(np.isfinite(spend0)):
+        bad = ~np.isfinite(spend0[:, 0])
+        d = int(np.flatnonzero(bad)[0])
+        raise bad_rows_error(
+            f"argument 'spend_model' (draws of {list(spend.param_names)})",
+            "gives an infinite expected spend for a customer with no repeat purchases (the "
+            f"mean of {spend.label}'s spend does not exist)", int(bad.sum()),
+            {k: v[d].tolist() for k, v in sp.items()}, "use method='simulate'", S,
+        )  # fmt: skip
+    repeat = purchase.expected_value(tp, new_cols, spend0, flow, pmap)[0][:, 0]
+    new = cashflow.margin * spend0[:, 0] + repeat
+
+    # expected: chunks share Gauss rules and identical customers, and run blocks on threads
+    per_chunk = 8_000_000 if options.method == "expected" else 1_500_000
+    chunk = max(1, per_chunk // S) if options.chunk_size is None else options.chunk_size
+    # memory of the first pass: 8 bytes x draws x sample size (400 MB by default)
+    sample_size = options.tier_sample_size or max(10_000, 50_000_000 // S)
+    settings = {
+        "method": options.method, "discounting": cashflow.discounting,
+        "time_unit": format_time_unit(unit), "horizon": plan.horizon, "period": plan.period,
+        "n_periods": plan.n_periods, "rate_per_period": rate,
+        "annual_discount_rate": cashflow.annual_discount_rate, "margin": cashflow.margin,
+        "cost_per_period": cashflow.cost_per_period, "acquisition_cost": cashflow.acquisition_cost,
+        "n_draws": S, "pairing": "random permutation of spend draws",
+        "purchase_model": purchase.name, "spend_model": spend.name,
+    }  # fmt: skip
+    return ValueJob(
+        purchase, spend, tp, sp, coords, plan, flow, options.method, dict(options.tiers),
+        int(chunk), int(sample_size), sample_rng, sim_rng, new, settings,
+    )  # fmt: skip
