@@ -1,7 +1,22 @@
-"""Shared plumbing of the models: priors, fitting by NUTS/MAP/MLE, idata, summary, save.
+"""Shared plumbing of the models: priors, fitting by NUTS/MAP/MLE/Laplace, idata, summary, save.
 
-Each model (``BetaGeo``, ``GammaGamma``) subclasses :class:`ModelBase` once and supplies its
-data preparation, numpy log-likelihood (with gradient) and PyMC graph.
+Nothing here is specific to a model. An estimator class sets ``spec`` (a
+:class:`clvkit.models.contract.ModelSpec`: parameter names, supports, names) and
+``_default_priors``, and gives the hooks
+
+- ``_prepare(rfm) -> (stats, time_unit)``: validated, compressed statistics (with
+  ``.n_customers`` and ``.fingerprint``) and the table's time unit;
+- ``_loglik_grad(theta, stats) -> (value, gradient)``: the numpy log-likelihood on the
+  unconstrained scale (:mod:`clvkit.inference.transforms`: log for positive parameters,
+  identity for real ones, logit for those in (0, 1));
+- ``_x0(stats)``: an unconstrained starting point;
+- ``_observed_data(stats)`` / ``_stats_from_observed(ds)``: the statistics to and from the
+  saved ``observed_data`` group.
+
+Optional capabilities: ``_native_kernel`` (a compiled log posterior: nutpie's native NUTS, the
+default ``sampler="nutpie"``) and ``_pymc_model`` (a PyMC graph: ``sampler="pymc"`` and
+``"nutpie-pytensor"``). Without either, ``method="nuts"`` is refused with a suggestion;
+``method="laplace"``, ``"map"`` and ``"mle"`` work from the numpy objective alone.
 """
 
 from __future__ import annotations
@@ -21,36 +36,63 @@ from scipy.special import gammaln, ndtri
 from clvkit.errors import ClvkitError, ConvergenceWarning, NotFittedError
 from clvkit.inference import diagnostics as _diagnostics
 from clvkit.inference import sampling as _sampling
-from clvkit.models.inputs import RFMArrays, check_time_unit
+from clvkit.inference import transforms as _transforms
+from clvkit.models.contract import ModelSpec
+from clvkit.models.inputs import check_time_unit
 from clvkit.rng import check_random_seed
+from clvkit.units import TIME_UNIT_ATTR, format_time_unit
 
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "PRIOR_DISTS", "ModelBase", "resolve_priors"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "PRIOR_DISTS",
+    "PRIOR_SUPPORT",
+    "ModelBase",
+    "prior_logp_grad",
+    "pymc_prior",
+    "resolve_priors",
+]
 
 FORMAT_NAME = "clvkit-model"
 FORMAT_VERSION = 1
 METHODS = ("nuts", "map", "mle", "laplace")
 
-#: Supported prior families (all on the positive half-line) and their parameter names,
-#: spelled as in PyMC.
+#: Supported prior families and their parameter names, spelled as in PyMC.
 PRIOR_DISTS: dict[str, tuple[str, ...]] = {
     "LogNormal": ("mu", "sigma"),
     "Gamma": ("alpha", "beta"),
     "HalfNormal": ("sigma",),
     "Exponential": ("lam",),
     "HalfCauchy": ("beta",),
+    "Normal": ("mu", "sigma"),
+    "Beta": ("alpha", "beta"),
+}
+#: The parameter support each prior family is for (see ``ModelSpec.support``).
+PRIOR_SUPPORT: dict[str, str] = {
+    "LogNormal": "positive",
+    "Gamma": "positive",
+    "HalfNormal": "positive",
+    "Exponential": "positive",
+    "HalfCauchy": "positive",
+    "Normal": "real",
+    "Beta": "unit",
 }
 
 
 def resolve_priors(
     defaults: Mapping[str, Mapping[str, Any]],
     overrides: Mapping[str, Mapping[str, Any]] | None,
+    supports: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Merge per-parameter prior overrides into the defaults and validate them.
 
-    A prior is a plain dict such as ``{"dist": "Gamma", "alpha": 2.0, "beta": 1.0}``.
+    A prior is a plain dict such as ``{"dist": "Gamma", "alpha": 2.0, "beta": 1.0}``; its
+    family must suit the parameter's support (``supports``, default ``"positive"``): positive
+    parameters take LogNormal, Gamma, HalfNormal, Exponential or HalfCauchy, real ones Normal,
+    those in (0, 1) Beta.
 
     Examples
     --------
@@ -79,6 +121,13 @@ def resolve_priors(
                 "'mu': 0.0, 'sigma': 2.0}."
             )
         dist = spec["dist"]
+        support = (supports or {}).get(name, "positive")
+        if PRIOR_SUPPORT[dist] != support:
+            fits = [d for d, s in PRIOR_SUPPORT.items() if s == support]
+            raise ClvkitError(
+                f"argument 'priors[{name!r}]' is a {dist} prior, for {PRIOR_SUPPORT[dist]} "
+                f"parameters, but {name!r} is {support}. Suggestion: use one of {fits}."
+            )
         keys = set(spec) - {"dist"}
         if keys != set(PRIOR_DISTS[dist]):
             raise ClvkitError(
@@ -102,8 +151,20 @@ def resolve_priors(
 
 
 def prior_logp_grad(theta: float, spec: Mapping[str, Any]) -> tuple[float, float]:
-    """Log-density of a prior at ``theta > 0`` and its derivative in ``theta``."""
+    """Log-density of a prior at ``theta`` (inside its support) and its derivative in ``theta``."""
     d = spec["dist"]
+    if d == "Normal":
+        mu, s = spec["mu"], spec["sigma"]
+        z = (theta - mu) / s
+        return -math.log(s) - 0.5 * math.log(2 * math.pi) - 0.5 * z * z, -z / s
+    if d == "Beta":
+        a, b = spec["alpha"], spec["beta"]
+        lp = (
+            (a - 1) * math.log(theta)
+            + (b - 1) * math.log1p(-theta)
+            - float(gammaln(a) + gammaln(b) - gammaln(a + b))
+        )
+        return lp, (a - 1) / theta - (b - 1) / (1 - theta)
     if d == "LogNormal":
         mu, s = spec["mu"], spec["sigma"]
         z = (math.log(theta) - mu) / s
@@ -136,12 +197,11 @@ def pymc_prior(name: str, spec: Mapping[str, Any]) -> Any:
 
 
 class ModelBase:
-    """Common machinery; subclasses set the class attributes and the ``_`` hooks."""
+    """Common machinery; subclasses set ``spec``, ``_default_priors`` and the ``_`` hooks."""
 
-    _model_name: ClassVar[str]
-    _param_names: ClassVar[tuple[str, ...]]
+    #: The model's contract: parameter names and supports, names for files and reports.
+    spec: ClassVar[ModelSpec]
     _default_priors: ClassVar[dict[str, dict[str, Any]]]
-    _time_unit_required: ClassVar[bool]
 
     def __init__(self, priors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.priors = priors
@@ -156,15 +216,38 @@ class ModelBase:
     def _x0(self, stats: Any) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def _pymc_model(self, stats: Any, priors: dict[str, dict[str, Any]]) -> Any:
-        raise NotImplementedError  # pragma: no cover
-
     def _observed_data(self, stats: Any) -> xr.Dataset:  # pragma: no cover
         raise NotImplementedError
 
     @staticmethod
     def _stats_from_observed(ds: xr.Dataset) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    # ---- optional capabilities ----------------------------------------------------------------
+    def _native_kernel(self, stats: Any, codes: np.ndarray, pars: np.ndarray) -> Any:
+        """A :class:`clvkit.inference.nutpie_native.NativeKernel` (compiled log posterior with
+        the priors encoded as ``codes, pars``), or None when the model has none."""
+        return None
+
+    def _pymc_model(self, stats: Any, priors: dict[str, dict[str, Any]]) -> Any:
+        """A PyMC model of the posterior, or None when the model has none."""
+        return None
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        """What parameters running off (``up`` to their upper end, ``down`` to the lower one)
+        mean in the data; models may say more."""
+        return "these parameters are not identified by the data"
+
+    # ---- the spec ---------------------------------------------------------------------------
+    @classmethod
+    def _supports(cls) -> tuple[str, ...]:
+        return tuple(cls.spec.support(n) for n in cls.spec.param_names)
+
+    def _resolve_priors(self) -> dict[str, dict[str, Any]]:
+        names = self.spec.param_names
+        return resolve_priors(
+            self._default_priors, self.priors, dict(zip(names, self._supports(), strict=True))
+        )
 
     # ---- settings ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -245,10 +328,26 @@ class ModelBase:
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
                 raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
         random_seed = check_random_seed(random_seed)
-        priors = resolve_priors(self._default_priors, self.priors)
+        priors = self._resolve_priors()
         stats, time_unit = self._prepare(rfm)
-        names = self._param_names
-        if method == "nuts" and sampler == "nutpie":
+        names = self.spec.param_names
+        supports = self._supports()
+        model_name = self.spec.model_name
+        kernel = None
+        if method in ("nuts", "laplace"):
+            codes, pars = _sampling.prior_arrays(names, priors, supports)
+            kernel = self._native_kernel(stats, codes, pars)
+        pymc_model = None
+        if method == "nuts" and (sampler != "nutpie" or kernel is None):
+            pymc_model = self._pymc_model(stats, priors)
+            if pymc_model is None:
+                what = "a compiled log posterior" if sampler == "nutpie" else "a PyMC model"
+                raise ClvkitError(
+                    f"{self.spec.label} has no NUTS sampler here: sampler={sampler!r} needs "
+                    f"{what}, which this model does not provide. Suggestion: fit with "
+                    "method='laplace' (normal approximation of the posterior) or method='map'."
+                )
+        if method == "nuts" and sampler == "nutpie" and kernel is not None:
             objective = self._objective(stats, priors)
             try:
                 start = _sampling.maximize(objective, self._x0(stats), "MAP start")[0]
@@ -257,9 +356,9 @@ class ModelBase:
             from clvkit.inference.nutpie_native import sample_native  # numba C callbacks
 
             posterior, sample_stats = sample_native(
-                self._model_name,
-                _sampling.kernel_arrays(self._model_name, stats, priors, names)[1],
+                kernel,
                 names,
+                supports,
                 start,
                 chains=int(chains),
                 draws=int(draws),
@@ -268,18 +367,23 @@ class ModelBase:
                 progressbar=progressbar,
             )
         elif method == "laplace":
+            if kernel is not None:
+                logp = _sampling.kernel_logp(kernel.logp, kernel.arrays)
+            else:
+                logp = self._objective(stats, priors, jacobian=True)
             posterior, sample_stats = _sampling.laplace_posterior(
-                _sampling.kernel_logp(self._model_name, stats, priors, names),
+                logp,
                 names,
                 self._x0(stats),
                 chains=int(chains),
                 draws=int(draws),
                 random_seed=random_seed,
-                what=self._model_name,
+                what=model_name,
+                supports=supports,
             )
         elif method == "nuts":
             posterior, sample_stats = _sampling.sample_nuts(
-                self._pymc_model(stats, priors),
+                pymc_model,
                 names,
                 sampler=sampler,
                 chains=int(chains),
@@ -292,13 +396,13 @@ class ModelBase:
             objective = self._objective(stats, priors if method == "map" else None)
             try:
                 theta, value, nit = _sampling.maximize(
-                    objective, self._x0(stats), f"{self._model_name} {method.upper()}"
+                    objective, self._x0(stats), f"{model_name} {method.upper()}"
                 )
             except _sampling.NotConvergedError as exc:
                 self._check_bounded(objective, exc.theta, method, stats)
                 raise
             self._check_bounded(objective, theta, method, stats)
-            values = np.exp(theta)
+            values = _transforms.to_natural(theta, supports)
             posterior = xr.Dataset(
                 {n: (("chain", "draw"), [[v]]) for n, v in zip(names, values, strict=True)},
                 coords={"chain": [0], "draw": [0]},
@@ -312,7 +416,7 @@ class ModelBase:
             )
         attrs = {
             "time_unit": time_unit if time_unit is not None else "",
-            "model": self._model_name,
+            "model": model_name,
             "method": method,
             "data_fingerprint": stats.fingerprint,
             "clvkit_version": _version(),
@@ -327,8 +431,106 @@ class ModelBase:
         }
         self._set_fitted(groups, attrs, stats)
         if method == "nuts":
-            _sampling.warn_convergence(self.diagnostics(), self._model_name)
+            _sampling.warn_convergence(self.diagnostics(), model_name)
         return self
+
+    # ---- a model from given parameters ----------------------------------------------------------
+    @classmethod
+    def from_params(cls, *, time_unit: str | None = None, **params: Any) -> Self:
+        """A model at given parameter values (one draw), usable for predictions, customer
+        value and backtests, e.g. ``BetaGeo.from_params(r=0.24, alpha=4.4, a=0.79, b=2.43,
+        time_unit="W")``.
+
+        Each parameter is a number (one draw) or a 1-D array of draws (one chain); all of
+        ``spec.param_names`` are required and each must lie in its support. ``method_`` is
+        ``"given"``; there are no training data, so :meth:`save`, :attr:`log_likelihood_`
+        and :meth:`diagnostics` refuse (:meth:`log_likelihood` of a table works).
+
+        Examples
+        --------
+        >>> from clvkit import GammaGamma
+        >>> gg = GammaGamma.from_params(p=6.2488, q=3.7446, v=15.4477)
+        >>> gg.method_, round(gg.expected_spend_new_customer().item(), 2)
+        ('given', 35.17)
+        """
+        names = cls.spec.param_names
+        unknown = sorted(set(params) - set(names))
+        missing = [n for n in names if n not in params]
+        if unknown or missing:
+            raise ClvkitError(
+                f"{cls.__name__}.from_params got unknown parameters {unknown} and lacks "
+                f"{missing}. Suggestion: pass exactly {list(names)} as keyword arguments."
+            )
+        values = {}
+        for n in names:
+            try:
+                v = np.asarray(params[n], dtype=np.float64)
+            except (TypeError, ValueError):
+                v = np.asarray(np.nan)
+            if v.ndim > 1:
+                raise ClvkitError(
+                    f"argument {n!r} has shape {v.shape}. Suggestion: a number or a 1-D array "
+                    "of draws."
+                )
+            values[n] = np.atleast_1d(v)
+        return cls.from_posterior(values, time_unit=time_unit)
+
+    @classmethod
+    def from_posterior(cls, posterior: Any, time_unit: str | None = None) -> Self:
+        """A model from given posterior draws: an ``InferenceData``, a posterior
+        ``xarray.Dataset`` (dims ``chain, draw``) or a dict of draws; ``method_`` is
+        ``"given"`` (see :meth:`from_params`). ``time_unit`` defaults to the posterior's
+        ``attrs["time_unit"]``; a given one must agree with it.
+
+        Examples
+        --------
+        >>> from clvkit import BetaGeo
+        >>> fitted = BetaGeo.from_params(r=0.24, alpha=4.41, a=0.79, b=2.43, time_unit="W")
+        >>> again = BetaGeo.from_posterior(fitted.posterior_)
+        >>> again.time_unit_, again.method_, dict(again.posterior_.sizes)
+        ('W', 'given', {'chain': 1, 'draw': 1})
+        """
+        from clvkit.models import registry  # same layer; lazy: registry imports the models
+        from clvkit.units import format_time_unit
+
+        spec, post = registry.resolve(posterior, cls.spec.kind, "posterior")
+        if spec.model_name != cls.spec.model_name:
+            raise ClvkitError(
+                f"argument 'posterior' holds a {spec.label} posterior, not {cls.spec.label}. "
+                f"Suggestion: use {registry.get(spec.model_name).__name__}.from_posterior."
+            )
+        names = list(cls.spec.param_names)
+        given = post.attrs.get("time_unit") or None
+        unit = given
+        if time_unit is not None:
+            try:
+                unit = format_time_unit(time_unit)
+            except ValueError as exc:
+                raise ClvkitError(
+                    f"argument 'time_unit' is {time_unit!r}. Suggestion: 'W', 'D', '30D', ..."
+                ) from exc
+            if given is not None and format_time_unit(given) != unit:
+                raise ClvkitError(
+                    f"argument 'time_unit' is {unit!r} but the posterior is in {given!r}. "
+                    "Suggestion: leave time_unit out, or convert the parameters first."
+                )
+        ds = post[names].transpose("chain", "draw", ...).copy()
+        ds = ds.assign_coords(
+            chain=np.arange(ds.sizes["chain"]), draw=np.arange(ds.sizes["draw"])
+        )
+        attrs = {
+            "time_unit": unit or "",
+            "model": cls.spec.model_name,
+            "method": "given",
+            "data_fingerprint": "",
+            "clvkit_version": _version(),
+            "sampler": "",
+            "priors": "",
+        }
+        ds.attrs = dict(attrs)
+        model = cls()
+        model._set_fitted({"posterior": ds}, attrs, None)
+        return model
 
     def _set_fitted(
         self, groups: dict[str, xr.Dataset], attrs: dict[str, Any], stats: Any, idata: Any = None
@@ -340,7 +542,7 @@ class ModelBase:
         unit = attrs.get("time_unit", "")
         self.time_unit_ = unit or None
         self.method_ = attrs["method"]
-        self.n_customers_ = stats.n_customers
+        self.n_customers_ = None if stats is None else stats.n_customers
 
     @property
     def idata_(self) -> az.InferenceData:
@@ -363,33 +565,36 @@ class ModelBase:
         self._check_fitted()
         return self._groups["posterior"]
 
-    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
-        """What parameters running off (``up`` to infinity, ``down`` to 0) mean in the data."""
-        return ""  # pragma: no cover - both models override it
-
     def _check_bounded(self, objective: Any, theta: np.ndarray, method: str, stats: Any) -> None:
         """Raise ``ClvkitError`` when the MLE (or MAP) objective has no maximum: it keeps rising,
-        or stays flat, as some parameters run to 0 or infinity (see
+        or stays flat, as some parameters run to the ends of their support (see
         :func:`clvkit.inference.sampling.unbounded_direction`)."""
         d = _sampling.unbounded_direction(objective, theta)
         if d is None:
             return
-        names = self._param_names
+        names = self.spec.param_names
+        supports = self._supports()
+        ends = {"positive": ("infinity", "0"), "real": ("+infinity", "-infinity"), "unit": ("1", "0")}
         big = np.abs(d) >= 0.3 * np.abs(d).max()
         up = [n for n, m, s in zip(names, big, d, strict=True) if m and s > 0]
         down = [n for n, m, s in zip(names, big, d, strict=True) if m and s < 0]
-        moves = " and ".join([f"{n} -> infinity" for n in up] + [f"{n} -> 0" for n in down])
-        values = {n: float(np.exp(t)) for n, t in zip(names, theta, strict=True)}
+        sup = dict(zip(names, supports, strict=True))
+        moves = " and ".join(
+            [f"{n} -> {ends[sup[n]][0]}" for n in up] + [f"{n} -> {ends[sup[n]][1]}" for n in down]
+        )
+        natural = _transforms.to_natural(np.asarray(theta, dtype=np.float64), supports)
+        values = {n: float(v) for n, v in zip(names, natural, strict=True)}
         meaning = self._unbounded_meaning(up, down, values)
         n = stats.n_customers
+        model_name = self.spec.model_name
         if method == "mle":
-            what = f"{self._model_name} maximum-likelihood estimate does not exist for these data"
+            what = f"{model_name} maximum-likelihood estimate does not exist for these data"
             fix = (
                 "fit with method='map' or method='nuts' (their priors keep the parameters "
                 "finite), or fit on more customers or a longer calibration window"
             )
         else:
-            what = f"{self._model_name} posterior mode (MAP) does not exist with these priors"
+            what = f"{model_name} posterior mode (MAP) does not exist with these priors"
             fix = f"pass proper, tighter priors for {sorted(up + down)}, or use method='nuts'"
         raise ClvkitError(
             f"{what}: the {'likelihood' if method == 'mle' else 'posterior'} keeps rising or "
@@ -397,8 +602,14 @@ class ModelBase:
             f"would be an arbitrary point on that ray. Suggestion: {fix}."
         )
 
-    def _objective(self, stats: Any, priors: dict[str, dict[str, Any]] | None):
-        names = self._param_names
+    def _objective(
+        self, stats: Any, priors: dict[str, dict[str, Any]] | None, jacobian: bool = False
+    ):
+        """``theta -> (value, gradient)`` on the unconstrained scale: the log-likelihood, plus
+        the log priors (MAP: in the natural parameterisation) when ``priors`` are given, plus
+        the log Jacobian of the transforms when ``jacobian`` (the density NUTS samples)."""
+        names = self.spec.param_names
+        supports = self._supports()
 
         def fun_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             with np.errstate(all="ignore"):
@@ -406,10 +617,14 @@ class ModelBase:
             if priors is not None:
                 grad = grad.copy()
                 for i, n in enumerate(names):
-                    t = math.exp(theta[i])
+                    t, dt = _transforms.dnatural(theta[i], supports[i])
                     lp, dlp = prior_logp_grad(t, priors[n])
                     value += lp
-                    grad[i] += dlp * t
+                    grad[i] += dlp * dt
+                    if jacobian:
+                        lj, dlj = _transforms.log_jacobian(theta[i], supports[i])
+                        value += lj
+                        grad[i] += dlj
             return value, grad
 
         return fun_grad
@@ -422,36 +637,71 @@ class ModelBase:
                 f"model.fit(rfm) first (or clvkit.load(path) for a saved model)."
             )
 
+    def _check_data(self, what: str) -> None:
+        self._check_fitted()
+        if self.stats_ is None:
+            raise ClvkitError(
+                f"{what} needs the training data, but this {type(self).__name__} was built "
+                f"from given parameters (method_='given'). Suggestion: fit the model to the "
+                "data with model.fit(rfm); or keep the parameters themselves, e.g. "
+                "model.posterior_.to_netcdf(path)."
+            )
+
     def _draws(self) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
-        """Posterior draws as ``(S, 1)`` arrays and the ``(chain, draw)`` shape."""
+        """Posterior draws as ``(S, 1)`` arrays (``(S, k)`` for vector parameters) and the
+        ``(chain, draw)`` shape."""
         self._check_fitted()
         post = self.posterior_
         shape = (post.sizes["chain"], post.sizes["draw"])
-        out = {n: post[n].to_numpy().reshape(-1, 1).astype(np.float64) for n in self._param_names}
+        out = {}
+        for n in self.spec.param_names:
+            v = post[n].transpose("chain", "draw", ...).to_numpy().astype(np.float64)
+            out[n] = v.reshape(shape[0] * shape[1], -1)
         return out, shape
 
     def _wrap(
-        self, values: np.ndarray, shape: tuple[int, int], data: RFMArrays | None, name: str
+        self, values: np.ndarray, shape: tuple[int, int], ids: pd.Index | None, name: str
     ) -> xr.DataArray:
+        """``(S[, n])`` values as a DataArray with dims ``chain, draw[, customer_id]``."""
         post = self.posterior_
         coords = {"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy()}
-        if data is None:
+        if ids is None:
             return xr.DataArray(
                 np.asarray(values).reshape(shape), dims=("chain", "draw"), coords=coords, name=name
             )
-        coords["customer_id"] = data.customer_id
-        arr = np.asarray(values).reshape(*shape, len(data.customer_id))
+        coords["customer_id"] = ids
+        arr = np.asarray(values).reshape(*shape, len(ids))
         return xr.DataArray(arr, dims=("chain", "draw", "customer_id"), coords=coords, name=name)
 
-    def _check_unit(self, data: RFMArrays) -> None:
-        check_time_unit(data.time_unit, self.time_unit_)
+    def _customers(self, rfm: pd.DataFrame, argument: str = "rfm") -> tuple[dict, pd.Index]:
+        """The spec's validated columns of ``rfm`` and its customer ids, after checking that
+        its time unit (if any) is the model's."""
+        cols = self.spec.customer_columns(rfm, argument=argument)
+        unit = rfm.attrs.get(TIME_UNIT_ATTR)
+        check_time_unit(format_time_unit(unit) if unit is not None else None, self.time_unit_)
+        return cols, rfm.index.copy()
+
+    def _params(self, params: Mapping[str, Any] | None) -> tuple[dict[str, np.ndarray], tuple]:
+        """Draws of the fitted posterior (``params=None``) or of given parameter values (a
+        dict of numbers or 1-D draws, validated like :meth:`from_params`)."""
+        if params is None:
+            return self._draws()
+        other = type(self).from_params(**dict(params)) if isinstance(params, Mapping) else None
+        if other is None:
+            raise ClvkitError(
+                f"argument 'params' must be a dict of parameter values, got "
+                f"{type(params).__name__}. Suggestion: params={{'r': 0.24, ...}} or None."
+            )
+        return other._draws()
 
     @property
     def log_likelihood_(self) -> float:
         """Log-likelihood of the fitted data at the point estimate (posterior mean for NUTS)."""
-        self._check_fitted()
+        self._check_data("log_likelihood_")
         post = self.posterior_
-        theta = np.log([float(post[n].mean()) for n in self._param_names])
+        names = self.spec.param_names
+        means = np.array([float(post[n].mean()) for n in names])
+        theta = _transforms.to_unconstrained(means, self._supports())
         return self._loglik_grad(theta, self.stats_)[0]
 
     # ---- diagnostics and summary --------------------------------------------------------------
@@ -467,15 +717,17 @@ class ModelBase:
                 " Suggestion: fit(rfm, method='nuts')."
             )
         return _sampling.check_convergence(
-            self._groups["posterior"], self._groups.get("sample_stats"), self._param_names
+            self._groups["posterior"], self._groups.get("sample_stats"), self.spec.param_names
         )
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Posterior summary: mean, sd, central ``prob`` interval, R-hat, bulk and tail ESS.
 
         For point fits (MAP/MLE) ``mean`` is the estimate, ``sd`` the asymptotic standard error
-        from the observed information (delta method from the log scale), the interval a normal
-        interval on the log scale, and R-hat/ESS are NaN (no sampler).
+        from the observed information (delta method from the unconstrained scale: log for
+        positive parameters), the interval a normal interval on that scale, and R-hat/ESS are
+        NaN (no sampler). A model built from given draws (``method_ == "given"``) shows their
+        mean, sd and quantiles, with R-hat/ESS NaN.
 
         Parameters
         ----------
@@ -490,36 +742,45 @@ class ModelBase:
         self._check_fitted()
         if not (isinstance(prob, (int, float)) and 0 < prob < 1):
             raise ClvkitError(f"argument 'prob' is {prob!r}. Suggestion: a number in (0, 1).")
-        names = self._param_names
+        names = self.spec.param_names
+        supports = self._supports()
         post = self.posterior_
         lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
         lo_name, hi_name = f"{100 * lo_q:g}%", f"{100 * hi_q:g}%"
         rows = {}
-        if self.method_ in ("nuts", "laplace"):
+        if self.method_ in ("nuts", "laplace", "given"):
+            sampled = self.method_ != "given"
             for n in names:
                 draws = post[n].transpose("chain", "draw").to_numpy()
                 v = draws.ravel()
                 rows[n] = {
                     "mean": v.mean(),
-                    "sd": v.std(ddof=1),
+                    "sd": v.std(ddof=1) if v.size > 1 else np.nan,
                     lo_name: np.quantile(v, lo_q),
                     hi_name: np.quantile(v, hi_q),
-                    "r_hat": _diagnostics.rhat(draws),
-                    "ess_bulk": _diagnostics.ess_bulk(draws),
-                    "ess_tail": _diagnostics.ess_tail(draws),
+                    "r_hat": _diagnostics.rhat(draws) if sampled else np.nan,
+                    "ess_bulk": _diagnostics.ess_bulk(draws) if sampled else np.nan,
+                    "ess_tail": _diagnostics.ess_tail(draws) if sampled else np.nan,
                 }
         else:
-            theta = np.log([float(post[n].values.ravel()[0]) for n in names])
-            sd_log = self._point_sd_log(theta)
+            est_all = np.array([float(post[n].values.ravel()[0]) for n in names])
+            theta = _transforms.to_unconstrained(est_all, supports)
+            sd_theta = self._point_sd_log(theta)
             z = float(ndtri(hi_q))
             with np.errstate(over="ignore", invalid="ignore"):
                 for i, n in enumerate(names):
-                    est = math.exp(theta[i])
+                    est, dest = _transforms.dnatural(theta[i], supports[i])
+                    if supports[i] == "positive":  # bit-for-bit the log-scale formulas
+                        est = math.exp(theta[i])
+                        lo, hi = est * np.exp(-z * sd_theta[i]), est * np.exp(z * sd_theta[i])
+                    else:
+                        lo_hi = theta[i] + np.array([-z, z]) * sd_theta[i]
+                        lo, hi = _transforms.to_natural(lo_hi[:, None], (supports[i],))[:, 0]
                     rows[n] = {
                         "mean": est,
-                        "sd": est * sd_log[i],
-                        lo_name: est * np.exp(-z * sd_log[i]),
-                        hi_name: est * np.exp(z * sd_log[i]),
+                        "sd": dest * sd_theta[i],
+                        lo_name: lo,
+                        hi_name: hi,
                         "r_hat": np.nan,
                         "ess_bulk": np.nan,
                         "ess_tail": np.nan,
@@ -527,12 +788,13 @@ class ModelBase:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def _point_sd_log(self, theta: np.ndarray) -> np.ndarray:
-        """Standard errors of the log parameters of a point fit, from the observed information
-        (the negative Hessian of the objective). Where that is not positive definite (a flat or
-        saddle direction: the estimate is not a strict maximum, as for a boundary fit saved before
-        ``fit`` refused them), every standard error is ``inf`` and a
-        ``ConvergenceWarning`` says which parameters are not bounded."""
-        names = self._param_names
+        """Standard errors of the unconstrained parameters (log scale for positive ones) of a
+        point fit, from the observed information (the negative Hessian of the objective).
+        Where that is not positive definite (a flat or saddle direction: the estimate is not a
+        strict maximum, as for a boundary fit saved before ``fit`` refused them), every
+        standard error is ``inf`` and a ``ConvergenceWarning`` says which parameters are not
+        bounded."""
+        names = self.spec.param_names
         priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
         objective = self._objective(self.stats_, priors)
         with np.errstate(all="ignore"):
@@ -556,8 +818,8 @@ class ModelBase:
                 + ")"
             )
         warnings.warn(
-            f"{self._model_name} {self.method_.upper()} estimate is not a strict maximum: the "
-            f"observed information is not positive definite{flat}, so standard errors and "
+            f"{self.spec.model_name} {self.method_.upper()} estimate is not a strict maximum: "
+            f"the observed information is not positive definite{flat}, so standard errors and "
             "intervals are undefined and shown as inf. Suggestion: refit with method='map' or "
             "method='nuts'.",
             ConvergenceWarning,
@@ -570,9 +832,11 @@ class ModelBase:
         """Write the fitted model (posterior, data statistics, priors, time unit) to NetCDF.
 
         The file is written to a temporary file in the same folder and then atomically moved
-        into place. Read it back with :func:`clvkit.load`.
+        into place. Read it back with :func:`clvkit.load`. A model built by
+        :meth:`from_params` / :meth:`from_posterior` has no data statistics and is refused
+        (``ClvkitError``): save its posterior instead.
         """
-        self._check_fitted()
+        self._check_data("save")
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):

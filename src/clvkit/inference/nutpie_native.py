@@ -2,9 +2,11 @@
 
 nutpie (Rust) calls a log-density through a C function pointer
 ``int logp(size_t dim, const double *x, double *grad, double *logp, const void *user_data)``
-(its ``LogpFunc``), the same entry point its PyMC numba backend uses. Here those callbacks are
-``numba.cfunc`` wrappers around the cached kernels of :mod:`clvkit.inference.sampling`; the data
-arrays reach them through ``user_data``, a table of (address, length) pairs. So chains run on
+(its ``LogpFunc``), the same entry point its PyMC numba backend uses. Each model with this
+capability defines, in its own folder, a compiled log-posterior kernel and a ``numba.cfunc``
+callback around it built with the public helpers here (:data:`LOGP_SIG`, :func:`f64`,
+:func:`i64`, :func:`status`), and hands them over as a :class:`NativeKernel`; the data arrays
+reach the callback through ``user_data``, a table of (address, length) pairs. So chains run on
 nutpie's threads without the GIL or a Python call per gradient (about 3x faster per gradient on
 CDNOW than nutpie's ``from_pyfunc``), and everything compiles once per machine (numba's cache).
 
@@ -20,6 +22,7 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -29,13 +32,28 @@ from numba import types
 from numba.extending import intrinsic
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.sampling import _nb_bg_logp as nb_bg_logp
-from clvkit.inference.sampling import _nb_gg_logp as nb_gg_logp
+from clvkit.inference import transforms as _transforms
 from clvkit.inference.sampling import seed_int
 from clvkit.utils.numba_cache import cfunc, njit
 from clvkit.utils.system import usable_cores
 
-__all__ = ["nutpie_lib", "sample_native"]
+__all__ = ["LOGP_SIG", "NativeKernel", "f64", "i64", "nutpie_lib", "sample_native", "status"]
+
+
+@dataclass(frozen=True)
+class NativeKernel:
+    """A model's compiled log posterior on the unconstrained scale, for nutpie and Laplace.
+
+    ``logp(eta, *arrays, grad) -> float`` is a numba function (``grad`` receives the gradient);
+    ``callback`` is its ``numba.cfunc`` of signature :data:`LOGP_SIG`, which reads ``arrays``
+    from the address table of :func:`sample_native` (array ``i`` at entries ``2 i, 2 i + 1``:
+    use :func:`f64` / :func:`i64`). ``arrays`` are the data arguments followed by the prior
+    ``codes`` and ``pars`` of :func:`clvkit.inference.sampling.prior_arrays`.
+    """
+
+    logp: Any
+    callback: Any
+    arrays: list[np.ndarray]
 
 _LIB: Any = None
 
@@ -96,7 +114,8 @@ def _as_i64_ptr(typingctx, addr):  # pragma: no cover - compiled
     return sig, codegen
 
 
-_LOGP_SIG = types.int64(
+#: C signature of a log-density callback: ``(dim, x, grad, logp, table) -> status``.
+LOGP_SIG = types.int64(
     types.uint64,
     types.CPointer(types.float64),
     types.CPointer(types.float64),
@@ -108,23 +127,26 @@ _EXPAND_SIG = types.int64(
     types.uint64,
     types.CPointer(types.float64),
     types.CPointer(types.float64),
-    types.voidptr,
+    types.CPointer(types.int64),
 )
 
 
 @njit(nogil=True)
-def _f64(table, i):  # pragma: no cover - compiled
+def f64(table, i):  # pragma: no cover - compiled
+    """Float64 array ``i`` of an address table, as a numba array."""
     return numba.carray(_as_f64_ptr(table[2 * i]), (table[2 * i + 1],))
 
 
 @njit(nogil=True)
-def _i64(table, i):  # pragma: no cover - compiled
+def i64(table, i):  # pragma: no cover - compiled
+    """Int64 array ``i`` of an address table, as a numba array."""
     return numba.carray(_as_i64_ptr(table[2 * i]), (table[2 * i + 1],))
 
 
 @njit(nogil=True)
-def _status(value, grad):  # pragma: no cover - compiled
-    # nutpie treats a positive code as recoverable (a divergence), as its PyMC backend does
+def status(value, grad):  # pragma: no cover - compiled
+    """The callback's return code: 0, or positive (recoverable, a divergence) when the value or
+    gradient is not finite, as nutpie's PyMC backend does."""
     for i in range(grad.size):
         if not np.isfinite(grad[i]):
             return 3
@@ -133,49 +155,20 @@ def _status(value, grad):  # pragma: no cover - compiled
     return 0
 
 
-@cfunc(_LOGP_SIG, error_model="numpy")
-def _bg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
-    if dim != 4:
-        return -1
-    table = numba.carray(table_ptr, (28,))
-    eta = numba.carray(x_ptr, (4,))
-    grad = numba.carray(grad_ptr, (4,))
-    pars = numba.carray(_as_f64_ptr(table[26]), (table[27], 2))
-    value = nb_bg_logp(
-        eta, _f64(table, 0), _f64(table, 1), _f64(table, 2), _f64(table, 3), _f64(table, 4),
-        _f64(table, 5), _f64(table, 6), _i64(table, 7), _f64(table, 8), _i64(table, 9),
-        _f64(table, 10), _i64(table, 11), _i64(table, 12), pars, grad,
-    )  # fmt: skip
-    logp_ptr[0] = value
-    return _status(value, grad)
-
-
-@cfunc(_LOGP_SIG, error_model="numpy")
-def _gg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
-    if dim != 3:
-        return -1
-    table = numba.carray(table_ptr, (16,))
-    eta = numba.carray(x_ptr, (3,))
-    grad = numba.carray(grad_ptr, (3,))
-    pars = numba.carray(_as_f64_ptr(table[14]), (table[15], 2))
-    value = nb_gg_logp(
-        eta, _f64(table, 0), _f64(table, 1), _f64(table, 2), _f64(table, 3), _f64(table, 4),
-        _f64(table, 5), _i64(table, 6), pars, grad,
-    )  # fmt: skip
-    logp_ptr[0] = value
-    return _status(value, grad)
-
-
 @cfunc(_EXPAND_SIG, error_model="numpy")
-def _exp_expand_c(dim, expanded, x_ptr, out_ptr, user_data):  # pragma: no cover - compiled
+def _expand_c(dim, expanded, x_ptr, out_ptr, tr_ptr):  # pragma: no cover - compiled
+    # unconstrained -> parameter, by transform code (0 exp, 1 identity, 2 expit)
     if dim != expanded:
         return -1
     for i in range(dim):
-        out_ptr[i] = np.exp(x_ptr[i])
+        tr = tr_ptr[i]
+        if tr == 0:
+            out_ptr[i] = np.exp(x_ptr[i])
+        elif tr == 1:
+            out_ptr[i] = x_ptr[i]
+        else:
+            out_ptr[i] = 1.0 / (1.0 + np.exp(-x_ptr[i]))
     return 0
-
-
-_CALLBACKS = {"BetaGeo": (_bg_logp_c, 4, 14), "GammaGamma": (_gg_logp_c, 3, 8)}
 
 
 def _address_table(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -225,9 +218,9 @@ def _progress(lib: Any, enabled: bool, chains: int) -> Any:
 
 
 def sample_native(
-    model_name: str,
-    arrays: list[np.ndarray],
+    kernel: NativeKernel,
     names: tuple[str, ...],
+    supports: tuple[str, ...],
     start: np.ndarray,
     *,
     chains: int,
@@ -237,29 +230,28 @@ def sample_native(
     progressbar: bool,
     low_rank: bool = True,
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """nutpie's NUTS on a clvkit kernel over the log parameters: ``(posterior, sample_stats)``.
+    """nutpie's NUTS on a model's :class:`NativeKernel`: ``(posterior, sample_stats)``.
 
-    ``arrays`` are the kernel's data arguments in order (``_sampling.kernel_arrays``), the last
-    two being the prior codes and parameters. Draws are on the parameter scale, dims
-    ``(chain, draw)``. Chains start at ``start`` (the MAP, log scale) jittered uniformly by ±1,
+    The sampler runs on the unconstrained parameters (``supports``: log scale for positive
+    ones, see :mod:`clvkit.inference.transforms`); draws are stored on the parameter scale, dims
+    ``(chain, draw)``. Chains start at ``start`` (the MAP, unconstrained) jittered uniformly by ±1,
     as PyMC's ``jitter+adapt_diag`` does. ``low_rank`` adapts nutpie's low-rank modified mass
     matrix, which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``,
     ``v``): on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS
     by ~10.
     """
     lib = nutpie_lib()
-    callback, dim, n_arrays = _CALLBACKS[model_name]
-    if len(arrays) != n_arrays or len(names) != dim:
-        raise ValueError(f"{model_name} kernel takes {n_arrays} arrays and {dim} parameters")
-    table, keep = _address_table(arrays)
+    dim = len(names)
+    table, keep = _address_table(kernel.arrays)
+    tr = _transforms.codes(supports)
     start = np.asarray(start, dtype=np.float64)
 
     def initial_point(seed_: int) -> np.ndarray:
         rng = np.random.default_rng(seed_)
         return start + rng.uniform(-1.0, 1.0, size=dim)
 
-    logp = lib.LogpFunc(callback.address, table.ctypes.data, (table, keep))
-    expand = lib.ExpandFunc(dim, dim, _exp_expand_c.address, 0, None)
+    logp = lib.LogpFunc(kernel.callback.address, table.ctypes.data, (table, keep))
+    expand = lib.ExpandFunc(dim, dim, _expand_c.address, tr.ctypes.data, tr)
     variables = lib.PyVariable.new_variables(list(names), ["float64"] * dim, [()] * dim, {}, {})
     model = lib.PyMcModel(logp, expand, variables, dim, {}, {}, initial_point, None)
     seed = seed_int(random_seed)

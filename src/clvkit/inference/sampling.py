@@ -19,16 +19,22 @@ from scipy.optimize import minimize
 
 from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.inference import diagnostics as _diagnostics
+from clvkit.inference import transforms as _transforms
 from clvkit.rng import check_random_seed, make_rng
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
+    "PRIOR_CODES",
     "RHAT_MAX",
     "NotConvergedError",
     "check_convergence",
     "hessian_log_scale",
+    "kernel_logp",
     "laplace_posterior",
     "maximize",
+    "nb_digamma",
+    "nb_prior",
+    "prior_arrays",
     "sample_nuts",
     "seed_int",
     "unbounded_direction",
@@ -268,13 +274,21 @@ def warn_convergence(diag: dict[str, Any], model_name: str) -> None:
 # machine (numba's on-disk cache), so a fresh process pays no pytensor/numba graph compilation.
 # --------------------------------------------------------------------------------------------
 
-#: Prior family codes of the numba kernels (order matters, see ``_nb_prior``).
-_PRIOR_CODES = {"LogNormal": 0, "Gamma": 1, "HalfNormal": 2, "Exponential": 3, "HalfCauchy": 4}
+#: Prior family codes of the numba kernels (order matters, see :func:`nb_prior`).
+PRIOR_CODES = {
+    "LogNormal": 0,
+    "Gamma": 1,
+    "HalfNormal": 2,
+    "Exponential": 3,
+    "HalfCauchy": 4,
+    "Normal": 5,
+    "Beta": 6,
+}
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @njit(nogil=True, error_model="numpy")
-def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
+def nb_digamma(x: float) -> float:  # pragma: no cover - compiled
     """Digamma for x > 0: upward recurrence to x >= 10, then the asymptotic series (error < 1e-13)."""
     res = 0.0
     while x < 10.0:
@@ -286,20 +300,44 @@ def _nb_digamma(x: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(nogil=True, error_model="numpy")
-def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
-    """Add log prior + log Jacobian (θ = exp(η)) to ``grad``; return their value."""
+def nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
+    """Add log prior + log Jacobian at unconstrained ``eta`` to ``grad``; return their value.
+
+    ``codes[i] = family + 8 * transform`` (families :data:`PRIOR_CODES`, transforms
+    :data:`clvkit.inference.transforms.CODES`: 0 log, 1 identity, 2 logit); ``pars`` holds two
+    family parameters per parameter, flat (see :func:`prior_arrays`).
+    """
     lp = 0.0
     for i in range(eta.size):
-        t = math.exp(eta[i])
-        c = codes[i]
-        p1 = pars[i, 0]
-        p2 = pars[i, 1]
+        e = eta[i]
+        c = codes[i] % 8
+        tr = codes[i] // 8
+        if tr == 0:  # theta = exp(eta)
+            t = math.exp(e)
+            lt = e
+            dt = t
+            ljac = e
+            dljac = 1.0
+        elif tr == 1:  # theta = eta
+            t = e
+            lt = math.log(t) if t > 0.0 else -math.inf
+            dt = 1.0
+            ljac = 0.0
+            dljac = 0.0
+        else:  # theta = expit(eta)
+            t = 1.0 / (1.0 + math.exp(-e))
+            lt = math.log(t)
+            dt = t * (1.0 - t)
+            ljac = lt + math.log1p(-t)
+            dljac = 1.0 - 2.0 * t
+        p1 = pars[2 * i]
+        p2 = pars[2 * i + 1]
         if c == 0:  # LogNormal(mu, sigma)
-            z = (eta[i] - p1) / p2
-            val = -eta[i] - math.log(p2) - 0.5 * _LOG_2PI - 0.5 * z * z
+            z = (lt - p1) / p2
+            val = -lt - math.log(p2) - 0.5 * _LOG_2PI - 0.5 * z * z
             d = (-1.0 - z / p2) / t
         elif c == 1:  # Gamma(alpha, beta)
-            val = p1 * math.log(p2) - math.lgamma(p1) + (p1 - 1.0) * eta[i] - p2 * t
+            val = p1 * math.log(p2) - math.lgamma(p1) + (p1 - 1.0) * lt - p2 * t
             d = (p1 - 1.0) / t - p2
         elif c == 2:  # HalfNormal(sigma)
             val = 0.5 * math.log(2.0 / math.pi) - math.log(p1) - 0.5 * (t / p1) ** 2
@@ -307,185 +345,52 @@ def _nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
         elif c == 3:  # Exponential(lam)
             val = math.log(p1) - p1 * t
             d = -p1
-        else:  # HalfCauchy(beta)
+        elif c == 4:  # HalfCauchy(beta)
             val = math.log(2.0 / math.pi) - math.log(p1) - math.log1p((t / p1) ** 2)
             d = -2.0 * t / (p1 * p1 + t * t)
-        lp += val + eta[i]
-        grad[i] += d * t + 1.0
+        elif c == 5:  # Normal(mu, sigma)
+            z = (t - p1) / p2
+            val = -math.log(p2) - 0.5 * _LOG_2PI - 0.5 * z * z
+            d = -z / p2
+        else:  # Beta(alpha, beta)
+            val = (
+                (p1 - 1.0) * lt
+                + (p2 - 1.0) * math.log1p(-t)
+                - math.lgamma(p1)
+                - math.lgamma(p2)
+                + math.lgamma(p1 + p2)
+            )
+            d = (p1 - 1.0) / t - (p2 - 1.0) / (1.0 - t)
+        lp += val + ljac
+        grad[i] += d * dt + dljac
     return lp
 
 
-@njit(nogil=True, error_model="numpy")
-def _nb_bg_logp(
-    eta, xv, xw, T0, w0, x1, w1, ut, it, us, is_, ux, ix, codes, pars, grad
-):  # pragma: no cover - compiled
-    """BG/NBD log posterior on the log scale; ``grad`` receives its gradient.
-
-    Rows with x > 0 index tables of distinct T (``ut``/``it``), t_x (``us``/``is_``) and x
-    (``ux``/``ix``), so logs and reciprocals are computed once per distinct value.
-    """
-    r = math.exp(eta[0])
-    alpha = math.exp(eta[1])
-    a = math.exp(eta[2])
-    b = math.exp(eta[3])
-    la = math.log(alpha)
-    lg_r, lg_b, lg_ab = math.lgamma(r), math.lgamma(b), math.lgamma(a + b)
-    ps_r, ps_b, ps_ab = _nb_digamma(r), _nb_digamma(b), _nb_digamma(a + b)
-    ll = 0.0
-    g_r = 0.0
-    g_al = 0.0
-    g_a = 0.0
-    g_b = 0.0
-    for k in range(xv.size):  # A(x), once per distinct frequency
-        x = xv[k]
-        w = xw[k]
-        ll += w * (
-            math.lgamma(r + x)
-            - lg_r
-            + r * la
-            + lg_ab
-            + math.lgamma(b + x)
-            - lg_b
-            - math.lgamma(a + b + x)
-        )
-        ps_abx = _nb_digamma(a + b + x)
-        g_r += w * (_nb_digamma(r + x) - ps_r + la)
-        g_al += w * r / alpha
-        g_a += w * (ps_ab - ps_abx)
-        g_b += w * (ps_ab + _nb_digamma(b + x) - ps_b - ps_abx)
-    for i in range(T0.size):  # frequency 0: -r log(α + T)
-        lt = math.log(alpha + T0[i])
-        ll -= w0[i] * r * lt
-        g_r -= w0[i] * lt
-        g_al -= w0[i] * r / (alpha + T0[i])
-    log_T = np.empty(ut.size)
-    inv_T = np.empty(ut.size)
-    for j in range(ut.size):
-        log_T[j] = math.log(alpha + ut[j])
-        inv_T[j] = 1.0 / (alpha + ut[j])
-    log_s = np.empty(us.size)
-    inv_s = np.empty(us.size)
-    for j in range(us.size):
-        log_s[j] = math.log(alpha + us[j])
-        inv_s[j] = 1.0 / (alpha + us[j])
-    lna = math.log(a)
-    log_odds = np.empty(ux.size)  # log(a / (b + x - 1))
-    inv_bx = np.empty(ux.size)
-    for j in range(ux.size):
-        log_odds[j] = lna - math.log(b + ux[j] - 1.0)
-        inv_bx[j] = 1.0 / (b + ux[j] - 1.0)
-    for i in range(x1.size):  # log((α+T)^-(r+x) + a/(b+x-1) (α+t_x)^-(r+x))
-        w = w1[i]
-        rx = r + x1[i]
-        l_big = log_T[it[i]]
-        l_small = log_s[is_[i]]
-        u = -rx * l_big
-        d = log_odds[ix[i]] + rx * (l_big - l_small)  # v - u
-        if d > 0.0:
-            e = math.exp(-d)
-            s = u + d + math.log1p(e)
-            wv = 1.0 / (1.0 + e)
-        else:
-            e = math.exp(d)
-            s = u + math.log1p(e)
-            wv = e / (1.0 + e)
-        wu = 1.0 - wv
-        ll += w * s
-        g_r -= w * (wu * l_big + wv * l_small)
-        g_al -= w * rx * (wu * inv_T[it[i]] + wv * inv_s[is_[i]])
-        g_a += w * wv / a
-        g_b -= w * wv * inv_bx[ix[i]]
-    grad[0] = g_r * r
-    grad[1] = g_al * alpha
-    grad[2] = g_a * a
-    grad[3] = g_b * b
-    return ll + _nb_prior(eta, codes, pars, grad)
-
-
-@njit(nogil=True, error_model="numpy")
-def _nb_gg_logp(eta, xv, xw, x, log_xm, xm, w, codes, pars, grad):  # pragma: no cover
-    """Gamma-Gamma log posterior (density of the mean spend) on the log scale."""
-    p = math.exp(eta[0])
-    q = math.exp(eta[1])
-    v = math.exp(eta[2])
-    lv = math.log(v)
-    lg_q, ps_q = math.lgamma(q), _nb_digamma(q)
-    ll = 0.0
-    g_p = 0.0
-    g_q = 0.0
-    g_v = 0.0
-    for k in range(xv.size):
-        px = p * xv[k]
-        ps_pxq = _nb_digamma(px + q)
-        ll += xw[k] * (math.lgamma(px + q) - math.lgamma(px) - lg_q + q * lv + math.log(xv[k]))
-        g_p += xw[k] * xv[k] * (ps_pxq - _nb_digamma(px))
-        g_q += xw[k] * (ps_pxq - ps_q + lv)
-        g_v += xw[k] * q / v
-    for i in range(x.size):
-        px = p * x[i]
-        lvx = math.log(v + xm[i])
-        ll += w[i] * ((px - 1.0) * log_xm[i] - (px + q) * lvx)
-        g_p += w[i] * x[i] * (log_xm[i] - lvx)
-        g_q -= w[i] * lvx
-        g_v -= w[i] * (px + q) / (v + xm[i])
-    grad[0] = g_p * p
-    grad[1] = g_q * q
-    grad[2] = g_v * v
-    return ll + _nb_prior(eta, codes, pars, grad)
-
-
-def prior_arrays(names: tuple[str, ...], priors: dict[str, dict[str, Any]]):
-    """Encode validated priors as (codes, parameters) arrays for the numba kernels."""
+def prior_arrays(
+    names: tuple[str, ...], priors: dict[str, dict[str, Any]], supports: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encode validated priors as the ``(codes, pars)`` arrays of :func:`nb_prior`."""
     codes = np.empty(len(names), dtype=np.int64)
-    pars = np.ones((len(names), 2))
+    pars = np.ones(2 * len(names))
     for i, n in enumerate(names):
         spec = priors[n]
-        codes[i] = _PRIOR_CODES[spec["dist"]]
+        codes[i] = PRIOR_CODES[spec["dist"]] + 8 * _transforms.CODES[supports[i]]
         vals = [v for k, v in spec.items() if k != "dist"]
-        pars[i, : len(vals)] = vals
+        pars[2 * i : 2 * i + len(vals)] = vals
     return codes, pars
 
 
-def kernel_arrays(model_name: str, stats: Any, priors: dict[str, dict[str, Any]], names):
-    """The numba kernel of a model and its data arguments (compressed statistics, priors)."""
-    codes, pars = prior_arrays(names, priors)
-    if model_name == "BetaGeo":
-        zero = stats.frequency == 0
-        x1 = stats.frequency[~zero]
-        ut, it = np.unique(stats.T[~zero], return_inverse=True)
-        us, is_ = np.unique(stats.recency[~zero], return_inverse=True)
-        ux, ix = np.unique(x1, return_inverse=True)
-        args = [
-            stats.x_values,
-            stats.x_weight,
-            stats.T[zero],
-            stats.weight[zero],
-            x1,
-            stats.weight[~zero],
-            ut,
-            it.ravel().astype(np.int64),
-            us,
-            is_.ravel().astype(np.int64),
-            ux,
-            ix.ravel().astype(np.int64),
-        ]
-        kernel = _nb_bg_logp
-    else:
-        xm = stats.frequency * stats.monetary_value
-        args = [stats.x_values, stats.x_weight, stats.frequency, np.log(xm), xm, stats.weight]
-        kernel = _nb_gg_logp
-    args = [np.ascontiguousarray(a) for a in args] + [codes, pars]
-    return kernel, args
-
-
-def kernel_logp(model_name: str, stats: Any, priors: dict[str, dict[str, Any]], names):
-    """A ``theta -> (log posterior, gradient)`` function on the log scale (numba kernel)."""
-    kernel, args = kernel_arrays(model_name, stats, priors, names)
-    k = len(names)
+def kernel_logp(
+    kernel: Callable[..., float], arrays: list[np.ndarray]
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """A ``theta -> (log posterior, gradient)`` function on the unconstrained scale from a
+    compiled kernel ``kernel(eta, *arrays, grad)`` (``arrays``: data, then prior codes and
+    parameters from :func:`prior_arrays`)."""
 
     def logp(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        grad = np.empty(k)
-        value = kernel(np.asarray(theta, dtype=np.float64), *args, grad)
+        theta = np.asarray(theta, dtype=np.float64)
+        grad = np.empty(theta.size)
+        value = kernel(theta, *arrays, grad)
         return float(value), grad
 
     return logp
@@ -525,13 +430,16 @@ def laplace_posterior(
     draws: int,
     random_seed: int | np.random.Generator | None,
     what: str,
+    supports: tuple[str, ...] | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
-    """Laplace approximation of a posterior on the log-parameter scale, as draws.
+    """Laplace approximation of a posterior on the unconstrained scale, as draws.
 
-    ``logp`` is the log posterior of ``η = log θ`` (log-likelihood + log prior + log Jacobian,
-    the density NUTS samples). Its mode ``m`` is found with :func:`maximize`, ``H`` is its
+    ``logp`` is the log posterior of the unconstrained parameters ``η`` (``log θ`` for a
+    positive parameter, the default; ``θ`` for a real one, ``logit θ`` for one in (0, 1):
+    ``supports``), i.e. log-likelihood + log prior + log Jacobian, the density NUTS samples. Its mode ``m`` is found with :func:`maximize`, ``H`` is its
     Hessian there (:func:`hessian_log_scale`: central differences of the analytic gradient),
-    and ``chains * draws`` independent draws ``η ~ Normal(m, (-H)^{-1})`` are exponentiated.
+    and ``chains * draws`` independent draws ``η ~ Normal(m, (-H)^{-1})`` are mapped back
+    (exponentiated for positive parameters).
     The approximation is good when the posterior of ``η`` is close to normal, i.e. for large
     bases (Bernstein-von Mises); skewed, weakly identified parameters on small data are better
     served by NUTS.
@@ -574,7 +482,7 @@ def laplace_posterior(
     # precision = L L^T, so η = m + L^{-T} z has covariance (L L^T)^{-1}
     eta = mode + np.linalg.solve(chol.T, z.T).T
     coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    values = np.exp(eta).reshape(chains, draws, k)
+    values = _transforms.to_natural(eta, supports or ("positive",) * k).reshape(chains, draws, k)
     posterior = xr.Dataset(
         {n: (("chain", "draw"), values[:, :, i]) for i, n in enumerate(names)}, coords=coords
     )

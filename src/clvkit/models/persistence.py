@@ -9,15 +9,9 @@ import numpy as np
 
 from clvkit.errors import ClvkitError
 from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION, ModelBase
+from clvkit.models import registry
 
 __all__ = ["load"]
-
-
-def _model_classes() -> dict[str, type[ModelBase]]:
-    from clvkit.models.bgnbd.model import BetaGeo
-    from clvkit.models.gamma_gamma.model import GammaGamma
-
-    return {"BetaGeo": BetaGeo, "GammaGamma": GammaGamma}
 
 
 def load(path: str | os.PathLike) -> ModelBase:
@@ -30,8 +24,10 @@ def load(path: str | os.PathLike) -> ModelBase:
 
     Returns
     -------
-    BetaGeo or GammaGamma
-        The fitted model, with the same priors, settings, time unit and posterior.
+    ModelBase
+        The fitted model (of the class registered under the file's ``model`` attribute, see
+        :func:`clvkit.models.registry.get`), with the same priors, settings, time unit and
+        posterior.
 
     Raises
     ------
@@ -86,15 +82,21 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"by clvkit {attrs.get('clvkit_version', '?')}); this clvkit reads version "
             f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
         )
-    classes = _model_classes()
     name = attrs.get("model")
     needed = {"posterior", "observed_data"}
-    if name not in classes or not needed <= set(idata.groups()):
+    if not needed <= set(idata.groups()):
         raise ClvkitError(
             f"argument 'path' ({path!r}) is a damaged clvkit model (model {name!r}, groups "
             f"{list(idata.groups())}). Suggestion: save the model again."
         )
-    cls = classes[name]
+    try:
+        cls = registry.get(str(name))
+    except ClvkitError as exc:
+        raise ClvkitError(
+            f"argument 'path' ({path!r}) holds a model {name!r} that is not registered "
+            f"({exc}). Suggestion: import the module that registers it before loading, or "
+            "save the model again."
+        ) from exc
     try:
         settings = json.loads(attrs.get("settings", "{}"))
         model = cls(**settings)
@@ -104,7 +106,7 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"argument 'path' ({path!r}) has unreadable model settings or data ({exc}). "
             "Suggestion: save the model again."
         ) from exc
-    missing = [n for n in cls._param_names if n not in idata.posterior]
+    missing = [n for n in cls.spec.param_names if n not in idata.posterior]
     if missing or stats.fingerprint != attrs.get("data_fingerprint"):
         raise ClvkitError(
             f"argument 'path' ({path!r}) fails its integrity check (missing {missing} or data "

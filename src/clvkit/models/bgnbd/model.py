@@ -9,34 +9,21 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.estimator import ModelBase, pymc_prior
+from clvkit.inference.estimator import pymc_prior
+from clvkit.models.base import PurchaseModel
 from clvkit.models.bgnbd.likelihood import BGStats, bg_loglik_grad, compress_bg
 from clvkit.models.bgnbd.spec import BGNBDSpec
 from clvkit.models.inputs import validate_rfm
 from clvkit.models.registry import register
-from clvkit.rng import make_rng
 
-__all__ = ["BetaGeo"]
+__all__ = ["BetaGeo", "bg_pymc"]
 
 _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _SCALE = {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0}
 
 
-def _horizon(t: Any, argument: str = "t") -> float:
-    try:
-        val = float(t)
-    except (TypeError, ValueError):
-        val = float("nan")
-    if not np.isfinite(val) or val < 0:
-        raise ClvkitError(
-            f"argument {argument!r} is {t!r}. Suggestion: a finite, non-negative number of "
-            "time units (the model's time_unit_)."
-        )
-    return val
-
-
 @register
-class BetaGeo(ModelBase):
+class BetaGeo(PurchaseModel):
     """BG/NBD model of repeat purchases and drop-out, fitted with NUTS, MAP or MLE.
 
     Purchases of an alive customer follow a Poisson process with rate ``λ ~ Gamma(r, α)``
@@ -86,8 +73,6 @@ class BetaGeo(ModelBase):
     """
 
     spec: ClassVar[BGNBDSpec] = BGNBDSpec()
-    _model_name: ClassVar[str] = "BetaGeo"
-    _param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {
         "r": _SHAPE,
         "alpha": _SCALE,
@@ -142,11 +127,13 @@ class BetaGeo(ModelBase):
         rate = max(float(stats.weight @ stats.frequency / (stats.weight @ stats.T + 1e-12)), 1e-6)
         return np.log([1.0, 1.0 / rate, 1.0, 1.0])
 
-    def _pymc_model(self, stats: BGStats, priors: dict[str, dict[str, Any]]) -> Any:
-        import pymc as pm
-        import pytensor.tensor as pt
+    def _native_kernel(self, stats: BGStats, codes: np.ndarray, pars: np.ndarray) -> Any:
+        from clvkit.models.bgnbd.kernels import bg_native_kernel  # numba: compiled on first use
 
-        return _bg_pymc(pm, pt, stats, priors)
+        return bg_native_kernel(stats, codes, pars)
+
+    def _pymc_model(self, stats: BGStats, priors: dict[str, dict[str, Any]]) -> Any:
+        return bg_pymc(stats, priors)
 
     def _observed_data(self, stats: BGStats) -> xr.Dataset:
         return xr.Dataset(
@@ -167,161 +154,12 @@ class BetaGeo(ModelBase):
             ds["weight"].to_numpy(),
         )
 
-    # ---- predictions ------------------------------------------------------------------------
-    def _customers(self, rfm: pd.DataFrame):
-        self._check_fitted()
-        data = validate_rfm(rfm)
-        self._check_unit(data)
-        return data
+def bg_pymc(s: BGStats, priors: dict[str, dict[str, Any]]) -> Any:
+    """PyMC model with the weighted, compressed BG/NBD log-likelihood
+    (:func:`clvkit.models.bgnbd.likelihood.bg_loglik`, tested equal) as a Potential."""
+    import pymc as pm
+    import pytensor.tensor as pt
 
-    def probability_alive(self, rfm: pd.DataFrame) -> xr.DataArray:
-        """P(alive at the end of observation | history), per draw and customer.
-
-        Examples
-        --------
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = model.probability_alive(rfm.loc[[1, 3]])  # x = 2 and x = 0 (alive for sure)
-        >>> p.dims, p.shape
-        (('chain', 'draw', 'customer_id'), (1, 1, 2))
-        >>> p.round(3).values.ravel().tolist()
-        [0.727, 1.0]
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        data = self._customers(rfm)
-        d, shape = self._draws()
-        out = predict.bg_probability_alive(
-            d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T
-        )
-        return self._wrap(out, shape, data, "probability_alive")
-
-    def probability_alive_at(self, rfm: pd.DataFrame, t: float) -> xr.DataArray:
-        """P(alive ``t`` time units after the end of observation | history).
-
-        Examples
-        --------
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = model.probability_alive_at(rfm.loc[[1]], t=10)  # 10 weeks on
-        >>> p.dims, round(p.item(), 3)
-        (('chain', 'draw', 'customer_id'), 0.675)
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        data = self._customers(rfm)
-        t = _horizon(t)
-        d, shape = self._draws()
-        out = predict.bg_probability_alive_at(
-            d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T, t
-        )
-        return self._wrap(out, shape, data, "probability_alive_at")
-
-    def expected_purchases(self, rfm: pd.DataFrame, t: float) -> xr.DataArray:
-        """Expected purchases in the next ``t`` time units, E[X(T, T+t] | history].
-
-        Examples
-        --------
-        Customer 1 of CDNOW (x=2, t_x=30.43, T=38.86) expects 1.226 purchases in the next 39
-        weeks (Fader, Hardie and Lee 2005):
-
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> e = model.expected_purchases(rfm.loc[[1]], t=39)
-        >>> e.dims, e.shape, round(e.item(), 3)
-        (('chain', 'draw', 'customer_id'), (1, 1, 1), 1.226)
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        data = self._customers(rfm)
-        t = _horizon(t)
-        d, shape = self._draws()
-        out = predict.bg_expected_purchases(
-            d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T, t
-        )
-        return self._wrap(out, shape, data, "expected_purchases")
-
-    def expected_purchases_new_customer(self, t: float) -> xr.DataArray:
-        """Expected repeat purchases of a new customer in its first ``t`` time units.
-
-        Examples
-        --------
-        E[X(t)] at 1, 3 and 31.857 weeks on CDNOW (Fader, Hardie and Lee 2005):
-
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> model.expected_purchases_new_customer(1).dims
-        ('chain', 'draw')
-        >>> [round(model.expected_purchases_new_customer(t).item(), 4) for t in (1, 3, 31.857)]
-        [0.0532, 0.1506, 1.0405]
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        t = _horizon(t)
-        d, shape = self._draws()
-        out = predict.bg_expected_purchases_new_customer(d["r"], d["alpha"], d["a"], d["b"], t)
-        return self._wrap(out, shape, None, "expected_purchases_new_customer")
-
-    def probability_of_purchases(self, t: float, n: int) -> xr.DataArray:
-        """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in ``t``.
-
-        Examples
-        --------
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = [model.probability_of_purchases(39, n).item() for n in range(3)]
-        >>> [round(v, 3) for v in p]  # P(X(39) = 0, 1, 2)
-        [0.574, 0.199, 0.085]
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        t = _horizon(t)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ClvkitError(f"argument 'n' is {n!r}. Suggestion: a non-negative integer.")
-        d, shape = self._draws()
-        out = predict.bg_probability_of_purchases(d["r"], d["alpha"], d["a"], d["b"], t, int(n))
-        return self._wrap(out, shape, None, "probability_of_purchases")
-
-    def posterior_predictive(
-        self,
-        rfm: pd.DataFrame,
-        t: float,
-        random_seed: int | np.random.Generator | None = None,
-    ) -> xr.DataArray:
-        """Draws of each customer's purchase count in ``(T, T+t]``.
-
-        For every posterior draw, the customer's latent state (alive, λ, p) is drawn from its
-        conditional posterior, then future purchases are simulated.
-
-        Examples
-        --------
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> sim = model.posterior_predictive(rfm.loc[[1, 2, 3]], t=39, random_seed=0)
-        >>> sim.dims, sim.shape, bool((sim >= 0).all())
-        (('chain', 'draw', 'customer_id'), (1, 1, 3), True)
-        """
-        from clvkit.models.bgnbd import predictions as predict
-
-        rng = make_rng(random_seed)
-        data = self._customers(rfm)
-        t = _horizon(t)
-        d, shape = self._draws()
-        alive, lam, p = predict.bg_sample_latent(
-            d["r"], d["alpha"], d["a"], d["b"], data.frequency, data.recency, data.T, rng
-        )
-        out = predict.bg_sample_purchases(alive, lam, p, t, rng)
-        return self._wrap(out, shape, data, "purchases")
-
-
-def _bg_pymc(pm: Any, pt: Any, s: BGStats, priors: dict[str, dict[str, Any]]) -> Any:
-    """PyMC model with the weighted, compressed BG/NBD log-likelihood as a Potential."""
     zero = s.frequency == 0
     xv = s.x_values
     x1, tx1, T1, w1 = s.frequency[~zero], s.recency[~zero], s.T[~zero], s.weight[~zero]

@@ -10,13 +10,14 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, SpendCorrelationWarning
-from clvkit.inference.estimator import ModelBase, pymc_prior
+from clvkit.inference.estimator import pymc_prior
+from clvkit.models.base import SpendModel
 from clvkit.models.gamma_gamma.likelihood import GGStats, compress_gg, gg_loglik_grad
 from clvkit.models.gamma_gamma.spec import GammaGammaSpec
 from clvkit.models.inputs import validate_rfm
 from clvkit.models.registry import register
 
-__all__ = ["GammaGamma", "SpendCorrelationWarning"]
+__all__ = ["GammaGamma", "SpendCorrelationWarning", "gg_pymc"]
 
 #: |corr(frequency, monetary_value)| above which the independence assumption is flagged.
 CORRELATION_THRESHOLD = 0.3
@@ -26,7 +27,7 @@ _SCALE = {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0}
 
 
 @register
-class GammaGamma(ModelBase):
+class GammaGamma(SpendModel):
     """Gamma-Gamma model of spend per purchase, fitted with NUTS, MAP or MLE.
 
     Each purchase's spend is ``Gamma(p, ν)``; ``ν ~ Gamma(q, v)`` across customers. Only
@@ -75,8 +76,6 @@ class GammaGamma(ModelBase):
     """
 
     spec: ClassVar[GammaGammaSpec] = GammaGammaSpec()
-    _model_name: ClassVar[str] = "GammaGamma"
-    _param_names: ClassVar[tuple[str, ...]] = ("p", "q", "v")
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {"p": _SHAPE, "q": _SHAPE, "v": _SCALE}
 
     # ---- hooks ------------------------------------------------------------------------------
@@ -133,11 +132,13 @@ class GammaGamma(ModelBase):
         mean = float(stats.weight @ stats.monetary_value / stats.weight.sum())
         return np.log([1.0, 2.0, mean])
 
-    def _pymc_model(self, stats: GGStats, priors: dict[str, dict[str, Any]]) -> Any:
-        import pymc as pm
-        import pytensor.tensor as pt
+    def _native_kernel(self, stats: GGStats, codes: np.ndarray, pars: np.ndarray) -> Any:
+        from clvkit.models.gamma_gamma.kernels import gg_native_kernel  # numba, on first use
 
-        return _gg_pymc(pm, pt, stats, priors)
+        return gg_native_kernel(stats, codes, pars)
+
+    def _pymc_model(self, stats: GGStats, priors: dict[str, dict[str, Any]]) -> Any:
+        return gg_pymc(stats, priors)
 
     def _observed_data(self, stats: GGStats) -> xr.Dataset:
         return xr.Dataset(
@@ -154,53 +155,12 @@ class GammaGamma(ModelBase):
             ds["frequency"].to_numpy(), ds["monetary_value"].to_numpy(), ds["weight"].to_numpy()
         )
 
-    # ---- predictions ------------------------------------------------------------------------
-    def expected_spend(self, rfm: pd.DataFrame) -> xr.DataArray:
-        """Expected spend per future purchase given each customer's history.
+def gg_pymc(s: GGStats, priors: dict[str, dict[str, Any]]) -> Any:
+    """PyMC model with the weighted, compressed Gamma-Gamma log-likelihood
+    (:func:`clvkit.models.gamma_gamma.likelihood.gg_loglik`, tested equal) as a Potential."""
+    import pymc as pm
+    import pytensor.tensor as pt
 
-        Customers with frequency 0 get the population mean ``p v / (q - 1)``.
-
-        Examples
-        --------
-        Customer 1 of CDNOW (2 repeat purchases averaging $22.35) and customer 3 (none):
-
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> rfm = cdnow_calibration_summary()
-        >>> model = GammaGamma().fit(rfm, method="mle")
-        >>> spend = model.expected_spend(rfm.loc[[1, 3]])
-        >>> spend.dims, spend.round(2).values.ravel().tolist()
-        (('chain', 'draw', 'customer_id'), [24.66, 35.17])
-        """
-        from clvkit.models.gamma_gamma import predictions as gg_predict
-
-        self._check_fitted()
-        data = validate_rfm(rfm, need_recency=False, need_monetary=True)
-        self._check_unit(data)
-        d, shape = self._draws()
-        money = np.where(data.frequency > 0, data.monetary_value, 0.0)
-        out = gg_predict.gg_expected_spend(d["p"], d["q"], d["v"], data.frequency, money)
-        return self._wrap(out, shape, data, "expected_spend")
-
-    def expected_spend_new_customer(self) -> xr.DataArray:
-        """Population mean spend per purchase, ``p v / (q - 1)``, per posterior draw.
-
-        Examples
-        --------
-        >>> from clvkit.datasets import cdnow_calibration_summary
-        >>> model = GammaGamma().fit(cdnow_calibration_summary(), method="mle")
-        >>> spend = model.expected_spend_new_customer()
-        >>> spend.dims, round(spend.item(), 2)
-        (('chain', 'draw'), 35.17)
-        """
-        from clvkit.models.gamma_gamma import predictions as gg_predict
-
-        d, shape = self._draws()
-        out = gg_predict.gg_expected_spend_new_customer(d["p"], d["q"], d["v"])
-        return self._wrap(out, shape, None, "expected_spend_new_customer")
-
-
-def _gg_pymc(pm: Any, pt: Any, s: GGStats, priors: dict[str, dict[str, Any]]) -> Any:
-    """PyMC model with the weighted, compressed Gamma-Gamma log-likelihood as a Potential."""
     xv = s.x_values
     x, w = s.frequency, s.weight
     log_xm = np.log(x * s.monetary_value)

@@ -52,7 +52,8 @@ class GammaGammaSpec(SpendSpec):
         return gg_loglik_customers(*_p(params), *_c(cols))
 
     def expected_spend(self, params: Params, cols: Columns) -> np.ndarray:
-        return gg_expected_spend(*_p(params), *_c(cols))
+        x, m = _c(cols)
+        return gg_expected_spend(*_p(params), x, np.where(x > 0, m, 0.0))
 
     def sample_spend(
         self,
