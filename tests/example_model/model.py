@@ -1,8 +1,9 @@
 """The Poisson/exponential estimator: fitting hooks on clvkit's shared machinery.
 
 Its math lives in :mod:`example_model.spec`; this file only feeds it to
-:class:`clvkit.inference.estimator.ModelBase` (MLE and MAP on compressed statistics) and
-registers the model, which is all the layers above ``models/`` need.
+:class:`clvkit.models.base.PurchaseModel` (fitting by MLE, MAP and Laplace on compressed
+statistics; the prediction methods from the spec) and registers the model, which is all the
+layers above ``models/`` need.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.estimator import ModelBase
+from clvkit.models.base import PurchaseModel
 from clvkit.models.inputs import validate_rfm
 from clvkit.models.registry import register
 from clvkit.models.stats import fingerprint
@@ -56,19 +57,18 @@ def compress(x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None 
 
 
 @register
-class PoissonExponential(ModelBase):
+class PoissonExponential(PurchaseModel):
     """Poisson purchases at rate ``lam`` while alive; exponential lifetime with rate ``mu``.
 
     Parameters
     ----------
     priors : dict, optional
         Per-parameter overrides of the default ``LogNormal(0, 5)`` priors of ``lam`` and
-        ``mu`` (rates per time unit). Fits with ``method="mle"`` or ``"map"``.
+        ``mu`` (rates per time unit). Fits with ``method="mle"``, ``"map"`` or ``"laplace"``
+        (``"nuts"`` needs a compiled kernel or a PyMC graph, which this model does not give).
     """
 
     spec: ClassVar[PoissonExponentialSpec] = PoissonExponentialSpec()
-    _model_name: ClassVar[str] = PoissonExponentialSpec.model_name
-    _param_names: ClassVar[tuple[str, ...]] = PoissonExponentialSpec.param_names
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {
         "lam": {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0},
         "mu": {"dist": "LogNormal", "mu": 0.0, "sigma": 5.0},
