@@ -477,4 +477,6 @@ def check_estimator_time_unit(
         with pytest.raises(clvkit.ClvkitError, match="time"):
             getattr(model, method)(other)
     with pytest.raises(clvkit.ClvkitError, match="time"):
-        clvkit.customer_value(purchase_model, spend_model, other, horizon=10.0)
+        clvkit.customer_value(
+            purchase_model, spend_model, other, horizon=10.0, annual_discount_rate=0.1
+        )
