@@ -220,7 +220,7 @@ def test_customer_value_simulate_matches_expected(example):
 @PENDING_EVAL
 def test_backtest(example):
     """The backtest predicts each customer's holdout purchases with the example model's
-    expected_purchases over the 39-week holdout."""
+    expected_purchases over the 39-week holdout, with predictive intervals around them."""
     rfm = cdnow_calibration_summary()
     model = example().fit(rfm, method="mle")
     res = clvkit.backtest(
@@ -243,8 +243,12 @@ def test_backtest(example):
     ]
     params = {n: model.posterior_[n].to_numpy().reshape(1, 1) for n in ("lam", "mu")}
     cal = res.customers
-    cols = example.spec.customer_columns(rfm.loc[cal.index])
+    split = res.rfm.loc[cal.index]  # the backtest's own calibration table (unrounded)
+    assert (split["duration_holdout"] == 39.0).all()
+    cols = example.spec.customer_columns(split)
     want = example.spec.expected_purchases(params, cols, np.array([39.0]))[0, :, 0]
-    np.testing.assert_allclose(cal["predicted"].to_numpy(), want, rtol=1e-8)
-    assert (cal["lower"] <= cal["predicted"]).all() and (cal["predicted"] <= cal["upper"]).all()
+    np.testing.assert_allclose(cal["predicted"].to_numpy(), want, rtol=1e-10)
+    assert (0 <= cal["lower"]).all() and (cal["lower"] <= cal["upper"]).all()
     assert cal["pit"].between(0, 1).all()
+    mae = float(np.mean(np.abs(cal["actual"] - cal["predicted"])))
+    assert res.metrics.loc["purchases", "mae"] == pytest.approx(mae, rel=1e-12)
