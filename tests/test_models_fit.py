@@ -48,7 +48,7 @@ def gg_nuts(cdnow) -> GammaGamma:
 
 
 def _mle(model) -> dict[str, float]:
-    return {n: model.idata_.posterior[n].item() for n in model._param_names}
+    return {n: model.idata_.posterior[n].item() for n in model.spec.param_names}
 
 
 # ---- NUTS ------------------------------------------------------------------------------------

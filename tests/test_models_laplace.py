@@ -45,8 +45,9 @@ def test_hessian_matches_pytensor_autodiff(cdnow, cls):
     model = cls()
     stats, _ = model._prepare(rfm)
     priors = resolve_priors(model._default_priors, None)
-    names = model._param_names
-    logp = _sampling.kernel_logp(model._model_name, stats, priors, names)
+    names = model.spec.param_names
+    kern = model._native_kernel(stats, *_sampling.prior_arrays(names, priors, model._supports()))
+    logp = _sampling.kernel_logp(kern.logp, kern.arrays)
     mode = _sampling.maximize(logp, model._x0(stats), "test")[0]
     h_fd = _sampling.hessian_log_scale(logp, mode)
 

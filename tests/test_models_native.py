@@ -99,12 +99,13 @@ def test_native_sampler_on_a_known_posterior():
     rfm = cdnow[cdnow["frequency"] > 0]
     stats, _ = model._prepare(rfm)
     priors = resolve_priors(model._default_priors, None)
-    names = model._param_names
-    _, arrays = _sampling.kernel_arrays("GammaGamma", stats, priors, names)
-    logp = _sampling.kernel_logp("GammaGamma", stats, priors, names)
+    names = model.spec.param_names
+    supports = model._supports()
+    kern = model._native_kernel(stats, *_sampling.prior_arrays(names, priors, supports))
+    logp = _sampling.kernel_logp(kern.logp, kern.arrays)
     start = _sampling.maximize(logp, np.log([6.0, 3.7, 15.0]), "test")[0]
     post, stat = sample_native(
-        "GammaGamma", arrays, names, start, chains=2, draws=500, tune=500, random_seed=3,
+        kern, names, supports, start, chains=2, draws=500, tune=500, random_seed=3,
         low_rank=True, progressbar=False,
     )  # fmt: skip
     assert post["p"].dims == ("chain", "draw") and post["p"].shape == (2, 500)

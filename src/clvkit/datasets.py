@@ -343,6 +343,9 @@ def simulate(
     repeat purchase the customer dies with probability ``p ~ Beta(a, b)``. The log stops at
     ``start + observation_periods``. With spend parameters, every purchase (the first included)
     costs ``z ~ Gamma(shape p, rate nu)`` with ``nu ~ Gamma(shape q, rate v)`` per customer.
+    The purchases are drawn by BG/NBD's one generative process (the registered ``bgnbd``
+    spec's ``simulate``, the one ``customer_value(..., method="simulate")`` and the backtest
+    use) for new customers, each over its own horizon from its first purchase.
 
     Purchase times are continuous but the log keeps dates at day resolution, so two purchases on
     one day merge into one purchase day (amounts summed) in :func:`clvkit.data.rfm_summary`;
@@ -425,39 +428,47 @@ def simulate(
     unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
     start_ts = parse_date(start, "start")
     start_ts = start_ts.normalize()
+    from clvkit.models import registry  # the models layer, only through its registry
     from clvkit.rng import make_rng
 
     rng = make_rng(random_seed)
 
-    # Latent per-customer quantities.
-    lam = rng.gamma(r, 1.0 / alpha, size=n)
-    pdrop = rng.beta(a, b, size=n)
+    # First purchases uniform over the acquisition window; then each customer's future from its
+    # first purchase through BG/NBD's one generative process (an empty history at age 0, over a
+    # horizon of its own), read back as repeat purchases, death times and latent draws.
     t0 = rng.uniform(0.0, acq, size=n)  # first purchase, units since start
     window = obs - t0
-    # Arrivals of the Poisson process up to the end, and the repeat purchase after which the
-    # customer dies: K ~ Geometric(p) on 1, 2, ... via inversion (P(K > k) = (1-p)^k), which
-    # stays exact for p -> 0 (K = inf) and p = 1 (K = 1).
-    n_arrivals = rng.poisson(lam * window)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        k_death = np.ceil(np.log1p(-rng.random(n)) / np.log1p(-pdrop))
-    k_death = np.where(pdrop > 0, np.maximum(k_death, 1.0), np.inf)
-    alive = n_arrivals < k_death
-    n_repeat = np.where(alive, n_arrivals, k_death).astype(np.int64)
-
-    # The first n_repeat of n_arrivals uniform order statistics on the window (Renyi):
-    # U_(i) = S_i / S_(N+1), S partial sums of iid Exp(1); S_(N+1) = S_M + Gamma(N + 1 - M).
+    spec = registry.get("bgnbd", "purchase").spec
+    draws = {k: np.array([[val]]) for k, val in (("r", r), ("alpha", alpha), ("a", a), ("b", b))}
+    future = spec.simulate(draws, spec.new_customer_columns(n), window, rng)
+    n_repeat = np.zeros(n, dtype=np.int64)
+    owners, offsets = [], []
+    for batch in future.batches:
+        n_repeat[batch.customer] = batch.count
+        owners.append(np.repeat(batch.customer, batch.count))
+        offsets.append(batch.times)
+    # every new customer is alive at its first purchase: units are the customers, in order
+    cust = future.alive_customer
+    tau = np.full(n, np.inf)
+    tau[cust] = future.death
+    lam = np.full(n, np.nan)
+    lam[cust] = future.latent["lam"]
+    pdrop = np.full(n, np.nan)
+    pdrop[cust] = future.latent["p"]
+    # p only matters after a purchase, so the process draws it only then; it is independent
+    # of everything else for the others: draw it from its prior Beta(a, b) for the truth
+    missing = np.isnan(pdrop)
+    pdrop[missing] = rng.beta(a, b, size=int(missing.sum()))
+    alive = ~np.isfinite(tau)
+    death_time = np.where(alive, np.inf, t0 + tau)
+    owner = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+    offset = np.concatenate(offsets) if offsets else np.empty(0)
+    # each customer's purchases in time order: one sort of (customer, time) pairs as complex
+    # numbers (ordered by real, then imaginary part; exact, and ~5x faster than np.lexsort)
+    pairs = np.sort(owner + 1j * offset)
+    owner = pairs.real.astype(np.int64)
     total = int(n_repeat.sum())
-    owner = np.repeat(np.arange(n), n_repeat)
-    ends = np.cumsum(n_repeat)
-    csum = np.concatenate(([0.0], np.cumsum(rng.standard_exponential(total))))
-    before = csum[ends - n_repeat]  # partial sum before each customer's block
-    partial = csum[1:] - before[owner]
-    last = csum[ends] - before  # S_M, 0 when M = 0
-    denom = last + rng.standard_gamma((n_arrivals - n_repeat + 1).astype(np.float64))
-    repeat_time = t0[owner] + window[owner] * (partial / denom[owner])
-    death_time = np.full(n, np.inf)
-    dead = ~alive
-    death_time[dead] = repeat_time[ends[dead] - 1]
+    repeat_time = t0[owner] + pairs.imag
 
     # All purchases, customer by customer in time order: the first one, then the repeats.
     per = n_repeat + 1

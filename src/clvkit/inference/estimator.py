@@ -515,9 +515,7 @@ class ModelBase:
                     "Suggestion: leave time_unit out, or convert the parameters first."
                 )
         ds = post[names].transpose("chain", "draw", ...).copy()
-        ds = ds.assign_coords(
-            chain=np.arange(ds.sizes["chain"]), draw=np.arange(ds.sizes["draw"])
-        )
+        ds = ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(ds.sizes["draw"]))
         attrs = {
             "time_unit": unit or "",
             "model": cls.spec.model_name,
@@ -574,7 +572,11 @@ class ModelBase:
             return
         names = self.spec.param_names
         supports = self._supports()
-        ends = {"positive": ("infinity", "0"), "real": ("+infinity", "-infinity"), "unit": ("1", "0")}
+        ends = {
+            "positive": ("infinity", "0"),
+            "real": ("+infinity", "-infinity"),
+            "unit": ("1", "0"),
+        }
         big = np.abs(d) >= 0.3 * np.abs(d).max()
         up = [n for n, m, s in zip(names, big, d, strict=True) if m and s > 0]
         down = [n for n, m, s in zip(names, big, d, strict=True) if m and s < 0]

@@ -55,6 +55,7 @@ class NativeKernel:
     callback: Any
     arrays: list[np.ndarray]
 
+
 _LIB: Any = None
 
 

@@ -125,7 +125,9 @@ class Future:
     the last paid period). ``batches`` yields the events in batches of bounded size; ``death``
     is complete once they are consumed (models may fill it lazily). Consumers must draw
     anything else they need from the same generator only after a batch is yielded, so one seed
-    gives one future.
+    gives one future. ``latent`` optionally holds the model's latent draws per alive unit
+    (e.g. BG/NBD's ``lam`` and ``p``, the truth that ``clvkit.datasets.simulate`` reports),
+    complete, like ``death``, once the batches are consumed; nothing else relies on it.
     """
 
     p_alive: np.ndarray
@@ -133,6 +135,7 @@ class Future:
     alive_customer: np.ndarray
     death: np.ndarray
     batches: Iterator[EventBatch] = field(repr=False)
+    latent: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 class ModelSpec(ABC):

@@ -154,6 +154,7 @@ class BetaGeo(PurchaseModel):
             ds["weight"].to_numpy(),
         )
 
+
 def bg_pymc(s: BGStats, priors: dict[str, dict[str, Any]]) -> Any:
     """PyMC model with the weighted, compressed BG/NBD log-likelihood
     (:func:`clvkit.models.bgnbd.likelihood.bg_loglik`, tested equal) as a Potential."""

@@ -41,7 +41,9 @@ def simulate(
     uniforms on ``(0, H)``; else the customer dies at ``tau = H * Beta(M, K0 - M + 1)`` (the
     M-th order statistic of ``K0`` uniforms) and the other ``M - 1`` times are iid uniform on
     ``(0, tau)``. ``lam`` is drawn only where alive and ``p`` only where a purchase falls in
-    the horizon. Batches hold about ``batch_size`` purchases.
+    the horizon (``Future.latent`` records both per alive unit, ``p`` NaN where not drawn).
+    Batches hold about ``batch_size`` purchases. For an empty history (``x = t_x = T = 0``)
+    every unit is alive and this is the process of a new customer from its first purchase.
     """
     shape = np.broadcast_shapes(r.shape, x.shape)
     H = np.broadcast_to(np.asarray(horizon, dtype=np.float64), x.shape)
@@ -50,6 +52,7 @@ def simulate(
     lam = rng.gamma(r[di, 0] + x[ci]) / (alpha[di, 0] + T[ci])  # Gamma(r + x, alpha + T)
     k0 = rng.poisson(lam * H[ci])  # purchases in the horizon if the customer never died
     tau = np.full(di.shape, np.inf)  # death time; alive customers who buy nothing live on
+    p_unit = np.full(di.shape, np.nan)  # dropout probability, where drawn
 
     def batches() -> Iterator[EventBatch]:
         buy = np.nonzero(k0 > 0)[0]
@@ -63,6 +66,7 @@ def simulate(
             d_b, c_b = di[units], ci[units]
             hb = H[c_b]
             pdrop = rng.beta(a[d_b, 0], b[d_b, 0] + x[c_b])  # Beta(a, b + x) given alive
+            p_unit[units] = pdrop
             mb = rng.geometric(np.maximum(pdrop, 1e-300))  # the purchase after which it drops
             died = mb <= kb
             nb = np.minimum(kb, mb)
@@ -77,4 +81,11 @@ def simulate(
             times[last[died]] = tau_b[died]
             yield EventBatch(draw=d_b, customer=c_b, count=nb, times=times)
 
-    return Future(p_alive=pa, alive_draw=di, alive_customer=ci, death=tau, batches=batches())
+    return Future(
+        p_alive=pa,
+        alive_draw=di,
+        alive_customer=ci,
+        death=tau,
+        batches=batches(),
+        latent={"lam": lam, "p": p_unit},
+    )

@@ -155,6 +155,7 @@ class GammaGamma(SpendModel):
             ds["frequency"].to_numpy(), ds["monetary_value"].to_numpy(), ds["weight"].to_numpy()
         )
 
+
 def gg_pymc(s: GGStats, priors: dict[str, dict[str, Any]]) -> Any:
     """PyMC model with the weighted, compressed Gamma-Gamma log-likelihood
     (:func:`clvkit.models.gamma_gamma.likelihood.gg_loglik`, tested equal) as a Potential."""
