@@ -207,7 +207,6 @@ def test_customer_value_expected(example):
 
 
 @PENDING_VALUE
-@pytest.mark.slow
 def test_customer_value_simulate_matches_expected(example):
     """Equity simulated over 200 identical draws (independent futures) agrees with the
     expected equity within 4 standard errors; one seed gives one answer."""
