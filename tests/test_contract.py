@@ -122,6 +122,11 @@ def test_estimator_fit_save_load(name, example, rfm, tmp_path):
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
+def test_estimator_seeded(name, example, rfm):
+    checks.check_estimator_seeded(_cls(name, example), rfm)
+
+
+@pytest.mark.parametrize("name", PURCHASE + SPEND)
 def test_estimator_predictions(name, example, rfm, few):
     model = _fit(_cls(name, example), rfm)
     checks.check_estimator_predictions(model, few)

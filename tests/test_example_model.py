@@ -102,6 +102,34 @@ def test_purchases_match_integration(spec):
     np.testing.assert_allclose(cum, pa * rate, rtol=1e-12)
 
 
+def test_pmf_tail_and_long_histories_match_mpmath(spec):
+    """Far in the tail (n up to 150 purchases, probabilities down to 1e-60) and for long lapsed
+    histories, the log-space forms agree with 40-digit integration by mpmath."""
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    lam, mu, t = 2.0, 0.05, 30.0
+    hist = np.array([[40.0, 20.0, 21.0], [5.0, 1.0, 400.0]])
+    k = np.array([0.0, 1.0, 60.0, 150.0])
+    pmf = spec.probability_of_purchases(_params(lam, mu), _cols(hist), t, k)[0]
+    pa = spec.probability_alive(_params(lam, mu), _cols(hist), np.array([0.0]))[0, :, 0]
+    ll = spec.loglik(_params(lam, mu), _cols(hist))[0]
+    L, M = mp.mpf(lam), mp.mpf(mu)
+    for i, (x, tx, T) in enumerate(hist):
+        alive = L**x * mp.exp(-(L + M) * T)
+        dead = mp.quad(lambda u, x=x: L**x * mp.exp(-L * u) * M * mp.exp(-M * u), [tx, T])
+        assert ll[i] == pytest.approx(float(mp.log(alive + dead)), rel=1e-13)
+        p_alive = alive / (alive + dead)
+        assert pa[i] == pytest.approx(float(p_alive), rel=1e-12, abs=1e-300)
+        for j, n in enumerate(k):
+            pois = lambda u, n=n: mp.exp(-L * u) * (L * u) ** n / mp.factorial(n)  # noqa: E731
+            died = mp.quad(lambda u, pois=pois: M * mp.exp(-M * u) * pois(u), [0, t / 2, t])
+            given = died + mp.exp(-M * t) * pois(t)
+            want = p_alive * given + (1 - p_alive) * (n == 0)
+            assert pmf[i, j] == pytest.approx(float(want), rel=1e-10, abs=1e-300)
+    assert pmf[0, 3] < 1e-22 and pa[1] < 1e-10  # the tail and the long-lapsed are tiny
+
+
 def test_loglik_gradient_matches_finite_differences():
     from example_model.spec import loglik_grad
 
@@ -185,6 +213,7 @@ def test_customer_value_expected(example):
     customer; equity is its sum; a new customer gets its first purchase plus its repeats."""
     rfm = cdnow_calibration_summary()
     model = example().fit(rfm, method="mle")
+    before = rfm.copy(deep=True)
     res = clvkit.customer_value(
         model,
         GG_POINT,
@@ -201,6 +230,8 @@ def test_customer_value_expected(example):
     gparams = {k: np.array([[v]]) for k, v in GG_POINT.items()}
     spend = gg.expected_spend(gparams, gg.customer_columns(rfm))[0]
     assert res.equity.item() == pytest.approx(float(spend @ purchases), rel=1e-9)
+    pd.testing.assert_frame_equal(rfm, before)
+    assert rfm.attrs == before.attrs
     new = example.spec.expected_purchases(params, example.spec.new_customer_columns(1), [52.0])
     prior_spend = GG_POINT["p"] * GG_POINT["v"] / (GG_POINT["q"] - 1)
     assert res.new_customer.item() == pytest.approx(prior_spend * (1 + new.item()), rel=1e-9)

@@ -42,6 +42,7 @@ __all__ = [
     "check_estimator_fit_save_load",
     "check_estimator_new_customer",
     "check_estimator_predictions",
+    "check_estimator_seeded",
     "check_estimator_time_unit",
     "check_expected_value",
     "check_loglik_objective",
@@ -409,6 +410,22 @@ def check_estimator_fit_save_load(
     xr.testing.assert_identical(loaded.posterior_, model.posterior_)
     assert loaded.time_unit_ == model.time_unit_ and loaded.method_ == model.method_
     return model
+
+
+def check_estimator_seeded(estimator_cls: type, table: pd.DataFrame) -> None:
+    """A seeded random fit (``method="laplace"``) is reproducible, and the seed matters."""
+    before = _frozen(table)
+
+    def fit(seed: int) -> xr.Dataset:
+        kw = {"method": "laplace", "chains": 2, "draws": 50, "random_seed": seed}
+        return estimator_cls().fit(table, **kw).posterior_
+
+    a = fit(11)
+    xr.testing.assert_identical(a, fit(11))
+    b = fit(12)
+    name = estimator_cls.spec.param_names[0]
+    assert not np.array_equal(a[name].values, b[name].values), "laplace ignores random_seed"
+    _unchanged(table, before, "fit(method='laplace')")
 
 
 def check_estimator_predictions(model: Any, table: pd.DataFrame, t: float = 13.0) -> None:

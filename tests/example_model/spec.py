@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammainc, gammaln
+from scipy.special import expit, gammainc, gammaln
 
 from clvkit.models.contract import Columns, EventBatch, Future, Params, PurchaseSpec
 from clvkit.models.inputs import validate_rfm
@@ -66,10 +66,14 @@ def loglik_grad(
 
 def probability_alive_now(lam, mu, x, tx, T) -> np.ndarray:
     """P(alive at ``T`` | history), broadcast over draws ``(S, 1)`` and customers ``(n,)``."""
+    del x  # x only enters through t_x (an empty history has t_x = 0)
     s = lam + mu
-    # x only enters through t_x (an empty history has t_x = 0)
-    del x
-    return 1.0 / (1.0 + mu / s * np.expm1(s * (T - tx)))
+    z = s * (T - tx)
+    # 1 / (1 + e^a) with a = log(mu / s (e^z - 1)) = log(mu / s) + z + log(1 - e^-z): no
+    # overflow for long lapses (a -> inf), exactly 1 at z = 0 (a = -inf)
+    with np.errstate(divide="ignore"):
+        a = np.log(mu / s) + z + np.log(-np.expm1(-z))
+    return expit(-a)
 
 
 class PoissonExponentialSpec(PurchaseSpec):
