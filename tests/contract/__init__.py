@@ -1,0 +1,1 @@
+"""The contract test suite: checks every registered model must pass (see checks.py)."""
