@@ -3,8 +3,6 @@ the example model of tests/example_model (registered only for the duration of th
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,12 +55,6 @@ def _params(model, seed: int = 0) -> dict[str, np.ndarray]:
     return checks.jitter_draws(model.spec, point, S, np.random.default_rng(seed))
 
 
-def _pending(request, name: str, pending: bool, why: str) -> None:
-    """Mark the example model's test as expected to fail while ``pending`` (it still runs)."""
-    if name == EXAMPLE and pending:
-        request.applymarker(pytest.mark.xfail(strict=False, reason=why))
-
-
 @pytest.mark.parametrize("name", PURCHASE)
 def test_purchase_spec(name, example, rfm, few):
     model = _fit(_cls(name, example), rfm)
@@ -86,7 +78,6 @@ def test_purchase_loglik_is_fit_objective(name, example, rfm):
     assert np.isfinite(total) and total < 0
 
 
-@pytest.mark.xfail(strict=False, reason="i13-models: log_likelihood(rfm, params) needs a fit")
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
 def test_log_likelihood_at_params_without_fit(name, example, rfm):
     """``log_likelihood(rfm, params=...)`` works on an unfitted estimator, as documented."""
@@ -134,9 +125,7 @@ def test_estimator_predictions(name, example, rfm, few):
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
-def test_estimator_time_unit_refused(name, example, rfm, few, request):
-    value_pending = importlib.util.find_spec("clvkit.value.settings") is None
-    _pending(request, name, value_pending, "customer_value is BG/NBD only before i13-value")
+def test_estimator_time_unit_refused(name, example, rfm, few):
     cls = _cls(name, example)
     kind = cls.spec.kind
     purchase = _fit(cls if kind == "purchase" else registry.get("bgnbd"), rfm)

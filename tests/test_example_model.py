@@ -4,7 +4,6 @@ with no edit outside its own files."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -20,18 +19,6 @@ from contract import checks
 LAM, MU = 0.3, 0.05
 #: histories (x, t_x, T): none, recent, lapsed, long lapsed, heavy
 HIST = np.array([[0, 0.0, 10.0], [3, 9.5, 10.0], [3, 2.0, 10.0], [1, 1.0, 40.0], [12, 30.0, 31.0]])
-#: Until the model-agnostic value and evaluation layers are merged (branches i13-value,
-#: i13-evaluation; detected by their new modules) these tests are expected to fail.
-PENDING_VALUE = pytest.mark.xfail(
-    importlib.util.find_spec("clvkit.value.settings") is None,
-    reason="customer_value is BG/NBD only before i13-value",
-    strict=False,
-)
-PENDING_EVAL = pytest.mark.xfail(
-    importlib.util.find_spec("clvkit.evaluation.run") is None,
-    reason="backtest is BG/NBD only before i13-evaluation",
-    strict=False,
-)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +194,6 @@ def test_fit_on_cdnow(example):
 GG_POINT = {"p": 6.25, "q": 3.74, "v": 15.44}
 
 
-@PENDING_VALUE
 def test_customer_value_expected(example):
     """Undiscounted expected CLV is expected spend times expected purchases, customer by
     customer; equity is its sum; a new customer gets its first purchase plus its repeats."""
@@ -237,7 +223,6 @@ def test_customer_value_expected(example):
     assert res.new_customer.item() == pytest.approx(prior_spend * (1 + new.item()), rel=1e-9)
 
 
-@PENDING_VALUE
 def test_customer_value_simulate_matches_expected(example):
     """Equity simulated over 200 identical draws (independent futures) agrees with the
     expected equity within 4 standard errors; one seed gives one answer."""
@@ -257,7 +242,6 @@ def test_customer_value_simulate_matches_expected(example):
     np.testing.assert_array_equal(again.equity.values, sim.equity.values)
 
 
-@PENDING_EVAL
 def test_backtest(example):
     """The backtest predicts each customer's holdout purchases with the example model's
     expected_purchases over the 39-week holdout, with predictive intervals around them."""

@@ -68,16 +68,13 @@ GRID = np.array([0.0, 0.5, 1.0, 4.0, 13.0, 52.0])
 @contextlib.contextmanager
 def registry_restored() -> Iterator[None]:
     """Undo any registration made inside the block (tests register example models; the rest
-    of the test session must see only the built-in ones). Uses the registry's private table:
-    clvkit has no public ``unregister``."""
-    registry.models()  # load the built-in models first
-    table = registry._MODELS
-    before = dict(table)
+    of the test session must see only the built-in ones)."""
+    before = set(registry.names())  # loads the built-in models first
     try:
         yield
     finally:
-        table.clear()
-        table.update(before)
+        for name in set(registry.names()) - before:
+            registry.unregister(name)
 
 
 def jitter_draws(

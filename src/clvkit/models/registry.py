@@ -25,7 +25,7 @@ import xarray as xr
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.contract import SUPPORTS, ModelSpec
 
-__all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of"]
+__all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
 
 #: Modules of the built-in models (each registers its estimator class on import).
 BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma")
@@ -64,6 +64,14 @@ def register(cls: type) -> type:
     _MODELS[spec.name] = cls
     _MODELS[spec.model_name] = cls
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove the model registered as ``name`` (short or saved name); built-in models are
+    loaded first, so they stay registered unless named. Unknown names raise ``ClvkitError``."""
+    cls = get(name)
+    for key in (cls.spec.name, cls.spec.model_name):
+        _MODELS.pop(key, None)
 
 
 def _load_builtin() -> None:

@@ -465,7 +465,7 @@ def bg_probability_of_purchases(
         - gammaln(r)
         - gammaln(n + 1.0)
         - r * np.log1p(t / alpha)
-        + np.where(n > 0, n * log_q, 0.0)
+        + n * np.where(n > 0, log_q, 0.0)  # 0 * log(0) never formed
     )
     n1 = np.maximum(n, 1.0)
     q = t / (alpha + t)
