@@ -30,7 +30,7 @@ ROOT = HERE.parent
 _SUMMARY = """
 import time, json
 import pandas as pd
-from clvkit.data.summary import rfm_summary
+from clvkit import rfm_summary
 path = {path!r}
 source = path if {route!r} == "path" else pd.read_parquet(path)
 if {route!r} == "text dates":

@@ -276,3 +276,37 @@ def test_backtest(example):
     assert cal["pit"].between(0, 1).all()
     mae = float(np.mean(np.abs(cal["actual"] - cal["predicted"])))
     assert res.metrics.loc["purchases", "mae"] == pytest.approx(mae, rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def fixed_fee() -> type:
+    with checks.registry_restored():
+        from example_model.fixed_fee import FixedFee
+
+        yield FixedFee
+
+
+def test_fixed_fee_spend_model_values_customers(fixed_fee):
+    """A spend model with a constant fee per purchase (no spend column, nothing to learn)
+    plugs into customer_value unchanged: with no discounting, equity is fee x expected
+    purchases in the horizon, a new customer is worth fee x (1 + E[X(H)]), and the simulated
+    equity agrees within 4 standard errors."""
+    rfm = cdnow_calibration_summary().drop(columns="monetary_value")
+    fee = 12.5
+    spend = fixed_fee.from_params(fee=fee)
+    bg_point = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}
+    bg = registry.get("bgnbd").from_params(**bg_point, time_unit="W")
+    kw = dict(horizon=52.0, period="7D", discount_rate_per_period=0.0)
+    res = clvkit.customer_value(bg, spend, rfm, method="expected", **kw)
+    purchases = bg.expected_purchases(rfm, t=52.0).values.ravel()
+    assert res.equity.item() == pytest.approx(fee * purchases.sum(), rel=1e-9)
+    new = bg.expected_purchases_new_customer(52.0).item()
+    assert res.new_customer.item() == pytest.approx(fee * (1 + new), rel=1e-12)
+    S = 200
+    post = {n: np.full(S, v) for n, v in bg_point.items()}
+    sim = clvkit.customer_value(post, {"fee": np.full(S, fee)}, rfm, method="simulate",
+                                random_seed=3, **kw)  # fmt: skip
+    e = sim.equity.values.ravel()
+    se = e.std(ddof=1) / math.sqrt(S)
+    assert abs(e.mean() - res.equity.item()) <= 4 * se, (e.mean(), res.equity.item(), se)
+    assert set(np.unique(e / fee - np.round(e / fee))) <= {0.0}  # every purchase pays the fee
