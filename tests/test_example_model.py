@@ -310,3 +310,14 @@ def test_fixed_fee_spend_model_values_customers(fixed_fee):
     se = e.std(ddof=1) / math.sqrt(S)
     assert abs(e.mean() - res.equity.item()) <= 4 * se, (e.mean(), res.equity.item(), se)
     assert set(np.unique(e / fee - np.round(e / fee))) <= {0.0}  # every purchase pays the fee
+
+
+def test_fixed_fee_passes_the_spend_contract_checks(fixed_fee):
+    """The spec-level spend checks of the contract suite (shapes, new customers, seeds,
+    simulated mean spend); the estimator-level ones need a fit, which a given fee has not."""
+    rfm = cdnow_calibration_summary().iloc[[0, 1, 2, 3, 10, 20, 57, 100]]
+    spec = fixed_fee.spec
+    params = checks.jitter_draws(spec, {"fee": 12.5}, 4, np.random.default_rng(0))
+    cols = spec.customer_columns(rfm)
+    checks.check_spend_spec(spec, params, cols)
+    checks.check_spend_sample_mean(spec, params, spec.customer_columns(rfm[rfm["frequency"] > 0]))
