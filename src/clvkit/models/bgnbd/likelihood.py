@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import digamma, gammaln
 
 from clvkit.models.stats import by_frequency, fingerprint
 
@@ -77,29 +77,34 @@ def compress_bg(
 # --------------------------------------------------------------------------------------------
 
 
-def _bg_parts(r: float, alpha: float, a: float, b: float, s: BGStats):
-    x = s.frequency
+def _a_term(r, alpha, a, b, x):
+    """A(x) = lnG(r+x) - lnG(r) + r ln alpha + ln B(a, b+x) - ln B(a, b), as gamma functions."""
+    return (
+        gammaln(r + x)
+        - gammaln(r)
+        + r * np.log(alpha)
+        + gammaln(a + b)
+        + gammaln(b + x)
+        - gammaln(b)
+        - gammaln(a + b + x)
+    )
+
+
+def _uv_terms(r, alpha, a, b, x, tx, T):
+    """The two log terms of the history: ``u`` (alive at T) and ``v`` (died after the last
+    purchase; -inf when x = 0), with ``r + x``, ``x > 0`` and ``b + x - 1`` (1 when x = 0)."""
     rx = r + x
     pos = x > 0
-    u = -rx * np.log(alpha + s.T)
+    u = -rx * np.log(alpha + T)
     bx1 = np.where(pos, b + x - 1.0, 1.0)
-    v = np.where(pos, np.log(a) - np.log(bx1) - rx * np.log(alpha + s.recency), -np.inf)
-    return x, rx, pos, u, v, bx1
+    v = np.where(pos, np.log(a) - np.log(bx1) - rx * np.log(alpha + tx), -np.inf)
+    return rx, pos, u, v, bx1
 
 
 def bg_loglik(r: float, alpha: float, a: float, b: float, s: BGStats) -> float:
     """Total weighted BG/NBD log-likelihood of the compressed data."""
-    xv = s.x_values
-    A = (
-        gammaln(r + xv)
-        - gammaln(r)
-        + r * np.log(alpha)
-        + gammaln(a + b)
-        + gammaln(b + xv)
-        - gammaln(b)
-        - gammaln(a + b + xv)
-    )
-    _, _, _, u, v, _ = _bg_parts(r, alpha, a, b, s)
+    A = _a_term(r, alpha, a, b, s.x_values)
+    _, _, u, v, _ = _uv_terms(r, alpha, a, b, s.frequency, s.recency, s.T)
     return float(s.x_weight @ A + s.weight @ np.logaddexp(u, v))
 
 
@@ -107,16 +112,8 @@ def bg_loglik_grad(theta: np.ndarray, s: BGStats) -> tuple[float, np.ndarray]:
     """Log-likelihood and its gradient in ``theta = log([r, alpha, a, b])``."""
     r, alpha, a, b = np.exp(theta)
     xv = s.x_values
-    A = (
-        gammaln(r + xv)
-        - gammaln(r)
-        + r * np.log(alpha)
-        + gammaln(a + b)
-        + gammaln(b + xv)
-        - gammaln(b)
-        - gammaln(a + b + xv)
-    )
-    _, rx, pos, u, v, bx1 = _bg_parts(r, alpha, a, b, s)
+    A = _a_term(r, alpha, a, b, xv)
+    rx, pos, u, v, bx1 = _uv_terms(r, alpha, a, b, s.frequency, s.recency, s.T)
     lse = np.logaddexp(u, v)
     wu = np.exp(u - lse)
     wv = np.exp(v - lse)  # 0 where x == 0
@@ -151,10 +148,6 @@ def bg_loglik_customers(
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.asarray(recency, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
-    rx = r + x
-    pos = x > 0
-    A = gammaln(rx) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-    u = -rx * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.log(a) - np.log(np.where(pos, b + x - 1.0, 1.0)) - rx * np.log(alpha + tx)
-    return A + np.logaddexp(u, np.where(pos, v, -np.inf))
+        _, _, u, v, _ = _uv_terms(r, alpha, a, b, x, tx, T)
+    return _a_term(r, alpha, a, b, x) + np.logaddexp(u, v)

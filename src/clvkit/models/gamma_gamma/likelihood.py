@@ -68,25 +68,32 @@ def compress_gg(
 # --------------------------------------------------------------------------------------------
 
 
+def _c_term(p, q, v, x):
+    """The terms of a customer with ``x`` repeat purchases that do not involve the spend."""
+    return gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v) + np.log(x)
+
+
+def _row_term(p, q, v, x, log_xm, log_vxm):
+    """The spend terms: ``(p x - 1) ln(x z) - (p x + q) ln(v + x z)``."""
+    return (p * x - 1.0) * log_xm - (p * x + q) * log_vxm
+
+
 def gg_loglik(p: float, q: float, v: float, s: GGStats) -> float:
     """Total weighted Gamma-Gamma log-likelihood (density of the mean spend)."""
-    xv = s.x_values
-    C = gammaln(p * xv + q) - gammaln(p * xv) - gammaln(q) + q * np.log(v) + np.log(xv)
-    x, m = s.frequency, s.monetary_value
-    xm = x * m
-    row = (p * x - 1.0) * np.log(xm) - (p * x + q) * np.log(v + xm)
-    return float(s.x_weight @ C + s.weight @ row)
+    xm = s.frequency * s.monetary_value
+    row = _row_term(p, q, v, s.frequency, np.log(xm), np.log(v + xm))
+    return float(s.x_weight @ _c_term(p, q, v, s.x_values) + s.weight @ row)
 
 
 def gg_loglik_grad(theta: np.ndarray, s: GGStats) -> tuple[float, np.ndarray]:
     """Log-likelihood and its gradient in ``theta = log([p, q, v])``."""
     p, q, v = np.exp(theta)
     xv = s.x_values
-    C = gammaln(p * xv + q) - gammaln(p * xv) - gammaln(q) + q * np.log(v) + np.log(xv)
+    C = _c_term(p, q, v, xv)
     x, m, w = s.frequency, s.monetary_value, s.weight
     xm = x * m
     log_xm, log_vxm = np.log(xm), np.log(v + xm)
-    row = (p * x - 1.0) * log_xm - (p * x + q) * log_vxm
+    row = _row_term(p, q, v, x, log_xm, log_vxm)
     psi_pq = digamma(p * xv + q)
     g_p = s.x_weight @ (xv * (psi_pq - digamma(p * xv))) + w @ (x * (log_xm - log_vxm))
     g_q = s.x_weight @ (psi_pq - digamma(q) + np.log(v)) - w @ log_vxm
@@ -106,9 +113,5 @@ def gg_loglik_customers(
     pos = x > 0
     xs = np.where(pos, x, 1.0)
     xm = xs * np.where(pos, m, 1.0)
-    px = p * xs
-    ll = (
-        gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + np.log(xs)
-        + (px - 1.0) * np.log(xm) - (px + q) * np.log(v + xm)
-    )  # fmt: skip
+    ll = _c_term(p, q, v, xs) + _row_term(p, q, v, xs, np.log(xm), np.log(v + xm))
     return np.where(pos, ll, 0.0)
