@@ -10,13 +10,13 @@ columns are not exactly these (e.g. a discrete-opportunity model) are refused wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.models.contract import PurchaseSpec
+from clvkit.models.contract import PurchaseSpec, n_draws, n_rows, take_draws
 from clvkit.models.registry import flat_params, resolve
 from clvkit.plots.common import ACTUAL, MODEL, axes
 
@@ -42,33 +42,29 @@ def _rfm_model(obj: Any) -> tuple[PurchaseSpec, dict[str, np.ndarray]]:
     return spec, flat_params(spec, post)
 
 
-def _draw_values(
+def _draw_chunks(
     fn: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray],
     params: dict[str, np.ndarray],
     cols: dict[str, np.ndarray],
-) -> np.ndarray:
-    """``fn(params, cols)`` (``(S, n)``) over all draws, chunked so a chunk stays bounded."""
-    n = cols["frequency"].size
-    S = next(iter(params.values())).shape[0]
-    step = max(1, _CELLS // max(n, 1))
-    return np.concatenate(
-        [fn({k: v[lo : lo + step] for k, v in params.items()}, cols) for lo in range(0, S, step)]
-    )
+) -> Iterator[np.ndarray]:
+    """``fn(params, cols)`` (``(s, n)``) over blocks of draws small enough to stay bounded."""
+    step = max(1, _CELLS // max(n_rows(cols), 1))
+    for lo in range(0, n_draws(params), step):
+        yield fn(take_draws(params, slice(lo, lo + step)), cols)
 
 
-def _grid_mean(
-    fn: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray],
-    params: dict[str, np.ndarray],
-    cols: dict[str, np.ndarray],
-) -> np.ndarray:
-    """Posterior mean of ``fn(params, cols)`` over all draws, chunked over draws."""
-    n = cols["frequency"].size
-    S = next(iter(params.values())).shape[0]
-    step = max(1, _CELLS // max(n, 1))
-    total = np.zeros(n)
-    for lo in range(0, S, step):
-        total += fn({k: v[lo : lo + step] for k, v in params.items()}, cols).sum(axis=0)
-    return total / S
+def _draw_values(fn, params, cols) -> np.ndarray:
+    """``fn(params, cols)`` over all draws, ``(S, n)``."""
+    return np.concatenate(list(_draw_chunks(fn, params, cols)))
+
+
+def _grid_mean(fn, params, cols) -> np.ndarray:
+    """Posterior mean of ``fn(params, cols)`` over all draws, holding one block at a time."""
+    total = np.zeros(n_rows(cols))
+    for block in _draw_chunks(fn, params, cols):
+        total += block.sum(axis=0)
+        del block  # not held while the next block is computed
+    return total / n_draws(params)
 
 
 def _matrix(ax, values, max_frequency, max_recency, T, title, cbar_label, cmap):
