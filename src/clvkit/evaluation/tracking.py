@@ -7,10 +7,9 @@ history, :meth:`PurchaseSpec.new_customer_columns`) from there:
 - expected share alive: :meth:`PurchaseSpec.probability_alive` at each age;
 - predictive bands: cohorts simulated with :meth:`PurchaseSpec.simulate` on empty histories,
   each customer over its own span from birth to the observation end;
-- expected retention (P(at least one purchase in a window)): a model's optional capability
-  ``probability_purchase_in_window(params, start, end)`` (new customer, ages ``start < end``,
-  result ``(S, *shape)``) when it has one (BG/NBD does, in closed form); otherwise the mean of
-  the simulated cohorts (Monte Carlo).
+- expected retention (P(at least one purchase in a window)): the optional
+  :meth:`PurchaseSpec.probability_purchase_in_window` when the model gives it (BG/NBD does, in
+  closed form); otherwise (it returns ``None``) the mean of the simulated cohorts (Monte Carlo).
 
 Times are in the summary's time unit, measured from the cohort origin (the earliest first
 purchase). Period ``k`` is ``[k, k + 1)`` clipped to the observation end ``H``.
@@ -31,7 +30,6 @@ from clvkit.rng import make_rng
 __all__ = ["CohortTracking", "cohort_tracking", "simulate_cohort", "window_counts"]
 
 #: Name of the optional exact-retention capability of a purchase spec.
-WINDOW_CAPABILITY = "probability_purchase_in_window"
 
 
 class CohortTracking(NamedTuple):
@@ -241,7 +239,7 @@ def cohort_tracking(
     b_u, b_inv = np.unique(birth, return_inverse=True)
     nb = np.bincount(b_inv).astype(float)
     fp_u = np.ceil(b_u + window - 1 - 1e-9)
-    in_window = getattr(spec, WINDOW_CAPABILITY, None)
+    exact = True  # until the model says it has no closed form for the window probability
     cum_draws = np.zeros((uniq.size, K))  # expected cumulative purchases per draw
     ret_draws = np.zeros((uniq.size, K))  # expected number retained per draw
     alive_mean = np.zeros(K)
@@ -253,10 +251,13 @@ def cohort_tracking(
         sl = slice(lo, lo + step)
         sub = take_draws(params, uniq[sl])
         cum_draws[sl] = np.einsum("sgk,g->sk", new_customer_expected(spec, sub, age_end), nb)
-        if in_window is not None:
+        if exact:
             u = np.maximum(w_start[None, :] - b_u[:, None], 0.0)
-            pr = in_window(sub, u, np.maximum(age_end, u))
-            ret_draws[sl] = np.einsum("sgk,gk->sk", pr, elig * nb[:, None])
+            pr = spec.probability_purchase_in_window(sub, u, np.maximum(age_end, u))
+            if pr is None:
+                exact = False
+            else:
+                ret_draws[sl] = np.einsum("sgk,gk->sk", pr, elig * nb[:, None])
         alive = new_customer_alive(spec, sub, np.maximum(age_end, 0.0))
         alive_mean += np.einsum("sgk,gk->k", alive, elig * nb[:, None])
 
@@ -264,7 +265,7 @@ def cohort_tracking(
     inc_sim, ret_sim = simulate_cohort(
         spec, take_draws(params, idx), birth, H, K, window, first_period, rng
     )
-    if in_window is None:  # Monte Carlo: per draw, the mean of the cohorts it simulated
+    if not exact:  # Monte Carlo: per draw, the mean of the cohorts it simulated
         pos = np.searchsorted(uniq, idx)
         ret_draws = np.zeros((uniq.size, K))
         np.add.at(ret_draws, pos, ret_sim)
@@ -315,6 +316,6 @@ def cohort_tracking(
     tracking.attrs.update(prob=prob, horizon=H, model=spec.name)
     retention.attrs.update(
         prob=prob, window=window, horizon=H, model=spec.name,
-        retention="exact" if in_window is not None else "simulated",
+        retention="exact" if exact else "simulated",
     )  # fmt: skip
     return CohortTracking(tracking, retention)

@@ -225,6 +225,14 @@ class PurchaseSpec(ModelSpec):
         one per customer), latent state drawn from the conditional posterior given the
         history; at most about ``batch_size`` events per batch."""
 
+    def probability_purchase_in_window(
+        self, params: Params, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray | None:
+        """Optional: P(at least one purchase at ages in ``(start, end]``) of a new customer,
+        ``(S, *shape)`` for ``start <= end`` of one shape; ``None`` (the default) when the
+        model has no closed form, and callers (the backtest's retention) simulate instead."""
+        return None
+
     def expected_value(
         self,
         params: Params,

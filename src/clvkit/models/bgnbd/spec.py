@@ -91,7 +91,7 @@ class BGNBDSpec(PurchaseSpec):
     def probability_purchase_in_window(
         self, params: Params, start: np.ndarray, end: np.ndarray
     ) -> np.ndarray:
-        """Optional capability (exact retention in ``clvkit.evaluation.tracking``): P(at least
+        """The contract's optional window probability, in closed form: P(at least
         one purchase in ``(start, end]``) of a new customer, ``(S, *shape)``."""
         r, alpha, a, b = (v.reshape(-1, *([1] * np.ndim(start))) for v in _p(params))
         return predictions.bg_probability_purchase_in_window(r, alpha, a, b, start, end)
