@@ -168,6 +168,13 @@ def check_probability_of_purchases(
     mean = pmf @ k
     expected = spec.expected_purchases(params, cols, np.array([t]))[..., 0]
     np.testing.assert_allclose(mean, expected, rtol=1e-7, atol=1e-12)
+    # one window per customer equals the customers' own single-window calls
+    windows = np.linspace(0.0, 2.0 * t, n)
+    per = spec.probability_of_purchases(params, cols, windows, k[:20])
+    for i in range(n):
+        one = {c: np.asarray(v)[i : i + 1] for c, v in cols.items()}
+        single = spec.probability_of_purchases(params, one, float(windows[i]), k[:20])
+        np.testing.assert_allclose(per[:, i], single[:, 0], rtol=1e-12, atol=1e-300)
     zero = spec.probability_of_purchases(params, cols, 0.0, np.array([0.0, 1.0]))
     np.testing.assert_allclose(zero[..., 0], 1.0, rtol=0, atol=1e-12)
     np.testing.assert_allclose(zero[..., 1], 0.0, rtol=0, atol=1e-12)

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, gammainc, gammaln
+from scipy.special import expit, gammainc, gammaln, xlogy
 
 from clvkit.models.contract import Columns, EventBatch, Future, Params, PurchaseSpec
 from clvkit.models.inputs import validate_rfm
@@ -113,24 +113,18 @@ class PoissonExponentialSpec(PurchaseSpec):
         return pa[..., None] * (lam / mu)[..., None] * -np.expm1(-mu[..., None] * t)
 
     def probability_of_purchases(
-        self, params: Params, cols: Columns, t: float, k: np.ndarray
+        self, params: Params, cols: Columns, t: float | np.ndarray, k: np.ndarray
     ) -> np.ndarray:
         k = np.atleast_1d(np.asarray(k, dtype=np.float64))
         lam, mu = rates(params)
         pa = probability_alive_now(lam, mu, *rfm_columns(cols))[..., None]  # (S, n, 1)
+        lam, mu = lam[..., None], mu[..., None]  # (S, 1, 1)
+        t = np.asarray(t, dtype=np.float64)
+        t = t[:, None] if t.ndim == 1 else t  # one window per customer: (n, 1)
         s = lam + mu
-        t = float(t)
         dead_in = np.exp(np.log(mu / s) + k * np.log(lam / s)) * gammainc(k + 1.0, s * t)
-        alive = (
-            np.exp(-mu * t + k * np.log(lam * t) - lam * t - gammaln(k + 1.0))
-            if t > 0
-            else (
-                np.broadcast_to(
-                    (k == 0).astype(np.float64), np.broadcast_shapes(lam.shape, k.shape)
-                )
-            )
-        )
-        given_alive = (dead_in + alive)[:, None, :]  # (S, 1, K)
+        alive = np.exp(-mu * t + xlogy(k, lam * t) - lam * t - gammaln(k + 1.0))  # 0^0 = 1
+        given_alive = dead_in + alive  # (S, 1 or n, K)
         return pa * given_alive + (1.0 - pa) * (k == 0)
 
     def simulate(

@@ -22,7 +22,7 @@ def new_customer_pmf(
     """P(X(age) = n) for ``n < n_max`` and P(X(age) >= n_max) of a new customer.
 
     Built from :meth:`PurchaseSpec.probability_of_purchases` of an empty history
-    (:meth:`PurchaseSpec.new_customer_columns`), one call per age. Returns
+    (:meth:`PurchaseSpec.new_customer_columns`), one new customer per age in one call. Returns
     ``(S, len(ages), n_max + 1)``.
 
     Examples
@@ -32,15 +32,11 @@ def new_customer_pmf(
     >>> float(new_customer_pmf(spec, prm, np.array([30.0]), 3).sum())
     1.0
     """
-    new = spec.new_customer_columns(1)
+    ages = np.asarray(ages, dtype=np.float64)
     k = np.arange(n_max, dtype=np.float64)
-    S = n_draws(params)
-    out = np.empty((S, len(ages), n_max + 1))
-    for g, age in enumerate(np.asarray(ages, dtype=np.float64)):
-        probs = spec.probability_of_purchases(params, new, float(age), k)[:, 0, :]
-        out[:, g, :n_max] = probs
-        out[:, g, n_max] = np.maximum(1.0 - probs.sum(-1), 0.0)
-    return out
+    probs = spec.probability_of_purchases(params, spec.new_customer_columns(ages.size), ages, k)
+    tail = np.maximum(1.0 - probs.sum(-1, keepdims=True), 0.0)
+    return np.concatenate([probs, tail], axis=-1)
 
 
 def frequency_ppc(

@@ -207,10 +207,10 @@ class PurchaseSpec(ModelSpec):
 
     @abstractmethod
     def probability_of_purchases(
-        self, params: Params, cols: Columns, t: float, k: np.ndarray
+        self, params: Params, cols: Columns, t: float | np.ndarray, k: np.ndarray
     ) -> np.ndarray:
         """P(exactly ``k`` purchases in ``(T, T + t]`` | history), ``(S, n, K)`` for counts
-        ``k`` of shape ``(K,)``."""
+        ``k`` of shape ``(K,)``; ``t`` is one window or one per customer ``(n,)``."""
 
     @abstractmethod
     def simulate(

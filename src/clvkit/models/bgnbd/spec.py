@@ -67,15 +67,20 @@ class BGNBDSpec(PurchaseSpec):
         return predictions.bg_expected_purchases(*_p(params), *_c(cols), t)
 
     def probability_of_purchases(
-        self, params: Params, cols: Columns, t: float, k: np.ndarray
+        self, params: Params, cols: Columns, t: float | np.ndarray, k: np.ndarray
     ) -> np.ndarray:
         # Given alive at T the future is a new customer's with (r + x, alpha + T, a, b + x).
         r, alpha, a, b = (v[..., None] for v in _p(params))
         x, tx, T = _c(cols)
         k = np.atleast_1d(np.asarray(k, dtype=np.float64))
         pa = predictions.bg_probability_alive(*_p(params), x, tx, T)[..., None]
-        xc, Tc = x[:, None], T[:, None]
-        pmf = predictions.bg_probability_of_purchases(r + xc, alpha + Tc, a, b + xc, t, k)
+        # one shared x or T (new customers, one cohort) keeps the special functions of the
+        # draws x counts at (S, 1, K) instead of (S, n, K)
+        xc = x[:1, None] if x.size and (x == x[0]).all() else x[:, None]
+        Tc = T[:1, None] if T.size and (T == T[0]).all() else T[:, None]
+        t = np.asarray(t, dtype=np.float64)
+        tc = t[:, None] if t.ndim == 1 else t  # one window per customer
+        pmf = predictions.bg_probability_of_purchases(r + xc, alpha + Tc, a, b + xc, tc, k)
         return pa * pmf + (1.0 - pa) * (k == 0)
 
     def simulate(
