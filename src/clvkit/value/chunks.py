@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from clvkit.models.contract import PMap, serial_map
+from clvkit.utils.progress import progress
 
 __all__ = ["chunk_streams", "kernel_threads", "ordered_map", "progress"]
 
@@ -58,21 +58,6 @@ def ordered_map(fn: Callable[[int], Any], items: Iterable[int], n_jobs: int) -> 
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def progress(it: Iterable, total: int, show: bool, label: str) -> Iterator:
-    """``it``, with a progress bar on stderr when ``show``."""
-    if not show:
-        yield from it
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        for item in it:
-            yield item
-            bar.advance(task)
 
 
 @contextmanager
