@@ -19,6 +19,7 @@ __all__ = [
     "TIME_UNIT_ATTR",
     "ZONED_TEXT",
     "check_tz",
+    "duration_in_units",
     "format_time_unit",
     "parse_date",
     "parse_time_unit",
@@ -170,3 +171,44 @@ def to_units(
         return float(delta / td)
     arr = np.asarray(delta, dtype="timedelta64[ns]")
     return arr.astype(np.int64) / float(td.value)
+
+
+def duration_in_units(value: Any, unit: str | pd.Timedelta | None, argument: str) -> float:
+    """A time argument as a float number of ``unit``: a number (already in units) or a duration
+    string (``"26W"``, ``"365D"``) converted with ``unit``. Finite and >= 0, else a ClvkitError.
+
+    Examples
+    --------
+    >>> duration_in_units("26W", "W", "t"), duration_in_units(4, "W", "t")
+    (26.0, 4.0)
+    >>> duration_in_units("14D", "W", "t")
+    2.0
+    """
+    if isinstance(value, str | pd.Timedelta) and not _is_number_text(value):
+        if unit is None:
+            raise ClvkitError(
+                f"argument {argument!r} is the duration {value!r}, but the time unit is not "
+                "known. Suggestion: pass a number of time units, or data whose attrs carry "
+                "'time_unit'."
+            )
+        return float(parse_time_unit(value, argument) / parse_time_unit(unit))
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        val = float("nan")
+    if not np.isfinite(val) or val < 0:
+        raise ClvkitError(
+            f"argument {argument!r} is {value!r}. Suggestion: a finite, non-negative number of "
+            "time units, or a duration such as '26W' or '365D'."
+        )
+    return val
+
+
+def _is_number_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
