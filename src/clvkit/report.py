@@ -21,9 +21,18 @@ import numpy as np
 import pandas as pd
 
 from clvkit.models.registry import spec_of
+from clvkit.utils import fmt
 from clvkit.utils.io import atomic_path
 
-__all__ = ["Report", "build_report", "chi_square_text", "package_versions"]
+__all__ = [
+    "Report",
+    "ReportRun",
+    "build_report",
+    "cell",
+    "chi_square_text",
+    "package_versions",
+    "report_from_log",
+]
 
 _PACKAGES = ("clvkit", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray")
 
@@ -45,6 +54,9 @@ padding:8px;margin:6px}.fig img{display:block;max-width:500px}
 .warn{background:#fff4e5;border:1px solid #f0b35b;border-radius:6px;padding:8px 12px}
 .ok{background:#eaf7ee;border:1px solid #7cc493;border-radius:6px;padding:8px 12px}
 .note{color:#5b6474;font-size:.9em}
+li.ok,li.warn,li.note{list-style:none;margin:4px 0}
+.verdict{background:#fff;border:2px solid #1d2330;border-radius:8px;padding:8px 20px 12px}
+.asof{background:#eef1f5;border-radius:6px;padding:8px 12px}
 """
 
 
@@ -82,20 +94,72 @@ def _figure_png(draw: Callable[[Any], Any], figsize: tuple[float, float]) -> str
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _table(frame: pd.DataFrame | pd.Series, digits: int = 3, index: bool = True) -> str:
+#: Column-name patterns and how their cells read (first match wins).
+_COUNT_COLUMNS = ("count", "n_customers", "n_eligible", "ess", "frequency", "divergences")
+_SHARE_COLUMNS = ("share", "coverage", "p_alive", "top_share")
+
+
+def cell(column: Any, v: Any, digits: int = 4) -> str:
+    """One table cell as people read it: counts as integers, shares as percentages, other
+    numbers with at most ``digits`` significant digits, missing values as "–".
+
+    Examples
+    --------
+    >>> cell("count", 24.0), cell("ess_bulk", 6675.259), cell("coverage_90", 0.902843)
+    ('24', '6,675', '90.3%')
+    >>> cell("mae", 0.007859073182081972), cell("mean", float("nan")), cell("tier", "gold")
+    ('0.007859', '–', 'gold')
+    """
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        name = str(column).lower()
+        if any(k in name for k in _COUNT_COLUMNS):
+            return fmt.count(v)
+        if (name.startswith("p_") and name not in ("p_value",)) or any(
+            k in name for k in _SHARE_COLUMNS
+        ):
+            return fmt.percent(v)
+        if not np.isfinite(v):
+            return fmt.NA
+        if abs(v) >= 1000 or float(v).is_integer():
+            return fmt.count(v)
+        return fmt.number(v, digits)
+    if v is None or (isinstance(v, float) and v != v):
+        return fmt.NA
+    return html.escape(str(v))
+
+
+def setting_text(v: Any) -> str:
+    """A setting as text: numbers as :func:`clvkit.utils.fmt.number` writes them, ``None`` as
+    "not given".
+
+    Examples
+    --------
+    >>> setting_text(4.285714285714286), setting_text(None), setting_text("52W")
+    ('4.286', 'not given', '52W')
+    """
+    if v is None:
+        return "not given"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return fmt.number(v)
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}={setting_text(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _table(frame: pd.DataFrame | pd.Series, digits: int = 4, index: bool = True) -> str:
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
-            if not np.isfinite(v):
-                return "–"
-            return f"{v:,.{digits}f}" if abs(v) < 1e6 else f"{v:,.0f}"
-        return html.escape(str(v))
-
-    return frame.to_html(
-        index=index, border=0, formatters={c: fmt for c in frame.columns}, escape=False
-    )
+    formatters = {c: (lambda v, c=c: cell(c, v, digits)) for c in frame.columns}
+    text = frame.to_html(index=index, border=0, formatters=formatters, escape=False, na_rep=fmt.NA)
+    return text
 
 
 @dataclass
@@ -115,6 +179,7 @@ class Report:
     subtitle: str = ""
     _parts: list[str] = field(default_factory=list)
     n_figures: int = 0
+    verdict: Any = None
 
     def section(self, title: str, level: int = 2) -> None:
         """Start a section."""
@@ -138,9 +203,27 @@ class Report:
         )
         self._parts.append(f'<div class="cards">{cells}</div>')
 
-    def table(self, frame: pd.DataFrame | pd.Series, digits: int = 3, index: bool = True) -> None:
-        """A table."""
+    def table(
+        self,
+        frame: pd.DataFrame | pd.Series,
+        digits: int = 4,
+        index: bool = True,
+        note: str | None = None,
+    ) -> None:
+        """A table (cells as :func:`cell` writes them), with an optional note under it."""
         self._parts.append(_table(frame, digits=digits, index=index))
+        if note:
+            self.text(note, css="note")
+
+    def items(self, lines: list[tuple[str, str]]) -> None:
+        """A list of ``(text, css)`` items (css ``"ok"``, ``"warn"``, ``"note"`` or ``""``)."""
+        cells = "".join(
+            f'<li class="{css}">{html.escape(text)}</li>'
+            if css
+            else f"<li>{html.escape(text)}</li>"
+            for text, css in lines
+        )
+        self._parts.append(f"<ul>{cells}</ul>")
 
     def figures(
         self,
@@ -158,6 +241,10 @@ class Report:
                 f"{html.escape(caption)}</div></div>"
             )
         self._parts.append("<div>" + "".join(cells) + "</div>")
+
+    def raw(self, markup: str) -> None:
+        """Markup written by clvkit itself (never user text)."""
+        self._parts.append(markup)
 
     def to_html(self) -> str:
         """The whole document."""
@@ -177,24 +264,34 @@ class Report:
         return os.fspath(path)
 
 
-def _fmt_money(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
-
-
-def _model_section(rep: Report, kind: str, model: Any, prob: float) -> None:
+def _model_section(rep: Report, kind: str, model: Any, prob: float, role: str) -> None:
     """A model's section, from its spec (label, parameters) and its estimator's summary."""
     spec = spec_of(model, kind, "transactions_model" if kind == "purchase" else "spend_model")
-    rep.section(f"{spec.label} {kind} model", level=3)
+    rep.section(f"{spec.label} {kind} model ({role})", level=3)
     rep.text(f"Parameters: {', '.join(spec.param_names)}.", css="note")
     method = getattr(model, "method_", None)
     if hasattr(model, "summary"):
-        rep.table(model.summary(prob))
+        table = model.summary(prob)
+        empty = [c for c in table.columns if table[c].isna().all()]
+        rep.table(
+            table.drop(columns=empty),
+            note=f"Not shown for this fit (no sampler): {', '.join(map(str, empty))}."
+            if empty
+            else None,
+        )
+    n_fit = getattr(model, "n_customers_", None)
+    if kind == "spend" and n_fit is not None:
+        rep.text(
+            f"Fitted on the {fmt.count(n_fit)} customers with repeat purchases (the spend of "
+            "the others is predicted from the population).",
+            css="note",
+        )
     if method == "nuts":
         d = model.diagnostics()
         figures = (
-            f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
-            f"min tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences "
-            f"({d['chains']} chains x {d['draws']} draws)"
+            f"max R-hat {fmt.number(d['max_rhat'])}, min bulk ESS {fmt.count(d['min_ess_bulk'])}, "
+            f"min tail ESS {fmt.count(d['min_ess_tail'])}, {fmt.count(d['divergences'])} "
+            f"divergences ({fmt.count(d['chains'])} chains x {fmt.count(d['draws'])} draws)"
         )
         if d["ok"]:
             rep.text(f"Sampler diagnostics passed: {figures}.", css="ok")
@@ -213,7 +310,8 @@ def _model_section(rep: Report, kind: str, model: Any, prob: float) -> None:
         )
     elif method is not None:
         rep.text(
-            f"Point fit (method={method!r}): intervals are asymptotic, not posterior.",
+            f"Point fit (method={method!r}): the parameters are point estimates; the intervals "
+            "above are asymptotic (from the curvature of the likelihood), not posterior.",
             css="note",
         )
 
@@ -237,6 +335,100 @@ def chi_square_text(ppc: pd.DataFrame) -> str | None:
     return text + "."
 
 
+def _as_of(rfm: pd.DataFrame, backtest: Any) -> tuple[str, list[tuple[str, str]]]:
+    """The subtitle (what the value is as of) and the lines on who is counted where."""
+    attrs = rfm.attrs
+    obs_end = attrs.get("observation_end", "?")
+    lines: list[tuple[str, str]] = []
+    if attrs.get("calibration_end"):
+        # a calibration table: its customers and purchases stop at the calibration end
+        sub = (
+            f"Values as of {attrs['calibration_end']} (the calibration end), not of "
+            f"{obs_end}: purchases and customers after {attrs['calibration_end']} are not in "
+            "this valuation."
+        )
+        lines.append((sub, "warn"))
+    else:
+        sub = (
+            f"Values as of {obs_end}: models fitted on all purchases up to {obs_end}, "
+            f"{fmt.count(len(rfm))} customers known on that date."
+        )
+    if backtest is not None:
+        bt_attrs = getattr(backtest, "rfm", pd.DataFrame()).attrs
+        cal, end = bt_attrs.get("calibration_end", "?"), bt_attrs.get("observation_end", "?")
+        sub += (
+            f" Backtest: a separate fit on the calibration window (purchases to {cal}), "
+            f"compared with the holdout ({cal} to {end})."
+        )
+        n_bt = len(backtest.rfm) if len(getattr(backtest, "rfm", ())) else len(backtest.customers)
+        late = bt_attrs.get("late_customers")
+        if late is None and not attrs.get("calibration_end"):
+            late = len(rfm.index.difference(backtest.customers.index))
+        text = f"Backtest calibration: {fmt.count(n_bt)} customers known on {cal}."
+        if late:
+            example = bt_attrs.get("late_customers_example")
+            text += (
+                f" {fmt.count(late)} customers first seen after {cal} are valued but not in the "
+                "backtest (they had no calibration history)"
+                + (f", e.g. customer {example}" if example is not None else "")
+                + "."
+            )
+        lines.append((text, ""))
+    for table, label in ((rfm, "valuation"), (getattr(backtest, "rfm", None), "backtest")):
+        if table is None:
+            continue
+        cleaning = table.attrs.get("cleaning") or {}
+        dropped = {k: v for k, v in cleaning.items() if k != "rows" and v}
+        if dropped:
+            parts = ", ".join(f"{k.replace('_', ' ')}: {fmt.count(v)}" for k, v in dropped.items())
+            lines.append((f"Cleaning of the log ({label}): {parts} rows.", "note"))
+        n_late_rows = table.attrs.get("n_rows_after_observation_end")
+        if n_late_rows:
+            lines.append(
+                (
+                    f"{fmt.count(n_late_rows)} rows dated after "
+                    f"{table.attrs.get('observation_end')} are left out of the {label}.",
+                    "note",
+                )
+            )
+        if label == "valuation" and table.attrs.get("currency"):
+            lines.append((f"Currency: {table.attrs['currency']}.", "note"))
+    return sub, lines
+
+
+def _verdict_section(rep: Report, v: Any, prob: float) -> None:
+    from clvkit.evaluation.verdict import at_risk_sentence
+
+    rep.section("Verdict")
+    rep.raw('<div class="verdict">')
+    rep.text(v.headline)
+    rep.text(v.summary_sentence())
+    css = {"passed": "ok", "failed": "warn", "n/a": "note"}
+    rep.items([(c.line(), css[c.status]) for c in v.checks])
+    if v.concentration:
+        rep.text("Where the value is:")
+        rep.items([(t, "") for t in v.concentration])
+    if len(v.at_risk):
+        rep.text(at_risk_sentence(v.at_risk))
+        shown = v.at_risk.head(10).rename(
+            columns={
+                "expected_clv": "expected CLV",
+                "p_alive": "P(alive)",
+                "past_spend": "past spend",
+            }
+        )
+        rep.table(
+            shown, note="The 10 with the highest past spend." if len(v.at_risk) > 10 else None
+        )
+    if v.caveats:
+        rep.text("Caveats:")
+        rep.items([(t, "note") for t in v.caveats])
+    if v.next_steps:
+        rep.text("What to do next:")
+        rep.items([(t, "") for t in v.next_steps])
+    rep.raw("</div>")
+
+
 def build_report(
     rfm: pd.DataFrame,
     transactions_model: Any,
@@ -248,20 +440,26 @@ def build_report(
     title: str = "Customer lifetime value report",
     prob: float = 0.9,
     top_customers: int = 25,
+    currency: str | None = None,
 ) -> Report:
-    """Assemble the full report from a fitted pipeline.
+    """Assemble the full report: the verdict first, then value, models and the backtest.
+
+    The valuation (``rfm``, the models, ``value``) should be of the base as of the observation
+    end (:func:`clvkit.rfm_summary` with ``observation_end``); the backtest is a separate fit on
+    the calibration window. :func:`report_from_log` runs both from a log. A calibration table
+    passed as ``rfm`` is labelled as such (values as of the calibration end), never as current.
 
     Parameters
     ----------
     rfm : pandas.DataFrame
-        The calibration RFM table the models were fitted on.
+        The customer table the valuation models were fitted on.
     transactions_model, spend_model
         Fitted models of any registered purchase and spend model (see
         :mod:`clvkit.models.registry`).
     value : clvkit.value.CustomerValue
-        Result of :func:`clvkit.customer_value`.
+        Result of :func:`clvkit.customer_value` on ``rfm``.
     backtest : clvkit.evaluation.BacktestResult, optional
-        Holdout comparison; its section is left out when ``None``.
+        Holdout comparison (its own fit on the calibration window); left out when ``None``.
     settings : mapping, optional
         The settings used, shown verbatim.
     title : str
@@ -269,75 +467,135 @@ def build_report(
         Interval mass shown throughout.
     top_customers : int
         Rows of the most valuable customers table.
+    currency : str, optional
+        Currency of the amounts (default ``rfm.attrs["currency"]``).
 
     Returns
     -------
     Report
     """
     from clvkit import plots
+    from clvkit.evaluation.verdict import equity_figures, is_point_value, verdict
 
-    unit = rfm.attrs.get("time_unit", "?")
+    currency = currency or rfm.attrs.get("currency")
+    unit = rfm.attrs.get("time_unit", "W")
     pct = f"{prob:.0%}"
-    rep = Report(
-        title,
-        subtitle=f"Time unit: {unit}; observation end {rfm.attrs.get('observation_end', '?')}.",
-    )
-    eq = value.equity_interval(prob)
+    subtitle, counted = _as_of(rfm, backtest)
+    rep = Report(title, subtitle=subtitle)
+    v = verdict(
+        value, backtest, transactions_model=transactions_model, spend_model=spend_model,
+        rfm=rfm, prob=prob, currency=currency,
+    )  # fmt: skip
+    rep.verdict = v
+    s = value.settings
+    point = is_point_value(value)
+    horizon = fmt.horizon_text(s.get("horizon"), s.get("time_unit", unit))
+    money_label = currency or "log currency"
+    eq = equity_figures(value, prob)
     nc = value.new_customer_value(prob)
-    rep.cards(
-        {
-            "Customers": f"{len(rfm):,}",
-            "Repeat customers": f"{int((rfm['frequency'] > 0).sum()):,}",
-            f"Customer equity (mean, {value.settings['method']})": _fmt_money(eq["mean"]),
-            f"Equity {pct} interval": f"{_fmt_money(eq['lower'])} – {_fmt_money(eq['upper'])}",
-            "New customer CLV": f"{_fmt_money(nc['clv_mean'])}",
-        }
-    )
+    kind = "predictive" if s.get("method") == "simulate" else "credible"
+    cards = {
+        f"Customers as of {v.as_of['valued_as_of'] or '?'}": fmt.count(len(rfm)),
+        "Repeat customers": fmt.count((rfm["frequency"] > 0).sum()),
+        f"Customer equity, next {horizon} ({money_label})": fmt.money(eq["mean"]),
+    }
+    if not (point and s.get("method") == "expected"):
+        cards[f"Equity {pct} {kind} interval ({money_label})"] = (
+            f"{fmt.money(eq['lower'])} – {fmt.money(eq['upper'])}"
+        )
+    cards[f"New customer CLV, next {horizon} ({money_label})"] = fmt.money(nc["clv_mean"])
+    rep.cards(cards)
+    rep.raw('<div class="asof">')
+    rep.items([(subtitle, ""), *counted])
+    rep.raw("</div>")
+    _verdict_section(rep, v, prob)
 
     rep.section("Customer value")
-    rep.text(
-        "Every draw pairs one posterior draw of the purchase model with one of the spend model "
-        "(paired at random; the posteriors are independent), so the equity interval carries "
-        "the uncertainty of both. "
-        + (
-            "method='simulate': each draw also simulates every customer's future, so intervals "
-            "are predictive (parameter uncertainty plus the randomness of behaviour)."
-            if value.settings["method"] == "simulate"
-            else "method='expected': intervals are credible intervals of expected value "
-            "(parameter uncertainty only)."
-        ),
-        css="note",
-    )
-    rep.pre(value.report(prob))
+    if point:
+        how = (
+            "The models are point fits: each customer's value is a point estimate (one set of "
+            "parameters), so there is no parameter uncertainty to show."
+            + (
+                " method='simulate': intervals show the randomness of each customer's future."
+                if s.get("method") == "simulate"
+                else ""
+            )
+        )
+    else:
+        how = (
+            "Every draw pairs one posterior draw of the purchase model with one of the spend "
+            "model (paired at random; the posteriors are independent), so the equity interval "
+            "carries the uncertainty of both. "
+            + (
+                "method='simulate': each draw also simulates every customer's future, so "
+                "intervals are predictive (parameter uncertainty plus the randomness of "
+                "behaviour)."
+                if s.get("method") == "simulate"
+                else "method='expected': intervals are credible intervals of expected value "
+                "(parameter uncertainty only)."
+            )
+        )
+    rep.text(how, css="note")
+    shown = {
+        "horizon": horizon,
+        "cash-flow period": fmt.horizon_text(s.get("period"), s.get("time_unit", unit)),
+        "discounting": s.get("discounting"),
+        "rate per period": fmt.percent(s.get("rate_per_period"), 3),
+        "margin": fmt.number(s.get("margin")),
+        "cost per period": fmt.money(s.get("cost_per_period", 0.0), currency),
+        "acquisition cost": fmt.money(s["acquisition_cost"], currency)
+        if s.get("acquisition_cost") is not None
+        else "not given",
+        "method": s.get("method"),
+        "draws": fmt.count(s.get("n_draws")),
+    }
+    rep.table(pd.Series(shown, name="valuation setting"))
     rep.section("Value tiers", level=3)
-    rep.table(value.tier_table(prob))
+    tiers = value.tier_table(prob)
+    if point:
+        tiers = tiers.drop(columns=[c for c in ("share_lower", "share_upper") if c in tiers])
+    rep.table(
+        tiers,
+        note="Tiers by expected CLV: top_share is the cumulative share of customers ranked by "
+        "CLV; count the customers in the tier (the same as the tier column of the per-customer "
+        "table); equity_share the tier's share of total equity.",
+    )
     summary = value.summary(prob)
     rep.section(f"The {top_customers} most valuable customers", level=3)
     cols = [c for c in summary.columns if not c.startswith("p_") or c == "p_alive"]
-    top = summary.sort_values("mean", ascending=False).head(top_customers)[cols]
-    rep.table(top, digits=2)
+    if point:
+        cols = [c for c in cols if c not in ("lower", "upper", "median")]
+    order = "expected_clv" if "expected_clv" in summary else "mean"
+    top = summary.sort_values(order, ascending=False).head(top_customers)[cols]
+    rep.table(top)
     figs: dict[str, Callable[[Any], Any]] = {
-        "Total customer equity over posterior draws": lambda ax: plots.plot_equity(
-            value.equity, prob=prob, ax=ax
-        ),
         "Distribution of expected CLV over customers": lambda ax: plots.plot_clv_distribution(
-            summary["mean"].to_numpy(), ax=ax
+            summary[order].to_numpy(), ax=ax
         ),
     }
+    if not point:
+        figs = {
+            "Total customer equity over draws": lambda ax: plots.plot_equity(
+                value.equity, prob=prob, ax=ax
+            ),
+            **figs,
+        }
     rep.figures(figs)
 
     rep.section("Models")
-    _model_section(rep, "purchase", transactions_model, prob)
-    _model_section(rep, "spend", spend_model, prob)
+    rep.text(f"Valuation fits: on all purchases to {v.as_of['valued_as_of'] or '?'}.", css="note")
+    _model_section(rep, "purchase", transactions_model, prob, "valuation fit")
+    _model_section(rep, "spend", spend_model, prob, "valuation fit")
     spec = spec_of(transactions_model, "purchase", "transactions_model")
     if set(spec.columns) == {"frequency", "recency", "T"} and "T" in rfm:
         T_ref = float(np.median(rfm["T"]))
+        span = fmt.horizon_text(T_ref, unit)
         rep.figures(
             {
-                f"P(alive) by frequency and recency (T = {T_ref:.0f} {unit})": lambda ax: (
+                f"P(alive) by frequency and recency (customers observed for {span})": lambda ax: (
                     plots.plot_probability_alive_matrix(transactions_model, T=T_ref, ax=ax)
                 ),
-                f"Expected purchases in the next {T_ref:.0f} {unit}": lambda ax: (
+                f"Expected purchases in the next {span}": lambda ax: (
                     plots.plot_expected_purchases_matrix(
                         transactions_model, t=T_ref, T=T_ref, ax=ax
                     )
@@ -346,13 +604,28 @@ def build_report(
         )
 
     if backtest is not None:
-        rep.section("Predicted vs actual (holdout backtest)")
-        rep.table(backtest.metrics)
+        cal = v.as_of["backtest_calibration_end"] or "?"
+        end = v.as_of["backtest_observation_end"] or "?"
+        rep.section(f"Backtest: fitted to {cal}, compared with the holdout to {end}")
+        rep.text(
+            f"A separate fit on the calibration window (purchases to {cal}) predicts the "
+            f"holdout ({cal} to {end}); its customers are those known on {cal}. It tests the "
+            "model, not the valuation above.",
+            css="note",
+        )
+        rep.table(backtest.metrics.T)
         rep.section("Conditional expectations by calibration frequency", level=3)
-        rep.table(backtest.conditional_expectations)
+        ce = backtest.conditional_expectations
+        rep.table(ce, note="– : no customer in the group." if ce.isna().any().any() else None)
         chi2 = chi_square_text(backtest.frequency_ppc)
         if chi2 is not None:
             rep.text(chi2)
+        for kind_, model in (
+            ("purchase", backtest.transactions_model),
+            ("spend", backtest.spend_model),
+        ):
+            if model is not None and hasattr(model, "method_"):
+                _model_section(rep, kind_, model, prob, "backtest fit")
         rep.figures(
             {
                 "Cumulative repeat purchases": lambda ax: plots.plot_tracking(backtest, ax=ax),
@@ -370,7 +643,171 @@ def build_report(
 
     rep.section("Settings and versions")
     if settings:
-        rep.table(pd.Series({k: str(v) for k, v in settings.items()}, name="value"))
-    rep.table(pd.Series(value.settings, name="value").astype(str))
+        rep.table(pd.Series({k: setting_text(v_) for k, v_ in settings.items()}, name="value"))
+    rep.table(pd.Series({k: setting_text(v_) for k, v_ in s.items()}, name="value"))
     rep.table(pd.Series(package_versions(), name="version"))
     return rep
+
+
+@dataclass
+class ReportRun:
+    """Everything :func:`report_from_log` computed.
+
+    Attributes
+    ----------
+    report : Report
+    verdict : clvkit.evaluation.verdict.Verdict
+    rfm : pandas.DataFrame
+        The valuation table: all purchases to the observation end.
+    transactions_model, spend_model
+        The valuation fits (on ``rfm``).
+    value : clvkit.value.CustomerValue
+    backtest : clvkit.evaluation.BacktestResult
+        The backtest, with its own fits on the calibration window.
+    """
+
+    report: Report
+    verdict: Any
+    rfm: pd.DataFrame
+    transactions_model: Any
+    spend_model: Any
+    value: Any
+    backtest: Any
+
+
+def _quiet_step(text: str) -> None:
+    """The default ``step`` of :func:`report_from_log`: no output."""
+
+
+def report_from_log(
+    transactions: Any,
+    *,
+    calibration_end: Any,
+    observation_end: Any,
+    time_unit: str = "W",
+    customer_id: Any = "customer_id",
+    date: Any = "date",
+    amount: Any = "amount",
+    tz: str | None = None,
+    model: str = "bgnbd",
+    spend_model: str = "gamma_gamma",
+    fit_kwargs: Mapping[str, Any] | None = None,
+    value_kwargs: Mapping[str, Any] | None = None,
+    cleaning: Mapping[str, Any] | None = None,
+    prob: float = 0.9,
+    n_samples: int = 2000,
+    random_seed: int | None = None,
+    title: str = "Customer lifetime value report",
+    settings: Mapping[str, Any] | None = None,
+    step: Callable[[str], None] | None = None,
+    show_progress: bool = False,
+) -> ReportRun:
+    """Value a customer base as of ``observation_end`` and backtest the models; one report.
+
+    Two fits, clearly separate:
+
+    - **valuation**: the models fitted on all purchases up to ``observation_end``
+      (:func:`clvkit.rfm_summary` with ``observation_end``: every customer known then), and
+      :func:`clvkit.customer_value` on that table;
+    - **backtest**: the same models fitted on the calibration window (to ``calibration_end``)
+      and compared with the holdout (:func:`clvkit.evaluation.backtest_split`).
+
+    The spend model is fitted before the purchase model in each, so bad spend input (zero
+    amounts of repeat customers, say) stops the run before any purchase sampling.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, str or os.PathLike
+        The purchase log (a CSV/Parquet path or glob is read once).
+    calibration_end, observation_end : str or pandas.Timestamp
+        The backtest's calibration end, and the valuation date (the end of the holdout).
+    time_unit, customer_id, date, amount, tz
+        As in :func:`clvkit.rfm_summary`.
+    model, spend_model : str
+        Registered model names.
+    fit_kwargs : mapping, optional
+        Passed to every ``fit`` (``method``, ``draws``, ``random_seed``...).
+    value_kwargs : mapping, optional
+        Passed to :func:`clvkit.customer_value` (``horizon``, ``method``, ``margin``, ...).
+    cleaning : mapping, optional
+        Cleaning options of the summaries (``returns``, ``zero_amounts``, ``duplicates``,
+        ``currency``, ``fx_rate``, ``reporting_currency``), passed to both summaries.
+    prob : float
+        Interval mass of the backtest and the report.
+    n_samples : int
+        Predictive samples of the backtest.
+    random_seed : int, optional
+    title : str
+    settings : mapping, optional
+        Shown in the report's settings table.
+    step : callable, optional
+        Called with a line of text at the start of each step (the CLI prints it).
+    show_progress : bool
+        Progress lines on stderr during fits, the backtest and the valuation.
+
+    Returns
+    -------
+    ReportRun
+
+    Examples
+    --------
+    >>> from clvkit.datasets import cdnow_transactions
+    >>> run = report_from_log(cdnow_transactions(), calibration_end="1997-09-30",
+    ...                       observation_end="1998-06-30", fit_kwargs={"method": "mle"},
+    ...                       value_kwargs={"horizon": "52W", "annual_discount_rate": 0.1}, n_samples=200, random_seed=0)
+    >>> len(run.rfm), len(run.backtest.customers)  # CDNOW: everyone bought by March 1997
+    (2357, 2357)
+    >>> run.verdict.as_of["valued_as_of"], run.verdict.as_of["backtest_calibration_end"]
+    ('1998-06-30', '1997-09-30')
+    """
+    from clvkit.data.summary import read_purchases, rfm_summary
+    from clvkit.evaluation.run import backtest_split, fit_model
+    from clvkit.evaluation.split import split_log
+    from clvkit.utils.progress import heartbeat
+    from clvkit.value.engine import customer_value
+
+    step = step or _quiet_step
+    fit_kwargs = dict(fit_kwargs or {})
+    if random_seed is not None:
+        fit_kwargs.setdefault("random_seed", random_seed)
+    cleaning = {k: v for k, v in (cleaning or {}).items() if v is not None}
+    columns = {"customer_id": customer_id, "date": date, "amount": amount, "tz": tz}
+    if cleaning:
+        source = transactions  # the summaries read the cleaning columns themselves
+    else:
+        step("reading the purchase log")
+        source = read_purchases(transactions, **columns)
+    step(f"summarizing the log to {observation_end} (valuation)")
+    rfm = rfm_summary(
+        source, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
+    )
+    step(f"summarizing the log: calibration to {calibration_end}, holdout to {observation_end}")
+    split = split_log(
+        source, calibration_end=calibration_end, observation_end=observation_end,
+        time_unit=time_unit, **columns, **cleaning,
+    )  # fmt: skip
+    method = fit_kwargs.get("method", "nuts")
+
+    def fit(name: str, kind: str, table: pd.DataFrame, role: str) -> Any:
+        step(f"fitting {name} ({method}) on {len(table):,} customers: {role}")
+        with heartbeat(f"fitting {name} ({method}, {role})", show_progress):
+            return fit_model(name, kind, table, fit_kwargs)
+
+    gg = fit(spend_model, "spend", rfm, "valuation")
+    bg = fit(model, "purchase", rfm, "valuation")
+    value_kwargs = dict(value_kwargs or {})
+    step(f"valuing {len(rfm):,} customers as of {rfm.attrs.get('observation_end')}")
+    value = customer_value(
+        bg, gg, rfm, random_seed=random_seed, progressbar=show_progress, **value_kwargs
+    )
+    bt_gg = fit(spend_model, "spend", split.rfm, "backtest") if amount is not None else None
+    bt_bg = fit(model, "purchase", split.rfm, "backtest")
+    step(f"backtest: calibration to {calibration_end}, holdout to {observation_end}")
+    with heartbeat("backtest", show_progress):
+        bt = backtest_split(
+            split, transactions_model=bt_bg, spend_model=bt_gg, prob=prob,
+            n_samples=n_samples, random_seed=random_seed,
+        )  # fmt: skip
+    step("rendering the report")
+    rep = build_report(rfm, bg, gg, value, bt, settings=settings, title=title, prob=prob)
+    return ReportRun(rep, rep.verdict, rfm, bg, gg, value, bt)

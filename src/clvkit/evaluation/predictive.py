@@ -130,6 +130,7 @@ def holdout_predictive(
         sim_sparams = take_draws(sparams, gidx)
         names += ["predicted_revenue", "revenue_lower", "revenue_upper", "revenue_pit"]
     out_cols = {k: np.zeros(n) for k in names}
+    totals = np.zeros((2, M))  # predictive draws of the holdout totals (purchases, revenue)
     # posterior mean of the conditional expectation: all customers per block of draws
     d_step = max(1, CELLS // max(n, 1))
     for d in np.unique(dur):  # one holdout length in the usual split
@@ -160,11 +161,13 @@ def holdout_predictive(
         qs = np.quantile(counts, [lo_q, hi_q], axis=0, method="inverted_cdf")
         out_cols["lower"][sl], out_cols["upper"][sl] = qs
         out_cols["pit"][sl] = randomized_pit(counts, y[sl], rng)
+        totals[0] += counts.sum(axis=1)
         if with_spend:
             mean_spend = sspec.expected_spend(sparams, sub_scols).mean(axis=0)
             # spend and purchase counts are independent given the history
             out_cols["predicted_revenue"][sl] = out_cols["predicted"][sl] * mean_spend
             rq = np.quantile(rev, [lo_q, hi_q], axis=0)
+            totals[1] += rev.sum(axis=1)
             out_cols["revenue_lower"][sl], out_cols["revenue_upper"][sl] = rq
             out_cols["revenue_pit"][sl] = randomized_pit(rev, y_rev[sl], rng)
     out = pd.DataFrame(index=customers.index.copy())
@@ -179,6 +182,7 @@ def holdout_predictive(
             out[k] = out_cols[k]
     out.attrs["prob"] = prob
     out.attrs["model"] = spec.name
+    out.attrs["total_draws"] = totals if with_spend else totals[:1]
     return out
 
 
@@ -237,7 +241,9 @@ def holdout_metrics(table: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> 
         Rows ``purchases`` (and ``revenue``), columns ``mae``, ``rmse``, ``total_actual``,
         ``total_predicted``, ``aggregate_error_pct`` (predicted minus actual, in % of actual),
         ``correlation`` (Pearson) and ``coverage_50``, ... (share of randomized PITs inside the
-        central interval).
+        central interval); for a :func:`holdout_predictive` table (its ``attrs["total_draws"]``)
+        also the total's central predictive interval ``total_lower``, ``total_upper`` and
+        ``p_total_at_least_actual`` (share of predictive draws of the total >= the actual).
 
     Examples
     --------
@@ -266,5 +272,12 @@ def holdout_metrics(table: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> 
         }
         for lev in levels:
             row[f"coverage_{round(100 * lev)}"] = float((np.abs(u - 0.5) <= lev / 2).mean())
+        total = table.attrs.get("total_draws")
+        if total is not None and len(total) > len(rows):  # the total's predictive draws
+            prob = table.attrs.get("prob", 0.9)
+            t = np.asarray(total[len(rows)])
+            lo_t, hi_t = np.quantile(t, [(1 - prob) / 2, (1 + prob) / 2])
+            row["total_lower"], row["total_upper"] = float(lo_t), float(hi_t)
+            row["p_total_at_least_actual"] = float(np.mean(t >= y.sum()))
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -41,6 +41,14 @@ def _calibration_line(ax: Any, calibration_end: float | None) -> None:
                 va="top", ha="left", color="grey", fontsize=8)  # fmt: skip
 
 
+def _legend_below(ax: Any, handles: Any = None, labels: Any = None) -> None:
+    """The legend under the plot area, clear of the curves and of the "holdout" label."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False, fontsize=8)  # fmt: skip
+
+
 def plot_tracking(
     tracking: Any,
     *,
@@ -96,7 +104,7 @@ def plot_tracking(
     ax.set(xlabel=f"period ({time_unit})", ylabel="repeat purchases",
            title=f"{kind} repeat purchases of the cohort")  # fmt: skip
     ax.set_xlim(0, k[-1] + 0.5)
-    ax.legend(loc="upper left" if cumulative else "upper right", frameon=False)
+    _legend_below(ax)
     return ax
 
 
@@ -160,7 +168,7 @@ def plot_retention(
         ax2.set_ylabel("expected share alive", color="tab:green")
         handles.append(line)
         labels.append("model share alive (right)")
-    ax.legend(handles, labels, loc="upper right", frameon=False, fontsize=8)
+    _legend_below(ax, handles, labels)
     return ax
 
 
