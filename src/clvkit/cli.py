@@ -77,11 +77,11 @@ class _Console:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
 
     def step(self, text: str) -> None:
         if not self.quiet:
-            print(f"[{time.perf_counter() - self._t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+            print(f"[{time.perf_counter() - self.t0:7.1f}s] {text}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +95,16 @@ def _log_columns(args: argparse.Namespace) -> dict[str, Any]:
         "amount": args.amount,
         "tz": args.tz,
     }
+
+
+def _cleaning(args: argparse.Namespace) -> dict[str, Any]:
+    """The cleaning options given on the command line (unset ones are left to the API)."""
+    names = ("returns", "zero_amounts", "duplicates", "currency", "fx_rate", "reporting_currency")
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def _summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"time_unit": args.time_unit, **_log_columns(args), **_cleaning(args)}
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,33 +129,78 @@ def _model_classes(args: argparse.Namespace) -> tuple[type, type]:
     return purchase, spend
 
 
-def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console) -> tuple[Any, Any]:
-    purchase, spend = _model_classes(args)
-    kw = _fit_kwargs(args)
-    con.step(f"fitting {purchase.spec.label} ({args.method}) on {len(rfm):,} customers")
-    fitted = purchase().fit(rfm, **kw)
-    con.step(f"fitting {spend.spec.label} spend model")
-    return fitted, spend().fit(rfm, **kw)
+def _fit(name: str, kind: str, rfm: Any, args: argparse.Namespace, con: _Console, role: str) -> Any:
+    """Fit one registered model, with a heartbeat on stderr while it runs."""
+    from clvkit.evaluation.run import fit_model
+    from clvkit.utils.progress import heartbeat
+
+    label = f"fitting {name} ({args.method}) on {len(rfm):,} customers{role}"
+    con.step(label)
+    with heartbeat(label, not args.quiet, start=con.t0):
+        return fit_model(name, kind, rfm, _fit_kwargs(args))
+
+
+def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console, role: str = "") -> tuple:
+    """The spend model first (its input checks run before any purchase sampling), then the
+    purchase model; the spend model is ``None`` without an amount column."""
+    _model_classes(args)
+    spend = None
+    if args.amount is not None:
+        spend = _fit(args.spend_model, "spend", rfm, args, con, role)
+    return _fit(args.model, "purchase", rfm, args, con, role), spend
+
+
+def _tiers(text: str | None) -> dict[str, float] | None:
+    """``--tiers "platinum=0.01,gold=0.05,iron=0.2,lead=1"`` as the API's ``tiers`` mapping."""
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, share = part.partition("=")
+        try:
+            value = float(share)
+        except ValueError:
+            value = float("nan")
+        if not sep or not name.strip() or not 0 < value <= 1:
+            raise ClvkitError(
+                f"argument '--tiers': {part!r} is not NAME=SHARE with SHARE in (0, 1]. "
+                "Suggestion: --tiers platinum=0.01,gold=0.05,iron=0.2,lead=1 (cumulative top "
+                "shares, the last 1)."
+            )
+        out[name.strip()] = value
+    return out
+
+
+def _value_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The valuation options as :func:`clvkit.customer_value` keywords (unset ones left out)."""
+    kw: dict[str, Any] = {
+        "horizon": args.horizon,
+        "period": args.period,
+        "annual_discount_rate": args.annual_discount_rate,
+        "margin": args.margin,
+        "discounting": args.discounting,
+        "cost_per_period": args.cost_per_period,
+        "method": args.value_method,
+    }
+    if args.acquisition_cost is not None:
+        kw["acquisition_cost"] = args.acquisition_cost
+    tiers = _tiers(args.tiers)
+    if tiers is not None:
+        kw["tiers"] = tiers
+    if args.value_draws is not None:
+        kw["draws"] = args.value_draws  # thinning of the posterior (customer_value's draws=)
+    return kw
 
 
 def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
     from clvkit.value.engine import customer_value
 
     con.step(
-        f"Monte Carlo CLV ({args.value_method}), horizon {args.horizon}, "
-        f"annual discount rate {args.annual_discount_rate:g}"
+        f"customer value ({args.value_method}) of {len(rfm):,} customers, horizon "
+        f"{args.horizon}, annual discount rate {args.annual_discount_rate:g}"
     )
     return customer_value(
-        bg,
-        gg,
-        rfm,
-        horizon=args.horizon,
-        period=args.period,
-        annual_discount_rate=args.annual_discount_rate,
-        margin=args.margin,
-        method=args.value_method,
-        random_seed=args.seed,
-        progressbar=not args.quiet,
+        bg, gg, rfm, random_seed=args.seed, progressbar=not args.quiet, **_value_kwargs(args)
     )
 
 
@@ -166,6 +221,16 @@ def _write_frame(frame: Any, path: Path) -> Path:
     return path
 
 
+def _readable(frame: Any) -> str:
+    """A table as the report writes its cells (counts as integers, shares as percentages)."""
+    from clvkit.report import cell
+
+    shown = frame.copy()
+    for c in shown.columns:
+        shown[c] = [cell(c, v) for v in frame[c]]
+    return shown.to_string()
+
+
 def _split(source: Any, args: argparse.Namespace, con: _Console) -> Any:
     """The log read and summarized once, split at --calibration-end."""
     from clvkit.evaluation.split import split_log
@@ -175,35 +240,34 @@ def _split(source: Any, args: argparse.Namespace, con: _Console) -> Any:
         source,
         calibration_end=args.calibration_end,
         observation_end=args.observation_end,
+        **_summary_kwargs(args),
+    )
+
+
+def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: str) -> Any:
+    """The valuation as of --observation-end, the backtest (its own fit on the calibration
+    window) and the report: :func:`clvkit.report.report_from_log`."""
+    from clvkit.report import report_from_log
+
+    _model_classes(args)
+    return report_from_log(
+        source,
+        calibration_end=args.calibration_end,
+        observation_end=args.observation_end,
         time_unit=args.time_unit,
         **_log_columns(args),
+        model=args.model,
+        spend_model=args.spend_model,
+        fit_kwargs=_fit_kwargs(args),
+        value_kwargs=_value_kwargs(args),
+        cleaning=_cleaning(args),
+        prob=args.prob,
+        random_seed=args.seed,
+        title=title,
+        settings=_settings(args),
+        step=con.step,
+        show_progress=not args.quiet,
     )
-
-
-def _backtest(split: Any, args: argparse.Namespace, con: _Console, models: tuple) -> Any:
-    from clvkit.evaluation.run import backtest_split
-
-    con.step(f"backtest: calibration to {args.calibration_end}, holdout to {args.observation_end}")
-    purchase, spend = models
-    return backtest_split(
-        split, transactions_model=purchase, spend_model=spend, random_seed=args.seed
-    )
-
-
-def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: str) -> tuple:
-    """One read and summary of the log, both fits, CLV on the calibration base, backtest,
-    report."""
-    from clvkit.report import build_report
-
-    split = _split(source, args, con)
-    calib = split.rfm[["frequency", "recency", "T", "monetary_value"]].copy()
-    calib.attrs = dict(split.rfm.attrs)
-    purchase, spend = _fit_models(calib, args, con)
-    value = _value(purchase, spend, calib, args, con)
-    bt = _backtest(split, args, con, (purchase, spend))
-    con.step("rendering the report")
-    rep = build_report(calib, purchase, spend, value, bt, settings=_settings(args), title=title)
-    return rep, value, bt
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +285,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     args.purchases = "CDNOW sample"
     args.customer_id, args.date, args.amount, args.tz = "customer_id", "date", "amount", None
     args.calibration_end, args.observation_end = "1997-09-30", "1998-06-30"
-    rep, value, bt = _full_report(log, args, con, "clvkit demo: CDNOW sample")
+    run = _full_report(log, args, con, "clvkit demo: CDNOW sample")
     with staged_output_dir(out, command="demo") as staging:
-        rep.write(staging / "report.html")
-        value.summary().to_csv(staging / "customer_value.csv")
-        bt.metrics.to_csv(staging / "backtest_metrics.csv")
-        bt.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
-    print(value.report())
+        run.report.write(staging / "report.html")
+        run.value.summary(args.prob).to_csv(staging / "customer_value.csv")
+        run.backtest.metrics.to_csv(staging / "backtest_metrics.csv")
+        run.backtest.conditional_expectations.to_csv(staging / "conditional_expectations.csv")
+    print(run.verdict.to_text())
+    print()
+    print(run.value.report(args.prob))
     print(f"\nReport: {(out / 'report.html').resolve()}")
     return 0
 
@@ -239,31 +305,29 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     prefix = Path(args.out)
     rfm_path = prepare_output_file(prefix.with_name(prefix.name + RFM_SUFFIX))
     _model_classes(args)  # an unknown model name fails before any work
-    paths = {
-        "transactions": prefix.with_name(prefix.name + model_suffix(args.model)),
-        "spend": prefix.with_name(prefix.name + model_suffix(args.spend_model)),
-        "rfm": rfm_path,
-    }
+    paths = {"transactions": prefix.with_name(prefix.name + model_suffix(args.model))}
+    if args.amount is not None:
+        paths["spend"] = prefix.with_name(prefix.name + model_suffix(args.spend_model))
+    paths["rfm"] = rfm_path
     for p in paths.values():
         prepare_output_file(p)
     con = _Console(args.quiet)
     con.step(f"summarizing {args.purchases} per customer")
-    rfm = rfm_summary(
-        args.purchases,
-        time_unit=args.time_unit,
-        observation_end=args.observation_end,
-        **_log_columns(args),
-    )
+    rfm = rfm_summary(args.purchases, observation_end=args.observation_end, **_summary_kwargs(args))
     purchase, spend = _fit_models(rfm, args, con)
+    fitted = [m for m in (purchase, spend) if m is not None]
     # Summaries first: if one fails, no model file has been written yet.
-    tables = [(m.spec.label, m.summary().round(4).to_string()) for m in (purchase, spend)]
+    tables = [(m.spec.label, _readable(m.summary(args.prob))) for m in fitted]
     prefix.parent.mkdir(parents=True, exist_ok=True)
     purchase.save(paths["transactions"])
-    spend.save(paths["spend"])
+    if spend is not None:
+        spend.save(paths["spend"])
     with atomic_path(paths["rfm"]) as tmp:
         rfm.to_parquet(tmp)
     for p in paths.values():
         print(p)
+    if spend is None:
+        print("\nNo --amount: the purchase model only (give --amount COLUMN to fit spend too).")
     for name, table in tables:
         print(f"\n{name}\n{table}")
     return 0
@@ -285,10 +349,12 @@ def _model_files(base: str, kind: str, name: str | None) -> str:
     flag = "--model" if kind == "purchase" else "--spend-model"
     if not found:
         wanted = " or ".join(repr(base + model_suffix(n)) for n in candidates)
-        raise ClvkitError(
-            f"model file {wanted} does not exist. Suggestion: pass the --out prefix used with "
-            "'clvkit fit' (e.g. models/shop)."
+        hint = (
+            "fit the spend model too: 'clvkit fit LOG --amount COLUMN --out PREFIX'"
+            if kind == "spend"
+            else "pass the --out prefix used with 'clvkit fit' (e.g. models/shop)"
         )
+        raise ClvkitError(f"model file {wanted} does not exist. Suggestion: {hint}.")
     if len(found) > 1:
         raise ClvkitError(
             f"the prefix {base!r} has several {kind} model files ({found}). Suggestion: pick "
@@ -297,34 +363,49 @@ def _model_files(base: str, kind: str, name: str | None) -> str:
     return found[0]
 
 
-def _load_models(prefix: str, args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    import pandas as pd
-
-    from clvkit.models.persistence import load
-    from clvkit.models.registry import names, spec_of
+def _model_base(prefix: str) -> str:
+    """The prefix without a model or RFM file suffix (a file name given as the prefix)."""
+    from clvkit.models.registry import names
 
     base = prefix.removesuffix(RFM_SUFFIX)
     for n in names():
         for suffix in (model_suffix(n), LEGACY_MODEL_SUFFIXES.get(n)):
             if suffix:
                 base = base.removesuffix(suffix)
+    return base
+
+
+def _load_fitted(base: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    from clvkit.models.persistence import load
+    from clvkit.models.registry import spec_of
+
     paths = {
         "transactions": _model_files(base, "purchase", args.model),
         "spend": _model_files(base, "spend", args.spend_model),
-        "rfm": base + RFM_SUFFIX,
     }
-    if not os.path.isfile(paths["rfm"]):
-        raise ClvkitError(
-            f"file {paths['rfm']!r} does not exist. Suggestion: pass the --out prefix used with "
-            "'clvkit fit' (e.g. models/shop)."
-        )
     purchase, spend = load(paths["transactions"]), load(paths["spend"])
     spec_of(purchase, "purchase", paths["transactions"])  # the wrong kind of model: refused
     spec_of(spend, "spend", paths["spend"])
+    return purchase, spend
+
+
+def _load_models(prefix: str, args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    import pandas as pd
+
+    base = _model_base(prefix)
+    rfm_path = base + RFM_SUFFIX
+    _model_files(base, "purchase", args.model)
+    _model_files(base, "spend", args.spend_model)
+    if not os.path.isfile(rfm_path):
+        raise ClvkitError(
+            f"file {rfm_path!r} does not exist. Suggestion: pass the --out prefix used with "
+            "'clvkit fit' (e.g. models/shop)."
+        )
+    purchase, spend = _load_fitted(base, args)
     try:
-        rfm = pd.read_parquet(paths["rfm"])
+        rfm = pd.read_parquet(rfm_path)
     except Exception as exc:
-        raise ClvkitError(f"could not read {paths['rfm']!r}: {exc}".splitlines()[0]) from exc
+        raise ClvkitError(f"could not read {rfm_path!r}: {exc}".splitlines()[0]) from exc
     return purchase, spend, rfm
 
 
@@ -338,30 +419,62 @@ def _cmd_value(args: argparse.Namespace) -> int:
     purchase, spend, rfm = _load_models(args.prefix, args)
     value = _value(purchase, spend, rfm, args, con)
     if args.out:
-        _write_frame(value.summary(), Path(args.out))
+        _write_frame(value.summary(args.prob), Path(args.out))
         con.step(f"per-customer CLV written to {args.out}")
-    print(value.report())
+    print(value.report(args.prob))
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    """Summarize a new log and value it with saved models (in the models' time unit)."""
+    from clvkit.data.summary import rfm_summary
+    from clvkit.units import format_time_unit
+    from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
+
+    if args.out:
+        prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    con = _Console(args.quiet)
+    con.step(f"loading the models {args.model_prefix}")
+    purchase, spend = _load_fitted(_model_base(args.model_prefix), args)
+    fitted_unit = getattr(purchase, "time_unit_", None) or "W"
+    if args.time_unit is not None and format_time_unit(args.time_unit) != format_time_unit(
+        fitted_unit
+    ):
+        raise ClvkitError(
+            f"argument '--time-unit' is {args.time_unit!r}, but the models under "
+            f"{args.model_prefix!r} were fitted in {fitted_unit!r}. Suggestion: leave "
+            f"--time-unit out (the models' unit is used) or refit in {args.time_unit!r}."
+        )
+    args.time_unit = fitted_unit
+    con.step(f"summarizing {args.purchases} per customer (time unit {fitted_unit})")
+    rfm = rfm_summary(args.purchases, observation_end=args.observation_end, **_summary_kwargs(args))
+    value = _value(purchase, spend, rfm, args, con)
+    if args.out:
+        _write_frame(value.summary(args.prob), Path(args.out))
+        con.step(f"per-customer CLV written to {args.out}")
+    print(f"{len(rfm):,} customers of {args.purchases} as of {rfm.attrs.get('observation_end')}")
+    print(value.report(args.prob))
     return 0
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
+    from clvkit.utils.progress import heartbeat
 
     out = prepare_output_dir(args.out)
     _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)
-    models = [args.model, args.spend_model if args.amount is not None else None]
-    fitted = []
-    for kind, name in zip(("purchase", "spend"), models, strict=True):
-        if name is not None:
-            from clvkit.evaluation.run import fit_model
+    purchase, spend = _fit_models(split.rfm, args, con)
+    from clvkit.evaluation.run import backtest_split
+    from clvkit.evaluation.verdict import verdict
 
-            con.step(f"fitting {name} ({args.method}) on {len(split.rfm):,} customers")
-            fitted.append(fit_model(name, kind, split.rfm, _fit_kwargs(args)))
-        else:
-            fitted.append(None)
-    bt = _backtest(split, args, con, tuple(fitted))
+    con.step(f"backtest: calibration to {args.calibration_end}, holdout to {args.observation_end}")
+    with heartbeat("backtest", not args.quiet, start=con.t0):
+        bt = backtest_split(
+            split, transactions_model=purchase, spend_model=spend, prob=args.prob,
+            random_seed=args.seed,
+        )  # fmt: skip
     with staged_output_dir(out, command="backtest") as staging:
         bt.customers.to_csv(staging / "customers.csv")
         bt.metrics.to_csv(staging / "metrics.csv")
@@ -389,7 +502,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             fig.tight_layout()
             fig.savefig(staging / f"{name}.png")
             plt.close(fig)
-    print(bt.metrics.round(4).to_string())
+    print(_readable(bt.metrics.T))
+    print()
+    print(verdict(backtest=bt, prob=args.prob).to_text())
     print(f"\nTables and plots: {out.resolve()}")
     return 0
 
@@ -400,11 +515,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     prepare_output_file(args.out, suffixes=HTML_SUFFIXES)
     con = _Console(args.quiet)
     _model_classes(args)  # an unknown model name fails before any work
-    rep, value, _ = _full_report(
-        args.purchases, args, con, f"Customer lifetime value: {args.purchases}"
-    )
-    path = rep.write(args.out)
-    print(value.report())
+    run = _full_report(args.purchases, args, con, f"Customer lifetime value: {args.purchases}")
+    path = run.report.write(args.out)
+    print(run.verdict.to_text())
+    print()
+    print(run.value.report(args.prob))
     print(f"\nReport: {Path(path).resolve()}")
     return 0
 
@@ -415,7 +530,6 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
-    columns = _log_columns(args)
     if args.calibration_end is not None:
         if args.observation_end is None:
             raise ClvkitError(
@@ -427,16 +541,12 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
             args.purchases,
             calibration_end=args.calibration_end,
             observation_end=args.observation_end,
-            time_unit=args.time_unit,
-            **columns,
+            **_summary_kwargs(args),
         )
     else:
         con.step(f"summarizing {args.purchases}")
         table = rfm_summary(
-            args.purchases,
-            observation_end=args.observation_end,
-            time_unit=args.time_unit,
-            **columns,
+            args.purchases, observation_end=args.observation_end, **_summary_kwargs(args)
         )
     _write_frame(table, out)
     print(f"{len(table):,} customers written to {args.out}")
@@ -444,24 +554,134 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# checks of values argparse cannot express
+# ---------------------------------------------------------------------------------------------
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse rates above 1 (``--annual-discount-rate 10`` meant as 10%), a margin outside
+    (0, 1], an interval level outside (0, 1) and negative costs, with one ClvkitError.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["value", "m/shop", "--annual-discount-rate", "10"])
+    >>> check_args(args)
+    Traceback (most recent call last):
+    ...
+    clvkit.errors.ClvkitError: argument '--annual-discount-rate' is 10, a rate above 1 (1000% a year). Suggestion: give rates as fractions: 0.1 for 10% a year.
+    """
+    rate = getattr(args, "annual_discount_rate", None)
+    if rate is not None and not 0 <= rate <= 1:
+        raise ClvkitError(
+            f"argument '--annual-discount-rate' is {rate:g}, "
+            + (f"a rate above 1 ({rate:.0%} a year)" if rate > 1 else "negative")
+            + ". Suggestion: give rates as fractions: 0.1 for 10% a year."
+        )
+    margin = getattr(args, "margin", None)
+    if margin is not None and not 0 < margin <= 1:
+        raise ClvkitError(
+            f"argument '--margin' is {margin:g}; it is the share of revenue kept, in (0, 1]. "
+            "Suggestion: 0.3 for a 30% margin."
+        )
+    prob = getattr(args, "prob", None)
+    if prob is not None and not 0 < prob < 1:
+        raise ClvkitError(
+            f"argument '--prob' is {prob:g}; it is an interval level in (0, 1). Suggestion: 0.9 "
+            "for 90% intervals."
+        )
+    for name in ("cost_per_period", "acquisition_cost"):
+        v = getattr(args, name, None)
+        if v is not None and v < 0:
+            flag = "--" + name.replace("_", "-")
+            raise ClvkitError(f"argument '{flag}' is {v:g}, below 0. Suggestion: 0 or more.")
+    draws = getattr(args, "value_draws", None)
+    if draws is not None and draws < 1:
+        raise ClvkitError(
+            f"argument '--value-draws' is {draws}, below 1. Suggestion: 500 posterior draws."
+        )
+    _tiers(getattr(args, "tiers", None))
+
+
+# ---------------------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------------------
-def _add_columns(p: argparse.ArgumentParser, amount_required: bool) -> None:
+def _default(text: str, default: Any) -> str:
+    """A help text with its default, as ``--help`` shows it."""
+    return f"{text} (default: {default})"
+
+
+def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
+    """The log's columns. ``amount``: the default amount column (``None``: no spend unless
+    --amount is given)."""
     p.add_argument("purchases", help="CSV or Parquet purchase log (a glob is allowed)")
-    p.add_argument("--customer-id", default="customer_id", help="customer id column")
-    p.add_argument("--date", default="date", help="purchase date column")
+    p.add_argument(
+        "--customer-id", default="customer_id", help=_default("customer id column", "customer_id")
+    )
+    p.add_argument("--date", default="date", help=_default("purchase date column", "date"))
     p.add_argument(
         "--amount",
-        default="amount" if amount_required else None,
-        help="purchase amount column"
-        + (" (required for spend and value)" if amount_required else ""),
+        default=amount,
+        help=_default("purchase amount column (needed for spend and value)", amount)
+        if amount
+        else "purchase amount column; without it only the purchase model is fitted (default: none)",
     )
-    p.add_argument("--time-unit", default="W", help="time unit of the model (D, W, 30D, ...)")
+    p.add_argument(
+        "--time-unit",
+        default="W",
+        help=_default(
+            "time unit of the model: D, W, M (a mean calendar month), Q, Y or multiples such "
+            "as 30D, 2W",
+            "W",
+        ),
+    )
     p.add_argument(
         "--tz",
         default=None,
         help="zone that zoned timestamps are converted to before they are cut to days "
         "(IANA name; default UTC); naive timestamps are read as written",
+    )
+    _add_cleaning(p)
+
+
+def _add_cleaning(p: argparse.ArgumentParser) -> None:
+    """Cleaning of messy logs (the API's keywords of rfm_summary / calibration_holdout)."""
+    g = p.add_argument_group("cleaning (as rfm_summary's keywords)")
+    g.add_argument(
+        "--returns",
+        choices=["error", "drop", "net"],
+        default=None,
+        help="rows with negative amounts: error (refuse), drop, or net against the customer's "
+        "purchases (default: error)",
+    )
+    g.add_argument(
+        "--zero-amounts",
+        choices=["keep", "drop"],
+        default=None,
+        help="rows with amount 0 (default: keep; the spend model refuses repeat customers "
+        "whose mean spend is 0)",
+    )
+    g.add_argument(
+        "--duplicates",
+        choices=["keep", "drop"],
+        default=None,
+        help="exact duplicate rows (default: keep, counted and warned about)",
+    )
+    g.add_argument(
+        "--currency",
+        default=None,
+        metavar="COLUMN",
+        help="currency column; one currency per run, mixing refused unless --fx-rate is given "
+        "(default: none)",
+    )
+    g.add_argument(
+        "--fx-rate",
+        default=None,
+        metavar="COLUMN",
+        help="column of rates converting each amount to the reporting currency (default: none)",
+    )
+    g.add_argument(
+        "--reporting-currency",
+        default=None,
+        metavar="CODE",
+        help="currency the amounts are converted to with --fx-rate (default: none)",
     )
 
 
@@ -495,36 +715,126 @@ def _add_models(p: argparse.ArgumentParser, defaults: bool = True) -> None:
         )
 
 
-def _add_fit(p: argparse.ArgumentParser) -> None:
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        help="random seed, for reproducible runs (default: none, a fresh seed)",
+    )
+
+
+def _add_fit(p: argparse.ArgumentParser, seed: bool = True) -> None:
     _add_models(p)
     p.add_argument(
         "--method",
         choices=["nuts", "laplace", "map", "mle"],
         default="nuts",
-        help="nuts: full posterior; laplace: normal approximation (large bases); map/mle: points",
+        help=_default(
+            "nuts: full posterior; laplace: normal approximation (large bases); map/mle: "
+            "point estimates",
+            "nuts",
+        ),
     )
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--seed", type=_seed, default=None, help="random seed (reproducible runs)")
+    p.add_argument("--chains", type=int, default=4, help=_default("NUTS/Laplace chains", 4))
+    p.add_argument("--draws", type=int, default=1000, help=_default("draws per chain", 1000))
+    p.add_argument("--tune", type=int, default=1000, help=_default("NUTS tuning steps", 1000))
+    if seed:
+        _add_seed(p)
+
+
+def _add_prob(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--prob",
+        type=float,
+        default=0.9,
+        help=_default("interval level of every interval shown, in (0, 1)", 0.9),
+    )
 
 
 def _add_value(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--horizon", default="52W", help="CLV horizon: a duration (52W, 365D)")
-    p.add_argument("--period", default="30D", help="cash-flow period for discounting")
-    p.add_argument("--annual-discount-rate", type=float, default=0.1)
-    p.add_argument("--margin", type=float, default=1.0, help="share of revenue kept, in (0, 1]")
-    p.add_argument(
+    g = p.add_argument_group("valuation (as customer_value's keywords)")
+    g.add_argument(
+        "--horizon",
+        default="52W",
+        help=_default("CLV horizon: a duration (52W, 365D, 12M, 1Y)", "52W"),
+    )
+    g.add_argument(
+        "--period",
+        default="30D",
+        help=_default("cash-flow period for discounting (30D, 1M, ...)", "30D"),
+    )
+    g.add_argument(
+        "--annual-discount-rate",
+        type=float,
+        default=0.1,
+        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused", 0.1),
+    )
+    g.add_argument(
+        "--discounting",
+        choices=["discrete", "continuous"],
+        default="discrete",
+        help=_default("discrete: per cash-flow period; continuous: a continuous rate", "discrete"),
+    )
+    g.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help=_default("share of revenue kept, in (0, 1]; 1 values revenue, not profit", 1.0),
+    )
+    g.add_argument(
+        "--cost-per-period",
+        type=float,
+        default=0.0,
+        help=_default("cost of serving an alive customer per cash-flow period", 0.0),
+    )
+    g.add_argument(
+        "--acquisition-cost",
+        type=float,
+        default=None,
+        help="cost of acquiring a customer: adds CLV - CAC and CLV:CAC of a new customer "
+        "(default: none)",
+    )
+    g.add_argument(
+        "--tiers",
+        default=None,
+        metavar="NAME=SHARE,...",
+        help="value tiers as cumulative top shares by expected CLV, the last 1, e.g. "
+        "platinum=0.01,gold=0.05,iron=0.2,lead=1 (default: those four)",
+    )
+    g.add_argument(
         "--value-method",
         choices=["expected", "simulate"],
-        default="simulate",
-        help="simulate: predictive intervals; expected: credible intervals of expected value",
+        default="expected",
+        help=_default(
+            "expected: each customer's expected CLV per posterior draw (credible intervals; "
+            "what a manager can target, the API's default too); simulate: one simulated future "
+            "per draw (predictive intervals, which include the luck of each customer)",
+            "expected",
+        ),
     )
+    g.add_argument(
+        "--value-draws",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use N posterior draws for the valuation (thinned evenly; faster, less memory) "
+        "(default: all draws)",
+    )
+    _add_prob(p)
 
 
 def _add_split(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--calibration-end", required=True, help="last day of calibration (YYYY-MM-DD)")
-    p.add_argument("--observation-end", required=True, help="last day of the holdout")
+    p.add_argument(
+        "--calibration-end",
+        required=True,
+        help="last day of the backtest's calibration window (YYYY-MM-DD)",
+    )
+    p.add_argument(
+        "--observation-end",
+        required=True,
+        help="last day of the holdout, and the date the base is valued at",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -534,7 +844,7 @@ def build_parser() -> argparse.ArgumentParser:
     --------
     >>> args = build_parser().parse_args(["value", "models/shop", "--horizon", "26W"])
     >>> args.horizon, args.annual_discount_rate, args.value_method
-    ('26W', 0.1, 'simulate')
+    ('26W', 0.1, 'expected')
     """
     parser = argparse.ArgumentParser(
         prog="clvkit",
@@ -544,16 +854,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the whole pipeline on the CDNOW sample, with a report")
-    p.add_argument("--out", default="demo-output", help="output folder")
-    _add_fit(p)
+    p.add_argument("--out", default="demo-output", help=_default("output folder", "demo-output"))
+    _add_fit(p, seed=False)
+    p.add_argument("--seed", type=_seed, default=2026, help=_default("random seed", 2026))
     _add_value(p)
-    p.set_defaults(func=_cmd_demo, time_unit="W", seed=2026)
+    p.set_defaults(func=_cmd_demo, time_unit="W")
 
-    p = sub.add_parser("fit", help="fit both models and write them under models/")
-    _add_columns(p, amount_required=True)
-    p.add_argument("--observation-end", default=None, help="last day observed (default: last)")
-    p.add_argument("--out", default="models/model", help="output prefix, e.g. models/shop")
+    p = sub.add_parser(
+        "fit", help="fit the purchase model (and, with --amount, the spend model) under models/"
+    )
+    _add_columns(p, amount=None)
+    p.add_argument(
+        "--observation-end", default=None, help="last day observed (default: the last date)"
+    )
+    p.add_argument(
+        "--out",
+        default="models/model",
+        help=_default("output prefix, e.g. models/shop", "models/model"),
+    )
     _add_fit(p)
+    _add_prob(p)
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("value", help="per-customer CLV and customer equity from a fitted model")
@@ -562,28 +882,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
     )
-    p.add_argument("--seed", type=_seed, default=None, help="random seed (reproducible runs)")
+    _add_seed(p)
     _add_value(p)
     p.set_defaults(func=_cmd_value)
 
-    p = sub.add_parser("backtest", help="predicted vs actual on a holdout window")
-    _add_columns(p, amount_required=False)
+    p = sub.add_parser(
+        "score",
+        help="value the customers of a new log with saved models (clvkit fit --out PREFIX)",
+    )
+    p.add_argument("purchases", help="the new CSV or Parquet purchase log (a glob is allowed)")
+    p.add_argument(
+        "--model-prefix",
+        required=True,
+        metavar="PREFIX",
+        help="the prefix given to 'clvkit fit --out' (e.g. models/shop)",
+    )
+    p.add_argument(
+        "--customer-id", default="customer_id", help=_default("id column", "customer_id")
+    )
+    p.add_argument("--date", default="date", help=_default("purchase date column", "date"))
+    p.add_argument("--amount", default="amount", help=_default("purchase amount column", "amount"))
+    p.add_argument(
+        "--time-unit",
+        default=None,
+        help="time unit; must be the models' (default: the unit the models were fitted in)",
+    )
+    p.add_argument("--tz", default=None, help="zone of zoned timestamps (default UTC)")
+    _add_cleaning(p)
+    p.add_argument(
+        "--observation-end", default=None, help="the date the base is valued at (default: last)"
+    )
+    _add_models(p, defaults=False)
+    p.add_argument(
+        "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
+    )
+    _add_seed(p)
+    _add_value(p)
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("backtest", help="predicted vs actual on a holdout window, and a verdict")
+    _add_columns(p, amount=None)
     _add_split(p)
-    p.add_argument("--out", default="backtest-output", help="folder for tables and plots")
+    p.add_argument(
+        "--out",
+        default="backtest-output",
+        help=_default("folder for tables and plots", "backtest-output"),
+    )
     _add_fit(p)
+    _add_prob(p)
     p.set_defaults(func=_cmd_backtest)
 
-    p = sub.add_parser("report", help="fit, value and backtest; one self-contained HTML report")
-    _add_columns(p, amount_required=True)
+    p = sub.add_parser(
+        "report",
+        help="value the base as of --observation-end, backtest on the calibration window, "
+        "verdict; one self-contained HTML report",
+    )
+    _add_columns(p, amount="amount")
     _add_split(p)
-    p.add_argument("--out", default="report.html", help="HTML file (.html or .htm)")
+    p.add_argument(
+        "--out", default="report.html", help=_default("HTML file (.html, .htm)", "report.html")
+    )
     _add_fit(p)
     _add_value(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("summarize", help="the RFM (or calibration/holdout) table of a log")
-    _add_columns(p, amount_required=False)
-    p.add_argument("--observation-end", default=None, help="last day observed (default: last)")
+    _add_columns(p, amount=None)
+    p.add_argument(
+        "--observation-end", default=None, help="last day observed (default: the last date)"
+    )
     p.add_argument(
         "--calibration-end",
         default=None,
@@ -631,6 +998,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _show_warning
+                check_args(args)
                 code = int(args.func(args))
                 sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
                 return code

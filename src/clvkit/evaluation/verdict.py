@@ -171,6 +171,17 @@ class Verdict:
         return "\n".join(lines)
 
 
+def p_text(p: float) -> str:
+    """A p-value as text: ``"p = 0.19"``, ``"p < 0.001"``.
+
+    Examples
+    --------
+    >>> p_text(0.18537), p_text(1e-9)
+    ('p = 0.19', 'p < 0.001')
+    """
+    return f"p = {number(p, 2)}" if p >= 0.001 else "p < 0.001"
+
+
 def at_risk_sentence(at_risk: pd.DataFrame) -> str:
     """The sentence introducing the at-risk table."""
     n = at_risk.attrs.get("n_at_risk", len(at_risk))
@@ -251,7 +262,7 @@ def _calibration_check(ppc: pd.DataFrame, alpha: float) -> Check:
         return Check("calibration", what, NA, "no chi-square (too few customers per group)")
     detail = (
         f"chi-square {number(chi2)} ({ppc.attrs.get('dof', '?')} degrees of freedom), "
-        f"p = {number(p, 2) if p >= 0.001 else '< 0.001'}"
+        f"{p_text(p)}"
     )
     values = {"chi_square": chi2, "dof": ppc.attrs.get("dof"), "p_value": p}
     if p < alpha:
@@ -278,8 +289,7 @@ def _pit_check(pit: np.ndarray, alpha: float, bins: int = 10) -> Check:
     p = float(stats.chi2.sf(chi2, bins - 1))
     low, high = hist[:2].sum() / pit.size, hist[-2:].sum() / pit.size
     detail = (
-        f"chi-square {number(chi2)} over {bins} bins, p = "
-        f"{number(p, 2) if p >= 0.001 else '< 0.001'}; lowest 20% of PIT values hold "
+        f"chi-square {number(chi2)} over {bins} bins, {p_text(p)}; lowest 20% of PIT values hold "
         f"{percent(low)}, highest 20% hold {percent(high)}"
     )
     values = {"chi_square": chi2, "p_value": p, "histogram": hist.tolist()}
@@ -309,8 +319,7 @@ def _tracking_check(bt: Any, prob: float, alpha: float) -> Check:
     p = float(stats.binom.sf(n_out - 1, K, 1 - band)) if n_out else 1.0
     detail = (
         f"{count(n_out)} of {count(K)} periods outside the {percent(band, 0)} per-period band "
-        f"({number(K * (1 - band), 2)} expected by chance, p = "
-        f"{number(p, 2) if p >= 0.001 else '< 0.001'})"
+        f"({number(K * (1 - band), 2)} expected by chance, {p_text(p)})"
     )
     values: dict[str, Any] = {"n_outside": n_out, "n_periods": K, "p_value": p}
     if p >= alpha:
@@ -330,8 +339,9 @@ def _tracking_check(bt: Any, prob: float, alpha: float) -> Check:
         )
     values["worst_periods"] = named
     meaning = (
-        f"{'more' if above.sum() >= below.sum() else 'fewer'} purchases than the model allows "
-        "in some periods (seasonal spikes or campaigns the model does not know about): "
+        f"more purchases than the model allows in {count(above.sum())} periods and fewer in "
+        f"{count(below.sum())} (seasonal spikes, campaigns or acquisition waves the model does "
+        "not know about); the largest: "
         + "; ".join(named)
         + ". Per-period forecasts are not reliable around such periods; totals over many "
         "periods are"
