@@ -134,8 +134,8 @@ def test_fit_reads_a_glob_through_duckdb(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pd, "read_parquet", no_pandas)
     monkeypatch.setattr(pd, "read_csv", no_pandas)
     code, _, err = _run(
-        capsys, "fit", str(folder / "*.parquet"), "--method", "mle", "--out",
-        str(tmp_path / "m" / "shop"), "--quiet",
+        capsys, "fit", str(folder / "*.parquet"), "--amount", "amount", "--method", "mle",
+        "--out", str(tmp_path / "m" / "shop"), "--quiet",
     )  # fmt: skip
     assert code == 0, err
     assert seen == [str(folder / "*.parquet")]
@@ -169,7 +169,9 @@ def test_report_reads_and_summarizes_the_log_once(cdnow_csv, tmp_path, monkeypat
         "--seed", "1",
     )  # fmt: skip
     assert code == 0, err
-    assert calls == {"summarize_log": 1, "read_files": 1}
+    # read once; summarized twice: the valuation table (all purchases to the observation end)
+    # and the backtest's calibration/holdout table are two tables now
+    assert calls == {"summarize_log": 2, "read_files": 1}
     text = report.read_text()
     assert "BG/NBD purchase model" in text and "Gamma-Gamma spend model" in text
     assert "chi-square" in text

@@ -50,8 +50,8 @@ def inputs(tmp_path_factory) -> Path:
     )  # fmt: skip
     sim.transactions.to_csv(folder / "log.csv", index=False)
     prefix = folder / "models" / "shop"
-    assert main(["fit", str(folder / "log.csv"), "--method", "map", "--out", str(prefix),
-                 "--quiet"]) == 0  # fmt: skip
+    assert main(["fit", str(folder / "log.csv"), "--amount", "amount", "--method", "map",
+                 "--out", str(prefix), "--quiet"]) == 0  # fmt: skip
     return folder
 
 

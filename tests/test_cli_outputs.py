@@ -47,7 +47,9 @@ def log_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model(log_csv, tmp_path_factory) -> Path:
     prefix = tmp_path_factory.mktemp("models") / "shop"
-    assert main(["fit", str(log_csv), "--method", "map", "--out", str(prefix), "--quiet"]) == 0
+    # --amount: `fit` fits the spend model only with an amount column named
+    argv = ["fit", str(log_csv), "--amount", "amount", "--method", "map", "--out", str(prefix)]
+    assert main([*argv, "--quiet"]) == 0
     return prefix
 
 

@@ -53,8 +53,9 @@ def test_chi_square_line_appears_with_the_frequency_check_number(pipeline):
 def test_model_sections_come_from_the_specs(pipeline):
     calib, bg, gg, value, _ = pipeline
     html = build_report(calib, bg, gg, value, None).to_html()
-    assert "<h3>BG/NBD purchase model</h3>" in html
-    assert "<h3>Gamma-Gamma spend model</h3>" in html
+    # the heading names the fit's role: the valuation fit (the backtest has its own fits)
+    assert "<h3>BG/NBD purchase model (valuation fit)</h3>" in html
+    assert "<h3>Gamma-Gamma spend model (valuation fit)</h3>" in html
     assert "Parameters: r, alpha, a, b." in html and "Parameters: p, q, v." in html
     assert "Point fit (method=&#x27;mle&#x27;)" in html
     assert "Predicted vs actual" not in html  # no backtest, no section

@@ -267,6 +267,7 @@ def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: st
         settings=_settings(args),
         step=con.step,
         show_progress=not args.quiet,
+        clock_start=con.t0,
     )
 
 

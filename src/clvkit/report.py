@@ -606,7 +606,7 @@ def build_report(
     if backtest is not None:
         cal = v.as_of["backtest_calibration_end"] or "?"
         end = v.as_of["backtest_observation_end"] or "?"
-        rep.section(f"Backtest: fitted to {cal}, compared with the holdout to {end}")
+        rep.section(f"Predicted vs actual: backtest fitted to {cal}, holdout to {end}")
         rep.text(
             f"A separate fit on the calibration window (purchases to {cal}) predicts the "
             f"holdout ({cal} to {end}); its customers are those known on {cal}. It tests the "
@@ -701,6 +701,7 @@ def report_from_log(
     settings: Mapping[str, Any] | None = None,
     step: Callable[[str], None] | None = None,
     show_progress: bool = False,
+    clock_start: float | None = None,
 ) -> ReportRun:
     """Value a customer base as of ``observation_end`` and backtest the models; one report.
 
@@ -744,6 +745,9 @@ def report_from_log(
         Called with a line of text at the start of each step (the CLI prints it).
     show_progress : bool
         Progress lines on stderr during fits, the backtest and the valuation.
+    clock_start : float, optional
+        ``time.perf_counter()`` the progress lines' elapsed times count from (default: the
+        start of each step).
 
     Returns
     -------
@@ -777,20 +781,21 @@ def report_from_log(
     else:
         step("reading the purchase log")
         source = read_purchases(transactions, **columns)
-    step(f"summarizing the log to {observation_end} (valuation)")
-    rfm = rfm_summary(
-        source, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
-    )
+    # the split first: it checks the two dates before anything else is summarized
     step(f"summarizing the log: calibration to {calibration_end}, holdout to {observation_end}")
     split = split_log(
         source, calibration_end=calibration_end, observation_end=observation_end,
         time_unit=time_unit, **columns, **cleaning,
     )  # fmt: skip
+    step(f"summarizing the log to {observation_end} (valuation)")
+    rfm = rfm_summary(
+        source, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
+    )
     method = fit_kwargs.get("method", "nuts")
 
     def fit(name: str, kind: str, table: pd.DataFrame, role: str) -> Any:
         step(f"fitting {name} ({method}) on {len(table):,} customers: {role}")
-        with heartbeat(f"fitting {name} ({method}, {role})", show_progress):
+        with heartbeat(f"fitting {name} ({method}, {role})", show_progress, start=clock_start):
             return fit_model(name, kind, table, fit_kwargs)
 
     gg = fit(spend_model, "spend", rfm, "valuation")
@@ -803,7 +808,7 @@ def report_from_log(
     bt_gg = fit(spend_model, "spend", split.rfm, "backtest") if amount is not None else None
     bt_bg = fit(model, "purchase", split.rfm, "backtest")
     step(f"backtest: calibration to {calibration_end}, holdout to {observation_end}")
-    with heartbeat("backtest", show_progress):
+    with heartbeat("backtest", show_progress, start=clock_start):
         bt = backtest_split(
             split, transactions_model=bt_bg, spend_model=bt_gg, prob=prob,
             n_samples=n_samples, random_seed=random_seed,

@@ -61,9 +61,11 @@ class Check:
     detail : str
         The numbers behind the status (or, for ``"n/a"``, the reason).
     meaning : str
-        What a failure means for the user and what to do about it (empty when passed).
+        What a failure means for the user (empty when passed).
     values : dict
         The numbers, for programs.
+    action : str
+        What to do about a failure (a next step; empty when passed).
     """
 
     key: str
@@ -72,6 +74,7 @@ class Check:
     detail: str
     meaning: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    action: str = ""
 
     @property
     def passed(self) -> bool:
@@ -219,14 +222,23 @@ def _aggregate_check(metrics: pd.DataFrame, row: str, prob: float, currency: str
             "interval; plan with the upper bound, and expect the customer equity to be "
             "understated too"
         )
-        return Check(key, what, FAILED, detail, meaning, values)
+        action = (
+            f"Plan {row} with the upper bound of the forecast (the model under-predicted the "
+            f"holdout by {number(-err, 3)}%); look for what changed after the calibration end "
+            "(campaigns, seasonality, new products)."
+        )
+        return Check(key, what, FAILED, detail, meaning, values, action)
     if p_ge > (1 + prob) / 2:
         meaning = (
             f"forecasts of total {row} are too high: the actual total is below the predictive "
             "interval; plan with the lower bound, and expect the customer equity to be "
             "overstated too"
         )
-        return Check(key, what, FAILED, detail, meaning, values)
+        action = (
+            f"Plan {row} with the lower bound of the forecast (the model over-predicted the "
+            f"holdout by {number(err, 3)}%)."
+        )
+        return Check(key, what, FAILED, detail, meaning, values, action)
     return Check(key, what, PASSED, detail, values=values)
 
 
@@ -248,10 +260,12 @@ def _coverage_check(metrics: pd.DataFrame, n: int, prob: float) -> Check:
             "per-customer intervals are too narrow: individual forecasts are more uncertain "
             "than stated; do not target single customers on their interval bounds"
         )
-        return Check("coverage", what, FAILED, detail, meaning, values)
+        action = "Judge single customers by their ranking, not by their interval bounds."
+        return Check("coverage", what, FAILED, detail, meaning, values, action)
     if cov > prob + tol:
         meaning = "per-customer intervals are wider than needed: they overstate the uncertainty"
-        return Check("coverage", what, FAILED, detail, meaning, values)
+        action = "Read per-customer intervals as conservative."
+        return Check("coverage", what, FAILED, detail, meaning, values, action)
     return Check("coverage", what, PASSED, detail, values=values)
 
 
@@ -261,8 +275,7 @@ def _calibration_check(ppc: pd.DataFrame, alpha: float) -> Check:
     if chi2 is None or p is None or not np.isfinite(p):
         return Check("calibration", what, NA, "no chi-square (too few customers per group)")
     detail = (
-        f"chi-square {number(chi2)} ({ppc.attrs.get('dof', '?')} degrees of freedom), "
-        f"{p_text(p)}"
+        f"chi-square {number(chi2)} ({ppc.attrs.get('dof', '?')} degrees of freedom), {p_text(p)}"
     )
     values = {"chi_square": chi2, "dof": ppc.attrs.get("dof"), "p_value": p}
     if p < alpha:
@@ -271,7 +284,11 @@ def _calibration_check(ppc: pd.DataFrame, alpha: float) -> Check:
             "calibration period; forecasts for some purchase-frequency groups are biased (see "
             "the conditional expectations table)"
         )
-        return Check("calibration", what, FAILED, detail, meaning, values)
+        action = (
+            "Compare actual and predicted holdout purchases by frequency group (conditional "
+            "expectations) before acting on a group; consider segmenting the base."
+        )
+        return Check("calibration", what, FAILED, detail, meaning, values, action)
     return Check("calibration", what, PASSED, detail, values=values)
 
 
@@ -301,7 +318,8 @@ def _pit_check(pit: np.ndarray, alpha: float, bins: int = 10) -> Check:
         meaning = "actual purchases tend to be above their forecasts: forecasts are too low"
     else:
         meaning = "actual purchases tend to be below their forecasts: forecasts are too high"
-    return Check("pit", what, FAILED, detail, meaning + " for many customers", values)
+    action = "Check the PIT histogram in the backtest to see which customers are mis-forecast."
+    return Check("pit", what, FAILED, detail, meaning + " for many customers", values, action)
 
 
 def _tracking_check(bt: Any, prob: float, alpha: float) -> Check:
@@ -346,7 +364,11 @@ def _tracking_check(bt: Any, prob: float, alpha: float) -> Check:
         + ". Per-period forecasts are not reliable around such periods; totals over many "
         "periods are"
     )
-    return Check("tracking", what, FAILED, detail, meaning, values)
+    action = (
+        "Do not plan single periods (weeks, months) from the model around seasonal peaks; "
+        "plan totals over the horizon."
+    )
+    return Check("tracking", what, FAILED, detail, meaning, values, action)
 
 
 def _sampler_checks(models: dict[str, Any]) -> list[Check]:
@@ -366,10 +388,10 @@ def _sampler_checks(models: dict[str, Any]) -> list[Check]:
             out.append(Check("sampler", what, PASSED, detail, values=dict(d)))
         else:
             meaning = (
-                "the posterior draws may not represent the posterior: do not trust these "
-                "intervals; refit with more tuning steps (--tune) or more draws"
+                "the posterior draws may not represent the posterior: do not trust these intervals"
             )
-            out.append(Check("sampler", what, FAILED, detail, meaning, dict(d)))
+            action = "Refit with more tuning steps (--tune, tune=) or more draws."
+            out.append(Check("sampler", what, FAILED, detail, meaning, dict(d), action))
     return out
 
 
@@ -583,7 +605,7 @@ def verdict(
     else:
         headline = "No valuation was run."
 
-    steps = [c.meaning[0].upper() + c.meaning[1:] + "." for c in checks if c.status == FAILED]
+    steps = list(dict.fromkeys(c.action for c in checks if c.status == FAILED and c.action))
     if len(at_risk):
         steps.append(
             f"Contact the {count(len(at_risk))} valuable customers at risk (listed by past "
