@@ -1,0 +1,228 @@
+"""Issue 14, the report and its verdict: the base valued as of the observation end, a verdict
+that names failed checks, point fits shown as point estimates, readable cells, legends clear of
+the holdout label."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvkit
+from clvkit.datasets import cdnow_transactions, simulate
+from clvkit.evaluation.verdict import verdict
+from clvkit.report import build_report, report_from_log
+
+CAL, END = "1997-09-30", "1998-06-30"
+VALUE = {"horizon": "52W", "annual_discount_rate": 0.1, "method": "expected"}
+CDNOW_MLE = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}  # FHL 2005
+
+
+@pytest.fixture(scope="module")
+def cdnow_run():
+    return report_from_log(
+        cdnow_transactions(), calibration_end=CAL, observation_end=END,
+        fit_kwargs={"method": "mle"}, value_kwargs=VALUE, n_samples=500, random_seed=0,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def late_log():
+    """Customers acquired over 70 weeks, calibration to week 52: some arrive after it."""
+    sim = simulate(
+        1500, r=0.5, alpha=6.0, a=0.8, b=2.5, p=6.0, q=4.0, v=15.0, start="2024-01-01",
+        acquisition_periods=70, observation_periods=78, random_seed=5,
+    )  # fmt: skip
+    start = pd.Timestamp("2024-01-01")
+    cal = (start + pd.Timedelta(weeks=52)).date().isoformat()
+    end = (start + pd.Timedelta(weeks=78) - pd.Timedelta(days=1)).date().isoformat()
+    return sim.transactions, cal, end
+
+
+# ---- item 1: today's base, the backtest a separate fit ---------------------------------------
+def test_report_values_every_customer_known_at_the_observation_end(late_log):
+    log, cal, end = late_log
+    run = report_from_log(
+        log, calibration_end=cal, observation_end=end, fit_kwargs={"method": "map"},
+        value_kwargs=VALUE, n_samples=200, random_seed=0,
+    )  # fmt: skip
+    first = pd.to_datetime(log["date"]).dt.normalize().groupby(log["customer_id"]).min()
+    n_all = int((first <= pd.Timestamp(end)).sum())
+    n_late = int(((first > pd.Timestamp(cal)) & (first <= pd.Timestamp(end))).sum())
+    assert n_late > 100  # the case of the issue: customers acquired after the calibration end
+    # valuation: everyone known on the observation end, on all purchases to that date
+    assert len(run.rfm) == n_all == run.value.settings["n_customers"]
+    assert run.rfm.attrs["observation_end"] == end and "calibration_end" not in run.rfm.attrs
+    expected = clvkit.rfm_summary(log, observation_end=end, amount="amount")
+    pd.testing.assert_frame_equal(run.rfm, expected)
+    # the valuation fits are fitted on that table, the backtest's on the calibration window
+    assert run.transactions_model.n_customers_ == n_all
+    assert len(run.backtest.customers) == n_all - n_late
+    assert run.backtest.transactions_model is not run.transactions_model
+    html = run.report.to_html()
+    assert f"Values as of {end}: models fitted on all purchases up to {end}, {n_all:,}" in html
+    assert f"{n_late:,} customers first seen after {cal} are valued but not in the backtest" in html
+    assert f"Customers as of {end}" in html
+    assert f"Predicted vs actual: backtest fitted to {cal}, holdout to {end}" in html
+    n_repeat = int((run.rfm["frequency"] > 0).sum())
+    assert f"Fitted on the {n_repeat:,} customers with repeat purchases" in html
+
+
+def test_a_calibration_table_is_never_labelled_current(cdnow_run):
+    log = cdnow_transactions()
+    calib = clvkit.calibration_holdout(log, calibration_end=CAL, observation_end=END,
+                                       amount="amount")[["frequency", "recency", "T",
+                                                         "monetary_value"]]  # fmt: skip
+    calib.attrs = {"time_unit": "W", "calibration_end": CAL, "observation_end": END}
+    bg = clvkit.BetaGeo().fit(calib, method="mle")
+    gg = clvkit.GammaGamma().fit(calib, method="mle")
+    value = clvkit.customer_value(bg, gg, calib, **VALUE)
+    html = build_report(calib, bg, gg, value, cdnow_run.backtest).to_html()
+    assert f"Values as of {CAL} (the calibration end), not of {END}" in html
+    assert f"Values as of {END}:" not in html
+
+
+# ---- item 2: the verdict ---------------------------------------------------------------------
+def test_verdict_on_cdnow_names_the_failed_checks(cdnow_run):
+    bt, v = cdnow_run.backtest, cdnow_run.verdict
+    checks = {c.key: c for c in v.checks}
+    m = bt.metrics.loc["purchases"]
+    # the -12% CDNOW holdout bias: 1,882 actual repeat purchases, far above the interval
+    assert m["total_actual"] == 1882
+    assert m["aggregate_error_pct"] == pytest.approx(-12.146, abs=0.01)
+    agg = checks["aggregate_purchases"]
+    assert agg.status == "failed" and m["total_upper"] < 1882
+    assert agg.values["p_ge"] == m["p_total_at_least_actual"] < 0.05
+    assert agg.meaning.startswith("forecasts of total purchases are too low")
+    assert "plan with the upper bound" in agg.meaning
+    # the calibration histogram is fitted well by the MLE (the published fit): passed, with p
+    cal = checks["calibration"]
+    assert cal.status == "passed"
+    assert cal.values["p_value"] == pytest.approx(bt.frequency_ppc.attrs["p_value"])
+    # PIT uniformity: the chi-square of the 10-bin histogram, recomputed here
+    hist = np.histogram(bt.customers["pit"], bins=10, range=(0, 1))[0]
+    chi2 = float(((hist - hist.sum() / 10) ** 2 / (hist.sum() / 10)).sum())
+    assert checks["pit"].values["chi_square"] == pytest.approx(chi2)
+    # tracking: periods outside the per-period band, counted here
+    tr = bt.tracking
+    n_out = int(((tr["actual"] < tr["lower"]) | (tr["actual"] > tr["upper"])).sum())
+    assert checks["tracking"].values["n_outside"] == n_out
+    assert n_out >= 15 and checks["tracking"].status == "failed"  # 7.8 expected by chance
+    assert "(holdout)" in checks["tracking"].meaning  # the worst periods, dated
+    # no sampler check for point fits, and none shown as passed
+    assert "sampler" not in checks
+    assert v.supported is False
+    assert v.summary_sentence().startswith("The backtest does not fully support the model")
+    assert any("upper bound of the forecast" in s for s in v.next_steps)
+
+
+def test_a_failed_check_is_never_shown_as_passed():
+    # a posterior with three times CDNOW's r: the calibration histogram is badly off
+    log = cdnow_transactions()
+    post = dict(CDNOW_MLE, r=3 * CDNOW_MLE["r"])
+    bt = clvkit.backtest(log, calibration_end=CAL, observation_end=END, transactions_model=post,
+                         n_samples=300, random_seed=1)  # fmt: skip
+    v = verdict(backtest=bt)
+    cal = next(c for c in v.checks if c.key == "calibration")
+    assert bt.frequency_ppc.attrs["p_value"] < 0.01
+    assert cal.status == "failed" and "repeat purchases" in cal.meaning
+    text = v.to_text()
+    assert "[FAILED] Calibration frequency check" in text
+    assert "[PASSED] Calibration frequency check" not in text
+
+
+def test_report_opens_with_the_verdict_and_shows_failures_in_warn_boxes(cdnow_run):
+    html = cdnow_run.report.to_html()
+    verdict_at = html.index("<h2>Verdict</h2>")
+    assert verdict_at < html.index("<h2>Customer value</h2>") < html.index("<h2>Models</h2>")
+    for c in cdnow_run.verdict.checks:
+        css = {"passed": "ok", "failed": "warn", "n/a": "note"}[c.status]
+        assert f'<li class="{css}">{escape(c.line()[:40])}' in html
+    assert '<li class="ok">[PASSED] Total holdout purchases' not in html
+
+
+def test_p_alive_caveat_counts_the_customers_without_repeat_purchases(cdnow_run):
+    rfm = cdnow_run.rfm
+    n_zero = int((rfm["frequency"] == 0).sum())
+    summary = cdnow_run.value.summary()
+    assert (summary.loc[rfm["frequency"] == 0, "p_alive"] == 1).all()  # the model's property
+    caveat = next(c for c in cdnow_run.verdict.caveats if "P(alive) = 1" in c)
+    assert f"to all {n_zero:,} customers without a repeat purchase" in caveat
+    assert "property of the model" in caveat and "not evidence" in caveat
+
+
+def test_at_risk_customers_are_valuable_and_unlikely_alive(cdnow_run):
+    risk = cdnow_run.verdict.at_risk
+    rfm = cdnow_run.rfm
+    past = rfm["frequency"] * rfm["monetary_value"]
+    clv = cdnow_run.value.summary()["mean"]
+    k = int(np.ceil(0.05 * len(rfm)))
+    valuable = (past.rank(ascending=False, method="first") <= k) | (
+        clv.rank(ascending=False, method="first") <= k
+    )
+    p_alive = cdnow_run.value.summary()["p_alive"]
+    expected = set(rfm.index[valuable & (p_alive < 0.5)])
+    assert set(risk.index) == expected and len(expected) > 0
+    assert risk["past_spend"].is_monotonic_decreasing
+
+
+# ---- item 7: point fits and formatting -------------------------------------------------------
+def _cells(html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", html)]
+
+
+def test_point_fit_report_has_no_collapsed_interval_nor_draws_text(cdnow_run):
+    html = cdnow_run.report.to_html()
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert not re.search(r"(\d[\d,.]*) – \1(?!\d)", text)
+    assert "posterior draw" not in text
+    headline = cdnow_run.verdict.headline
+    assert "point estimate" in headline and "no interval" in headline and " – " not in headline
+
+
+def test_report_cells_read_as_numbers_people_read(cdnow_run):
+    html = cdnow_run.report.to_html()
+    cells = _cells(html)
+    assert cells and not [c for c in cells if c.lower() in {"nan", "none", "inf", "-inf"}]
+    assert not [c for c in cells if re.search(r"\d\.\d{5,}", c)]
+    text = re.sub(r"<img[^>]*>", "", html)
+    assert not re.search(r"\d\.\d{5,}", re.sub(r"<style>.*?</style>", "", text, flags=re.S))
+    # tier counts: integers, equal to the per-customer table's tier column
+    counts = cdnow_run.value.summary()["tier"].value_counts()
+    tiers = html[html.index("<h3>Value tiers</h3>") :]
+    for tier, n in counts.items():
+        row = re.search(rf"<th>{tier}</th>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>", tiers)
+        assert row is not None and row.group(1) == f"{n:,}"
+    # headline cards: currency label, horizon with its unit name
+    assert "Customer equity, next 52 weeks (log currency)" in html
+    assert "New customer CLV, next 52 weeks (log currency)" in html
+
+
+def test_legend_is_clear_of_the_holdout_label(cdnow_run):
+    import matplotlib.pyplot as plt
+
+    from clvkit import plots
+
+    for draw in (
+        lambda ax: plots.plot_tracking(cdnow_run.backtest, ax=ax),
+        lambda ax: plots.plot_tracking(cdnow_run.backtest, cumulative=False, ax=ax),
+        lambda ax: plots.plot_retention(cdnow_run.backtest, ax=ax),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+        draw(ax)
+        fig.tight_layout()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        label = next(t for t in ax.texts if "holdout" in t.get_text())
+        legend = ax.get_legend()
+        box_l, box_t = legend.get_window_extent(renderer), label.get_window_extent(renderer)
+        assert not box_l.overlaps(box_t)
+        assert fig.bbox.contains(box_l.x0, box_l.y0)  # the legend stays on the figure
+        plt.close(fig)
