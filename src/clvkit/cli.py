@@ -221,14 +221,11 @@ def _write_frame(frame: Any, path: Path) -> Path:
     return path
 
 
-def _readable(frame: Any) -> str:
+def _readable(frame: Any, by_row: bool = False) -> str:
     """A table as the report writes its cells (counts as integers, shares as percentages)."""
-    from clvkit.report import cell
+    from clvkit.report import formatted
 
-    shown = frame.copy()
-    for c in shown.columns:
-        shown[c] = [cell(c, v) for v in frame[c]]
-    return shown.to_string()
+    return formatted(frame, by_row, escape=False).to_string()
 
 
 def _split(source: Any, args: argparse.Namespace, con: _Console) -> Any:
@@ -503,7 +500,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             fig.tight_layout()
             fig.savefig(staging / f"{name}.png")
             plt.close(fig)
-    print(_readable(bt.metrics.T))
+    print(_readable(bt.metrics.T, by_row=True))
     print()
     print(verdict(backtest=bt, prob=args.prob).to_text())
     print(f"\nTables and plots: {out.resolve()}")

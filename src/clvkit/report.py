@@ -30,6 +30,7 @@ __all__ = [
     "build_report",
     "cell",
     "chi_square_text",
+    "formatted",
     "package_versions",
     "report_from_log",
 ]
@@ -99,7 +100,7 @@ _COUNT_COLUMNS = ("count", "n_customers", "n_eligible", "ess", "frequency", "div
 _SHARE_COLUMNS = ("share", "coverage", "p_alive", "top_share")
 
 
-def cell(column: Any, v: Any, digits: int = 4) -> str:
+def cell(column: Any, v: Any, digits: int = 4, escape: bool = True) -> str:
     """One table cell as people read it: counts as integers, shares as percentages, other
     numbers with at most ``digits`` significant digits, missing values as "–".
 
@@ -129,7 +130,7 @@ def cell(column: Any, v: Any, digits: int = 4) -> str:
         return fmt.number(v, digits)
     if v is None or (isinstance(v, float) and v != v):
         return fmt.NA
-    return html.escape(str(v))
+    return html.escape(str(v)) if escape else str(v)
 
 
 def setting_text(v: Any) -> str:
@@ -154,12 +155,32 @@ def setting_text(v: Any) -> str:
     return str(v)
 
 
-def _table(frame: pd.DataFrame | pd.Series, digits: int = 4, index: bool = True) -> str:
+def formatted(
+    frame: pd.DataFrame | pd.Series, by_row: bool = False, escape: bool = True
+) -> pd.DataFrame:
+    """A table's cells as text (:func:`cell`), read by column name or, with ``by_row``, by row
+    name (a transposed metrics table); ``escape``: HTML-escape text cells.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"purchases": [0.902843, 1882.0]}, index=["coverage_90", "total"])
+    >>> formatted(m, by_row=True)["purchases"].tolist()
+    ['90.3%', '1,882']
+    """
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
-    formatters = {c: (lambda v, c=c: cell(c, v, digits)) for c in frame.columns}
-    text = frame.to_html(index=index, border=0, formatters=formatters, escape=False, na_rep=fmt.NA)
-    return text
+    out = pd.DataFrame(index=frame.index)
+    for j, c in enumerate(frame.columns):
+        col = frame.iloc[:, j]
+        out[c] = [
+            cell(r if by_row else c, v, escape=escape)
+            for r, v in zip(frame.index, col, strict=True)
+        ]
+    return out
+
+
+def _table(frame: pd.DataFrame | pd.Series, index: bool = True, by_row: bool = False) -> str:
+    return formatted(frame, by_row).to_html(index=index, border=0, escape=False)
 
 
 @dataclass
@@ -206,12 +227,13 @@ class Report:
     def table(
         self,
         frame: pd.DataFrame | pd.Series,
-        digits: int = 4,
         index: bool = True,
         note: str | None = None,
+        by_row: bool = False,
     ) -> None:
-        """A table (cells as :func:`cell` writes them), with an optional note under it."""
-        self._parts.append(_table(frame, digits=digits, index=index))
+        """A table (cells as :func:`cell` writes them, by column or by row name), with an
+        optional note under it."""
+        self._parts.append(_table(frame, index=index, by_row=by_row))
         if note:
             self.text(note, css="note")
 
@@ -613,7 +635,7 @@ def build_report(
             "model, not the valuation above.",
             css="note",
         )
-        rep.table(backtest.metrics.T)
+        rep.table(backtest.metrics.T, by_row=True)
         rep.section("Conditional expectations by calibration frequency", level=3)
         ce = backtest.conditional_expectations
         rep.table(ce, note="– : no customer in the group." if ce.isna().any().any() else None)
