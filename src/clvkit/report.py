@@ -98,18 +98,22 @@ def _figure_png(draw: Callable[[Any], Any], figsize: tuple[float, float]) -> str
 #: Column-name patterns and how their cells read (first match wins).
 _COUNT_COLUMNS = ("count", "n_customers", "n_eligible", "ess", "frequency", "divergences")
 _SHARE_COLUMNS = ("share", "coverage", "p_alive", "top_share")
+_MONEY_COLUMNS = ("clv", "spend", "equity", "revenue", "monetary")
 
 
 def cell(column: Any, v: Any, digits: int = 4, escape: bool = True) -> str:
-    """One table cell as people read it: counts as integers, shares as percentages, other
-    numbers with at most ``digits`` significant digits, missing values as "–".
+    """One table cell as people read it: counts as integers, shares as percentages, amounts
+    (CLV, spend, equity, revenue) as money, other numbers with at most ``digits``
+    significant digits and 4 decimals, missing values as "–".
 
     Examples
     --------
     >>> cell("count", 24.0), cell("ess_bulk", 6675.259), cell("coverage_90", 0.902843)
     ('24', '6,675', '90.3%')
     >>> cell("mae", 0.007859073182081972), cell("mean", float("nan")), cell("tier", "gold")
-    ('0.007859', '–', 'gold')
+    ('0.0079', '–', 'gold')
+    >>> cell("expected_clv", 6.73e-14), cell("past_spend", 6292.31)
+    ('0.00', '6,292')
     """
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
@@ -123,6 +127,8 @@ def cell(column: Any, v: Any, digits: int = 4, escape: bool = True) -> str:
             k in name for k in _SHARE_COLUMNS
         ):
             return fmt.percent(v)
+        if any(k in name for k in _MONEY_COLUMNS):
+            return fmt.money(v)
         if not np.isfinite(v):
             return fmt.NA
         if abs(v) >= 1000 or float(v).is_integer():
@@ -432,13 +438,7 @@ def _verdict_section(rep: Report, v: Any, prob: float) -> None:
         rep.items([(t, "") for t in v.concentration])
     if len(v.at_risk):
         rep.text(at_risk_sentence(v.at_risk))
-        shown = v.at_risk.head(10).rename(
-            columns={
-                "expected_clv": "expected CLV",
-                "p_alive": "P(alive)",
-                "past_spend": "past spend",
-            }
-        )
+        shown = v.at_risk.head(10)
         rep.table(
             shown, note="The 10 with the highest past spend." if len(v.at_risk) > 10 else None
         )
@@ -503,7 +503,12 @@ def build_report(
     unit = rfm.attrs.get("time_unit", "W")
     pct = f"{prob:.0%}"
     subtitle, counted = _as_of(rfm, backtest)
-    rep = Report(title, subtitle=subtitle)
+    short = (
+        f"Valued as of {rfm.attrs.get('calibration_end') or rfm.attrs.get('observation_end', '?')}"
+    )
+    if backtest is not None:
+        short += f"; backtest calibrated to {backtest.rfm.attrs.get('calibration_end', '?')}"
+    rep = Report(title, subtitle=short + ".")
     v = verdict(
         value, backtest, transactions_model=transactions_model, spend_model=spend_model,
         rfm=rfm, prob=prob, currency=currency,

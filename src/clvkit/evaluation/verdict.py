@@ -185,6 +185,21 @@ def p_text(p: float) -> str:
     return f"p = {number(p, 2)}" if p >= 0.001 else "p < 0.001"
 
 
+def prob_text(p: float) -> str:
+    """A probability as text: ``"= 0.031"``, ``"< 0.001"``, ``"> 0.999"``.
+
+    Examples
+    --------
+    >>> prob_text(0.0312), prob_text(0.0), prob_text(1.0)
+    ('= 0.0312', '< 0.001', '> 0.999')
+    """
+    if p < 0.001:
+        return "< 0.001"
+    if p > 0.999:
+        return "> 0.999"
+    return f"= {number(p, 3)}"
+
+
 def at_risk_sentence(at_risk: pd.DataFrame) -> str:
     """The sentence introducing the at-risk table."""
     n = at_risk.attrs.get("n_at_risk", len(at_risk))
@@ -213,7 +228,7 @@ def _aggregate_check(metrics: pd.DataFrame, row: str, prob: float, currency: str
     lo, hi = m["total_lower"], m["total_upper"]
     detail = (
         f"{base}; {percent(prob, 0)} predictive interval of the total {fmt(lo)} – {fmt(hi)}, "
-        f"P(total >= actual) = {number(p_ge, 3)}"
+        f"P(total >= actual) {prob_text(p_ge)}"
     )
     values = {"actual": actual, "predicted": pred, "lower": lo, "upper": hi, "p_ge": p_ge}
     if p_ge < (1 - prob) / 2:
