@@ -226,3 +226,29 @@ def test_legend_is_clear_of_the_holdout_label(cdnow_run):
         assert not box_l.overlaps(box_t)
         assert fig.bbox.contains(box_l.x0, box_l.y0)  # the legend stays on the figure
         plt.close(fig)
+
+
+def test_report_from_log_needs_an_amount_column():
+    with pytest.raises(clvkit.ClvkitError, match=r"argument 'amount' is None.*Suggestion"):
+        report_from_log(cdnow_transactions(), calibration_end=CAL, observation_end=END,
+                        amount=None)  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::clvkit.ConvergenceWarning")  # a short run: either status
+def test_sampler_diagnostics_are_checks_of_the_verdict():
+    rfm = clvkit.datasets.cdnow_calibration_summary()
+    bg = clvkit.BetaGeo().fit(rfm, chains=2, draws=300, tune=300, random_seed=1,
+                              progressbar=False)  # fmt: skip
+    gg = clvkit.GammaGamma().fit(rfm, chains=2, draws=300, tune=300, random_seed=1,
+                                 progressbar=False)  # fmt: skip
+    v = verdict(transactions_model=bg, spend_model=gg)
+    sampler = [c for c in v.checks if c.key == "sampler"]
+    assert [c.title for c in sampler] == [
+        "Sampler diagnostics (BG/NBD, valuation fit)",
+        "Sampler diagnostics (Gamma-Gamma, spend fit)",
+    ]
+    for c, model in zip(sampler, (bg, gg), strict=True):
+        d = model.diagnostics()
+        assert c.status == ("passed" if d["ok"] else "failed")
+        assert f"min bulk ESS {round(d['min_ess_bulk']):,}," in c.detail  # an integer
+        assert f"{d['divergences']} divergences (2 chains x 300 draws)" in c.detail

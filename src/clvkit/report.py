@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvkit.errors import ClvkitError
 from clvkit.models.registry import spec_of
 from clvkit.utils import fmt
 from clvkit.utils.io import atomic_path
@@ -797,6 +798,12 @@ def report_from_log(
     from clvkit.utils.progress import heartbeat
     from clvkit.value.engine import customer_value
 
+    if amount is None:
+        raise ClvkitError(
+            "argument 'amount' is None, but the report values customers, which needs spend. "
+            "Suggestion: pass the amount column (amount='amount'), or run clvkit.backtest "
+            "for the purchase model alone."
+        )
     step = step or _quiet_step
     fit_kwargs = dict(fit_kwargs or {})
     if random_seed is not None:
@@ -832,7 +839,7 @@ def report_from_log(
     value = customer_value(
         bg, gg, rfm, random_seed=random_seed, progressbar=show_progress, **value_kwargs
     )
-    bt_gg = fit(spend_model, "spend", split.rfm, "backtest") if amount is not None else None
+    bt_gg = fit(spend_model, "spend", split.rfm, "backtest")
     bt_bg = fit(model, "purchase", split.rfm, "backtest")
     step(f"backtest: calibration to {calibration_end}, holdout to {observation_end}")
     with heartbeat("backtest", show_progress, start=clock_start):
