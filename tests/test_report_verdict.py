@@ -200,6 +200,11 @@ def test_report_cells_read_as_numbers_people_read(cdnow_run):
     for tier, n in counts.items():
         row = re.search(rf"<th>{tier}</th>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>", tiers)
         assert row is not None and row.group(1) == f"{n:,}"
+    # the horizon of the matrices with its unit name ("the next 71.7 weeks", not "71.7143
+    # periods")
+    T_med = float(np.median(cdnow_run.rfm["T"]))
+    assert f"Expected purchases in the next {T_med:.1f} weeks" in html
+    assert f"{T_med:.4f}" not in html
     # headline cards: currency label, horizon with its unit name
     assert "Customer equity, next 52 weeks (log currency)" in html
     assert "New customer CLV, next 52 weeks (log currency)" in html
@@ -245,7 +250,7 @@ def test_sampler_diagnostics_are_checks_of_the_verdict():
     sampler = [c for c in v.checks if c.key == "sampler"]
     assert [c.title for c in sampler] == [
         "Sampler diagnostics (BG/NBD, valuation fit)",
-        "Sampler diagnostics (Gamma-Gamma, spend fit)",
+        "Sampler diagnostics (Gamma-Gamma, valuation fit)",
     ]
     for c, model in zip(sampler, (bg, gg), strict=True):
         d = model.diagnostics()

@@ -595,6 +595,8 @@ def build_report(
         cols = [c for c in cols if c not in ("lower", "upper", "median")]
     order = "expected_clv" if "expected_clv" in summary else "mean"
     top = summary.sort_values(order, ascending=False).head(top_customers)[cols]
+    # the CLV columns read as money
+    top = top.rename(columns={c: f"clv_{c}" for c in ("mean", "median", "lower", "upper")})
     rep.table(top)
     figs: dict[str, Callable[[Any], Any]] = {
         "Distribution of expected CLV over customers": lambda ax: plots.plot_clv_distribution(
@@ -616,17 +618,31 @@ def build_report(
     _model_section(rep, "spend", spend_model, prob, "valuation fit")
     spec = spec_of(transactions_model, "purchase", "transactions_model")
     if set(spec.columns) == {"frequency", "recency", "T"} and "T" in rfm:
-        T_ref = float(np.median(rfm["T"]))
+        T_ref = round(float(np.median(rfm["T"])), 1)
         span = fmt.horizon_text(T_ref, unit)
+        age = f"recency (age at last purchase, {fmt.unit_name(unit)}); observed for {span}"
+
+        def matrix(draw: Callable[[Any], Any], title: str) -> Callable[[Any], Any]:
+            def run(ax: Any) -> Any:
+                draw(ax)  # the plot's own labels, in the report's words and units
+                ax.set(title=title, xlabel=age)
+                return ax
+
+            return run
+
         rep.figures(
             {
-                f"P(alive) by frequency and recency (customers observed for {span})": lambda ax: (
-                    plots.plot_probability_alive_matrix(transactions_model, T=T_ref, ax=ax)
+                f"P(alive) by frequency and recency (customers observed for {span})": matrix(
+                    lambda ax: plots.plot_probability_alive_matrix(
+                        transactions_model, T=T_ref, ax=ax
+                    ),
+                    "Probability alive",
                 ),
-                f"Expected purchases in the next {span}": lambda ax: (
-                    plots.plot_expected_purchases_matrix(
+                f"Expected purchases in the next {span}": matrix(
+                    lambda ax: plots.plot_expected_purchases_matrix(
                         transactions_model, t=T_ref, T=T_ref, ax=ax
-                    )
+                    ),
+                    f"Expected purchases in the next {span}",
                 ),
             }
         )

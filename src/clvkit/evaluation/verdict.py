@@ -141,7 +141,7 @@ class Verdict:
         bad = self.failed
         if not bad:
             return f"The backtest supports the model: all {len(ran)} checks passed."
-        names = ", ".join(c.title.lower() for c in bad)
+        names = "; ".join(c.title for c in bad)
         return (
             f"The backtest does not fully support the model: {len(bad)} of {len(ran)} checks "
             f"failed ({names})."
@@ -386,9 +386,9 @@ def _tracking_check(bt: Any, prob: float, alpha: float) -> Check:
     return Check("tracking", what, FAILED, detail, meaning, values, action)
 
 
-def _sampler_checks(models: dict[str, Any]) -> list[Check]:
+def _sampler_checks(role: str, models: tuple[Any, ...]) -> list[Check]:
     out = []
-    for role, model in models.items():
+    for model in models:
         if model is None or getattr(model, "method_", None) != "nuts":
             continue
         label = getattr(getattr(model, "spec", None), "label", type(model).__name__)
@@ -580,12 +580,9 @@ def verdict(
         checks.append(_pit_check(backtest.customers["pit"].to_numpy(), alpha))
         checks.append(_tracking_check(backtest, prob, alpha))
         checks += _sampler_checks(
-            {
-                "backtest fit": backtest.transactions_model,
-                "backtest spend fit": backtest.spend_model,
-            }
+            "backtest fit", (backtest.transactions_model, backtest.spend_model)
         )
-    checks += _sampler_checks({"valuation fit": transactions_model, "spend fit": spend_model})
+    checks += _sampler_checks("valuation fit", (transactions_model, spend_model))
 
     equity: dict[str, Any] = {"prob": prob, "currency": currency}
     concentration: list[str] = []
