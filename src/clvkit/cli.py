@@ -1,18 +1,30 @@
-"""The ``clvkit`` command line: demo, fit, value, backtest, report and summarize.
+"""The ``clvkit`` command line: demo, fit, value, score, backtest, report and summarize.
 
-Progress goes to stderr (``--quiet`` turns it off), results to stdout or files.
+Progress goes to stderr (``--quiet`` turns it off): a line per step and, while a fit or the
+backtest runs and stderr is not a terminal, a "still running" line every few seconds. Results
+go to stdout or files. ``clvkit COMMAND --help`` shows every option with its default; the
+options are the API's (``docs/cli.md`` maps each to its keyword).
 
 ``PURCHASES`` (a CSV or Parquet file, or a glob) is read exactly as the Python API reads a path:
-``fit`` and ``summarize`` hand it to ``clvkit.rfm_summary``/``calibration_holdout`` (DuckDB,
-out of core), ``backtest`` and ``report`` to ``clvkit.evaluation.split_log``, which reads it
-once with ``clvkit.read_purchases`` and summarizes it once; so the same file gives the same
+``fit``, ``score`` and ``summarize`` hand it to ``clvkit.rfm_summary``/``calibration_holdout``
+(DuckDB, out of core), ``backtest`` to ``clvkit.evaluation.split_log``, ``report`` to
+``clvkit.report.report_from_log`` (read once, summarized as of the observation end for the
+valuation and split at the calibration end for the backtest); so the same file gives the same
 table, or the same error, on the command line and in Python (``--tz`` as the API's ``tz=``).
 
 Models come from the registry (``clvkit.models.registry``): ``--model`` names the purchase
 model (default ``bgnbd``), ``--spend-model`` the spend model (default ``gamma_gamma``).
 ``clvkit fit --out models/shop`` writes ``models/shop.<name>.nc`` per model (e.g.
-``shop.bgnbd.nc``, ``shop.gamma_gamma.nc``) and ``models/shop.rfm.parquet``; ``clvkit value``
-finds them by the prefix (files of earlier versions, ``shop.beta_geo.nc``, still load).
+``shop.bgnbd.nc``, and with ``--amount`` ``shop.gamma_gamma.nc``, fitted first so bad spend
+input stops the run before any purchase sampling) and ``models/shop.rfm.parquet``;
+``clvkit value`` finds them by the prefix (files of earlier versions, ``shop.beta_geo.nc``,
+still load) and ``clvkit score NEW_LOG --model-prefix models/shop`` values a new log with them,
+in their time unit.
+
+``clvkit report`` values the base as of ``--observation-end`` (models fitted on all purchases
+to that date) and backtests the models with a separate fit on the calibration window; the page
+and stdout open with the verdict (:mod:`clvkit.evaluation.verdict`). ``clvkit backtest``
+prints the verdict on the backtest.
 
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
@@ -33,8 +45,8 @@ Outputs (see ``docs/reliability.md``):
   one; temporaries are removed on errors and SIGTERM, and those of killed runs at the next run.
 
 Exit codes: 0 success; 2 a user error (bad argument, missing file or column, bad date, a model
-file that is corrupt or not clvkit's, an ``--out`` that breaks the rules above, an OS error
-while writing), one line on stderr; 130 Ctrl-C; 141 stdout closed early (``clvkit ... | head``),
+file that is corrupt or not clvkit's, an ``--out`` that breaks the rules above, a rate above 1,
+an OS error while writing), one line on stderr; 130 Ctrl-C; 141 stdout closed early (``clvkit ... | head``),
 quietly; 143 SIGTERM, one line on stderr, temporaries removed.
 """
 
@@ -660,7 +672,7 @@ def _add_cleaning(p: argparse.ArgumentParser) -> None:
         "--duplicates",
         choices=["keep", "drop"],
         default=None,
-        help="exact duplicate rows (default: keep, counted and warned about)",
+        help="exact duplicate rows (default: keep)",
     )
     g.add_argument(
         "--currency",
