@@ -257,3 +257,23 @@ def test_sampler_diagnostics_are_checks_of_the_verdict():
         assert c.status == ("passed" if d["ok"] else "failed")
         assert f"min bulk ESS {round(d['min_ess_bulk']):,}," in c.detail  # an integer
         assert f"{d['divergences']} divergences (2 chains x 300 draws)" in c.detail
+
+
+def test_cleaning_counts_and_currency_of_the_table_are_on_the_page(cdnow_run):
+    # the attrs the summaries record when cleaning (returns, duplicates) and with a currency
+    rfm = cdnow_run.rfm.copy()
+    rfm.attrs = dict(cdnow_run.rfm.attrs)
+    rfm.attrs["cleaning"] = {"rows": 6919, "returns_dropped": 3, "duplicates_dropped": 12}
+    rfm.attrs["currency"] = "EUR"
+    run = cdnow_run
+    rep = build_report(rfm, run.transactions_model, run.spend_model, run.value, run.backtest)
+    html = rep.to_html()
+    assert (
+        "Cleaning of the log (valuation): returns dropped: 3, duplicates dropped: 12 rows." in html
+    )
+    assert "Currency: EUR." in html
+    assert "Customer equity, next 52 weeks (EUR)" in html
+    equity = float(run.value.equity.values.mean())
+    assert rep.verdict.headline.startswith(
+        f"Customer equity as of {END} over the next 52 weeks: {equity:,.0f} EUR (point estimate"
+    )
