@@ -277,3 +277,68 @@ def test_cleaning_counts_and_currency_of_the_table_are_on_the_page(cdnow_run):
     assert rep.verdict.headline.startswith(
         f"Customer equity as of {END} over the next 52 weeks: {equity:,.0f} EUR (point estimate"
     )
+
+
+def _synthetic_backtest(pit: np.ndarray, coverage_90: float, tracking: pd.DataFrame):
+    from clvkit.evaluation import BacktestResult
+
+    n = pit.size
+    metrics = pd.DataFrame(
+        {"total_actual": [100.0], "total_predicted": [100.0], "aggregate_error_pct": [0.0],
+         "coverage_90": [coverage_90], "total_lower": [90.0], "total_upper": [110.0],
+         "p_total_at_least_actual": [0.5]},
+        index=["purchases"],
+    )  # fmt: skip
+    ppc = pd.DataFrame({"actual": [1.0]})
+    ppc.attrs.update(chi_square=2.0, dof=3, p_value=0.57)
+    customers = pd.DataFrame({"pit": pit}, index=pd.RangeIndex(n, name="customer_id"))
+    return BacktestResult(
+        customers=customers, conditional_expectations=pd.DataFrame(), metrics=metrics,
+        frequency_ppc=ppc, tracking=tracking, retention=pd.DataFrame(), calibration_end=5.0,
+        time_unit="W", origin=pd.Timestamp("2024-01-01"),
+    )  # fmt: skip
+
+
+def test_pit_coverage_and_tracking_checks_on_known_inputs():
+    rng = np.random.default_rng(0)
+    quiet = pd.DataFrame({"actual": [10.0] * 10, "lower": [5.0] * 10, "upper": [15.0] * 10})
+    quiet.attrs["prob"] = 0.9
+    ok = verdict(backtest=_synthetic_backtest(rng.uniform(size=2000), 0.9, quiet))
+    assert {c.key: c.status for c in ok.checks} == {
+        "aggregate_purchases": "passed", "coverage": "passed", "calibration": "passed",
+        "pit": "passed", "tracking": "passed",
+    }  # fmt: skip
+    assert ok.supported is True and ok.summary_sentence().endswith("all 5 checks passed.")
+    # PIT piled up at the top: actual purchases above their forecasts; coverage 80% of 90%
+    high = rng.uniform(0.3, 1.0, size=2000)
+    spikes = quiet.copy()
+    spikes.loc[[2, 6, 7], "actual"] = [30.0, 40.0, 2.0]  # 3 of 10 outside: p = 0.07 at 10%
+    spikes.loc[[8, 9], "actual"] = [25.0, 28.0]  # 5 of 10: p < 0.001
+    bad = verdict(backtest=_synthetic_backtest(high, 0.8, spikes))
+    checks = {c.key: c for c in bad.checks}
+    hist = np.histogram(high, bins=10, range=(0, 1))[0]
+    assert checks["pit"].values["histogram"] == hist.tolist()
+    assert checks["pit"].status == "failed"
+    assert checks["pit"].meaning.startswith("actual purchases tend to be above their forecasts")
+    assert checks["coverage"].status == "failed" and "too narrow" in checks["coverage"].meaning
+    assert checks["coverage"].values["tolerance"] == pytest.approx(3 * np.sqrt(0.09 / 2000))
+    tr = checks["tracking"]
+    assert tr.status == "failed" and tr.values["n_outside"] == 5
+    # the worst period first (period 6), dated from the origin in weeks, in the holdout (>= 5)
+    assert tr.values["worst_periods"][0].startswith(
+        "period starting 2024-02-12 (holdout): actual 40"
+    )
+    assert "more purchases than the model allows in 4 periods and fewer in 1" in tr.meaning
+
+
+def test_report_from_a_file_equals_the_report_from_the_frame(cdnow_run, tmp_path):
+    path = tmp_path / "cdnow.parquet"
+    cdnow_transactions().to_parquet(path)
+    run = report_from_log(
+        str(path), calibration_end=CAL, observation_end=END, fit_kwargs={"method": "mle"},
+        value_kwargs=VALUE, n_samples=500, random_seed=0,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(run.rfm, cdnow_run.rfm)
+    pd.testing.assert_frame_equal(run.backtest.customers, cdnow_run.backtest.customers)
+    assert run.value.equity.values.tolist() == cdnow_run.value.equity.values.tolist()
+    assert run.verdict.to_text() == cdnow_run.verdict.to_text()
