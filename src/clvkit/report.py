@@ -390,7 +390,9 @@ def _as_of(rfm: pd.DataFrame, backtest: Any) -> tuple[str, list[tuple[str, str]]
             f"compared with the holdout ({cal} to {end})."
         )
         n_bt = len(backtest.rfm) if len(getattr(backtest, "rfm", ())) else len(backtest.customers)
-        late = bt_attrs.get("late_customers")
+        late = bt_attrs.get("late_customers")  # a count (or the ids) from the summaries
+        if late is not None and not isinstance(late, (int, float, np.integer, np.floating)):
+            late = len(late)
         if late is None and not attrs.get("calibration_end"):
             late = len(rfm.index.difference(backtest.customers.index))
         text = f"Backtest calibration: {fmt.count(n_bt)} customers known on {cal}."
