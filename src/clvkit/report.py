@@ -99,7 +99,7 @@ def _figure_png(draw: Callable[[Any], Any], figsize: tuple[float, float]) -> str
 #: Column-name patterns and how their cells read (first match wins).
 _COUNT_COLUMNS = ("count", "n_customers", "n_eligible", "ess", "frequency", "divergences")
 _SHARE_COLUMNS = ("share", "coverage", "p_alive", "top_share")
-_MONEY_COLUMNS = ("clv", "spend", "equity", "revenue", "monetary")
+_MONEY_COLUMNS = ("clv", "spend", "equity", "revenue", "monetary", "cut")
 
 
 def cell(column: Any, v: Any, digits: int = 4, escape: bool = True) -> str:
