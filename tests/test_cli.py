@@ -169,8 +169,9 @@ def test_report_reads_and_summarizes_the_log_once(cdnow_csv, tmp_path, monkeypat
         "--seed", "1",
     )  # fmt: skip
     assert code == 0, err
-    # read once; summarized twice: the valuation table (all purchases to the observation end)
-    # and the backtest's calibration/holdout table are two tables now
+    # loaded once (the split's purchase days); summarized twice: the valuation table (all
+    # purchases to the observation end, by DuckDB from the path) and the backtest's
+    # calibration/holdout table are two tables now
     assert calls == {"summarize_log": 2, "read_files": 1}
     text = report.read_text()
     assert "BG/NBD purchase model" in text and "Gamma-Gamma spend model" in text

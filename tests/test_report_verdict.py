@@ -277,9 +277,7 @@ def test_cleaning_counts_and_currency_of_the_table_are_on_the_page(cdnow_run):
     run = cdnow_run
     rep = build_report(rfm, run.transactions_model, run.spend_model, run.value, run.backtest)
     html = rep.to_html()
-    assert (
-        "Cleaning of the log (valuation): returns dropped: 3, duplicates dropped: 12 rows." in html
-    )
+    assert "The log (valuation), 6,919 rows; returns dropped: 3; duplicates dropped: 12." in html
     assert "Currency: EUR." in html
     assert "Customer equity, next 52 weeks (EUR)" in html
     equity = float(run.value.equity.values.mean())

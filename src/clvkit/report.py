@@ -409,10 +409,12 @@ def _as_of(rfm: pd.DataFrame, backtest: Any) -> tuple[str, list[tuple[str, str]]
         if table is None:
             continue
         cleaning = table.attrs.get("cleaning") or {}
-        dropped = {k: v for k, v in cleaning.items() if k != "rows" and v}
-        if dropped:
-            parts = ", ".join(f"{k.replace('_', ' ')}: {fmt.count(v)}" for k, v in dropped.items())
-            lines.append((f"Cleaning of the log ({label}): {parts} rows.", "note"))
+        found = {k: v for k, v in cleaning.items() if k != "rows" and v}
+        if found:
+            parts = "; ".join(f"{k.replace('_', ' ')}: {fmt.count(v)}" for k, v in found.items())
+            rows = cleaning.get("rows")
+            head = f"{fmt.count(rows)} rows" if rows is not None else "rows"
+            lines.append((f"The log ({label}), {head}; {parts}.", "note"))
         n_late_rows = table.attrs.get("n_rows_after_observation_end")
         if n_late_rows:
             lines.append(
@@ -765,7 +767,7 @@ def report_from_log(
     Parameters
     ----------
     transactions : pandas.DataFrame, str or os.PathLike
-        The purchase log (a CSV/Parquet path or glob is read once).
+        The purchase log (a CSV/Parquet path or glob: read by DuckDB for each summary).
     calibration_end, observation_end : str or pandas.Timestamp
         The backtest's calibration end, and the valuation date (the end of the holdout).
     time_unit, customer_id, date, amount, tz
@@ -810,7 +812,7 @@ def report_from_log(
     >>> run.verdict.as_of["valued_as_of"], run.verdict.as_of["backtest_calibration_end"]
     ('1998-06-30', '1997-09-30')
     """
-    from clvkit.data.summary import read_purchases, rfm_summary
+    from clvkit.data.summary import rfm_summary
     from clvkit.evaluation.run import backtest_split, fit_model
     from clvkit.evaluation.split import split_log
     from clvkit.utils.progress import heartbeat
@@ -828,11 +830,9 @@ def report_from_log(
         fit_kwargs.setdefault("random_seed", random_seed)
     cleaning = {k: v for k, v in (cleaning or {}).items() if v is not None}
     columns = {"customer_id": customer_id, "date": date, "amount": amount, "tz": tz}
-    if cleaning:
-        source = transactions  # the summaries read the cleaning columns themselves
-    else:
-        step("reading the purchase log")
-        source = read_purchases(transactions, **columns)
+    # Both summaries read the log itself (a path through DuckDB), so each applies the cleaning
+    # options and records its counts and currency in attrs, exactly as the API's calls do.
+    source = transactions
     # the split first: it checks the two dates before anything else is summarized
     step(f"summarizing the log: calibration to {calibration_end}, holdout to {observation_end}")
     split = split_log(
