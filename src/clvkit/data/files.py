@@ -511,6 +511,7 @@ class _Source:
                 counts["duplicates_dropped"] = n_dup
             elif (
                 warn
+                and has_amt
                 and self.q(  # a log of dates only: equal rows are ordinary, not warned about
                     "SELECT bool_or(wall <> CAST(CAST(wall AS DATE) AS TIMESTAMP)) FROM log"
                 ).fetchone()[0]

@@ -490,7 +490,7 @@ def _clean(
         keep &= ~dup
         counts["duplicates_dropped"] = n_dup
     elif (
-        n_dup and warn and (wall % 86_400_000_000 != 0).any()
+        n_dup and warn and amounts is not None and (wall % 86_400_000_000 != 0).any()
     ):  # dates only: equal rows are ordinary
         example = _example(frame, dup, shown)
         i = int(np.flatnonzero(dup)[0])  # the date as read (tz rule) and the amount as parsed
