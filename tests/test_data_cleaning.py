@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from clvkit.data import calibration_holdout, read_purchases, rfm_summary
 from clvkit.data.cleaning import net_returns
@@ -249,3 +250,26 @@ def test_read_purchases_cleans_as_the_summary_does(tmp_path):
     direct = rfm_summary(MESSY, **opts, time_unit="D", observation_end="2024-01-10")
     via = rfm_summary(frames[0], amount="amount", time_unit="D", observation_end="2024-01-10")
     pd.testing.assert_frame_equal(via, direct, check_exact=True)
+
+
+def test_split_log_cleans_once_and_counts_late_customers(tmp_path):
+    from clvkit.evaluation.split import split_log
+
+    kw = {"calibration_end": "2024-01-03", "observation_end": "2024-01-10", "time_unit": "D"}
+    opts = {"amount": "amount", "returns": "drop", "duplicates": "drop"}
+    splits = []
+    for source in sources(tmp_path, MESSY.assign(currency="EUR")):
+        with pytest.warns(ClvkitWarning, match="1 customer first purchased after"):
+            splits.append(split_log(source, **kw, **opts))
+    for sp in splits[1:]:
+        pd.testing.assert_frame_equal(sp.rfm, splits[0].rfm, check_exact=True)
+        assert sp.rfm.attrs == splits[0].rfm.attrs
+        np.testing.assert_array_equal(sp.repeat_time, splits[0].repeat_time)
+    rfm = splits[0].rfm
+    assert rfm.attrs["late_customers"] == 1 and rfm.attrs["late_customers_example"] == "c"
+    assert rfm.attrs["currency"] == "EUR"
+    assert rfm.attrs["cleaning"] == counts(duplicates_dropped=1, returns_dropped=2)
+    # a: 01-01 in calibration; holdout days 01-05 (50, its duplicate dropped) and 01-10 (20)
+    assert rfm.loc["a", "frequency_holdout"] == 2
+    assert rfm.loc["a", "monetary_value_holdout"] == 35.0
+    assert splits[0].repeat_time.tolist() == [4.0, 9.0, 2.0, 7.0]  # days since 01-01
