@@ -310,6 +310,9 @@ class SimulatedLog:
                 ).clip(0.0)
             columns["duration_holdout"] = np.full(n, obs - cut)
             attrs["calibration_end"] = str(cal_day.date())
+            late = np.flatnonzero(~acquired)  # first purchase after the calibration end
+            attrs["late_customers"] = int(late.size)
+            attrs["late_customers_example"] = int(late[0]) if late.size else None
         out = pd.DataFrame(columns, index=self.truth.index.copy())[acquired]
         out.attrs = attrs
         return out

@@ -690,6 +690,7 @@ def summarize_files(
     end: int | None,
     cal: int | None,
     cleaning: dict[str, Any] | None = None,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """The purchase days of a log on disk, for :func:`clvkit.data.summary.purchase_day_table`.
 
@@ -697,7 +698,7 @@ def summarize_files(
     ``day``, ``amt``, ``customers`` (sorted ids), ``first`` and ``last`` (days in the log),
     ``end``, ``n_rows`` and ``n_left_out`` (rows after ``end``), all after the ``cleaning``
     options (keywords of :func:`clvkit.data.cleaning.cleaning_options`), and ``extra``, the
-    attrs ``cleaning`` and ``currency``.
+    attrs ``cleaning`` and ``currency``. ``warn=False``: no warning about duplicates kept.
 
     Examples
     --------
@@ -712,7 +713,7 @@ def summarize_files(
     """
     src = _Source(path, customer_id, date, amount, tz, cleaning)
     try:
-        extra, info = src.clean(src.validate()["n"])
+        extra, info = src.clean(src.validate()["n"], warn=warn)
         end = info["last"] if end is None else end
         bound, arg = (cal, "calibration_end") if cal is not None else (end, "observation_end")
         if bound < info["first"]:

@@ -579,6 +579,37 @@ def _validated_clean(
     return _clean(log, opts, customer_id, date, amount, warn)
 
 
+def part_stats(
+    part: pd.DataFrame,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    tz: str,
+    end: int,
+    cal: int | None,
+) -> dict[str, Any]:
+    """The default cleaning counts and the late customers of a part of a log that holds whole
+    customers (a partition of a log shuffled by customer), for a distributed summary: summed
+    over the parts they give ``attrs["cleaning"]`` and ``attrs["late_customers"]`` of the
+    whole log; ``late_min`` is the part's smallest late id (None if none).
+    """
+    if len(part) == 0:
+        return {"cleaning": new_counts(0), "late": 0, "late_min": None}
+    log, extra = _validated_clean(part, customer_id, date, amount, tz, {}, warn=False)
+    late, late_min = 0, None
+    if cal is not None:
+        first = np.full(len(log.customers), np.iinfo(np.int64).max)
+        seen = log.days <= end
+        np.minimum.at(first, log.codes[seen], log.days[seen])
+        is_late = (first > cal) & (first <= end)
+        late = int(np.count_nonzero(is_late))
+        if late:
+            late_min = log.customers[int(np.flatnonzero(is_late)[0])]
+            late_min = late_min.item() if isinstance(late_min, np.generic) else late_min
+    return {"cleaning": extra["cleaning"], "late": late, "late_min": late_min}
+
+
 def _parse_end(value: Any, argument: str) -> int:
     """A date argument as an int64 day number (time of day ignored)."""
     ts = parse_date(value, argument)
@@ -1013,7 +1044,6 @@ def summarize_log(
     tz: str | None = None,
     holdout: bool = False,
     warn: bool = True,
-    warn_late: bool = True,
     returns: str = "error",
     zero_amounts: str = "keep",
     duplicates: str = "keep",
@@ -1023,10 +1053,10 @@ def summarize_log(
 ) -> pd.DataFrame:
     """:func:`rfm_summary` or (``holdout``) :func:`calibration_holdout`, on either route.
 
-    ``warn=False`` skips the warnings about rows after ``observation_end`` and about a gap
-    after the last purchase (for callers that summarize a part of a log and warn once);
-    ``warn_late=False`` the warning about customers first seen after ``calibration_end``.
-    The cleaning options are those of :func:`rfm_summary`.
+    ``warn=False`` skips the warnings about rows after ``observation_end``, about a gap after
+    the last purchase, about exact duplicates kept and about customers first seen after
+    ``calibration_end`` (for callers that summarize a part of a log and warn once; the counts
+    are in attrs either way). The cleaning options are those of :func:`rfm_summary`.
     """
     cleaning = {
         "returns": returns, "zero_amounts": zero_amounts, "duplicates": duplicates,
@@ -1045,10 +1075,12 @@ def summarize_log(
     if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
         days = files.summarize_files(
             transactions, customer_id=customer_id, date=date, amount=amount, tz=zone,
-            end=end, cal=cal, cleaning=cleaning,
+            end=end, cal=cal, cleaning=cleaning, warn=warn,
         )  # fmt: skip
     else:
-        log, extra = _validated_clean(transactions, customer_id, date, amount, zone, cleaning)
+        log, extra = _validated_clean(
+            transactions, customer_id, date, amount, zone, cleaning, warn=warn
+        )
         first, last = int(log.days.min()), int(log.days.max())
         end = last if end is None else end
         bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
@@ -1081,7 +1113,7 @@ def summarize_log(
         n_rows=days["n_rows"],
         n_left_out=days["n_left_out"],
         warn=warn,
-        warn_late=warn_late,
+        warn_late=warn,
         extra=days["extra"],
     )
 
