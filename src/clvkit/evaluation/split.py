@@ -89,6 +89,8 @@ def split_log(
     ...                time_unit="D")
     >>> sp.rfm.index.tolist(), sp.repeat_time.tolist(), sp.horizon
     ([1], [9.0], 13.0)
+    >>> sp.rfm.attrs["late_customers"], sp.rfm.attrs["late_customers_example"]  # 2: on 01-08
+    (1, 2)
     """
     unit = parse_time_unit(time_unit)
     cal_end = parse_date(calibration_end, "calibration_end").normalize()
