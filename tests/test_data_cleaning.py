@@ -273,3 +273,22 @@ def test_split_log_cleans_once_and_counts_late_customers(tmp_path):
     assert rfm.loc["a", "frequency_holdout"] == 2
     assert rfm.loc["a", "monetary_value_holdout"] == 35.0
     assert splits[0].repeat_time.tolist() == [4.0, 9.0, 2.0, 7.0]  # days since 01-01
+
+
+def test_duplicate_count_equals_pandas_on_random_logs():
+    rng = np.random.default_rng(5)
+    n = 20_000
+    log = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 500, n),
+            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 40, n), unit="h"),
+            "amount": rng.integers(0, 3, n).astype(float),
+        }
+    )
+    want = int(log.duplicated().sum())
+    assert want > 1000  # plenty of duplicates, and of same customer-and-time pairs that differ
+    rfm = rfm_summary(log, amount="amount", duplicates="drop", time_unit="D")
+    assert rfm.attrs["cleaning"]["duplicates"] == want
+    kept = rfm_summary(log.drop_duplicates(), amount="amount", time_unit="D")
+    pd.testing.assert_frame_equal(rfm, kept, check_exact=True)
+    assert kept.attrs["cleaning"]["rows"] == n - want

@@ -393,6 +393,7 @@ class _Source:
                 ("no_amt", f"raw_amount IS NULL OR {_is_nan('amt')}"),
                 ("inf_amt", "isinf(amt)"),
                 ("neg_amt", "amt < 0" if self.opts.returns == "error" else "FALSE"),
+                ("zero_amt", "amt = 0"),  # a count for the cleaning step, not a check
             ]
         counts = ", ".join(f"count_if({cond}) AS {name}" for name, cond in checks)
         row = self.q(
@@ -474,17 +475,23 @@ class _Source:
                 "is negative",
                 NEGATIVE_HINT,
             )
-        return {"n": n, "first": int(res["first"]), "last": int(res["last"])}
+        info = {"n": n, "first": int(res["first"]), "last": int(res["last"])}
+        if amount is not None:
+            info["zero"] = int(res["zero_amt"])
+        return info
 
     # ---- cleaning ---------------------------------------------------------------------------
-    def clean(self, n: int, warn: bool = True) -> tuple[dict[str, Any], dict[str, int]]:
+    def clean(
+        self, info: dict[str, int], warn: bool = True
+    ) -> tuple[dict[str, Any], dict[str, int]]:
         """Apply the cleaning options (as :func:`clvkit.data.summary` does in memory).
 
         Sets :attr:`rel` to the view of the cleaned rows; returns the extra attrs (``cleaning``,
-        ``currency``) and the cleaned rows' ``n``, ``first`` and ``last`` day. ``warn``: warn
-        about duplicates kept (:func:`read_files` leaves it to the summary).
+        ``currency``) and the cleaned rows' ``n``, ``first`` and ``last`` day. ``info``: what
+        :meth:`validate` returned (reused while no row is changed). ``warn``: warn about
+        duplicates kept (:func:`read_files` leaves it to the summary).
         """
-        opts, has_amt = self.opts, self.amount is not None
+        opts, has_amt, n = self.opts, self.amount is not None, info["n"]
         counts = new_counts(n)
         if opts.currency is not None:
             missing = int(self.q("SELECT count_if(raw_cur IS NULL) FROM log").fetchone()[0])
@@ -545,13 +552,17 @@ class _Source:
                 counts["returns_dropped"] = n_neg
             elif n_neg and opts.returns == "net":
                 rel = self._net(rel, counts)
-            n_zero = int(self.q(f"SELECT count_if(amt = 0) FROM {rel}").fetchone()[0])
+            n_zero = info["zero"] if rel == "log" else None
+            if n_zero is None:
+                n_zero = int(self.q(f"SELECT count_if(amt = 0) FROM {rel}").fetchone()[0])
             counts["zero_amounts"] = n_zero
             if n_zero and opts.zero_amounts == "drop":
                 self.q(f"CREATE TEMP VIEW c_nozero AS SELECT * FROM {rel} WHERE amt <> 0")
                 rel = "c_nozero"
                 counts["zero_amounts_dropped"] = n_zero
         self.rel = rel
+        if rel == "log":
+            return {"cleaning": counts, "currency": currency}, info
         left, first, last = self.q(f"SELECT count(*), min(day), max(day) FROM {rel}").fetchone()
         if not left:
             raise empty_after_cleaning(counts)
@@ -713,7 +724,7 @@ def summarize_files(
     """
     src = _Source(path, customer_id, date, amount, tz, cleaning)
     try:
-        extra, info = src.clean(src.validate()["n"], warn=warn)
+        extra, info = src.clean(src.validate(), warn=warn)
         end = info["last"] if end is None else end
         bound, arg = (cal, "calibration_end") if cal is not None else (end, "observation_end")
         if bound < info["first"]:
@@ -745,7 +756,7 @@ def read_files(
     :func:`clvkit.data.read_purchases`)."""
     src = _Source(path, customer_id, date, amount, tz, cleaning)
     try:
-        extra, _ = src.clean(src.validate()["n"], warn=False)
+        extra, _ = src.clean(src.validate(), warn=False)
         cols = "cid, wall" + (", amt" if amount is not None else "")
         got = src.q(f"SELECT {cols} FROM {src.rel} ORDER BY rn").fetchnumpy()
         columns: dict[Hashable, Any] = {
