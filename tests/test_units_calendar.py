@@ -94,3 +94,28 @@ def test_rfm_summary_in_months_on_both_routes(tmp_path):
     )
     pd.testing.assert_frame_equal(ch_mem, ch_disk)
     assert ch_mem.loc["a", "duration_holdout"] == 184 / 91.3125
+
+
+def test_calendar_units_round_trip_through_a_saved_model(tmp_path):
+    import clvkit
+    from clvkit.datasets import simulate
+    from clvkit.models import BetaGeo
+
+    sim = simulate(2000, r=0.5, alpha=2.0, a=1.0, b=3.0, time_unit="month",
+                   acquisition_periods=3, observation_periods=18, random_seed=2)  # fmt: skip
+    rfm = sim.rfm()
+    assert rfm.attrs["time_unit"] == "M" and sim.time_unit == "M"
+    model = BetaGeo().fit(rfm, method="mle")
+    assert model.time_unit_ == "M"
+    model.save(tmp_path / "bg.nc")
+    again = clvkit.load(tmp_path / "bg.nc")
+    assert again.time_unit_ == "M"
+    same_unit = rfm.copy()
+    same_unit.attrs["time_unit"] = "1month"  # the same unit, spelled otherwise
+    np.testing.assert_array_equal(
+        again.probability_alive(same_unit).values, model.probability_alive(rfm).values
+    )
+    weeks = rfm.copy()
+    weeks.attrs["time_unit"] = "W"
+    with pytest.raises(ClvkitError, match=r"time unit|time_unit"):
+        again.probability_alive(weeks)
