@@ -292,3 +292,13 @@ def test_duplicate_count_equals_pandas_on_random_logs():
     kept = rfm_summary(log.drop_duplicates(), amount="amount", time_unit="D")
     pd.testing.assert_frame_equal(rfm, kept, check_exact=True)
     assert kept.attrs["cleaning"]["rows"] == n - want
+
+
+def test_amount_options_need_an_amount(tmp_path):
+    log = MESSY.drop(columns="amount")
+    for kw in ({"returns": "net"}, {"zero_amounts": "drop"}, {"fx_rate": "rate"}):
+        kind, msg, _ = same(tmp_path, log, time_unit="D", **kw)
+        assert kind == "error" and "no amount column is given" in msg and "Suggestion:" in msg
+    kind, rfm, seen = same(tmp_path, log, time_unit="D", duplicates="drop")
+    assert kind == "ok" and seen == [] and rfm.attrs["cleaning"]["duplicates_dropped"] == 1
+    assert rfm.loc["a", "frequency"] == 3  # days 01-01, 01-05, 01-06, 01-10

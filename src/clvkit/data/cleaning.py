@@ -127,8 +127,13 @@ def cleaning_options(
     duplicates = _choice("duplicates", duplicates, ("keep", "drop"))
     taken = [customer_id, date, amount]
     if amount is None:
-        for name, value in (("currency", currency), ("fx_rate", fx_rate)):
-            if value is not None:
+        for name, value, default in (
+            ("returns", returns, "error"),
+            ("zero_amounts", zero_amounts, "keep"),
+            ("currency", currency, None),
+            ("fx_rate", fx_rate, None),
+        ):
+            if value != default:
                 raise ClvkitError(
                     f"argument {name!r} is {value!r}, but no amount column is given. "
                     "Suggestion: pass amount='<column>' too, or leave it out."

@@ -18,9 +18,13 @@ DuckDB, :mod:`clvkit.data.files`) give the same table, the same warnings and the
   column: booleans, lists, dicts and columns mixing kinds (``1``, ``1.0``, ``"1"``) are refused
   rather than merged or split. CSV carries no types: an id column of canonical integers only
   becomes int64, any other (``"007"``) stays a string, zeros kept.
-- **Amounts** are real numbers: missing (None, NaN, Decimal NaN), infinite, negative, complex or
-  text amounts are refused, and so are sums that overflow float64.
-- **Time units** are a day or longer: times of day are dropped, so a sub-day unit is refused.
+- **Amounts** are real numbers: missing (None, NaN, Decimal NaN), infinite, complex or text
+  amounts are refused, and so are sums that overflow float64. Negative amounts (returns) are
+  refused unless ``returns="drop"`` or ``"net"``; zero amounts, exact duplicate rows and
+  currencies have options too (:mod:`clvkit.data.cleaning`, ``docs/data.md``), with their
+  counts in ``attrs["cleaning"]``.
+- **Time units** are a day or longer (``"D"``, ``"W"``, ``"M"`` = 30.4375 days, ``"Q"``,
+  ``"Y"`` = 365.25 days, ...): times of day are dropped, so a sub-day unit is refused.
 - An ``observation_end`` (or holdout window) running implausibly far past the last purchase
   warns: by how many days, and that it inflates ``T`` (or ``duration_holdout``).
 """
