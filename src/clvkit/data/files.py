@@ -36,6 +36,7 @@ import glob
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -527,8 +528,6 @@ class _Source:
                 shown = [("cid", self.customer_id), ("wall", self.date)]
                 shown += [("amt", self.amount)] if has_amt else []
                 example = self._example(f"rn = {rn}", shown)
-                import warnings
-
                 warnings.warn(duplicates_warning(n_dup, n, example), ClvkitWarning, stacklevel=5)
         currency = None
         if opts.currency is not None:
