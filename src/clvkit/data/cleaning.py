@@ -256,32 +256,40 @@ def net_returns(
     start = np.flatnonzero(np.r_[True, cust[rows][1:] != cust[rows][:-1]])
     stop = np.r_[start[1:], rows.size]
     original = amount.copy()
+    tolerance = NET_TOLERANCE * np.abs(original)
     bad: list[int] = []
     excess_of: dict[int, float] = {}
     n_out = 0
+    order = rows.tolist()
+    d0 = int(day[rows].min())
+    key = cust[rows].astype(np.int64) * (int(day[rows].max()) - d0 + 1) + (day[rows] - d0)
+    day_end = np.searchsorted(key, key, side="right").tolist()  # per row: end of its day
     for lo, hi in zip(start.tolist(), stop.tolist(), strict=True):
-        group = rows[lo:hi]
-        for k, i in enumerate(group.tolist()):
+        # open purchases before the current row, in time order: the latest is netted first
+        stack: list[int] = []
+        for k in range(lo, hi):
+            i = order[k]
             if amount[i] >= 0:
+                if keep[i] and amount[i] > 0:
+                    stack.append(i)
                 continue
             left = -amount[i]
             keep[i] = False
-            # purchases on or before the return's day: earlier rows and later rows that day
-            same_day_after = [j for j in group[k + 1 :].tolist() if day[j] == day[i]]
-            targets = group[:k].tolist() + same_day_after
-            targets.sort(key=lambda j: (time[j], j))
-            for j in reversed(targets):
-                if not keep[j] or amount[j] <= 0:
-                    continue
-                if amount[j] - left > NET_TOLERANCE * original[j]:
+            # later purchases the same day are the latest on or before the return's day
+            targets = [j for j in order[k + 1 : day_end[k]] if keep[j] and amount[j] > 0]
+            while left > 0 and (targets or stack):
+                j = targets.pop() if targets else stack[-1]
+                if amount[j] - left > tolerance[j]:
                     amount[j] -= left
                     left = 0.0
-                    break
-                left -= amount[j]
-                amount[j] = 0.0
-                keep[j] = False
-                n_out += 1
-            if left > NET_TOLERANCE * -original[i]:
+                else:
+                    left -= amount[j]
+                    amount[j] = 0.0
+                    keep[j] = False
+                    n_out += 1
+                    if stack and stack[-1] == j:
+                        stack.pop()
+            if left > tolerance[i]:
                 bad.append(i)
                 excess_of[i] = left
                 break  # one failing return per customer is enough
