@@ -346,3 +346,14 @@ def test_net_returns_follows_the_plain_rule_on_random_logs():
         want_keep, want = _net_reference(cust, time, day, amount)
         np.testing.assert_array_equal(keep, want_keep)
         np.testing.assert_array_equal(netted[keep], want[keep])
+
+
+def test_the_default_observation_end_is_the_last_day_as_read(tmp_path):
+    # the return on 01-12 is dropped, but the log was observed until then
+    log = pd.concat(
+        [MESSY, pd.DataFrame({"customer_id": ["b"], "date": ["2024-01-12"], "amount": [-5.0]})],
+        ignore_index=True,
+    )
+    kind, rfm, _ = same(tmp_path, log, amount="amount", time_unit="D", returns="drop")
+    assert kind == "ok" and rfm.attrs["observation_end"] == "2024-01-12"
+    assert rfm.loc["a", "T"] == 11.0

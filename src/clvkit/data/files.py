@@ -562,10 +562,11 @@ class _Source:
         self.rel = rel
         if rel == "log":
             return {"cleaning": counts, "currency": currency}, info
-        left, first, last = self.q(f"SELECT count(*), min(day), max(day) FROM {rel}").fetchone()
+        left, first = self.q(f"SELECT count(*), min(day) FROM {rel}").fetchone()
         if not left:
             raise empty_after_cleaning(counts)
-        info = {"n": int(left), "first": int(first), "last": int(last)}
+        # the last day as read is the default observation end (as in memory)
+        info = {"n": int(left), "first": int(first), "last": info["last"]}
         return {"cleaning": counts, "currency": currency}, info
 
     def _check_rates(self, n: int) -> None:

@@ -586,8 +586,10 @@ def _validated_clean(
     tz: str,
     cleaning: dict[str, Any],
     warn: bool = True,
-) -> tuple[_Log, dict[str, Any]]:
-    """Validate a DataFrame log and apply the cleaning options; the log and the extra attrs."""
+) -> tuple[_Log, dict[str, Any], int]:
+    """Validate a DataFrame log and apply the cleaning options: the cleaned log, the extra
+    attrs and the last day of the log as read (the default observation end: rows that
+    cleaning removes, such as a return on the last day, were observed too)."""
     if isinstance(transactions, pd.DataFrame):
         columns = list(transactions.columns)
         check_column_arguments(customer_id, date, amount, columns, _INDEX_HINT)
@@ -600,7 +602,7 @@ def _validated_clean(
         transactions, customer_id, date, amount, tz, keep_wall=True,
         allow_negative=opts.returns != "error",
     )  # fmt: skip
-    return _clean(log, opts, customer_id, date, amount, warn)
+    return (*_clean(log, opts, customer_id, date, amount, warn), int(log.days.max()))
 
 
 def part_stats(
@@ -620,7 +622,7 @@ def part_stats(
     """
     if len(part) == 0:
         return {"cleaning": new_counts(0), "late": 0, "late_min": None}
-    log, extra = _validated_clean(part, customer_id, date, amount, tz, {}, warn=False)
+    log, extra, _ = _validated_clean(part, customer_id, date, amount, tz, {}, warn=False)
     late, late_min = 0, None
     if cal is not None:
         first = np.full(len(log.customers), np.iinfo(np.int64).max)
@@ -974,7 +976,7 @@ def rfm_summary(
         Unit of ``recency`` and ``T``, e.g. ``"W"`` or ``"D"``.
     observation_end : date-like, optional
         Last day observed, inclusive (purchases on that day count). Default: the last date in
-        the log. A day implausibly long after the last purchase (no purchase in that many days
+        the log as read (rows that cleaning drops, such as returns, included). A day implausibly long after the last purchase (no purchase in that many days
         has under 0.1% chance at the purchase-day rate of the log's last 28 days) warns.
     tz : str, optional
         Zone that zoned timestamps (tz-aware values, text with a UTC offset or 'Z') are
@@ -1102,10 +1104,10 @@ def summarize_log(
             end=end, cal=cal, cleaning=cleaning, warn=warn,
         )  # fmt: skip
     else:
-        log, extra = _validated_clean(
+        log, extra, last = _validated_clean(
             transactions, customer_id, date, amount, zone, cleaning, warn=warn
         )
-        first, last = int(log.days.min()), int(log.days.max())
+        first = int(log.days.min())
         end = last if end is None else end
         bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
         if bound < first:
@@ -1289,7 +1291,7 @@ def read_purchases(
         return files.read_files(
             path, customer_id=customer_id, date=date, amount=amount, tz=zone, cleaning=cleaning
         )
-    log, extra = _validated_clean(path, customer_id, date, amount, zone, cleaning, warn=False)
+    log, extra, _ = _validated_clean(path, customer_id, date, amount, zone, cleaning, warn=False)
     ids = path[customer_id].reset_index(drop=True)
     if log.rows is not None:
         ids = ids.iloc[log.rows].reset_index(drop=True)
