@@ -99,6 +99,8 @@ def test_rfm_summary_matches_reference_and_invariants(log, end_offset, unit):
 @SETTINGS
 @given(log=logs(min_rows=2), cut=st.integers(0, 59), extra=st.integers(1, 10))
 @pytest.mark.filterwarnings("ignore:observation_end=.*after the last purchase")  # on purpose
+@pytest.mark.filterwarnings("ignore:.*exact duplicates of an earlier row")  # random logs
+@pytest.mark.filterwarnings("ignore:.*first purchased after calibration_end")  # counted below
 def test_calibration_plus_holdout_equals_total(log, cut, extra):
     first = log["date"].min().floor("D")
     last = log["date"].max().floor("D")
@@ -121,6 +123,8 @@ def test_calibration_plus_holdout_equals_total(log, cut, extra):
     total_days = int((full["frequency"] + 1).sum())
     newcomers = full.index.difference(ch.index)
     assert (full.loc[newcomers, "T"] < (end - cal).days).all()
+    assert ch.attrs["late_customers"] == len(newcomers)
+    assert ch.attrs["late_customers_example"] == (min(newcomers) if len(newcomers) else None)
     counted = (
         int((ch["frequency"] + 1).sum())
         + int(ch["frequency_holdout"].sum())

@@ -198,7 +198,7 @@ def test_simulate_dates_and_reproducibility():
         (dict(alpha=float("nan")), "alpha"),
         (dict(p=1.0), "'p', 'q', 'v'"),
         (dict(acquisition_periods=50, observation_periods=10), "observation_periods"),
-        (dict(time_unit="month"), "time_unit"),
+        (dict(time_unit="m"), "time_unit"),  # minutes or months? refused
         (dict(start="not a date"), "start"),
         (dict(random_seed="seed"), "random_seed"),
         (dict(random_seed=-1), "random_seed"),

@@ -14,7 +14,7 @@ def test_parse_time_unit(unit, days):
     assert parse_time_unit(unit) / pd.Timedelta(days=1) == pytest.approx(days)
 
 
-@pytest.mark.parametrize("bad", ["M", "Y", "banana", "0D", "-1W", 3])
+@pytest.mark.parametrize("bad", ["m", "12m", "banana", "0D", "-1W", "0M", "-1Y", 3])
 def test_parse_time_unit_rejects(bad):
     with pytest.raises(ClvkitError, match="time_unit"):
         parse_time_unit(bad)

@@ -568,7 +568,7 @@ def test_fitted_models_entry_point_and_mismatched_spend_model(cdnow):
         ({"method": "mean"}, "method"),
         ({"discounting": "yearly"}, "discounting"),
         ({"tiers": {"top": 0.1, "rest": 0.9}}, "tiers"),
-        ({"period": "1 month"}, "period"),
+        ({"period": "1 m"}, "period"),  # minutes or months? ("1 month" is a month now)
         ({"n_jobs": 0}, "n_jobs.*positive integer"),
         ({"n_jobs": 1.5}, "n_jobs.*positive integer"),
         ({"n_jobs": True}, "n_jobs.*positive integer"),

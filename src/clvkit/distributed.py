@@ -172,6 +172,27 @@ def _summarize_part(
     return out
 
 
+def _cleaning_attrs(shuffled, customer_id, date, amount, tz, end, cal) -> dict[str, Any]:
+    """attrs ``cleaning``, ``currency`` (and ``late_customers``) of the whole log, as in memory:
+    counted per partition of whole customers and summed (one more pass over the partitions)."""
+    import dask
+
+    kw = {"customer_id": customer_id, "date": date, "amount": amount, "tz": tz, "end": end}
+    parts = dask.compute(
+        *[dask.delayed(data_summary.part_stats)(p, **kw, cal=cal) for p in shuffled.to_delayed()]
+    )
+    keys = list(parts[0]["cleaning"]) if parts else []
+    out: dict[str, Any] = {
+        "cleaning": {k: sum(int(p["cleaning"][k]) for p in parts) for k in keys},
+        "currency": None,
+    }
+    if cal is not None:
+        late = [p["late_min"] for p in parts if p["late"]]
+        out["late_customers"] = sum(p["late"] for p in parts)
+        out["late_customers_example"] = min(late) if late else None
+    return out
+
+
 def _summary(
     transactions: Any,
     *,
@@ -246,6 +267,8 @@ def _summary(
     meta = _summary_meta(transactions._meta, customer_id, amount, holdout)
     meta.attrs = dict(attrs)
     shuffled = tagged.shuffle(on=customer_id, npartitions=npartitions or tagged.npartitions)
+    attrs.update(_cleaning_attrs(shuffled, customer_id, date, amount, zone, end, cal))
+    meta.attrs = dict(attrs)
     # one partition is a part of the log: the caller warns once, for the whole log
     fn = functools.partial(data_summary.summarize_log, holdout=holdout, warn=False)
     out = shuffled.map_partitions(

@@ -1,8 +1,18 @@
 """Explicit time units: parsing, conversion and the attribute names they travel under.
 
 A time unit is a fixed duration (``"D"``, ``"W"``, ``"30D"``, ``"4.345W"``, any pandas Timedelta
-string). Every RFM summary and every fitted model stores its unit, so that horizons are never
-misread and no magic month factor is needed.
+string) or a mean calendar period: a month ``"M"`` is 365.25 / 12 = 30.4375 days, a quarter
+``"Q"`` 91.3125 days and a year ``"Y"`` 365.25 days, the same 365.25-day year the value layer
+discounts with (multiples too: ``"12M"``, ``"0.5Y"``). Every RFM summary and every fitted model
+stores its unit, so that horizons are never misread.
+
+Spellings (pandas refuses ``"M"``/``"Y"`` and reads ``"m"`` as minutes):
+
+- month: ``"M"``, ``"mo"``, ``"month"``, ``"months"`` (any case but the bare ``"m"``);
+- quarter: ``"Q"``, ``"q"``, ``"quarter"``, ``"quarters"``;
+- year: ``"Y"``, ``"y"``, ``"year"``, ``"years"``, ``"yr"``;
+- a bare ``"m"`` (``"12m"``) is refused as ambiguous: write ``"M"`` for months or ``"min"`` for
+  minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 
 __all__ = [
+    "CALENDAR_DAYS",
     "TIME_UNIT_ATTR",
     "ZONED_TEXT",
     "check_tz",
@@ -40,6 +51,26 @@ ZONED_TEXT = (
 
 _BARE = re.compile(r"^\s*([A-Za-z]+)\s*$")
 
+#: Days in the mean calendar periods (a 365.25-day year, as the value layer discounts with).
+CALENDAR_DAYS = {"Y": 365.25, "Q": 365.25 / 4, "M": 365.25 / 12}
+
+_CALENDAR_WORDS = {
+    "M": ("M", "mo", "mon", "month", "months"),
+    "Q": ("Q", "q", "quarter", "quarters"),
+    "Y": ("Y", "y", "yr", "yrs", "year", "years"),
+}
+_CALENDAR = re.compile(
+    r"^\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)?\s*([A-Za-z]+)\s*$"
+)
+
+
+def _calendar_unit(word: str) -> str | None:
+    """``"M"``, ``"Q"`` or ``"Y"`` for a calendar-period word, else None (case rules above)."""
+    for code, words in _CALENDAR_WORDS.items():
+        if word in words or (len(word) > 1 and word.lower() in words):
+            return code
+    return None
+
 
 def parse_time_unit(unit: str | pd.Timedelta, argument: str = "time_unit") -> pd.Timedelta:
     """Turn a time unit into a positive :class:`pandas.Timedelta`.
@@ -47,7 +78,9 @@ def parse_time_unit(unit: str | pd.Timedelta, argument: str = "time_unit") -> pd
     Parameters
     ----------
     unit : str or pandas.Timedelta
-        ``"D"``, ``"W"``, ``"h"``, or a Timedelta string such as ``"30D"`` or ``"4.345W"``.
+        ``"D"``, ``"W"``, ``"h"``, a Timedelta string such as ``"30D"`` or ``"4.345W"``, or a
+        mean calendar period: ``"M"`` (30.4375 days), ``"Q"`` (91.3125 days), ``"Y"`` (365.25
+        days), with an optional multiple (``"12M"``, ``"0.5Y"``); see the module docstring.
     argument : str
         The argument name to show in errors.
 
@@ -61,31 +94,56 @@ def parse_time_unit(unit: str | pd.Timedelta, argument: str = "time_unit") -> pd
     Timedelta('7 days 00:00:00')
     >>> parse_time_unit("30D").days
     30
+    >>> parse_time_unit("M"), parse_time_unit("1Y") / pd.Timedelta(days=1)
+    (Timedelta('30 days 10:30:00'), 365.25)
     """
     if isinstance(unit, pd.Timedelta):
         td = unit
     elif isinstance(unit, str):
         text = unit.strip()
-        if _BARE.match(text):
-            text = "1" + text
-        try:
-            td = pd.Timedelta(text)
-        except (ValueError, TypeError) as exc:
+        cal = _CALENDAR.match(text)
+        code = _calendar_unit(cal.group(2)) if cal else None
+        if cal and cal.group(2) == "m":
             raise ClvkitError(
-                f"argument {argument!r} is {unit!r}, which is not a duration. "
-                "Suggestion: use 'D', 'W', or a fixed duration such as '30D' or '4.345W' "
-                "(calendar months and years have no fixed length)."
-            ) from exc
+                f"argument {argument!r} is {unit!r}: a lower-case 'm' is ambiguous (pandas reads "
+                "it as minutes). Suggestion: write 'M' (or 'mo', 'month') for mean calendar "
+                "months of 30.4375 days, or 'min' for minutes."
+            )
+        if code is not None:
+            count = float(cal.group(1)) if cal.group(1) else 1.0
+            td = pd.Timedelta(days=count * CALENDAR_DAYS[code]) if np.isfinite(count) else None
+            if td is None or count <= 0:
+                raise ClvkitError(
+                    f"argument {argument!r} must be a positive duration, got {unit!r}. "
+                    "Suggestion: use e.g. 'M', '12M' or '0.5Y'."
+                )
+        else:
+            if _BARE.match(text):
+                text = "1" + text
+            try:
+                td = pd.Timedelta(text)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise ClvkitError(
+                    f"argument {argument!r} is {unit!r}, which is not a duration. "
+                    "Suggestion: use 'D', 'W', 'M' (a mean calendar month, 30.4375 days), 'Q', "
+                    "'Y' (365.25 days), or a multiple such as '30D', '4.345W', '12M' or '0.5Y'."
+                ) from exc
     else:
         raise ClvkitError(
             f"argument {argument!r} must be a string such as 'W' or a pandas.Timedelta, "
             f"got {type(unit).__name__}."
         )
     if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ClvkitError(f"argument {argument!r} must be a positive duration, got {unit!r}.")
+        raise ClvkitError(
+            f"argument {argument!r} must be a positive duration, got {unit!r}. "
+            "Suggestion: use e.g. 'D', 'W', 'M' or '12M'."
+        )
     td = td.round("ms")  # '4.345W' is 30D 09:57:35.999999999 in float arithmetic
     if td <= pd.Timedelta(0):
-        raise ClvkitError(f"argument {argument!r} must be a positive duration, got {unit!r}.")
+        raise ClvkitError(
+            f"argument {argument!r} must be a positive duration, got {unit!r}. "
+            "Suggestion: use e.g. 'D', 'W', 'M' or '12M'."
+        )
     return td
 
 
@@ -145,6 +203,10 @@ def format_time_unit(unit: str | pd.Timedelta) -> str:
     --------
     >>> format_time_unit("W"), format_time_unit("30D"), format_time_unit("12h")
     ('W', '30D', '0.5D')
+    >>> format_time_unit("month"), format_time_unit("3M"), format_time_unit("12M")
+    ('M', 'Q', 'Y')
+    >>> format_time_unit("0.5Y"), format_time_unit("2Y")
+    ('6M', '2Y')
     """
     td = parse_time_unit(unit)
     if td == pd.Timedelta(days=7):
@@ -152,6 +214,17 @@ def format_time_unit(unit: str | pd.Timedelta) -> str:
     if td == pd.Timedelta(days=1):
         return "D"
     days = td / pd.Timedelta(days=1)
+    if td % pd.Timedelta(days=1) != pd.Timedelta(0):  # not whole days: a calendar multiple?
+        # years, one quarter, months, quarters: '12M' -> 'Y', '3M' -> 'Q', '0.5Y' -> '6M'
+        for code, single in (("Y", False), ("Q", True), ("M", False), ("Q", False)):
+            count = days / CALENDAR_DAYS[code]
+            k = round(count)
+            if (
+                k >= 1
+                and (k == 1 or not single)
+                and pd.Timedelta(days=k * CALENDAR_DAYS[code]) == td
+            ):
+                return code if k == 1 else f"{k}{code}"
     return f"{days:.12g}D"
 
 

@@ -36,6 +36,7 @@ import glob
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -43,7 +44,17 @@ import numpy as np
 import pandas as pd
 
 from clvkit.data.checks import ID_KINDS, before_first_error, check_column_arguments, id_kind_error
-from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.data.cleaning import (
+    NEGATIVE_HINT,
+    CleaningOptions,
+    cleaning_options,
+    currency_error,
+    duplicates_warning,
+    empty_after_cleaning,
+    net_returns,
+    new_counts,
+)
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 
 __all__ = ["read_files", "summarize_files"]
 
@@ -157,9 +168,12 @@ class _Source:
         date: Hashable,
         amount: Hashable | None,
         tz: str,
+        cleaning: dict[str, Any] | None = None,
     ) -> None:
         import duckdb
 
+        self.cleaning = cleaning or {}
+        self.rel = "log"  # the rows summarized: the log, or its cleaned view
         self.files, kind = _files(path)
         self.pattern = os.fspath(path)
         self.tmp = tempfile.mkdtemp(prefix="clvkit-duckdb-")
@@ -222,6 +236,10 @@ class _Source:
                 )
         self.customer_id, self.date, self.amount = customer_id, date, amount
         self._check_columns()
+        self.opts: CleaningOptions = cleaning_options(
+            **self.cleaning, customer_id=customer_id, date=date, amount=amount,
+            columns=list(self.types),
+        )  # fmt: skip
         self._make_view()
 
     def close(self) -> None:
@@ -303,6 +321,16 @@ class _Source:
             else:
                 amt, self.amount_kind = f"TRY_CAST({a} AS DOUBLE)", "text"
             cols += [f"{a} AS raw_amount", f"{amt} AS amt"]
+        if self.opts.currency is not None:
+            cur = _quote(self.opts.currency)
+            cols += [f"{cur} AS raw_cur", f"CAST({cur} AS VARCHAR) AS cur"]
+        if self.opts.fx_rate is not None:
+            r, t_r = _quote(self.opts.fx_rate), self.types[self.opts.fx_rate]
+            rate = (
+                "NULL::DOUBLE" if t_r == "BOOLEAN" else f"CAST({r} AS DOUBLE)"
+                if _is_number_type(t_r) else f"TRY_CAST({r} AS DOUBLE)"
+            )  # fmt: skip
+            cols += [f"{r} AS raw_rate", f"{rate} AS rate"]
         cols += ["filename AS file", "row_number() OVER () - 1 AS rn"]
         self.q(f"CREATE TEMP VIEW log AS SELECT {', '.join(cols)} FROM {self.reader}")
 
@@ -365,7 +393,8 @@ class _Source:
                 ("bad_amt", "raw_amount IS NOT NULL AND amt IS NULL"),
                 ("no_amt", f"raw_amount IS NULL OR {_is_nan('amt')}"),
                 ("inf_amt", "isinf(amt)"),
-                ("neg_amt", "amt < 0"),
+                ("neg_amt", "amt < 0" if self.opts.returns == "error" else "FALSE"),
+                ("zero_amt", "amt = 0"),  # a count for the cleaning step, not a check
             ]
         counts = ", ".join(f"count_if({cond}) AS {name}" for name, cond in checks)
         row = self.q(
@@ -445,14 +474,167 @@ class _Source:
                 amount,
                 "amt",
                 "is negative",
-                "remove returns/refunds or net them into purchases.",
+                NEGATIVE_HINT,
             )
-        return {"n": n, "first": int(res["first"]), "last": int(res["last"])}
+        info = {"n": n, "first": int(res["first"]), "last": int(res["last"])}
+        if amount is not None:
+            info["zero"] = int(res["zero_amt"])
+        return info
+
+    # ---- cleaning ---------------------------------------------------------------------------
+    def clean(
+        self, info: dict[str, int], warn: bool = True
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """Apply the cleaning options (as :func:`clvkit.data.summary` does in memory).
+
+        Sets :attr:`rel` to the view of the cleaned rows; returns the extra attrs (``cleaning``,
+        ``currency``) and the cleaned rows' ``n``, ``first`` and ``last`` day. ``info``: what
+        :meth:`validate` returned (reused while no row is changed). ``warn``: warn about
+        duplicates kept (:func:`read_files` leaves it to the summary).
+        """
+        opts, has_amt, n = self.opts, self.amount is not None, info["n"]
+        counts = new_counts(n)
+        if opts.currency is not None:
+            missing = int(self.q("SELECT count_if(raw_cur IS NULL) FROM log").fetchone()[0])
+            if missing:
+                raise bad_rows_error(
+                    f"column {opts.currency!r}", "is missing", missing,
+                    self._example("raw_cur IS NULL", [("raw_cur", opts.currency)]),
+                    "fill in the currency of every row, or drop those rows.", n_total=n,
+                )  # fmt: skip
+        keys = "cid, wall" + (", amt" if has_amt else "") + (", cur" if opts.currency else "")
+        groups = self.q(f"SELECT count(*) FROM (SELECT 1 FROM log GROUP BY {keys})").fetchone()[0]
+        n_dup = n - int(groups)
+        counts["duplicates"] = n_dup
+        rel = "log"
+        if n_dup:
+            numbered = (
+                f"(SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY rn) AS k FROM log)"
+            )
+            if opts.duplicates == "drop":
+                self.q(
+                    f"CREATE TEMP VIEW c_dedup AS SELECT * EXCLUDE (k) FROM {numbered} WHERE k = 1"
+                )
+                rel = "c_dedup"
+                counts["duplicates_dropped"] = n_dup
+            elif (
+                warn
+                and has_amt
+                and self.q(  # a log of dates only: equal rows are ordinary, not warned about
+                    "SELECT bool_or(wall <> CAST(CAST(wall AS DATE) AS TIMESTAMP)) FROM log"
+                ).fetchone()[0]
+            ):
+                rn = int(self.q(f"SELECT min(rn) FROM {numbered} WHERE k > 1").fetchone()[0])
+                shown = [("cid", self.customer_id), ("wall", self.date)]
+                shown += [("amt", self.amount)] if has_amt else []
+                example = self._example(f"rn = {rn}", shown)
+                warnings.warn(duplicates_warning(n_dup, n, example), ClvkitWarning, stacklevel=5)
+        currency = None
+        if opts.currency is not None:
+            per = {str(k): int(v) for k, v in self.q(
+                "SELECT cur, count(*) FROM log GROUP BY cur").fetchall()}  # fmt: skip
+            if len(per) > 1 and opts.fx_rate is None:
+                raise currency_error(opts.currency, per)
+            currency = opts.reporting_currency if opts.fx_rate is not None else next(iter(per))
+        if has_amt:
+            if opts.fx_rate is not None:
+                self._check_rates(n)
+                self.q(
+                    f"CREATE TEMP VIEW c_conv AS SELECT * REPLACE (amt * rate AS amt) FROM {rel}"
+                )
+                rel = "c_conv"
+            n_neg = int(self.q(f"SELECT count_if(amt < 0) FROM {rel}").fetchone()[0])
+            counts["returns"] = n_neg
+            if n_neg and opts.returns == "drop":
+                self.q(f"CREATE TEMP VIEW c_noret AS SELECT * FROM {rel} WHERE amt >= 0")
+                rel = "c_noret"
+                counts["returns_dropped"] = n_neg
+            elif n_neg and opts.returns == "net":
+                rel = self._net(rel, counts)
+            n_zero = info["zero"] if rel == "log" else None
+            if n_zero is None:
+                n_zero = int(self.q(f"SELECT count_if(amt = 0) FROM {rel}").fetchone()[0])
+            counts["zero_amounts"] = n_zero
+            if n_zero and opts.zero_amounts == "drop":
+                self.q(f"CREATE TEMP VIEW c_nozero AS SELECT * FROM {rel} WHERE amt <> 0")
+                rel = "c_nozero"
+                counts["zero_amounts_dropped"] = n_zero
+        self.rel = rel
+        if rel == "log":
+            return {"cleaning": counts, "currency": currency}, info
+        left, first = self.q(f"SELECT count(*), min(day) FROM {rel}").fetchone()
+        if not left:
+            raise empty_after_cleaning(counts)
+        # the last day as read is the default observation end (as in memory)
+        info = {"n": int(left), "first": int(first), "last": info["last"]}
+        return {"cleaning": counts, "currency": currency}, info
+
+    def _check_rates(self, n: int) -> None:
+        """The exchange-rate column: numeric, present, positive and finite (as in memory)."""
+        col = self.opts.fx_rate
+        not_real = "raw_rate IS NOT NULL AND rate IS NULL"
+        if self.types[col] == "BOOLEAN":
+            not_real = "TRUE"
+        checks = [
+            (not_real, "raw_rate", "is not numeric", "pass exchange rates as numbers."),
+            (f"raw_rate IS NULL OR {_is_nan('rate')}", "raw_rate", "is missing",
+             "fill in the rate of every row."),
+            ("NOT (isfinite(rate) AND rate > 0)", "rate", "is not a positive finite rate",
+             "pass rates > 0 that convert each amount to the reporting currency "
+             "(amount * rate)."),
+        ]  # fmt: skip
+        done = []
+        for cond, raw, problem, hint in checks:
+            where = " AND ".join([f"({cond})"] + [f"NOT ({c})" for c in done])
+            bad = int(self.q(f"SELECT count_if({where}) FROM log").fetchone()[0])
+            if bad:
+                raise bad_rows_error(
+                    f"column {col!r}", problem, bad, self._example(where, [(raw, col)]), hint,
+                    n_total=n,
+                )  # fmt: skip
+            done.append(cond)
+
+    def _net(self, rel: str, counts: dict[str, int]) -> str:
+        """Net returns in numpy (:func:`clvkit.data.cleaning.net_returns`) for the customers
+        who have any; returns the view of the netted rows."""
+        who = f"(SELECT DISTINCT cid FROM {rel} WHERE amt < 0)"
+        got = self.q(
+            f"SELECT cid, epoch_us(wall) AS w, day, amt, rn FROM {rel} WHERE cid IN {who} "
+            "ORDER BY rn"
+        ).fetchnumpy()
+        ids = self.ids(got["cid"])
+        codes, _ = pd.factorize(pd.Series(ids), sort=True)
+        wall = np.asarray(got["w"], dtype=np.int64)
+        amt = np.asarray(got["amt"], dtype=np.float64)
+
+        def example(i: int) -> dict[Any, Any]:
+            cid = ids[i]
+            return {
+                self.customer_id: cid.item() if isinstance(cid, np.generic) else cid,
+                self.date: str(pd.Timestamp(np.datetime64(int(wall[i]), "us"))),
+                self.amount: float(amt[i]),
+            }
+
+        kept, netted, n_ret, n_out = net_returns(
+            codes.astype(np.int64), wall, np.asarray(got["day"], dtype=np.int64), amt, example,
+            self.amount,
+        )  # fmt: skip
+        counts["returns_netted"], counts["purchases_netted_out"] = n_ret, n_out
+        rows = pd.DataFrame({"rn": np.asarray(got["rn"], dtype=np.int64)[kept],
+                             "new_amt": netted[kept]})  # fmt: skip
+        self.con.register("c_netted_rows", rows)
+        self.q(
+            f"CREATE TEMP VIEW c_net AS SELECT * FROM {rel} WHERE cid NOT IN {who} UNION ALL "
+            f"SELECT r.* REPLACE (n.new_amt AS amt) FROM {rel} r JOIN c_netted_rows n "
+            "ON r.rn = n.rn"
+        )
+        return "c_net"
 
     def first_day_example(self, first: int) -> dict[Any, Any]:
-        return self._example(
-            f"day = {int(first)}", [("cid", self.customer_id), ("wall", self.date)]
-        )
+        where = f"day = {int(first)}"
+        if self.rel != "log":
+            where += f" AND rn IN (SELECT rn FROM {self.rel})"
+        return self._example(where, [("cid", self.customer_id), ("wall", self.date)])
 
     # ---- the purchase days ------------------------------------------------------------------
     def purchase_days(self, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
@@ -467,7 +649,7 @@ class _Source:
         has_amt = self.amount is not None
         self.q(
             f"CREATE TEMP TABLE days AS SELECT cid, day, count(*) AS m"
-            f"{', sum(amt) AS amt' if has_amt else ''} FROM log WHERE day <= {int(end)} "
+            f"{', sum(amt) AS amt' if has_amt else ''} FROM {self.rel} WHERE day <= {int(end)} "
             "GROUP BY cid, day"
         )
         per_customer = self.q("SELECT cid, count(*) AS n FROM days GROUP BY cid ORDER BY cid")
@@ -484,7 +666,7 @@ class _Source:
             many = m >= 3
             if many.any():
                 parts = self.q(
-                    "SELECT l.amt FROM log l JOIN (SELECT cid, day FROM days WHERE m >= 3) d "
+                    f"SELECT l.amt FROM {self.rel} l JOIN (SELECT cid, day FROM days WHERE m >= 3) d "
                     "ON l.cid = d.cid AND l.day = d.day ORDER BY l.cid, l.day, l.rn"
                 ).fetchnumpy()["amt"]
                 sizes = m[many]
@@ -495,7 +677,7 @@ class _Source:
         return cust, day, amount, per_customer["cid"]
 
     def n_after(self, end: int) -> int:
-        return int(self.q(f"SELECT count_if(day > {int(end)}) FROM log").fetchone()[0])
+        return int(self.q(f"SELECT count_if(day > {int(end)}) FROM {self.rel}").fetchone()[0])
 
     def ids(self, values: Any) -> Any:
         """Ids fetched from DuckDB, typed as the in-memory route types them."""
@@ -518,12 +700,16 @@ def summarize_files(
     tz: str,
     end: int | None,
     cal: int | None,
+    cleaning: dict[str, Any] | None = None,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """The purchase days of a log on disk, for :func:`clvkit.data.summary.purchase_day_table`.
 
     ``end`` (``None``: the last day in the log) and ``cal`` are day numbers. Returns ``cust``,
     ``day``, ``amt``, ``customers`` (sorted ids), ``first`` and ``last`` (days in the log),
-    ``end``, ``n_rows`` and ``n_left_out`` (rows after ``end``).
+    ``end``, ``n_rows`` and ``n_left_out`` (rows after ``end``), all after the ``cleaning``
+    options (keywords of :func:`clvkit.data.cleaning.cleaning_options`), and ``extra``, the
+    attrs ``cleaning`` and ``currency``. ``warn=False``: no warning about duplicates kept.
 
     Examples
     --------
@@ -536,9 +722,9 @@ def summarize_files(
     >>> days["cust"], days["day"] - days["first"], list(days["customers"])
     (array([0, 0, 1]), array([0, 7, 2]), [1, 2])
     """
-    src = _Source(path, customer_id, date, amount, tz)
+    src = _Source(path, customer_id, date, amount, tz, cleaning)
     try:
-        info = src.validate()
+        extra, info = src.clean(src.validate(), warn=warn)
         end = info["last"] if end is None else end
         bound, arg = (cal, "calibration_end") if cal is not None else (end, "observation_end")
         if bound < info["first"]:
@@ -553,6 +739,7 @@ def summarize_files(
     return {
         "cust": cust, "day": day, "amt": amt, "customers": customers, "first": info["first"],
         "last": info["last"], "end": end, "n_rows": info["n"], "n_left_out": n_after,
+        "extra": extra,
     }  # fmt: skip
 
 
@@ -563,13 +750,15 @@ def read_files(
     date: Hashable,
     amount: Hashable | None,
     tz: str,
+    cleaning: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The validated log on disk as a DataFrame (see :func:`clvkit.data.read_purchases`)."""
-    src = _Source(path, customer_id, date, amount, tz)
+    """The validated, cleaned log on disk as a DataFrame (see
+    :func:`clvkit.data.read_purchases`)."""
+    src = _Source(path, customer_id, date, amount, tz, cleaning)
     try:
-        src.validate()
+        extra, _ = src.clean(src.validate(), warn=False)
         cols = "cid, wall" + (", amt" if amount is not None else "")
-        got = src.q(f"SELECT {cols} FROM log ORDER BY rn").fetchnumpy()
+        got = src.q(f"SELECT {cols} FROM {src.rel} ORDER BY rn").fetchnumpy()
         columns: dict[Hashable, Any] = {
             customer_id: src.ids(got["cid"]),
             date: np.asarray(got["wall"]).astype("datetime64[us]"),
@@ -578,4 +767,6 @@ def read_files(
             columns[amount] = np.asarray(got["amt"], dtype=np.float64)
     finally:
         src.close()
-    return pd.DataFrame(columns)
+    out = pd.DataFrame(columns)
+    out.attrs = extra
+    return out

@@ -18,9 +18,13 @@ DuckDB, :mod:`clvkit.data.files`) give the same table, the same warnings and the
   column: booleans, lists, dicts and columns mixing kinds (``1``, ``1.0``, ``"1"``) are refused
   rather than merged or split. CSV carries no types: an id column of canonical integers only
   becomes int64, any other (``"007"``) stays a string, zeros kept.
-- **Amounts** are real numbers: missing (None, NaN, Decimal NaN), infinite, negative, complex or
-  text amounts are refused, and so are sums that overflow float64.
-- **Time units** are a day or longer: times of day are dropped, so a sub-day unit is refused.
+- **Amounts** are real numbers: missing (None, NaN, Decimal NaN), infinite, complex or text
+  amounts are refused, and so are sums that overflow float64. Negative amounts (returns) are
+  refused unless ``returns="drop"`` or ``"net"``; zero amounts, exact duplicate rows and
+  currencies have options too (:mod:`clvkit.data.cleaning`, ``docs/data.md``), with their
+  counts in ``attrs["cleaning"]``.
+- **Time units** are a day or longer (``"D"``, ``"W"``, ``"M"`` = 30.4375 days, ``"Q"``,
+  ``"Y"`` = 365.25 days, ...): times of day are dropped, so a sub-day unit is refused.
 - An ``observation_end`` (or holdout window) running implausibly far past the last purchase
   warns: by how many days, and that it inflates ``T`` (or ``duration_holdout``).
 """
@@ -48,6 +52,17 @@ from clvkit.data.checks import (
     id_kind_error,
     iso_day,
 )
+from clvkit.data.cleaning import (
+    NEGATIVE_HINT,
+    CleaningOptions,
+    cleaning_options,
+    currency_counts,
+    currency_error,
+    duplicates_warning,
+    empty_after_cleaning,
+    net_returns,
+    new_counts,
+)
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.units import (
     TIME_UNIT_ATTR,
@@ -74,6 +89,8 @@ __all__ = [
 
 _DAY = np.timedelta64(1, "D")
 
+_INDEX_HINT = " (a column in the index needs .reset_index() first)"
+
 
 @dataclass(frozen=True)
 class _Log:
@@ -85,6 +102,15 @@ class _Log:
     amounts: np.ndarray | None
     frame: pd.DataFrame  # the caller's frame, for error examples only (never modified)
     wall: np.ndarray | None = None  # naive datetime64[us] dates, when asked for
+    rows: np.ndarray | None = None  # positions in `frame` of the rows kept by cleaning
+
+    def frame_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A mask over the rows of this log as a mask over the rows of `frame`."""
+        if self.rows is None:
+            return mask
+        out = np.zeros(len(self.frame), dtype=bool)
+        out[self.rows[mask]] = True
+        return out
 
 
 def _example(frame: pd.DataFrame, mask: np.ndarray, columns: list[Hashable]) -> dict[Any, Any]:
@@ -240,7 +266,7 @@ def _amount_of(x: Any) -> tuple[float, bool]:
     return value, value != value
 
 
-def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
+def _parse_amounts(frame: pd.DataFrame, col: Hashable, allow_negative: bool = False) -> np.ndarray:
     s = frame[col]
     what = f"column {col!r}"
     n = len(s)
@@ -277,7 +303,11 @@ def _parse_amounts(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
     for bad, problem, hint in (
         (np.isnan(values), "is missing", "drop or fill rows without an amount."),
         (np.isinf(values), "is infinite", "drop rows with infinite amounts."),
-        (values < 0, "is negative", "remove returns/refunds or net them into purchases."),
+        (
+            np.zeros(n, dtype=bool) if allow_negative else values < 0,
+            "is negative",
+            NEGATIVE_HINT,
+        ),
     ):
         if bad.any():
             raise bad_rows_error(
@@ -342,6 +372,7 @@ def _validate(
     amount: Hashable | None,
     tz: str = "UTC",
     keep_wall: bool = False,
+    allow_negative: bool = False,
 ) -> _Log:
     if not isinstance(transactions, pd.DataFrame):
         raise ClvkitError(
@@ -353,7 +384,7 @@ def _validate(
         date,
         amount,
         list(transactions.columns),
-        " (a column in the index needs .reset_index() first)",
+        _INDEX_HINT,
     )
     duplicated = [c for c in wanted.values() if int((transactions.columns == c).sum()) > 1]
     if duplicated:
@@ -381,9 +412,228 @@ def _validate(
     _check_ids(frame, customer_id)
     wall = _date_values(frame, date, tz)
     days = wall.astype("datetime64[D]").view(np.int64)
-    amounts = _parse_amounts(frame, amount) if amount is not None else None
+    amounts = _parse_amounts(frame, amount, allow_negative) if amount is not None else None
     codes, customers = _factorize(ids)
     return _Log(codes, customers, days, amounts, frame, wall if keep_wall else None)
+
+
+def _text_column(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
+    """A currency column as text, missing values refused."""
+    s = frame[col]
+    missing = s.isna().to_numpy()
+    if missing.any():
+        raise bad_rows_error(
+            f"column {col!r}",
+            "is missing",
+            int(missing.sum()),
+            _example(frame, missing, [col]),
+            "fill in the currency of every row, or drop those rows.",
+            n_total=len(s),
+        )
+    return s.astype(str).to_numpy(dtype=object)
+
+
+def _parse_rates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
+    """An exchange-rate column as float64: positive and finite, else a ClvkitError."""
+    s = frame[col]
+    n = len(s)
+    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_complex_dtype(s.dtype):
+        values = np.full(n, np.nan)
+        not_real = np.ones(n, dtype=bool)
+    else:
+        parsed = pd.to_numeric(s, errors="coerce")
+        values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+        not_real = np.isnan(values) & s.notna().to_numpy()
+    for bad, problem, hint in (
+        (not_real, "is not numeric", "pass exchange rates as numbers."),
+        (np.isnan(values) & ~not_real, "is missing", "fill in the rate of every row."),
+        (
+            ~np.isnan(values) & ~(np.isfinite(values) & (values > 0)),
+            "is not a positive finite rate",
+            "pass rates > 0 that convert each amount to the reporting currency (amount * rate).",
+        ),
+    ):
+        if bad.any():
+            raise bad_rows_error(
+                f"column {col!r}", problem, int(bad.sum()), _example(frame, bad, [col]), hint,
+                n_total=n,
+            )  # fmt: skip
+    return values
+
+
+def _duplicated(keys: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows equal to an earlier row in every array of ``keys`` (``"c"``, ``"w"`` int64 first).
+
+    A hash of customer and time finds the candidates (a wrapping product: collisions only add
+    candidates); only those are compared exactly, so a log without them costs one sort.
+    """
+    with np.errstate(over="ignore"):
+        mixed = keys["c"] * np.int64(-7046029254386353131) + keys["w"]
+    out = np.zeros(mixed.size, dtype=bool)
+    ordered = np.sort(mixed)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return out
+    candidates = np.flatnonzero(np.isin(mixed, ordered[1:][same]))
+    if candidates.size:
+        sub = pd.DataFrame({k: v[candidates] for k, v in keys.items()})
+        out[candidates] = sub.duplicated(keep="first").to_numpy()
+    return out
+
+
+def _clean(
+    log: _Log,
+    opts: CleaningOptions,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    warn: bool = True,
+) -> tuple[_Log, dict[str, Any]]:
+    """Apply the cleaning options (:mod:`clvkit.data.cleaning`) to a validated log.
+
+    Returns the cleaned log and the attrs ``cleaning`` (counts) and ``currency``. ``warn``:
+    warn about duplicates kept (the summaries do; :func:`read_purchases` leaves it to them).
+    """
+    frame = log.frame
+    n = len(log.days)
+    counts = new_counts(n)
+    wall = log.wall.view(np.int64)
+    amounts = log.amounts
+    cur = _text_column(frame, opts.currency) if opts.currency is not None else None
+    keys: dict[str, Any] = {"c": log.codes, "w": wall}
+    if amounts is not None:
+        keys["a"] = amounts
+    if cur is not None:
+        keys["k"] = cur
+    dup = _duplicated(keys)
+    keep = np.ones(n, dtype=bool)
+    n_dup = int(np.count_nonzero(dup))
+    counts["duplicates"] = n_dup
+    shown = [customer_id, date] + ([amount] if amount is not None else [])
+    if n_dup and opts.duplicates == "drop":
+        keep &= ~dup
+        counts["duplicates_dropped"] = n_dup
+    elif (
+        n_dup and warn and amounts is not None and (wall % 86_400_000_000 != 0).any()
+    ):  # dates only: equal rows are ordinary
+        example = _example(frame, dup, shown)
+        i = int(np.flatnonzero(dup)[0])  # the date as read (tz rule) and the amount as parsed
+        example[date] = str(pd.Timestamp(log.wall[i]))
+        if amount is not None:
+            example[amount] = float(amounts[i])
+        warnings.warn(duplicates_warning(n_dup, n, example), ClvkitWarning, stacklevel=5)
+    currency = None
+    if cur is not None:
+        per = currency_counts(pd.Series(cur))
+        if len(per) > 1 and opts.fx_rate is None:
+            raise currency_error(opts.currency, per)
+        currency = opts.reporting_currency if opts.fx_rate is not None else next(iter(per))
+    if amounts is not None:
+        if opts.fx_rate is not None:
+            amounts = amounts * _parse_rates(frame, opts.fx_rate)
+        neg = keep & (amounts < 0)
+        counts["returns"] = int(np.count_nonzero(neg))
+        if opts.returns == "drop":
+            keep &= ~neg
+            counts["returns_dropped"] = counts["returns"]
+        elif opts.returns == "net" and neg.any():
+            idx = np.flatnonzero(keep)
+
+            def example(i: int) -> dict[Any, Any]:
+                row = int(idx[i])
+                cid = log.customers[int(log.codes[row])]
+                return {
+                    customer_id: cid.item() if isinstance(cid, np.generic) else cid,
+                    date: str(pd.Timestamp(log.wall[row])),
+                    amount: float(amounts[row]),
+                }
+
+            kept, netted, n_ret, n_out = net_returns(
+                log.codes[idx], wall[idx], log.days[idx], amounts[idx], example, amount
+            )
+            amounts = amounts.copy()
+            amounts[idx] = netted
+            keep[idx] = kept
+            counts["returns_netted"], counts["purchases_netted_out"] = n_ret, n_out
+        zero = keep & (amounts == 0)
+        counts["zero_amounts"] = int(np.count_nonzero(zero))
+        if opts.zero_amounts == "drop":
+            keep &= ~zero
+            counts["zero_amounts_dropped"] = counts["zero_amounts"]
+    if not keep.any():
+        raise empty_after_cleaning(counts)
+    extra = {"cleaning": counts, "currency": currency}
+    if keep.all() and amounts is log.amounts:
+        return log, extra
+    rows = np.flatnonzero(keep)
+    cleaned = _Log(
+        log.codes[rows],
+        log.customers,
+        log.days[rows],
+        amounts[rows] if amounts is not None else None,
+        frame,
+        log.wall[rows],
+        rows,
+    )
+    return cleaned, extra
+
+
+def _validated_clean(
+    transactions: Any,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    tz: str,
+    cleaning: dict[str, Any],
+    warn: bool = True,
+) -> tuple[_Log, dict[str, Any], int]:
+    """Validate a DataFrame log and apply the cleaning options: the cleaned log, the extra
+    attrs and the last day of the log as read (the default observation end: rows that
+    cleaning removes, such as a return on the last day, were observed too)."""
+    if isinstance(transactions, pd.DataFrame):
+        columns = list(transactions.columns)
+        check_column_arguments(customer_id, date, amount, columns, _INDEX_HINT)
+        opts = cleaning_options(
+            **cleaning, customer_id=customer_id, date=date, amount=amount, columns=columns
+        )
+    else:
+        opts = CleaningOptions()  # _validate refuses it
+    log = _validate(
+        transactions, customer_id, date, amount, tz, keep_wall=True,
+        allow_negative=opts.returns != "error",
+    )  # fmt: skip
+    return (*_clean(log, opts, customer_id, date, amount, warn), int(log.days.max()))
+
+
+def part_stats(
+    part: pd.DataFrame,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    tz: str,
+    end: int,
+    cal: int | None,
+) -> dict[str, Any]:
+    """The default cleaning counts and the late customers of a part of a log that holds whole
+    customers (a partition of a log shuffled by customer), for a distributed summary: summed
+    over the parts they give ``attrs["cleaning"]`` and ``attrs["late_customers"]`` of the
+    whole log; ``late_min`` is the part's smallest late id (None if none).
+    """
+    if len(part) == 0:
+        return {"cleaning": new_counts(0), "late": 0, "late_min": None}
+    log, extra, _ = _validated_clean(part, customer_id, date, amount, tz, {}, warn=False)
+    late, late_min = 0, None
+    if cal is not None:
+        first = np.full(len(log.customers), np.iinfo(np.int64).max)
+        seen = log.days <= end
+        np.minimum.at(first, log.codes[seen], log.days[seen])
+        is_late = (first > cal) & (first <= end)
+        late = int(np.count_nonzero(is_late))
+        if late:
+            late_min = log.customers[int(np.flatnonzero(is_late)[0])]
+            late_min = late_min.item() if isinstance(late_min, np.generic) else late_min
+    return {"cleaning": extra["cleaning"], "late": late, "late_min": late_min}
 
 
 def _parse_end(value: Any, argument: str) -> int:
@@ -608,13 +858,17 @@ def purchase_day_table(
     n_rows: int,
     n_left_out: int,
     warn: bool = True,
+    warn_late: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The RFM table (``cal`` None) or calibration/holdout table, shared by every route.
 
     ``cust``, ``day``, ``amt``: the purchase days up to ``end`` (customer codes into
     ``customers``, day numbers, summed amounts), sorted by customer then day; ``first`` and
     ``last``: the first and last day in the whole log of ``n_rows`` rows, ``n_left_out`` of them
-    after ``end``. Warns about rows left out and about an ``end`` long after the last purchase.
+    after ``end``. Warns about rows left out and about an ``end`` long after the last purchase
+    (``warn``), and about customers first seen after ``cal`` (``warn_late``); the latter are
+    counted in ``attrs["late_customers"]`` with one id in ``attrs["late_customers_example"]``.
     """
     if warn:
         _warn_left_out(n_left_out, _iso(end), n_rows, stacklevel=5)
@@ -647,10 +901,33 @@ def purchase_day_table(
                 )
             columns["duration_holdout"] = np.full(freq_h.size, (end - cal) / unit_days)
             attrs["calibration_end"] = _iso(cal)
+            # customers first seen in the holdout period: not in the calibration table
+            late = np.zeros(n_customers, dtype=bool)
+            late[cust] = True
+            late[columns["code"]] = False
+            n_late = int(np.count_nonzero(late))
+            example = None
+            if n_late:
+                example = customers[int(np.flatnonzero(late)[0])]
+                example = example.item() if isinstance(example, np.generic) else example
+            attrs["late_customers"] = n_late
+            attrs["late_customers_example"] = example
     if amt is not None:
         _check_sums(columns, cust, amt, customers, amount)
     attrs["observation_end"] = _iso(end)
     attrs["n_rows_after_observation_end"] = n_left_out
+    attrs.update(extra or {})  # cleaning counts and currency
+    if cal is not None and attrs["late_customers"] and warn_late:
+        n_late = attrs["late_customers"]
+        warnings.warn(
+            f"{n_late:,} customer{'s' if n_late > 1 else ''} first purchased after "
+            f"calibration_end {_iso(cal)} (e.g. id {attrs['late_customers_example']!r}) "
+            f"{'are' if n_late > 1 else 'is'} not in the calibration table; value them with "
+            f"rfm_summary(..., observation_end='{_iso(end)}'). The count is in "
+            "attrs['late_customers'].",
+            ClvkitWarning,
+            stacklevel=4,
+        )
     out = _frame(columns, customers)
     out.attrs = attrs
     return out
@@ -665,6 +942,12 @@ def rfm_summary(
     time_unit: str | pd.Timedelta = "W",
     observation_end: Any = None,
     tz: str | None = None,
+    returns: str = "error",
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    currency: Hashable | None = None,
+    fx_rate: Hashable | None = None,
+    reporting_currency: str | None = None,
 ) -> pd.DataFrame:
     """Summarize a purchase log into the RFM table the models fit on.
 
@@ -693,13 +976,43 @@ def rfm_summary(
         Unit of ``recency`` and ``T``, e.g. ``"W"`` or ``"D"``.
     observation_end : date-like, optional
         Last day observed, inclusive (purchases on that day count). Default: the last date in
-        the log. A day implausibly long after the last purchase (no purchase in that many days
+        the log as read (rows that cleaning drops, such as returns, included). A day implausibly long after the last purchase (no purchase in that many days
         has under 0.1% chance at the purchase-day rate of the log's last 28 days) warns.
     tz : str, optional
         Zone that zoned timestamps (tz-aware values, text with a UTC offset or 'Z') are
         converted to before they are cut to days: an IANA name such as ``"Europe/Berlin"``;
         default UTC. Naive timestamps are wall-clock times as written, whatever ``tz`` and the
         process's ``TZ``.
+    returns : {"error", "drop", "net"}
+        Negative amounts (returns, refunds): ``"error"`` (default) refuses them; ``"drop"``
+        drops those rows; ``"net"`` nets each return against the same customer's purchases
+        dated on or before the return's day, the latest purchase first: a purchase reduced to
+        0 or less is no longer a purchase (its day drops out if nothing else is left that day)
+        and the rest of the return goes to the purchase before it; a return larger than the
+        customer's purchases up to its day is a ``ClvkitError`` naming the customer. Returns are
+        taken in time order; see :func:`clvkit.data.cleaning.net_returns`.
+    zero_amounts : {"keep", "drop"}
+        Rows of amount 0: ``"keep"`` (default; a purchase for the purchase model, but the
+        spend model refuses zero spend) or ``"drop"``. Counted in ``attrs["cleaning"]`` either
+        way.
+    duplicates : {"keep", "drop"}
+        Exact duplicate rows (same customer, timestamp, amount and currency): ``"keep"``
+        (default; summed into that day's spend, with a :class:`~clvkit.errors.ClvkitWarning`
+        giving their count and an example) or ``"drop"`` (the first of each set is kept).
+    currency : str, optional
+        Column of currency codes. ``None``: the column named ``"currency"`` if the log has one
+        (and ``amount`` is given). One distinct value is stored in ``attrs["currency"]``;
+        several are a ``ClvkitError`` listing them with their row counts, unless ``fx_rate``
+        is given.
+    fx_rate : str, optional
+        Column of exchange rates to one reporting currency: amounts become ``amount * rate``
+        (before returns are netted). Needs ``reporting_currency``.
+    reporting_currency : str, optional
+        The label of the converted amounts (e.g. ``"EUR"``), stored in ``attrs["currency"]``.
+
+    The cleaning steps run in this order on both routes: duplicates, currency (and
+    conversion), returns, zero amounts; see :mod:`clvkit.data.cleaning` and
+    ``docs/data.md``.
 
     Returns
     -------
@@ -708,14 +1021,18 @@ def rfm_summary(
         ``recency`` (last minus first purchase day), ``T`` (observation end minus first
         purchase day) and, with ``amount``, ``monetary_value`` (mean spend per repeat purchase
         day, 0 when frequency is 0). ``attrs``: ``time_unit`` (canonical), ``observation_end``
-        (ISO date) and ``n_rows_after_observation_end``.
+        (ISO date), ``n_rows_after_observation_end`` (rows left after cleaning),
+        ``cleaning`` (counts: ``rows`` read, ``duplicates``, ``duplicates_dropped``,
+        ``returns``, ``returns_dropped``, ``returns_netted``, ``purchases_netted_out``,
+        ``zero_amounts``, ``zero_amounts_dropped``) and ``currency`` (or None).
 
     Raises
     ------
     ClvkitError
         For a missing column, missing ids or ids of a wrong or mixed kind, unparseable or
-        missing dates, non-numeric, missing, infinite or negative amounts or sums that
-        overflow, an empty log, a bad or sub-day time unit, an unknown ``tz``, a file that
+        missing dates, non-numeric, missing, infinite or (with ``returns="error"``) negative
+        amounts or sums that overflow, mixed currencies without ``fx_rate``, returns that
+        cannot be netted, an empty log (or one emptied by cleaning), a bad or sub-day time unit, an unknown ``tz``, a file that
         cannot be read, or an ``observation_end`` before the first purchase.
 
     Examples
@@ -736,7 +1053,8 @@ def rfm_summary(
     """
     return summarize_log(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
-        observation_end=observation_end, tz=tz,
+        observation_end=observation_end, tz=tz, returns=returns, zero_amounts=zero_amounts, duplicates=duplicates, currency=currency,
+        fx_rate=fx_rate, reporting_currency=reporting_currency,
     )  # fmt: skip
 
 
@@ -752,12 +1070,24 @@ def summarize_log(
     tz: str | None = None,
     holdout: bool = False,
     warn: bool = True,
+    returns: str = "error",
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    currency: Hashable | None = None,
+    fx_rate: Hashable | None = None,
+    reporting_currency: str | None = None,
 ) -> pd.DataFrame:
     """:func:`rfm_summary` or (``holdout``) :func:`calibration_holdout`, on either route.
 
-    ``warn=False`` skips the warnings about rows after ``observation_end`` and about a gap
-    after the last purchase (for callers that summarize a part of a log and warn once).
+    ``warn=False`` skips the warnings about rows after ``observation_end``, about a gap after
+    the last purchase, about exact duplicates kept and about customers first seen after
+    ``calibration_end`` (for callers that summarize a part of a log and warn once; the counts
+    are in attrs either way). The cleaning options are those of :func:`rfm_summary`.
     """
+    cleaning = {
+        "returns": returns, "zero_amounts": zero_amounts, "duplicates": duplicates,
+        "currency": currency, "fx_rate": fx_rate, "reporting_currency": reporting_currency,
+    }  # fmt: skip
     unit, unit_days = summary_unit(time_unit)
     zone = check_tz(tz)
     end = None if observation_end is None else _parse_end(observation_end, "observation_end")
@@ -771,16 +1101,18 @@ def summarize_log(
     if isinstance(transactions, (str, os.PathLike)):  # files on disk: out of core
         days = files.summarize_files(
             transactions, customer_id=customer_id, date=date, amount=amount, tz=zone,
-            end=end, cal=cal,
+            end=end, cal=cal, cleaning=cleaning, warn=warn,
         )  # fmt: skip
     else:
-        log = _validate(transactions, customer_id, date, amount, zone)
-        first, last = int(log.days.min()), int(log.days.max())
+        log, extra, last = _validated_clean(
+            transactions, customer_id, date, amount, zone, cleaning, warn=warn
+        )
+        first = int(log.days.min())
         end = last if end is None else end
         bound, arg = (cal, "calibration_end") if holdout else (end, "observation_end")
         if bound < first:
             # the example shows the first purchase as read (after the tz rule), on every route
-            at_first = log.days == first
+            at_first = log.frame_mask(log.days == first)
             example = _example(log.frame, at_first, [customer_id])
             row = log.frame.iloc[[int(np.flatnonzero(at_first)[0])]]
             example[date] = str(pd.Timestamp(_date_values(row, date, zone)[0]))
@@ -790,6 +1122,7 @@ def summarize_log(
         days = {
             "cust": cust, "day": day, "amt": amt, "customers": log.customers, "first": first,
             "last": last, "end": end, "n_rows": len(log.days), "n_left_out": n_left_out,
+            "extra": extra,
         }  # fmt: skip
     return purchase_day_table(
         days["cust"],
@@ -806,6 +1139,8 @@ def summarize_log(
         n_rows=days["n_rows"],
         n_left_out=days["n_left_out"],
         warn=warn,
+        warn_late=warn,
+        extra=days["extra"],
     )
 
 
@@ -819,13 +1154,23 @@ def calibration_holdout(
     amount: Hashable | None = None,
     time_unit: str | pd.Timedelta = "W",
     tz: str | None = None,
+    returns: str = "error",
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    currency: Hashable | None = None,
+    fx_rate: Hashable | None = None,
+    reporting_currency: str | None = None,
 ) -> pd.DataFrame:
     """Split a log into a calibration RFM table and the holdout purchases of its customers.
 
     The calibration part is :func:`rfm_summary` up to ``calibration_end`` (customers whose first
     purchase is on or before it). The holdout period is ``(calibration_end, observation_end]``,
     counted in purchase days (same-day purchases merge) like the calibration part. Rows after
-    ``observation_end`` are left out with a warning and counted in attrs.
+    ``observation_end`` are left out with a warning and counted in attrs. Customers whose first
+    purchase is in the holdout period are not in the table: they are counted in
+    ``attrs["late_customers"]`` (one id in ``attrs["late_customers_example"]``) with a
+    :class:`~clvkit.errors.ClvkitWarning`; value them with ``rfm_summary(...,
+    observation_end=...)``.
 
     Parameters
     ----------
@@ -838,6 +1183,8 @@ def calibration_holdout(
     customer_id, date, amount, time_unit, tz
         As in :func:`rfm_summary`. A holdout window running implausibly far past the last
         purchase warns, as ``observation_end`` does there.
+    returns, zero_amounts, duplicates, currency, fx_rate, reporting_currency
+        Cleaning options, as in :func:`rfm_summary` (applied to the whole log).
 
     Returns
     -------
@@ -846,7 +1193,9 @@ def calibration_holdout(
         purchase days in the holdout), ``monetary_value_holdout`` (mean spend per holdout
         purchase day, 0 if none; only with ``amount``) and ``duration_holdout`` (holdout
         length in the time unit). ``attrs``: ``time_unit``, ``calibration_end``,
-        ``observation_end`` and ``n_rows_after_observation_end``.
+        ``observation_end``, ``n_rows_after_observation_end``, ``late_customers`` (int),
+        ``late_customers_example`` (an id, or None), ``cleaning`` and ``currency`` (as in
+        :func:`rfm_summary`).
 
     Examples
     --------
@@ -866,6 +1215,8 @@ def calibration_holdout(
     return summarize_log(
         transactions, customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
         observation_end=observation_end, calibration_end=calibration_end, tz=tz, holdout=True,
+        returns=returns, zero_amounts=zero_amounts, duplicates=duplicates, currency=currency,
+        fx_rate=fx_rate, reporting_currency=reporting_currency,
     )  # fmt: skip
 
 
@@ -876,6 +1227,12 @@ def read_purchases(
     date: Hashable = "date",
     amount: Hashable | None = None,
     tz: str | None = None,
+    returns: str = "error",
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    currency: Hashable | None = None,
+    fx_rate: Hashable | None = None,
+    reporting_currency: str | None = None,
 ) -> pd.DataFrame:
     """Read a purchase log as clvkit reads it: validated, with dates by the purchase-day rule.
 
@@ -893,6 +1250,11 @@ def read_purchases(
     tz : str, optional
         Zone that zoned timestamps are converted to before they are cut to days (IANA name);
         default UTC. Naive timestamps are wall-clock times as written.
+    returns, zero_amounts, duplicates, currency, fx_rate, reporting_currency
+        Cleaning options, as in :func:`rfm_summary`: rows dropped or netted out are not
+        returned, netted purchases carry their reduced amount, converted amounts are in the
+        reporting currency. So ``rfm_summary(read_purchases(path, returns="net"), ...)`` has
+        the values of ``rfm_summary(path, returns="net", ...)``.
 
     Returns
     -------
@@ -902,7 +1264,7 @@ def read_purchases(
         whose values are all canonical integers such as ``7`` or ``-12``, at most 18 digits,
         becomes int64, anything else, ``007`` included, stays a string), dates as naive
         ``datetime64[us]`` wall-clock times already converted by the ``tz`` rule, amounts as
-        float64.
+        float64. ``attrs``: ``cleaning`` (counts) and ``currency``, as in :func:`rfm_summary`.
 
     Raises
     ------
@@ -921,16 +1283,24 @@ def read_purchases(
     1          12 2024-01-02 00:00:00
     """
     zone = check_tz(tz)
+    cleaning = {
+        "returns": returns, "zero_amounts": zero_amounts, "duplicates": duplicates,
+        "currency": currency, "fx_rate": fx_rate, "reporting_currency": reporting_currency,
+    }  # fmt: skip
     if isinstance(path, (str, os.PathLike)):
-        return files.read_files(path, customer_id=customer_id, date=date, amount=amount, tz=zone)
-    log = _validate(path, customer_id, date, amount, zone, keep_wall=True)
-    columns: dict[Hashable, Any] = {
-        customer_id: path[customer_id].reset_index(drop=True).copy(deep=True),
-        date: log.wall,
-    }
+        return files.read_files(
+            path, customer_id=customer_id, date=date, amount=amount, tz=zone, cleaning=cleaning
+        )
+    log, extra, _ = _validated_clean(path, customer_id, date, amount, zone, cleaning, warn=False)
+    ids = path[customer_id].reset_index(drop=True)
+    if log.rows is not None:
+        ids = ids.iloc[log.rows].reset_index(drop=True)
+    columns: dict[Hashable, Any] = {customer_id: ids.copy(deep=True), date: log.wall}
     if amount is not None:
         columns[amount] = log.amounts
-    return pd.DataFrame(columns)
+    out = pd.DataFrame(columns)
+    out.attrs = extra
+    return out
 
 
 def _step_in_units(step: Any, unit: str | None) -> float:

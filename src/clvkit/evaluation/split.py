@@ -61,6 +61,12 @@ def split_log(
     date: Hashable = "date",
     amount: Hashable | None = None,
     tz: str | None = None,
+    returns: str = "error",
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    currency: Hashable | None = None,
+    fx_rate: Hashable | None = None,
+    reporting_currency: str | None = None,
 ) -> HoldoutSplit:
     """Read and summarize a log once for a backtest.
 
@@ -69,7 +75,11 @@ def split_log(
     :func:`clvkit.data.calibration_holdout`, and its purchase days (same-day purchases merged,
     up to ``observation_end``) give the cohort events. Zoned timestamps and zoned
     ``calibration_end``/``observation_end`` follow the purchase-day rule (wall-clock days in
-    ``tz``, default UTC), as in :func:`clvkit.rfm_summary`.
+    ``tz``, default UTC), as in :func:`clvkit.rfm_summary`. The cleaning options
+    (``returns``, ``zero_amounts``, ``duplicates``, ``currency``, ``fx_rate``,
+    ``reporting_currency``) are those of :func:`clvkit.rfm_summary`, applied once when the log
+    is read; ``rfm.attrs`` carries their counts (``cleaning``), the ``currency`` and the
+    customers first seen after ``calibration_end`` (``late_customers``, with a warning).
 
     Examples
     --------
@@ -79,6 +89,8 @@ def split_log(
     ...                time_unit="D")
     >>> sp.rfm.index.tolist(), sp.repeat_time.tolist(), sp.horizon
     ([1], [9.0], 13.0)
+    >>> sp.rfm.attrs["late_customers"], sp.rfm.attrs["late_customers_example"]  # 2: on 01-08
+    (1, 2)
     """
     unit = parse_time_unit(time_unit)
     cal_end = parse_date(calibration_end, "calibration_end").normalize()
@@ -89,7 +101,11 @@ def split_log(
             f"({obs_end.date()}). Suggestion: leave a holdout window after calibration."
         )
     # one purchase-day rule for both uses below: dates become naive wall-clock values
-    log = read_purchases(transactions, customer_id=customer_id, date=date, amount=amount, tz=tz)
+    log = read_purchases(
+        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz, returns=returns,
+        zero_amounts=zero_amounts, duplicates=duplicates, currency=currency, fx_rate=fx_rate,
+        reporting_currency=reporting_currency,
+    )  # fmt: skip
     with warnings.catch_warnings():
         # rows after observation_end are left out by design; other warnings (a holdout window
         # running past the data) reach the caller
@@ -98,6 +114,7 @@ def split_log(
             log, calibration_end=cal_end, observation_end=obs_end, customer_id=customer_id,
             date=date, amount=amount, time_unit=unit,
         )  # fmt: skip
+    rfm.attrs.update(log.attrs)  # the counts of the log as read, before it was cleaned
     day = log[date].to_numpy().astype("datetime64[D]")
     keep = day <= obs_end.to_datetime64().astype("datetime64[D]")
     days = pd.DataFrame({"c": log[customer_id].to_numpy()[keep], "d": day[keep]})
