@@ -27,7 +27,6 @@ __all__ = [
     "check_tiers",
     "column_quantiles",
     "range_counts",
-    "tier_cuts",
     "tier_membership",
 ]
 
@@ -52,29 +51,6 @@ def check_tiers(tiers: Mapping[str, float]) -> dict[str, float]:
             f"ending at 1, got {tiers!r}. Suggestion: {DEFAULT_TIERS}."
         )
     return out
-
-
-def tier_cuts(values: np.ndarray, shares: list[float], pmap: PMap = serial_map) -> np.ndarray:
-    """Per-draw cuts ``(S, n_tiers - 1)``: a value above cut j is in tier j or higher.
-
-    Cut j is the (k_j + 1)-th largest value, k_j = ceil(share_j n), so at most k_j customers
-    are above it (ties at a cut fall to the lower tier). Blocks of draws go through ``pmap``.
-    (Customer value no longer uses per-draw cuts; see :func:`tier_membership`.)
-    """
-    S, n = values.shape
-    ks = [int(np.ceil(share * n - 1e-9)) for share in shares[:-1]]
-    kth = sorted({n - k - 1 for k in ks if k < n})
-    cuts = np.full((S, len(ks)), -np.inf)
-    cols = [j for j, k in enumerate(ks) if k < n]
-
-    def block(lo: int) -> None:
-        part = np.partition(values[lo : lo + DRAW_BLOCK], kth, axis=1)  # one copy, all cuts
-        for j in cols:
-            cuts[lo : lo + DRAW_BLOCK, j] = part[:, n - ks[j] - 1]
-
-    if kth:
-        pmap(block, range(0, S, DRAW_BLOCK))
-    return cuts
 
 
 def tier_membership(expected: np.ndarray, shares: list[float]) -> tuple[np.ndarray, np.ndarray]:
