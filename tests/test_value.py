@@ -497,7 +497,7 @@ def test_tiers_are_fixed_by_expected_clv_for_both_methods(tiered):
     pd.testing.assert_series_equal(cred, exp.equity_interval(0.9), rtol=1e-12)
     pred = sim.equity_interval(0.9)  # simulate's default: predictive
     assert pred["upper"] - pred["lower"] > cred["upper"] - cred["lower"]
-    with pytest.raises(ClvkitError, match="predictive.*method='simulate'"):
+    with pytest.raises(ClvkitError, match=r"predictive.*method='simulate'"):
         exp.equity_interval(0.9, kind="predictive")
     with pytest.raises(ClvkitError, match="'kind'"):
         sim.equity_interval(0.9, kind="both")

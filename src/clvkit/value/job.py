@@ -9,17 +9,16 @@ with the same random streams).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import warnings
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.models import registry
 from clvkit.models.contract import (
     Cashflow,
@@ -33,7 +32,6 @@ from clvkit.models.contract import (
 )
 from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
-from clvkit.errors import ClvkitWarning
 from clvkit.value.accumulate import DEFAULT_TIERS, check_tiers
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.result import STORED_PROBS, check_probs
@@ -184,9 +182,7 @@ class ChunkRunner:
             return clv, means, counts
         return clv[:, inverse], means[:, inverse], counts
 
-    def distinct(
-        self, idx: np.ndarray, rng: np.random.Generator | None, method: str | None = None
-    ):
+    def distinct(self, idx: np.ndarray, rng: np.random.Generator | None, method: str | None = None):
         """:meth:`chunk` for the distinct customers only, and ``inverse`` mapping ``idx`` to
         them (``None``: every customer is computed). ``method`` overrides the job's (the
         expected pass that ranks the tiers runs with ``"expected"`` under either method).
