@@ -68,9 +68,18 @@ def summarize_draws(values: np.ndarray, prob: float = 0.9, counts: bool = False)
     >>> summarize_draws(np.array([[0.0, 2.0], [1.0, 2.0], [2.0, 2.0]]), 0.5).round(3).tolist()
     [[1.0, 2.0], [0.816, 0.0], [0.5, 2.0], [1.5, 2.0]]
     """
-    lo, hi = (1 - prob) / 2, (1 + prob) / 2
-    method = "inverted_cdf" if counts else "linear"
-    q = np.quantile(values, [lo, hi], axis=0, method=method)
+    S = values.shape[0]
+    srt = np.ascontiguousarray(values.T)  # each column's draws contiguous: a fast row sort
+    srt.sort(axis=1)
+    levels = np.array([(1 - prob) / 2, (1 + prob) / 2])
+    if counts:  # inverted CDF: the smallest value whose empirical CDF reaches the level
+        idx = np.clip(np.ceil(levels * S - 1e-9).astype(np.int64) - 1, 0, S - 1)
+        q = srt[:, idx].T.astype(np.float64)
+    else:  # numpy's default (linear) quantile
+        h = (S - 1) * levels
+        lo = np.floor(h).astype(np.int64)
+        hi = np.minimum(lo + 1, S - 1)
+        q = (srt[:, lo] + (h - lo) * (srt[:, hi] - srt[:, lo])).T
     rows = [values.mean(axis=0), values.std(axis=0), q[0], q[1]]
     if counts:
         rows.append((values == 0).mean(axis=0))
@@ -149,18 +158,31 @@ class _Summaries:
         counts: bool = False,
     ) -> pd.DataFrame | xr.DataArray:
         """``fn(draws, cols)`` -> ``(S, m)`` values, over chunks of customers: the summary
-        frame (or, with ``return_draws``, the full DataArray)."""
+        frame (or, with ``return_draws``, the full DataArray).
+
+        Deterministic predictions (``counts=False``) are computed once per distinct
+        ``spec.value_key`` row (customers with equal rows get equal predictions), in key order,
+        so chunks hold similar customers (e.g. one-time buyers of one age are computed once).
+        Simulated counts are drawn for every customer, chunk after chunk from the one generator.
+        """
         if not return_draws:
             prob = _check_prob(prob)
         self._check_fitted()
         cols, ids = self._customers(rfm)
         d, shape = self._draws()
         S, n = shape[0] * shape[1], len(ids)
+        inverse = None
+        if not counts and n > 1:
+            key = np.asarray(self.spec.value_key(cols), dtype=np.float64).reshape(n, -1)
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            cols = {k: np.asarray(v)[first] for k, v in cols.items()}
+        m = len(next(iter(cols.values()))) if cols else n
         chunk = max(1, PREDICT_VALUES // max(S, 1))
         names = [*SUMMARY_COLUMNS, *(["p_zero"] if counts else [])]
-        full = np.empty((S, n), dtype=np.int64 if counts else np.float64) if return_draws else None
-        out = None if return_draws else np.empty((len(names), n))
-        for lo in range(0, n, chunk):
+        full = np.empty((S, m), dtype=np.int64 if counts else np.float64) if return_draws else None
+        out = None if return_draws else np.empty((len(names), m))
+        for lo in range(0, m, chunk):
             sub = {k: v[lo : lo + chunk] for k, v in cols.items()}
             values = fn(d, sub)
             if full is not None:
@@ -168,7 +190,9 @@ class _Summaries:
             else:
                 out[:, lo : lo + chunk] = summarize_draws(values, prob, counts)
         if full is not None:
-            return self._wrap(full, shape, ids, name)
+            return self._wrap(full if inverse is None else full[:, inverse], shape, ids, name)
+        if inverse is not None:
+            out = out[:, inverse]
         frame = pd.DataFrame(dict(zip(names, out, strict=True)), index=ids)
         if frame.index.name is None:
             frame.index.name = "customer_id"
