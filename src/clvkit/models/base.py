@@ -29,25 +29,11 @@ from clvkit.models.contract import PurchaseSpec, SpendSpec
 from clvkit.rng import make_rng
 from clvkit.units import duration_in_units
 
-__all__ = ["PREDICT_VALUES", "PurchaseModel", "SpendModel", "check_horizon", "summarize_draws"]
+__all__ = ["PREDICT_VALUES", "PurchaseModel", "SpendModel", "summarize_draws"]
 
 #: Values (draws x customers) computed at once by the summarizing predictions.
-PREDICT_VALUES = 8_000_000
+PREDICT_VALUES = 2_000_000
 SUMMARY_COLUMNS = ("mean", "sd", "lower", "upper")
-
-
-def check_horizon(t: Any, argument: str = "t") -> float:
-    """``t`` as a finite, non-negative float (``ClvkitError`` naming ``argument`` otherwise)."""
-    try:
-        val = float(t)
-    except (TypeError, ValueError):
-        val = float("nan")
-    if not np.isfinite(val) or val < 0:
-        raise ClvkitError(
-            f"argument {argument!r} is {t!r}. Suggestion: a finite, non-negative number of "
-            "time units (the model's time_unit_)."
-        )
-    return val
 
 
 def _check_prob(prob: Any) -> float:
