@@ -400,8 +400,8 @@ def _split(pr):
 @given(
     params,
     customer,
-    st.floats(0, 2),
-    st.floats(0.001, 2),
+    st.floats(0, 0.5),  # rates above 1 (100% a year) are refused (issue 14)
+    st.floats(0.001, 0.5),
     st.sampled_from(["discrete", "continuous"]),
 )
 def test_clv_falls_with_rate_and_grows_with_horizon(pr, c, r1, dr, disc):
@@ -667,6 +667,20 @@ def test_fitted_models_entry_point_and_mismatched_spend_model(cdnow):
         ({"n_jobs": 0}, "n_jobs.*positive integer"),
         ({"n_jobs": 1.5}, "n_jobs.*positive integer"),
         ({"n_jobs": True}, "n_jobs.*positive integer"),
+        # issue 14 item 5: a rate of 10 (meant as 10%) is 1,000%
+        ({"annual_discount_rate": 10}, r"10 means 1,000% a year\. Suggestion: 0\.1 for 10%"),
+        (
+            {"annual_discount_rate": None, "discount_rate_per_period": 2},
+            r"'discount_rate_per_period' is 2.*200% a period\. Suggestion: 0\.02 for 2%",
+        ),
+        # issue 14 item 4: draws= and probs=
+        ({"draws": 0}, "'draws' must be a positive integer"),
+        ({"draws": 1.5}, "'draws' must be a positive integer"),
+        ({"draws": True}, "'draws' must be a positive integer"),
+        ({"draws": 2}, r"'draws' is 2, but the posterior has 1 draw.*point fit has 1"),
+        ({"probs": (0.9, 1.5)}, r"'probs' must be .* in \(0, 1\)"),
+        ({"probs": ()}, "'probs'"),
+        ({"probs": "90%"}, "'probs'"),
     ],
 )
 def test_bad_arguments(kw, pattern):
@@ -750,3 +764,55 @@ def test_cashflow_settings_object_equals_the_keywords():
         customer_value(tp, sp, rfm, {"horizon": 5})
     with pytest.raises(ClvkitError, match=r"'margin'.*\(0, 1\]"):
         CashflowSettings(horizon=5, annual_discount_rate=0.1, margin=2)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 14: draws=, probs=, margin in the report
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["expected", "simulate"])
+def test_draws_thins_evenly_over_chains_and_draws(cdnow, method):
+    tp = posterior(BG_MLE, draws=50, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=50, chains=2, noise=0.1, seed=4)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=5, method=method)
+    full = customer_value(tp, sp, cdnow, keep_draws=True, **kw)
+    thin = customer_value(tp, sp, cdnow, draws=10, keep_draws=True, **kw)
+    assert full.settings["n_draws"] == 100 and thin.settings["n_draws"] == 10
+    assert thin.settings["n_draws_available"] == 100
+    keep = [0, 11, 22, 33, 44, 55, 66, 77, 88, 99]  # evenly spaced over chain 0, then chain 1
+    assert thin.equity.dims == ("chain", "draw") and thin.equity.shape == (1, 10)
+    assert thin.equity["draw"].values.tolist() == keep
+    # the thinned draws are the full run's pairs at those positions (the quadrature's node
+    # count follows the draws of a chunk: equal to 1e-8, as across chunk sizes)
+    flat = full.expected_equity.values.ravel()
+    np.testing.assert_allclose(thin.expected_equity.values.ravel(), flat[keep], rtol=1e-8)
+    if method == "expected":
+        clv = full.clv.values.reshape(100, -1)[keep]
+        np.testing.assert_allclose(thin.clv.values.reshape(10, -1), clv, rtol=1e-8)
+    assert customer_value(tp, sp, cdnow, draws=100, **kw).settings["n_draws"] == 100
+    with pytest.raises(ClvkitError, match="'draws' is 101, but the posterior has 100"):
+        customer_value(tp, sp, cdnow, draws=101, **kw)
+
+
+def test_probs_sets_the_stored_interval_levels(cdnow):
+    """Issue 14 papercut: value.summary(prob=0.75) failed without kept draws."""
+    tp = posterior(BG_MLE, draws=40, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=40, noise=0.1, seed=4)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=5)
+    res = customer_value(tp, sp, cdnow, probs=(0.75, 0.9), **kw)
+    kept = customer_value(tp, sp, cdnow, keep_draws=True, **kw)
+    assert res.settings["probs"] == (0.75, 0.9)
+    pd.testing.assert_frame_equal(res.summary(0.75), kept.summary(0.75), rtol=1e-12)
+    pd.testing.assert_frame_equal(res.summary(0.9), kept.summary(0.9), rtol=1e-12)
+    with pytest.raises(ClvkitError, match=r"stored for \(0.75, 0.9\) only.*probs=\(\.\.\., 0.5\)"):
+        res.summary(0.5)
+
+
+def test_report_says_margin_one_is_revenue(cdnow):
+    """Issue 14 item 5: margin defaults to 1 and nothing said it is revenue."""
+    kw = dict(horizon="52W", annual_discount_rate=0.1)
+    one = customer_value(posterior(BG_MLE), posterior(GG_MLE), cdnow, **kw)
+    assert "margin 1 (margin 1 = revenue, not profit)" in one.report()
+    assert one.settings["margin"] == 1.0
+    part = customer_value(posterior(BG_MLE), posterior(GG_MLE), cdnow, margin=0.3, **kw)
+    assert "margin 0.3," in part.report() and "revenue, not profit" not in part.report()
+    assert part.equity.item() == pytest.approx(0.3 * one.equity.item(), rel=1e-12)

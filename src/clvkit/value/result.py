@@ -365,8 +365,9 @@ class CustomerValue:
             f"Customer value ({s['method']}, {s['discounting']} discounting), "
             f"{s['n_customers']:,} customers x {s['n_draws']:,} draws",
             f"Horizon {s['horizon']:g} x {s['time_unit']} in periods of {s['period']:g} "
-            f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}, "
-            f"cost per period {s['cost_per_period']:g}",
+            f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}"
+            + (" (margin 1 = revenue, not profit)" if s["margin"] == 1 else "")
+            + f", cost per period {s['cost_per_period']:g}",
             f"Customer equity: mean {e['mean']:,.2f}; {pct} interval "
             f"[{e['lower']:,.2f}, {e['upper']:,.2f}]",
         ]
