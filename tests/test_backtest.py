@@ -510,3 +510,28 @@ def test_holdout_revenue_is_the_spend_models_simulated_total():
     assert tab["revenue_lower"].iloc[0] < tab["predicted_revenue"].iloc[0]
     assert tab["predicted_revenue"].iloc[0] < tab["revenue_upper"].iloc[0]
     assert 0 <= tab["revenue_pit"].iloc[0] <= 1
+
+
+def test_backtest_emits_no_floating_point_warning():
+    """Issue 14 papercut: "invalid value encountered in multiply" (0 x -inf inside np.where, in
+    the old predict.py) on every backtest. Now P(X(t) = n) never forms 0 * log(0); a log with
+    string ids, times of day, customers first seen on the calibration end (T = 0) and a spend
+    model backtests with every numpy floating-point error and RuntimeWarning raised."""
+    log = cdnow_transactions()
+    log = log.assign(customer_id="c" + log["customer_id"].astype(str))
+    late = pd.DataFrame({
+        "customer_id": ["late1", "late2", "late2"],
+        "date": pd.to_datetime(["1997-09-30 13:00", "1997-09-30 10:00", "1998-02-01 09:30"]),
+        "amount": [10.0, 5.0, 7.0],
+    })  # fmt: skip
+    log = pd.concat([log.assign(date=pd.to_datetime(log["date"])), late], ignore_index=True)
+    with warnings.catch_warnings(), np.errstate(invalid="raise", divide="raise", over="raise"):
+        warnings.simplefilter("error", RuntimeWarning)
+        res = clvkit.backtest(
+            log, calibration_end="1997-09-30", observation_end="1998-06-30", amount="amount",
+            transactions_model=MLE, spend_model={"p": 6.25, "q": 3.74, "v": 15.44},
+            n_samples=200, random_seed=0,
+        )  # fmt: skip
+    assert len(res.customers) == 2357 + 2
+    assert res.customers.loc["late2", "actual"] == 1
+    assert res.customers.loc["late1", "T"] == 0
