@@ -21,10 +21,10 @@ from clvkit.models.registry import flat_params, resolve
 from clvkit.plots.common import ACTUAL, MODEL, axes
 
 __all__ = [
+    "fitted_max_T",
     "plot_expected_purchases_matrix",
     "plot_probability_alive_history",
     "plot_probability_alive_matrix",
-    "fitted_max_T",
 ]
 
 _CELLS = 4_000_000
