@@ -535,3 +535,25 @@ def test_backtest_emits_no_floating_point_warning():
     assert len(res.customers) == 2357 + 2
     assert res.customers.loc["late2", "actual"] == 1
     assert res.customers.loc["late1", "T"] == 0
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "glob"])
+def test_backtest_takes_paths_like_rfm_summary(tmp_path, suffix):
+    """Issue 14 papercut: clvkit.backtest("x.parquet", ...) was refused while rfm_summary takes
+    paths; a file, a CSV or a glob of Parquet parts give the in-memory result."""
+    log = cdnow_transactions()
+    if suffix == "glob":
+        for i, part in enumerate(np.array_split(np.arange(len(log)), 3)):
+            log.iloc[part].to_parquet(tmp_path / f"p{i}.parquet", index=False)
+        path = str(tmp_path / "p*.parquet")
+    else:
+        path = tmp_path / f"log.{suffix}"
+        getattr(log, f"to_{suffix}")(path, index=False)
+    kw = dict(calibration_end="1997-09-30", observation_end="1998-06-30", amount="amount",
+              transactions_model=MLE, spend_model={"p": 6.25, "q": 3.74, "v": 15.44},
+              n_samples=200, random_seed=0)  # fmt: skip
+    mem = clvkit.backtest(log, **kw)
+    got = clvkit.backtest(path, **kw)
+    pd.testing.assert_frame_equal(got.customers, mem.customers)
+    pd.testing.assert_frame_equal(got.metrics, mem.metrics)
+    assert int(got.customers["actual"].sum()) == 1882
