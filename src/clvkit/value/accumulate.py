@@ -168,9 +168,11 @@ class Accumulator:
         self.pmap(block, range(0, self.S, DRAW_BLOCK))
         return part
 
-    def add_expected(self, idx, part: ExactSum, expected: np.ndarray) -> None:
-        """Store a chunk's :meth:`chunk_expected` and its customers' mean expected CLV."""
-        self.expected_sums.merge(part)
+    def add_expected(self, idx, part: ExactSum | None, expected: np.ndarray) -> None:
+        """Store a chunk's :meth:`chunk_expected` (None: not summed, as for the expected
+        method, whose equity is the expected equity) and its customers' mean expected CLV."""
+        if part is not None:
+            self.expected_sums.merge(part)
         self.stats["expected"][idx] = expected
 
     def set_tiers(self, member: np.ndarray, cuts: np.ndarray) -> None:

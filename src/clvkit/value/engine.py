@@ -224,7 +224,8 @@ def _run(
     def expected_chunk(lo: int):
         idx = order[lo : lo + chunk]
         clv, means, _, inverse = run.distinct(idx, None, "expected")
-        part = acc.chunk_expected(clv, inverse)
+        # the expected method's equity (pass 2) is the expected equity: no sum needed here
+        part = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
         mean = means[3] if inverse is None else means[3][inverse]
         return lo, idx, part, mean, ((clv, means, inverse) if keep else None)
 
