@@ -436,8 +436,8 @@ def _expected_part(part: pd.DataFrame, job: ValueJob):
             idx = np.arange(lo, hi)
             clv, means, _, inverse = run.distinct(idx, None, "expected")
             mean = means[3] if inverse is None else means[3][inverse]
-            part = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
-            acc.add_expected(idx, part, mean)
+            sums = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
+            acc.add_expected(idx, sums, mean)
     return part[_POS].to_numpy(), acc.stats["expected"], acc.expected_sums
 
 
