@@ -369,8 +369,16 @@ class CustomerValue:
             + (" (margin 1 = revenue, not profit)" if s["margin"] == 1 else "")
             + f", cost per period {s['cost_per_period']:g}",
             f"Customer equity: mean {e['mean']:,.2f}; {pct} interval "
-            f"[{e['lower']:,.2f}, {e['upper']:,.2f}]",
+            f"[{e['lower']:,.2f}, {e['upper']:,.2f}]"
+            + (" (predictive)" if s["method"] == "simulate" else ""),
         ]
+        if s["method"] == "simulate" and self.expected_equity is not None:
+            c = self.equity_interval(prob, kind="credible")
+            lines.append(
+                f"Expected equity: mean {c['mean']:,.2f}; {pct} credible interval "
+                f"[{c['lower']:,.2f}, {c['upper']:,.2f}]"
+            )
+        lines.append("Tiers by expected CLV (fixed members; share of equity per draw):")
         tiers = self.tier_table(prob)
         for name, row in tiers.iterrows():
             share = (
