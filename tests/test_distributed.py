@@ -64,8 +64,9 @@ def _posteriors(seed: int, chains: int = 2, draws: int = 60):
 
 
 def _assert_same_value(mem, dist, probs=(0.9, 0.5)):
-    for name in ("equity", "tier_equity", "tier_count", "new_customer"):
+    for name in ("equity", "expected_equity", "tier_equity", "tier_count", "new_customer"):
         assert np.array_equal(getattr(mem, name).values, getattr(dist, name).values), name
+    pd.testing.assert_frame_equal(mem.tier_table(), dist.tier_table(), check_exact=True)
     for prob in probs:
         got = dist.summary(prob).compute().sort_index()
         pd.testing.assert_frame_equal(got, mem.summary(prob).sort_index(), check_exact=True)
@@ -128,24 +129,22 @@ def test_summary_without_amount_and_with_string_ids(client, sim_log):
 # customer value
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("method", "tier_sample_size", "npartitions"),
-    [("expected", None, 1), ("expected", 300, 4), ("simulate", None, 3), ("simulate", 300, 5)],
+    ("method", "draws", "npartitions"),
+    [("expected", None, 1), ("expected", 50, 4), ("simulate", None, 3), ("simulate", 50, 5)],
 )
-def test_customer_value_identical_on_cdnow(
-    client, cdnow_log, method, tier_sample_size, npartitions
-):
+def test_customer_value_identical_on_cdnow(client, cdnow_log, method, draws, npartitions):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClvkitWarning)
         rfm = clvkit.rfm_summary(cdnow_log, amount="amount", observation_end="1997-09-30")
     bg, gg = _posteriors(1)
     kw = {"horizon": "52W", "annual_discount_rate": 0.1, "method": method, "random_seed": 5,
-          "chunk_size": 170, "tier_sample_size": tier_sample_size, "cost_per_period": 0.5}  # fmt: skip
+          "chunk_size": 170, "draws": draws, "cost_per_period": 0.5}  # fmt: skip
     mem = clvkit.customer_value(bg, gg, rfm, **kw)
     # rows in another order, split into partitions: the same chunks are rebuilt
     shuffled = rfm.sample(frac=1.0, random_state=1)
     dist = cd.customer_value(bg, gg, dd.from_pandas(shuffled, npartitions=2),
                              npartitions=npartitions, **kw)  # fmt: skip
-    assert dist.settings["tier_cuts_exact"] == (tier_sample_size is None)
+    assert dist.settings["n_draws"] == mem.settings["n_draws"] == (draws or 120)
     assert dist.settings["n_customers"] == len(rfm)
     _assert_same_value(mem, dist)
     # the in-memory result does not depend on the row order of rfm either
@@ -164,13 +163,13 @@ def test_simulated_end_to_end_and_out_of_core(client, sim_log, tmp_path):
     dask_rfm = cd.rfm_summary(dd.read_parquet(str(tmp_path / "*.parquet")), amount="amount")
     bg, gg = _posteriors(2, chains=1, draws=40)
     kw = {"horizon": "26W", "annual_discount_rate": 0.1, "random_seed": 9, "chunk_size": 250,
-          "tier_sample_size": 1000}  # fmt: skip
+          "probs": (0.8, 0.975)}  # fmt: skip
     mem = clvkit.customer_value(bg, gg, mem_rfm, **kw)
     duck = clvkit.customer_value(bg, gg, duck_rfm, **kw)
     assert np.array_equal(duck.equity.values, mem.equity.values)
     for npartitions in (2, 7):
         dist = cd.customer_value(bg, gg, dask_rfm, npartitions=npartitions, **kw)
-        _assert_same_value(mem, dist, probs=(0.8,))
+        _assert_same_value(mem, dist, probs=(0.8, 0.975))
 
 
 def test_default_chunks_and_pandas_input(client, cdnow_log):

@@ -138,21 +138,21 @@ def test_bg_predictions_match_lifetimes(bg_mle, cdnow):
     bgf = BetaGeoFitter()
     bgf.params_ = pd.Series(p)
     x, tx, T = (cdnow[c].to_numpy() for c in ("frequency", "recency", "T"))
-    ep = bg_mle.expected_purchases(cdnow, 10.0)
+    ep = bg_mle.expected_purchases(cdnow, 10.0, return_draws=True)
     assert ep.dims == ("chain", "draw", "customer_id") and ep.shape == (1, 1, len(cdnow))
     assert (ep["customer_id"].to_numpy() == cdnow.index.to_numpy()).all()
     ref = bgf.conditional_expected_number_of_purchases_up_to_time(10.0, x, tx, T)
     np.testing.assert_allclose(ep.to_numpy()[0, 0], ref, rtol=1e-6)
-    pa = bg_mle.probability_alive(cdnow)
+    pa = bg_mle.probability_alive(cdnow, return_draws=True)
     np.testing.assert_allclose(
         pa.to_numpy()[0, 0], bgf.conditional_probability_alive(x, tx, T), rtol=1e-8
     )
-    new = bg_mle.expected_purchases_new_customer(39.0)
+    new = bg_mle.expected_purchases_new_customer(39.0, return_draws=True)
     assert new.dims == ("chain", "draw")
     assert new.item() == pytest.approx(bgf.expected_number_of_purchases_up_to_time(39.0), rel=1e-6)
-    pn = bg_mle.probability_of_purchases(39.0, 2)
+    pn = bg_mle.probability_of_purchases(39.0, 2, return_draws=True)
     assert pn.item() == pytest.approx(bgf.probability_of_n_purchases_up_to_time(39.0, 2), rel=1e-6)
-    alive_at = bg_mle.probability_alive_at(cdnow, 0.0)
+    alive_at = bg_mle.probability_alive_at(cdnow, 0.0, return_draws=True)
     np.testing.assert_allclose(alive_at.to_numpy(), pa.to_numpy(), rtol=1e-10)
 
 
@@ -162,7 +162,7 @@ def test_gg_predictions_match_lifetimes(gg_mle, cdnow):
     p = _mle(gg_mle)
     ggf = GammaGammaFitter()
     ggf.params_ = pd.Series(p)
-    es = gg_mle.expected_spend(cdnow)
+    es = gg_mle.expected_spend(cdnow, return_draws=True)
     ref = ggf.conditional_expected_average_profit(
         cdnow["frequency"].to_numpy(), cdnow["monetary_value"].to_numpy()
     )
@@ -178,15 +178,15 @@ def test_gg_predictions_match_lifetimes(gg_mle, cdnow):
 @pytest.mark.slow
 def test_posterior_predictive_mean_matches_expectation(bg_nuts, cdnow):
     sub = cdnow.iloc[:400]
-    sims = bg_nuts.posterior_predictive(sub, 39.0, random_seed=5)
+    sims = bg_nuts.posterior_predictive(sub, 39.0, random_seed=5, return_draws=True)
     assert sims.dims == ("chain", "draw", "customer_id") and sims.shape == (4, 1000, 400)
     assert np.issubdtype(sims.dtype, np.integer) and (sims >= 0).all()
-    expected = bg_nuts.expected_purchases(sub, 39.0)
+    expected = bg_nuts.expected_purchases(sub, 39.0, return_draws=True)
     # totals over the 400 customers, averaged over 4000 draws: MC error is ~0.5% here
     sim_total = sims.sum("customer_id").mean().item()
     exp_total = expected.sum("customer_id").mean().item()
     assert sim_total == pytest.approx(exp_total, rel=0.03)
-    again = bg_nuts.posterior_predictive(sub, 39.0, random_seed=5)
+    again = bg_nuts.posterior_predictive(sub, 39.0, random_seed=5, return_draws=True)
     assert np.array_equal(again.to_numpy(), sims.to_numpy())
 
 
@@ -194,10 +194,10 @@ def test_time_unit_checks(bg_mle, cdnow):
     days = cdnow.copy()
     days.attrs["time_unit"] = "D"
     with pytest.raises(ClvkitError, match="time unit 'D'"):
-        bg_mle.expected_purchases(days, 7.0)
+        bg_mle.expected_purchases(days, 7.0, return_draws=True)
     unitless = cdnow.copy()
     unitless.attrs = {}
-    assert bg_mle.probability_alive(unitless).shape == (1, 1, len(cdnow))
+    assert bg_mle.probability_alive(unitless, return_draws=True).shape == (1, 1, len(cdnow))
     with pytest.raises(ClvkitError, match="time_unit"):
         BetaGeo().fit(unitless, method="mle")
     assert GammaGamma().fit(unitless, method="mle").time_unit_ is None
@@ -205,7 +205,7 @@ def test_time_unit_checks(bg_mle, cdnow):
 
 def test_not_fitted_errors():
     for model, call in [
-        (BetaGeo(), lambda m: m.expected_purchases_new_customer(1.0)),
+        (BetaGeo(), lambda m: m.expected_purchases_new_customer(1.0, return_draws=True)),
         (BetaGeo(), lambda m: m.summary()),
         (GammaGamma(), lambda m: m.expected_spend_new_customer()),
         (GammaGamma(), lambda m: m.save("x.nc")),
@@ -237,8 +237,8 @@ def test_save_load_round_trip_nuts(bg_nuts, cdnow, tmp_path):
         a = getattr(bg_nuts, name)(cdnow).to_numpy()
         b = getattr(loaded, name)(cdnow).to_numpy()
         assert np.array_equal(a, b)
-    a = bg_nuts.expected_purchases(cdnow, 12.0).to_numpy()
-    assert np.array_equal(a, loaded.expected_purchases(cdnow, 12.0).to_numpy())
+    a = bg_nuts.expected_purchases(cdnow, 12.0, return_draws=True).to_numpy()
+    assert np.array_equal(a, loaded.expected_purchases(cdnow, 12.0, return_draws=True).to_numpy())
     pd.testing.assert_frame_equal(bg_nuts.summary(), loaded.summary())
     assert [p.name for p in tmp_path.iterdir()] == ["bg.nc"]  # no temp file left
 
@@ -252,8 +252,8 @@ def test_save_load_round_trip_point_fit_with_priors(cdnow, tmp_path):
     assert isinstance(loaded, GammaGamma)
     assert loaded.priors == {"q": {"dist": "Gamma", "alpha": 4.0, "beta": 1.0}}
     assert loaded.method_ == "map" and loaded.time_unit_ == "W"
-    a = model.expected_spend(cdnow).to_numpy()
-    assert np.array_equal(a, loaded.expected_spend(cdnow).to_numpy())
+    a = model.expected_spend(cdnow, return_draws=True).to_numpy()
+    assert np.array_equal(a, loaded.expected_spend(cdnow, return_draws=True).to_numpy())
     assert loaded.log_likelihood_ == model.log_likelihood_
     pd.testing.assert_frame_equal(model.summary(), loaded.summary())
     model.save(path)  # overwrite in place
@@ -341,9 +341,9 @@ def test_bad_arguments(bg_mle, cdnow):
     with pytest.raises(ClvkitError, match="sigma"):
         BetaGeo(priors={"r": {"dist": "LogNormal", "mu": 0, "sigma": -1}}).fit(df, method="map")
     with pytest.raises(ClvkitError, match="'t'"):
-        bg_mle.expected_purchases(cdnow, -1.0)
+        bg_mle.expected_purchases(cdnow, -1.0, return_draws=True)
     with pytest.raises(ClvkitError, match="'n'"):
-        bg_mle.probability_of_purchases(5.0, 1.5)
+        bg_mle.probability_of_purchases(5.0, 1.5, return_draws=True)
     with pytest.raises(ClvkitError, match="'prob'"):
         bg_mle.summary(prob=1.5)
     with pytest.raises(ClvkitError, match="NUTS fit"):
@@ -353,4 +353,6 @@ def test_bad_arguments(bg_mle, cdnow):
 def test_point_fit_is_one_chain_one_draw(bg_mle):
     post = bg_mle.idata_.posterior
     assert dict(post.sizes) == {"chain": 1, "draw": 1}
-    assert isinstance(bg_mle.probability_alive(cdnow_calibration_summary()), xr.DataArray)
+    assert isinstance(
+        bg_mle.probability_alive(cdnow_calibration_summary(), return_draws=True), xr.DataArray
+    )

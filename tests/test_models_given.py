@@ -38,19 +38,25 @@ def test_from_params_predicts_as_the_fitted_model(cdnow, fitted):
         ("probability_alive_at", (sub, 10.0)),
         ("expected_purchases", (sub, 39.0)),
     ]:
-        a, b = getattr(given, name)(*args), getattr(bg, name)(*args)
+        kw = {"return_draws": True}
+        a, b = getattr(given, name)(*args, **kw), getattr(bg, name)(*args, **kw)
         assert a.dims == b.dims
         np.testing.assert_array_equal(a.values, b.values)
+        # the default summary too
+        pd.testing.assert_frame_equal(getattr(given, name)(*args), getattr(bg, name)(*args))
     assert (
-        given.expected_purchases_new_customer(39).item()
-        == bg.expected_purchases_new_customer(39).item()
+        given.expected_purchases_new_customer(39, return_draws=True).item()
+        == bg.expected_purchases_new_customer(39, return_draws=True).item()
     )
     gvals = {n: float(gg.posterior_[n].item()) for n in gg.spec.param_names}
     g2 = GammaGamma.from_params(**gvals)
-    np.testing.assert_array_equal(g2.expected_spend(sub).values, gg.expected_spend(sub).values)
+    np.testing.assert_array_equal(
+        g2.expected_spend(sub, return_draws=True).values,
+        gg.expected_spend(sub, return_draws=True).values,
+    )
     # the CDNOW reference numbers from the published parameters (FHL 2005; FH 2013)
     ref = BetaGeo.from_params(**BG_MLE, time_unit="W")
-    assert round(ref.expected_purchases(cdnow.loc[[1]], 39).item(), 3) == 1.226
+    assert round(ref.expected_purchases(cdnow.loc[[1]], 39, return_draws=True).item(), 3) == 1.226
     assert round(GammaGamma.from_params(**GG_MLE).expected_spend_new_customer().item(), 2) == 35.17
 
 
@@ -58,9 +64,11 @@ def test_from_params_draws_and_from_posterior(fitted):
     bg, _ = fitted
     draws = BetaGeo.from_params(r=[0.2, 0.3], alpha=[4.0, 5.0], a=[0.8, 0.9], b=[2.0, 3.0])
     assert dict(draws.posterior_.sizes) == {"chain": 1, "draw": 2}
-    e = draws.expected_purchases_new_customer(10)
+    e = draws.expected_purchases_new_customer(10, return_draws=True)
     assert e.dims == ("chain", "draw") and e.shape == (1, 2)
-    one = BetaGeo.from_params(r=0.3, alpha=5.0, a=0.9, b=3.0).expected_purchases_new_customer(10)
+    one = BetaGeo.from_params(r=0.3, alpha=5.0, a=0.9, b=3.0).expected_purchases_new_customer(
+        10, return_draws=True
+    )
     # one node count per call, from all draws: equal to quadrature accuracy
     assert e.values[0, 1] == pytest.approx(one.item(), rel=1e-10)
     again = BetaGeo.from_posterior(bg.idata_)
@@ -97,7 +105,7 @@ def test_from_params_refusals(fitted, tmp_path):
     rfm = pd.DataFrame({"frequency": [1], "recency": [2.0], "T": [20.0]})
     rfm.attrs["time_unit"] = "D"
     with pytest.raises(ClvkitError, match="time unit 'D'"):
-        given.probability_alive(rfm)
+        given.probability_alive(rfm, return_draws=True)
 
 
 def test_log_likelihood_per_customer(cdnow, fitted):
@@ -134,28 +142,37 @@ def test_log_likelihood_per_customer(cdnow, fitted):
 def test_probability_of_purchases_given_history(cdnow):
     model = BetaGeo.from_params(**BG_MLE, time_unit="W")
     sub = cdnow.loc[[1, 2, 3, 7, 10]]
-    probs = np.stack([model.probability_of_purchases(39, n, sub).values[0, 0] for n in range(60)])
+    probs = np.stack(
+        [
+            model.probability_of_purchases(39, n, sub, return_draws=True).values[0, 0]
+            for n in range(60)
+        ]
+    )
     assert probs.shape == (60, 5)
     np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-10)
     # the mean of the pmf is the expected purchases
     mean = (np.arange(60)[:, None] * probs).sum(axis=0)
-    np.testing.assert_allclose(mean, model.expected_purchases(sub, 39).values[0, 0], rtol=1e-6)
+    np.testing.assert_allclose(
+        mean, model.expected_purchases(sub, 39, return_draws=True).values[0, 0], rtol=1e-6
+    )
     # a new customer is an empty history
     empty = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [0.0]})
     for n in (0, 1, 3):
-        assert model.probability_of_purchases(39, n, empty).item() == pytest.approx(
-            model.probability_of_purchases(39, n).item(), rel=1e-14
+        assert model.probability_of_purchases(
+            39, n, empty, return_draws=True
+        ).item() == pytest.approx(
+            model.probability_of_purchases(39, n, return_draws=True).item(), rel=1e-14
         )
     # Monte Carlo: the simulated counts (the generative process) have this pmf
     S = 40_000
     mc = BetaGeo.from_params(**{k: np.full(S, v) for k, v in BG_MLE.items()}, time_unit="W")
-    counts = mc.posterior_predictive(sub, 39, random_seed=11).values[0]  # (S, 5)
+    counts = mc.posterior_predictive(sub, 39, random_seed=11, return_draws=True).values[0]  # (S, 5)
     for n in (0, 1, 2):
         emp = (counts == n).mean(axis=0)
         se = np.sqrt(probs[n] * (1 - probs[n]) / S)
         assert np.all(np.abs(emp - probs[n]) < 5 * se), (n, emp, probs[n])
     with pytest.raises(ClvkitError, match=r"'n'.*Suggestion"):
-        model.probability_of_purchases(39, -1, sub)
+        model.probability_of_purchases(39, -1, sub, return_draws=True)
 
 
 def test_load_goes_through_the_registry(fitted, tmp_path):

@@ -76,7 +76,7 @@ def test_laplace_posterior_shape_attrs_and_downstream(cdnow):
     again = clvkit.BetaGeo().fit(cdnow, method="laplace", chains=2, draws=300, random_seed=3)
     np.testing.assert_array_equal(post["r"].to_numpy(), again.idata_.posterior["r"].to_numpy())
     # predictions and customer value work unchanged on the draws
-    pa = bg.probability_alive(cdnow)
+    pa = bg.probability_alive(cdnow, return_draws=True)
     assert pa.dims == ("chain", "draw", "customer_id") and pa.shape == (2, 300, len(cdnow))
     assert float(pa.min()) >= 0 and float(pa.max()) <= 1
     res = clvkit.customer_value(

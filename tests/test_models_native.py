@@ -138,7 +138,7 @@ def test_fit_does_not_import_arviz_until_idata_is_used():
                                  progressbar=True)
         assert m.diagnostics()["chains"] == 2
         m.summary()
-        m.expected_purchases(rfm.head(3), t=10)
+        m.expected_purchases(rfm.head(3), t=10, return_draws=True)
         assert "arviz" not in sys.modules, "a fit imported arviz"
         assert "nutpie" not in sys.modules, "a fit imported nutpie's Python package"
         idata = m.idata_

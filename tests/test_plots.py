@@ -201,3 +201,45 @@ def test_expected_purchases_matrix_is_the_contract_expectation():
     # the same cell from the BG/NBD prediction function itself
     ref_bg = predict.bg_expected_purchases(*MLE.values(), 4.0, 19.5, 39.0, 52.0)
     assert grid[4, 2] == pytest.approx(float(np.ravel(ref_bg)[0]), rel=1e-10)
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 14 papercuts
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdnow_fits():
+    rfm = clvkit.datasets.cdnow_calibration_summary()
+    return rfm, clvkit.BetaGeo().fit(rfm, method="mle"), clvkit.GammaGamma().fit(rfm, method="mle")
+
+
+def test_value_plots_take_a_customer_value(cdnow_fits):
+    """plots.plot_clv_distribution(value) raised TypeError."""
+    rfm, bg, gg = cdnow_fits
+    value = clvkit.customer_value(bg, gg, rfm, horizon="52W", annual_discount_rate=0.1)
+    ax = plots.plot_clv_distribution(value)
+    assert ax.get_title() == "CLV distribution over 2,357 customers"
+    mean = value.summary()["expected_clv"].mean()
+    assert f"mean {mean:,.2f}" in [t.get_text() for t in ax.get_legend().get_texts()]
+    heights = sum(p.get_height() for p in ax.patches)
+    assert heights == 2357
+    ax = plots.plot_equity(value)
+    assert ax.get_title() == "Customer equity (1 draws)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mean 72,224" in labels  # CDNOW, 52 weeks at 10%: the reference equity
+    plt.close("all")
+
+
+def test_alive_matrix_defaults_t_to_the_fitted_data(cdnow_fits):
+    """plot_probability_alive_matrix(bg) needed T=."""
+    rfm, bg, _ = cdnow_fits
+    assert plots.matrices.fitted_max_T(bg) == rfm["T"].max() == 38.86
+    assert plots.matrices.fitted_max_T(bg.idata_) == 38.86
+    a = plots.plot_probability_alive_matrix(bg).get_images()[0].get_array()
+    b = plots.plot_probability_alive_matrix(bg, T=38.86).get_images()[0].get_array()
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ClvkitError, match=r"'T' is missing.*Suggestion: pass T="):
+        plots.plot_probability_alive_matrix(MLE)
+    given = clvkit.BetaGeo.from_params(time_unit="W", **MLE)
+    with pytest.raises(ClvkitError, match=r"'T' is missing.*BetaGeo"):
+        plots.plot_probability_alive_matrix(given)
+    plt.close("all")

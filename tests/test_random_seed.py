@@ -60,7 +60,9 @@ def _entry_points(rfm, bg, gg):
         "GammaGamma.fit laplace": lambda s: clvkit.GammaGamma().fit(
             rfm, method="laplace", draws=10, chains=1, random_seed=s
         ),
-        "BetaGeo.posterior_predictive": lambda s: bg.posterior_predictive(rfm, 5, random_seed=s),
+        "BetaGeo.posterior_predictive": lambda s: bg.posterior_predictive(
+            rfm, 5, random_seed=s, return_draws=True
+        ),
         "customer_value": lambda s: clvkit.customer_value(bg, gg, rfm, random_seed=s, **value_kw),
         "customer_value simulate": lambda s: clvkit.customer_value(
             bg, gg, rfm, method="simulate", random_seed=s, **value_kw
@@ -116,11 +118,13 @@ def test_every_entry_point_names_a_bad_seed(fitted):
 def test_good_seeds_are_accepted_and_reproducible(fitted):
     rfm, bg, _ = fitted
     for seed in GOOD:
-        sim = bg.posterior_predictive(rfm, 10, random_seed=seed)
+        sim = bg.posterior_predictive(rfm, 10, random_seed=seed, return_draws=True)
         assert sim.shape == (1, 1, len(rfm))
-    a = bg.posterior_predictive(rfm, 10, random_seed=np.int64(11)).values
-    b = bg.posterior_predictive(rfm, 10, random_seed=11).values
-    c = bg.posterior_predictive(rfm, 10, random_seed=np.random.default_rng(11)).values
+    a = bg.posterior_predictive(rfm, 10, random_seed=np.int64(11), return_draws=True).values
+    b = bg.posterior_predictive(rfm, 10, random_seed=11, return_draws=True).values
+    c = bg.posterior_predictive(
+        rfm, 10, random_seed=np.random.default_rng(11), return_draws=True
+    ).values
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
     ss = np.random.SeedSequence(3)

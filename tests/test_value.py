@@ -221,22 +221,20 @@ def test_equity_is_sum_within_draws_and_chunking_does_not_matter(cdnow):
 
 
 @pytest.mark.parametrize("method", ["expected", "simulate"])
-@pytest.mark.parametrize("tier_sample_size", [None, 500])
-def test_n_jobs_does_not_change_results(cdnow, method, tier_sample_size):
+def test_n_jobs_does_not_change_results(cdnow, method):
     """Threads change nothing, bit for bit: each chunk has its own random stream (keyed by its
-    index) and chunk results are added in chunk order. 25 chunks, exact and sampled tier cuts.
+    index) and chunk results are added in chunk order. 25 chunks; tiers by expected CLV.
     (Chunk size is another matter: simulate draws one stream per chunk, so its values depend on
     chunk_size; expected agrees across chunk sizes to 1e-8, tested above.)"""
     tp = posterior(BG_MLE, draws=20, chains=2, noise=0.1, seed=3)
     sp = posterior(GG_MLE, draws=20, chains=2, noise=0.1, seed=4)
     kw = dict(horizon="52W", period="30D", annual_discount_rate=0.1, cost_per_period=0.2,
-              method=method, tier_sample_size=tier_sample_size, chunk_size=97, keep_draws=True,
-              random_seed=7)  # fmt: skip
+              method=method, chunk_size=97, keep_draws=True, random_seed=7)  # fmt: skip
     one = customer_value(tp, sp, cdnow, n_jobs=1, **kw)
-    assert one.settings["tier_cuts_exact"] == (tier_sample_size is None)
     for n_jobs in (2, 3):
         res = customer_value(tp, sp, cdnow, n_jobs=n_jobs, **kw)
-        for name in ("equity", "tier_equity", "tier_count", "new_customer", "clv"):
+        names = ("equity", "expected_equity", "tier_equity", "tier_count", "new_customer", "clv")
+        for name in names:
             assert np.array_equal(getattr(res, name).values, getattr(one, name).values), name
         if method == "simulate":
             assert np.array_equal(res.purchases.values, one.purchases.values)
@@ -402,8 +400,8 @@ def _split(pr):
 @given(
     params,
     customer,
-    st.floats(0, 2),
-    st.floats(0.001, 2),
+    st.floats(0, 0.5),  # rates above 1 (100% a year) are refused (issue 14)
+    st.floats(0.001, 0.5),
     st.sampled_from(["discrete", "continuous"]),
 )
 def test_clv_falls_with_rate_and_grows_with_horizon(pr, c, r1, dr, disc):
@@ -448,26 +446,123 @@ def test_tiers_partition_customers_and_equity(pr, seed):
     np.testing.assert_allclose(tier_p.sum(1), 1.0)
 
 
-def test_tiers_exact_shares_and_sampled_cuts(cdnow):
-    tp = posterior(BG_MLE, draws=40, noise=0.1, seed=7)
-    sp = posterior(GG_MLE, draws=40, noise=0.1, seed=8)
-    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=2)
-    exact = customer_value(tp, sp, cdnow, **kw)
-    n = len(cdnow)
-    # continuous values, no ties above the 20% cut: exactly ceil(share n) per cumulative tier
-    top = exact.tier_count.values[..., :3].cumsum(-1)
-    np.testing.assert_array_equal(top, np.broadcast_to([24, 118, 472], top.shape))
-    assert exact.settings["tier_cuts_exact"]
-    assert n == 2357
-    sampled = customer_value(tp, sp, cdnow, tier_sample_size=1000, **kw)
-    assert not sampled.settings["tier_cuts_exact"]
-    share = sampled.tier_count.values[..., :3].cumsum(-1).mean(axis=(0, 1)) / n
-    # cuts from 1,000 of 2,357 customers: shares within 4 binomial sd of the targets
-    target = np.array([0.01, 0.05, 0.2])
-    assert np.all(np.abs(share - target) < 4 * np.sqrt(target * (1 - target) / 1000))
-    table = exact.tier_table()
-    assert table["equity_share"].sum() == pytest.approx(1.0)
-    assert list(table.index) == list(DEFAULT_TIERS)
+@pytest.fixture(scope="module")
+def tiered(cdnow):
+    """CDNOW valued both ways with 200 draws (kept), the same posterior and seed."""
+    tp = posterior(BG_MLE, draws=200, noise=0.1, seed=7)
+    sp = posterior(GG_MLE, draws=200, noise=0.1, seed=8)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=2, keep_draws=True)
+    return (customer_value(tp, sp, cdnow, method="expected", **kw),
+            customer_value(tp, sp, cdnow, method="simulate", **kw))  # fmt: skip
+
+
+def test_tiers_are_fixed_by_expected_clv_for_both_methods(tiered):
+    """Issue 14 item 3: one membership, ranked by posterior-mean expected CLV, whatever the
+    method; exact counts (ceil(share n)), the same in tier_table and summary()["tier"]."""
+    exp, sim = tiered
+    n = 2357
+    want = [24, 118 - 24, 472 - 118, n - 472]
+    for res in (exp, sim):
+        table, summ = res.tier_table(), res.summary()
+        assert table["count"].tolist() == want and table["count"].dtype.kind == "i"
+        counts = summ["tier"].value_counts().reindex(table.index)
+        assert counts.tolist() == want
+        assert (res.tier_count.values == np.array(want)).all()  # the same in every draw
+        # membership is the top of the expected-CLV ranking
+        top = summ["expected_clv"].sort_values(ascending=False, kind="stable")
+        assert (summ.loc[top.index[:24], "tier"] == "platinum").all()
+        assert (summ.loc[top.index[24:118], "tier"] == "gold").all()
+        # the cut is the tier's lowest expected CLV
+        for name, row in table.iterrows():
+            assert row["cut"] == summ.loc[summ["tier"] == name, "expected_clv"].min()
+        # tier equity per draw is the members' CLV of the method, summed
+        clv = res.clv.values.reshape(200, n)
+        for j, name in enumerate(table.index):
+            members = (summ["tier"] == name).to_numpy()
+            np.testing.assert_allclose(
+                res.tier_equity.values[..., j].ravel(), clv[:, members].sum(1), rtol=1e-12
+            )
+        # membership probabilities: the share of draws in each tier's expected-CLV range
+        cuts = table["cut"].to_numpy()
+        above = np.stack([(clv >= c).mean(0) for c in cuts[:-1]])
+        p = np.diff(np.vstack([np.zeros(n), above, np.ones(n)]), axis=0).T
+        np.testing.assert_allclose(summ[[f"p_{t}" for t in table.index]].to_numpy(), p)
+    pd.testing.assert_series_equal(exp.summary()["tier"], sim.summary()["tier"])
+    np.testing.assert_allclose(sim.summary()["expected_clv"], exp.summary()["mean"], rtol=1e-12)
+    # simulate keeps the expected (credible) equity besides the predictive one
+    np.testing.assert_allclose(sim.expected_equity.values, exp.equity.values, rtol=1e-12)
+    assert exp.expected_equity is not None
+    np.testing.assert_array_equal(exp.expected_equity.values, exp.equity.values)
+    cred = sim.equity_interval(0.9, kind="credible")
+    pd.testing.assert_series_equal(cred, exp.equity_interval(0.9), rtol=1e-12)
+    pred = sim.equity_interval(0.9)  # simulate's default: predictive
+    assert pred["upper"] - pred["lower"] > cred["upper"] - cred["lower"]
+    with pytest.raises(ClvkitError, match=r"predictive.*method='simulate'"):
+        exp.equity_interval(0.9, kind="predictive")
+    with pytest.raises(ClvkitError, match="'kind'"):
+        sim.equity_interval(0.9, kind="both")
+
+
+def test_top_tier_share_no_longer_rewards_lucky_draws(tiered):
+    """Issue 14 item 3: per-draw ranks let simulate's top 1% be the luckiest customers of each
+    draw (22.7% vs 15.3% of equity in the issue). With fixed membership, simulate's mean tier
+    share agrees with expected's up to Monte Carlo error."""
+    exp, sim = tiered
+    e, s = exp.tier_table(), sim.tier_table()
+    assert e.loc["platinum", "equity_share"] == pytest.approx(0.1782, abs=1e-4)
+    assert s.loc["platinum", "equity_share"] == pytest.approx(0.1782, abs=0.01)
+    # the old per-draw ranking of the same simulated values: the lucky top 1% hold far more
+    clv = sim.clv.values.reshape(200, -1)
+    lucky = np.sort(clv, axis=1)[:, -24:].sum(1) / clv.sum(1)
+    assert lucky.mean() > s.loc["platinum", "equity_share"] + 0.05
+    # simulated tier shares are predictive: wider than the credible ones
+    for name in e.index:
+        assert s.loc[name, "share_upper"] - s.loc[name, "share_lower"] > (
+            e.loc[name, "share_upper"] - e.loc[name, "share_lower"]
+        )
+
+
+def test_tier_sample_size_is_deprecated_and_ignored(cdnow):
+    from clvkit.errors import ClvkitWarning
+
+    tp = posterior(BG_MLE, draws=10, noise=0.1, seed=7)
+    sp = posterior(GG_MLE, draws=10, noise=0.1, seed=8)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=0)
+    base = customer_value(tp, sp, cdnow, **kw)
+    with pytest.warns(ClvkitWarning, match="tier_sample_size.*no effect"):
+        old = customer_value(tp, sp, cdnow, tier_sample_size=1000, **kw)
+    pd.testing.assert_frame_equal(old.tier_table(), base.tier_table())
+
+
+def test_ties_in_expected_clv_split_by_customer_id():
+    """Identical customers have equal expected CLV: the lower ids take the higher tier."""
+    rfm = pd.concat([small_rfm()] * 50, ignore_index=True).rename_axis("customer_id")
+    rfm.attrs["time_unit"] = "W"
+    rfm = rfm.iloc[::-1]  # row order does not matter
+    res = customer_value(posterior(BG_MLE), posterior(GG_MLE), rfm, horizon=30.0,
+                         annual_discount_rate=0.1)  # fmt: skip
+    summ = res.summary()
+    assert res.tier_table()["count"].tolist() == [3, 12, 45, 240]
+    # the top group is customer 4 (x = 12) repeated at ids 4, 10, 16, ...: ids 4, 10, 16 lead
+    plat = sorted(summ.index[summ["tier"] == "platinum"])
+    assert plat == [4, 10, 16]
+    assert summ.loc[plat, "p_platinum"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_new_customer_is_predictive_under_simulate():
+    """Issue 14 papercut: the new-customer interval was the expected one under simulate."""
+    tp, sp = posterior(BG_MLE, draws=4000), posterior(GG_MLE, draws=4000)  # a point, repeated
+    kw = dict(horizon="52W", annual_discount_rate=0.1, margin=0.3)
+    exp = customer_value(tp, sp, small_rfm(), method="expected", **kw).new_customer_value()
+    sim = customer_value(tp, sp, small_rfm(), method="simulate", random_seed=1, **kw)
+    nc = sim.new_customer_value()
+    assert exp["clv_lower"] == pytest.approx(exp["clv_upper"])  # one point: no spread
+    assert nc["clv_upper"] - nc["clv_lower"] > exp["clv_mean"]  # one future per draw: wide
+    # the mean of the simulated futures is the expected value, within 4 standard errors
+    v = sim.new_customer.values.ravel()
+    assert abs(v.mean() - exp["clv_mean"]) < 4 * v.std() / np.sqrt(v.size)
+    # the acquisition purchase (undiscounted) is always there: CLV >= 0, and > 0 always
+    assert (v > 0).all()
 
 
 # ------------------------------------------------------------------------------------------
@@ -572,6 +667,20 @@ def test_fitted_models_entry_point_and_mismatched_spend_model(cdnow):
         ({"n_jobs": 0}, "n_jobs.*positive integer"),
         ({"n_jobs": 1.5}, "n_jobs.*positive integer"),
         ({"n_jobs": True}, "n_jobs.*positive integer"),
+        # issue 14 item 5: a rate of 10 (meant as 10%) is 1,000%
+        ({"annual_discount_rate": 10}, r"10 means 1,000% a year\. Suggestion: 0\.1 for 10%"),
+        (
+            {"annual_discount_rate": None, "discount_rate_per_period": 2},
+            r"'discount_rate_per_period' is 2.*200% a period\. Suggestion: 0\.02 for 2%",
+        ),
+        # issue 14 item 4: draws= and probs=
+        ({"draws": 0}, "'draws' must be a positive integer"),
+        ({"draws": 1.5}, "'draws' must be a positive integer"),
+        ({"draws": True}, "'draws' must be a positive integer"),
+        ({"draws": 2}, r"'draws' is 2, but the posterior has 1 draw.*point fit has 1"),
+        ({"probs": (0.9, 1.5)}, r"'probs' must be .* in \(0, 1\)"),
+        ({"probs": ()}, "'probs'"),
+        ({"probs": "90%"}, "'probs'"),
     ],
 )
 def test_bad_arguments(kw, pattern):
@@ -612,9 +721,10 @@ def test_bad_posteriors():
     with pytest.raises(ClvkitError, match=r"spend_model.*\['p', 'q', 'v'\]"):
         customer_value(posterior(BG_MLE), posterior(BG_MLE), small_rfm(), horizon=5,
                        annual_discount_rate=0)  # fmt: skip
-    with pytest.raises(ClvkitError, match=r"'q'.*infinite.*simulate"):
-        customer_value(posterior(BG_MLE), posterior({**GG_MLE, "q": 0.8}), small_rfm(),
-                       horizon=5, annual_discount_rate=0)  # fmt: skip
+    for method in ("expected", "simulate"):  # expected CLV ranks the tiers of both
+        with pytest.raises(ClvkitError, match=r"'q'.*infinite.*tiers"):
+            customer_value(posterior(BG_MLE), posterior({**GG_MLE, "q": 0.8}), small_rfm(),
+                           horizon=5, annual_discount_rate=0, method=method)  # fmt: skip
     neg = posterior({**BG_MLE, "r": -1.0})
     with pytest.raises(ClvkitError, match=r"'r'.*positive"):
         customer_value(neg, posterior(GG_MLE), small_rfm(), horizon=5, annual_discount_rate=0)
@@ -654,3 +764,55 @@ def test_cashflow_settings_object_equals_the_keywords():
         customer_value(tp, sp, rfm, {"horizon": 5})
     with pytest.raises(ClvkitError, match=r"'margin'.*\(0, 1\]"):
         CashflowSettings(horizon=5, annual_discount_rate=0.1, margin=2)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 14: draws=, probs=, margin in the report
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["expected", "simulate"])
+def test_draws_thins_evenly_over_chains_and_draws(cdnow, method):
+    tp = posterior(BG_MLE, draws=50, chains=2, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=50, chains=2, noise=0.1, seed=4)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=5, method=method)
+    full = customer_value(tp, sp, cdnow, keep_draws=True, **kw)
+    thin = customer_value(tp, sp, cdnow, draws=10, keep_draws=True, **kw)
+    assert full.settings["n_draws"] == 100 and thin.settings["n_draws"] == 10
+    assert thin.settings["n_draws_available"] == 100
+    keep = [0, 11, 22, 33, 44, 55, 66, 77, 88, 99]  # evenly spaced over chain 0, then chain 1
+    assert thin.equity.dims == ("chain", "draw") and thin.equity.shape == (1, 10)
+    assert thin.equity["draw"].values.tolist() == keep
+    # the thinned draws are the full run's pairs at those positions (the quadrature's node
+    # count follows the draws of a chunk: equal to 1e-8, as across chunk sizes)
+    flat = full.expected_equity.values.ravel()
+    np.testing.assert_allclose(thin.expected_equity.values.ravel(), flat[keep], rtol=1e-8)
+    if method == "expected":
+        clv = full.clv.values.reshape(100, -1)[keep]
+        np.testing.assert_allclose(thin.clv.values.reshape(10, -1), clv, rtol=1e-8)
+    assert customer_value(tp, sp, cdnow, draws=100, **kw).settings["n_draws"] == 100
+    with pytest.raises(ClvkitError, match="'draws' is 101, but the posterior has 100"):
+        customer_value(tp, sp, cdnow, draws=101, **kw)
+
+
+def test_probs_sets_the_stored_interval_levels(cdnow):
+    """Issue 14 papercut: value.summary(prob=0.75) failed without kept draws."""
+    tp = posterior(BG_MLE, draws=40, noise=0.1, seed=3)
+    sp = posterior(GG_MLE, draws=40, noise=0.1, seed=4)
+    kw = dict(horizon="52W", annual_discount_rate=0.1, random_seed=5)
+    res = customer_value(tp, sp, cdnow, probs=(0.75, 0.9), **kw)
+    kept = customer_value(tp, sp, cdnow, keep_draws=True, **kw)
+    assert res.settings["probs"] == (0.75, 0.9)
+    pd.testing.assert_frame_equal(res.summary(0.75), kept.summary(0.75), rtol=1e-12)
+    pd.testing.assert_frame_equal(res.summary(0.9), kept.summary(0.9), rtol=1e-12)
+    with pytest.raises(ClvkitError, match=r"stored for \(0.75, 0.9\) only.*probs=\(\.\.\., 0.5\)"):
+        res.summary(0.5)
+
+
+def test_report_says_margin_one_is_revenue(cdnow):
+    """Issue 14 item 5: margin defaults to 1 and nothing said it is revenue."""
+    kw = dict(horizon="52W", annual_discount_rate=0.1)
+    one = customer_value(posterior(BG_MLE), posterior(GG_MLE), cdnow, **kw)
+    assert "margin 1 (margin 1 = revenue, not profit)" in one.report()
+    assert one.settings["margin"] == 1.0
+    part = customer_value(posterior(BG_MLE), posterior(GG_MLE), cdnow, margin=0.3, **kw)
+    assert "margin 0.3," in part.report() and "revenue, not profit" not in part.report()
+    assert part.equity.item() == pytest.approx(0.3 * one.equity.item(), rel=1e-12)

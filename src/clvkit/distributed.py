@@ -49,7 +49,8 @@ from clvkit.value import (
     check_prob,
     chunk_streams,
     prepare_job,
-    tier_cuts,
+    prob_label,
+    tier_membership,
 )
 
 __all__ = ["DistributedValue", "calibration_holdout", "customer_value", "rfm_summary"]
@@ -59,7 +60,6 @@ _ID = "__clvkit_id"
 _POS = "__clvkit_pos"
 _CHUNK = "__clvkit_chunk"
 _KEY = "__clvkit_key"  # prefix of the canonical-order key columns
-_PROBS = (0.5, 0.8, 0.9, 0.95)
 
 
 def _dd():
@@ -384,8 +384,9 @@ class DistributedValue(CustomerValue):
 
     ``equity``, ``tier_equity``, ``tier_count``, ``new_customer``, :meth:`equity_interval`,
     :meth:`tier_table`, :meth:`new_customer_value` and :meth:`report` are as in memory (and
-    equal to it). ``customers`` has ``mean``, ``median``, ``lower_P`` and ``upper_P`` for P in
-    50, 80, 90, 95, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``tier`` and
+    equal to it). ``customers`` has ``mean``, ``median``, ``lower_P`` and ``upper_P`` for each
+    stored interval probability P (percent; ``probs``, default 50, 80, 90, 95),
+    ``expected_clv``, ``p_alive``, ``expected_purchases``, ``expected_spend``, ``tier`` and
     ``p_<tier>``; :meth:`summary` selects the columns of :meth:`CustomerValue.summary`.
     """
 
@@ -393,14 +394,15 @@ class DistributedValue(CustomerValue):
 
     def summary(self, prob: float = 0.9):
         """Per-customer table as :meth:`CustomerValue.summary` (a Dask DataFrame; ``prob`` one
-        of 0.5, 0.8, 0.9, 0.95)."""
+        of ``settings["probs"]``)."""
         prob = check_prob(prob)
-        if prob not in _PROBS:
+        stored = tuple(self.settings["probs"])
+        if prob not in stored:
             raise ClvkitError(
-                f"argument 'prob' is {prob}; the distributed result keeps {_PROBS}. "
-                "Suggestion: use one of those."
+                f"argument 'prob' is {prob}, but per-customer intervals were stored for "
+                f"{stored} only. Suggestion: pass it to customer_value(..., probs=(..., {prob}))."
             )
-        p = round(prob * 100)
+        p = prob_label(prob)
         names = [c for c in self.customers.columns if not c.startswith(("lower_", "upper_"))]
         cols = [*names[:2], f"lower_{p}", f"upper_{p}", *names[2:]]
         return self.customers[cols].rename(columns={f"lower_{p}": "lower", f"upper_{p}": "upper"})
@@ -445,41 +447,35 @@ def _arrays(part: pd.DataFrame, job: ValueJob) -> dict[str, np.ndarray]:
     return {c: part[c].to_numpy(dtype=np.float64) for c in job.columns}
 
 
-def _first_pass_part(part: pd.DataFrame, job: ValueJob) -> tuple[np.ndarray, np.ndarray]:
-    """Values of every chunk of a partition (exact tier cuts): positions and ``(S, m)``."""
+def _expected_part(part: pd.DataFrame, job: ValueJob):
+    """The expected pass over a partition's chunks: positions, each customer's mean expected
+    CLV and the partition's exact per-draw expected equity."""
     part = part.sort_values(_POS)
-    run = job.runner(_arrays(part, job))
-    stream = chunk_streams(job.sim_rng)
-    cid = part[_CHUNK].to_numpy()
-    clv = np.empty((job.S, len(part)))
-    for lo, hi in _runs(cid):
-        clv[:, lo:hi] = run.chunk(np.arange(lo, hi), stream(int(cid[lo])))[0]
-    return part[_POS].to_numpy(), clv
+    acc = Accumulator(len(part), job.S, job.tiers, probs=job.probs)
+    if len(part):
+        run = job.runner(_arrays(part, job))
+        cid = part[_CHUNK].to_numpy()
+        for lo, hi in _runs(cid):
+            idx = np.arange(lo, hi)
+            clv, means, _, inverse = run.distinct(idx, None, "expected")
+            mean = means[3] if inverse is None else means[3][inverse]
+            sums = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
+            acc.add_expected(idx, sums, mean)
+    return part[_POS].to_numpy(), acc.stats["expected"], acc.expected_sums
 
 
-def _exact_cuts(n: int, job: Any, *parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    first = np.empty((job.S, n))
-    for pos, clv in parts:
-        first[:, pos] = clv
-    return tier_cuts(first, list(job.tiers.values()))
+def _membership(n: int, job: Any, *parts: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tier membership and cuts from every customer's expected CLV (by canonical position, as
+    in memory), and the expected CLV by position."""
+    expected = np.empty(n)
+    for pos, mean, _ in parts:
+        expected[pos] = mean
+    member, cuts = tier_membership(expected, list(job.tiers.values()))
+    return member, cuts, expected
 
 
-def _sample_rows(part: pd.DataFrame, sample: np.ndarray) -> pd.DataFrame:
-    """The partition's rows in the tier sample (``sample``: sorted positions)."""
-    return part[np.isin(part[_POS].to_numpy(), sample)]
-
-
-def _sample_block(job: Any, i: int, sample: np.ndarray, *parts: pd.DataFrame) -> np.ndarray:
-    """Values ``(S, m)`` of sample chunk ``i`` (sample ranks ``[i chunk, (i + 1) chunk)``),
-    with the in-memory first pass's stream for it."""
-    lo, hi = sample[i * job.chunk], sample[min((i + 1) * job.chunk, sample.size) - 1]
-    rows = pd.concat([p[(p[_POS] >= lo) & (p[_POS] <= hi)] for p in parts]).sort_values(_POS)
-    run = job.runner(_arrays(rows, job))
-    return run.chunk(np.arange(len(rows)), chunk_streams(job.sample_rng)(i))[0]
-
-
-def _sample_cuts(job: Any, *blocks: np.ndarray) -> np.ndarray:
-    return tier_cuts(np.concatenate(blocks, axis=1), list(job.tiers.values()))
+def _expected_sums(*parts: tuple) -> ExactSum:
+    return _merge(*(p[2] for p in parts))
 
 
 def _runs(cid: np.ndarray):
@@ -492,13 +488,19 @@ def _runs(cid: np.ndarray):
 
 
 def _score_part(
-    part: pd.DataFrame, job: ValueJob, cuts: np.ndarray, id_name: Hashable
+    part: pd.DataFrame, job: ValueJob, tiers: tuple, id_name: Hashable
 ) -> tuple[pd.DataFrame, ExactSum]:
     """Score a partition's chunks with the in-memory accumulator: per-customer rows in
-    canonical order and the partition's exact per-draw tier sums."""
+    canonical order and the partition's exact per-draw tier sums (``tiers``: membership, cuts
+    and expected CLV by position, :func:`_membership`)."""
     part = part.sort_values(_POS)
     m = len(part)
-    acc = Accumulator(m, job.S, job.tiers, False, job.method == "simulate")
+    member_all, cuts, expected = tiers
+    acc = Accumulator(m, job.S, job.tiers, False, job.method == "simulate", probs=job.probs)
+    pos = part[_POS].to_numpy()
+    member = member_all[pos] if m else np.zeros(0, dtype=np.int64)
+    acc.set_tiers(member, cuts)
+    acc.stats["expected"][:] = expected[pos] if m else 0.0
     if m:
         run = job.runner(_arrays(part, job))
         stream = chunk_streams(job.sim_rng)
@@ -509,7 +511,7 @@ def _score_part(
             stats = acc.chunk_stats(clv, means, inverse)
             clv = clv if inverse is None else clv[:, inverse]
             acc.add_stats(idx, stats, clv, counts)
-            acc.add_tiers(idx, acc.chunk_tiers(clv, cuts))
+            acc.add_tiers(idx, acc.chunk_tiers(clv, member[idx], cuts))
             del clv, means, counts
     ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)
     return acc.wide_table(ids, job.tiers), acc.sums
@@ -541,6 +543,8 @@ def customer_value(
     random_seed: int | np.random.Generator | None = None,
     time_unit: str | None = None,
     npartitions: int | None = None,
+    draws: int | None = None,
+    probs: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95),
     **cashflow: Any,
 ) -> DistributedValue:
     """:func:`clvkit.customer_value` on a Dask DataFrame of RFM rows, bit for bit.
@@ -560,8 +564,9 @@ def customer_value(
        ids (duplicates are an error, as in memory);
     2. shuffle by key, rank each customer in (key, id) order; shuffle by chunk
        (``position // chunk_size``);
-    3. tier cuts: values of every customer (when there are at most ``tier_sample_size``, on
-       one worker, ``8 x draws x customers`` bytes) or of the tier sample, as in memory;
+    3. per partition, the expected pass: each customer's mean expected CLV (gathered on one
+       worker, 8 bytes a customer, for the tiers' membership) and the exact per-draw expected
+       equity;
     4. per partition: score its chunks, return per-customer rows and exact per-draw sums,
        merged in a tree (fan-in 8).
 
@@ -607,7 +612,7 @@ def customer_value(
     if time_unit is not None:
         holder.attrs[TIME_UNIT_ATTR] = format_time_unit(time_unit)
     flow = CashflowSettings.build(settings, **cashflow)
-    options = RunOptions(method, tiers, tier_sample_size, chunk_size, random_seed)
+    options = RunOptions(method, tiers, tier_sample_size, chunk_size, random_seed, draws, probs)
     job = prepare_job(transactions_model, spend_model, holder, flow, options)
     missing = [c for c in job.columns if c not in meta.columns]
     if missing:
@@ -649,34 +654,28 @@ def customer_value(
     parts = by_chunk.to_delayed()
     delayed = dask.delayed
 
-    # pass 3: tier cuts
-    exact = n <= job.sample_size
-    if exact:
-        firsts = [delayed(_first_pass_part, nout=2)(p, job) for p in parts]
-        cuts = delayed(_exact_cuts)(n, job, *firsts)
-    else:
-        sample = job.sample_positions(n)
-        rows = [delayed(_sample_rows)(p, sample) for p in parts]
-        blocks = [
-            delayed(_sample_block)(job, i, sample, *rows)
-            for i in range(-(-sample.size // job.chunk))
-        ]  # one task per sample chunk, spread over the workers
-        cuts = delayed(_sample_cuts)(job, *blocks)
+    # pass 3: expected CLV of every customer: tier membership, expected equity
+    firsts = [delayed(_expected_part, nout=3)(p, job) for p in parts]
+    member = delayed(_membership, nout=3)(n, job, *firsts)
+    expected_total = delayed(_expected_sums)(*firsts)
 
     # pass 4: scoring and the exact per-draw sums
-    scored = [delayed(_score_part, nout=2)(p, job, cuts, id_name) for p in parts]
-    out_meta = _score_part(pos_meta, job, np.zeros((job.S, len(job.tiers) - 1)), id_name)[0]
+    scored = [delayed(_score_part, nout=2)(p, job, member, id_name) for p in parts]
+    none = (np.zeros(0, dtype=np.int64), np.zeros(len(job.tiers)), np.zeros(0))
+    out_meta = _score_part(pos_meta, job, none, id_name)[0]
     frames = [delayed(operator.getitem)(s, 0) for s in scored]
     total = _tree(delayed(_merge), [delayed(operator.getitem)(s, 1) for s in scored])
-    frames, total = dask.persist(frames, total)  # one graph: the chunk shuffle runs once
+    # one graph: the chunk shuffle runs once
+    frames, total, expected_total, member = dask.persist(frames, total, expected_total, member)
     customers = dd.from_delayed(frames, meta=out_meta, verify_meta=False)
-    sums: ExactSum = total.compute()
+    sums, expected_sums, (_, cuts, _) = dask.compute(total, expected_total, member)
 
     settings = {
-        **job.settings, "n_customers": n, "tier_cuts_exact": exact, "engine": "dask",
+        **job.settings, "n_customers": n, "engine": "dask",
         "npartitions": int(npartitions), "chunk_size": job.chunk,
     }  # fmt: skip
     acc = Accumulator(0, job.S, job.tiers)
-    acc.sums = sums
+    acc.sums, acc.expected_sums = sums, expected_sums
+    acc.set_tiers(np.zeros(0, dtype=np.int64), cuts)
     ids = pd.Index([], name=id_name)
     return acc.result(ids, job, settings, cls=DistributedValue, customers=customers)

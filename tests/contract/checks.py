@@ -450,16 +450,21 @@ def check_estimator_predictions(model: Any, table: pd.DataFrame, t: float = 13.0
     if spec.kind == "purchase":
         calls: list[tuple[Callable[[], xr.DataArray], np.ndarray]] = [
             (
-                lambda: model.probability_alive(table),
+                lambda: model.probability_alive(table, return_draws=True),
                 spec.probability_alive(params, cols, np.array([0.0]))[..., 0],
             ),
             (
-                lambda: model.expected_purchases(table, t),
+                lambda: model.expected_purchases(table, t, return_draws=True),
                 spec.expected_purchases(params, cols, np.array([t]))[..., 0],
             ),
         ]
     else:
-        calls = [(lambda: model.expected_spend(table), spec.expected_spend(params, cols))]
+        calls = [
+            (
+                lambda: model.expected_spend(table, return_draws=True),
+                spec.expected_spend(params, cols),
+            )
+        ]
     for call, exact in calls:
         out = call()
         assert isinstance(out, xr.DataArray)
@@ -479,7 +484,7 @@ def check_estimator_new_customer(model: Any, t: float = 13.0) -> int:
     new = spec.new_customer_columns(1)
     compared = 0
     if hasattr(model, "expected_purchases_new_customer"):
-        out = model.expected_purchases_new_customer(t).to_numpy().reshape(S)
+        out = model.expected_purchases_new_customer(t, return_draws=True).to_numpy().reshape(S)
         exact = spec.expected_purchases(params, new, np.array([t]))[:, 0, 0]
         np.testing.assert_allclose(out, exact, rtol=1e-10)
         compared += 1

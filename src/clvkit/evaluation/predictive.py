@@ -131,15 +131,20 @@ def holdout_predictive(
         names += ["predicted_revenue", "revenue_lower", "revenue_upper", "revenue_pit"]
     out_cols = {k: np.zeros(n) for k in names}
     totals = np.zeros((2, M))  # predictive draws of the holdout totals (purchases, revenue)
-    # posterior mean of the conditional expectation: all customers per block of draws
-    d_step = max(1, CELLS // max(n, 1))
+    # posterior mean of the conditional expectation: all customers per block of draws, once
+    # per distinct value_key row (customers with equal rows have equal predictions)
     for d in np.unique(dur):  # one holdout length in the usual split
         m = np.flatnonzero(dur == d)
-        sub_cols = take(cols, m)
+        key = np.asarray(spec.value_key(take(cols, m)), dtype=np.float64).reshape(m.size, -1)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        sub_cols = take(cols, m[first])
+        total = np.zeros(first.size)
+        d_step = max(1, CELLS // max(first.size, 1))
         for lo in range(0, S, d_step):
             sub = {k: v[lo : lo + d_step] for k, v in params.items()}
             ep = spec.expected_purchases(sub, sub_cols, np.array([d]))[..., 0]
-            out_cols["predicted"][m] += ep.sum(axis=0)
+            total += ep.sum(axis=0)
+        out_cols["predicted"][m] += total[inverse.ravel()]
     out_cols["predicted"] /= S
     step = max(1, CELLS // max(S, M))
     for lo in range(0, n, step):

@@ -26,8 +26,15 @@ from clvkit.errors import ClvkitError
 from clvkit.evaluation.common import CELLS, check_prob, draw_index, model_draws
 from clvkit.models.contract import PurchaseSpec, n_draws, take_draws
 from clvkit.rng import make_rng
+from clvkit.utils.numba_cache import njit
 
-__all__ = ["CohortTracking", "cohort_tracking", "simulate_cohort", "window_counts"]
+__all__ = [
+    "CohortTracking",
+    "cohort_batch_counts",
+    "cohort_tracking",
+    "simulate_cohort",
+    "window_counts",
+]
 
 #: Name of the optional exact-retention capability of a purchase spec.
 
@@ -86,6 +93,46 @@ def window_counts(
     return np.cumsum(diff.reshape(n_samples, width), axis=1)[:, :-1].astype(float)
 
 
+@njit(nogil=True)
+def cohort_batch_counts(draw, customer, count, times, birth, first_period, window, inc, diff):
+    """Add one batch of simulated events to the per-period counts, in one pass (no sort of
+    the events): ``inc[d, k]`` += the unit's events in period ``k``; ``diff`` (``(M, K + 1)``,
+    a difference array) gets the unit's window-retention intervals, as :func:`window_counts`.
+
+    Units hold ``count[u]`` events each, their times after birth in ``times`` unit by unit;
+    ``birth[customer[u]]`` shifts them to the cohort clock and period ``k`` is ``[k, k + 1)``,
+    the last one open-ended.
+    """
+    K = inc.shape[1]
+    buf = np.empty(max(1, count.max() if count.size else 1), dtype=np.int64)
+    pos = 0
+    for u in range(count.size):
+        d, c, m = draw[u], customer[u], count[u]
+        for e in range(m):
+            per = min(int(np.floor(birth[c] + times[pos + e])), K - 1)
+            inc[d, per] += 1.0
+            buf[e] = per
+        pos += m
+        if m == 0:
+            continue
+        pers = np.sort(buf[:m])
+        fp = first_period[c]
+        for j in range(m):
+            p = pers[j]
+            if j > 0 and p == pers[j - 1]:
+                continue  # one interval per distinct period
+            nxt = K
+            for jj in range(j + 1, m):
+                if pers[jj] != p:
+                    nxt = pers[jj]
+                    break
+            start = max(p, fp)
+            end = min(p + window - 1, nxt - 1, K - 1)
+            if start <= end:
+                diff[d, start] += 1
+                diff[d, end + 1] -= 1
+
+
 def simulate_cohort(
     spec: PurchaseSpec,
     params: dict[str, np.ndarray],
@@ -100,26 +147,28 @@ def simulate_cohort(
 
     Every row of ``params`` (``(M, k)`` draws) simulates the whole cohort once: each customer,
     an empty history born at ``birth[i]``, over ``(birth[i], horizon]`` with
-    :meth:`PurchaseSpec.simulate`. Returns ``(incremental (M, K), retained (M, K))``.
+    :meth:`PurchaseSpec.simulate`. Returns ``(incremental (M, K), retained (M, K))``. Each
+    batch of events is counted by the compiled :func:`cohort_batch_counts` in one pass.
     """
     M, n = n_draws(params), birth.size
     inc = np.zeros((M, n_periods))
-    ret = np.zeros((M, n_periods))
+    diff = np.zeros((M, n_periods + 1), dtype=np.int64)
     step = max(1, CELLS // max(M, 1))
+    birth = np.ascontiguousarray(birth, dtype=np.float64)
+    first_period = np.ascontiguousarray(first_period, dtype=np.int64)
     for lo in range(0, n, step):
         s = birth[lo : lo + step]
         future = spec.simulate(params, spec.new_customer_columns(s.size), horizon - s, rng)
         fp = first_period[lo : lo + step]
         for batch in future.batches:
-            owner = batch.owner
-            times = s[batch.customer[owner]] + batch.times
-            per = np.minimum(np.floor(times).astype(np.int64), n_periods - 1)
-            smp = batch.draw[owner]
-            inc += np.bincount(smp * n_periods + per, minlength=M * n_periods).reshape(M, n_periods)
-            # units come in (draw, customer) order; sort each unit's events by time
-            order = np.lexsort((times, owner))
-            cus = batch.customer[owner]
-            ret += window_counts(smp[order], cus[order], per[order], fp, M, n_periods, window)
+            cohort_batch_counts(
+                np.ascontiguousarray(batch.draw, dtype=np.int64),
+                np.ascontiguousarray(batch.customer, dtype=np.int64),
+                np.ascontiguousarray(batch.count, dtype=np.int64),
+                np.ascontiguousarray(batch.times, dtype=np.float64),
+                s, fp, int(window), inc, diff,
+            )  # fmt: skip
+    ret = np.cumsum(diff, axis=1)[:, :-1].astype(float)
     return inc, ret
 
 

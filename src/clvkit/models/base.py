@@ -3,13 +3,20 @@
 :class:`PurchaseModel` and :class:`SpendModel` add to :class:`clvkit.inference.estimator.ModelBase`
 the user-facing predictions, each written once on the primitives of the model's ``spec``
 (:class:`clvkit.models.contract.PurchaseSpec` / :class:`~clvkit.models.contract.SpendSpec`), so
-a new model gets them by subclassing with its spec; results are DataArrays with dims ``chain,
-draw`` and, per customer, ``customer_id``.
+a new model gets them by subclassing with its spec.
+
+Per-customer predictions return a summary over the posterior draws by default: a pandas
+DataFrame indexed by ``customer_id`` with ``mean``, ``sd`` (over draws, ddof 0), ``lower`` and
+``upper`` (the central ``prob`` interval, default 90%), computed over chunks of customers so
+that memory stays bounded (about :data:`PREDICT_VALUES` values at a time). New-customer
+predictions return the same four numbers as a Series. ``return_draws=True`` gives the full
+DataArray with dims ``chain, draw`` and, per customer, ``customer_id``. Times ``t`` are numbers
+of the model's time unit (``time_unit_``) or durations such as ``"26W"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,22 +27,49 @@ from clvkit.errors import ClvkitError
 from clvkit.inference.estimator import ModelBase
 from clvkit.models.contract import PurchaseSpec, SpendSpec
 from clvkit.rng import make_rng
+from clvkit.units import duration_in_units
 
-__all__ = ["PurchaseModel", "SpendModel", "check_horizon"]
+__all__ = ["PREDICT_VALUES", "PurchaseModel", "SpendModel", "summarize_draws"]
+
+#: Values (draws x customers) computed at once by the summarizing predictions.
+PREDICT_VALUES = 2_000_000
+SUMMARY_COLUMNS = ("mean", "sd", "lower", "upper")
 
 
-def check_horizon(t: Any, argument: str = "t") -> float:
-    """``t`` as a finite, non-negative float (``ClvkitError`` naming ``argument`` otherwise)."""
-    try:
-        val = float(t)
-    except (TypeError, ValueError):
-        val = float("nan")
-    if not np.isfinite(val) or val < 0:
+def _check_prob(prob: Any) -> float:
+    if isinstance(prob, bool) or not (isinstance(prob, int | float) and 0 < prob < 1):
         raise ClvkitError(
-            f"argument {argument!r} is {t!r}. Suggestion: a finite, non-negative number of "
-            "time units (the model's time_unit_)."
+            f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9 for a 90% interval."
         )
-    return val
+    return float(prob)
+
+
+def summarize_draws(values: np.ndarray, prob: float = 0.9, counts: bool = False) -> np.ndarray:
+    """Per-column summary of draws ``values (S, m)``: rows mean, sd (ddof 0), lower, upper of
+    the central ``prob`` interval, and with ``counts`` P(value = 0) (a fifth row); the interval
+    of counts uses the inverted CDF, so its ends are counts.
+
+    Examples
+    --------
+    >>> summarize_draws(np.array([[0.0, 2.0], [1.0, 2.0], [2.0, 2.0]]), 0.5).round(3).tolist()
+    [[1.0, 2.0], [0.816, 0.0], [0.5, 2.0], [1.5, 2.0]]
+    """
+    S = values.shape[0]
+    srt = np.ascontiguousarray(values.T)  # each column's draws contiguous: a fast row sort
+    srt.sort(axis=1)
+    levels = np.array([(1 - prob) / 2, (1 + prob) / 2])
+    if counts:  # inverted CDF: the smallest value whose empirical CDF reaches the level
+        idx = np.clip(np.ceil(levels * S - 1e-9).astype(np.int64) - 1, 0, S - 1)
+        q = srt[:, idx].T.astype(np.float64)
+    else:  # numpy's default (linear) quantile
+        h = (S - 1) * levels
+        lo = np.floor(h).astype(np.int64)
+        hi = np.minimum(lo + 1, S - 1)
+        q = (srt[:, lo] + (h - lo) * (srt[:, hi] - srt[:, lo])).T
+    rows = [values.mean(axis=0), values.std(axis=0), q[0], q[1]]
+    if counts:
+        rows.append((values == 0).mean(axis=0))
+    return np.stack(rows).astype(np.float64)
 
 
 class _LogLikelihood:
@@ -93,13 +127,102 @@ class _LogLikelihood:
         return xr.DataArray(arr, dims=("chain", "draw", "customer_id"), coords=coords, name=name)
 
 
-class PurchaseModel(_LogLikelihood, ModelBase):
+class _Summaries:
+    """Chunked summaries of per-customer predictions, shared by both kinds of model."""
+
+    def _time(self, t: Any, argument: str = "t") -> float:
+        """``t`` in the model's time unit: a number of units or a duration string."""
+        return duration_in_units(t, getattr(self, "time_unit_", None), argument)
+
+    def _per_customer(
+        self,
+        rfm: pd.DataFrame,
+        fn: Callable[[dict, dict], np.ndarray],
+        name: str,
+        prob: float,
+        return_draws: bool,
+        counts: bool = False,
+    ) -> pd.DataFrame | xr.DataArray:
+        """``fn(draws, cols)`` -> ``(S, m)`` values, over chunks of customers: the summary
+        frame (or, with ``return_draws``, the full DataArray).
+
+        Deterministic predictions (``counts=False``) are computed once per distinct
+        ``spec.value_key`` row (customers with equal rows get equal predictions), in key order,
+        so chunks hold similar customers (e.g. one-time buyers of one age are computed once).
+        Simulated counts are drawn for every customer, chunk after chunk from the one generator.
+        """
+        if not return_draws:
+            prob = _check_prob(prob)
+        self._check_fitted()
+        cols, ids = self._customers(rfm)
+        d, shape = self._draws()
+        S, n = shape[0] * shape[1], len(ids)
+        inverse = None
+        if not counts and n > 1:
+            key = np.asarray(self.spec.value_key(cols), dtype=np.float64).reshape(n, -1)
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            cols = {k: np.asarray(v)[first] for k, v in cols.items()}
+        m = len(next(iter(cols.values()))) if cols else n
+        chunk = max(1, PREDICT_VALUES // max(S, 1))
+        names = [*SUMMARY_COLUMNS, *(["p_zero"] if counts else [])]
+        full = np.empty((S, m), dtype=np.int64 if counts else np.float64) if return_draws else None
+        out = None if return_draws else np.empty((len(names), m))
+        for lo in range(0, m, chunk):
+            sub = {k: v[lo : lo + chunk] for k, v in cols.items()}
+            values = fn(d, sub)
+            if full is not None:
+                full[:, lo : lo + chunk] = values
+            else:
+                out[:, lo : lo + chunk] = summarize_draws(values, prob, counts)
+        if full is not None:
+            return self._wrap(full if inverse is None else full[:, inverse], shape, ids, name)
+        if inverse is not None:
+            out = out[:, inverse]
+        frame = pd.DataFrame(dict(zip(names, out, strict=True)), index=ids)
+        if frame.index.name is None:
+            frame.index.name = "customer_id"
+        frame.attrs.update({"prediction": name, "prob": prob, "n_draws": S})
+        return frame
+
+    def _new_customer(
+        self, values: np.ndarray, shape: tuple[int, int], name: str, prob: float, draws: bool
+    ) -> pd.Series | xr.DataArray:
+        """A new customer's draws ``(S,)``: their summary Series or the DataArray."""
+        if draws:
+            return self._wrap(values, shape, None, name)
+        prob = _check_prob(prob)
+        row = summarize_draws(np.asarray(values, dtype=np.float64).reshape(-1, 1), prob)[:, 0]
+        out = pd.Series(dict(zip(SUMMARY_COLUMNS, row, strict=True)), name=name)
+        out.attrs.update({"prob": prob, "n_draws": int(np.size(values))})
+        return out
+
+
+class PurchaseModel(_Summaries, _LogLikelihood, ModelBase):
     """A purchase model: predictions from its :class:`~clvkit.models.contract.PurchaseSpec`."""
 
     spec: ClassVar[PurchaseSpec]
 
-    def probability_alive(self, rfm: pd.DataFrame) -> xr.DataArray:
-        """P(alive at the end of observation | history), per draw and customer.
+    def probability_alive(
+        self, rfm: pd.DataFrame, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """P(alive at the end of observation | history), summarized over draws per customer.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            Customer table with the model's columns.
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every draw (a DataArray, dims ``chain, draw, customer_id``, 8 bytes per
+            draw and customer) instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            Indexed by ``customer_id``: ``mean``, ``sd`` (over draws), ``lower``, ``upper``;
+            computed over chunks of customers. With ``return_draws``, the draws.
 
         Examples
         --------
@@ -107,19 +230,44 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> from clvkit.datasets import cdnow_calibration_summary
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = model.probability_alive(rfm.loc[[1, 3]])  # x = 2 and x = 0 (alive for sure)
+        >>> model.probability_alive(rfm.loc[[1, 3]]).round(3)  # x = 2; x = 0 (alive for sure)
+        ... # doctest: +NORMALIZE_WHITESPACE
+                      mean   sd  lower  upper
+        customer_id
+        1            0.727  0.0  0.727  0.727
+        3            1.000  0.0  1.000  1.000
+        >>> p = model.probability_alive(rfm.loc[[1, 3]], return_draws=True)
         >>> p.dims, p.shape
         (('chain', 'draw', 'customer_id'), (1, 1, 2))
-        >>> p.round(3).values.ravel().tolist()
-        [0.727, 1.0]"""
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        d, shape = self._draws()
-        out = self.spec.probability_alive(d, cols, np.zeros(1))[..., 0]
-        return self._wrap(out, shape, ids, "probability_alive")
+        """
 
-    def probability_alive_at(self, rfm: pd.DataFrame, t: float) -> xr.DataArray:
-        """P(alive ``t`` time units after the end of observation | history).
+        def fn(d, cols):
+            return self.spec.probability_alive(d, cols, np.zeros(1))[..., 0]
+
+        return self._per_customer(rfm, fn, "probability_alive", prob, return_draws)
+
+    def probability_alive_at(
+        self, rfm: pd.DataFrame, t: float | str, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """P(alive ``t`` time units after the end of observation | history), per customer.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            Customer table with the model's columns.
+        t : float or str
+            A number of the model's time units (``time_unit_``) or a duration (``"26W"``).
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every draw (a DataArray, dims ``chain, draw, customer_id``, 8 bytes per
+            draw and customer) instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            Indexed by ``customer_id``: ``mean``, ``sd`` (over draws), ``lower``, ``upper``;
+            computed over chunks of customers. With ``return_draws``, the draws.
 
         Examples
         --------
@@ -127,18 +275,40 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> from clvkit.datasets import cdnow_calibration_summary
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = model.probability_alive_at(rfm.loc[[1]], t=10)  # 10 weeks on
-        >>> p.dims, round(p.item(), 3)
-        (('chain', 'draw', 'customer_id'), 0.675)"""
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        t = check_horizon(t)
-        d, shape = self._draws()
-        out = self.spec.probability_alive(d, cols, np.array([t]))[..., 0]
-        return self._wrap(out, shape, ids, "probability_alive_at")
+        >>> float(model.probability_alive_at(rfm.loc[[1]], t=10).loc[1, "mean"].round(3))  # 10 weeks
+        0.675
+        >>> float(model.probability_alive_at(rfm.loc[[1]], t="70D").loc[1, "mean"].round(3))
+        0.675
+        """
+        t = self._time(t)
 
-    def expected_purchases(self, rfm: pd.DataFrame, t: float) -> xr.DataArray:
+        def fn(d, cols):
+            return self.spec.probability_alive(d, cols, np.array([t]))[..., 0]
+
+        return self._per_customer(rfm, fn, "probability_alive_at", prob, return_draws)
+
+    def expected_purchases(
+        self, rfm: pd.DataFrame, t: float | str, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
         """Expected purchases in the next ``t`` time units, E[X(T, T+t] | history].
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            Customer table with the model's columns.
+        t : float or str
+            A number of the model's time units (``time_unit_``) or a duration (``"26W"``).
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every draw (a DataArray, dims ``chain, draw, customer_id``, 8 bytes per
+            draw and customer) instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            Indexed by ``customer_id``: ``mean``, ``sd`` (over draws), ``lower``, ``upper``;
+            computed over chunks of customers. With ``return_draws``, the draws.
 
         Examples
         --------
@@ -150,18 +320,35 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
         >>> e = model.expected_purchases(rfm.loc[[1]], t=39)
-        >>> e.dims, e.shape, round(e.item(), 3)
-        (('chain', 'draw', 'customer_id'), (1, 1, 1), 1.226)"""
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        t = check_horizon(t)
-        d, shape = self._draws()
-        out = self.spec.expected_purchases(d, cols, np.array([t]))[..., 0]
-        return self._wrap(out, shape, ids, "expected_purchases")
+        >>> list(e.columns), float(e.loc[1, "mean"].round(3))
+        (['mean', 'sd', 'lower', 'upper'], 1.226)
+        >>> float(model.expected_purchases(rfm.loc[[1]], t="39W").loc[1, "mean"].round(3))
+        1.226
+        >>> model.expected_purchases(rfm.loc[[1]], t=39, return_draws=True).shape
+        (1, 1, 1)
+        """
+        t = self._time(t)
 
-    def expected_purchases_new_customer(self, t: float) -> xr.DataArray:
+        def fn(d, cols):
+            return self.spec.expected_purchases(d, cols, np.array([t]))[..., 0]
+
+        return self._per_customer(rfm, fn, "expected_purchases", prob, return_draws)
+
+    def expected_purchases_new_customer(
+        self, t: float | str, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.Series | xr.DataArray:
         """Expected repeat purchases of a new customer in its first ``t`` time units (an empty
-        history at age 0), per draw.
+        history at age 0), summarized over draws.
+
+        Parameters
+        ----------
+        t : float or str
+            A number of the model's time units (``time_unit_``) or a duration (``"26W"``).
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return the draws (a DataArray, dims ``chain, draw``) instead of the summary (a
+            Series: ``mean``, ``sd``, ``lower``, ``upper``).
 
         Examples
         --------
@@ -171,23 +358,49 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> from clvkit.datasets import cdnow_calibration_summary
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> model.expected_purchases_new_customer(1).dims
+        >>> model.expected_purchases_new_customer(1).index.tolist()
+        ['mean', 'sd', 'lower', 'upper']
+        >>> [round(float(model.expected_purchases_new_customer(t)["mean"]), 4) for t in (1, 3, 31.857)]
+        [0.0532, 0.1506, 1.0405]
+        >>> model.expected_purchases_new_customer("3W", return_draws=True).dims
         ('chain', 'draw')
-        >>> [round(model.expected_purchases_new_customer(t).item(), 4) for t in (1, 3, 31.857)]
-        [0.0532, 0.1506, 1.0405]"""
-        t = check_horizon(t)
+        """
+        t = self._time(t)
         d, shape = self._draws()
         out = self.spec.expected_purchases(d, self.spec.new_customer_columns(1), np.array([t]))
-        return self._wrap(out[:, 0, 0], shape, None, "expected_purchases_new_customer")
+        return self._new_customer(
+            out[:, 0, 0], shape, "expected_purchases_new_customer", prob, return_draws
+        )
 
     def probability_of_purchases(
-        self, t: float, n: int, rfm: pd.DataFrame | None = None
-    ) -> xr.DataArray:
+        self,
+        t: float | str,
+        n: int,
+        rfm: pd.DataFrame | None = None,
+        *,
+        prob: float = 0.9,
+        return_draws: bool = False,
+    ) -> pd.DataFrame | pd.Series | xr.DataArray:
         """P(exactly ``n`` purchases in a window of ``t`` time units).
 
-        Without ``rfm``: a new customer's first ``t`` time units, dims ``chain, draw``. With
-        ``rfm``: each customer's next ``t`` time units after its end of observation, given
-        its history, dims ``chain, draw, customer_id``.
+        Without ``rfm``: a new customer's first ``t`` time units (a Series: ``mean``, ``sd``,
+        ``lower``, ``upper``; draws: dims ``chain, draw``). With ``rfm``: each customer's next
+        ``t`` time units after its end of observation, given its history (a DataFrame indexed
+        by ``customer_id``; draws: dims ``chain, draw, customer_id``).
+
+        Parameters
+        ----------
+        t : float or str
+            A number of the model's time units (``time_unit_``) or a duration (``"26W"``).
+        n : int
+            Number of purchases.
+        rfm : pandas.DataFrame, optional
+            Customer table with the model's columns.
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every draw (a DataArray, dims ``chain, draw, customer_id``, 8 bytes per
+            draw and customer) instead of the summary.
 
         Examples
         --------
@@ -195,14 +408,14 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> from clvkit.datasets import cdnow_calibration_summary
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
-        >>> p = [model.probability_of_purchases(39, n).item() for n in range(3)]
+        >>> p = [float(model.probability_of_purchases(39, n)["mean"]) for n in range(3)]
         >>> [round(v, 3) for v in p]  # P(X(39) = 0, 1, 2)
         [0.574, 0.199, 0.085]
         >>> given = model.probability_of_purchases(39, 0, rfm.loc[[1, 3]])  # existing customers
-        >>> given.dims, given.round(3).values.ravel().tolist()
-        (('chain', 'draw', 'customer_id'), [0.445, 0.856])
+        >>> given["mean"].round(3).tolist()
+        [0.445, 0.856]
         """
-        t = check_horizon(t)
+        t = self._time(t)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ClvkitError(f"argument 'n' is {n!r}. Suggestion: a non-negative integer.")
         k = np.array([float(n)])
@@ -210,24 +423,49 @@ class PurchaseModel(_LogLikelihood, ModelBase):
             d, shape = self._draws()
             cols = self.spec.new_customer_columns(1)
             out = self.spec.probability_of_purchases(d, cols, t, k)[:, 0, 0]
-            return self._wrap(out, shape, None, "probability_of_purchases")
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        d, shape = self._draws()
-        out = self.spec.probability_of_purchases(d, cols, t, k)[..., 0]
-        return self._wrap(out, shape, ids, "probability_of_purchases")
+            return self._new_customer(out, shape, "probability_of_purchases", prob, return_draws)
+
+        def fn(d, cols):
+            return self.spec.probability_of_purchases(d, cols, t, k)[..., 0]
+
+        return self._per_customer(rfm, fn, "probability_of_purchases", prob, return_draws)
 
     def posterior_predictive(
         self,
         rfm: pd.DataFrame,
-        t: float,
+        t: float | str,
         random_seed: int | np.random.Generator | None = None,
-    ) -> xr.DataArray:
-        """Draws of each customer's purchase count in ``(T, T+t]``.
+        *,
+        prob: float = 0.9,
+        return_draws: bool = False,
+    ) -> pd.DataFrame | xr.DataArray:
+        """Each customer's purchase count in ``(T, T+t]``, simulated: its summary over draws.
 
         For every posterior draw, the customer's latent state is drawn from its conditional
         posterior given the history and its future simulated (the spec's ``simulate``, the
-        model's one generative process).
+        model's one generative process). Customers are simulated in chunks, one after the
+        other from the one generator, so the summary and the draws of one seed agree.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            Customer table with the model's columns.
+        t : float or str
+            A number of the model's time units (``time_unit_``) or a duration (``"26W"``).
+        random_seed : int or numpy.random.Generator, optional
+            Seed of the simulation.
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every simulated count (an int64 DataArray, dims ``chain, draw,
+            customer_id``) instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            Indexed by ``customer_id``: ``mean``, ``sd``, ``lower`` and ``upper`` of the count
+            (the interval's ends are counts: inverted-CDF quantiles) and ``p_zero``, the share
+            of draws with no purchase. With ``return_draws``, the counts.
 
         Examples
         --------
@@ -236,28 +474,52 @@ class PurchaseModel(_LogLikelihood, ModelBase):
         >>> rfm = cdnow_calibration_summary()
         >>> model = BetaGeo().fit(rfm, method="mle")
         >>> sim = model.posterior_predictive(rfm.loc[[1, 2, 3]], t=39, random_seed=0)
-        >>> sim.dims, sim.shape, bool((sim >= 0).all())
+        >>> list(sim.columns)
+        ['mean', 'sd', 'lower', 'upper', 'p_zero']
+        >>> draws = model.posterior_predictive(rfm.loc[[1, 2, 3]], t=39, random_seed=0,
+        ...                                    return_draws=True)
+        >>> draws.dims, draws.shape, bool((draws >= 0).all())
         (('chain', 'draw', 'customer_id'), (1, 1, 3), True)
         """
         rng = make_rng(random_seed)
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        t = check_horizon(t)
-        d, shape = self._draws()
-        future = self.spec.simulate(d, cols, t, rng)
-        counts = np.zeros((shape[0] * shape[1], len(ids)), dtype=np.int64)
-        for batch in future.batches:
-            np.add.at(counts, (batch.draw, batch.customer), batch.count)
-        return self._wrap(counts, shape, ids, "purchases")
+        t = self._time(t)
+
+        def fn(d, cols):
+            future = self.spec.simulate(d, cols, t, rng)
+            counts = np.zeros(future.p_alive.shape, dtype=np.int64)
+            for batch in future.batches:  # each (draw, customer) unit is in one batch
+                counts[batch.draw, batch.customer] = batch.count
+            return counts
+
+        return self._per_customer(rfm, fn, "purchases", prob, return_draws, counts=True)
 
 
-class SpendModel(_LogLikelihood, ModelBase):
+class SpendModel(_Summaries, _LogLikelihood, ModelBase):
     """A spend model: predictions from its :class:`~clvkit.models.contract.SpendSpec`."""
 
     spec: ClassVar[SpendSpec]
 
-    def expected_spend(self, rfm: pd.DataFrame) -> xr.DataArray:
-        """Expected spend per future purchase given each customer's history, per draw.
+    def expected_spend(
+        self, rfm: pd.DataFrame, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """Expected spend per future purchase given each customer's history, summarized over
+        draws.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            Customer table with the model's columns.
+        prob : float
+            Central interval probability of ``lower`` and ``upper`` (default 0.9).
+        return_draws : bool
+            Return every draw (a DataArray, dims ``chain, draw, customer_id``, 8 bytes per
+            draw and customer) instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            Indexed by ``customer_id``: ``mean``, ``sd`` (over draws), ``lower``, ``upper``;
+            computed over chunks of customers. With ``return_draws``, the draws.
 
         Examples
         --------
@@ -268,13 +530,14 @@ class SpendModel(_LogLikelihood, ModelBase):
         >>> from clvkit.datasets import cdnow_calibration_summary
         >>> rfm = cdnow_calibration_summary()
         >>> model = GammaGamma().fit(rfm, method="mle")
-        >>> spend = model.expected_spend(rfm.loc[[1, 3]])
-        >>> spend.dims, spend.round(2).values.ravel().tolist()
-        (('chain', 'draw', 'customer_id'), [24.66, 35.17])"""
-        self._check_fitted()
-        cols, ids = self._customers(rfm)
-        d, shape = self._draws()
-        return self._wrap(self.spec.expected_spend(d, cols), shape, ids, "expected_spend")
+        >>> model.expected_spend(rfm.loc[[1, 3]])["mean"].round(2).tolist()
+        [24.66, 35.17]
+        >>> model.expected_spend(rfm.loc[[1, 3]], return_draws=True).dims
+        ('chain', 'draw', 'customer_id')
+        """
+        return self._per_customer(
+            rfm, self.spec.expected_spend, "expected_spend", prob, return_draws
+        )
 
     def expected_spend_new_customer(self) -> xr.DataArray:
         """Expected spend per purchase of a new customer (an empty history), per draw.

@@ -21,6 +21,7 @@ from clvkit.models.registry import flat_params, resolve
 from clvkit.plots.common import ACTUAL, MODEL, axes
 
 __all__ = [
+    "fitted_max_T",
     "plot_expected_purchases_matrix",
     "plot_probability_alive_history",
     "plot_probability_alive_matrix",
@@ -97,10 +98,28 @@ def _grid(
     return spec, params, cols, (x.size, tx.size)
 
 
+def fitted_max_T(obj: Any) -> float:
+    """The largest customer age ``T`` of the data a purchase model was fitted on: from a fitted
+    model's compressed statistics (``stats_``) or an ``InferenceData``'s ``observed_data``;
+    a ClvkitError when the model does not record them (given parameters, a bare posterior)."""
+    stats = getattr(obj, "stats_", None)
+    T = getattr(stats, "T", None) if stats is not None else None
+    if T is None and hasattr(obj, "groups") and "observed_data" in obj.groups():
+        obs = obj.observed_data
+        T = obs["T"].to_numpy() if "T" in obs.data_vars else None
+    if T is None or np.size(T) == 0:
+        raise ClvkitError(
+            f"argument 'T' is missing and the {type(obj).__name__} passed as "
+            "'transactions_posterior' does not record the data it was fitted on. Suggestion: "
+            "pass T= (a customer age in the model's time unit), e.g. T=rfm['T'].max()."
+        )
+    return float(np.max(T))
+
+
 def plot_probability_alive_matrix(
     transactions_posterior: Any,
     *,
-    T: float,
+    T: float | None = None,
     max_frequency: int = 30,
     n_recency: int = 100,
     ax: Any = None,
@@ -114,8 +133,10 @@ def plot_probability_alive_matrix(
     ----------
     transactions_posterior : fitted purchase model, InferenceData, posterior Dataset or dict
         Any registered purchase model whose customer columns are frequency, recency and T.
-    T : float
-        Customer age (time since first purchase) in the model's time unit.
+    T : float, optional
+        Customer age (time since first purchase) in the model's time unit. Default: the largest
+        ``T`` of the data the model was fitted on (:func:`fitted_max_T`; a fitted model or its
+        ``InferenceData`` record it, given parameters do not).
     max_frequency : int
     n_recency : int
         Grid points for recency in ``[0, T]``.
@@ -132,6 +153,8 @@ def plot_probability_alive_matrix(
     >>> ax.get_images()[0].get_array().shape
     (31, 100)
     """
+    if T is None:
+        T = fitted_max_T(transactions_posterior)
     spec, params, cols, shape = _grid(transactions_posterior, T, max_frequency, n_recency)
     zero = np.zeros(1)
     values = _grid_mean(lambda p, c: spec.probability_alive(p, c, zero)[..., 0], params, cols)

@@ -9,8 +9,16 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError
 from clvkit.plots.common import MODEL, axes
+from clvkit.value import CustomerValue
 
 __all__ = ["plot_clv_distribution", "plot_equity"]
+
+
+def _per_customer(value: CustomerValue) -> np.ndarray:
+    """Each customer's posterior-mean expected CLV (the tiers' ranking basis) of a result."""
+    table = value.summary(value.settings.get("probs", (0.9,))[-1])
+    col = table["expected_clv"] if "expected_clv" in table.columns else table["mean"]
+    return np.asarray(col.compute() if hasattr(col, "compute") else col, dtype=float)
 
 
 def _as_draws(values: Any, argument: str) -> np.ndarray:
@@ -29,9 +37,10 @@ def plot_clv_distribution(clv: Any, *, bins: int = 50, log: bool = True, ax: Any
 
     Parameters
     ----------
-    clv : xarray.DataArray or numpy.ndarray
-        CLV draws with customers on the last axis (e.g. dims ``(chain, draw, customer_id)``), or
-        one value per customer.
+    clv : CustomerValue, xarray.DataArray or numpy.ndarray
+        A :func:`clvkit.customer_value` result (its customers' posterior-mean expected CLV, no
+        kept draws needed), CLV draws with customers on the last axis (e.g. dims ``(chain,
+        draw, customer_id)``), or one value per customer.
     bins : int
     log : bool
         Log-scaled count axis (CLV is very skewed).
@@ -48,8 +57,11 @@ def plot_clv_distribution(clv: Any, *, bins: int = 50, log: bool = True, ax: Any
     >>> len(ax.patches)
     50
     """
-    arr = _as_draws(clv, "clv")
-    per_customer = arr.reshape(-1, arr.shape[-1]).mean(axis=0) if arr.ndim > 1 else arr
+    if isinstance(clv, CustomerValue):
+        per_customer = _as_draws(_per_customer(clv), "clv")
+    else:
+        arr = _as_draws(clv, "clv")
+        per_customer = arr.reshape(-1, arr.shape[-1]).mean(axis=0) if arr.ndim > 1 else arr
     ax = axes(ax)
     ax.hist(per_customer, bins=bins, color=MODEL, alpha=0.8, edgecolor="white", log=log)
     for q, ls in ((0.5, "--"), (0.9, ":")):
@@ -66,6 +78,8 @@ def plot_clv_distribution(clv: Any, *, bins: int = 50, log: bool = True, ax: Any
 def plot_equity(equity: Any, *, prob: float = 0.9, bins: int = 40, ax: Any = None) -> Any:
     """Posterior distribution of customer equity (sum of CLV per draw) with its interval.
 
+    ``equity`` is a :func:`clvkit.customer_value` result (its ``equity`` draws) or the draws.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -75,6 +89,8 @@ def plot_equity(equity: Any, *, prob: float = 0.9, bins: int = 40, ax: Any = Non
     """
     if not (0 < prob < 1):
         raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: use 0.9.")
+    if isinstance(equity, CustomerValue):
+        equity = equity.equity
     draws = _as_draws(equity, "equity").ravel()
     lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
     ax = axes(ax)

@@ -10,16 +10,17 @@ chunk runner), :mod:`~clvkit.value.chunks` (streams, threads), :mod:`~clvkit.val
 
 from __future__ import annotations
 
-from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, tier_cuts
+from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, range_counts, tier_membership
 from clvkit.value.chunks import chunk_streams
 from clvkit.value.discount import DiscountPlan
-from clvkit.value.engine import check_n_jobs, customer_value
+from clvkit.value.engine import KEEP_VALUES, check_n_jobs, customer_value
 from clvkit.value.job import ChunkRunner, RunOptions, ValueJob, prepare_job
-from clvkit.value.result import STORED_PROBS, CustomerValue, check_prob
+from clvkit.value.result import STORED_PROBS, CustomerValue, check_prob, check_probs, prob_label
 from clvkit.value.settings import CashflowSettings
 
 __all__ = [
     "DEFAULT_TIERS",
+    "KEEP_VALUES",
     "STORED_PROBS",
     "Accumulator",
     "CashflowSettings",
@@ -30,8 +31,11 @@ __all__ = [
     "ValueJob",
     "check_n_jobs",
     "check_prob",
+    "check_probs",
     "chunk_streams",
     "customer_value",
     "prepare_job",
-    "tier_cuts",
+    "prob_label",
+    "range_counts",
+    "tier_membership",
 ]

@@ -18,7 +18,7 @@ import xarray as xr
 from clvkit.errors import ClvkitError
 from clvkit.models.contract import DRAW_BLOCK, PMap, serial_map
 from clvkit.utils.exactsum import ExactSum
-from clvkit.value.result import STORED_PROBS, CustomerValue
+from clvkit.value.result import STORED_PROBS, CustomerValue, prob_label
 
 __all__ = [
     "DEFAULT_TIERS",
@@ -26,10 +26,11 @@ __all__ = [
     "Accumulator",
     "check_tiers",
     "column_quantiles",
-    "tier_cuts",
+    "range_counts",
+    "tier_membership",
 ]
 
-#: Value tiers by rank within each draw: name -> cumulative top share (the last must be 1).
+#: Value tiers by expected-CLV rank: name -> cumulative top share (the last must be 1).
 DEFAULT_TIERS: dict[str, float] = {"platinum": 0.01, "gold": 0.05, "iron": 0.20, "lead": 1.0}
 
 QUANTILE_BLOCK = 128  # customers per quantile task (their draws sorted on one thread)
@@ -52,26 +53,51 @@ def check_tiers(tiers: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def tier_cuts(values: np.ndarray, shares: list[float], pmap: PMap = serial_map) -> np.ndarray:
-    """Per-draw cuts ``(S, n_tiers - 1)``: a value above cut j is in tier j or higher.
+def tier_membership(expected: np.ndarray, shares: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed tiers from the posterior-mean expected CLV of ``n`` customers (canonical order).
 
-    Cut j is the (k_j + 1)-th largest value, k_j = ceil(share_j n), so at most k_j customers
-    are above it (ties at a cut fall to the lower tier). Blocks of draws go through ``pmap``.
+    Customers are ranked by ``expected``, largest first; ties keep the canonical order (the
+    purchase model's order keys, then customer id: identical customers rank by id). Tier j
+    holds the ranks ``[ceil(share_{j-1} n), ceil(share_j n))``.
+
+    Returns ``(member, cuts)``: each customer's tier index ``(n,)`` and each tier's cut
+    ``(n_tiers,)``, the lowest expected CLV among its members (an empty tier takes the cut
+    above it). Tier j's CLV range is ``[cuts[j], cuts[j - 1])`` (``cuts[-1] = +inf``); the
+    last tier's is everything below ``cuts[-2]``.
+
+    Examples
+    --------
+    >>> member, cuts = tier_membership(np.array([5.0, 1.0, 9.0, 1.0]), [0.25, 1.0])
+    >>> member.tolist(), cuts.tolist()
+    ([1, 1, 0, 1], [9.0, 1.0])
     """
-    S, n = values.shape
-    ks = [int(np.ceil(share * n - 1e-9)) for share in shares[:-1]]
-    kth = sorted({n - k - 1 for k in ks if k < n})
-    cuts = np.full((S, len(ks)), -np.inf)
-    cols = [j for j, k in enumerate(ks) if k < n]
+    expected = np.asarray(expected, dtype=np.float64)
+    n = expected.size
+    rank = np.argsort(-expected, kind="stable")
+    ks = np.array([int(np.ceil(share * n - 1e-9)) for share in shares[:-1]] + [n])
+    member = np.empty(n, dtype=np.int64)
+    member[rank] = np.searchsorted(ks, np.arange(n), side="right")
+    cuts = np.empty(len(shares))
+    prev = np.inf
+    for j in range(len(shares)):
+        hi = int(ks[j])
+        lo = 0 if j == 0 else int(ks[j - 1])
+        prev = float(expected[rank[hi - 1]]) if hi > lo else prev  # the tier's lowest value
+        cuts[j] = prev
+    return member, cuts
 
-    def block(lo: int) -> None:
-        part = np.partition(values[lo : lo + DRAW_BLOCK], kth, axis=1)  # one copy, all cuts
-        for j in cols:
-            cuts[lo : lo + DRAW_BLOCK, j] = part[:, n - ks[j] - 1]
 
-    if kth:
-        pmap(block, range(0, S, DRAW_BLOCK))
-    return cuts
+def range_counts(clv: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """``(m, n_tiers)``: per column of ``clv (S, m)``, the draws in each tier's CLV range
+    (:func:`tier_membership`): at or above ``cuts[0]``, in ``[cuts[j], cuts[j - 1])``, ..., and
+    below ``cuts[-2]`` for the last tier."""
+    S, m = clv.shape
+    above = np.empty((len(cuts) + 1, m), dtype=np.int64)  # draws >= each range's lower end
+    above[0] = 0
+    for j, c in enumerate(cuts[:-1]):
+        above[j + 1] = np.count_nonzero(clv >= c, axis=0)
+    above[-1] = S
+    return np.diff(above, axis=0).T
 
 
 def column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
@@ -85,11 +111,17 @@ def column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
 
 
 class Accumulator:
-    """Per-customer summaries and exact per-draw tier sums of ``n`` customers, ``S`` draws.
+    """Per-customer summaries and exact per-draw sums of ``n`` customers, ``S`` draws.
+
+    Two passes feed it. The expected pass (:meth:`chunk_expected`, :meth:`add_expected`)
+    gives each customer's posterior-mean expected CLV and the exact per-draw expected equity;
+    :meth:`set_tiers` then fixes tier membership from those means. The chosen method's pass
+    (:meth:`chunk_stats`, :meth:`chunk_tiers`) gives per-customer summaries, each tier's exact
+    per-draw equity by that membership and the membership probabilities.
 
     ``chunk_*`` methods are pure (run them on worker threads); ``add_*`` store their results.
     With ``keep`` the full ``(S, n)`` CLV array (and with ``simulate`` the purchase counts)
-    is kept.
+    is kept. ``probs`` are the central interval probabilities stored per customer.
     """
 
     def __init__(
@@ -100,29 +132,80 @@ class Accumulator:
         keep: bool = False,
         simulate: bool = False,
         pmap: PMap = serial_map,
+        probs: tuple[float, ...] = STORED_PROBS,
     ) -> None:
         self.pmap = pmap  # a map over threads for blocks of one chunk
         self.n_t = len(tiers)
         self.S = S
         self.sums = ExactSum(S, self.n_t)  # per-draw equity of each tier, exact (any order)
-        self.stats = {k: np.empty(n) for k in ("mean", "median", "p_alive", "purchases", "spend")}
+        self.expected_sums = ExactSum(S, 1)  # per-draw expected equity, exact
+        keys = ("mean", "median", "p_alive", "purchases", "spend", "expected")
+        self.stats = {k: np.empty(n) for k in keys}
         self.tier_p = np.empty((n, self.n_t))
-        self.q = {p: np.empty((2, n)) for p in STORED_PROBS if p != 0.5}
-        self.q[0.5] = np.empty((2, n))
+        self.member = np.zeros(n, dtype=np.int64)
+        self.cuts = np.full(self.n_t, np.nan)
+        self.q = {float(p): np.empty((2, n)) for p in probs}
         self.clv = np.empty((S, n)) if keep else None
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
 
-    def chunk_tiers(self, clv, cuts):
-        """A chunk's exact per-draw tier sums and counts (an :class:`ExactSum`) and its
-        customers' tier probabilities ``(chunk, tiers)``. Pure (thread-safe).
+    # -- pass 1: expected CLV ------------------------------------------------------------------
+    def chunk_expected(self, clv, inverse=None) -> ExactSum:
+        """A chunk's exact per-draw expected equity; ``clv (S, d)`` holds the distinct
+        customers' expected CLV and ``inverse`` maps the chunk's customers to them."""
+        part = ExactSum(self.S, 1)
+        if inverse is None:
+            part.add_tiered(clv, np.zeros((self.S, 0)), self.pmap, DRAW_BLOCK)
+            return part
 
-        A value above cut j (the cuts decrease) and no earlier cut is in tier j; ties at a cut
-        fall to the lower tier. The sums are exact integers until rounded in :meth:`result`,
-        so adding chunks in any order (or on any Dask partition) gives the same bits.
+        def block(lo: int) -> None:  # expand a block of draws at a time (bounded memory)
+            rows = slice(lo, lo + DRAW_BLOCK)
+            sub = ExactSum(min(self.S, lo + DRAW_BLOCK) - lo, 1)
+            sub.add(np.take(clv[rows], inverse, axis=1))
+            part.state[rows], part.special[rows], part.counts[rows] = (
+                sub.state, sub.special, sub.counts,
+            )  # fmt: skip
+
+        self.pmap(block, range(0, self.S, DRAW_BLOCK))
+        return part
+
+    def add_expected(self, idx, part: ExactSum | None, expected: np.ndarray) -> None:
+        """Store a chunk's :meth:`chunk_expected` (None: not summed, as for the expected
+        method, whose equity is the expected equity) and its customers' mean expected CLV."""
+        if part is not None:
+            self.expected_sums.merge(part)
+        self.stats["expected"][idx] = expected
+
+    def set_tiers(self, member: np.ndarray, cuts: np.ndarray) -> None:
+        """Fix each customer's tier (``(n,)`` tier indices) and the tiers' cuts
+        (:func:`tier_membership`)."""
+        self.member = np.asarray(member, dtype=np.int64)
+        self.cuts = np.asarray(cuts, dtype=np.float64)
+
+    # -- pass 2: the chosen method -------------------------------------------------------------
+    def chunk_tiers(self, clv, member, cuts):
+        """A chunk's exact per-draw tier sums by fixed membership ``member`` (the chunk's
+        customers' tier indices) as an :class:`ExactSum`, and its customers' membership
+        probabilities ``(chunk, tiers)``: the share of draws whose CLV falls in each tier's
+        range (``cuts``, :func:`tier_membership`). Pure (thread-safe).
+
+        The sums are exact integers until rounded in :meth:`result`, so adding chunks in any
+        order (or on any Dask partition) gives the same bits.
         """
-        part = ExactSum(self.S, self.n_t)
-        hits = part.add_tiered(clv, cuts, self.pmap, DRAW_BLOCK)
-        return part, hits / clv.shape[0]
+        S, n_t = self.S, self.n_t
+        part = ExactSum(S, n_t)
+        for k in np.unique(member):
+            # cuts that put every (finite) value in tier k: +inf above it, -inf below
+            forced = np.full((S, n_t - 1), -np.inf)
+            forced[:, :k] = np.inf
+            part.add_tiered(clv[:, member == k], forced, self.pmap, DRAW_BLOCK)
+        counts = np.concatenate(
+            self.pmap(
+                lambda lo: range_counts(clv[:, lo : lo + QUANTILE_BLOCK], cuts),
+                range(0, clv.shape[1], QUANTILE_BLOCK),
+            ),
+            axis=0,
+        ) if clv.shape[1] else np.zeros((0, n_t), dtype=np.int64)  # fmt: skip
+        return part, counts / S
 
     def add_tiers(self, idx, parts):
         """Add a chunk's :meth:`chunk_tiers` (exact: any order gives the same sums)."""
@@ -132,8 +215,9 @@ class Accumulator:
 
     def chunk_stats(self, clv, means, inverse=None):
         """Per-customer summaries over draws of one chunk (pure, thread-safe); ``means`` are
-        the chunk's mean P(alive), purchases, spend and CLV (:meth:`clvkit.value.job.ChunkRunner.distinct`), and
-        ``inverse`` maps customers to the columns of ``clv`` and ``means`` (``None``: one each)."""
+        the chunk's mean P(alive), purchases, spend and CLV
+        (:meth:`clvkit.value.job.ChunkRunner.distinct`), and ``inverse`` maps customers to
+        the columns of ``clv`` and ``means`` (``None``: one each)."""
         levels = sorted({0.5} | {lv for p in self.q for lv in ((1 - p) / 2, (1 + p) / 2)})
         qs = np.concatenate(
             self.pmap(
@@ -163,16 +247,17 @@ class Accumulator:
             self.cnt[:, idx] = purchases
 
     def table(self, ids: pd.Index, tiers: Mapping[str, float]) -> pd.DataFrame:
-        """Per-customer table: mean, median, P(alive), expected purchases and spend, the most
-        probable tier (ties go to the higher tier) and each tier's probability."""
+        """Per-customer table: mean and median CLV of the method, the expected CLV (the tier
+        ranking basis), P(alive), expected purchases and spend, the tier (fixed by expected
+        CLV) and each tier's membership probability."""
         names = list(tiers)
         st = self.stats
-        top = self.tier_p.argmax(axis=1)
         return pd.DataFrame(
             {
-                "mean": st["mean"], "median": st["median"], "p_alive": st["p_alive"],
-                "expected_purchases": st["purchases"], "expected_spend": st["spend"],
-                "tier": pd.Categorical.from_codes(top, categories=names, ordered=True),
+                "mean": st["mean"], "median": st["median"], "expected_clv": st["expected"],
+                "p_alive": st["p_alive"], "expected_purchases": st["purchases"],
+                "expected_spend": st["spend"],
+                "tier": pd.Categorical.from_codes(self.member, categories=names, ordered=True),
                 **{f"p_{t}": self.tier_p[:, j] for j, t in enumerate(names)},
             },
             index=ids.copy(),
@@ -180,13 +265,13 @@ class Accumulator:
 
     def wide_table(self, ids: pd.Index, tiers: Mapping[str, float]) -> pd.DataFrame:
         """:meth:`table` with ``lower_P`` and ``upper_P`` after the mean and median, for each
-        stored interval probability P (50, 80, 90, 95)."""
+        stored interval probability P (percent, e.g. ``lower_90``; ``lower_97.5`` for 0.975)."""
         table = self.table(ids, tiers)
         at = 2
-        for p in STORED_PROBS:
+        for p in sorted(self.q):
             lo, hi = self.q[p]
-            table.insert(at, f"lower_{round(p * 100)}", lo)
-            table.insert(at + 1, f"upper_{round(p * 100)}", hi)
+            table.insert(at, f"lower_{prob_label(p)}", lo)
+            table.insert(at + 1, f"upper_{prob_label(p)}", hi)
             at += 2
         return table
 
@@ -222,10 +307,14 @@ class Accumulator:
                 coords={**coords, "customer_id": cid},
             )  # fmt: skip
 
+        equity = per_draw(self.sums.total()).rename("equity")
+        expected = per_draw(self.expected_sums.result()[:, 0]).rename("expected_equity")
+        if job.method == "expected":
+            expected = equity.rename("expected_equity")  # the same draws
         return cls(
-            per_draw(self.sums.total()).rename("equity"),
+            equity,
             per_tier(self.sums.result()).rename("tier_equity"),
-            per_tier(self.sums.counts.astype(float)).rename("tier_count"),
+            per_tier(self.sums.counts.astype(np.int64)).rename("tier_count"),
             per_draw(job.new).rename("new_customer_clv"),
             settings,
             self.table(ids, tiers),
@@ -233,5 +322,7 @@ class Accumulator:
             full(self.clv, "clv"),
             full(self.cnt, "purchases"),
             dict(tiers),
+            expected,
+            self.cuts.copy(),
             **extra,
         )

@@ -26,13 +26,17 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 from clvkit.models.contract import DRAW_BLOCK, PMap
 from clvkit.utils.system import usable_cores
-from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, tier_cuts
+from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, tier_membership
 from clvkit.value.chunks import chunk_streams, kernel_threads, ordered_map, progress
 from clvkit.value.job import RunOptions, ValueJob, prepare_job
-from clvkit.value.result import CustomerValue
+from clvkit.value.result import STORED_PROBS, CustomerValue
 from clvkit.value.settings import CashflowSettings
 
-__all__ = ["DEFAULT_TIERS", "CashflowSettings", "CustomerValue", "customer_value"]
+__all__ = ["DEFAULT_TIERS", "KEEP_VALUES", "CashflowSettings", "CustomerValue", "customer_value"]
+
+#: The expected method keeps its first pass's values for the second when draws x customers is
+#: at most this (400 MB); above it the second pass recomputes them (the same bits).
+KEEP_VALUES = 50_000_000
 
 
 def customer_value(
@@ -49,6 +53,8 @@ def customer_value(
     random_seed: int | np.random.Generator | None = None,
     keep_draws: bool = False,
     progressbar: bool = False,
+    draws: int | None = None,
+    probs: tuple[float, ...] = STORED_PROBS,
     **cashflow: Any,
 ) -> CustomerValue:
     """Discounted CLV per customer and total customer equity, with intervals.
@@ -70,16 +76,22 @@ def customer_value(
         ``discount_rate_per_period``, ``margin`` (default 1), ``discounting`` (default
         ``"discrete"``), ``cost_per_period`` (default 0), ``acquisition_cost``.
     method : {"expected", "simulate"}
-        ``"expected"``: per draw, the expected discounted CLV given the history (intervals
-        show parameter uncertainty). ``"simulate"``: per draw, one simulated future of each
-        customer (predictive intervals).
+        ``"expected"`` (the default): per draw, the expected discounted CLV given the history;
+        intervals show parameter (credible) uncertainty. It is what a manager can target (a
+        customer's value does not depend on a lucky simulated future), deterministic given the
+        posterior (no seed involved) and the fastest. ``"simulate"``: per draw, one simulated
+        future of each customer (and of the new customer); adds the randomness of the
+        futures, so intervals are predictive (``result.expected_equity`` still holds the
+        credible, expected equity).
     tiers : mapping, optional
-        Tier name -> cumulative top share by CLV rank within each draw, last share 1.
-        Default :data:`DEFAULT_TIERS`. Ties at a cut go to the lower tier.
+        Tier name -> cumulative top share, last share 1 (default :data:`DEFAULT_TIERS`).
+        Membership is fixed for both methods: customers ranked by their posterior-mean
+        expected CLV (a first, expected pass over every draw), ties in the canonical order
+        (identical customers by id); the top ``ceil(share n)`` customers are in the tiers up to
+        that share, exactly. Each tier's equity is then summed per draw of the method.
     tier_sample_size : int, optional
-        Per-draw tier cuts are exact when there are at most this many customers; otherwise they
-        are the empirical cuts of a random sample of this many customers (a first pass, so tier
-        shares are then approximate). Default ``max(10_000, 5e7 // draws)``.
+        Deprecated, no effect (tiers used to come from per-draw cuts of a sample); passing it
+        warns.
     chunk_size : int, optional
         Customers per chunk (default: about 8 million values per chunk for the expected
         method, whose chunks share Gauss rules and identical customers and split their work
@@ -101,6 +113,15 @@ def customer_value(
         Keep the full ``(chain, draw, customer_id)`` CLV array as ``result.clv``.
     progressbar : bool
         Show progress over chunks on stderr.
+    draws : int, optional
+        Use this many posterior draws, evenly spaced over the flattened ``(chain, draw)``
+        posterior (the result then has one chain whose ``draw`` coordinate is the position);
+        default every draw. At most the number of draws (1 for a point fit);
+        ``settings["n_draws"]`` records the number used.
+    probs : sequence of float
+        Central interval probabilities whose per-customer bounds are stored
+        (:meth:`CustomerValue.summary` accepts these without ``keep_draws``); default
+        ``(0.5, 0.8, 0.9, 0.95)``.
 
     Returns
     -------
@@ -110,9 +131,13 @@ def customer_value(
     -----
     - Pairing: CLV draw ``s`` uses purchase draw ``s`` and spend draw ``perm[s]`` (a random
       permutation from ``random_seed``; the smaller posterior is recycled in shuffled blocks).
+    - Two passes over the chunks: the expected pass (every customer's expected CLV per draw:
+      its posterior mean ranks the tiers, its per-draw sum is ``expected_equity``), then the
+      method's pass (per-customer summaries, tier equity by membership, membership
+      probabilities). With ``method="expected"`` the second pass reuses the first's values
+      when draws x customers is at most :data:`KEEP_VALUES`, else recomputes them.
     - Memory: a chunk holds ``draws x chunk_size`` values (``n_jobs + 1`` chunks at a time);
-      the tier-cut pass holds ``draws x min(n, tier_sample_size)``; the full array only with
-      ``keep_draws=True``.
+      the full array only with ``keep_draws=True``.
     - ``method="expected"`` needs the expected purchases per distinct ``(frequency, T)`` pair
       and time point only; customers are visited sorted by that pair, then by customer id, and
       chunks are slices of that order (so results do not depend on the row order of ``rfm``,
@@ -120,7 +145,9 @@ def customer_value(
     - Equity, tier equity and tier counts are exact per-draw sums, rounded once (to nearest):
       the same bits for any ``n_jobs`` or partitioning.
     - The new-customer value is the margin on the acquisition purchase (time 0, undiscounted)
-      plus the discounted repeat purchases of a customer with ``x = 0, T = 0``, minus costs.
+      plus the discounted repeat purchases of a customer with ``x = 0, T = 0``, minus costs:
+      expected per draw (``"expected"``), or one simulated future per draw, spends drawn from
+      the spend model (``"simulate"``).
 
     Examples
     --------
@@ -140,7 +167,7 @@ def customer_value(
     45.08
     """
     flow = CashflowSettings.build(settings, **cashflow)
-    options = RunOptions(method, tiers, tier_sample_size, chunk_size, random_seed)
+    options = RunOptions(method, tiers, tier_sample_size, chunk_size, random_seed, draws, probs)
     n_jobs = check_n_jobs(n_jobs)
     with kernel_threads(n_jobs) as pmap:
         job = prepare_job(transactions_model, spend_model, _attrs_of(rfm), flow, options, pmap)
@@ -180,72 +207,66 @@ def _run(
     keep_draws: bool,
     progressbar: bool,
 ) -> CustomerValue:
-    """Value every customer of ``data`` (validated columns) in canonical-order chunks."""
+    """Value every customer of ``data`` (validated columns) in canonical-order chunks: an
+    expected pass (tier membership, expected equity), then the method's pass."""
     n, S, chunk = len(data), job.S, job.chunk
     cols = {c: data[c].to_numpy() for c in data.columns}
     run = job.runner(cols, pmap)
     order = job.canonical_order(data)
-    acc = Accumulator(n, S, job.tiers, keep_draws, job.method == "simulate", pmap)
+    acc = Accumulator(n, S, job.tiers, keep_draws, job.method == "simulate", pmap, job.probs)
     starts = range(0, n, chunk)
     sim_stream = chunk_streams(job.sim_rng)
+    # the expected method's second pass reuses the first's values when they are few
+    kept: dict[int, tuple] = {}
+    keep = job.method == "expected" and S * n <= KEEP_VALUES
 
-    exact = n <= job.sample_size
-    first = np.empty((S, n)) if exact else None  # every value, for exact tier cuts
-
-    def value_chunk(lo: int, cuts: np.ndarray | None = None):
-        # runs in a worker thread: reads shared inputs, writes its own columns of `first`
+    # pass 1: expected CLV of every customer (all draws): tier membership, expected equity
+    def expected_chunk(lo: int):
         idx = order[lo : lo + chunk]
-        clv, means, counts, inverse = run.distinct(idx, sim_stream(lo // chunk))
+        clv, means, _, inverse = run.distinct(idx, None, "expected")
+        # the expected method's equity (pass 2) is the expected equity: no sum needed here
+        part = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
+        mean = means[3] if inverse is None else means[3][inverse]
+        return lo, idx, part, mean, ((clv, means, inverse) if keep else None)
+
+    label = "expected CLV" if job.method == "simulate" else "customer value (1/2)"
+    results = ordered_map(expected_chunk, starts, n_jobs)
+    for lo, idx, part, mean, values in progress(results, len(starts), progressbar, label):
+        acc.add_expected(idx, part, mean)
+        if values is not None:
+            kept[lo] = values
+    member, cuts = tier_membership(acc.stats["expected"][order], list(job.tiers.values()))
+    by_row = np.empty(n, dtype=np.int64)
+    by_row[order] = member
+    acc.set_tiers(by_row, cuts)
+
+    # pass 2: the method's values: summaries, tier sums by membership (exact sums: any order)
+    def value_chunk(lo: int):
+        # runs in a worker thread: reads shared inputs
+        idx = order[lo : lo + chunk]
+        if lo in kept:
+            (clv, means, inverse), counts = kept.pop(lo), None
+        else:
+            clv, means, counts, inverse = run.distinct(idx, sim_stream(lo // chunk))
         stats = acc.chunk_stats(clv, means, inverse)
-        if first is not None:
-            out = first[:, lo : lo + idx.size]
+        if inverse is not None:
+            out = np.empty((S, idx.size))
 
             def fill(r: int) -> None:  # a block of draws of this chunk's columns
                 rows = slice(r, r + DRAW_BLOCK)
-                if inverse is None:
-                    out[rows] = clv[rows]
-                else:
-                    np.take(clv[rows], inverse, axis=1, out=out[rows])
+                np.take(clv[rows], inverse, axis=1, out=out[rows])
 
             pmap(fill, range(0, S, DRAW_BLOCK))
             clv = out
-        elif inverse is not None:
-            clv = clv[:, inverse]
-        parts = None if cuts is None else acc.chunk_tiers(clv, cuts)
+        parts = acc.chunk_tiers(clv, by_row[idx], cuts)
         return idx, clv, counts, stats, parts
 
-    # pass 1: per-draw tier cuts, from all customers or from a random sample of them
-    if exact:
-        results = ordered_map(value_chunk, starts, n_jobs)
-        for idx, clv, counts, stats, _ in progress(
-            results, len(starts), progressbar, "customer value"
-        ):
-            acc.add_stats(idx, stats, clv, counts)
-        cuts = tier_cuts(first, list(job.tiers.values()), pmap)
-    else:
-        sample = order[job.sample_positions(n)]
-        cuts = job.sample_cuts(run, sample, n_jobs, progressbar)
+    label = "customer value" if job.method == "simulate" else "customer value (2/2)"
+    results = ordered_map(value_chunk, starts, n_jobs)
+    for idx, clv, counts, stats, parts in progress(results, len(starts), progressbar, label):
+        acc.add_stats(idx, stats, clv, counts)
+        acc.add_tiers(idx, parts)
+        del clv, counts, stats, parts  # hold at most n_jobs + 1 chunks
 
-    # pass 2: accumulate equity, tier sums and per-customer statistics (exact sums: any order)
-    if exact:
-
-        def tier_chunk(lo: int):
-            return acc.chunk_tiers(first[:, lo : lo + chunk], cuts)
-
-        for lo, parts in zip(starts, ordered_map(tier_chunk, starts, n_jobs), strict=True):
-            acc.add_tiers(order[lo : lo + chunk], parts)
-    else:
-
-        def full_chunk(lo: int):
-            return value_chunk(lo, cuts)
-
-        results = ordered_map(full_chunk, starts, n_jobs)
-        for idx, clv, counts, stats, parts in progress(
-            results, len(starts), progressbar, "customer value"
-        ):
-            acc.add_stats(idx, stats, clv, counts)
-            acc.add_tiers(idx, parts)
-            del clv, counts, stats, parts  # hold at most n_jobs + 1 chunks
-
-    settings = {**job.settings, "n_customers": n, "tier_cuts_exact": exact}
+    settings = {**job.settings, "n_customers": n}
     return acc.result(data.index, job, settings)

@@ -9,6 +9,7 @@ with the same random streams).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.models import registry
 from clvkit.models.contract import (
     Cashflow,
@@ -31,9 +32,9 @@ from clvkit.models.contract import (
 )
 from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
-from clvkit.value.accumulate import DEFAULT_TIERS, check_tiers, tier_cuts
-from clvkit.value.chunks import chunk_streams, ordered_map, progress
+from clvkit.value.accumulate import DEFAULT_TIERS, check_tiers
 from clvkit.value.discount import DiscountPlan
+from clvkit.value.result import STORED_PROBS, check_probs
 from clvkit.value.settings import CashflowSettings
 
 __all__ = ["PURCHASE_BATCH", "ChunkRunner", "RunOptions", "ValueJob", "prepare_job"]
@@ -43,13 +44,16 @@ PURCHASE_BATCH = 2_000_000  # simulated purchases held at once per chunk (about 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a value computation runs (not what it computes): method, tiers, chunking, seed."""
+    """How a value computation runs: method, tiers, chunking, seed, draws and stored interval
+    probabilities. ``tier_sample_size`` is deprecated and has no effect (tiers are exact)."""
 
     method: str = "expected"
     tiers: Mapping[str, float] | None = None
     tier_sample_size: int | None = None
     chunk_size: int | None = None
     random_seed: Any = None
+    draws: int | None = None
+    probs: Any = STORED_PROBS
 
     def __post_init__(self) -> None:
         if self.method not in ("expected", "simulate"):
@@ -59,11 +63,22 @@ class RunOptions:
         object.__setattr__(
             self, "tiers", check_tiers(DEFAULT_TIERS if self.tiers is None else self.tiers)
         )
-        size = self.tier_sample_size
-        if size is not None and not (isinstance(size, int | np.integer) and size >= 100):
-            raise ClvkitError(
-                f"argument 'tier_sample_size' must be an integer >= 100, got {size!r}."
+        if self.tier_sample_size is not None:
+            warnings.warn(
+                "argument 'tier_sample_size' has no effect: tiers are now exact, fixed by each "
+                "customer's posterior-mean expected CLV (no sample). Suggestion: drop it.",
+                ClvkitWarning,
+                stacklevel=4,
             )
+        draws = self.draws
+        if draws is not None and (
+            isinstance(draws, bool) or not (isinstance(draws, int | np.integer) and draws >= 1)
+        ):
+            raise ClvkitError(
+                f"argument 'draws' must be a positive integer (the posterior draws to use), got "
+                f"{draws!r}. Suggestion: draws=500, or None for every draw."
+            )
+        object.__setattr__(self, "probs", check_probs(self.probs))
         chunk = self.chunk_size
         if chunk is not None and (
             isinstance(chunk, bool) or not (isinstance(chunk, int | np.integer) and chunk >= 1)
@@ -78,7 +93,8 @@ class ValueJob:
 
     ``purchase`` and ``spend`` are the models' contract specs, ``purchase_params`` and
     ``spend_params`` their paired draws (``(S, k)`` each, row ``s`` of both makes CLV draw
-    ``s``); ``new`` is the expected CLV of a new customer per draw.
+    ``s``); ``new`` is the CLV of a new customer per draw (expected, or simulated with
+    ``method="simulate"``); ``probs`` the per-customer interval probabilities to store.
     """
 
     purchase: PurchaseSpec
@@ -91,8 +107,7 @@ class ValueJob:
     method: str
     tiers: dict[str, float]
     chunk: int
-    sample_size: int
-    sample_rng: np.random.Generator
+    probs: tuple[float, ...]
     sim_rng: np.random.Generator
     new: np.ndarray
     settings: dict[str, Any]
@@ -148,28 +163,6 @@ class ValueJob:
         """A :class:`ChunkRunner` over the customers ``cols`` (positions index them)."""
         return ChunkRunner(self, cols, pmap)
 
-    def sample_positions(self, n: int) -> np.ndarray:
-        """Sorted positions, in the canonical customer order, of the tier-cut sample."""
-        return np.sort(self.sample_rng.choice(n, self.sample_size, replace=False))
-
-    def sample_cuts(
-        self, run: ChunkRunner, sample: np.ndarray, n_jobs: int, show: bool = False
-    ) -> np.ndarray:
-        """Tier cuts from the values of the sample customers ``sample`` (rows of ``run``'s
-        columns, in canonical order), in chunks with their own streams."""
-        stream = chunk_streams(self.sample_rng)
-        chunk, size = self.chunk, sample.size
-        starts = range(0, size, chunk)
-
-        def sample_chunk(lo: int) -> np.ndarray:
-            return run.chunk(sample[lo : lo + chunk], stream(lo // chunk))[0]
-
-        results = ordered_map(sample_chunk, starts, n_jobs)
-        first = np.empty((self.S, size))
-        for lo, clv in zip(starts, progress(results, len(starts), show, "tier cuts"), strict=True):
-            first[:, lo : lo + clv.shape[1]] = clv
-        return tier_cuts(first, list(self.tiers.values()))
-
 
 class ChunkRunner:
     """Values chunks of customers for a :class:`ValueJob` through the model contract."""
@@ -180,7 +173,7 @@ class ChunkRunner:
         self.n = len(next(iter(self.cols.values())))
         self.pmap = pmap
 
-    def chunk(self, idx: np.ndarray, rng: np.random.Generator):
+    def chunk(self, idx: np.ndarray, rng: np.random.Generator | None):
         """``(clv, means, counts)`` for customers ``idx``: CLV ``(S, len(idx))``; the means over
         draws of P(alive), purchases, spend and CLV ``(4, len(idx))``; simulated purchase
         counts ``(S, len(idx))`` (``None`` for the expected method)."""
@@ -189,9 +182,10 @@ class ChunkRunner:
             return clv, means, counts
         return clv[:, inverse], means[:, inverse], counts
 
-    def distinct(self, idx: np.ndarray, rng: np.random.Generator):
+    def distinct(self, idx: np.ndarray, rng: np.random.Generator | None, method: str | None = None):
         """:meth:`chunk` for the distinct customers only, and ``inverse`` mapping ``idx`` to
-        them (``None``: every customer is computed).
+        them (``None``: every customer is computed). ``method`` overrides the job's (the
+        expected pass that ranks the tiers runs with ``"expected"`` under either method).
 
         The expected method's values depend on the models' :meth:`value_key` rows only (for
         BG/NBD and Gamma-Gamma ``(x, t_x, T, m)``, and for ``x = 0`` on ``T`` only), so
@@ -202,7 +196,7 @@ class ChunkRunner:
         job = self.job
         sub = take(self.cols, idx)
         counts = inverse = None
-        if job.method == "expected":
+        if (method or job.method) == "expected":
             key = np.concatenate([job.purchase.value_key(sub), job.spend.value_key(sub)], axis=1)
             _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
             inverse = inverse.ravel()
@@ -342,9 +336,31 @@ def _check_fitted_customers(t_model: Any, s_model: Any) -> None:
         )  # fmt: skip
 
 
-def _pair_draws(t: tuple[Any, xr.Dataset], s: tuple[Any, xr.Dataset], rng: np.random.Generator):
+def thinned(total: int, draws: int | None) -> np.ndarray | None:
+    """``draws`` positions evenly spaced over ``total`` (flattened chain-major) draws, or None
+    for all of them; a ClvkitError when more are asked than there are."""
+    if draws is None or draws == total:
+        return None
+    if draws > total:
+        raise ClvkitError(
+            f"argument 'draws' is {draws}, but the posterior has {total} draw(s) (chains x "
+            f"draws{'; a point fit has 1' if total == 1 else ''}). Suggestion: draws <= {total}, "
+            "or None for every draw."
+        )
+    return np.round(np.linspace(0, total - 1, draws)).astype(np.int64)
+
+
+def _pair_draws(
+    t: tuple[Any, xr.Dataset],
+    s: tuple[Any, xr.Dataset],
+    rng: np.random.Generator,
+    draws: int | None = None,
+):
     """Pair purchase and spend draws by a random permutation; returns both parameter dicts
-    (``(S, k)`` arrays, row ``s`` of each pairs) and the coords of the larger posterior."""
+    (``(S, k)`` arrays, row ``s`` of each pairs) and the coords of the larger posterior.
+
+    With ``draws``, the pairs at ``draws`` evenly spaced positions of the larger posterior
+    (flattened chain-major) are kept: one chain, the draw coordinate is the position."""
     tp, sp = registry.flat_params(*t), registry.flat_params(*s)
     St, Ss = n_draws(tp), n_draws(sp)
     S = max(St, Ss)
@@ -359,6 +375,10 @@ def _pair_draws(t: tuple[Any, xr.Dataset], s: tuple[Any, xr.Dataset], rng: np.ra
     si = index(Ss)
     src = t[1] if St == S else s[1]
     coords = {"chain": src["chain"].values, "draw": src["draw"].values}
+    keep = thinned(S, draws)
+    if keep is not None:
+        ti, si = ti[keep], si[keep]
+        coords = {"chain": np.zeros(1, dtype=np.int64), "draw": keep}
     return take_draws(tp, ti), take_draws(sp, si), coords
 
 
@@ -380,40 +400,85 @@ def prepare_job(
     flow = plan.cashflow(cashflow.margin)
 
     rng = np.random.default_rng(options.random_seed)
-    pair_rng, sample_rng, sim_rng = rng.spawn(3)
-    tp, sp, coords = _pair_draws(t, s, pair_rng)
+    pair_rng, _, sim_rng, new_rng = rng.spawn(4)  # child 1: the former tier-cut sample
+    tp, sp, coords = _pair_draws(t, s, pair_rng, options.draws)
     purchase, spend = t[0], s[0]
     S = n_draws(tp)
+    available = max(n_draws(registry.flat_params(*t)), n_draws(registry.flat_params(*s)))
     # a new customer: the acquisition purchase (at time 0, undiscounted) plus its repeat purchases
     new_cols = {**purchase.new_customer_columns(1), **spend.new_customer_columns(1)}
     spend0 = spend.expected_spend(sp, new_cols)
-    if options.method == "expected" and not np.all(np.isfinite(spend0)):
+    if not np.all(np.isfinite(spend0)):
         bad = ~np.isfinite(spend0[:, 0])
         d = int(np.flatnonzero(bad)[0])
         raise bad_rows_error(
             f"argument 'spend_model' (draws of {list(spend.param_names)})",
             "gives an infinite expected spend for a customer with no repeat purchases (the "
-            f"mean of {spend.label}'s spend does not exist)", int(bad.sum()),
-            {k: v[d].tolist() for k, v in sp.items()}, "use method='simulate'", S,
+            f"mean of {spend.label}'s spend does not exist), so expected CLV (which also ranks "
+            "the value tiers) does not exist", int(bad.sum()),
+            {k: v[d].tolist() for k, v in sp.items()},
+            "refit the spend model (more data, or a prior keeping q above 1)", S,
         )  # fmt: skip
-    repeat = purchase.expected_value(tp, new_cols, spend0, flow, pmap)[0][:, 0]
-    new = cashflow.margin * spend0[:, 0] + repeat
+    if options.method == "simulate":
+        new = _simulated_new(purchase, spend, tp, sp, new_cols, plan, cashflow.margin, new_rng)
+    else:
+        repeat = purchase.expected_value(tp, new_cols, spend0, flow, pmap)[0][:, 0]
+        new = cashflow.margin * spend0[:, 0] + repeat
 
     # expected: chunks share Gauss rules and identical customers, and run blocks on threads
     per_chunk = 8_000_000 if options.method == "expected" else 1_500_000
     chunk = max(1, per_chunk // S) if options.chunk_size is None else options.chunk_size
-    # memory of the first pass: 8 bytes x draws x sample size (400 MB by default)
-    sample_size = options.tier_sample_size or max(10_000, 50_000_000 // S)
     settings = {
         "method": options.method, "discounting": cashflow.discounting,
         "time_unit": format_time_unit(unit), "horizon": plan.horizon, "period": plan.period,
         "n_periods": plan.n_periods, "rate_per_period": rate,
         "annual_discount_rate": cashflow.annual_discount_rate, "margin": cashflow.margin,
         "cost_per_period": cashflow.cost_per_period, "acquisition_cost": cashflow.acquisition_cost,
-        "n_draws": S, "pairing": "random permutation of spend draws",
+        "n_draws": S, "n_draws_available": available, "probs": options.probs,
+        "tiers_by": "posterior-mean expected CLV",
+        "pairing": "random permutation of spend draws",
         "purchase_model": purchase.name, "spend_model": spend.name,
     }  # fmt: skip
     return ValueJob(
         purchase, spend, tp, sp, coords, plan, flow, options.method, dict(options.tiers),
-        int(chunk), int(sample_size), sample_rng, sim_rng, new, settings,
+        int(chunk), options.probs, sim_rng, new, settings,
     )  # fmt: skip
+
+
+def _simulated_new(
+    purchase: PurchaseSpec,
+    spend: SpendSpec,
+    tp: dict[str, np.ndarray],
+    sp: dict[str, np.ndarray],
+    cols: Mapping[str, np.ndarray],
+    plan: DiscountPlan,
+    margin: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One simulated future of a new customer per draw ``(S,)``: the acquisition purchase (time
+    0, undiscounted) and the repeat purchases of the model's generative process, all spends
+    from one latent spend level per draw (``sample_spend``), minus costs while alive."""
+    future = purchase.simulate(tp, cols, plan.horizon, rng, PURCHASE_BATCH)
+    S = future.p_alive.shape[0]
+    revenue = np.zeros(S)
+    seen = np.zeros(S, dtype=bool)
+    for ev in future.batches:
+        count = ev.count + 1  # the acquisition purchase first, then the repeat purchases
+        spends = spend.sample_spend(sp, cols, ev.draw, ev.customer, count, rng)
+        starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+        weight = np.ones(int(count.sum()))
+        later = np.ones(weight.size, dtype=bool)
+        later[starts] = False
+        weight[later] = plan.discount(ev.times)
+        owner = np.repeat(np.arange(count.size), count)
+        revenue[ev.draw] = np.bincount(owner, weights=spends * weight, minlength=count.size)
+        seen[ev.draw] = True
+    rest = np.flatnonzero(~seen)  # no repeat purchase: the acquisition purchase only
+    if rest.size:
+        one = np.ones(rest.size, dtype=np.int64)
+        revenue[rest] = spend.sample_spend(sp, cols, rest, np.zeros_like(rest), one, rng)
+    cost = np.zeros(S)
+    if plan.cost_per_period > 0:
+        alive = future.alive_draw[future.alive_customer == 0]
+        cost[alive] = plan.cost_units_until(future.death[future.alive_customer == 0])
+    return margin * revenue - plan.cost_per_period * cost

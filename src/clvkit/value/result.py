@@ -11,10 +11,29 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["STORED_PROBS", "CustomerValue", "check_prob"]
+__all__ = ["STORED_PROBS", "CustomerValue", "check_prob", "check_probs", "prob_label"]
 
-#: Central interval probabilities whose per-customer bounds are kept without the draws.
+#: Default central interval probabilities whose per-customer bounds are kept without the draws.
 STORED_PROBS = (0.5, 0.8, 0.9, 0.95)
+
+
+def prob_label(prob: float) -> str:
+    """A probability as a percent label for column names: 0.9 -> ``"90"``, 0.975 -> ``"97.5"``."""
+    return f"{prob * 100:.10g}"
+
+
+def check_probs(probs: Any, argument: str = "probs") -> tuple[float, ...]:
+    """``probs`` as a sorted tuple of distinct floats in (0, 1) (a ClvkitError otherwise)."""
+    try:
+        values = [float(p) for p in np.atleast_1d(np.asarray(probs, dtype=object))]
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(not (0 < p < 1) or isinstance(p, bool) for p in values):
+        raise ClvkitError(
+            f"argument {argument!r} must be one or more interval probabilities in (0, 1), got "
+            f"{probs!r}. Suggestion: {argument}=(0.5, 0.8, 0.9, 0.95)."
+        )
+    return tuple(sorted(set(values)))
 
 
 def check_prob(prob: float) -> float:
@@ -37,11 +56,23 @@ class CustomerValue:
     tier_equity, tier_count : xarray.DataArray
         Per-draw equity and customer count of each value tier, dims ``(chain, draw, tier)``.
     new_customer : xarray.DataArray
-        Expected CLV of a newly acquired customer per draw, dims ``(chain, draw)``: the margin on
-        its acquisition purchase (time 0, undiscounted, prior mean spend) plus its discounted
-        repeat purchases over the horizon, minus costs.
+        CLV of a newly acquired customer per draw, dims ``(chain, draw)``: the margin on its
+        acquisition purchase (time 0, undiscounted) plus its discounted repeat purchases over
+        the horizon, minus costs. Expected per draw with ``method="expected"`` (prior mean
+        spend); one simulated future per draw with ``method="simulate"`` (predictive).
     settings : dict
-        The resolved settings (units, rates, method, ...).
+        The resolved settings (units, rates, method, ``n_draws`` used, ``probs``, ...).
+    expected_equity : xarray.DataArray
+        Expected customer equity per draw (the sum of the customers' expected CLV), dims
+        ``(chain, draw)``: its spread is parameter (credible) uncertainty. With
+        ``method="expected"`` it is ``equity``; with ``"simulate"``, ``equity`` is predictive
+        (one simulated future per draw).
+
+    Tiers are fixed: customers are ranked by their posterior-mean expected CLV (column
+    ``expected_clv`` of :meth:`summary`) and tier k holds the top share ``tiers[k]`` of them
+    (ties in the canonical customer order, which for identical customers is the id order).
+    ``tier_equity`` is each tier's equity per draw by that membership (credible with
+    ``"expected"``, predictive with ``"simulate"``) and ``tier_count`` its (constant) count.
 
     Examples
     --------
@@ -69,6 +100,8 @@ class CustomerValue:
     _clv: xr.DataArray | None = None
     _purchases: xr.DataArray | None = None
     _tiers: dict[str, float] = field(default_factory=dict)
+    expected_equity: xr.DataArray | None = None
+    _tier_cuts: np.ndarray | None = None
 
     @property
     def clv(self) -> xr.DataArray:
@@ -124,12 +157,17 @@ class CustomerValue:
         return float(lo), float(hi)
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """Per-customer table: CLV mean, median and central interval, P(alive), expected
-        purchases and spend over the horizon, most probable value tier and each tier's probability.
+        """Per-customer table: CLV mean, median and central ``prob`` interval of the method,
+        ``expected_clv`` (the posterior-mean expected CLV, which ranks the tiers), P(alive),
+        expected purchases and spend over the horizon, the tier and each tier's membership
+        probability ``p_<tier>``.
 
-        ``prob`` must be one of 0.5, 0.8, 0.9, 0.95 unless the draws were kept. With
-        ``method="simulate"`` the expected purchases are the mean of the simulated counts.
-        The tier is the most probable one (ties go to the higher tier).
+        ``prob`` must be one of ``settings["probs"]`` (``customer_value(..., probs=...)``,
+        default 0.5, 0.8, 0.9, 0.95) unless the draws were kept. With ``method="simulate"`` the
+        expected purchases are the mean of the simulated counts. ``p_<tier>`` is the share of
+        draws whose CLV (of the method) falls in the tier's range of expected CLV (between the
+        tier's cut and the cut of the tier above, :meth:`tier_table`), so a customer near a cut
+        has probability in both tiers.
 
         Examples
         --------
@@ -154,16 +192,23 @@ class CustomerValue:
             q = self._clv.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=("chain", "draw"))
             lo, hi = q.values
         else:
+            stored = tuple(sorted(self._quantiles))
             raise ClvkitError(
-                f"argument 'prob' is {prob}; without kept draws only {STORED_PROBS} are "
-                "available. Suggestion: use one of those or keep_draws=True."
+                f"argument 'prob' is {prob}, but per-customer intervals were stored for "
+                f"{stored} only. Suggestion: pass it to customer_value(..., probs=(..., {prob})) "
+                "(or keep_draws=True)."
             )
         out.insert(2, "lower", lo)
         out.insert(3, "upper", hi)
         return out
 
-    def equity_interval(self, prob: float = 0.9) -> pd.Series:
+    def equity_interval(self, prob: float = 0.9, kind: str | None = None) -> pd.Series:
         """Mean, median and central ``prob`` interval of total customer equity over draws.
+
+        ``kind="credible"``: of the expected equity (parameter uncertainty);
+        ``"predictive"``: of the simulated equity (also the randomness of the customers'
+        futures; ``method="simulate"`` only). Default: the method's own (credible for
+        ``"expected"``, predictive for ``"simulate"``).
 
         Examples
         --------
@@ -179,7 +224,24 @@ class CustomerValue:
         {'mean': 72224.0, 'median': 72224.0, 'lower': 72224.0, 'upper': 72224.0}
         """
         prob = check_prob(prob)
-        e = self.equity.values.ravel()
+        method = self.settings.get("method", "expected")
+        if kind is None:
+            kind = "predictive" if method == "simulate" else "credible"
+        if kind not in ("credible", "predictive"):
+            raise ClvkitError(
+                f"argument 'kind' must be 'credible' or 'predictive', got {kind!r}. "
+                "Suggestion: kind='credible' for parameter uncertainty."
+            )
+        if kind == "predictive" and method != "simulate":
+            raise ClvkitError(
+                "argument 'kind' is 'predictive', but the value was computed with method="
+                f"{method!r} (expected values only). Suggestion: customer_value(..., "
+                "method='simulate') for predictive intervals, or kind='credible'."
+            )
+        arr = self.equity if kind == "predictive" or self.expected_equity is None else (
+            self.expected_equity
+        )  # fmt: skip
+        e = arr.values.ravel()
         lo, hi = self._interval(e, prob)
         return pd.Series(
             {"mean": e.mean(), "median": float(np.median(e)), "lower": lo, "upper": hi},
@@ -187,9 +249,14 @@ class CustomerValue:
         )
 
     def tier_table(self, prob: float = 0.9) -> pd.DataFrame:
-        """Each tier's cut, customer count and share of equity (mean and interval over draws).
+        """Each tier's top share, cut, customer count and share of equity (mean and interval
+        over draws).
 
-        A tier's share in a draw is its equity over the draw's total equity. A draw whose total
+        Tiers are fixed by expected CLV (see :class:`CustomerValue`): ``count`` is the number
+        of members (an integer, the counts of ``summary()["tier"]``), ``cut`` the lowest
+        expected CLV among them. A tier's share in a draw is its members' equity over the
+        draw's total equity (credible with ``method="expected"``, predictive with
+        ``"simulate"``). A draw whose total
         equity is exactly 0 (every customer's CLV is 0 in it, e.g. every customer dead, or
         gains and costs cancelling) has no shares (0/0): it is left out of ``equity_share``,
         ``share_lower`` and ``share_upper``, and ``attrs["zero_equity_draws"]`` counts such
@@ -209,16 +276,18 @@ class CustomerValue:
         ... # doctest: +NORMALIZE_WHITESPACE
                   top_share   count  equity_share
         tier
-        platinum       0.01    24.0         0.179
-        gold           0.05    94.0         0.242
-        iron           0.20   354.0         0.292
-        lead           1.00  1885.0         0.287
+        platinum       0.01     24         0.179
+        gold           0.05     94         0.242
+        iron           0.20    354         0.292
+        lead           1.00   1885         0.287
         """
         prob = check_prob(prob)
         eq = self.equity.values.ravel()
         has = np.isfinite(eq) & (eq != 0)  # draws with a defined share
         rows = []
-        for j, name in enumerate(self.tier_equity.coords["tier"].values):
+        names = self.tier_equity.coords["tier"].values
+        cuts = self._tier_cuts if self._tier_cuts is not None else [np.nan] * len(names)
+        for j, name in enumerate(names):
             te = self.tier_equity.values[..., j].ravel()
             if has.any():
                 share = te[has] / eq[has]
@@ -230,7 +299,8 @@ class CustomerValue:
                 {
                     "tier": name,
                     "top_share": self._tiers[name],
-                    "count": float(self.tier_count.values[..., j].mean()),
+                    "cut": float(cuts[j]),
+                    "count": int(self.tier_count.values[..., j].ravel()[0]),
                     "equity": float(te.mean()),
                     "equity_share": mean,
                     "share_lower": lo,
@@ -295,11 +365,20 @@ class CustomerValue:
             f"Customer value ({s['method']}, {s['discounting']} discounting), "
             f"{s['n_customers']:,} customers x {s['n_draws']:,} draws",
             f"Horizon {s['horizon']:g} x {s['time_unit']} in periods of {s['period']:g} "
-            f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}, "
-            f"cost per period {s['cost_per_period']:g}",
+            f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}"
+            + (" (margin 1 = revenue, not profit)" if s["margin"] == 1 else "")
+            + f", cost per period {s['cost_per_period']:g}",
             f"Customer equity: mean {e['mean']:,.2f}; {pct} interval "
-            f"[{e['lower']:,.2f}, {e['upper']:,.2f}]",
+            f"[{e['lower']:,.2f}, {e['upper']:,.2f}]"
+            + (" (predictive)" if s["method"] == "simulate" else ""),
         ]
+        if s["method"] == "simulate" and self.expected_equity is not None:
+            c = self.equity_interval(prob, kind="credible")
+            lines.append(
+                f"Expected equity: mean {c['mean']:,.2f}; {pct} credible interval "
+                f"[{c['lower']:,.2f}, {c['upper']:,.2f}]"
+            )
+        lines.append("Tiers by expected CLV (fixed members; share of equity per draw):")
         tiers = self.tier_table(prob)
         for name, row in tiers.iterrows():
             share = (

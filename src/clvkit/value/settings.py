@@ -57,9 +57,11 @@ class CashflowSettings:
         Cash-flow period (a fixed duration, or a number of time units). The last period is
         cut at the horizon.
     annual_discount_rate, discount_rate_per_period : float
-        Exactly one: an annual rate (year = 365.25 days) or a rate per ``period``.
+        Exactly one: an annual rate (year = 365.25 days) or a rate per ``period``, as a
+        fraction in [0, 1] (0.1 for 10%; a rate above 1 is refused: 10 would mean 1,000%).
     margin : float
-        Share of revenue kept, in (0, 1].
+        Share of revenue kept, in (0, 1]. The default 1 values *revenue*, not profit: pass
+        your contribution margin (e.g. 0.3) to value profit.
     discounting : {"discrete", "continuous"}
         End-of-period ``(1 + R) ** -(k Delta)`` (Delta in years), or ``exp(-ln(1 + R) s)`` at
         each purchase time ``s`` (years).
@@ -94,9 +96,18 @@ class CashflowSettings:
                 "give exactly one of 'annual_discount_rate' and 'discount_rate_per_period'. "
                 "Suggestion: annual_discount_rate=0.1 for 10% a year."
             )
-        for name in ("annual_discount_rate", "discount_rate_per_period"):
+        for name, per in (
+            ("annual_discount_rate", "a year"),
+            ("discount_rate_per_period", "a period"),
+        ):
             if getattr(self, name) is not None:
-                object.__setattr__(self, name, nonneg(name, getattr(self, name)))
+                rate = nonneg(name, getattr(self, name))
+                if rate > 1:
+                    raise ClvkitError(
+                        f"argument {name!r} is {rate:g}, a rate as a fraction: {rate:g} means "
+                        f"{rate:,.0%} {per}. Suggestion: {rate / 100:g} for {rate:g}%."
+                    )
+                object.__setattr__(self, name, rate)
         margin = nonneg("margin", self.margin)
         if not 0 < margin <= 1:
             raise ClvkitError(

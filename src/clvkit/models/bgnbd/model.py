@@ -70,8 +70,8 @@ class BetaGeo(PurchaseModel):
     ...                     "T": [30.0, 35.0, 32.0, 36.0]})
     >>> rfm.attrs["time_unit"] = "W"
     >>> model = BetaGeo().fit(rfm, method="map")
-    >>> model.probability_alive(rfm).dims
-    ('chain', 'draw', 'customer_id')
+    >>> model.probability_alive(rfm).columns.tolist()  # a summary over draws per customer
+    ['mean', 'sd', 'lower', 'upper']
     """
 
     spec: ClassVar[BGNBDSpec] = BGNBDSpec()
