@@ -87,4 +87,4 @@ def test_html_report_never_prints_nan_percent(rfm):
     res = _value(rfm, "simulate", LIVE, DEAD, DEAD)
     html = build_report(rfm, bg, gg, res).to_html()
     assert "nan%" not in html.lower()
-    assert "equity is 0 in 2 of 3 draws" in html
+    assert "Total equity is 0 in 2 of 3 draws" in html

@@ -592,6 +592,14 @@ def build_report(
         "CLV; count the customers in the tier (the same as the tier column of the per-customer "
         "table); equity_share the tier's share of total equity.",
     )
+    n_zero = int(tiers.attrs.get("zero_equity_draws", 0))
+    if n_zero:
+        rep.text(
+            f"Total equity is 0 in {fmt.count(n_zero)} of {fmt.count(s.get('n_draws'))} "
+            "draws (every customer's CLV is 0 in them): those draws have no tier shares and "
+            "are left out of the shares and their intervals.",
+            css="note",
+        )
     summary = value.summary(prob)
     rep.section(f"The {top_customers} most valuable customers", level=3)
     cols = [c for c in summary.columns if not c.startswith("p_") or c == "p_alive"]
