@@ -590,3 +590,26 @@ def test_compiled_cohort_counts_equal_the_vectorized_ones(window):
     assert n_batches > 3 and want_inc.sum() > 1000
     np.testing.assert_array_equal(inc, want_inc)
     np.testing.assert_array_equal(np.cumsum(diff, axis=1)[:, :-1], want_ret)
+
+
+def test_backtest_sizes_its_samples_to_the_base():
+    """Issue 14 (speed on the user's path): without n_samples the simulation work is bounded by
+    a budget of futures; CDNOW keeps the full 2,000 samples and 1,000 cohorts, and the counts
+    used are recorded for the report."""
+    from clvkit.evaluation.run import sample_counts
+
+    post = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}  # CDNOW MLE (FHL 2005)
+    res = clvkit.backtest(
+        cdnow_transactions(), calibration_end="1997-09-30", observation_end="1998-06-30",
+        transactions_model=post, random_seed=0,
+    )  # fmt: skip
+    assert res.metrics.attrs["n_samples"] == 2000
+    assert res.metrics.attrs["n_cohorts"] == 1000
+    assert sample_counts(100_000, None) == (400, 200)
+    assert sample_counts(40_000, None) == (1000, 500)
+    for n in (1, 2_357, 10**5, 10**6, 10**8):  # bounded work, never below the floors
+        per, coh = sample_counts(n, None)
+        assert 250 <= per <= 2000 and 200 <= coh <= 1000
+        assert per * n <= max(40_000_000, 250 * n) and coh * n <= max(20_000_000, 200 * n)
+    with pytest.raises(clvkit.ClvkitError, match="n_samples"):
+        sample_counts(10, 0)

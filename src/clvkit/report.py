@@ -669,6 +669,16 @@ def build_report(
             "model, not the valuation above.",
             css="note",
         )
+        n_pc, n_coh = (
+            backtest.metrics.attrs.get("n_samples"),
+            backtest.metrics.attrs.get("n_cohorts"),
+        )
+        if n_pc and n_coh:
+            rep.text(
+                f"Predictive intervals from {fmt.count(n_pc)} simulated futures per customer; "
+                f"tracking and retention bands from {fmt.count(n_coh)} simulated cohorts.",
+                css="note",
+            )
         rep.table(backtest.metrics.T, by_row=True)
         rep.section("Conditional expectations by calibration frequency", level=3)
         ce = backtest.conditional_expectations
@@ -751,7 +761,7 @@ def report_from_log(
     value_kwargs: Mapping[str, Any] | None = None,
     cleaning: Mapping[str, Any] | None = None,
     prob: float = 0.9,
-    n_samples: int = 2000,
+    n_samples: int | None = None,
     random_seed: int | None = None,
     title: str = "Customer lifetime value report",
     settings: Mapping[str, Any] | None = None,
@@ -791,8 +801,9 @@ def report_from_log(
         ``currency``, ``fx_rate``, ``reporting_currency``), passed to both summaries.
     prob : float
         Interval mass of the backtest and the report.
-    n_samples : int
-        Predictive samples of the backtest.
+    n_samples : int, optional
+        Predictive samples of the backtest (default: sized to the base, see
+        :func:`clvkit.evaluation.run.sample_counts`).
     random_seed : int, optional
     title : str
     settings : mapping, optional
