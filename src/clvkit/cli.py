@@ -90,6 +90,9 @@ class _Console:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.t0 = time.perf_counter()
+        from clvkit.utils.progress import set_clock
+
+        set_clock(self.t0)
 
     def step(self, text: str) -> None:
         if not self.quiet:

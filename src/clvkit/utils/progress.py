@@ -19,10 +19,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-__all__ = ["EVERY", "heartbeat", "is_terminal", "progress"]
+__all__ = ["EVERY", "heartbeat", "is_terminal", "progress", "set_clock"]
 
 #: Seconds between progress lines when stderr is not a terminal.
 EVERY = 5.0
+
+_clock: dict[str, float | None] = {"start": None}
+
+
+def set_clock(start: float | None) -> None:
+    """Count the elapsed times of :func:`progress` lines from ``start`` (a
+    ``time.perf_counter()`` value; ``None``: from each iteration's start), so a command's
+    lines share one clock."""
+    _clock["start"] = start
 
 
 def is_terminal(stream: IO[str] | None = None) -> bool:
@@ -78,7 +87,8 @@ def progress(
                 yield item
                 bar.advance(task)
         return
-    t0 = last = time.perf_counter()
+    last = time.perf_counter()
+    t0 = last if _clock["start"] is None else _clock["start"]
     done = 0
     for item in it:
         yield item
