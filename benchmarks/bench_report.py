@@ -64,7 +64,13 @@ def run_once(log: Path, cal: str, end: str, folder: Path, seed: int) -> dict[str
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"clvkit report failed:\n{err.read_text()[-3000:]}")
-    stamps = [float(m.group(1)) for ln in err.read_text().splitlines() if (m := STAMP.match(ln))]
+    text = err.read_text()
+    stamps = [float(m.group(1)) for ln in text.splitlines() if (m := STAMP.match(ln))]
+    steps = [  # the command's own steps, without heartbeats and chunk counts
+        ln
+        for ln in text.splitlines()
+        if STAMP.match(ln) and "still running" not in ln and "/" not in ln.split("] ", 1)[1]
+    ]
     gaps = [b - a for a, b in zip([0.0, *stamps], [*stamps, wall], strict=True)]
     return {
         "wall": wall,
@@ -72,6 +78,7 @@ def run_once(log: Path, cal: str, end: str, folder: Path, seed: int) -> dict[str
         "max_gap": max(gaps),
         "lines": len(stamps),
         "load": load,
+        "steps": "\n".join(steps),
     }
 
 
@@ -88,7 +95,8 @@ def main() -> int:
             r = run_once(log, cal, end, folder, seed=i + 1)
             print(f"run {i + 1}: {r}", file=sys.stderr, flush=True)
             runs.append(r)
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "steps"}
+    mid = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
     rows = "\n".join(
         f"| {i + 1} | {r['load']:.2f} | {r['wall']:.1f} | {r['rss_gb']:.2f} | "
         f"{r['max_gap']:.1f} | {r['lines']} |"
@@ -110,6 +118,13 @@ def main() -> int:
 
 Median: **{med["wall"]:.1f} s**, peak **{med["rss_gb"]:.2f} GB**, longest silence
 {med["max_gap"]:.1f} s.
+
+Steps of the median run (elapsed seconds when each started; the "done" line of each value
+pass ends it):
+
+```
+{mid["steps"]}
+```
 """
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(text)

@@ -364,7 +364,7 @@ class CustomerValue:
         lines = [
             f"Customer value ({s['method']}, {s['discounting']} discounting), "
             f"{s['n_customers']:,} customers x {s['n_draws']:,} draws",
-            f"Horizon {s['horizon']:g} x {s['time_unit']} in periods of {s['period']:g} "
+            f"Horizon {s['horizon']:.4g} x {s['time_unit']} in periods of {s['period']:.4g} "
             f"(rate {s['rate_per_period']:.4%} per period), margin {s['margin']:g}"
             + (" (margin 1 = revenue, not profit)" if s["margin"] == 1 else "")
             + f", cost per period {s['cost_per_period']:g}",
