@@ -119,8 +119,8 @@ def main() -> int:
 Median: **{med["wall"]:.1f} s**, peak **{med["rss_gb"]:.2f} GB**, longest silence
 {med["max_gap"]:.1f} s.
 
-Steps of the median run (elapsed seconds when each started; the "done" line of each value
-pass ends it):
+Steps of the median run (elapsed seconds when each step started; each runs until the
+next one starts):
 
 ```
 {mid["steps"]}
