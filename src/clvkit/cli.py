@@ -616,23 +616,22 @@ def check_args(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------------------
-def _default(text: str, default: Any) -> str:
-    """A help text with its default, as ``--help`` shows it."""
-    return f"{text} (default: {default})"
+def _default(text: str) -> str:
+    """A help text ending in the argument's default (argparse fills ``%(default)s`` from the
+    ``default=`` it is given, so the two cannot disagree)."""
+    return f"{text} (default: %(default)s)"
 
 
 def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
     """The log's columns. ``amount``: the default amount column (``None``: no spend unless
     --amount is given)."""
     p.add_argument("purchases", help="CSV or Parquet purchase log (a glob is allowed)")
-    p.add_argument(
-        "--customer-id", default="customer_id", help=_default("customer id column", "customer_id")
-    )
-    p.add_argument("--date", default="date", help=_default("purchase date column", "date"))
+    p.add_argument("--customer-id", default="customer_id", help=_default("customer id column"))
+    p.add_argument("--date", default="date", help=_default("purchase date column"))
     p.add_argument(
         "--amount",
         default=amount,
-        help=_default("purchase amount column (needed for spend and value)", amount)
+        help=_default("purchase amount column (needed for spend and value)")
         if amount
         else "purchase amount column; without it only the purchase model is fitted (default: none)",
     )
@@ -641,8 +640,7 @@ def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
         default="W",
         help=_default(
             "time unit of the model: D, W, M (a mean calendar month), Q, Y or multiples such "
-            "as 30D, 2W",
-            "W",
+            "as 30D, 2W"
         ),
     )
     p.add_argument(
@@ -745,13 +743,12 @@ def _add_fit(p: argparse.ArgumentParser, seed: bool = True) -> None:
         default="nuts",
         help=_default(
             "nuts: full posterior; laplace: normal approximation (large bases); map/mle: "
-            "point estimates",
-            "nuts",
+            "point estimates"
         ),
     )
-    p.add_argument("--chains", type=int, default=4, help=_default("NUTS/Laplace chains", 4))
-    p.add_argument("--draws", type=int, default=1000, help=_default("draws per chain", 1000))
-    p.add_argument("--tune", type=int, default=1000, help=_default("NUTS tuning steps", 1000))
+    p.add_argument("--chains", type=int, default=4, help=_default("NUTS/Laplace chains"))
+    p.add_argument("--draws", type=int, default=1000, help=_default("draws per chain"))
+    p.add_argument("--tune", type=int, default=1000, help=_default("NUTS tuning steps"))
     if seed:
         _add_seed(p)
 
@@ -761,7 +758,7 @@ def _add_prob(p: argparse.ArgumentParser) -> None:
         "--prob",
         type=float,
         default=0.9,
-        help=_default("interval level of every interval shown, in (0, 1)", 0.9),
+        help=_default("interval level of every interval shown, in (0, 1)"),
     )
 
 
@@ -770,36 +767,36 @@ def _add_value(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--horizon",
         default="52W",
-        help=_default("CLV horizon: a duration (52W, 365D, 12M, 1Y)", "52W"),
+        help=_default("CLV horizon: a duration (52W, 365D, 12M, 1Y)"),
     )
     g.add_argument(
         "--period",
         default="30D",
-        help=_default("cash-flow period for discounting (30D, 1M, ...)", "30D"),
+        help=_default("cash-flow period for discounting (30D, 1M, ...)"),
     )
     g.add_argument(
         "--annual-discount-rate",
         type=float,
         default=0.1,
-        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused", 0.1),
+        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused"),
     )
     g.add_argument(
         "--discounting",
         choices=["discrete", "continuous"],
         default="discrete",
-        help=_default("discrete: per cash-flow period; continuous: a continuous rate", "discrete"),
+        help=_default("discrete: per cash-flow period; continuous: a continuous rate"),
     )
     g.add_argument(
         "--margin",
         type=float,
         default=1.0,
-        help=_default("share of revenue kept, in (0, 1]; 1 values revenue, not profit", 1.0),
+        help=_default("share of revenue kept, in (0, 1]; 1 values revenue, not profit"),
     )
     g.add_argument(
         "--cost-per-period",
         type=float,
         default=0.0,
-        help=_default("cost of serving an alive customer per cash-flow period", 0.0),
+        help=_default("cost of serving an alive customer per cash-flow period"),
     )
     g.add_argument(
         "--acquisition-cost",
@@ -822,8 +819,7 @@ def _add_value(p: argparse.ArgumentParser) -> None:
         help=_default(
             "expected: each customer's expected CLV per posterior draw (credible intervals; "
             "what a manager can target, the API's default too); simulate: one simulated future "
-            "per draw (predictive intervals, which include the luck of each customer)",
-            "expected",
+            "per draw (predictive intervals, which include the luck of each customer)"
         ),
     )
     g.add_argument(
@@ -867,9 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the whole pipeline on the CDNOW sample, with a report")
-    p.add_argument("--out", default="demo-output", help=_default("output folder", "demo-output"))
+    p.add_argument("--out", default="demo-output", help=_default("output folder"))
     _add_fit(p, seed=False)
-    p.add_argument("--seed", type=_seed, default=2026, help=_default("random seed", 2026))
+    p.add_argument("--seed", type=_seed, default=2026, help=_default("random seed"))
     _add_value(p)
     p.set_defaults(func=_cmd_demo, time_unit="W")
 
@@ -883,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default="models/model",
-        help=_default("output prefix, e.g. models/shop", "models/model"),
+        help=_default("output prefix, e.g. models/shop"),
     )
     _add_fit(p)
     _add_prob(p)
@@ -910,11 +906,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="the prefix given to 'clvkit fit --out' (e.g. models/shop)",
     )
-    p.add_argument(
-        "--customer-id", default="customer_id", help=_default("id column", "customer_id")
-    )
-    p.add_argument("--date", default="date", help=_default("purchase date column", "date"))
-    p.add_argument("--amount", default="amount", help=_default("purchase amount column", "amount"))
+    p.add_argument("--customer-id", default="customer_id", help=_default("id column"))
+    p.add_argument("--date", default="date", help=_default("purchase date column"))
+    p.add_argument("--amount", default="amount", help=_default("purchase amount column"))
     p.add_argument(
         "--time-unit",
         default=None,
@@ -939,7 +933,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default="backtest-output",
-        help=_default("folder for tables and plots", "backtest-output"),
+        help=_default("folder for tables and plots"),
     )
     _add_fit(p)
     _add_prob(p)
@@ -952,9 +946,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_columns(p, amount="amount")
     _add_split(p)
-    p.add_argument(
-        "--out", default="report.html", help=_default("HTML file (.html, .htm)", "report.html")
-    )
+    p.add_argument("--out", default="report.html", help=_default("HTML file (.html, .htm)"))
     _add_fit(p)
     _add_value(p)
     p.set_defaults(func=_cmd_report)
