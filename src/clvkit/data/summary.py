@@ -113,6 +113,20 @@ class _Log:
         return out
 
 
+def _refuse_missing(frame: pd.DataFrame, col: Hashable, suggestion: str) -> None:
+    """A ClvkitError naming ``col``, how many rows miss it and one of them, if any do."""
+    missing = frame[col].isna().to_numpy()
+    if missing.any():
+        raise bad_rows_error(
+            f"column {col!r}",
+            "is missing",
+            int(missing.sum()),
+            _example(frame, missing, [col]),
+            suggestion,
+            n_total=len(frame),
+        )
+
+
 def _example(frame: pd.DataFrame, mask: np.ndarray, columns: list[Hashable]) -> dict[Any, Any]:
     i = int(np.flatnonzero(mask)[0])
     out = {"row": frame.index[i], **{c: frame[c].iloc[i] for c in columns}}
@@ -186,18 +200,9 @@ def _date_values(frame: pd.DataFrame, col: Hashable, tz: str) -> np.ndarray:
     (a tz-aware dtype, Timestamps with a tzinfo, text with an offset or 'Z') are converted to
     ``tz``. A column may mix both: each value follows the rule on its own.
     """
+    _refuse_missing(frame, col, "drop or fill rows without a purchase date.")
     s = frame[col]
     what = f"column {col!r}"
-    missing = s.isna().to_numpy()
-    if missing.any():
-        raise bad_rows_error(
-            what,
-            "is missing",
-            int(missing.sum()),
-            _example(frame, missing, [col]),
-            "drop or fill rows without a purchase date.",
-            n_total=len(s),
-        )
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
         return _wall_clock(s, tz)
     kind = "number" if pd.api.types.is_numeric_dtype(s.dtype) else None
@@ -398,17 +403,8 @@ def _validate(
             "purchase."
         )
     frame = transactions
+    _refuse_missing(frame, customer_id, "drop rows without a customer id.")
     ids = frame[customer_id]
-    no_id = ids.isna().to_numpy()
-    if no_id.any():
-        raise bad_rows_error(
-            f"column {customer_id!r}",
-            "is missing",
-            int(no_id.sum()),
-            _example(frame, no_id, [customer_id]),
-            "drop rows without a customer id.",
-            n_total=len(ids),
-        )
     _check_ids(frame, customer_id)
     wall = _date_values(frame, date, tz)
     days = wall.astype("datetime64[D]").view(np.int64)
@@ -419,18 +415,8 @@ def _validate(
 
 def _text_column(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
     """A currency column as text, missing values refused."""
-    s = frame[col]
-    missing = s.isna().to_numpy()
-    if missing.any():
-        raise bad_rows_error(
-            f"column {col!r}",
-            "is missing",
-            int(missing.sum()),
-            _example(frame, missing, [col]),
-            "fill in the currency of every row, or drop those rows.",
-            n_total=len(s),
-        )
-    return s.astype(str).to_numpy(dtype=object)
+    _refuse_missing(frame, col, "fill in the currency of every row, or drop those rows.")
+    return frame[col].astype(str).to_numpy(dtype=object)
 
 
 def _parse_rates(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
