@@ -28,7 +28,7 @@ from clvkit.models.contract import SUPPORTS, ModelSpec
 __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
 
 #: Modules of the built-in models (each registers its estimator class on import).
-BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma")
+BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma", "clvkit.models.pnbd")
 
 _MODELS: dict[str, type] = {}
 _loaded = False
