@@ -23,14 +23,14 @@ __all__ = ["pnbd_logp", "pnbd_logp_c", "pnbd_native_kernel"]
 
 @njit(nogil=True, error_model="numpy")
 def pnbd_logp(
-    eta, xv, xw, p1x, p1t, p2x, p2t, i1, i2, w, codes, pars, grad
+    eta, xv, xw, q1x, u1, q1t, q2x, u2, q2t, i1, i2, w, codes, pars, grad
 ):  # pragma: no cover - compiled
     """Pareto/NBD log posterior on the log scale; ``grad`` receives its gradient."""
     r = math.exp(eta[0])
     alpha = math.exp(eta[1])
     s = math.exp(eta[2])
     beta = math.exp(eta[3])
-    ll = pnbd_loglik_pairs(r, alpha, s, beta, xv, xw, p1x, p1t, p2x, p2t, i1, i2, w, grad)
+    ll = pnbd_loglik_pairs(r, alpha, s, beta, xv, xw, q1x, u1, q1t, q2x, u2, q2t, i1, i2, w, grad)
     grad[0] *= r
     grad[1] *= alpha
     grad[2] *= s
@@ -40,16 +40,16 @@ def pnbd_logp(
 
 @cfunc(LOGP_SIG, error_model="numpy")
 def pnbd_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
-    """nutpie's C callback around :func:`pnbd_logp` (11 arrays in the address table)."""
+    """nutpie's C callback around :func:`pnbd_logp` (13 arrays in the address table)."""
     if dim != 4:
         return -1
-    table = numba.carray(table_ptr, (22,))
+    table = numba.carray(table_ptr, (26,))
     eta = numba.carray(x_ptr, (4,))
     grad = numba.carray(grad_ptr, (4,))
     value = pnbd_logp(
-        eta, f64(table, 0), f64(table, 1), f64(table, 2), f64(table, 3), f64(table, 4),
-        f64(table, 5), i64(table, 6), i64(table, 7), f64(table, 8), i64(table, 9),
-        f64(table, 10), grad,
+        eta, f64(table, 0), f64(table, 1), i64(table, 2), f64(table, 3), i64(table, 4),
+        i64(table, 5), f64(table, 6), i64(table, 7), i64(table, 8), i64(table, 9),
+        f64(table, 10), i64(table, 11), f64(table, 12), grad,
     )  # fmt: skip
     logp_ptr[0] = value
     return status(value, grad)

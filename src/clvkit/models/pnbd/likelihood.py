@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.pnbd.numerics import log_k, pnbd_row
+from clvkit.models.pnbd.numerics import k_table, pnbd_row
 from clvkit.models.stats import by_frequency, fingerprint
 from clvkit.utils.numba_cache import njit
 
@@ -79,16 +79,24 @@ def compress_pnbd(
     return PNBStats(*cols, w, x_values, x_weight, _pairs(*cols, w, x_values, x_weight))
 
 
+def _index(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return np.searchsorted(table, values).astype(np.int64)
+
+
 def _pairs(x, tx, T, w, x_values, x_weight) -> tuple[np.ndarray, ...]:
     p1, i1 = np.unique(np.column_stack([x, tx]), axis=0, return_inverse=True)
     p2, i2 = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    u1 = np.unique(p1[:, 1])
+    u2 = np.unique(p2[:, 1])
     args = [
         x_values,
         x_weight,
-        p1[:, 0],
-        p1[:, 1],
-        p2[:, 0],
-        p2[:, 1],
+        _index(p1[:, 0], x_values),  # each (x, t_x) pair's frequency, time and row indices
+        u1,
+        _index(p1[:, 1], u1),
+        _index(p2[:, 0], x_values),
+        u2,
+        _index(p2[:, 1], u2),
         i1.ravel().astype(np.int64),
         i2.ravel().astype(np.int64),
         w,
@@ -104,10 +112,11 @@ def pnbd_kernel_arrays(stats: PNBStats) -> list[np.ndarray]:
 
 @njit(nogil=True, error_model="numpy")
 def pnbd_loglik_pairs(
-    r, alpha, s, beta, xv, xw, p1x, p1t, p2x, p2t, i1, i2, w, g
+    r, alpha, s, beta, xv, xw, q1x, u1, q1t, q2x, u2, q2t, i1, i2, w, g
 ):  # pragma: no cover - compiled
-    """Weighted Pareto/NBD log-likelihood of the compressed rows; ``g`` (4,) receives its
-    gradient in ``(r, alpha, s, beta)`` on the natural scale."""
+    """Weighted Pareto/NBD log-likelihood of the compressed rows (arrays of
+    :func:`pnbd_kernel_arrays`); ``g`` (4,) receives its gradient in ``(r, alpha, s, beta)``
+    on the natural scale. Logs are taken once per distinct frequency and time."""
     la = math.log(alpha)
     lb = math.log(beta)
     ls = math.log(s)
@@ -119,46 +128,65 @@ def pnbd_loglik_pairs(
     g_s = 0.0
     g_b = 0.0
     W = 0.0
-    for k in range(xv.size):  # lnΓ(r+x) - lnΓ(r), once per distinct frequency
-        ll += xw[k] * (math.lgamma(r + xv[k]) - lg_r)
-        g_r += xw[k] * (nb_digamma(r + xv[k]) - ps_r)
+    nx = xv.size
+    lm = np.empty(nx)  # log(r + x)
+    lc = np.empty(nx)  # log(r + x + s)
+    for k in range(nx):  # lnΓ(r+x) - lnΓ(r), once per distinct frequency
+        m = r + xv[k]
+        ll += xw[k] * (math.lgamma(m) - lg_r)
+        g_r += xw[k] * (nb_digamma(m) - ps_r)
         W += xw[k]
+        lm[k] = math.log(m)
+        lc[k] = math.log(m + s)
     ll += W * (r * la + s * lb)
     g_r += W * la
     g_a += W * r / alpha
     g_s += W * lb
     g_b += W * s / beta
-    n1 = p1x.size
-    n2 = p2x.size
+    n1 = q1x.size
+    n2 = q2x.size
+    lA1 = np.empty(u1.size)
+    lB1 = np.empty(u1.size)
+    for j in range(u1.size):
+        lA1[j] = math.log(alpha + u1[j])
+        lB1[j] = math.log(beta + u1[j])
+    lA2 = np.empty(u2.size)
+    lB2 = np.empty(u2.size)
+    for j in range(u2.size):
+        lA2[j] = math.log(alpha + u2[j])
+        lB2[j] = math.log(beta + u2[j])
     l1 = np.empty(n1)
     d1 = np.empty((n1, 4))
-    for j in range(n1):  # s K(m, s+1; t_x), once per (x, t_x)
-        m = r + p1x[j]
-        l1[j] = ls + log_k(m, s + 1.0, m + s, alpha + p1t[j], beta + p1t[j], d1[j], True)
+    k_table(r, alpha, s, beta, False, xv, lc, q1x, u1, q1t, lA1, lB1, l1, d1, True)
     l2 = np.empty(n2)
     d2 = np.empty((n2, 4))
+    k_table(r, alpha, s, beta, True, xv, lc, q2x, u2, q2t, lA2, lB2, l2, d2, True)
+    mi2 = np.empty(n2)
+    for j in range(n1):  # s K(m, s+1; t_x), once per (x, t_x)
+        l1[j] += ls
     for j in range(n2):  # m K(m+1, s; T), once per (x, T)
-        m = r + p2x[j]
-        l2[j] = math.log(m) + log_k(m + 1.0, s, m + s, alpha + p2t[j], beta + p2t[j], d2[j], True)
+        l2[j] += lm[q2x[j]]
+        mi2[j] = 1.0 / (r + xv[q2x[j]])
+    inv_s = 1.0 / s
     for i in range(w.size):
         a = i1[i]
         b = i2[i]
-        u1 = l1[a]
-        u2 = l2[b]
-        if u1 > u2:
-            e = math.exp(u2 - u1)
-            lse = u1 + math.log1p(e)
+        u1_ = l1[a]
+        u2_ = l2[b]
+        if u1_ > u2_:
+            e = math.exp(u2_ - u1_)
+            lse = u1_ + math.log1p(e)
             w2 = e / (1.0 + e)
         else:
-            e = math.exp(u1 - u2)
-            lse = u2 + math.log1p(e)
+            e = math.exp(u1_ - u2_)
+            lse = u2_ + math.log1p(e)
             w2 = 1.0 / (1.0 + e)
         w1 = 1.0 - w2
         wi = w[i]
         ll += wi * lse
-        g_r += wi * (w1 * d1[a, 0] + w2 * (1.0 / (r + p2x[b]) + d2[b, 0]))
+        g_r += wi * (w1 * d1[a, 0] + w2 * (mi2[b] + d2[b, 0]))
         g_a += wi * (w1 * d1[a, 2] + w2 * d2[b, 2])
-        g_s += wi * (w1 * (1.0 / s + d1[a, 1]) + w2 * d2[b, 1])
+        g_s += wi * (w1 * (inv_s + d1[a, 1]) + w2 * d2[b, 1])
         g_b += wi * (w1 * d1[a, 3] + w2 * d2[b, 3])
     g[0] = g_r
     g[1] = g_a

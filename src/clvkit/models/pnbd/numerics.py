@@ -35,6 +35,7 @@ from clvkit.utils.numba_cache import njit
 
 __all__ = [
     "HMAX",
+    "TOL",
     "ZMAX",
     "log_k",
     "pnbd_row",
@@ -43,6 +44,8 @@ __all__ = [
 
 #: Above this ``ζ`` the series gives way to quadrature (at most ~150 series terms below it).
 ZMAX = 0.75
+#: Series truncation: the bound on the neglected tail, relative to the sum (1 <= F).
+TOL = 1e-14
 #: Largest quadrature panel, in ``y = log(1 + u / min(A, B))``.
 HMAX = 0.25
 
@@ -52,7 +55,7 @@ GL_W = 0.5 * _w
 
 
 @njit(nogil=True, error_model="numpy")
-def _series(p, q, c1, A, B, lA, lB, d, grad):  # pragma: no cover - compiled
+def _series(p, q, c1, A, B, lA, lB, lc1, d, grad):  # pragma: no cover - compiled
     """log K for ``A <= B`` by the positive series; ``d`` gets d log K / d(p, q, A, B)."""
     z = (B - A) / B
     c = c1 + 1.0
@@ -66,45 +69,45 @@ def _series(p, q, c1, A, B, lA, lB, d, grad):  # pragma: no cover - compiled
     om = 1.0 - z
     n = 0
     if grad:
-        tol = 1e-17 * om * om
+        tol = TOL * om * om
         while n < 100000:
-            cn = c + n
-            qn = q + n
-            ratio = qn / cn
+            ic = 1.0 / (c + n)
+            iq = 1.0 / (q + n)
+            ratio = (q + n) * ic
             Fz += (n + 1.0) * t * ratio  # d/dζ of the next term, without dividing by ζ
-            hp -= 1.0 / cn
-            hq += p / (qn * cn)
+            hp -= ic
+            hq += p * ic * iq
             t *= ratio * z
             n += 1
             F += t
             Fp += t * hp
             Fq += t * hq
-            if t * (n + 2.0) * (1.0 + abs(hp) + hq) <= tol:
+            if t * (n + 2.0) * (1.0 + hq - hp) <= tol:
                 break
     else:
-        tol = 1e-17 * om
+        tol = TOL * om
         while n < 100000:
             t *= (q + n) / (c + n) * z
             n += 1
             F += t
             if t <= tol:
                 break
-    lF = math.log(F)
+    lF = math.log1p(F - 1.0)
     if grad:
         d[0] = -lA - 1.0 / c1 + Fp / F
         d[1] = -lB - 1.0 / c1 + Fq / F
         dz = Fz / F
         d[2] = (1.0 - p) / A - dz / B
         d[3] = -q / B + dz * A / (B * B)
-    return (1.0 - p) * lA - q * lB - math.log(c1) + lF
+    return (1.0 - p) * lA - q * lB - lc1 + lF
 
 
 @njit(nogil=True, error_model="numpy")
-def _series_any(p, q, c1, A, B, lA, lB, d, grad):  # pragma: no cover - compiled
+def _series_any(p, q, c1, A, B, lA, lB, lc1, d, grad):  # pragma: no cover - compiled
     """log K by the series, on whichever side makes every term positive."""
     if A <= B:
-        return _series(p, q, c1, A, B, lA, lB, d, grad)
-    v = _series(q, p, c1, B, A, lB, lA, d, grad)
+        return _series(p, q, c1, A, B, lA, lB, lc1, d, grad)
+    v = _series(q, p, c1, B, A, lB, lA, lc1, d, grad)
     if grad:
         d[0], d[1] = d[1], d[0]
         d[2], d[3] = d[3], d[2]
@@ -112,7 +115,7 @@ def _series_any(p, q, c1, A, B, lA, lB, d, grad):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, error_model="numpy")
-def _quadrature(p, q, c1, A, B, d, grad):  # pragma: no cover - compiled
+def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
     """log K by Gauss-Legendre over ``[0, U0]`` plus the series of the tail (see module)."""
     a0 = min(A, B)
     b0 = max(A, B)
@@ -120,7 +123,7 @@ def _quadrature(p, q, c1, A, B, d, grad):  # pragma: no cover - compiled
     At = A + U0
     Bt = B + U0
     dt = np.zeros(4)
-    l_tail = _series_any(p, q, c1, At, Bt, math.log(At), math.log(Bt), dt, grad)
+    l_tail = _series_any(p, q, c1, At, Bt, math.log(At), math.log(Bt), lc1, dt, grad)
     Y = math.log1p(U0 / a0)
     la0 = math.log(a0)
     h = min(HMAX, 1.0 / max(1.0, p + q))
@@ -172,13 +175,14 @@ def _quadrature(p, q, c1, A, B, d, grad):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, error_model="numpy")
-def log_k(p, q, c1, A, B, d, grad):  # pragma: no cover - compiled
+def log_k(p, q, c1, A, B, lA, lB, lc1, d, grad):  # pragma: no cover - compiled
     """``log K = log ∫_0^∞ (A+u)^-p (B+u)^-q du`` for ``c1 = p + q - 1 > 0`` (passed exactly,
-    it may be tiny); with ``grad``, ``d`` receives d log K / d(p, q, A, B)."""
+    it may be tiny) and ``lA, lB, lc1`` the logs of ``A, B, c1`` (callers share them between
+    calls); with ``grad``, ``d`` receives d log K / d(p, q, A, B)."""
     z = abs(B - A) / max(A, B)
     if z <= ZMAX:
-        return _series_any(p, q, c1, A, B, math.log(A), math.log(B), d, grad)
-    return _quadrature(p, q, c1, A, B, d, grad)
+        return _series_any(p, q, c1, A, B, lA, lB, lc1, d, grad)
+    return _quadrature(p, q, c1, A, B, lc1, d, grad)
 
 
 @njit(nogil=True, error_model="numpy")
@@ -186,8 +190,10 @@ def _bracket(r, alpha, s, beta, x, tx, T, d1, d2, grad):  # pragma: no cover - c
     """``log bracket`` and the weights of its two terms (``d1``, ``d2`` get their gradients)."""
     m = r + x
     c1 = m + s
-    u1 = math.log(s) + log_k(m, s + 1.0, c1, alpha + tx, beta + tx, d1, grad)
-    u2 = math.log(m) + log_k(m + 1.0, s, c1, alpha + T, beta + T, d2, grad)
+    lc1 = math.log(c1)
+    A1, B1, A2, B2 = alpha + tx, beta + tx, alpha + T, beta + T
+    u1 = math.log(s) + log_k(m, s + 1.0, c1, A1, B1, math.log(A1), math.log(B1), lc1, d1, grad)
+    u2 = math.log(m) + log_k(m + 1.0, s, c1, A2, B2, math.log(A2), math.log(B2), lc1, d2, grad)
     big = max(u1, u2)
     e1 = math.exp(u1 - big)
     e2 = math.exp(u2 - big)
@@ -221,3 +227,124 @@ def pnbd_log_alive(r, alpha, s, beta, x, tx, T, d):  # pragma: no cover - compil
     m = r + x
     v = -m * math.log(alpha + T) - s * math.log(beta + T) - lb
     return min(v, 0.0)
+
+
+#: Most series coefficients :func:`k_table` tabulates per frequency (beyond: :func:`log_k`).
+NMAX = 400
+
+
+@njit(nogil=True, error_model="numpy")
+def k_table(
+    r, alpha, s, beta, second, xv, lc, qx, ut, qt, lAu, lBu, out_l, out_d, grad
+):  # pragma: no cover - compiled
+    """``log K`` for many ``(x, τ0)`` pairs sorted by ``x``: the bracket's first terms
+    ``K(m, s+1; τ0)`` (``second`` False) or second terms ``K(m+1, s; τ0)`` (True).
+
+    The series coefficients ``(q)_n / (c)_n`` (and their derivatives in ``p`` and ``q``) depend
+    on ``x`` and ``s`` only, and the side of the series (``α <= β`` or not) on no pair, so they
+    are tabulated once per frequency for the largest ``ζ`` of its pairs and each pair is a
+    Horner evaluation in its own ``ζ`` (no division per term); pairs with ``ζ > ZMAX`` use
+    :func:`log_k`. Pair ``j`` has frequency ``xv[qx[j]]`` (``lc``: ``log(r + x + s)``) and
+    time ``ut[qt[j]]`` (``lAu``, ``lBu``: ``log(α + t)``, ``log(β + t)``); ``out_l[j]`` gets
+    ``log K``, ``out_d[j]`` its gradient in ``(p, q, A, B)`` with ``grad``.
+    """
+    n = qx.size
+    swap = alpha > beta
+    big = max(alpha, beta)
+    gap = abs(beta - alpha)
+    cF = np.empty(NMAX)
+    cP = np.empty(NMAX)
+    cQ = np.empty(NMAX)
+    cZ = np.empty(NMAX)
+    j = 0
+    while j < n:
+        kx = qx[j]
+        end = j
+        zmax = 0.0
+        while end < n and qx[end] == kx:
+            z = gap / (big + ut[qt[end]])
+            if z <= ZMAX and z > zmax:
+                zmax = z
+            end += 1
+        m = r + xv[kx]
+        c1 = m + s
+        if second:
+            p = m + 1.0
+            q = s
+        else:
+            p = m
+            q = s + 1.0
+        P, Q = (q, p) if swap else (p, q)  # exponents on the smaller and the larger of A, B
+        C = c1 + 1.0
+        # tabulate a_n = (Q)_n / (C)_n and friends until the tail bound at zmax is negligible
+        om = 1.0 - zmax
+        tol = TOL * om * om
+        a = 1.0
+        hp = 0.0
+        hq = 0.0
+        N = 0
+        zn = 1.0
+        while N < NMAX:
+            ic = 1.0 / (C + N)
+            ratio = (Q + N) * ic
+            cF[N] = a
+            cP[N] = a * hp
+            cQ[N] = a * hq
+            cZ[N] = (N + 1.0) * a * ratio
+            N += 1
+            hp -= ic
+            hq += P * ic / (Q + N - 1.0)
+            a *= ratio
+            zn *= zmax
+            if a * zn * (N + 2.0) * (1.0 + hq - hp) <= tol:
+                break
+        ok = N < NMAX
+        for jj in range(j, end):
+            A = alpha + ut[qt[jj]]
+            B = beta + ut[qt[jj]]
+            z = gap / (big + ut[qt[jj]])
+            if z > ZMAX or not ok:
+                out_l[jj] = log_k(p, q, c1, A, B, lAu[qt[jj]], lBu[qt[jj]], lc[kx], out_d[jj], grad)
+                continue
+            F = cF[N - 1]
+            FP = cP[N - 1]
+            FQ = cQ[N - 1]
+            FZ = cZ[N - 1]
+            if grad:
+                for i in range(N - 2, -1, -1):
+                    F = F * z + cF[i]
+                    FP = FP * z + cP[i]
+                    FQ = FQ * z + cQ[i]
+                    FZ = FZ * z + cZ[i]
+            else:
+                for i in range(N - 2, -1, -1):
+                    F = F * z + cF[i]
+            if swap:  # series side: (P, Q) on (B, A)
+                lS = lBu[qt[jj]]
+                lL = lAu[qt[jj]]
+                S = B
+                L = A
+            else:
+                lS = lAu[qt[jj]]
+                lL = lBu[qt[jj]]
+                S = A
+                L = B
+            out_l[jj] = (1.0 - P) * lS - Q * lL - lc[kx] + math.log(F)
+            if grad:
+                iF = 1.0 / F
+                dz = FZ * iF
+                dP = -lS - 1.0 / c1 + FP * iF
+                dQ = -lL - 1.0 / c1 + FQ * iF
+                dS = (1.0 - P) / S - dz / L
+                dL = -Q / L + dz * S / (L * L)
+                if swap:
+                    out_d[jj, 0] = dQ
+                    out_d[jj, 1] = dP
+                    out_d[jj, 2] = dL
+                    out_d[jj, 3] = dS
+                else:
+                    out_d[jj, 0] = dP
+                    out_d[jj, 1] = dQ
+                    out_d[jj, 2] = dS
+                    out_d[jj, 3] = dL
+        j = end

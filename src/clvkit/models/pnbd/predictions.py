@@ -52,10 +52,17 @@ def _log_alive(r, alpha, s, beta, p1x, p1t, p2x, p2t, i1, i2, x, T, out):  # pra
         ls = math.log(si)
         for j in range(p1x.size):
             m = ri + p1x[j]
-            l1[j] = ls + log_k(m, si + 1.0, m + si, ai + p1t[j], bi + p1t[j], d, False)
+            A = ai + p1t[j]
+            B = bi + p1t[j]
+            lc = math.log(m + si)
+            l1[j] = ls + log_k(m, si + 1.0, m + si, A, B, math.log(A), math.log(B), lc, d, False)
         for j in range(p2x.size):
             m = ri + p2x[j]
-            l2[j] = math.log(m) + log_k(m + 1.0, si, m + si, ai + p2t[j], bi + p2t[j], d, False)
+            A = ai + p2t[j]
+            B = bi + p2t[j]
+            lc = math.log(m + si)
+            lk = log_k(m + 1.0, si, m + si, A, B, math.log(A), math.log(B), lc, d, False)
+            l2[j] = math.log(m) + lk
         for j in range(out.shape[1]):
             if T[j] <= 0.0:
                 out[i, j] = 0.0
