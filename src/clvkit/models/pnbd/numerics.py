@@ -19,7 +19,7 @@ whose ratio is below ``ζ``, summed until the tail bound ``t_n ζ / (1 - ζ)`` i
 For ``ζ > ZMAX`` (``A`` and ``B`` far apart) the series is slow; there ``K`` is the integral
 over ``u = τ - τ0 in [0, U0]`` by composite Gauss-Legendre in ``y = log(1 + u / min(A, B))``
 (a log-concave integrand; panels start at the scale of its steepest slope and double up to
-``HMAX``) plus the series of the tail ``u > U0 = 3 max(A, B)``, where ``ζ <= 1/4``. Derivatives
+``HMAX``) plus the series of the tail ``u > U0 = max(A, B) - 2 min(A, B)``, where ``ζ = 1/2``. Derivatives
 of ``log K`` in ``(p, q, A, B)`` come from the same sums (term by term for the series, under
 the integral for the quadrature).
 """
@@ -42,8 +42,8 @@ __all__ = [
     "pnbd_log_alive",
 ]
 
-#: Above this ``ζ`` the series gives way to quadrature (at most ~150 series terms below it).
-ZMAX = 0.75
+#: Above this ``ζ`` the series gives way to quadrature (at most ~400 series terms below it).
+ZMAX = 0.9
 #: Series truncation: the bound on the neglected tail, relative to the sum (1 <= F).
 TOL = 1e-14
 #: Largest quadrature panel, in ``y = log(1 + u / min(A, B))``.
@@ -119,7 +119,7 @@ def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
     """log K by Gauss-Legendre over ``[0, U0]`` plus the series of the tail (see module)."""
     a0 = min(A, B)
     b0 = max(A, B)
-    U0 = 3.0 * b0
+    U0 = b0 - 2.0 * a0  # the tail's ζ is 1/2
     At = A + U0
     Bt = B + U0
     dt = np.zeros(4)
@@ -230,7 +230,7 @@ def pnbd_log_alive(r, alpha, s, beta, x, tx, T, d):  # pragma: no cover - compil
 
 
 #: Most series coefficients :func:`k_table` tabulates per frequency (beyond: :func:`log_k`).
-NMAX = 400
+NMAX = 2000
 
 
 @njit(nogil=True, error_model="numpy")
@@ -256,6 +256,7 @@ def k_table(
     cP = np.empty(NMAX)
     cQ = np.empty(NMAX)
     cZ = np.empty(NMAX)
+    cB = np.empty(NMAX)
     j = 0
     while j < n:
         kx = qx[j]
@@ -291,6 +292,7 @@ def k_table(
             cP[N] = a * hp
             cQ[N] = a * hq
             cZ[N] = (N + 1.0) * a * ratio
+            cB[N] = a * (N + 2.0) * (1.0 + hq - hp)  # bounds the tail after term N
             N += 1
             hp -= ic
             hq += P * ic / (Q + N - 1.0)
@@ -306,19 +308,22 @@ def k_table(
             if z > ZMAX or not ok:
                 out_l[jj] = log_k(p, q, c1, A, B, lAu[qt[jj]], lBu[qt[jj]], lc[kx], out_d[jj], grad)
                 continue
-            F = cF[N - 1]
-            FP = cP[N - 1]
-            FQ = cQ[N - 1]
-            FZ = cZ[N - 1]
-            if grad:
-                for i in range(N - 2, -1, -1):
-                    F = F * z + cF[i]
-                    FP = FP * z + cP[i]
-                    FQ = FQ * z + cQ[i]
-                    FZ = FZ * z + cZ[i]
-            else:
-                for i in range(N - 2, -1, -1):
-                    F = F * z + cF[i]
+            # forward sums, stopped by this pair's own tail bound
+            tol_j = TOL * (1.0 - z) * (1.0 - z)
+            F = 1.0
+            FP = 0.0
+            FQ = 0.0
+            FZ = cZ[0]
+            zn = 1.0
+            for i in range(1, N):
+                zn *= z
+                F += cF[i] * zn
+                if grad:
+                    FP += cP[i] * zn
+                    FQ += cQ[i] * zn
+                    FZ += cZ[i] * zn
+                if cB[i] * zn <= tol_j:
+                    break
             if swap:  # series side: (P, Q) on (B, A)
                 lS = lBu[qt[jj]]
                 lL = lAu[qt[jj]]
