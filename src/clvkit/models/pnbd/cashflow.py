@@ -28,7 +28,9 @@ def expected_value(
     """Expected discounted CLV given the history, per draw: ``(clv (S, n), means (4, n))`` as
     :meth:`clvkit.models.contract.PurchaseSpec.expected_value`, in fixed blocks of
     :data:`~clvkit.models.contract.DRAW_BLOCK` draws through ``pmap``."""
-    r, alpha, s, beta = (np.asarray(params[k], dtype=np.float64) for k in ("r", "alpha", "s", "beta"))
+    r, alpha, s, beta = (
+        np.asarray(params[k], dtype=np.float64) for k in ("r", "alpha", "s", "beta")
+    )
     x, tx, T = (np.asarray(cols[k], dtype=np.float64) for k in ("frequency", "recency", "T"))
     S, n = r.shape[0], x.size
     uT, iT = np.unique(T, return_inverse=True)

@@ -224,7 +224,10 @@ def pnbd_loglik_customers(
 ) -> np.ndarray:
     """Per-customer log-likelihood, ``(S, n)`` for ``(S, 1)`` draws and ``(n,)`` customers;
     summed with weights it is :func:`pnbd_loglik_pairs`."""
-    par = [np.ascontiguousarray(np.asarray(v, dtype=np.float64).reshape(-1)) for v in (r, alpha, s, beta)]
+    par = [
+        np.ascontiguousarray(np.asarray(v, dtype=np.float64).reshape(-1))
+        for v in (r, alpha, s, beta)
+    ]
     rows = np.column_stack([np.asarray(v, dtype=np.float64) for v in (frequency, recency, T)])
     uniq, inv = np.unique(rows, axis=0, return_inverse=True)  # equal rows computed once
     cols = [np.ascontiguousarray(uniq[:, k]) for k in range(3)]

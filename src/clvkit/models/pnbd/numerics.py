@@ -38,8 +38,8 @@ __all__ = [
     "TOL",
     "ZMAX",
     "log_k",
-    "pnbd_row",
     "pnbd_log_alive",
+    "pnbd_row",
 ]
 
 #: Above this ``ζ`` the series gives way to quadrature (at most ~400 series terms below it).

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from scipy.special import gammaln
 
 from clvkit.models.pnbd.numerics import GL_W, GL_X, log_k
@@ -29,8 +28,8 @@ __all__ = [
     "PANEL",
     "expected_factor",
     "log_alive",
-    "probability_new",
     "pnbd_probability_of_purchases",
+    "probability_new",
 ]
 
 #: Largest panel of the P(k) quadrature in ``log u`` (smaller for concentrated pmfs).
@@ -142,7 +141,7 @@ def probability_new(m, a, s, b, t, k, ck, out):  # pragma: no cover - compiled
     conc = m * kmax / (m + kmax) if kmax > 0.0 else 0.0
     hmax = min(PANEL, 0.5 / math.sqrt(1.0 + conc))
     span = math.log(t / u0)
-    npan = int(math.ceil(span / hmax)) if span > 0.0 else 0
+    npan = math.ceil(span / hmax) if span > 0.0 else 0
     h = span / npan if npan > 0 else 0.0
     lu0 = math.log(u0)
     for p in range(npan + 1):
