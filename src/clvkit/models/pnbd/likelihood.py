@@ -22,6 +22,7 @@ from clvkit.utils.numba_cache import njit
 __all__ = [
     "PNBStats",
     "compress_pnbd",
+    "pair_arrays",
     "pnbd_kernel_arrays",
     "pnbd_loglik_customers",
     "pnbd_loglik_grad",
@@ -83,25 +84,36 @@ def _index(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.searchsorted(table, values).astype(np.int64)
 
 
-def _pairs(x, tx, T, w, x_values, x_weight) -> tuple[np.ndarray, ...]:
+def pair_arrays(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Tables of distinct values for :func:`clvkit.models.pnbd.numerics.k_table`, from
+    customer rows: ``(xv, q1x, u1, q1t, q2x, u2, q2t, i1, i2)``: the distinct frequencies; the
+    distinct ``(x, t_x)`` pairs sorted by ``x`` as indices into ``xv`` and into the distinct
+    recencies ``u1``; the same for ``(x, T)`` with the distinct ages ``u2``; each row's pair
+    indices."""
+    x, tx, T = (np.asarray(v, dtype=np.float64) for v in (x, tx, T))
+    xv = np.unique(x)
     p1, i1 = np.unique(np.column_stack([x, tx]), axis=0, return_inverse=True)
     p2, i2 = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
     u1 = np.unique(p1[:, 1])
     u2 = np.unique(p2[:, 1])
-    args = [
-        x_values,
-        x_weight,
-        _index(p1[:, 0], x_values),  # each (x, t_x) pair's frequency, time and row indices
+    out = (
+        xv,
+        _index(p1[:, 0], xv),
         u1,
         _index(p1[:, 1], u1),
-        _index(p2[:, 0], x_values),
+        _index(p2[:, 0], xv),
         u2,
         _index(p2[:, 1], u2),
         i1.ravel().astype(np.int64),
         i2.ravel().astype(np.int64),
-        w,
-    ]
-    return tuple(np.ascontiguousarray(a) for a in args)
+    )
+    return tuple(np.ascontiguousarray(a) for a in out)
+
+
+def _pairs(x, tx, T, w, x_values, x_weight) -> tuple[np.ndarray, ...]:
+    xv, *rest = pair_arrays(x, tx, T)
+    assert np.array_equal(xv, x_values)
+    return (x_values, np.ascontiguousarray(x_weight), *rest, np.ascontiguousarray(w))
 
 
 def pnbd_kernel_arrays(stats: PNBStats) -> list[np.ndarray]:

@@ -21,7 +21,8 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from clvkit.models.pnbd.numerics import GL_W, GL_X, log_k
+from clvkit.models.pnbd.likelihood import pair_arrays
+from clvkit.models.pnbd.numerics import GL_W, GL_X, k_table
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
@@ -37,41 +38,50 @@ PANEL = 0.25
 
 
 @njit(nogil=True, error_model="numpy")
-def _log_alive(r, alpha, s, beta, p1x, p1t, p2x, p2t, i1, i2, x, T, out):  # pragma: no cover
-    """log P(alive at T) per (draw, row): each bracket term once per (x, t_x) or (x, T) pair
-    (see :mod:`clvkit.models.pnbd.numerics`); exactly 0 for an empty history at age 0."""
-    d = np.empty(4)
-    l1 = np.empty(p1x.size)
-    l2 = np.empty(p2x.size)
+def _log_alive(
+    r, alpha, s, beta, xv, q1x, u1, q1t, q2x, u2, q2t, i1, i2, out
+):  # pragma: no cover - compiled
+    """log P(alive at T) per (draw, row), the bracket's terms once per pair by
+    :func:`clvkit.models.pnbd.numerics.k_table`; exactly 0 for an empty history at age 0."""
+    n1 = q1x.size
+    n2 = q2x.size
+    d1 = np.empty((n1, 4))
+    d2 = np.empty((n2, 4))
+    l1 = np.empty(n1)
+    l2 = np.empty(n2)
+    lc = np.empty(xv.size)
+    lA1 = np.empty(u1.size)
+    lB1 = np.empty(u1.size)
+    lA2 = np.empty(u2.size)
+    lB2 = np.empty(u2.size)
     for i in range(out.shape[0]):
         ri = r[i]
         ai = alpha[i]
         si = s[i]
         bi = beta[i]
+        for k in range(xv.size):
+            lc[k] = math.log(ri + xv[k] + si)
+        for k in range(u1.size):
+            lA1[k] = math.log(ai + u1[k])
+            lB1[k] = math.log(bi + u1[k])
+        for k in range(u2.size):
+            lA2[k] = math.log(ai + u2[k])
+            lB2[k] = math.log(bi + u2[k])
+        k_table(ri, ai, si, bi, False, xv, lc, q1x, u1, q1t, lA1, lB1, l1, d1, False)
+        k_table(ri, ai, si, bi, True, xv, lc, q2x, u2, q2t, lA2, lB2, l2, d2, False)
         ls = math.log(si)
-        for j in range(p1x.size):
-            m = ri + p1x[j]
-            A = ai + p1t[j]
-            B = bi + p1t[j]
-            lc = math.log(m + si)
-            l1[j] = ls + log_k(m, si + 1.0, m + si, A, B, math.log(A), math.log(B), lc, d, False)
-        for j in range(p2x.size):
-            m = ri + p2x[j]
-            A = ai + p2t[j]
-            B = bi + p2t[j]
-            lc = math.log(m + si)
-            lk = log_k(m + 1.0, si, m + si, A, B, math.log(A), math.log(B), lc, d, False)
-            l2[j] = math.log(m) + lk
         for j in range(out.shape[1]):
-            if T[j] <= 0.0:
+            b = i2[j]
+            kt = q2t[b]
+            if u2[kt] <= 0.0:
                 out[i, j] = 0.0
                 continue
-            u1 = l1[i1[j]]
-            u2 = l2[i2[j]]
-            big = max(u1, u2)
-            lb = big + math.log(math.exp(u1 - big) + math.exp(u2 - big))
-            v = -(ri + x[j]) * math.log(ai + T[j]) - si * math.log(bi + T[j]) - lb
-            out[i, j] = min(v, 0.0)
+            m = ri + xv[q2x[b]]
+            u1_ = ls + l1[i1[j]]
+            u2_ = math.log(m) + l2[b]
+            big = max(u1_, u2_)
+            lb = big + math.log(math.exp(u1_ - big) + math.exp(u2_ - big))
+            out[i, j] = min(-m * lA2[kt] - si * lB2[kt] - lb, 0.0)
 
 
 def _flat(arrays) -> list[np.ndarray]:
@@ -95,15 +105,8 @@ def log_alive(
     if rows.shape[0] == 0:
         return np.empty((par[0].size, 0))
     uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    p1, i1 = np.unique(uniq[:, :2], axis=0, return_inverse=True)
-    p2, i2 = np.unique(uniq[:, [0, 2]], axis=0, return_inverse=True)
-    c = np.ascontiguousarray
     out = np.empty((par[0].size, uniq.shape[0]))
-    _log_alive(
-        *par, c(p1[:, 0]), c(p1[:, 1]), c(p2[:, 0]), c(p2[:, 1]),
-        c(i1.ravel().astype(np.int64)), c(i2.ravel().astype(np.int64)),
-        c(uniq[:, 0]), c(uniq[:, 2]), out,
-    )  # fmt: skip
+    _log_alive(*par, *pair_arrays(uniq[:, 0], uniq[:, 1], uniq[:, 2]), out)
     return out[:, inv.ravel()]
 
 
