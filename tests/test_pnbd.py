@@ -266,9 +266,9 @@ def ref_pmf(r, alpha, s, beta, x, tx, T, t, k):
 
     def nb(u):
         pi = a / (a + u)
-        return mp.exp(mp.loggamma(m + k) - mp.loggamma(m) - mp.loggamma(k + 1)) * pi**m * (
-            1 - pi
-        ) ** k
+        return (
+            mp.exp(mp.loggamma(m + k) - mp.loggamma(m) - mp.loggamma(k + 1)) * pi**m * (1 - pi) ** k
+        )
 
     dens = lambda u: s * b**s * (b + u) ** (-s - 1) * nb(u)  # noqa: E731
     inner = (b / (b + t)) ** s * nb(t) + mp.quad(dens, [0, t / 100, t / 10, t])

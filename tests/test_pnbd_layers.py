@@ -61,14 +61,14 @@ def test_customer_value_expected_and_simulated_agree(rfm):
 def test_backtest_on_cdnow(rfm):
     log = cdnow_transactions()
     bt = clvkit.backtest(
-        log, calibration_end=CAL, observation_end=END, transactions_model=clvkit.ParetoNBD(),
-        method="mle", random_seed=1,
+        log, calibration_end=CAL, observation_end=END, transactions_model="pnbd",
+        fit_kwargs={"method": "mle"}, random_seed=1,
     )  # fmt: skip
     cust = bt.customers
     assert int(cust["actual"].sum()) == 1882  # the CDNOW holdout (BTYD walkthrough)
-    # Pareto/NBD's expected holdout total on CDNOW: 1,797 by the closed form at the MLE
-    # (lifetimes gives the same per customer, test_pnbd.py); the backtest's mean is that sum
-    assert cust["predicted"].sum() == pytest.approx(1797, abs=15)
+    # Pareto/NBD's expected holdout total at the MLE: 1,665.5 (lifetimes' ParetoNBDFitter on
+    # the same split: 1,665.53 at its own, slightly less converged, MLE); 12% under the actual
+    assert cust["predicted"].sum() == pytest.approx(1665.5, abs=0.1)
     assert np.isfinite(cust["predicted"]).all()
 
 
