@@ -8,8 +8,8 @@ model registers itself with :func:`register` (a class decorator) in its own modu
 Examples
 --------
 >>> from clvkit.models import registry
->>> registry.names("purchase")
-['bgnbd']
+>>> "bgnbd" in registry.names("purchase")
+True
 >>> registry.get("BetaGeo").spec.label
 'BG/NBD'
 """
