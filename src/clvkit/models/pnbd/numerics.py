@@ -35,6 +35,7 @@ from clvkit.utils.numba_cache import njit
 
 __all__ = [
     "HMAX",
+    "HSCALE",
     "TOL",
     "ZMAX",
     "log_k",
@@ -47,7 +48,9 @@ ZMAX = 0.9
 #: Series truncation: the bound on the neglected tail, relative to the sum (1 <= F).
 TOL = 1e-14
 #: Largest quadrature panel, in ``y = log(1 + u / min(A, B))``.
-HMAX = 0.25
+HMAX = 0.75
+#: Panels are at most ``HSCALE / sqrt(1 + p + q)`` wide (the log integrand's curvature scale).
+HSCALE = 1.0
 
 _x, _w = np.polynomial.legendre.leggauss(12)
 GL_X = 0.5 * (_x + 1.0)  # nodes and weights on [0, 1]
@@ -126,7 +129,8 @@ def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
     l_tail = _series_any(p, q, c1, At, Bt, math.log(At), math.log(Bt), lc1, dt, grad)
     Y = math.log1p(U0 / a0)
     la0 = math.log(a0)
-    h = min(HMAX, 1.0 / max(1.0, p + q))
+    hmax = min(HMAX, HSCALE / math.sqrt(1.0 + p + q))  # the integrand's curvature is <= p + q
+    h = min(hmax, 1.0 / max(1.0, p + q))
     lo = 0.0
     M = -np.inf
     S0 = 0.0
@@ -160,7 +164,7 @@ def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
                 SiA += f / ApU
                 SiB += f / BpU
         lo += w
-        h = min(2.0 * h, HMAX)
+        h = min(2.0 * h, hmax)
     l_head = M + math.log(S0)
     big = max(l_head, l_tail)
     lk = big + math.log(math.exp(l_head - big) + math.exp(l_tail - big))
