@@ -345,3 +345,18 @@ def test_fit_methods_and_errors(cdnow):
         clvkit.ParetoNBD().fit(none, method="mle")
     with pytest.raises(clvkit.ClvkitError, match=r"nuts.*Suggestion|Suggestion"):
         clvkit.ParetoNBD().fit(cdnow, method="nuts", sampler="pymc", draws=10, tune=10)
+
+
+def test_tabulated_series_equals_pair_by_pair(cdnow):
+    """The likelihood's tabulated series (one table per frequency, ``k_table``) equals the
+    pair-by-pair evaluation (``log_k`` per customer, ``pnbd_row``), here at a posterior-tail
+    point where the series is long and some pairs use quadrature."""
+    from clvkit.models.pnbd.numerics import pnbd_row
+
+    cols = SPEC.customer_columns(cdnow)
+    for prm in [(0.553, 10.58, 0.606, 11.67), (0.55, 10.58, 6.0, 250.0), (2.0, 30.0, 0.3, 2.0)]:
+        per = SPEC.loglik(_params(*prm), cols)[0]
+        g, d1, d2 = np.empty(4), np.empty(4), np.empty(4)
+        x, tx, T = cols["frequency"], cols["recency"], cols["T"]
+        one = [pnbd_row(*prm, x[i], tx[i], T[i], g, d1, d2, False) for i in range(0, x.size, 7)]
+        np.testing.assert_allclose(per[::7], one, rtol=1e-12)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.pnbd.numerics import k_table, pnbd_row
+from clvkit.models.pnbd.numerics import k_table
 from clvkit.models.stats import by_frequency, fingerprint
 from clvkit.utils.numba_cache import njit
 
@@ -216,13 +216,51 @@ def pnbd_loglik_grad(theta: np.ndarray, stats: PNBStats) -> tuple[float, np.ndar
 
 
 @njit(nogil=True, error_model="numpy")
-def _customers(r, alpha, s, beta, x, tx, T, out):  # pragma: no cover - compiled
-    g = np.empty(4)
-    d1 = np.empty(4)
-    d2 = np.empty(4)
+def _customers(
+    r, alpha, s, beta, xv, q1x, u1, q1t, q2x, u2, q2t, i1, i2, out
+):  # pragma: no cover - compiled
+    """Per (draw, row) log-likelihood, each bracket term once per pair (:func:`k_table`)."""
+    n1 = q1x.size
+    n2 = q2x.size
+    d1 = np.empty((n1, 4))
+    d2 = np.empty((n2, 4))
+    l1 = np.empty(n1)
+    l2 = np.empty(n2)
+    lc = np.empty(xv.size)
+    lm = np.empty(xv.size)
+    lg = np.empty(xv.size)
+    lA1 = np.empty(u1.size)
+    lB1 = np.empty(u1.size)
+    lA2 = np.empty(u2.size)
+    lB2 = np.empty(u2.size)
     for i in range(out.shape[0]):
+        ri = r[i]
+        ai = alpha[i]
+        si = s[i]
+        bi = beta[i]
+        lg_r = math.lgamma(ri)
+        for k in range(xv.size):
+            lc[k] = math.log(ri + xv[k] + si)
+            lm[k] = math.log(ri + xv[k])
+            lg[k] = math.lgamma(ri + xv[k]) - lg_r
+        for k in range(u1.size):
+            lA1[k] = math.log(ai + u1[k])
+            lB1[k] = math.log(bi + u1[k])
+        for k in range(u2.size):
+            lA2[k] = math.log(ai + u2[k])
+            lB2[k] = math.log(bi + u2[k])
+        k_table(ri, ai, si, bi, False, xv, lc, q1x, u1, q1t, lA1, lB1, l1, d1, False)
+        k_table(ri, ai, si, bi, True, xv, lc, q2x, u2, q2t, lA2, lB2, l2, d2, False)
+        base = ri * math.log(ai) + si * math.log(bi)
+        ls = math.log(si)
         for j in range(out.shape[1]):
-            out[i, j] = pnbd_row(r[i], alpha[i], s[i], beta[i], x[j], tx[j], T[j], g, d1, d2, False)
+            b = i2[j]
+            kx = q2x[b]
+            v1 = ls + l1[i1[j]]
+            v2 = lm[kx] + l2[b]
+            big = max(v1, v2)
+            lse = big + math.log(math.exp(v1 - big) + math.exp(v2 - big))
+            out[i, j] = lg[kx] + base + lse
 
 
 def pnbd_loglik_customers(
@@ -242,7 +280,6 @@ def pnbd_loglik_customers(
     ]
     rows = np.column_stack([np.asarray(v, dtype=np.float64) for v in (frequency, recency, T)])
     uniq, inv = np.unique(rows, axis=0, return_inverse=True)  # equal rows computed once
-    cols = [np.ascontiguousarray(uniq[:, k]) for k in range(3)]
     out = np.empty((par[0].size, uniq.shape[0]))
-    _customers(*par, *cols, out)
+    _customers(*par, *pair_arrays(uniq[:, 0], uniq[:, 1], uniq[:, 2]), out)
     return out[:, inv.ravel()]

@@ -39,7 +39,6 @@ __all__ = [
     "TOL",
     "ZMAX",
     "log_k",
-    "pnbd_log_alive",
     "pnbd_row",
 ]
 
@@ -219,18 +218,6 @@ def pnbd_row(r, alpha, s, beta, x, tx, T, g, d1, d2, grad):  # pragma: no cover 
         g[2] = math.log(beta) + w1 * (1.0 / s + d1[1]) + w2 * d2[1]
         g[3] = s / beta + w1 * d1[3] + w2 * d2[3]
     return ll
-
-
-@njit(nogil=True, error_model="numpy")
-def pnbd_log_alive(r, alpha, s, beta, x, tx, T, d):  # pragma: no cover - compiled
-    """log P(alive at T | x, t_x, T); exactly 0 for an empty history at age 0 (``d``: a work
-    array of 4)."""
-    if T <= 0.0:
-        return 0.0
-    lb, _, _ = _bracket(r, alpha, s, beta, x, tx, T, d, d, False)
-    m = r + x
-    v = -m * math.log(alpha + T) - s * math.log(beta + T) - lb
-    return min(v, 0.0)
 
 
 #: Most series coefficients :func:`k_table` tabulates per frequency (beyond: :func:`log_k`).
