@@ -11,7 +11,8 @@ independent). With ``B = β + T`` and ``L = log(1 + t / B)``:
 - ``P(k purchases) = (1 - PA) [k = 0] + PA P_new(k)``, ``P_new(k) = (B/(B+t))^s NB_k(t) +
   ∫_0^t s B^s (B+u)^(-s-1) NB_k(u) du`` with ``NB_k(u)`` the Gamma-Poisson pmf at exposure
   ``u`` (``NB(r + x, (α + T) / (α + T + u))``): composite Gauss-Legendre over ``[0, u0]`` and
-  then panels of at most :data:`PANEL` in ``log u`` up to ``t``.
+  then panels of at most :data:`PANEL` in ``log u`` up to ``t`` (8-point rules; 1e-11 against
+  mpmath).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from clvkit.models.pnbd.likelihood import pair_arrays
-from clvkit.models.pnbd.numerics import GL_W, GL_X, k_table
+from clvkit.models.pnbd.numerics import k_table
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
@@ -34,7 +35,12 @@ __all__ = [
 ]
 
 #: Largest panel of the P(k) quadrature in ``log u`` (smaller for concentrated pmfs).
-PANEL = 0.25
+PANEL = 1.0
+_x, _w = np.polynomial.legendre.leggauss(8)
+GL_X = 0.5 * (_x + 1.0)  # the P(k) quadrature's 8-point Gauss-Legendre rule on [0, 1]
+GL_W = 0.5 * _w
+#: Panels are at most ``PANEL_SCALE / sqrt(1 + m k / (m + k))`` wide (the pmf's width in log u).
+PANEL_SCALE = 2.0
 
 
 @njit(nogil=True, error_model="numpy")
@@ -142,24 +148,30 @@ def probability_new(m, a, s, b, t, k, ck, out):  # pragma: no cover - compiled
     # died at u in (0, t): first [0, u0] in u, then panels in log u
     u0 = min(t, 0.1 * b / (s + 1.0), 0.1 * a / (m + 1.0))
     conc = m * kmax / (m + kmax) if kmax > 0.0 else 0.0
-    hmax = min(PANEL, 0.5 / math.sqrt(1.0 + conc))
+    hmax = min(PANEL, PANEL_SCALE / math.sqrt(1.0 + conc))
     span = math.log(t / u0)
     npan = math.ceil(span / hmax) if span > 0.0 else 0
     h = span / npan if npan > 0 else 0.0
     lu0 = math.log(u0)
+    lb = math.log(b)
+    lhw = np.empty(GL_X.size)  # log(h w_i) of the log-u panels
+    for i in range(GL_X.size):
+        lhw[i] = math.log(h * GL_W[i]) if npan > 0 else 0.0
     for p in range(npan + 1):
         for i in range(GL_X.size):
             if p == 0:
                 u = u0 * GL_X[i]
+                lu = math.log(u)
                 lw = math.log(u0 * GL_W[i])
             else:
                 lu = lu0 + h * (p - 1 + GL_X[i])
                 u = math.exp(lu)
-                lw = math.log(h * GL_W[i]) + lu
-            ld = lw + ls - s * math.log1p(u / b) - math.log(b + u)  # death density times weight
-            lpu = la - math.log(a + u)
-            l1pu = math.log(u) - math.log(a + u)
-            base = ld + m * lpu
+                lw = lhw[i] + lu
+            l1b = math.log1p(u / b)
+            lau = math.log(a + u)
+            # death density s b^s (b+u)^(-s-1) times the weight, times NB_0's (a/(a+u))^m
+            base = lw + ls - (s + 1.0) * l1b - lb + m * (la - lau)
+            l1pu = lu - lau
             for j in range(K):
                 if k[j] > 0.0:
                     out[j] += math.exp(base + ck[j] + k[j] * l1pu)
