@@ -82,32 +82,41 @@ def _gpd_quantiles(m: int, k: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lse(x: np.ndarray) -> np.ndarray:
+    """Row-wise log-sum-exp of ``(n, S)``, shape ``(n, 1)``."""
+    mx = x.max(axis=1, keepdims=True)
+    return np.log(np.exp(x - mx).sum(axis=1, keepdims=True)) + mx
+
+
 def _psis_rows(lw: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Smoothed, normalised log weights and k for the rows of ``lw`` ``(n, S)``."""
     lw = lw - lw.max(axis=1, keepdims=True)
-    order = np.argsort(lw, axis=1, kind="stable")
-    srt = np.take_along_axis(lw, order, axis=1)
     s = lw.shape[1]
-    cut = np.maximum(srt[:, s - m - 1], _CUTOFF_MIN)
-    tail_len = (srt > cut[:, None]).sum(axis=1)
+    # the top m + 1 draws of each row, sorted: the cut and the tail
+    top = np.argpartition(lw, s - m - 1, axis=1)[:, s - m - 1 :]
+    vals = np.take_along_axis(lw, top, axis=1)
+    o = np.argsort(vals, axis=1, kind="stable")
+    top = np.take_along_axis(top, o, axis=1)
+    vals = np.take_along_axis(vals, o, axis=1)
+    cut = np.maximum(vals[:, 0], _CUTOFF_MIN)
+    tail_len = (lw > cut[:, None]).sum(axis=1)
     k = np.full(lw.shape[0], np.inf)
     regular = tail_len == m  # the tail is the top m draws (no ties at the cut)
     if m > 4 and regular.any():
         rows = np.flatnonzero(regular)
         exp_cut = np.exp(cut[rows])
-        tail = np.exp(srt[rows, s - m :]) - exp_cut[:, None]
+        tail = np.exp(vals[rows, 1:]) - exp_cut[:, None]
         k_r, sigma = _gpd_fit(tail)
         k[rows] = k_r
         fine = np.isfinite(k_r)
         if fine.any():
             r = rows[fine]
             smooth = np.log(_gpd_quantiles(m, k_r[fine], sigma[fine]) + exp_cut[fine, None])
-            srt[r, s - m :] = np.minimum(smooth, 0.0)  # truncated at the largest raw weight
-            lw[r] = np.take_along_axis(srt[r], np.argsort(order[r], axis=1), axis=1)
+            # truncated at the largest raw weight (0 after the shift)
+            lw[r[:, None], top[r, 1:]] = np.minimum(smooth, 0.0)
     for i in np.flatnonzero(~regular):  # ties at the cut: the tail as ArviZ takes it
         lw[i], k[i] = _psis_one(lw[i], cut[i])
-    lw -= logsumexp(lw, axis=1, keepdims=True)
-    return lw, k
+    return lw - _lse(lw), k
 
 
 def _psis_one(x: np.ndarray, cut: float) -> tuple[np.ndarray, float]:
@@ -263,8 +272,8 @@ def psis_loo(
     if reff is None:
         reff = relative_efficiency(ll, n_chains, w)
     lw, k = psis_log_weights(-ll.T, reff)
-    elpd_i = logsumexp(lw + ll.T, axis=1)
-    lppd_i = logsumexp(ll.T, axis=1) - np.log(s)
+    elpd_i = _lse(lw + ll.T)[:, 0]
+    lppd_i = _lse(ll.T)[:, 0] - np.log(s)
     n = w.sum()
     elpd = float((w * elpd_i).sum())
     var = float((w * (elpd_i - elpd / n) ** 2).sum() / n)
