@@ -29,6 +29,7 @@ __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec
 
 #: Modules of the built-in models (each registers its estimator class on import).
 BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma")
+BUILTIN = (*BUILTIN, "clvkit.models.mixture")  # built from other models: imported last
 
 _MODELS: dict[str, type] = {}
 _loaded = False
@@ -83,11 +84,12 @@ def _load_builtin() -> None:
 
 
 def models(kind: str | None = None) -> list[type]:
-    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``)."""
+    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``); models
+    built from other models (``composite``, e.g. a mixture) are found by :func:`get` only."""
     _load_builtin()
     seen: dict[str, type] = {}
     for cls in _MODELS.values():
-        if kind is None or cls.spec.kind == kind:
+        if (kind is None or cls.spec.kind == kind) and not getattr(cls, "composite", False):
             seen[cls.spec.name] = cls
     return list(seen.values())
 
@@ -122,8 +124,9 @@ def spec_of(obj: Any, kind: str, argument: str) -> ModelSpec:
         if post is not None and not isinstance(obj, xr.Dataset):
             attrs = {**attrs, **dict(getattr(post, "attrs", {}) or {})}
         name = attrs.get("model")
-        if name:
-            found = get(str(name)).spec
+        if name:  # a model whose spec depends on its settings rebuilds it from the attrs
+            cls = get(str(name))
+            found = cls.spec_for(attrs) if hasattr(cls, "spec_for") else cls.spec
         else:
             if isinstance(obj, dict):
                 keys = set(obj)
