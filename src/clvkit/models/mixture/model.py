@@ -329,6 +329,11 @@ class ModelMixture(PurchaseModel):
         else:
             w = np.array([float(self.weights.get(k, 0.0)) for k in labels])
             w = w / w.sum()
+        # components in order of weight (largest first, ties as given): the first one's
+        # order_keys order the customers, so a mixture with one active component is exactly it
+        order = np.argsort(-w, kind="stable")
+        labels, w = [labels[i] for i in order], w[order]
+        models = {k: models[k] for k in labels}
         sizes = {k: d[1][0] * d[1][1] for k, d in draws.items()}
         S = self.n_draws
         if S is None:

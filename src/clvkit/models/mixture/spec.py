@@ -166,12 +166,8 @@ class MixtureSpec(PurchaseSpec):
         return np.concatenate(keys, axis=1)
 
     def order_keys(self, cols: Columns) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        for spec in self.components.values():
-            for key in spec.order_keys(cols):
-                if not any(np.array_equal(key, k) for k in out):
-                    out.append(key)
-        return out
+        """The first component's (``ModelMixture`` puts the largest weight first)."""
+        return next(iter(self.components.values())).order_keys(cols)
 
     def loglik(self, params: Params, cols: Columns) -> np.ndarray:
         return self.scatter(params, lambda s, p: s.loglik(p, cols))
