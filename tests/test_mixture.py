@@ -396,3 +396,32 @@ def test_registry_and_save_load(bg, pe, rfm, few, gg, tmp_path):
     assert loaded.components_["bg"].n_customers_ == len(rfm)
     loaded.save(tmp_path / "again.nc")  # the loaded mixture saves again
     xr.testing.assert_identical(clvkit.load(tmp_path / "again.nc").posterior_, mix.posterior_)
+
+
+@pytest.mark.slow
+def test_dask_route_equals_in_memory(bg, bg_tight, rfm, gg):
+    """clvkit.distributed.customer_value takes a mixture and gives the in-memory bits."""
+    distributed = pytest.importorskip("dask.distributed")
+    dd = pytest.importorskip("dask.dataframe")
+    from clvkit import distributed as cd
+
+    mix = ModelMixture.from_models({"bg": bg, "tight": bg_tight}, weights="equal", random_seed=0)
+    kw = {"horizon": "52W", "annual_discount_rate": 0.1, "random_seed": 5, "chunk_size": 400}
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    try:
+        with distributed.Client(cluster):
+            for method in ("expected", "simulate"):
+                mem = clvkit.customer_value(mix, gg, rfm, method=method, **kw)
+                frame = dd.from_pandas(rfm.sample(frac=1.0, random_state=1), npartitions=3)
+                dist = cd.customer_value(mix, gg, frame, method=method, **kw)
+                for name in ("equity", "expected_equity", "tier_equity", "new_customer"):
+                    got, want = getattr(dist, name).values, getattr(mem, name).values
+                    np.testing.assert_array_equal(got, want, err_msg=name)
+                pd.testing.assert_frame_equal(
+                    dist.summary().compute().sort_index(), mem.summary().sort_index(),
+                    check_exact=True,
+                )  # fmt: skip
+    finally:
+        cluster.close()
