@@ -171,6 +171,9 @@ def test_two_components_mix_the_draws(bg, pe, rfm, few):
         sub = _component_params(mix, label, rows)
         np.testing.assert_array_equal(got[rows], model.spec.expected_purchases(sub, cols, t))
         np.testing.assert_array_equal(alive[rows], model.spec.probability_alive(sub, cols, t))
+    # BG/NBD has a closed-form window probability, the example model not: then None
+    start, end = np.array([0.0, 5.0]), np.array([5.0, 20.0])
+    assert mix.spec.probability_purchase_in_window(m, start, end) is None
     # the mixture's posterior mean is the weighted mean of the components' (on their draws)
     e_pe = pe.spec.expected_purchases(_component_params(mix, "pe", act == 0), cols, t).mean(0)
     e_bg = bg.spec.expected_purchases(_component_params(mix, "bg", act == 1), cols, t).mean(0)
@@ -425,3 +428,24 @@ def test_dask_route_equals_in_memory(bg, bg_tight, rfm, gg):
                 )  # fmt: skip
     finally:
         cluster.close()
+
+
+def test_blocked_loo_equals_one_call(bg, rfm, monkeypatch):
+    """LOO over blocks of distinct customers (bounded memory) equals psis_loo on all of them."""
+    from clvkit.models.mixture import model as mixture_model
+
+    cols = bg.spec.customer_columns(rfm)
+    table = np.stack([cols[c] for c in ("frequency", "recency", "T")], axis=1)
+    rows, counts = np.unique(table, axis=0, return_counts=True)
+    dist = {
+        c: np.ascontiguousarray(rows[:, i]) for i, c in enumerate(("frequency", "recency", "T"))
+    }
+    params, shape = bg._draws()
+    one = psis_loo(bg.spec.loglik(params, dist).reshape(*shape, -1), counts.astype(float))
+    monkeypatch.setattr(mixture_model, "LOO_VALUES", 400 * 97)  # blocks of 97 rows
+    got = mixture_model.blocked_loo(bg.spec, params, shape, dist, counts.astype(float))
+    assert rows.shape[0] > 900 and got.n_observations == len(rfm) == one.n_observations
+    np.testing.assert_allclose(got.pointwise, one.pointwise, rtol=1e-12)
+    np.testing.assert_array_equal(got.pareto_k, one.pareto_k)
+    for name in ("elpd", "se", "p_loo", "reff"):
+        np.testing.assert_allclose(getattr(got, name), getattr(one, name), rtol=1e-10)

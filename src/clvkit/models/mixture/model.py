@@ -19,17 +19,32 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.loo import Loo, pseudo_bma_weights, psis_loo, stacking_weights
+from clvkit.inference.loo import (
+    Loo,
+    pseudo_bma_weights,
+    psis_loo,
+    relative_efficiency,
+    stacking_weights,
+)
 from clvkit.models.base import PurchaseModel
 from clvkit.models.contract import PurchaseSpec
 from clvkit.models.mixture.spec import SEP, MixtureSpec, check_labels, component_param
 from clvkit.models.registry import get, register
 from clvkit.rng import check_random_seed, make_rng
 
-__all__ = ["WEIGHT_METHODS", "MixtureStats", "ModelMixture", "largest_remainder"]
+__all__ = [
+    "LOO_VALUES",
+    "WEIGHT_METHODS",
+    "MixtureStats",
+    "ModelMixture",
+    "blocked_loo",
+    "largest_remainder",
+]
 
 #: Weight rules by name (or give a dict component -> weight).
 WEIGHT_METHODS = ("stacking", "pseudo-bma", "equal")
+#: Log-likelihood values (draws x distinct customers) held at once by the LOO weights.
+LOO_VALUES = 4_000_000
 
 
 def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
@@ -441,12 +456,7 @@ class ModelMixture(PurchaseModel):
             rows = np.stack([obs[c].to_numpy().astype(np.float64) for c in columns], axis=1)
             counts = obs["weight"].to_numpy().astype(np.float64)
         cols = {c: np.ascontiguousarray(rows[:, i]) for i, c in enumerate(columns)}
-        out = {}
-        for k, m in models.items():
-            params, shape = draws[k]
-            ll = m.spec.loglik(params, cols).reshape(shape[0], shape[1], -1)
-            out[k] = psis_loo(ll, counts)
-        return out
+        return {k: blocked_loo(m.spec, *draws[k], cols, counts) for k, m in models.items()}
 
     # ---- saving and loading -------------------------------------------------------------------
     def _observed_data(self, stats: MixtureStats) -> xr.Dataset:
@@ -581,6 +591,45 @@ class ModelMixture(PurchaseModel):
             table.insert(0, "weight", float(self.weights_[k]))
             frames.append(table)
         return pd.concat(frames)
+
+
+def blocked_loo(
+    spec: PurchaseSpec,
+    params: dict[str, np.ndarray],
+    shape: tuple[int, int],
+    cols: dict[str, np.ndarray],
+    counts: np.ndarray,
+) -> Loo:
+    """:func:`clvkit.inference.loo.psis_loo` of ``spec.loglik`` on distinct customer rows
+    ``cols`` (with ``counts``), over blocks of rows of about :data:`LOO_VALUES` values, so
+    memory stays bounded for large bases; the relative efficiency is computed first on the
+    rows ``psis_loo`` would use, so the result equals one call on every row."""
+    m = counts.size
+    S = shape[0] * shape[1]
+    pick = np.arange(m) if m <= 500 else np.linspace(0, m - 1, 500).astype(int)
+    ll_pick = spec.loglik(params, {c: v[pick] for c, v in cols.items()})
+    reff = relative_efficiency(ll_pick, shape[0], counts[pick])
+    step = max(1, LOO_VALUES // S)
+    parts = []
+    for lo in range(0, m, step):
+        sub = {c: v[lo : lo + step] for c, v in cols.items()}
+        parts.append(psis_loo(spec.loglik(params, sub), counts[lo : lo + step], reff=reff))
+    if len(parts) == 1:
+        return parts[0]
+    pointwise = np.concatenate([p.pointwise for p in parts])
+    n = counts.sum()
+    elpd = float((counts * pointwise).sum())
+    var = float((counts * (pointwise - elpd / n) ** 2).sum() / n)
+    return Loo(
+        elpd=elpd,
+        se=float(np.sqrt(n * var)),
+        p_loo=float(sum(p.p_loo for p in parts)),
+        pointwise=pointwise,
+        pareto_k=np.concatenate([p.pareto_k for p in parts]),
+        counts=counts,
+        n_draws=S,
+        reff=reff,
+    )
 
 
 def _combined_diagnostics(models: Mapping[str, PurchaseModel]) -> dict[str, Any]:
