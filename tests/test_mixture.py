@@ -449,3 +449,23 @@ def test_blocked_loo_equals_one_call(bg, rfm, monkeypatch):
     np.testing.assert_array_equal(got.pareto_k, one.pareto_k)
     for name in ("elpd", "se", "p_loo", "reff"):
         np.testing.assert_allclose(getattr(got, name), getattr(one, name), rtol=1e-10)
+
+
+def test_report_and_plots_take_a_mixture(bg, bg_tight, rfm, gg, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clvkit.plots.matrices import plot_probability_alive_matrix
+    from clvkit.report import build_report
+
+    mix = ModelMixture.from_models({"bg": bg, "tight": bg_tight}, weights="stacking")
+    assert mix.spec.label == "Mixture (bg: BG/NBD, tight: BG/NBD)"
+    value = clvkit.customer_value(mix, gg, rfm, horizon=52.0, annual_discount_rate=0.1)
+    html = build_report(rfm, mix, gg, value).to_html()
+    assert "Mixture (bg: BG/NBD, tight: BG/NBD) purchase model" in html
+    assert "bg__r" in html and "tight__alpha" in html  # the components' parameters
+    ax = plot_probability_alive_matrix(mix)  # the largest T from the training statistics
+    assert ax.get_images() or ax.collections
+    summary = mix.summary()
+    assert summary.loc["bg__r", "weight"] == mix.weights_["bg"]
+    np.testing.assert_allclose(summary.loc["bg__r", "mean"], bg.summary().loc["r", "mean"])

@@ -79,6 +79,12 @@ class MixtureStats:
     def fingerprint(self) -> str:
         return str(next(iter(self.components.values())).fingerprint)
 
+    def __getattr__(self, name: str) -> Any:
+        """Other statistics (e.g. ``T``) are the first component's: the same customers."""
+        if name == "components" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(next(iter(self.components.values())), name)
+
 
 def _estimators(components: Any) -> dict[str, PurchaseModel]:
     """Component label -> unfitted estimator, from registry names, a dict of names, estimators

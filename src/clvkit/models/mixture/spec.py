@@ -81,7 +81,7 @@ class MixtureSpec(PurchaseSpec):
                     "purchase models only (value them with a spend model separately)."
                 )
         self.components: dict[str, PurchaseSpec] = dict(components)
-        inner = ", ".join(s.label for s in self.components.values())
+        inner = ", ".join(f"{lab}: {s.label}" for lab, s in self.components.items())
         self.label = f"Mixture ({inner})" if inner else "Mixture"
         names = [
             component_param(lab, p) for lab, s in self.components.items() for p in s.param_names
