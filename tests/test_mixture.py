@@ -469,3 +469,60 @@ def test_report_and_plots_take_a_mixture(bg, bg_tight, rfm, gg, tmp_path):
     summary = mix.summary()
     assert summary.loc["bg__r", "weight"] == mix.weights_["bg"]
     np.testing.assert_allclose(summary.loc["bg__r", "mean"], bg.summary().loc["r", "mean"])
+
+
+# ---- every registered purchase model as a component ------------------------------------------
+
+PURCHASE = [n for n in registry.names("purchase") if n != "poisson_exp"]
+
+
+@pytest.mark.parametrize("name", PURCHASE)
+def test_each_registered_model_alone_is_itself(name, bg, rfm, few, gg):
+    """A mixture whose draws all belong to one registered model equals that model exactly:
+    primitives (its fast expected_value too) and customer value, expected and simulated."""
+    model = registry.get(name)().fit(rfm, method="laplace", chains=2, draws=100, random_seed=3)
+    mix = ModelMixture.from_models({name: model, "other": bg}, weights={name: 1.0, "other": 0.0})
+    m, d = _flat(mix), _flat(model)
+    cols = mix.spec.customer_columns(few)
+    for fn in ("probability_alive", "expected_purchases"):
+        got = getattr(mix.spec, fn)(m, cols, GRID)
+        np.testing.assert_array_equal(got, getattr(model.spec, fn)(d, cols, GRID))
+    np.testing.assert_array_equal(mix.spec.loglik(m, cols), model.spec.loglik(d, cols))
+    k = np.arange(5.0)
+    np.testing.assert_array_equal(
+        mix.spec.probability_of_purchases(m, cols, 26.0, k),
+        model.spec.probability_of_purchases(d, cols, 26.0, k),
+    )
+    spend = np.full((200, len(few)), 25.0)
+    for a, b in zip(
+        mix.spec.expected_value(m, cols, spend, _cashflow()),
+        model.spec.expected_value(d, cols, spend, _cashflow()),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    kw = {"horizon": 26.0, "annual_discount_rate": 0.1, "random_seed": 1}
+    for method in ("expected", "simulate"):
+        a = clvkit.customer_value(mix, gg, rfm, method=method, **kw).equity.values.ravel()
+        b = clvkit.customer_value(model, gg, rfm, method=method, **kw).equity.values.ravel()
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not {"pnbd", "mbgnbd"} <= set(PURCHASE), reason="needs Pareto/NBD and MBG/NBD registered"
+)
+def test_default_mixture_of_the_three_models(rfm, gg):
+    """ModelMixture() fits BG/NBD, Pareto/NBD and MBG/NBD and stacks them on CDNOW."""
+    mix = ModelMixture().fit(rfm, method="laplace", chains=2, draws=250, random_seed=0)
+    assert set(mix.weights_.index) == {"bgnbd", "pnbd", "mbgnbd"}
+    np.testing.assert_allclose(mix.weights_.sum(), 1.0)
+    assert mix.weights_.iloc[0] == mix.weights_.max()
+    elpd = {k: v.elpd for k, v in mix.loo_.items()}
+    assert all(-9_650 < v < -9_550 for v in elpd.values()), elpd  # three close fits of CDNOW
+    value = clvkit.customer_value(mix, gg, rfm, horizon=52.0, annual_discount_rate=0.1)
+    each = [
+        clvkit.customer_value(m, gg, rfm, horizon=52.0, annual_discount_rate=0.1).equity.values
+        for m in mix.components_.values()
+    ]
+    lo, hi = min(e.mean() for e in each), max(e.mean() for e in each)
+    assert lo <= value.equity.values.mean() <= hi
