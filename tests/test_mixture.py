@@ -343,6 +343,14 @@ def test_pseudo_bma_and_given_weights(bg, bg_tight):
         100,
     ]
     assert largest_remainder(np.array([1.0, 1.0, 1.0]), 400).tolist() == [134, 133, 133]
+    # more draws than a component has: its share is drawn with replacement, all real draws
+    big = ModelMixture.from_models(
+        {"bg": bg, "tight": bg_tight}, weights={"bg": 3, "tight": 1}, n_draws=1000
+    )
+    act = big.posterior_["component"].values.ravel()
+    assert np.bincount(act.astype(int)).tolist() == [750, 250]
+    r = big.posterior_["bg__r"].values.ravel()[act == 0]
+    assert set(r) <= set(bg.posterior_["r"].values.ravel()) and len(set(r)) <= 400
 
 
 def test_refusals(bg, pe, rfm):
