@@ -28,11 +28,11 @@ _EXPORTS: dict[str, str] = {
     "read_purchases": "clvkit.data.summary",
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
-    "ModelMixture": "clvkit.models.mixture.model",
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
+    "ModelMixture": "clvkit.models.mixture.model",
 }
 _SUBMODULES = {
     "datasets",

@@ -29,10 +29,11 @@ __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec
 
 #: Modules of the built-in models (each registers its estimator class on import).
 BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma")
-BUILTIN = (*BUILTIN, "clvkit.models.mixture")  # built from other models: imported last
 
 _MODELS: dict[str, type] = {}
 _loaded = False
+#: Built-in models made of other models (``composite``), imported after :data:`BUILTIN`.
+BUILTIN_COMPOSITE = ("clvkit.models.mixture",)
 
 
 def register(cls: type) -> type:
@@ -79,7 +80,7 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in BUILTIN:
+        for module in (*BUILTIN, *BUILTIN_COMPOSITE):
             importlib.import_module(module)
 
 
