@@ -310,8 +310,8 @@ def test_stacking_favours_the_true_model(example):
     mix = ModelMixture(components={"bgnbd": "bgnbd", "pe": example()}, weights="stacking")
     mix.fit(data, **fit)
     w = mix.weights_
-    assert w["bgnbd"] > 0.8, w.to_dict()
-    assert mix.loo_["bgnbd"].elpd > mix.loo_["pe"].elpd + 10
+    assert w["bgnbd"] > 0.999, w.to_dict()  # measured: 0.999997
+    assert mix.loo_["bgnbd"].elpd > mix.loo_["pe"].elpd + 1000  # measured: -14,688 vs -15,809
     # the weights are stacking of the components' pointwise LOO on distinct customers
     pointwise = np.stack([mix.loo_[k].pointwise for k in ("bgnbd", "pe")], axis=1)
     np.testing.assert_allclose(w.to_numpy(), stacking_weights(pointwise, mix.loo_["bgnbd"].counts))
