@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
+    "ModelMixture": "clvkit.models.mixture.model",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
 }
