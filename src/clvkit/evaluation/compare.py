@@ -1,0 +1,574 @@
+"""Which purchase model to trust: one ranked table over fitted models on the same customers.
+
+:func:`compare` takes fitted purchase models (any registered ones: everything goes through the
+model contract and the registry) and a calibration table, and returns a :class:`Comparison`:
+
+- **PSIS-LOO** of the calibration data per customer (:func:`clvkit.inference.loo.psis_loo`):
+  ``elpd_loo``, its ``se``, the difference to the best model and its standard error (paired,
+  from the pointwise values: ``sqrt(n var(d_i))``), ``p_loo`` and the customers whose Pareto k
+  exceeds :func:`clvkit.inference.loo.k_threshold`. Customers with equal rows have equal
+  log-likelihood draws, so each distinct row is computed and smoothed once, with its count;
+- **weights**: stacking and pseudo-BMA (Bayesian bootstrap) from the pointwise elpd;
+- with a holdout (``frequency_holdout`` and ``duration_holdout`` columns, as
+  :func:`clvkit.calibration_holdout` writes them): the **log predictive score** of each
+  customer's holdout count, ``log mean_s P_s(X = x_holdout | history)`` over the customer's own
+  holdout window (the contract's ``probability_of_purchases``), its difference to the best with
+  a paired standard error, and, from :func:`clvkit.evaluation.predictive.holdout_predictive` and
+  :func:`~clvkit.evaluation.predictive.holdout_metrics` (the backtest's own computation): MAE,
+  the holdout total (predicted mean, central predictive interval, actual, P(total >= actual))
+  and the per-customer randomized-PIT interval coverage;
+- **words** (:func:`comparison_words`): which model the data favour and by how many standard
+  errors, when a difference is within noise, and the aggregate calibration next to the
+  per-customer one.
+
+:func:`compare_log` splits a log (:func:`clvkit.evaluation.split.split_log`), fits the named
+models on the calibration window and compares them.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ClvkitError, ClvkitWarning
+from clvkit.evaluation.common import CELLS, check_prob
+from clvkit.evaluation.predictive import holdout_metrics, holdout_predictive
+from clvkit.evaluation.run import check_unit, fit_model, sample_counts
+from clvkit.evaluation.split import split_log
+from clvkit.inference.loo import Loo, pseudo_bma_weights, psis_loo, stacking_weights
+from clvkit.models.registry import flat_params, get, names, resolve
+from clvkit.rng import make_rng
+from clvkit.utils import fmt
+
+__all__ = ["NOISE_SE", "Comparison", "compare", "compare_log", "comparison_words"]
+
+#: A difference smaller than this many standard errors is within noise.
+NOISE_SE = 2.0
+HOLDOUT_COLUMNS = ("frequency_holdout", "duration_holdout")
+
+
+@dataclass
+class Comparison:
+    """Models compared on the same customers; see :func:`compare`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model (indexed by the names given), ranked by ``elpd_loo`` (best first):
+        ``label``, ``rank``, ``elpd_loo``, ``se``, ``elpd_diff``, ``diff_se``, ``p_loo``,
+        ``n_high_k``, ``weight_stacking``, ``weight_pseudo_bma``; with a holdout also
+        ``log_score``, ``log_score_diff``, ``log_score_diff_se``, ``mae``,
+        ``total_predicted``, ``total_lower``, ``total_upper``, ``total_actual``,
+        ``p_total_at_least_actual`` and ``coverage`` (per-customer randomized-PIT coverage of
+        the central ``prob`` intervals). ``attrs``: ``prob``, ``k_threshold``,
+        ``n_customers``, ``n_distinct`` and, with a holdout, ``n_samples``.
+    loo : dict
+        :class:`clvkit.inference.loo.Loo` per model (on the distinct customer rows).
+    pointwise : pandas.DataFrame
+        Per customer (indexed as the table given) and model: the LOO ``elpd_i``.
+    log_scores : pandas.DataFrame or None
+        Per customer and model: the holdout log predictive score (``None`` without holdout).
+    words : list of str
+        The comparison in sentences (:func:`comparison_words`).
+    prob : float
+    """
+
+    table: pd.DataFrame
+    loo: dict[str, Loo] = field(repr=False)
+    pointwise: pd.DataFrame = field(repr=False)
+    log_scores: pd.DataFrame | None = field(repr=False)
+    words: list[str]
+    prob: float
+
+    def summary(self) -> str:
+        """The table (numbers as people read them) and the words, as printable text.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"label": ["A", "B"], "rank": [1, 2], "elpd_loo": [-100.0, -103.0],
+        ...                   "se": [10.0, 10.0], "elpd_diff": [0.0, 3.0],
+        ...                   "diff_se": [0.0, 2.5], "p_loo": [2.0, 3.0], "n_high_k": [0, 0],
+        ...                   "weight_stacking": [0.7, 0.3], "weight_pseudo_bma": [0.8, 0.2]},
+        ...                  index=["a", "b"])
+        >>> c = Comparison(t, {}, pd.DataFrame(), None, comparison_words(t), 0.9)
+        >>> print(c.summary().splitlines()[-1])
+        - The data do not separate A and B: |Δelpd| = 3.0 < 2 se (2 x 2.5 = 5.0); A's stacking weight is 0.7.
+        """
+        shown = readable(self.table)
+        return shown.to_string() + "\n\n" + "\n".join(f"- {w}" for w in self.words)
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table as text, one column per model (rows are the measures)."""
+    out = {}
+    for name, row in table.iterrows():
+        col = {}
+        for k, v in row.items():
+            if k in ("label",):
+                col[k] = str(v)
+            elif k in ("rank", "n_high_k"):
+                col[k] = fmt.count(v)
+            elif k in ("coverage", "p_total_at_least_actual"):
+                col[k] = fmt.percent(v)
+            elif k.startswith("total_"):
+                col[k] = fmt.count(v) if abs(float(v)) >= 100 else fmt.number(v)
+            elif k.startswith("weight_"):
+                col[k] = f"{float(v):.3f}"
+            else:
+                col[k] = f"{float(v):,.1f}" if abs(float(v)) >= 100 else fmt.number(v)
+        out[str(name)] = col
+    shown = pd.DataFrame(out)
+    if "coverage" in shown.index:
+        shown = shown.rename(index={"coverage": f"coverage_{round(100 * table.attrs['prob'])}"})
+    return shown
+
+
+# ---------------------------------------------------------------------------------------------
+# the computation
+# ---------------------------------------------------------------------------------------------
+def _models(models: Any) -> dict[str, Any]:
+    """``{name: model}`` from a mapping, or from a sequence (named by each spec's ``name``)."""
+    if isinstance(models, Mapping):
+        out = {str(k): v for k, v in models.items()}
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        out = {}
+        for i, m in enumerate(models):
+            spec, _ = resolve(m, "purchase", f"models[{i}]")
+            if spec.name in out:
+                raise ClvkitError(
+                    f"argument 'models' holds two {spec.label} models. Suggestion: pass a dict "
+                    "{name: model} to compare fits of one model."
+                )
+            out[spec.name] = m
+    else:
+        raise ClvkitError(
+            f"argument 'models' must be a dict of fitted purchase models (or a list of them), "
+            f"got {type(models).__name__}. Suggestion: compare({{'bgnbd': fit1, 'other': "
+            "fit2}, rfm)."
+        )
+    if len(out) < 2:
+        raise ClvkitError(
+            f"argument 'models' holds {len(out)} model; a comparison needs at least 2. "
+            f"Suggestion: fit another registered purchase model ({names('purchase')})."
+        )
+    return out
+
+
+def _paired(pointwise: np.ndarray, counts: np.ndarray, best: int) -> tuple[np.ndarray, np.ndarray]:
+    """Differences of the totals to model ``best`` and their paired standard errors, over the
+    ``counts``-weighted rows of ``pointwise`` ``(m, K)`` (ArviZ's ``sqrt(n var(d_i))``)."""
+    d = pointwise[:, [best]] - pointwise  # (m, K)
+    n = counts.sum()
+    diff = counts @ d
+    var = counts @ (d - diff / n) ** 2 / n
+    return diff, np.sqrt(n * var)
+
+
+def _log_scores(spec: Any, params: dict, cols: dict, dur: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``log mean_s P_s(X = y_i | history)`` over each row's window ``dur_i``, one
+    ``probability_of_purchases`` call per distinct count, in blocks of draws and rows."""
+    S = next(iter(params.values())).shape[0]
+    out = np.empty(y.size)
+    for k in np.unique(y):
+        rows = np.flatnonzero(y == k)
+        step = max(1, CELLS // S)
+        for lo in range(0, rows.size, step):
+            r = rows[lo : lo + step]
+            sub = {c: v[r] for c, v in cols.items()}
+            total = np.zeros(r.size)
+            d_step = max(1, CELLS // r.size)
+            for dlo in range(0, S, d_step):
+                p = {n: v[dlo : dlo + d_step] for n, v in params.items()}
+                total += spec.probability_of_purchases(p, sub, dur[r], np.array([k]))[..., 0].sum(
+                    axis=0
+                )
+            with np.errstate(divide="ignore"):
+                out[r] = np.log(total / S)
+    return out
+
+
+def compare(
+    models: Mapping[str, Any] | Sequence[Any],
+    rfm: pd.DataFrame,
+    *,
+    prob: float = 0.9,
+    n_samples: int | None = None,
+    random_seed: int | np.random.Generator | None = 0,
+) -> Comparison:
+    """Rank fitted purchase models on the same customers: PSIS-LOO, weights and the holdout.
+
+    Parameters
+    ----------
+    models : dict or list
+        ``{name: fitted purchase model}`` (or posterior ``Dataset`` / ``InferenceData``; any
+        registered model, each with posterior draws: NUTS or Laplace), or a list of fitted
+        models named by their spec's ``name``. At least two.
+    rfm : pandas.DataFrame
+        The calibration table the models were fitted on. With ``frequency_holdout`` and
+        ``duration_holdout`` (a :func:`clvkit.calibration_holdout` table) the holdout is
+        scored too.
+    prob : float
+        Mass of the total's predictive interval and of the per-customer coverage.
+    n_samples : int, optional
+        Predictive samples per customer for the holdout intervals, the PIT and the total
+        (default sized to the base, as the backtest: :func:`clvkit.evaluation.run.sample_counts`).
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the pseudo-BMA bootstrap and the predictive samples.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import clvkit
+    >>> from clvkit.datasets import cdnow_transactions
+    >>> rfm = clvkit.calibration_holdout(cdnow_transactions(), calibration_end="1997-09-30",
+    ...                                  observation_end="1998-06-30")
+    >>> a = clvkit.BetaGeo().fit(rfm, method="laplace", draws=250, random_seed=1)
+    >>> b = clvkit.BetaGeo(priors={"r": {"dist": "LogNormal", "mu": 3.0, "sigma": 0.01}}).fit(
+    ...     rfm, method="laplace", draws=250, random_seed=1)  # a prior far from the data
+    >>> cmp = compare({"default": a, "forced": b}, rfm, n_samples=200)
+    >>> cmp.table.index.tolist(), bool(cmp.table.loc["forced", "elpd_diff"] > 100)
+    (['default', 'forced'], True)
+    """
+    check_prob(prob)
+    fitted = _models(models)
+    if not isinstance(rfm, pd.DataFrame):
+        raise ClvkitError(
+            f"argument 'rfm' must be a pandas DataFrame, got {type(rfm).__name__}. Suggestion: "
+            "pass the calibration table the models were fitted on."
+        )
+    rng = make_rng(random_seed)
+    unit = rfm.attrs.get("time_unit")
+    specs, draws, columns, chains = {}, {}, {}, {}
+    for name, m in fitted.items():
+        spec, post = resolve(m, "purchase", f"models[{name!r}]")
+        if unit:
+            check_unit(m, str(unit), f"models[{name!r}]")
+        specs[name], draws[name] = spec, flat_params(spec, post)
+        columns[name] = spec.customer_columns(rfm, "rfm")
+        chains[name] = int(post.sizes["chain"])
+    n = len(rfm)
+    with_holdout = all(c in rfm for c in HOLDOUT_COLUMNS)
+    # distinct customers over every column any model reads (and the holdout): computed once
+    key_parts = [np.asarray(v, dtype=np.float64) for c in columns.values() for v in c.values()]
+    if with_holdout:
+        y = _holdout_counts(rfm)
+        dur = rfm["duration_holdout"].to_numpy(np.float64)
+        loo_key = np.stack(key_parts, axis=1)
+        key_parts += [y.astype(np.float64), dur]
+    key = np.stack(key_parts, axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse, minlength=first.size).astype(np.float64)
+    # LOO on the distinct calibration rows (without the holdout columns, fewer rows)
+    if with_holdout:
+        _, l_first, l_inv = np.unique(loo_key, axis=0, return_index=True, return_inverse=True)
+        l_inv = l_inv.ravel()
+        l_counts = np.bincount(l_inv, minlength=l_first.size).astype(np.float64)
+    else:
+        l_first, l_inv, l_counts = first, inverse, counts
+    loos: dict[str, Loo] = {}
+    for name in fitted:
+        cols = {c: v[l_first] for c, v in columns[name].items()}
+        ll = _loglik(specs[name], draws[name], cols)
+        loos[name] = psis_loo(ll, counts=l_counts, n_chains=chains[name])
+    model_names = list(fitted)
+    pw = np.stack([loos[k].pointwise for k in model_names], axis=1)
+    elpd = np.array([loos[k].elpd for k in model_names])
+    best = int(np.argmax(elpd))
+    diff, diff_se = _paired(pw, l_counts, best)
+    table = pd.DataFrame(
+        {
+            "label": [specs[k].label for k in model_names],
+            "elpd_loo": elpd,
+            "se": [loos[k].se for k in model_names],
+            "elpd_diff": diff,
+            "diff_se": diff_se,
+            "p_loo": [loos[k].p_loo for k in model_names],
+            "n_high_k": [loos[k].n_high_k() for k in model_names],
+            "weight_stacking": stacking_weights(pw, l_counts),
+            "weight_pseudo_bma": pseudo_bma_weights(pw, l_counts, random_seed=rng),
+        },
+        index=pd.Index(model_names, name="model"),
+    )
+    pointwise = pd.DataFrame(pw[l_inv], index=rfm.index.copy(), columns=model_names)
+    log_scores = None
+    if with_holdout:
+        per, _ = sample_counts(n, n_samples)
+        ls = np.empty((first.size, len(model_names)))
+        for j, name in enumerate(model_names):
+            cols = {c: v[first] for c, v in columns[name].items()}
+            ls[:, j] = _log_scores(specs[name], draws[name], cols, dur[first], y[first])
+        n_inf = (~np.isfinite(ls)).sum(axis=0)
+        for j, name in enumerate(model_names):
+            if n_inf[j]:
+                warnings.warn(
+                    f"{specs[name].label} ({name}) gives probability 0 to the holdout count of "
+                    f"{int(counts[~np.isfinite(ls[:, j])].sum())} customers: its log score is "
+                    "-inf.",
+                    ClvkitWarning,
+                    stacklevel=2,
+                )
+        total_ls = counts @ np.where(np.isfinite(ls), ls, 0.0) - np.where(n_inf > 0, np.inf, 0)
+        best_ls = int(np.argmax(total_ls))
+        with np.errstate(invalid="ignore"):
+            ls_diff, ls_se = _paired(ls, counts, best_ls)
+        table["log_score"] = total_ls
+        table["log_score_diff"] = ls_diff
+        table["log_score_diff_se"] = ls_se
+        for name in model_names:
+            pred = holdout_predictive(
+                fitted[name], rfm, dur, actual=y, prob=prob, n_samples=per, random_seed=rng
+            )
+            met = holdout_metrics(pred, levels=(prob,)).loc["purchases"]
+            table.loc[name, "mae"] = met["mae"]
+            for k in ("total_predicted", "total_lower", "total_upper", "total_actual"):
+                table.loc[name, k] = met[k]
+            table.loc[name, "p_total_at_least_actual"] = met["p_total_at_least_actual"]
+            table.loc[name, "coverage"] = met[f"coverage_{round(100 * prob)}"]
+        log_scores = pd.DataFrame(ls[inverse], index=rfm.index.copy(), columns=model_names)
+        table.attrs["n_samples"] = per
+    table = table.sort_values("elpd_loo", ascending=False, kind="stable")
+    table.insert(1, "rank", np.arange(1, len(table) + 1))
+    thresholds = {loos[k].threshold for k in model_names}
+    table.attrs.update(
+        prob=prob,
+        k_threshold=min(thresholds),
+        n_customers=n,
+        n_distinct=int(l_first.size),
+    )
+    return Comparison(
+        table=table,
+        loo=loos,
+        pointwise=pointwise,
+        log_scores=log_scores,
+        words=comparison_words(table),
+        prob=prob,
+    )
+
+
+def _holdout_counts(rfm: pd.DataFrame) -> np.ndarray:
+    y = rfm["frequency_holdout"].to_numpy(np.float64)
+    bad = ~(np.isfinite(y) & (y >= 0) & (y == np.round(y)))
+    dur = rfm["duration_holdout"].to_numpy(np.float64)
+    bad_d = ~(np.isfinite(dur) & (dur > 0))
+    for col, b, what in (
+        ("frequency_holdout", bad, "is not a count"),
+        ("duration_holdout", bad_d, "is not a positive duration"),
+    ):
+        if b.any():
+            from clvkit.errors import bad_rows_error
+
+            vals = rfm[col].to_numpy()
+            raise bad_rows_error(
+                f"column {col!r} of 'rfm'",
+                what,
+                int(b.sum()),
+                vals[b][0],
+                "build the table with clvkit.calibration_holdout",
+                n_total=len(rfm),
+            )
+    return y.astype(np.int64)
+
+
+def _loglik(spec: Any, params: dict, cols: dict) -> np.ndarray:
+    """``spec.loglik`` ``(S, m)`` over blocks of rows (bounded memory)."""
+    S = next(iter(params.values())).shape[0]
+    m = len(next(iter(cols.values())))
+    out = np.empty((S, m))
+    step = max(1, CELLS // S)
+    for lo in range(0, m, step):
+        out[:, lo : lo + step] = spec.loglik(
+            params, {c: v[lo : lo + step] for c, v in cols.items()}
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# words
+# ---------------------------------------------------------------------------------------------
+def _separation(best: str, other: str, diff: float, se: float, what: str) -> str:
+    if not np.isfinite(diff):
+        return f"{other} gives probability 0 to some holdout counts: {best} is better on the {what}"
+    if diff < NOISE_SE * se:
+        return (
+            f"The data do not separate {best} and {other}: |Δ{what}| = {diff:.1f} < "
+            f"{NOISE_SE:g} se ({NOISE_SE:g} x {se:.1f} = {NOISE_SE * se:.1f})"
+        )
+    return (
+        f"The data favour {best} over {other} by {diff:.1f} in {what} "
+        f"({diff / se:.1f} standard errors of the difference)"
+        if se > 0
+        else f"The data favour {best} over {other} by {diff:.1f} in {what}"
+    )
+
+
+def comparison_words(table: pd.DataFrame) -> list[str]:
+    """The comparison in sentences, from a :attr:`Comparison.table` (ranked, best first).
+
+    A difference of ``elpd`` (or holdout log score) smaller than :data:`NOISE_SE` standard
+    errors of the paired difference is "within noise"; the aggregate calibration (where the
+    actual holdout total falls in its predictive distribution) is stated next to the
+    per-customer coverage, and a total outside its interval is called a miss in aggregate.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"label": ["A", "B"], "elpd_loo": [-100.0, -130.0],
+    ...                   "elpd_diff": [0.0, 30.0], "diff_se": [0.0, 6.0], "n_high_k": [0, 0],
+    ...                   "weight_stacking": [0.95, 0.05]}, index=["a", "b"])
+    >>> comparison_words(t)[0]
+    "The data favour A over B by 30.0 in elpd (5.0 standard errors of the difference); A's stacking weight is 0.95."
+    """
+    words: list[str] = []
+    labels = _display_names(table)
+    names_ = list(table.index)
+    best = labels[names_[0]]
+    weight = table["weight_stacking"] if "weight_stacking" in table else None
+    for name in names_[1:]:
+        row = table.loc[name]
+        text = _separation(
+            best, labels[name], float(row["elpd_diff"]), float(row["diff_se"]), "elpd"
+        )
+        if weight is not None:
+            text += f"; {best}'s stacking weight is {float(weight.iloc[0]):.2g}"
+        words.append(text + ".")
+    if weight is not None and len(table) > 2:
+        shares = ", ".join(f"{labels[k]} {float(w):.2f}" for k, w in weight.items())
+        words.append(f"Stacking weights: {shares}.")
+    thr = table.attrs.get("k_threshold")
+    for name in names_:
+        k = int(table.loc[name, "n_high_k"])
+        if k:
+            words.append(
+                f"{labels[name]}: {k:,} customers have Pareto k above "
+                + (f"{thr:.2f}" if thr is not None else "the threshold")
+                + ", so its LOO estimate is unreliable for them (treat its elpd with care)."
+            )
+    if "log_score" in table:
+        ranked = table.sort_values("log_score", ascending=False, kind="stable")
+        top = ranked.index[0]
+        if top != names_[0]:
+            words.append(
+                f"On the holdout the ranking differs: {labels[top]} has the best log "
+                f"predictive score ({float(ranked.loc[top, 'log_score']):,.1f})."
+            )
+        for name in ranked.index[1:]:
+            row = ranked.loc[name]
+            words.append(
+                _separation(
+                    labels[top],
+                    labels[name],
+                    float(row["log_score_diff"]),
+                    float(row["log_score_diff_se"]),
+                    "holdout log score",
+                )
+                + "."
+            )
+    if "coverage" in table and "total_actual" in table:
+        prob = table.attrs.get("prob", 0.9)
+        pct = f"{prob:.0%}"
+        for name in names_:
+            row = table.loc[name]
+            lo, hi, act = row["total_lower"], row["total_upper"], row["total_actual"]
+            p_ge = float(row["p_total_at_least_actual"])
+            head = (
+                f"{labels[name]}: per-customer {pct} intervals cover "
+                f"{fmt.percent(row['coverage'])} of customers"
+            )
+            where = (
+                f"the actual holdout total {fmt.count(act)} against a predicted "
+                f"{fmt.count(row['total_predicted'])} [{pct} interval {fmt.count(lo)} – "
+                f"{fmt.count(hi)}], P(total ≥ actual) = {p_ge:.3f}"
+            )
+            if lo <= act <= hi:
+                words.append(f"{head}, and {where}: calibrated in aggregate too.")
+            else:
+                side = "above" if act > hi else "below"
+                words.append(
+                    f"{head}, but {where}: the total falls {side} its {pct} interval, so the "
+                    "model is wrong in aggregate."
+                )
+    return words
+
+
+def _display_names(table: pd.DataFrame) -> dict[Any, str]:
+    """The label of each row, with its name added where two rows share a label."""
+    labels = table["label"].astype(str) if "label" in table else table.index.astype(str)
+    dup = labels.duplicated(keep=False)
+    return {
+        k: (f"{lab} ({k})" if d else lab)
+        for k, lab, d in zip(table.index, labels, dup, strict=True)
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# from a log
+# ---------------------------------------------------------------------------------------------
+def compare_log(
+    transactions: pd.DataFrame | str | os.PathLike,
+    models: Sequence[str] | None = None,
+    *,
+    calibration_end: str | pd.Timestamp,
+    observation_end: str | pd.Timestamp,
+    time_unit: str = "W",
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    tz: str | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    prob: float = 0.9,
+    n_samples: int | None = None,
+    random_seed: int | None = 0,
+) -> Comparison:
+    """Split a log at ``calibration_end``, fit the named purchase models on the calibration
+    window and :func:`compare` them, with the holdout to ``observation_end``.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, str or os.PathLike
+        Purchase log (a CSV/Parquet path or glob is read by DuckDB), as in
+        :func:`clvkit.backtest`.
+    models : sequence of str, optional
+        Registered purchase model names (default: every registered purchase model).
+    calibration_end, observation_end : str or pandas.Timestamp
+        Last day of the calibration and of the holdout window.
+    time_unit, customer_id, date, tz
+        As in :func:`clvkit.rfm_summary`.
+    fit_kwargs : mapping, optional
+        Passed to every ``fit`` (default ``method="nuts"``; LOO needs posterior draws, so
+        ``"nuts"`` or ``"laplace"``).
+    prob, n_samples, random_seed
+        As in :func:`compare` (the seed also seeds the fits).
+
+    Returns
+    -------
+    Comparison
+    """
+    check_prob(prob)
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    # unknown names are refused before any work; saved names become short ones
+    wanted = [
+        get(n, "purchase").spec.name for n in (names("purchase") if models is None else models)
+    ]
+    split = split_log(
+        transactions,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        time_unit=time_unit,
+        customer_id=customer_id,
+        date=date,
+        tz=tz,
+    )
+    kw = dict(fit_kwargs or {})
+    if random_seed is not None:
+        kw.setdefault("random_seed", random_seed)
+    fitted = {n: fit_model(n, "purchase", split.rfm, kw) for n in dict.fromkeys(wanted)}
+    return compare(fitted, split.rfm, prob=prob, n_samples=n_samples, random_seed=random_seed)
