@@ -253,6 +253,12 @@ def compare(
         if unit:
             check_unit(m, str(unit), f"models[{name!r}]")
         specs[name], draws[name] = spec, flat_params(spec, post)
+        if next(iter(draws[name].values())).shape[0] < 2:
+            raise ClvkitError(
+                f"argument 'models': {name!r} ({spec.label}) is a point fit (one draw), but "
+                "PSIS-LOO needs posterior draws. Suggestion: fit it with method='nuts' (or "
+                "'laplace' for large bases)."
+            )
         columns[name] = spec.customer_columns(rfm, "rfm")
         chains[name] = int(post.sizes["chain"])
     n = len(rfm)
