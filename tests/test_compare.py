@@ -308,3 +308,25 @@ def test_report_from_log_refuses_bad_compare_before_work(example):
         report_from_log(log, compare=["bgnbd", "BetaGeo"], **kw)
     with pytest.raises(ClvkitError, match="unknown purchase model 'nope'"):
         report_from_log(log, compare=["bgnbd", "nope"], **kw)
+
+
+@pytest.mark.slow
+def test_ranks_the_true_model_first_on_simulated_data(example):
+    """Five logs of 500 customers simulated from BG/NBD (r 0.25, alpha 4, a 0.8, b 2.5; 52
+    weeks of calibration, 26 of holdout): compare ranks BG/NBD above the example model by LOO
+    in all five (and by the holdout log score in at least four; measured: five of five)."""
+    from clvkit.datasets import simulate
+
+    kw = {"method": "laplace", "draws": DRAWS}
+    by_loo = by_holdout = 0
+    for rep in range(5):
+        sim = simulate(500, r=0.25, alpha=4.0, a=0.8, b=2.5, acquisition_periods=12,
+                       observation_periods=78, resolution="exact", random_seed=100 + rep)  # fmt: skip
+        rfm = sim.rfm(calibration_end=sim.start + pd.Timedelta(weeks=52))
+        fits = {n: c().fit(rfm, random_seed=rep, **kw)
+                for n, c in (("bgnbd", clvkit.BetaGeo), ("pe", example))}  # fmt: skip
+        t = compare(fits, rfm, n_samples=200, random_seed=rep).table
+        by_loo += t.index[0] == "bgnbd"
+        by_holdout += t["log_score"].idxmax() == "bgnbd"
+    assert by_loo == 5
+    assert by_holdout >= 4
