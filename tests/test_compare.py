@@ -18,7 +18,7 @@ import clvkit
 from clvkit.cli import main
 from clvkit.datasets import cdnow_transactions
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.compare import Comparison, compare, comparison_words
+from clvkit.evaluation.compare_models import Comparison, compare, comparison_words
 from clvkit.inference.loo import psis_loo, stacking_weights
 from clvkit.models import registry
 from contract import checks
@@ -74,6 +74,22 @@ def test_loo_equals_arviz_and_the_uncompressed_route(cmp, fits, rfm):
         row = cmp.table.loc[name]
         assert row["elpd_loo"] == pytest.approx(float(ref["elpd_loo"]), rel=1e-10)
         assert row["p_loo"] == pytest.approx(float(ref["p_loo"]), rel=1e-8)
+
+
+def test_loo_in_blocks_of_customers_is_the_same(cmp, fits, rfm, monkeypatch):
+    """Large bases are smoothed in blocks of distinct customers (bounded memory): same numbers."""
+    from clvkit.evaluation import compare_models as module
+
+    monkeypatch.setattr(module, "LOO_VALUES", 100 * 1000)  # 100 distinct customers per block
+    calib = rfm[["frequency", "recency", "T"]].copy()
+    out = compare(fits, calib, random_seed=0)
+    for name in fits:
+        a, b = out.loo[name], cmp.loo[name]
+        assert a.reff == b.reff
+        assert a.elpd == pytest.approx(b.elpd, rel=1e-12)
+        assert a.se == pytest.approx(b.se, rel=1e-10)
+        assert a.p_loo == pytest.approx(b.p_loo, rel=1e-10)
+        np.testing.assert_array_equal(a.pareto_k, b.pareto_k)
 
 
 def test_differences_are_paired_and_weights_match_the_full_matrix(cmp):
@@ -330,3 +346,38 @@ def test_ranks_the_true_model_first_on_simulated_data(example):
         by_holdout += t["log_score"].idxmax() == "bgnbd"
     assert by_loo == 5
     assert by_holdout >= 4
+
+
+def test_cli_report_compare_bad_input(cdnow_csv, tmp_path, capsys, example):
+    out = tmp_path / "r.html"
+    for extra, message in (
+        (["--compare", "bgnbd"], "needs at least 2"),
+        (["--compare", "bgnbd,poisson_exp", "--method", "mle"], "needs posterior draws"),
+    ):
+        code = main(["report", str(cdnow_csv), "--calibration-end", CAL, "--observation-end",
+                     END, "--out", str(out), *extra, "--quiet"])  # fmt: skip
+        _, err = capsys.readouterr()
+        assert code == 2 and err.count("\n") == 1 and message in err
+        assert not out.exists()
+
+
+@pytest.mark.slow
+def test_report_from_log_with_compare(example):
+    from clvkit.report import report_from_log
+
+    run = report_from_log(
+        cdnow_transactions(), calibration_end=CAL, observation_end=END,
+        compare=["bgnbd", "poisson_exp"],
+        fit_kwargs={"method": "laplace", "draws": DRAWS},
+        value_kwargs={"horizon": "52W", "annual_discount_rate": 0.1},
+        n_samples=200, random_seed=0,
+    )  # fmt: skip
+    assert run.comparison.table.index.tolist() == ["bgnbd", "poisson_exp"]
+    # the backtest's BG/NBD fit is the comparison's
+    assert run.comparison.loo["bgnbd"].pointwise.size == run.comparison.table.attrs["n_distinct"]
+    ll = run.backtest.transactions_model.log_likelihood(run.backtest.rfm).values
+    assert run.comparison.loo["bgnbd"].elpd == pytest.approx(
+        psis_loo(ll, reff=run.comparison.loo["bgnbd"].reff).elpd, rel=1e-12
+    )
+    html = run.report.to_html()
+    assert "<h2>Which model to trust</h2>" in html and "wrong in aggregate" in html

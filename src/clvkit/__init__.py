@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "customer_value": "clvkit.value.engine",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
-    "compare": "clvkit.evaluation.compare",
+    "compare": "clvkit.evaluation.compare_models",
 }
 _SUBMODULES = {
     "datasets",

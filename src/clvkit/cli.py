@@ -30,7 +30,7 @@ prints the verdict on the backtest.
 fits each named purchase model on the calibration window and prints one ranked table (PSIS-LOO,
 stacking and pseudo-BMA weights, holdout log score, MAE, the holdout total with its interval,
 per-customer coverage) and the words on which model the data favour
-(:func:`clvkit.evaluation.compare.compare`); ``--out`` writes the table (.csv/.parquet).
+(:func:`clvkit.evaluation.compare_models.compare`); ``--out`` writes the table (.csv/.parquet).
 ``clvkit report --compare bgnbd,pnbd`` adds the section "Which model to trust" to the report.
 
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
@@ -561,7 +561,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)
     fitted = {n: _fit(n, "purchase", split.rfm, args, con, "") for n in wanted}
-    from clvkit.evaluation.compare import compare
+    from clvkit.evaluation.compare_models import compare
 
     con.step(f"comparing {', '.join(wanted)}: PSIS-LOO, weights and the holdout")
     with heartbeat("comparison", not args.quiet, start=con.t0):

@@ -946,7 +946,7 @@ def report_from_log(
         )  # fmt: skip
     comparison = None
     if compared:
-        from clvkit.evaluation.compare import compare as compare_models
+        from clvkit.evaluation.compare_models import compare as run_comparison
 
         fits = {
             n: bt_bg if n == bt_bg.spec.name else fit(n, "purchase", split.rfm, "comparison")
@@ -954,7 +954,7 @@ def report_from_log(
         }
         step(f"comparing {', '.join(compared)} on the calibration window and the holdout")
         with heartbeat("model comparison", show_progress, start=clock_start):
-            comparison = compare_models(
+            comparison = run_comparison(
                 fits, split.rfm, prob=prob, n_samples=n_samples, random_seed=random_seed
             )
     step("rendering the report")

@@ -6,15 +6,15 @@ retention and interval coverage.
 - :mod:`clvkit.evaluation.ppc`: the calibration frequency histogram check;
 - :mod:`clvkit.evaluation.tracking`: cohort tracking and retention per period;
 - :mod:`clvkit.evaluation.run`: :func:`backtest` and :class:`BacktestResult`;
-- :mod:`clvkit.evaluation.compare`: :func:`compare` (which model to trust: PSIS-LOO, weights,
-  holdout scores) and :func:`compare_log`.
+- :mod:`clvkit.evaluation.compare_models`: :func:`compare` (which model to trust: PSIS-LOO,
+  weights, holdout scores) and :func:`compare_log`.
 
 Models are reached only through the contract (:mod:`clvkit.models.contract`) and the registry.
 """
 
 from __future__ import annotations
 
-from clvkit.evaluation.compare import Comparison, compare, compare_log, comparison_words
+from clvkit.evaluation.compare_models import Comparison, compare, compare_log, comparison_words
 from clvkit.evaluation.ppc import frequency_ppc
 from clvkit.evaluation.predictive import (
     conditional_expectations,

@@ -41,7 +41,13 @@ from clvkit.evaluation.common import CELLS, check_prob
 from clvkit.evaluation.predictive import holdout_metrics, holdout_predictive
 from clvkit.evaluation.run import check_unit, fit_model, sample_counts
 from clvkit.evaluation.split import split_log
-from clvkit.inference.loo import Loo, pseudo_bma_weights, psis_loo, stacking_weights
+from clvkit.inference.loo import (
+    Loo,
+    pseudo_bma_weights,
+    psis_loo,
+    relative_efficiency,
+    stacking_weights,
+)
 from clvkit.models.registry import flat_params, get, names, resolve
 from clvkit.rng import make_rng
 from clvkit.utils import fmt
@@ -51,6 +57,10 @@ __all__ = ["NOISE_SE", "Comparison", "compare", "compare_log", "comparison_words
 #: A difference smaller than this many standard errors is within noise.
 NOISE_SE = 2.0
 HOLDOUT_COLUMNS = ("frequency_holdout", "duration_holdout")
+#: Log-likelihood values (draws x distinct customers) smoothed at once by the LOO.
+LOO_VALUES = 20_000_000
+#: Distinct customers the relative efficiency is computed from (as clvkit.inference.loo).
+REFF_ROWS = 500
 
 
 @dataclass
@@ -284,8 +294,7 @@ def compare(
     loos: dict[str, Loo] = {}
     for name in fitted:
         cols = {c: v[l_first] for c, v in columns[name].items()}
-        ll = _loglik(specs[name], draws[name], cols)
-        loos[name] = psis_loo(ll, counts=l_counts, n_chains=chains[name])
+        loos[name] = _loo(specs[name], draws[name], cols, l_counts, chains[name])
     model_names = list(fitted)
     pw = np.stack([loos[k].pointwise for k in model_names], axis=1)
     elpd = np.array([loos[k].elpd for k in model_names])
@@ -383,6 +392,38 @@ def _holdout_counts(rfm: pd.DataFrame) -> np.ndarray:
                 n_total=len(rfm),
             )
     return y.astype(np.int64)
+
+
+def _loo(spec: Any, params: dict, cols: dict, counts: np.ndarray, n_chains: int) -> Loo:
+    """PSIS-LOO of the distinct rows ``cols`` (with ``counts``), over blocks of rows so that
+    at most about :data:`LOO_VALUES` log-likelihood values are held at once. Equal to
+    :func:`~clvkit.inference.loo.psis_loo` on the whole matrix: each row is smoothed on its
+    own, and the relative efficiency is computed once, from the rows ``psis_loo`` would use."""
+    S = next(iter(params.values())).shape[0]
+    m = counts.size
+    rows = np.arange(m) if m <= REFF_ROWS else np.linspace(0, m - 1, REFF_ROWS).astype(int)
+    sub = {c: v[rows] for c, v in cols.items()}
+    reff = relative_efficiency(_loglik(spec, params, sub), n_chains, counts[rows])
+    step = max(1, LOO_VALUES // S)
+    parts = []
+    for lo in range(0, m, step):
+        block = {c: v[lo : lo + step] for c, v in cols.items()}
+        parts.append(psis_loo(_loglik(spec, params, block), counts[lo : lo + step], reff=reff))
+    if len(parts) == 1:
+        return parts[0]
+    pointwise = np.concatenate([p.pointwise for p in parts])
+    n = counts.sum()
+    elpd = float(counts @ pointwise)
+    return Loo(
+        elpd=elpd,
+        se=float(np.sqrt(counts @ (pointwise - elpd / n) ** 2)),
+        p_loo=float(sum(p.p_loo for p in parts)),
+        pointwise=pointwise,
+        pareto_k=np.concatenate([p.pareto_k for p in parts]),
+        counts=counts,
+        n_draws=S,
+        reff=reff,
+    )
 
 
 def _loglik(spec: Any, params: dict, cols: dict) -> np.ndarray:
