@@ -169,18 +169,31 @@ def _table(diff: float, se: float, **extra) -> pd.DataFrame:
 
 def test_words_within_noise_and_decisive():
     within = comparison_words(_table(3.0, 2.5))
-    assert within[0] == (
-        "The data do not separate Model A and Model B: |Δelpd| = 3.0 < 2 se (2 x 2.5 = 5.0); "
-        "Model A's stacking weight is 0.6."
-    )
+    assert within == [
+        "The data do not separate Model A and Model B: |Δelpd| = 3.0 < 2 se (2 x 2.5 = 5.0).",
+        "Stacking weights: Model A 0.60, Model B 0.40; pseudo-BMA weights: Model A 0.70, "
+        "Model B 0.30.",
+    ]
     edge = comparison_words(_table(4.9, 2.5))[0]
     assert edge.startswith("The data do not separate")
     decisive = comparison_words(_table(30.0, 6.0))
     assert decisive[0] == (
         "The data favour Model A over Model B by 30.0 in elpd (5.0 standard errors of the "
-        "difference); Model A's stacking weight is 0.6."
+        "difference)."
     )
     assert comparison_words(_table(5.1, 2.5))[0].startswith("The data favour Model A")
+    # three models, every difference within noise (CDNOW: MBG/NBD, BG/NBD, Pareto/NBD)
+    three = pd.concat([_table(0.1, 4.0), _table(13.1, 6.7).iloc[[1]].rename(index={"b": "c"})])
+    three.loc["c", "label"] = "Model C"
+    three.attrs.update(prob=0.9, k_threshold=0.7)
+    words = comparison_words(three)
+    assert words[1] == (
+        "The data do not separate Model A and Model C: |Δelpd| = 13.1 < 2 se (2 x 6.7 = 13.4)."
+    )
+    assert words[2] == "No model stands out: every difference in elpd to Model A is within 2 " \
+        "standard errors."  # fmt: skip
+    three.loc["c", "diff_se"] = 6.5
+    assert not any(w.startswith("No model stands out") for w in comparison_words(three))
 
 
 def test_words_high_k_holdout_ranking_and_aggregate_coverage():
@@ -224,7 +237,7 @@ def test_refusals(fits, rfm, example):
     # a list is named by the specs
     out = compare([fits["bgnbd"], fits["pe"]], rfm[["frequency", "recency", "T"]].copy())
     assert out.table.index.tolist() == ["bgnbd", "poisson_exp"] and out.log_scores is None
-    assert "log_score" not in out.table and len(out.words) == 1
+    assert "log_score" not in out.table and len(out.words) == 2
 
 
 def test_no_holdout_is_the_same_loo(cmp, fits, rfm):

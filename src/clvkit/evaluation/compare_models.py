@@ -107,8 +107,10 @@ class Comparison:
         ...                   "weight_stacking": [0.7, 0.3], "weight_pseudo_bma": [0.8, 0.2]},
         ...                  index=["a", "b"])
         >>> c = Comparison(t, {}, pd.DataFrame(), None, comparison_words(t), 0.9)
+        >>> print(c.summary().splitlines()[-2])
+        - The data do not separate A and B: |Δelpd| = 3.0 < 2 se (2 x 2.5 = 5.0).
         >>> print(c.summary().splitlines()[-1])
-        - The data do not separate A and B: |Δelpd| = 3.0 < 2 se (2 x 2.5 = 5.0); A's stacking weight is 0.7.
+        - Stacking weights: A 0.70, B 0.30; pseudo-BMA weights: A 0.80, B 0.20.
         """
         shown = readable(self.table)
         return shown.to_string() + "\n\n" + "\n".join(f"- {w}" for w in self.words)
@@ -471,25 +473,31 @@ def comparison_words(table: pd.DataFrame) -> list[str]:
     >>> t = pd.DataFrame({"label": ["A", "B"], "elpd_loo": [-100.0, -130.0],
     ...                   "elpd_diff": [0.0, 30.0], "diff_se": [0.0, 6.0], "n_high_k": [0, 0],
     ...                   "weight_stacking": [0.95, 0.05]}, index=["a", "b"])
-    >>> comparison_words(t)[0]
-    "The data favour A over B by 30.0 in elpd (5.0 standard errors of the difference); A's stacking weight is 0.95."
+    >>> comparison_words(t)
+    ['The data favour A over B by 30.0 in elpd (5.0 standard errors of the difference).', 'Stacking weights: A 0.95, B 0.05.']
     """
     words: list[str] = []
     labels = _display_names(table)
     names_ = list(table.index)
     best = labels[names_[0]]
-    weight = table["weight_stacking"] if "weight_stacking" in table else None
+    within = 0
     for name in names_[1:]:
         row = table.loc[name]
-        text = _separation(
-            best, labels[name], float(row["elpd_diff"]), float(row["diff_se"]), "elpd"
+        diff, se = float(row["elpd_diff"]), float(row["diff_se"])
+        within += bool(diff < NOISE_SE * se)
+        words.append(_separation(best, labels[name], diff, se, "elpd") + ".")
+    if len(names_) > 2 and within == len(names_) - 1:
+        words.append(
+            f"No model stands out: every difference in elpd to {best} is within "
+            f"{NOISE_SE:g} standard errors."
         )
-        if weight is not None:
-            text += f"; {best}'s stacking weight is {float(weight.iloc[0]):.2g}"
-        words.append(text + ".")
-    if weight is not None and len(table) > 2:
-        shares = ", ".join(f"{labels[k]} {float(w):.2f}" for k, w in weight.items())
-        words.append(f"Stacking weights: {shares}.")
+    weights = [
+        f"{what} weights: " + ", ".join(f"{labels[k]} {float(w):.2f}" for k, w in table[c].items())
+        for c, what in (("weight_stacking", "Stacking"), ("weight_pseudo_bma", "pseudo-BMA"))
+        if c in table
+    ]
+    if weights:
+        words.append("; ".join(weights) + ".")
     thr = table.attrs.get("k_threshold")
     for name in names_:
         k = int(table.loc[name, "n_high_k"])
