@@ -394,3 +394,22 @@ def test_report_from_log_with_compare(example):
     )
     html = run.report.to_html()
     assert "<h2>Which model to trust</h2>" in html and "wrong in aggregate" in html
+
+
+@pytest.mark.slow
+def test_compare_log_same_table_from_a_frame_and_a_file(cdnow_csv, example):
+    """One input, one answer: the log as a DataFrame and as a CSV file (DuckDB) give the same
+    comparison; an unknown model is refused before any work."""
+    from clvkit.evaluation import compare_log
+
+    kw = {"models": ["bgnbd", "PoissonExponential"], "calibration_end": CAL,
+          "observation_end": END, "fit_kwargs": {"method": "laplace", "draws": 100},
+          "n_samples": 100, "random_seed": 3}  # fmt: skip
+    a = compare_log(cdnow_transactions(), **kw)
+    b = compare_log(str(cdnow_csv), **kw)
+    assert a.table.index.tolist() == ["bgnbd", "poisson_exp"]
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.words == b.words
+    for log in (cdnow_transactions(), str(cdnow_csv)):
+        with pytest.raises(ClvkitError, match="unknown purchase model 'nosuch'"):
+            compare_log(log, **{**kw, "models": ["bgnbd", "nosuch"]})
