@@ -585,6 +585,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(run.verdict.to_text())
     print()
     print(run.value.report(args.prob))
+    if run.comparison is not None:
+        print("\nWhich model to trust:\n" + "\n".join(f"- {w}" for w in run.comparison.words))
     print(f"\nReport: {Path(path).resolve()}")
     return 0
 
