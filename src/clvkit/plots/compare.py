@@ -28,6 +28,12 @@ def _labels(table: pd.DataFrame) -> list[str]:
     ]
 
 
+def _finish(ax: Any, n: int) -> None:
+    """Rows evenly spaced with a margin; the legend under the plot, clear of the bars."""
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False, fontsize=8)
+
+
 def plot_elpd_differences(comparison: Any, *, ax: Any = None) -> Any:
     """Each model's elpd_loo minus the best one's, with ±2 standard errors of the paired
     difference (a bar that reaches 0 is within noise).
@@ -52,7 +58,7 @@ def plot_elpd_differences(comparison: Any, *, ax: Any = None) -> Any:
     ax.axvline(0, color="grey", lw=1, ls="--")
     ax.set_yticks(y, _labels(t))
     ax.set(xlabel="difference in elpd_loo to the best model", title="PSIS-LOO (calibration)")
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    _finish(ax, len(t))
     return ax
 
 
@@ -83,7 +89,8 @@ def plot_holdout_totals(comparison: Any, *, ax: Any = None) -> Any:
     ax.axvline(float(t["total_actual"].iloc[0]), color=ACTUAL, lw=1.5, label="actual")
     ax.set_yticks(y, _labels(t))
     ax.set(xlabel="holdout purchases, all customers", title="Holdout total")
-    ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.margins(x=0.05)
+    _finish(ax, len(t))
     return ax
 
 
