@@ -275,6 +275,7 @@ def cdnow_csv(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_compare(cdnow_csv, tmp_path, capsys, example):
     out_csv = tmp_path / "table.csv"
     code = main(["compare", str(cdnow_csv), "--models", "bgnbd,poisson_exp",

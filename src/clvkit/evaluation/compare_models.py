@@ -243,10 +243,10 @@ def compare(
     >>> from clvkit.datasets import cdnow_transactions
     >>> rfm = clvkit.calibration_holdout(cdnow_transactions(), calibration_end="1997-09-30",
     ...                                  observation_end="1998-06-30")
-    >>> a = clvkit.BetaGeo().fit(rfm, method="laplace", draws=250, random_seed=1)
+    >>> a = clvkit.BetaGeo().fit(rfm, method="laplace", draws=100, random_seed=1)
     >>> b = clvkit.BetaGeo(priors={"r": {"dist": "LogNormal", "mu": 3.0, "sigma": 0.01}}).fit(
-    ...     rfm, method="laplace", draws=250, random_seed=1)  # a prior far from the data
-    >>> cmp = compare({"default": a, "forced": b}, rfm, n_samples=200)
+    ...     rfm, method="laplace", draws=100, random_seed=1)  # a prior far from the data
+    >>> cmp = compare({"default": a, "forced": b}, rfm, n_samples=100)
     >>> cmp.table.index.tolist(), bool(cmp.table.loc["forced", "elpd_diff"] > 100)
     (['default', 'forced'], True)
     """
