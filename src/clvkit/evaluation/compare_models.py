@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvkit.errors import ClvkitError, ClvkitWarning
+from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.evaluation.common import CELLS, check_prob
 from clvkit.evaluation.predictive import holdout_metrics, holdout_predictive
 from clvkit.evaluation.run import check_unit, fit_model, sample_counts
@@ -258,6 +258,70 @@ def compare(
             "pass the calibration table the models were fitted on."
         )
     rng = make_rng(random_seed)
+    specs, draws, columns, chains = _resolved(fitted, rfm)
+    n = len(rfm)
+    model_names = list(fitted)
+    # LOO on the distinct calibration rows: every column any model reads, computed once
+    calib = [np.asarray(v, dtype=np.float64) for c in columns.values() for v in c.values()]
+    first, inverse, counts = _distinct(np.stack(calib, axis=1))
+    loos = {
+        k: _loo(specs[k], draws[k], {c: v[first] for c, v in columns[k].items()}, counts, chains[k])
+        for k in model_names
+    }
+    pw = np.stack([loos[k].pointwise for k in model_names], axis=1)
+    elpd = np.array([loos[k].elpd for k in model_names])
+    diff, diff_se = _paired(pw, counts, int(np.argmax(elpd)))
+    table = pd.DataFrame(
+        {
+            "label": [specs[k].label for k in model_names],
+            "elpd_loo": elpd,
+            "se": [loos[k].se for k in model_names],
+            "elpd_diff": diff,
+            "diff_se": diff_se,
+            "p_loo": [loos[k].p_loo for k in model_names],
+            "n_high_k": [loos[k].n_high_k() for k in model_names],
+            "weight_stacking": stacking_weights(pw, counts),
+            "weight_pseudo_bma": pseudo_bma_weights(pw, counts, random_seed=rng),
+        },
+        index=pd.Index(model_names, name="model"),
+    )
+    table.attrs.update(
+        prob=prob,
+        k_threshold=min(loos[k].threshold for k in model_names),
+        n_customers=n,
+        n_distinct=int(first.size),
+    )
+    log_scores = None
+    if all(c in rfm for c in HOLDOUT_COLUMNS):
+        y = _holdout_counts(rfm)
+        dur = rfm["duration_holdout"].to_numpy(np.float64)
+        # the holdout log score once per distinct (history, holdout count, holdout length)
+        h_first, h_inverse, h_counts = _distinct(np.stack([*calib, y, dur], axis=1))
+        ls = np.empty((h_first.size, len(model_names)))
+        for j, k in enumerate(model_names):
+            cols = {c: v[h_first] for c, v in columns[k].items()}
+            ls[:, j] = _log_scores(specs[k], draws[k], cols, dur[h_first], y[h_first])
+        _add_log_scores(table, ls, h_counts)
+        log_scores = pd.DataFrame(ls[h_inverse], index=rfm.index.copy(), columns=model_names)
+        per, _ = sample_counts(n, n_samples)
+        for k in model_names:
+            _add_holdout_metrics(table, k, fitted[k], rfm, y, dur, prob, per, rng)
+        table.attrs["n_samples"] = per
+    table = table.sort_values("elpd_loo", ascending=False, kind="stable")
+    table.insert(1, "rank", np.arange(1, len(table) + 1))
+    return Comparison(
+        table=table,
+        loo=loos,
+        pointwise=pd.DataFrame(pw[inverse], index=rfm.index.copy(), columns=model_names),
+        log_scores=log_scores,
+        words=comparison_words(table),
+        prob=prob,
+    )
+
+
+def _resolved(fitted: dict[str, Any], rfm: pd.DataFrame) -> tuple[dict, dict, dict, dict]:
+    """Per model: its spec, ``(S, k)`` draws, validated columns of ``rfm`` and chain count;
+    a point fit or a model fitted in another time unit is refused."""
     unit = rfm.attrs.get("time_unit")
     specs, draws, columns, chains = {}, {}, {}, {}
     for name, m in fitted.items():
@@ -273,106 +337,61 @@ def compare(
             )
         columns[name] = spec.customer_columns(rfm, "rfm")
         chains[name] = int(post.sizes["chain"])
-    n = len(rfm)
-    with_holdout = all(c in rfm for c in HOLDOUT_COLUMNS)
-    # distinct customers over every column any model reads (and the holdout): computed once
-    key_parts = [np.asarray(v, dtype=np.float64) for c in columns.values() for v in c.values()]
-    if with_holdout:
-        y = _holdout_counts(rfm)
-        dur = rfm["duration_holdout"].to_numpy(np.float64)
-        loo_key = np.stack(key_parts, axis=1)
-        key_parts += [y.astype(np.float64), dur]
-    key = np.stack(key_parts, axis=1)
+    return specs, draws, columns, chains
+
+
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First row, row -> distinct row map and count of each distinct row of ``key`` ``(n, c)``."""
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
-    counts = np.bincount(inverse, minlength=first.size).astype(np.float64)
-    # LOO on the distinct calibration rows (without the holdout columns, fewer rows)
-    if with_holdout:
-        _, l_first, l_inv = np.unique(loo_key, axis=0, return_index=True, return_inverse=True)
-        l_inv = l_inv.ravel()
-        l_counts = np.bincount(l_inv, minlength=l_first.size).astype(np.float64)
-    else:
-        l_first, l_inv, l_counts = first, inverse, counts
-    loos: dict[str, Loo] = {}
-    for name in fitted:
-        cols = {c: v[l_first] for c, v in columns[name].items()}
-        loos[name] = _loo(specs[name], draws[name], cols, l_counts, chains[name])
-    model_names = list(fitted)
-    pw = np.stack([loos[k].pointwise for k in model_names], axis=1)
-    elpd = np.array([loos[k].elpd for k in model_names])
-    best = int(np.argmax(elpd))
-    diff, diff_se = _paired(pw, l_counts, best)
-    table = pd.DataFrame(
-        {
-            "label": [specs[k].label for k in model_names],
-            "elpd_loo": elpd,
-            "se": [loos[k].se for k in model_names],
-            "elpd_diff": diff,
-            "diff_se": diff_se,
-            "p_loo": [loos[k].p_loo for k in model_names],
-            "n_high_k": [loos[k].n_high_k() for k in model_names],
-            "weight_stacking": stacking_weights(pw, l_counts),
-            "weight_pseudo_bma": pseudo_bma_weights(pw, l_counts, random_seed=rng),
-        },
-        index=pd.Index(model_names, name="model"),
-    )
-    pointwise = pd.DataFrame(pw[l_inv], index=rfm.index.copy(), columns=model_names)
-    log_scores = None
-    if with_holdout:
-        per, _ = sample_counts(n, n_samples)
-        ls = np.empty((first.size, len(model_names)))
-        for j, name in enumerate(model_names):
-            cols = {c: v[first] for c, v in columns[name].items()}
-            ls[:, j] = _log_scores(specs[name], draws[name], cols, dur[first], y[first])
-        n_inf = (~np.isfinite(ls)).sum(axis=0)
-        for j, name in enumerate(model_names):
-            if n_inf[j]:
-                warnings.warn(
-                    f"{specs[name].label} ({name}) gives probability 0 to the holdout count of "
-                    f"{int(counts[~np.isfinite(ls[:, j])].sum())} customers: its log score is "
-                    "-inf.",
-                    ClvkitWarning,
-                    stacklevel=2,
-                )
-        total_ls = counts @ np.where(np.isfinite(ls), ls, 0.0) - np.where(n_inf > 0, np.inf, 0)
-        best_ls = int(np.argmax(total_ls))
-        with np.errstate(invalid="ignore"):
-            ls_diff, ls_se = _paired(ls, counts, best_ls)
-        table["log_score"] = total_ls
-        table["log_score_diff"] = ls_diff
-        table["log_score_diff_se"] = ls_se
-        for name in model_names:
-            pred = holdout_predictive(
-                fitted[name], rfm, dur, actual=y, prob=prob, n_samples=per, random_seed=rng
+    return first, inverse, np.bincount(inverse, minlength=first.size).astype(np.float64)
+
+
+def _add_log_scores(table: pd.DataFrame, ls: np.ndarray, counts: np.ndarray) -> None:
+    """``log_score`` (summed over customers), its difference to the best and the paired se;
+    a model that gives probability 0 to an observed count scores -inf, with a warning."""
+    bad = ~np.isfinite(ls)
+    for j, name in enumerate(table.index):
+        if bad[:, j].any():
+            warnings.warn(
+                f"{table.loc[name, 'label']} ({name}) gives probability 0 to the holdout count "
+                f"of {int(counts[bad[:, j]].sum()):,} customers: its log score is -inf.",
+                ClvkitWarning,
+                stacklevel=3,
             )
-            met = holdout_metrics(pred, levels=(prob,)).loc["purchases"]
-            table.loc[name, "mae"] = met["mae"]
-            for k in ("total_predicted", "total_lower", "total_upper", "total_actual"):
-                table.loc[name, k] = met[k]
-            table.loc[name, "p_total_at_least_actual"] = met["p_total_at_least_actual"]
-            table.loc[name, "coverage"] = met[f"coverage_{round(100 * prob)}"]
-        log_scores = pd.DataFrame(ls[inverse], index=rfm.index.copy(), columns=model_names)
-        table.attrs["n_samples"] = per
-    table = table.sort_values("elpd_loo", ascending=False, kind="stable")
-    table.insert(1, "rank", np.arange(1, len(table) + 1))
-    thresholds = {loos[k].threshold for k in model_names}
-    table.attrs.update(
-        prob=prob,
-        k_threshold=min(thresholds),
-        n_customers=n,
-        n_distinct=int(l_first.size),
+    total = counts @ np.where(bad, 0.0, ls) - np.where(bad.any(axis=0), np.inf, 0.0)
+    with np.errstate(invalid="ignore"):
+        diff, se = _paired(ls, counts, int(np.argmax(total)))
+    table["log_score"] = total
+    table["log_score_diff"] = diff
+    table["log_score_diff_se"] = se
+
+
+def _add_holdout_metrics(
+    table: pd.DataFrame,
+    name: str,
+    model: Any,
+    rfm: pd.DataFrame,
+    y: np.ndarray,
+    dur: np.ndarray,
+    prob: float,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> None:
+    """MAE, the holdout total with its interval and the per-customer coverage of one model:
+    the backtest's :func:`holdout_predictive` and :func:`holdout_metrics`."""
+    pred = holdout_predictive(
+        model, rfm, dur, actual=y, prob=prob, n_samples=n_samples, random_seed=rng
     )
-    return Comparison(
-        table=table,
-        loo=loos,
-        pointwise=pointwise,
-        log_scores=log_scores,
-        words=comparison_words(table),
-        prob=prob,
-    )
+    met = holdout_metrics(pred, levels=(prob,)).loc["purchases"]
+    for k in ("mae", "total_predicted", "total_lower", "total_upper", "total_actual",
+              "p_total_at_least_actual"):  # fmt: skip
+        table.loc[name, k] = met[k]
+    table.loc[name, "coverage"] = met[f"coverage_{round(100 * prob)}"]
 
 
 def _holdout_counts(rfm: pd.DataFrame) -> np.ndarray:
+    """The holdout counts, with the holdout lengths checked (counts >= 0, lengths > 0)."""
     y = rfm["frequency_holdout"].to_numpy(np.float64)
     bad = ~(np.isfinite(y) & (y >= 0) & (y == np.round(y)))
     dur = rfm["duration_holdout"].to_numpy(np.float64)
@@ -382,8 +401,6 @@ def _holdout_counts(rfm: pd.DataFrame) -> np.ndarray:
         ("duration_holdout", bad_d, "is not a positive duration"),
     ):
         if b.any():
-            from clvkit.errors import bad_rows_error
-
             vals = rfm[col].to_numpy()
             raise bad_rows_error(
                 f"column {col!r} of 'rfm'",
