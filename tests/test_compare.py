@@ -18,7 +18,8 @@ import clvkit
 from clvkit.cli import main
 from clvkit.datasets import cdnow_transactions
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.compare_models import Comparison, compare, comparison_words
+from clvkit.evaluation.compare_models import Comparison, compare
+from clvkit.evaluation.compare_words import comparison_words
 from clvkit.inference.loo import psis_loo, stacking_weights
 from clvkit.models import registry
 from contract import checks

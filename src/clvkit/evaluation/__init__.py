@@ -14,7 +14,8 @@ Models are reached only through the contract (:mod:`clvkit.models.contract`) and
 
 from __future__ import annotations
 
-from clvkit.evaluation.compare_models import Comparison, compare, compare_log, comparison_words
+from clvkit.evaluation.compare_models import Comparison, compare, compare_log
+from clvkit.evaluation.compare_words import comparison_words
 from clvkit.evaluation.ppc import frequency_ppc
 from clvkit.evaluation.predictive import (
     conditional_expectations,
