@@ -41,9 +41,10 @@ Parquet keeps every type exactly, CSV is text.
 Outputs (see ``docs/reliability.md``):
 
 - ``--out`` is checked before any work starts: a bad one fails in well under a second.
-- File outputs (``value``, ``report``, ``summarize``, ``fit``) replace only the named file. The
-  suffix must match the content (.csv/.parquet/.pq tables, .html/.htm report); an existing
-  folder at the path, a file among its parent folders or an unwritable parent is refused.
+- File outputs (``value``, ``report``, ``summarize``, ``fit``, ``compare``) replace only the
+  named file. The suffix must match the content (.csv/.parquet/.pq tables, .html/.htm report);
+  an existing folder at the path, a file among its parent folders or an unwritable parent is
+  refused.
 - Folder outputs (``backtest``, ``demo``) hold a marker file ``.clvkit-output``. An existing
   ``--out`` is replaced only if it is empty or a clvkit output folder with nothing else in it;
   a file, a folder with other files, or the current folder (or a parent of it) is refused.
