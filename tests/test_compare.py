@@ -415,3 +415,11 @@ def test_compare_log_same_table_from_a_frame_and_a_file(cdnow_csv, example):
     for log in (cdnow_transactions(), str(cdnow_csv)):
         with pytest.raises(ClvkitError, match="unknown purchase model 'nosuch'"):
             compare_log(log, **{**kw, "models": ["bgnbd", "nosuch"]})
+
+
+def test_the_callers_table_is_not_modified(cmp, rfm):
+    """The fixture's table went through compare (and the holdout simulations) unchanged."""
+    fresh = clvkit.calibration_holdout(cdnow_transactions(), calibration_end=CAL,
+                                       observation_end=END, amount="amount")  # fmt: skip
+    pd.testing.assert_frame_equal(rfm, fresh)
+    assert rfm.attrs == fresh.attrs
