@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ModelMixture": "clvkit.models.mixture.model",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
+    "compare": "clvkit.evaluation.compare_models",
 }
 _SUBMODULES = {
     "datasets",
