@@ -9,7 +9,7 @@ Examples
 --------
 >>> from clvkit.models import registry
 >>> registry.names("purchase")
-['bgnbd']
+['bgnbd', 'mbgnbd']
 >>> registry.get("BetaGeo").spec.label
 'BG/NBD'
 """

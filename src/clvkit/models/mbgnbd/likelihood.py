@@ -161,7 +161,7 @@ def mbg_loglik_customers(
     >>> ll = mbg_loglik_customers(0.5, 5.0, 1.0, 3.0, np.array([0.0, 2.0]),
     ...                           np.array([0.0, 10.0]), np.array([30.0, 30.0]))
     >>> ll.round(4).tolist()
-    [-0.8044, -8.7398]
+    [-0.6283, -8.0849]
     """
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.where(x > 0, np.asarray(recency, dtype=np.float64), 0.0)

@@ -58,7 +58,7 @@ def mbg_probability_alive(
     >>> round(float(mbg_probability_alive(0.5, 5.0, 1.0, 3.0, 0, 0.0, 0.0)), 4)  # b / (a + b)
     0.75
     >>> round(float(mbg_probability_alive(0.5, 5.0, 1.0, 3.0, 2, 10.0, 30.0)), 4)
-    0.3545
+    0.3755
     """
     return expit(-mbg_log_odds_dead(r, alpha, a, b, frequency, recency, T))
 
