@@ -135,24 +135,34 @@ class MBGNBDSpec(PurchaseSpec):
         pmap: PMap = serial_map,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The contract's expected discounted CLV through BG/NBD's fast route at ``b + 1`` (its
-        compiled quadrature kernels), scaled by :func:`mbg_factor`: the value is linear in
-        P(alive at T). Equal to the generic route (tested)."""
+        compiled quadrature kernels): the value is linear in P(alive at T), so customers without
+        repeat purchases are scaled by their MBG/NBD P(alive). Equal to the generic route
+        (tested)."""
         spend = np.asarray(spend, dtype=np.float64)
-        clv, means = betageo_spec().expected_value(_shifted(params), cols, spend, cashflow, pmap)
-        x, tx, T = _c(cols)
-        zero = x == 0
-        if not zero.any():
+        shifted = _shifted(params)
+        bg = betageo_spec()
+        clv, means = bg.expected_value(shifted, cols, spend, cashflow, pmap)
+        x, _, T = _c(cols)
+        zero = np.flatnonzero(x == 0)
+        if not zero.size:
             return clv, means
-        f = self._factor(params, cols)
-        clv *= f
-        pa = mbg_probability_alive(*_p(params), x, tx, T)
-        means = means.copy()
-        means[0] = pa.mean(axis=0)
-        means[3] = clv.mean(axis=0)
-        # purchases in the horizon of x = 0 customers: BG/NBD given alive, times P(alive)
-        T0, inv = np.unique(T[zero], return_inverse=True)
-        h = float(np.asarray(cashflow.times)[cashflow.horizon_index])
+        T0, inv = np.unique(T[zero], return_inverse=True)  # x = 0 customers differ only in T
+        inv = inv.ravel()
+        f0 = mbg_probability_alive(*_p(params), 0.0, 0.0, T0)  # (S, U0)
+        clv[:, zero] *= f0[:, inv]
+        # the means over draws of P(alive) and of P(alive) x purchases in the horizon: the
+        # latter from BG/NBD's route once more, for the distinct T only, with the horizon's
+        # purchases as the revenue and P(alive) as the spend
+        horizon = Cashflow(
+            times=cashflow.times,
+            revenue_weights=(np.arange(np.size(cashflow.times)) == cashflow.horizon_index) * 1.0,
+            cost_weights=np.zeros(np.size(cashflow.times)),
+            horizon_index=cashflow.horizon_index,
+        )
         new = {"frequency": np.zeros(T0.size), "recency": np.zeros(T0.size), "T": T0}
-        fh = betageo_spec().expected_purchases(_shifted(params), new, np.array([h]))[..., 0]
-        means[1, zero] = (f[:, zero] * fh[:, inv.ravel()]).mean(axis=0)
+        _, hmeans = bg.expected_value(shifted, new, np.ascontiguousarray(f0), horizon, pmap)
+        means = means.copy()
+        means[0, zero] = f0.mean(axis=0)[inv]
+        means[1, zero] = hmeans[3, inv]
+        means[3, zero] = clv[:, zero].mean(axis=0)
         return clv, means
