@@ -171,7 +171,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_fit_value_and_report(cdnow_csv, tmp_path, capsys, rfm):
+def test_cli_fit_and_value(cdnow_csv, tmp_path, capsys, rfm):
     prefix = tmp_path / "m" / "cdnow"
     code, out, _ = _run(
         capsys, "fit", str(cdnow_csv), "--amount", "amount", "--observation-end", CAL,
@@ -196,6 +196,10 @@ def test_cli_fit_value_and_report(cdnow_csv, tmp_path, capsys, rfm):
     api = clvkit.customer_value(loaded, gg, saved, horizon="52W", annual_discount_rate=0.1,
                                 method="expected")  # fmt: skip
     assert api.equity.item() == pytest.approx(equity, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_cli_report(cdnow_csv, tmp_path, capsys):
     html = tmp_path / "r.html"
     code, _, _ = _run(
         capsys, "report", str(cdnow_csv), "--calibration-end", CAL, "--observation-end", END,
