@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "read_purchases": "clvkit.data.summary",
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
+    "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
     "ModelMixture": "clvkit.models.mixture.model",

@@ -9,7 +9,7 @@ Examples
 --------
 >>> from clvkit.models import registry
 >>> registry.names("purchase")
-['bgnbd']
+['bgnbd', 'mbgnbd']
 >>> registry.get("BetaGeo").spec.label
 'BG/NBD'
 """
@@ -28,7 +28,7 @@ from clvkit.models.contract import SUPPORTS, ModelSpec
 __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
 
 #: Modules of the built-in models (each registers its estimator class on import).
-BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma")
+BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma", "clvkit.models.mbgnbd")
 
 _MODELS: dict[str, type] = {}
 _loaded = False
@@ -141,7 +141,12 @@ def spec_of(obj: Any, kind: str, argument: str) -> ModelSpec:
                     f"posterior xarray.Dataset or a dict of parameters, got "
                     f"{type(obj).__name__}. Suggestion: fit the model first and pass it."
                 )
-            hits = [c.spec for c in models(kind) if set(c.spec.param_names) <= keys]
+            # a model whose parameter names another one owns (MBG/NBD: BG/NBD's) opts out
+            hits = [
+                c.spec
+                for c in models(kind)
+                if set(c.spec.param_names) <= keys and getattr(c.spec, "by_param_names", True)
+            ]
             if len(hits) != 1:
                 wanted = {c.spec.name: list(c.spec.param_names) for c in models(kind)}
                 raise ClvkitError(
