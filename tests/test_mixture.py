@@ -449,6 +449,7 @@ def test_dask_route_equals_in_memory(bg, bg_tight, rfm, gg):
 
 def test_blocked_loo_equals_one_call(bg, rfm, monkeypatch):
     """LOO over blocks of distinct customers (bounded memory) equals psis_loo on all of them."""
+    from clvkit.inference import loo as loo_module
     from clvkit.models.mixture import model as mixture_model
 
     cols = bg.spec.customer_columns(rfm)
@@ -459,7 +460,7 @@ def test_blocked_loo_equals_one_call(bg, rfm, monkeypatch):
     }
     params, shape = bg._draws()
     one = psis_loo(bg.spec.loglik(params, dist).reshape(*shape, -1), counts.astype(float))
-    monkeypatch.setattr(mixture_model, "LOO_VALUES", 400 * 97)  # blocks of 97 rows
+    monkeypatch.setattr(loo_module, "LOO_VALUES", 400 * 97)  # blocks of 97 rows
     got = mixture_model.blocked_loo(bg.spec, params, shape, dist, counts.astype(float))
     assert rows.shape[0] > 900 and got.n_observations == len(rfm) == one.n_observations
     np.testing.assert_allclose(got.pointwise, one.pointwise, rtol=1e-12)

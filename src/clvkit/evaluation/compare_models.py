@@ -45,8 +45,7 @@ from clvkit.evaluation.split import split_log
 from clvkit.inference.loo import (
     Loo,
     pseudo_bma_weights,
-    psis_loo,
-    relative_efficiency,
+    psis_loo_blocks,
     stacking_weights,
 )
 from clvkit.models.registry import flat_params, get, names, resolve
@@ -55,10 +54,6 @@ from clvkit.rng import make_rng
 __all__ = ["Comparison", "compare", "compare_log"]
 
 HOLDOUT_COLUMNS = ("frequency_holdout", "duration_holdout")
-#: Log-likelihood values (draws x distinct customers) smoothed at once by the LOO.
-LOO_VALUES = 20_000_000
-#: Distinct customers the relative efficiency is computed from (as clvkit.inference.loo).
-REFF_ROWS = 500
 
 
 @dataclass
@@ -388,34 +383,9 @@ def _holdout_counts(rfm: pd.DataFrame) -> np.ndarray:
 
 
 def _loo(spec: Any, params: dict, cols: dict, counts: np.ndarray, n_chains: int) -> Loo:
-    """PSIS-LOO of the distinct rows ``cols`` (with ``counts``), over blocks of rows so that
-    at most about :data:`LOO_VALUES` log-likelihood values are held at once. Equal to
-    :func:`~clvkit.inference.loo.psis_loo` on the whole matrix: each row is smoothed on its
-    own, and the relative efficiency is computed once, from the rows ``psis_loo`` would use."""
-    S = next(iter(params.values())).shape[0]
-    m = counts.size
-    rows = np.arange(m) if m <= REFF_ROWS else np.linspace(0, m - 1, REFF_ROWS).astype(int)
-    sub = {c: v[rows] for c, v in cols.items()}
-    reff = relative_efficiency(_loglik(spec, params, sub), n_chains, counts[rows])
-    step = max(1, LOO_VALUES // S)
-    parts = []
-    for lo in range(0, m, step):
-        block = {c: v[lo : lo + step] for c, v in cols.items()}
-        parts.append(psis_loo(_loglik(spec, params, block), counts[lo : lo + step], reff=reff))
-    if len(parts) == 1:
-        return parts[0]
-    pointwise = np.concatenate([p.pointwise for p in parts])
-    n = counts.sum()
-    elpd = float(counts @ pointwise)
-    return Loo(
-        elpd=elpd,
-        se=float(np.sqrt(counts @ (pointwise - elpd / n) ** 2)),
-        p_loo=float(sum(p.p_loo for p in parts)),
-        pointwise=pointwise,
-        pareto_k=np.concatenate([p.pareto_k for p in parts]),
-        counts=counts,
-        n_draws=S,
-        reff=reff,
+    """PSIS-LOO of the distinct rows ``cols`` (with ``counts``) in bounded memory."""
+    return psis_loo_blocks(
+        lambda idx: _loglik(spec, params, {c: v[idx] for c, v in cols.items()}), counts, n_chains
     )
 
 

@@ -14,6 +14,7 @@ Bayesian bootstrap (the same paper, section 3.2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "pseudo_bma_weights",
     "psis_log_weights",
     "psis_loo",
+    "psis_loo_blocks",
     "relative_efficiency",
     "stacking_weights",
 ]
@@ -36,6 +38,8 @@ __all__ = [
 _CUTOFF_MIN = float(np.log(np.finfo(float).tiny))
 _BLOCK_VALUES = 4_000_000  # values per block of observations (bounded memory)
 _REFF_ROWS = 500  # observations used for the relative efficiency of large bases
+#: Log-likelihood values (draws x observations) held at once by :func:`psis_loo_blocks`.
+LOO_VALUES = 20_000_000
 
 
 def k_threshold(n_draws: int) -> float:
@@ -207,6 +211,10 @@ class Loo:
         return int(self.counts[self.pareto_k > t].sum())
 
 
+def _reff_rows(n: int) -> np.ndarray:
+    return np.arange(n) if n <= _REFF_ROWS else np.linspace(0, n - 1, _REFF_ROWS).astype(int)
+
+
 def relative_efficiency(
     loglik: np.ndarray, n_chains: int, counts: np.ndarray | None = None
 ) -> float:
@@ -216,7 +224,7 @@ def relative_efficiency(
     s, n = loglik.shape
     if n_chains < 2:
         return 1.0
-    rows = np.arange(n) if n <= _REFF_ROWS else np.linspace(0, n - 1, _REFF_ROWS).astype(int)
+    rows = _reff_rows(n)
     draws = s // n_chains
     ess = np.array([ess_mean(np.exp(loglik[:, i]).reshape(n_chains, draws)) for i in rows])
     w = np.ones(rows.size) if counts is None else np.asarray(counts, dtype=np.float64)[rows]
@@ -377,3 +385,52 @@ def pseudo_bma_weights(
         z = n * (g / g.sum()) @ p
         out += np.exp(z - logsumexp(z))
     return out / n_boot
+
+
+def psis_loo_blocks(
+    loglik_rows: Callable[[np.ndarray], np.ndarray], counts: np.ndarray, n_chains: int
+) -> Loo:
+    """:func:`psis_loo` of many observations, computed over blocks of them so that at most
+    about :data:`LOO_VALUES` log-likelihood values are held at once; equal to one call on the
+    whole matrix (each observation is smoothed on its own, and the relative efficiency is
+    computed first, from the observations :func:`relative_efficiency` would use).
+
+    Parameters
+    ----------
+    loglik_rows : callable
+        ``loglik_rows(idx)`` returns the ``(S, len(idx))`` log-likelihood draws (chains stacked
+        draw-major) of the observations ``idx``.
+    counts : numpy.ndarray
+        How many observations each one stands for ``(m,)``.
+    n_chains : int
+
+    Returns
+    -------
+    Loo
+    """
+    w = np.asarray(counts, dtype=np.float64)
+    m = w.size
+    pick = _reff_rows(m)
+    first = loglik_rows(pick)
+    reff = relative_efficiency(first, n_chains, w[pick]) if first.shape[0] > 1 else 1.0
+    step = max(1, LOO_VALUES // first.shape[0])
+    if step >= m:
+        ll = first if pick.size == m else loglik_rows(np.arange(m))
+        return psis_loo(ll, w, n_chains=n_chains, reff=reff)
+    parts = [
+        psis_loo(loglik_rows(np.arange(lo, min(lo + step, m))), w[lo : lo + step], reff=reff)
+        for lo in range(0, m, step)
+    ]
+    pointwise = np.concatenate([p.pointwise for p in parts])
+    n = w.sum()
+    elpd = float(w @ pointwise)
+    return Loo(
+        elpd=elpd,
+        se=float(np.sqrt(w @ (pointwise - elpd / n) ** 2)),
+        p_loo=float(sum(p.p_loo for p in parts)),
+        pointwise=pointwise,
+        pareto_k=np.concatenate([p.pareto_k for p in parts]),
+        counts=w,
+        n_draws=parts[0].n_draws,
+        reff=reff,
+    )

@@ -22,8 +22,7 @@ from clvkit.errors import ClvkitError
 from clvkit.inference.loo import (
     Loo,
     pseudo_bma_weights,
-    psis_loo,
-    relative_efficiency,
+    psis_loo_blocks,
     stacking_weights,
 )
 from clvkit.models.base import PurchaseModel
@@ -33,7 +32,6 @@ from clvkit.models.registry import get, register
 from clvkit.rng import check_random_seed, make_rng
 
 __all__ = [
-    "LOO_VALUES",
     "WEIGHT_METHODS",
     "MixtureStats",
     "ModelMixture",
@@ -44,7 +42,6 @@ __all__ = [
 #: Weight rules by name (or give a dict component -> weight).
 WEIGHT_METHODS = ("stacking", "pseudo-bma", "equal")
 #: Log-likelihood values (draws x distinct customers) held at once by the LOO weights.
-LOO_VALUES = 4_000_000
 
 
 def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
@@ -606,35 +603,10 @@ def blocked_loo(
     cols: dict[str, np.ndarray],
     counts: np.ndarray,
 ) -> Loo:
-    """:func:`clvkit.inference.loo.psis_loo` of ``spec.loglik`` on distinct customer rows
-    ``cols`` (with ``counts``), over blocks of rows of about :data:`LOO_VALUES` values, so
-    memory stays bounded for large bases; the relative efficiency is computed first on the
-    rows ``psis_loo`` would use, so the result equals one call on every row."""
-    m = counts.size
-    S = shape[0] * shape[1]
-    pick = np.arange(m) if m <= 500 else np.linspace(0, m - 1, 500).astype(int)
-    ll_pick = spec.loglik(params, {c: v[pick] for c, v in cols.items()})
-    reff = relative_efficiency(ll_pick, shape[0], counts[pick])
-    step = max(1, LOO_VALUES // S)
-    parts = []
-    for lo in range(0, m, step):
-        sub = {c: v[lo : lo + step] for c, v in cols.items()}
-        parts.append(psis_loo(spec.loglik(params, sub), counts[lo : lo + step], reff=reff))
-    if len(parts) == 1:
-        return parts[0]
-    pointwise = np.concatenate([p.pointwise for p in parts])
-    n = counts.sum()
-    elpd = float((counts * pointwise).sum())
-    var = float((counts * (pointwise - elpd / n) ** 2).sum() / n)
-    return Loo(
-        elpd=elpd,
-        se=float(np.sqrt(n * var)),
-        p_loo=float(sum(p.p_loo for p in parts)),
-        pointwise=pointwise,
-        pareto_k=np.concatenate([p.pareto_k for p in parts]),
-        counts=counts,
-        n_draws=S,
-        reff=reff,
+    """:func:`clvkit.inference.loo.psis_loo_blocks` of ``spec.loglik`` on the distinct customer
+    rows ``cols`` (with ``counts``): bounded memory, equal to one ``psis_loo`` call."""
+    return psis_loo_blocks(
+        lambda idx: spec.loglik(params, {c: v[idx] for c, v in cols.items()}), counts, shape[0]
     )
 
 
