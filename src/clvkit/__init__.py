@@ -28,11 +28,14 @@ _EXPORTS: dict[str, str] = {
     "read_purchases": "clvkit.data.summary",
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
+    "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",
     "ParetoNBD": "clvkit.models.pnbd.model",
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
+    "ModelMixture": "clvkit.models.mixture.model",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
+    "compare": "clvkit.evaluation.compare_models",
 }
 _SUBMODULES = {
     "datasets",

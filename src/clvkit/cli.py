@@ -1,4 +1,4 @@
-"""The ``clvkit`` command line: demo, fit, value, score, backtest, report and summarize.
+"""The ``clvkit`` command line: demo, fit, value, score, backtest, compare, report and summarize.
 
 Progress goes to stderr (``--quiet`` turns it off): a line per step and, while a fit or the
 backtest runs and stderr is not a terminal, a "still running" line every few seconds. Results
@@ -26,6 +26,13 @@ to that date) and backtests the models with a separate fit on the calibration wi
 and stdout open with the verdict (:mod:`clvkit.evaluation.verdict`). ``clvkit backtest``
 prints the verdict on the backtest.
 
+``clvkit compare PURCHASES --models bgnbd,pnbd --calibration-end DATE --observation-end DATE``
+fits each named purchase model on the calibration window and prints one ranked table (PSIS-LOO,
+stacking and pseudo-BMA weights, holdout log score, MAE, the holdout total with its interval,
+per-customer coverage) and the words on which model the data favour
+(:func:`clvkit.evaluation.compare_models.compare`); ``--out`` writes the table (.csv/.parquet).
+``clvkit report --compare bgnbd,pnbd`` adds the section "Which model to trust" to the report.
+
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
 path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
@@ -34,9 +41,10 @@ Parquet keeps every type exactly, CSV is text.
 Outputs (see ``docs/reliability.md``):
 
 - ``--out`` is checked before any work starts: a bad one fails in well under a second.
-- File outputs (``value``, ``report``, ``summarize``, ``fit``) replace only the named file. The
-  suffix must match the content (.csv/.parquet/.pq tables, .html/.htm report); an existing
-  folder at the path, a file among its parent folders or an unwritable parent is refused.
+- File outputs (``value``, ``report``, ``summarize``, ``fit``, ``compare``) replace only the
+  named file. The suffix must match the content (.csv/.parquet/.pq tables, .html/.htm report);
+  an existing folder at the path, a file among its parent folders or an unwritable parent is
+  refused.
 - Folder outputs (``backtest``, ``demo``) hold a marker file ``.clvkit-output``. An existing
   ``--out`` is replaced only if it is empty or a clvkit output folder with nothing else in it;
   a file, a folder with other files, or the current folder (or a parent of it) is refused.
@@ -270,6 +278,7 @@ def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: st
         **_log_columns(args),
         model=args.model,
         spend_model=args.spend_model,
+        compare=_compare_names(getattr(args, "compare", None), "--compare"),
         fit_kwargs=_fit_kwargs(args),
         value_kwargs=_value_kwargs(args),
         cleaning=_cleaning(args),
@@ -522,17 +531,63 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_names(text: str | None, flag: str) -> list[str] | None:
+    """``--models``/``--compare`` as registered short names (unknown ones refused, listing the
+    registered names; duplicates dropped); ``None`` stays ``None``. At least two."""
+    if text is None:
+        return None
+    from clvkit.models.registry import get
+
+    wanted = [get(n.strip(), "purchase").spec.name for n in text.split(",") if n.strip()]
+    wanted = list(dict.fromkeys(wanted))
+    if len(wanted) < 2:
+        raise ClvkitError(
+            f"argument '{flag}' names {len(wanted)} purchase model ({','.join(wanted) or 'none'}); "
+            "a comparison needs at least 2. Suggestion: e.g. bgnbd,pnbd,mbgnbd."
+        )
+    return wanted
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
+    from clvkit.utils.progress import heartbeat
+
+    if args.out:
+        prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    if args.models is None:
+        from clvkit.models.registry import names
+
+        args.models = ",".join(names("purchase"))
+    wanted = _compare_names(args.models, "--models")  # unknown names fail before any work
+    con = _Console(args.quiet)
+    split = _split(args.purchases, args, con)
+    fitted = {n: _fit(n, "purchase", split.rfm, args, con, "") for n in wanted}
+    from clvkit.evaluation.compare_models import compare
+
+    con.step(f"comparing {', '.join(wanted)}: PSIS-LOO, weights and the holdout")
+    with heartbeat("comparison", not args.quiet, start=con.t0):
+        result = compare(fitted, split.rfm, prob=args.prob, random_seed=args.seed)
+    if args.out:
+        _write_frame(result.table, Path(args.out))
+        con.step(f"comparison table written to {args.out}")
+    print(result.summary())
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from clvkit.utils.io import HTML_SUFFIXES, prepare_output_file
 
     prepare_output_file(args.out, suffixes=HTML_SUFFIXES)
     con = _Console(args.quiet)
     _model_classes(args)  # an unknown model name fails before any work
+    _compare_names(args.compare, "--compare")
     run = _full_report(args.purchases, args, con, f"Customer lifetime value: {args.purchases}")
     path = run.report.write(args.out)
     print(run.verdict.to_text())
     print()
     print(run.value.report(args.prob))
+    if run.comparison is not None:
+        print("\nWhich model to trust:\n" + "\n".join(f"- {w}" for w in run.comparison.words))
     print(f"\nReport: {Path(path).resolve()}")
     return 0
 
@@ -940,6 +995,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser(
+        "compare",
+        help="which purchase model to trust: fit several on the calibration window, rank them "
+        "by PSIS-LOO and on the holdout",
+    )
+    _add_columns(p, amount=None)
+    _add_split(p)
+    p.add_argument(
+        "--models",
+        default=None,
+        metavar="NAME,NAME,...",
+        help="registered purchase models to compare, e.g. bgnbd,pnbd,mbgnbd (default: every "
+        "registered purchase model)",
+    )
+    p.add_argument(
+        "--method",
+        choices=["nuts", "laplace"],
+        default="nuts",
+        help=_default(
+            "nuts: full posterior; laplace: normal approximation (large bases); LOO needs "
+            "posterior draws, so no point fits"
+        ),
+    )
+    p.add_argument("--chains", type=int, default=4, help=_default("NUTS/Laplace chains"))
+    p.add_argument("--draws", type=int, default=1000, help=_default("draws per chain"))
+    p.add_argument("--tune", type=int, default=1000, help=_default("NUTS tuning steps"))
+    _add_seed(p)
+    _add_prob(p)
+    p.add_argument(
+        "--out", default=None, help="CSV or Parquet file (.csv, .parquet, .pq) for the table"
+    )
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
         "report",
         help="value the base as of --observation-end, backtest on the calibration window, "
         "verdict; one self-contained HTML report",
@@ -948,6 +1036,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_split(p)
     p.add_argument("--out", default="report.html", help=_default("HTML file (.html, .htm)"))
     _add_fit(p)
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="NAME,NAME,...",
+        help="add the section 'Which model to trust': these registered purchase models fitted "
+        "on the calibration window and compared (needs --method nuts or laplace) (default: none)",
+    )
     _add_value(p)
     p.set_defaults(func=_cmd_report)
 

@@ -11,7 +11,7 @@ import html
 import io
 import os
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -456,6 +456,50 @@ def _verdict_section(rep: Report, v: Any, prob: float) -> None:
     rep.raw("</div>")
 
 
+#: Row names of the comparison table as the report shows them (``p_loo`` would read as a share).
+_COMPARISON_ROWS = {"p_loo": "effective parameters (p_loo)", "se": "elpd_loo se"}
+
+
+def _comparison_section(rep: Report, comparison: Any) -> None:
+    """ "Which model to trust": the words, the ranked table (models as columns) and the figure."""
+    from clvkit import plots
+
+    table = comparison.table
+    pct = f"{comparison.prob:.0%}"
+    rep.section("Which model to trust")
+    n_cust, n_dist = table.attrs.get("n_customers"), table.attrs.get("n_distinct")
+    rep.text(
+        f"The models are fitted on the same calibration window and compared on its "
+        f"{fmt.count(n_cust)} customers ({fmt.count(n_dist)} distinct histories) by PSIS-LOO "
+        "(leave-one-customer-out predictive accuracy), and on the holdout by the log "
+        "predictive score of each customer's purchase count, the error and the interval of the "
+        "total. A difference smaller than 2 standard errors is within noise.",
+        css="note",
+    )
+    rep.raw('<div class="verdict">')
+    rep.items([(w, "") for w in comparison.words])
+    rep.raw("</div>")
+    shown = table.rename(columns={**_COMPARISON_ROWS, "coverage": f"coverage_{pct}"})
+    shown = shown.set_axis([str(i) for i in shown.index]).T
+    rep.table(
+        shown,
+        by_row=True,
+        note="elpd_diff and log_score_diff: to the best model, with the standard errors of the "
+        "paired differences; n_high_k: customers whose Pareto k exceeds "
+        f"{table.attrs.get('k_threshold', 0.7):.2f} (LOO unreliable for them); weights: "
+        f"stacking and pseudo-BMA; total_*: the holdout total, predicted mean, {pct} "
+        "predictive interval and actual; coverage: share of customers inside their own "
+        f"{pct} intervals (randomized PIT).",
+    )
+    figs = {"elpd_loo difference to the best model (±2 se)": lambda ax: (
+        plots.plot_elpd_differences(table, ax=ax))}  # fmt: skip
+    if "total_actual" in table:
+        figs["Holdout total: predicted interval and actual"] = lambda ax: plots.plot_holdout_totals(
+            table, ax=ax
+        )
+    rep.figures(figs)
+
+
 def build_report(
     rfm: pd.DataFrame,
     transactions_model: Any,
@@ -468,6 +512,7 @@ def build_report(
     prob: float = 0.9,
     top_customers: int = 25,
     currency: str | None = None,
+    comparison: Any = None,
 ) -> Report:
     """Assemble the full report: the verdict first, then value, models and the backtest.
 
@@ -496,6 +541,8 @@ def build_report(
         Rows of the most valuable customers table.
     currency : str, optional
         Currency of the amounts (default ``rfm.attrs["currency"]``).
+    comparison : clvkit.evaluation.Comparison, optional
+        A model comparison (:func:`clvkit.compare`): adds the section "Which model to trust".
 
     Returns
     -------
@@ -707,6 +754,9 @@ def build_report(
             }
         )
 
+    if comparison is not None:
+        _comparison_section(rep, comparison)
+
     rep.section("Settings and versions")
     if settings:
         rep.table(pd.Series({k: setting_text(v_) for k, v_ in settings.items()}, name="value"))
@@ -730,6 +780,8 @@ class ReportRun:
     value : clvkit.value.CustomerValue
     backtest : clvkit.evaluation.BacktestResult
         The backtest, with its own fits on the calibration window.
+    comparison : clvkit.evaluation.Comparison or None
+        The model comparison on the calibration window (with ``compare=``).
     """
 
     report: Report
@@ -739,6 +791,7 @@ class ReportRun:
     spend_model: Any
     value: Any
     backtest: Any
+    comparison: Any = None
 
 
 def _quiet_step(text: str) -> None:
@@ -757,6 +810,7 @@ def report_from_log(
     tz: str | None = None,
     model: str = "bgnbd",
     spend_model: str = "gamma_gamma",
+    compare: Sequence[str] | None = None,
     fit_kwargs: Mapping[str, Any] | None = None,
     value_kwargs: Mapping[str, Any] | None = None,
     cleaning: Mapping[str, Any] | None = None,
@@ -792,6 +846,11 @@ def report_from_log(
         As in :func:`clvkit.rfm_summary`.
     model, spend_model : str
         Registered model names.
+    compare : sequence of str, optional
+        Registered purchase models to compare (at least two, e.g. ``("bgnbd", "pnbd")``):
+        each is fitted on the calibration window (the backtest's fit is reused for ``model``)
+        and :func:`clvkit.compare` adds the section "Which model to trust". Needs posterior
+        draws (``method="nuts"`` or ``"laplace"``).
     fit_kwargs : mapping, optional
         Passed to every ``fit`` (``method``, ``draws``, ``random_seed``...).
     value_kwargs : mapping, optional
@@ -847,6 +906,7 @@ def report_from_log(
     fit_kwargs = dict(fit_kwargs or {})
     if random_seed is not None:
         fit_kwargs.setdefault("random_seed", random_seed)
+    compared = _compared_models(compare, fit_kwargs.get("method", "nuts"))
     cleaning = {k: v for k, v in (cleaning or {}).items() if v is not None}
     columns = {"customer_id": customer_id, "date": date, "amount": amount, "tz": tz}
     # Both summaries read the log itself (a path through DuckDB), so each applies the cleaning
@@ -884,6 +944,45 @@ def report_from_log(
             split, transactions_model=bt_bg, spend_model=bt_gg, prob=prob,
             n_samples=n_samples, random_seed=random_seed,
         )  # fmt: skip
+    comparison = None
+    if compared:
+        from clvkit.evaluation.compare_models import compare as run_comparison
+
+        fits = {
+            n: bt_bg if n == bt_bg.spec.name else fit(n, "purchase", split.rfm, "comparison")
+            for n in compared
+        }
+        step(f"comparing {', '.join(compared)} on the calibration window and the holdout")
+        with heartbeat("model comparison", show_progress, start=clock_start):
+            comparison = run_comparison(
+                fits, split.rfm, prob=prob, n_samples=n_samples, random_seed=random_seed
+            )
     step("rendering the report")
-    rep = build_report(rfm, bg, gg, value, bt, settings=settings, title=title, prob=prob)
-    return ReportRun(rep, rep.verdict, rfm, bg, gg, value, bt)
+    rep = build_report(
+        rfm, bg, gg, value, bt, settings=settings, title=title, prob=prob, comparison=comparison
+    )
+    return ReportRun(rep, rep.verdict, rfm, bg, gg, value, bt, comparison)
+
+
+def _compared_models(compare: Sequence[str] | None, method: str) -> list[str]:
+    """The registered short names of ``compare`` (checked before any work), at least two,
+    with a fit that gives posterior draws."""
+    if compare is None:
+        return []
+    from clvkit.models.registry import get
+
+    if isinstance(compare, str):
+        compare = [c for c in compare.split(",") if c.strip()]
+    wanted = list(dict.fromkeys(get(str(n).strip(), "purchase").spec.name for n in compare))
+    if len(wanted) < 2:
+        raise ClvkitError(
+            f"argument 'compare' names {len(wanted)} purchase model; a comparison needs at "
+            "least 2. Suggestion: compare=('bgnbd', 'pnbd')."
+        )
+    if method not in ("nuts", "laplace"):
+        raise ClvkitError(
+            f"argument 'compare' needs posterior draws (PSIS-LOO), but the fits use "
+            f"method={method!r}, a point fit. Suggestion: fit_kwargs={{'method': 'laplace'}} "
+            "or 'nuts'."
+        )
+    return wanted

@@ -5,13 +5,17 @@ retention and interval coverage.
 - :mod:`clvkit.evaluation.predictive`: per-customer holdout predictions, PIT, metrics;
 - :mod:`clvkit.evaluation.ppc`: the calibration frequency histogram check;
 - :mod:`clvkit.evaluation.tracking`: cohort tracking and retention per period;
-- :mod:`clvkit.evaluation.run`: :func:`backtest` and :class:`BacktestResult`.
+- :mod:`clvkit.evaluation.run`: :func:`backtest` and :class:`BacktestResult`;
+- :mod:`clvkit.evaluation.compare_models`: :func:`compare` (which model to trust: PSIS-LOO,
+  weights, holdout scores) and :func:`compare_log`.
 
 Models are reached only through the contract (:mod:`clvkit.models.contract`) and the registry.
 """
 
 from __future__ import annotations
 
+from clvkit.evaluation.compare_models import Comparison, compare, compare_log
+from clvkit.evaluation.compare_words import comparison_words
 from clvkit.evaluation.ppc import frequency_ppc
 from clvkit.evaluation.predictive import (
     conditional_expectations,
@@ -25,10 +29,14 @@ from clvkit.evaluation.tracking import CohortTracking, cohort_tracking
 __all__ = [
     "BacktestResult",
     "CohortTracking",
+    "Comparison",
     "HoldoutSplit",
     "backtest",
     "backtest_split",
     "cohort_tracking",
+    "compare",
+    "compare_log",
+    "comparison_words",
     "conditional_expectations",
     "frequency_ppc",
     "holdout_metrics",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["ess_bulk", "ess_tail", "rhat"]
+__all__ = ["ess_bulk", "ess_mean", "ess_tail", "rhat"]
 
 
 def _split_chains(x: np.ndarray) -> np.ndarray:
@@ -132,3 +132,11 @@ def ess_tail(x: np.ndarray) -> float:
         _ess(_split_chains((x <= lo).astype(np.float64))),
         _ess(_split_chains((x <= hi).astype(np.float64))),
     )
+
+
+def ess_mean(x: np.ndarray) -> float:
+    """ESS of the mean of the draws (split chains, no rank normalization; ArviZ's "mean")."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[1] < 4:
+        return float("nan")
+    return _ess(_split_chains(x))

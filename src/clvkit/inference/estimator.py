@@ -203,6 +203,9 @@ class ModelBase:
     #: The model's contract: parameter names and supports, names for files and reports.
     spec: ClassVar[ModelSpec]
     _default_priors: ClassVar[dict[str, dict[str, Any]]]
+    #: A model built from other models (a mixture): its ``spec`` depends on its settings, so
+    #: it is set per instance, and the registry finds the class by name only (not listed).
+    composite: ClassVar[bool] = False
 
     def __init__(self, priors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.priors = priors
@@ -241,8 +244,13 @@ class ModelBase:
 
     # ---- the spec ---------------------------------------------------------------------------
     @classmethod
-    def _supports(cls) -> tuple[str, ...]:
-        return tuple(cls.spec.support(n) for n in cls.spec.param_names)
+    def spec_for(cls, attrs: Mapping[str, Any]) -> ModelSpec:
+        """The spec of a posterior of this class with these ``attrs``: ``cls.spec`` (a
+        ``composite`` model rebuilds its spec from them)."""
+        return cls.spec
+
+    def _supports(self) -> tuple[str, ...]:
+        return tuple(self.spec.support(n) for n in self.spec.param_names)
 
     def _resolve_priors(self) -> dict[str, dict[str, Any]]:
         names = self.spec.param_names

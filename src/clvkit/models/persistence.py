@@ -106,7 +106,7 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"argument 'path' ({path!r}) has unreadable model settings or data ({exc}). "
             "Suggestion: save the model again."
         ) from exc
-    missing = [n for n in cls.spec.param_names if n not in idata.posterior]
+    missing = [n for n in model.spec.param_names if n not in idata.posterior]
     if missing or stats.fingerprint != attrs.get("data_fingerprint"):
         raise ClvkitError(
             f"argument 'path' ({path!r}) fails its integrity check (missing {missing} or data "

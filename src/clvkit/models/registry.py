@@ -28,10 +28,17 @@ from clvkit.models.contract import SUPPORTS, ModelSpec
 __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
 
 #: Modules of the built-in models (each registers its estimator class on import).
-BUILTIN = ("clvkit.models.bgnbd", "clvkit.models.gamma_gamma", "clvkit.models.pnbd")
+BUILTIN = (
+    "clvkit.models.bgnbd",
+    "clvkit.models.gamma_gamma",
+    "clvkit.models.mbgnbd",
+    "clvkit.models.pnbd",
+)
 
 _MODELS: dict[str, type] = {}
 _loaded = False
+#: Built-in models made of other models (``composite``), imported after :data:`BUILTIN`.
+BUILTIN_COMPOSITE = ("clvkit.models.mixture",)
 
 
 def register(cls: type) -> type:
@@ -78,16 +85,17 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in BUILTIN:
+        for module in (*BUILTIN, *BUILTIN_COMPOSITE):
             importlib.import_module(module)
 
 
 def models(kind: str | None = None) -> list[type]:
-    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``)."""
+    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``); models
+    built from other models (``composite``, e.g. a mixture) are found by :func:`get` only."""
     _load_builtin()
     seen: dict[str, type] = {}
     for cls in _MODELS.values():
-        if kind is None or cls.spec.kind == kind:
+        if (kind is None or cls.spec.kind == kind) and not getattr(cls, "composite", False):
             seen[cls.spec.name] = cls
     return list(seen.values())
 
@@ -122,8 +130,9 @@ def spec_of(obj: Any, kind: str, argument: str) -> ModelSpec:
         if post is not None and not isinstance(obj, xr.Dataset):
             attrs = {**attrs, **dict(getattr(post, "attrs", {}) or {})}
         name = attrs.get("model")
-        if name:
-            found = get(str(name)).spec
+        if name:  # a model whose spec depends on its settings rebuilds it from the attrs
+            cls = get(str(name))
+            found = cls.spec_for(attrs) if hasattr(cls, "spec_for") else cls.spec
         else:
             if isinstance(obj, dict):
                 keys = set(obj)
@@ -137,7 +146,12 @@ def spec_of(obj: Any, kind: str, argument: str) -> ModelSpec:
                     f"posterior xarray.Dataset or a dict of parameters, got "
                     f"{type(obj).__name__}. Suggestion: fit the model first and pass it."
                 )
-            hits = [c.spec for c in models(kind) if set(c.spec.param_names) <= keys]
+            # a model whose parameter names another one owns (MBG/NBD: BG/NBD's) opts out
+            hits = [
+                c.spec
+                for c in models(kind)
+                if set(c.spec.param_names) <= keys and getattr(c.spec, "by_param_names", True)
+            ]
             if len(hits) != 1:
                 wanted = {c.spec.name: list(c.spec.param_names) for c in models(kind)}
                 raise ClvkitError(

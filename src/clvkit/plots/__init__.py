@@ -8,7 +8,8 @@ axes it drew on.
 - :mod:`clvkit.plots.matrices`: P(alive) and expected purchases over a frequency x recency
   grid and P(alive) along one history, for any purchase model whose columns are
   ``frequency``, ``recency`` and ``T``, built with the model contract's primitives;
-- :mod:`clvkit.plots.value`: CLV and customer-equity distributions.
+- :mod:`clvkit.plots.value`: CLV and customer-equity distributions;
+- :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clvkit.plots.backtest import (
     plot_retention,
     plot_tracking,
 )
+from clvkit.plots.compare import plot_comparison, plot_elpd_differences, plot_holdout_totals
 from clvkit.plots.matrices import (
     plot_expected_purchases_matrix,
     plot_probability_alive_history,
@@ -29,10 +31,13 @@ from clvkit.plots.value import plot_clv_distribution, plot_equity
 
 __all__ = [
     "plot_clv_distribution",
+    "plot_comparison",
     "plot_conditional_expectations",
+    "plot_elpd_differences",
     "plot_equity",
     "plot_expected_purchases_matrix",
     "plot_frequency_ppc",
+    "plot_holdout_totals",
     "plot_pit",
     "plot_probability_alive_history",
     "plot_probability_alive_matrix",

@@ -1,0 +1,105 @@
+"""The MBG/NBD generative process, once: every simulated MBG/NBD purchase in clvkit comes from
+here (``datasets.simulate``, the backtest's predictive samples and cohorts and
+``customer_value(..., method="simulate")`` reach it through
+:meth:`clvkit.models.mbgnbd.spec.MBGNBDSpec.simulate`).
+
+Each (draw, customer) unit is alive at T with its MBG/NBD P(alive | history) (for an empty
+history, a new customer at its first purchase, that is b / (a + b): it may drop out right
+away); an alive unit draws lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x+1), then buys at
+rate lambda and drops out after each purchase with probability p (the BG/NBD process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from clvkit.errors import ClvkitError
+from clvkit.models.contract import EventBatch, Future
+from clvkit.models.mbgnbd.predictions import mbg_probability_alive
+
+__all__ = ["UNIT_EVENTS_MAX", "simulate"]
+
+#: Most events one (draw, customer) unit may have in the horizon (their times are held in
+#: memory together): beyond it :func:`simulate` raises ``ClvkitError`` instead of running out.
+UNIT_EVENTS_MAX = 20_000_000
+
+
+def simulate(
+    r: np.ndarray,
+    alpha: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    tx: np.ndarray,
+    T: np.ndarray,
+    horizon: float | np.ndarray,
+    rng: np.random.Generator,
+    batch_size: int = 2_000_000,
+) -> Future:
+    """One future per (draw, customer) over ``(T, T + horizon]``, exactly and without loops.
+
+    Parameters ``(S, 1)``; customers ``(n,)``; ``horizon`` a number or ``(n,)``.
+
+    An alive unit would make ``K0 ~ Poisson(lam H)`` purchases in the horizon ``H`` if it
+    never dropped out; it drops out after its ``M``-th future purchase, ``M ~ Geometric(p)``,
+    so ``N = min(K0, M)`` purchases fall in the horizon. If ``M > K0`` their times are ``K0``
+    iid uniforms on ``(0, H)``; else it dies at ``tau = H * Beta(M, K0 - M + 1)`` (the M-th
+    order statistic of ``K0`` uniforms) and the other ``M - 1`` times are iid uniform on
+    ``(0, tau)``. ``Future.latent`` records ``lam`` and ``p`` per alive unit (``p`` NaN where
+    no purchase fell in the horizon, so it was not needed).
+    """
+    shape = np.broadcast_shapes(r.shape, x.shape)
+    H = np.broadcast_to(np.asarray(horizon, dtype=np.float64), x.shape)
+    pa = np.broadcast_to(mbg_probability_alive(r, alpha, a, b, x, tx, T), shape)
+    di, ci = np.nonzero(rng.random(shape) < pa)  # alive units: draw index, customer index
+    lam = rng.gamma(r[di, 0] + x[ci]) / (alpha[di, 0] + T[ci])  # Gamma(r + x, alpha + T)
+    k0 = rng.poisson(lam * H[ci])  # purchases in the horizon if the customer never dropped out
+    tau = np.full(di.shape, np.inf)  # death time; alive customers who buy nothing live on
+    p_unit = np.full(di.shape, np.nan)
+
+    def batches() -> Iterator[EventBatch]:
+        buy = np.nonzero(k0 > 0)[0]
+        start, bounds = 0, np.cumsum(k0[buy])
+        while start < buy.size:
+            done = bounds[start - 1] if start else 0
+            end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, side="right")))
+            units = buy[start:end]
+            start = end
+            kb = k0[units]
+            d_b, c_b = di[units], ci[units]
+            hb = H[c_b]
+            pdrop = rng.beta(a[d_b, 0], b[d_b, 0] + x[c_b] + 1.0)  # Beta(a, b + x + 1)
+            p_unit[units] = pdrop
+            mb = rng.geometric(np.maximum(pdrop, 1e-300))  # the purchase after which it drops
+            died = mb <= kb
+            nb = np.minimum(kb, mb)
+            if nb.max() > UNIT_EVENTS_MAX:
+                i = int(np.argmax(nb))
+                raise ClvkitError(
+                    f"a simulated customer (index {int(c_b[i])}) makes {int(nb[i]):,} purchases "
+                    f"in the horizon ({float(hb[i]):g} time units): more than the "
+                    f"{UNIT_EVENTS_MAX:,} events one customer may have, as its purchase rate "
+                    "times the horizon is too large to simulate event by event. Suggestion: "
+                    "use a shorter horizon, or the expected values (method='expected')."
+                )
+            tau_b = np.full(units.shape, np.inf)
+            if np.any(died):
+                tau_b[died] = hb[died] * rng.beta(mb[died], kb[died] - mb[died] + 1)
+            tau[units] = tau_b
+            owner = np.repeat(np.arange(units.size), nb)
+            upper = np.where(died, tau_b, hb)
+            times = rng.random(owner.size) * upper[owner]
+            last = np.cumsum(nb) - 1
+            times[last[died]] = tau_b[died]
+            yield EventBatch(draw=d_b, customer=c_b, count=nb, times=times)
+
+    return Future(
+        p_alive=np.array(pa),
+        alive_draw=di,
+        alive_customer=ci,
+        death=tau,
+        batches=batches(),
+        latent={"lam": lam, "p": p_unit},
+    )
