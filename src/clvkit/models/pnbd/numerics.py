@@ -19,9 +19,13 @@ whose ratio is below ``ζ``, summed until the tail bound ``t_n ζ / (1 - ζ)`` i
 For ``ζ > ZMAX`` (``A`` and ``B`` far apart) the series is slow; there ``K`` is the integral
 over ``u = τ - τ0 in [0, U0]`` by composite Gauss-Legendre in ``y = log(1 + u / min(A, B))``
 (a log-concave integrand; panels start at the scale of its steepest slope and double up to
-``HMAX``) plus the series of the tail ``u > U0 = max(A, B) - 2 min(A, B)``, where ``ζ = 1/2``. Derivatives
-of ``log K`` in ``(p, q, A, B)`` come from the same sums (term by term for the series, under
-the integral for the quadrature).
+``min(HMAX, HSCALE / sqrt(1 + p + q))``) plus the series of the tail ``u > U0 = max(A, B) -
+2 min(A, B)``, where ``ζ = 1/2``. Derivatives of ``log K`` in ``(p, q, A, B)`` come from the
+same sums (term by term for the series, under the integral for the quadrature).
+
+The likelihood, P(alive) and the per-customer log-likelihood evaluate many pairs at once with
+:func:`k_table` (series coefficients tabulated once per frequency); :func:`log_k` is the
+pair-by-pair route (and the fallback), tested equal.
 """
 
 from __future__ import annotations
