@@ -212,7 +212,7 @@ def test_numpy_numba_pymc_and_per_customer_logliks_are_one_function(rfm):
     model = Model()
     stats_, _ = model._prepare(rfm)
     names = SPEC.param_names
-    supports = Model._supports()
+    supports = Model()._supports()
     priors = resolve_priors(Model._default_priors, None)
     codes, pars = sampling.prior_arrays(names, priors, supports)
     kern = model._native_kernel(stats_, codes, pars)
