@@ -234,7 +234,7 @@ def test_numba_kernels_match_numpy_and_pymc(cdnow):
     for cls, stats, build, overrides, points in cases:
         names = cls.spec.param_names
         priors = resolve_priors(cls._default_priors, overrides)
-        codes, pars = _sampling.prior_arrays(names, priors, cls._supports())
+        codes, pars = _sampling.prior_arrays(names, priors, cls()._supports())
         kern = cls()._native_kernel(stats, codes, pars)
         kernel = _sampling.kernel_logp(kern.logp, kern.arrays)
         numpy_obj = ModelBase._objective(cls(), stats, priors)  # log posterior, no Jacobian

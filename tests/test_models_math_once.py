@@ -54,7 +54,7 @@ def test_numpy_numba_pymc_and_per_customer_logliks_are_one_function(cdnow, which
     model = cls()
     stats, _ = model._prepare(rfm)
     names = cls.spec.param_names
-    supports = cls._supports()
+    supports = cls()._supports()
     priors = resolve_priors(cls._default_priors, None)
     codes, pars = sampling.prior_arrays(names, priors, supports)
     kern = model._native_kernel(stats, codes, pars)
