@@ -1090,7 +1090,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "blas__ldflags" not in flags:
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=") if f)
-    from clvkit.utils.io import Terminated, sigterm_as_exception
+    from clvkit.utils.io import Terminated, sigterm_as_exception, terminated
 
     # SIGTERM becomes Terminated (a BaseException) while main runs, so `finally` blocks remove
     # temporary files and staging folders; the previous handler is restored on return.
@@ -1119,6 +1119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("clvkit: interrupted", file=sys.stderr)
             return 130
+        except Exception:
+            if terminated():  # a library (DuckDB: "Query interrupted") caught our Terminated
+                print("clvkit: terminated (SIGTERM); temporary files removed", file=sys.stderr)
+                return EXIT_SIGTERM
+            raise
 
 
 def _silence_stdout() -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "publish_dir",
     "recover_output_dir",
     "sigterm_as_exception",
+    "terminated",
     "staged_output_dir",
     "temporary_paths",
     "write_atomic",
@@ -84,6 +85,13 @@ class _SignalState(threading.local):
 
 
 _state = _SignalState()
+
+
+def terminated() -> bool:
+    """Whether SIGTERM arrived inside the current :func:`sigterm_as_exception` block (a library
+    that catches the :class:`Terminated` it raised, as DuckDB turns it into "Query
+    interrupted", cannot hide the signal)."""
+    return _state.fired
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
