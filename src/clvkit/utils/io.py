@@ -52,9 +52,9 @@ __all__ = [
     "publish_dir",
     "recover_output_dir",
     "sigterm_as_exception",
-    "terminated",
     "staged_output_dir",
     "temporary_paths",
+    "terminated",
     "write_atomic",
 ]
 
