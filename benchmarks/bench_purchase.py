@@ -64,19 +64,20 @@ from clvkit import {cls}
 {{load}}
 t1 = time.perf_counter()
 m = {cls}().fit(rfm, method="mle")
-d = {{}}
+d = {{{{}}}}
 """
 
 
 def _pmm(cls: str, method: str, names: str, sampler: str | None = None) -> str:
-    config = f"sampler_config={{'nuts_sampler': '{sampler}'}}" if sampler else ""
+    config = f"sampler_config={{{{'nuts_sampler': '{sampler}'}}}}" if sampler else ""
     fit = (
         f'idata = model.fit(method="{method}")'
         if method == "map"
         else f'idata = model.fit(method="{method}", chains=4, draws=1000, tune=1000, '
         "random_seed=1, progressbar=False)"
     )
-    diag = "d = {{}}" if method == "map" else _PEER_DIAG.format(names=names)
+    diag = "d = {}" if method == "map" else _PEER_DIAG.format(names=names)
+    diag = diag.replace("{", "{{").replace("}", "}}")  # literal through the later .format
     return f"""
 import time; t0 = time.perf_counter()
 from pymc_marketing.clv import {cls}
@@ -98,7 +99,7 @@ from lifetimes import {cls}
 x, tx, T = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
 t1 = time.perf_counter()
 {cls}().fit(x, tx, T)
-d = {{}}
+d = {{{{}}}}
 """
 
 
@@ -155,9 +156,14 @@ def run_case(code: str, timeout: float | None) -> dict:
     return out
 
 
-def fits(runs: int, timeout: float, clvkit_timeout: float | None) -> list[str]:
+def fits(
+    runs: int, timeout: float, clvkit_timeout: float | None, rows_from: str | None = None
+) -> list[str]:
     rows = []
-    for name, code in CASES.items():
+    if rows_from:  # the rows of an earlier run's log (a rerun of the later sections only)
+        with open(rows_from) as fh:
+            rows = [ln.rstrip("\n") for ln in fh if ln.startswith("| ")]
+    for name, code in CASES.items() if not rows_from else ():
         slow = any(name.startswith(s) for s in SLOW)
         limit = timeout if slow else clvkit_timeout
         results = [run_case(code, limit) for _ in range(1 if slow else runs)]
@@ -254,7 +260,7 @@ import numpy as np
 import clvkit
 from clvkit import GammaGamma, ParetoNBD
 from clvkit.datasets import simulate
-rfm = simulate({n}, r=2.0, alpha=8.0, a=1.0, b=12.0, p=6.0, q=4.0, v=15.0,
+rfm = simulate(@N@, r=2.0, alpha=8.0, a=1.0, b=12.0, p=6.0, q=4.0, v=15.0,
                random_seed=5).rfm()
 rng = np.random.default_rng(0)
 def jitter(point, n):  # 1,000 draws around a point, 5% on the log scale
@@ -265,13 +271,13 @@ gg = GammaGamma.from_params(**jitter({"p": 6.0, "q": 4.0, "v": 15.0}, 1000))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 t = time.perf_counter()
 v = clvkit.customer_value(pn, gg, rfm, horizon="52W", period="4W", annual_discount_rate=0.1,
-                          method="{method}", random_seed=1)
+                          method="@METHOD@", random_seed=1)
 sec = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 e = v.equity_interval(0.9)
-print("@@" + json.dumps({{"seconds": sec, "peak": peak, "before": before,
+print("@@" + json.dumps({"seconds": sec, "peak": peak, "before": before,
                          "equity": float(e["mean"]), "lo": float(e["lower"]),
-                         "hi": float(e["upper"])}}))
+                         "hi": float(e["upper"])}))
 """
 
 
@@ -292,7 +298,7 @@ def scale_section(n: int) -> list[str]:
     rows = []
     for method in ("expected", "simulate"):
         proc = subprocess.run(
-            [sys.executable, "-c", _SCALE.format(method=method, n=n)], capture_output=True,
+            [sys.executable, "-c", _SCALE.replace("@METHOD@", method).replace("@N@", str(n))], capture_output=True,
             text=True, check=False, env=dict(os.environ, PYTHONWARNINGS="ignore"),
         )  # fmt: skip
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
@@ -315,6 +321,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=420.0)
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--scale-n", type=int, default=1_000_000)
+    parser.add_argument("--fit-rows-from", help="reuse the fit rows printed by an earlier run")
     parser.add_argument(
         "--clvkit-timeout", type=float, default=None, help="stop clvkit's fits after this"
     )
@@ -327,7 +334,7 @@ def main() -> int:
         "- Versions: "
         + versions(["clvkit", "numpy", "pymc", "nutpie", "numba", "lifetimes", "pymc-marketing"]),
         "",
-        *fits(args.runs, args.timeout, args.clvkit_timeout),
+        *fits(args.runs, args.timeout, args.clvkit_timeout, args.fit_rows_from),
         *clv_section(),
         *([] if args.skip_scale else scale_section(args.scale_n)),
         "",

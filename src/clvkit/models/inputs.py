@@ -11,7 +11,13 @@ import pandas as pd
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit
 
-__all__ = ["RFMArrays", "check_time_unit", "validate_rfm"]
+__all__ = [
+    "RFMArrays",
+    "check_time_unit",
+    "purchase_training_table",
+    "rate_meaning",
+    "validate_rfm",
+]
 
 
 @dataclass(frozen=True)
@@ -183,3 +189,35 @@ def check_time_unit(data_unit: str | None, model_unit: str | None, argument: str
             f"{model_unit!r}. Suggestion: rebuild the RFM table with time_unit={model_unit!r} "
             "or refit the model."
         )
+
+
+def purchase_training_table(rfm: pd.DataFrame, dropout: str) -> RFMArrays:
+    """:func:`validate_rfm` for fitting a purchase model: the table must carry its time unit and
+    hold at least one repeat purchase (else ``ClvkitError``; ``dropout`` completes the sentence
+    "the data say nothing about purchase rates beyond 'low' and ...")."""
+    data = validate_rfm(rfm)
+    if data.time_unit is None:
+        raise ClvkitError(
+            "argument 'rfm' has no attrs['time_unit'], so horizons would be ambiguous. "
+            "Suggestion: build it with clvkit.rfm_summary(..., time_unit='W') or set "
+            "rfm.attrs['time_unit'] = 'W' (or 'D', '30D', ...)."
+        )
+    if not (data.frequency > 0).any():
+        raise ClvkitError(
+            f"column 'frequency' of 'rfm' is 0 for all {data.frequency.size:,} customers: "
+            "nobody made a repeat purchase, so the data say nothing about purchase rates "
+            f"beyond 'low' and {dropout}. Suggestion: use a longer calibration window (or more "
+            "customers), so that some customers buy again."
+        )
+    return data
+
+
+def rate_meaning(up: list[str], values: dict[str, float]) -> list[str]:
+    """The sentence for an unbounded MLE of the Gamma(r, alpha) purchase rate, if it is one."""
+    if not {"r", "alpha"} <= set(up):
+        return []
+    rate = values["r"] / values["alpha"]
+    return [
+        "the purchase rates show no variation between customers that the model can "
+        f"measure: Gamma(r, alpha) shrinks to one rate, r/alpha = {rate:.4g} per time unit"
+    ]

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.errors import ClvkitError
 from clvkit.inference.estimator import pymc_prior
 from clvkit.models.base import PurchaseModel
-from clvkit.models.inputs import validate_rfm
+from clvkit.models.inputs import purchase_training_table, rate_meaning
 from clvkit.models.mbgnbd.likelihood import MBGStats, compress_mbg, mbg_loglik_grad
 from clvkit.models.mbgnbd.spec import MBGNBDSpec
 from clvkit.models.registry import register
@@ -76,33 +75,14 @@ class ModifiedBetaGeo(PurchaseModel):
 
     # ---- hooks ------------------------------------------------------------------------------
     def _prepare(self, rfm: pd.DataFrame) -> tuple[MBGStats, str | None]:
-        data = validate_rfm(rfm)
-        if data.time_unit is None:
-            raise ClvkitError(
-                "argument 'rfm' has no attrs['time_unit'], so horizons would be ambiguous. "
-                "Suggestion: build it with clvkit.rfm_summary(..., time_unit='W') or set "
-                "rfm.attrs['time_unit'] = 'W' (or 'D', '30D', ...)."
-            )
-        if not (data.frequency > 0).any():
-            raise ClvkitError(
-                f"column 'frequency' of 'rfm' is 0 for all {data.frequency.size:,} customers: "
-                "nobody made a repeat purchase, so the data say nothing about purchase rates "
-                "beyond 'low' and cannot tell early dropout from a low rate. Suggestion: use a "
-                "longer calibration window (or more customers), so that some customers buy again."
-            )
+        data = purchase_training_table(rfm, "cannot tell early dropout from a low rate")
         return compress_mbg(data.frequency, data.recency, data.T), data.time_unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: MBGStats) -> tuple[float, np.ndarray]:
         return mbg_loglik_grad(theta, stats)
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
-        parts = []
-        if {"r", "alpha"} <= set(up):
-            rate = values["r"] / values["alpha"]
-            parts.append(
-                "the purchase rates show no variation between customers that the model can "
-                f"measure: Gamma(r, alpha) shrinks to one rate, r/alpha = {rate:.4g} per time unit"
-            )
+        parts = rate_meaning(up, values)
         if {"a", "b"} <= set(up):
             p = values["a"] / (values["a"] + values["b"])
             parts.append(
