@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import xarray as xr
 
-__all__ = ["by_frequency", "fingerprint"]
+__all__ = ["by_frequency", "distinct_rows", "fingerprint", "rfm_rows", "rfm_rows_dataset"]
+
+RFM_ROWS = ("frequency", "recency", "T", "weight")
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
@@ -30,3 +33,32 @@ def by_frequency(frequency: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray,
     x_values, x_index = np.unique(frequency, return_inverse=True)
     x_weight = np.bincount(x_index, weights=weight, minlength=x_values.size)
     return x_values, x_weight, x_index
+
+
+def distinct_rows(*columns: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Distinct rows of the float64 columns, sorted, and the total weight of each.
+
+    Returns one contiguous array per column (the distinct rows) and their weights last.
+
+    Examples
+    --------
+    >>> x, t, w = distinct_rows(np.array([1, 0, 1]), np.array([2.0, 0.0, 2.0]))
+    >>> x.tolist(), t.tolist(), w.tolist()
+    ([0.0, 1.0], [0.0, 2.0], [1.0, 2.0])
+    """
+    rows = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    w_in = np.ones(rows.shape[0]) if weight is None else np.asarray(weight, np.float64)
+    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
+    return (*(np.ascontiguousarray(uniq[:, k]) for k in range(uniq.shape[1])), w)
+
+
+def rfm_rows_dataset(stats: object) -> xr.Dataset:
+    """The ``frequency, recency, T, weight`` rows of compressed statistics, as saved with a
+    model (``observed_data``)."""
+    return xr.Dataset({n: ("row", getattr(stats, n)) for n in RFM_ROWS})
+
+
+def rfm_rows(ds: xr.Dataset) -> tuple[np.ndarray, ...]:
+    """The ``frequency, recency, T, weight`` arrays of a saved ``observed_data``."""
+    return tuple(ds[n].to_numpy() for n in RFM_ROWS)

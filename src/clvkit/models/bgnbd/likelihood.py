@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, fingerprint
+from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
 
 __all__ = ["BGStats", "bg_loglik", "bg_loglik_customers", "bg_loglik_grad", "compress_bg"]
 
@@ -63,13 +63,8 @@ def compress_bg(
     >>> s.n_rows, s.weight.tolist()
     (2, [2.0, 1.0])
     """
-    x = np.asarray(frequency, dtype=np.float64)
-    rows = np.column_stack([x, np.asarray(recency, np.float64), np.asarray(T, np.float64)])
-    w_in = np.ones(x.size) if weight is None else np.asarray(weight, np.float64)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
-    x_values, x_weight, x_index = by_frequency(uniq[:, 0], w)
-    return BGStats(uniq[:, 0], uniq[:, 1], uniq[:, 2], w, x_values, x_weight, x_index)
+    x, tx, t, w = distinct_rows(frequency, recency, T, weight=weight)
+    return BGStats(x, tx, t, w, *by_frequency(x, w))
 
 
 # --------------------------------------------------------------------------------------------

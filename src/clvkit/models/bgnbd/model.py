@@ -14,6 +14,7 @@ from clvkit.models.bgnbd.likelihood import BGStats, bg_loglik_grad, compress_bg
 from clvkit.models.bgnbd.spec import BGNBDSpec
 from clvkit.models.inputs import purchase_training_table, rate_meaning
 from clvkit.models.registry import register
+from clvkit.models.stats import rfm_rows, rfm_rows_dataset
 
 __all__ = ["BetaGeo", "bg_pymc"]
 
@@ -119,23 +120,11 @@ class BetaGeo(PurchaseModel):
         return bg_pymc(stats, priors)
 
     def _observed_data(self, stats: BGStats) -> xr.Dataset:
-        return xr.Dataset(
-            {
-                "frequency": ("row", stats.frequency),
-                "recency": ("row", stats.recency),
-                "T": ("row", stats.T),
-                "weight": ("row", stats.weight),
-            }
-        )
+        return rfm_rows_dataset(stats)
 
     @staticmethod
     def _stats_from_observed(ds: xr.Dataset) -> BGStats:
-        return compress_bg(
-            ds["frequency"].to_numpy(),
-            ds["recency"].to_numpy(),
-            ds["T"].to_numpy(),
-            ds["weight"].to_numpy(),
-        )
+        return compress_bg(*rfm_rows(ds))
 
 
 def bg_pymc(s: BGStats, priors: dict[str, dict[str, Any]]) -> Any:

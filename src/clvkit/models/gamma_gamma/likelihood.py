@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, fingerprint
+from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
 
 __all__ = ["GGStats", "compress_gg", "gg_loglik", "gg_loglik_customers", "gg_loglik_grad"]
 
@@ -53,13 +53,8 @@ def compress_gg(
     >>> s.n_rows, s.n_customers
     (2, 3)
     """
-    x = np.asarray(frequency, dtype=np.float64)
-    rows = np.column_stack([x, np.asarray(monetary_value, np.float64)])
-    w_in = np.ones(x.size) if weight is None else np.asarray(weight, np.float64)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
-    x_values, x_weight, x_index = by_frequency(uniq[:, 0], w)
-    return GGStats(uniq[:, 0], uniq[:, 1], w, x_values, x_weight, x_index)
+    x, m, w = distinct_rows(frequency, monetary_value, weight=weight)
+    return GGStats(x, m, w, *by_frequency(x, w))
 
 
 # --------------------------------------------------------------------------------------------

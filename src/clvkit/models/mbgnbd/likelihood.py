@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, fingerprint
+from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
 
 __all__ = [
     "MBGStats",
@@ -83,12 +83,8 @@ def compress_mbg(
     """
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.where(x > 0, np.asarray(recency, np.float64), 0.0)
-    rows = np.column_stack([x, tx, np.asarray(T, np.float64)])
-    w_in = np.ones(x.size) if weight is None else np.asarray(weight, np.float64)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
-    x_values, x_weight, x_index = by_frequency(uniq[:, 0], w)
-    return MBGStats(uniq[:, 0], uniq[:, 1], uniq[:, 2], w, x_values, x_weight, x_index)
+    x, tx, t, w = distinct_rows(x, tx, T, weight=weight)
+    return MBGStats(x, tx, t, w, *by_frequency(x, w))
 
 
 def _a_term(r, alpha, a, b, x):

@@ -14,6 +14,7 @@ from clvkit.models.inputs import purchase_training_table, rate_meaning
 from clvkit.models.mbgnbd.likelihood import MBGStats, compress_mbg, mbg_loglik_grad
 from clvkit.models.mbgnbd.spec import MBGNBDSpec
 from clvkit.models.registry import register
+from clvkit.models.stats import rfm_rows, rfm_rows_dataset
 
 __all__ = ["ModifiedBetaGeo", "mbg_pymc"]
 
@@ -109,23 +110,11 @@ class ModifiedBetaGeo(PurchaseModel):
         return mbg_pymc(stats, priors)
 
     def _observed_data(self, stats: MBGStats) -> xr.Dataset:
-        return xr.Dataset(
-            {
-                "frequency": ("row", stats.frequency),
-                "recency": ("row", stats.recency),
-                "T": ("row", stats.T),
-                "weight": ("row", stats.weight),
-            }
-        )
+        return rfm_rows_dataset(stats)
 
     @staticmethod
     def _stats_from_observed(ds: xr.Dataset) -> MBGStats:
-        return compress_mbg(
-            ds["frequency"].to_numpy(),
-            ds["recency"].to_numpy(),
-            ds["T"].to_numpy(),
-            ds["weight"].to_numpy(),
-        )
+        return compress_mbg(*rfm_rows(ds))
 
 
 def mbg_pymc(s: MBGStats, priors: dict[str, dict[str, Any]]) -> Any:

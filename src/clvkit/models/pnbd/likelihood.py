@@ -16,7 +16,7 @@ import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
 from clvkit.models.pnbd.numerics import k_table
-from clvkit.models.stats import by_frequency, fingerprint
+from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
@@ -70,14 +70,9 @@ def compress_pnbd(
     >>> s.n_rows, s.weight.tolist()
     (2, [2.0, 1.0])
     """
-    x = np.asarray(frequency, dtype=np.float64)
-    rows = np.column_stack([x, np.asarray(recency, np.float64), np.asarray(T, np.float64)])
-    w_in = np.ones(x.size) if weight is None else np.asarray(weight, np.float64)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
-    x_values, x_weight, _ = by_frequency(uniq[:, 0], w)
-    cols = [np.ascontiguousarray(uniq[:, k]) for k in range(3)]
-    return PNBStats(*cols, w, x_values, x_weight, _pairs(*cols, w, x_values, x_weight))
+    cols = distinct_rows(frequency, recency, T, weight=weight)
+    x_values, x_weight, _ = by_frequency(cols[0], cols[3])
+    return PNBStats(*cols, x_values, x_weight, _pairs(*cols, x_values, x_weight))
 
 
 def _index(values: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from clvkit.models.pnbd.likelihood import (
 )
 from clvkit.models.pnbd.spec import ParetoNBDSpec
 from clvkit.models.registry import register
+from clvkit.models.stats import rfm_rows, rfm_rows_dataset
 
 __all__ = ["ParetoNBD"]
 
@@ -106,20 +107,8 @@ class ParetoNBD(PurchaseModel):
         return pnbd_native_kernel(stats, codes, pars)
 
     def _observed_data(self, stats: PNBStats) -> xr.Dataset:
-        return xr.Dataset(
-            {
-                "frequency": ("row", stats.frequency),
-                "recency": ("row", stats.recency),
-                "T": ("row", stats.T),
-                "weight": ("row", stats.weight),
-            }
-        )
+        return rfm_rows_dataset(stats)
 
     @staticmethod
     def _stats_from_observed(ds: xr.Dataset) -> PNBStats:
-        return compress_pnbd(
-            ds["frequency"].to_numpy(),
-            ds["recency"].to_numpy(),
-            ds["T"].to_numpy(),
-            ds["weight"].to_numpy(),
-        )
+        return compress_pnbd(*rfm_rows(ds))
