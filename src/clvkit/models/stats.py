@@ -8,11 +8,19 @@ once per distinct frequency.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["by_frequency", "distinct_rows", "fingerprint", "rfm_rows", "rfm_rows_dataset"]
+__all__ = [
+    "RFMRows",
+    "by_frequency",
+    "distinct_rows",
+    "fingerprint",
+    "rfm_rows",
+    "rfm_rows_dataset",
+]
 
 RFM_ROWS = ("frequency", "recency", "T", "weight")
 
@@ -62,3 +70,26 @@ def rfm_rows_dataset(stats: object) -> xr.Dataset:
 def rfm_rows(ds: xr.Dataset) -> tuple[np.ndarray, ...]:
     """The ``frequency, recency, T, weight`` arrays of a saved ``observed_data``."""
     return tuple(ds[n].to_numpy() for n in RFM_ROWS)
+
+
+@dataclass(frozen=True)
+class RFMRows:
+    """Distinct ``(frequency, recency, T)`` rows with their ``weight`` (customer counts); the
+    base of the purchase models' compressed statistics."""
+
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.weight.sum())
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.weight.size)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.frequency, self.recency, self.T, self.weight)

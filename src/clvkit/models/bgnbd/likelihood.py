@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
+from clvkit.models.stats import RFMRows, by_frequency, distinct_rows
 
 __all__ = ["BGStats", "bg_loglik", "bg_loglik_customers", "bg_loglik_grad", "compress_bg"]
 
 
 @dataclass(frozen=True)
-class BGStats:
+class BGStats(RFMRows):
     """Compressed BG/NBD sufficient statistics.
 
     ``frequency``, ``recency``, ``T``, ``weight`` have one entry per distinct row;
@@ -28,25 +28,9 @@ class BGStats:
     ``x_index`` maps each row to its distinct frequency.
     """
 
-    frequency: np.ndarray
-    recency: np.ndarray
-    T: np.ndarray
-    weight: np.ndarray
     x_values: np.ndarray
     x_weight: np.ndarray
     x_index: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.weight.sum())
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.recency, self.T, self.weight)
 
 
 def compress_bg(

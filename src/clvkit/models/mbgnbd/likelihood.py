@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
+from clvkit.models.stats import RFMRows, by_frequency, distinct_rows
 
 __all__ = [
     "MBGStats",
@@ -38,7 +38,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class MBGStats:
+class MBGStats(RFMRows):
     """Compressed MBG/NBD sufficient statistics.
 
     ``frequency``, ``recency`` (0 where the frequency is 0), ``T``, ``weight`` have one entry per
@@ -46,25 +46,9 @@ class MBGStats:
     weights and ``x_index`` maps each row to its distinct frequency.
     """
 
-    frequency: np.ndarray
-    recency: np.ndarray
-    T: np.ndarray
-    weight: np.ndarray
     x_values: np.ndarray
     x_weight: np.ndarray
     x_index: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.weight.sum())
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.recency, self.T, self.weight)
 
 
 def compress_mbg(

@@ -16,7 +16,7 @@ import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
 from clvkit.models.pnbd.numerics import k_table
-from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
+from clvkit.models.stats import RFMRows, by_frequency, distinct_rows
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
@@ -31,29 +31,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PNBStats:
+class PNBStats(RFMRows):
     """Compressed Pareto/NBD statistics: distinct ``(frequency, recency, T)`` rows and their
     weights (``x_values`` / ``x_weight``: distinct frequencies and their total weights)."""
 
-    frequency: np.ndarray
-    recency: np.ndarray
-    T: np.ndarray
-    weight: np.ndarray
     x_values: np.ndarray
     x_weight: np.ndarray
     kernel_arrays: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.weight.sum())
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.recency, self.T, self.weight)
 
 
 def compress_pnbd(
