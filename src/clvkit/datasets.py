@@ -23,6 +23,7 @@ __all__ = [
     "SimulatedLog",
     "cdnow_calibration_summary",
     "cdnow_transactions",
+    "donations_summary",
     "simulate",
 ]
 
@@ -127,6 +128,42 @@ def cdnow_calibration_summary() -> pd.DataFrame:
         index=pd.Index(raw["ID"].to_numpy(dtype=np.int64), name="customer_id"),
     )
     out.attrs = {"time_unit": "W", "observation_end": "1997-09-30"}
+    return out
+
+
+def donations_summary() -> pd.DataFrame:
+    """The 1995 donations cohort of Fader, Hardie and Shang (2010), one row per donor.
+
+    11,104 first-time supporters of a nonprofit in 1995 and whether they donated in each of
+    the six years 1996-2001 (the BG/BB example; ``donations.csv`` as shipped by ``lifetimes``,
+    22 distinct histories with counts, expanded here to one row per donor so the table is a
+    customer table like any other; the fit compresses it back to 22 rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id`` (1..11104, in the file's row order) with ``frequency``
+        (years with a donation after 1995), ``recency`` (the last such year, 1..6; 0 if none)
+        and ``n`` (6), all int64; ``attrs``: ``time_unit="Y"`` (one opportunity a year),
+        ``observation_end="2001-12-31"``, ``kind="discrete"``.
+
+    Examples
+    --------
+    >>> d = donations_summary()
+    >>> len(d), int(d["frequency"].sum()), d.attrs["time_unit"]
+    (11104, 17598, 'Y')
+    """
+    raw = pd.read_csv(os.path.join(_lifetimes_datasets_dir(), "donations.csv"))
+    count = raw["weights"].to_numpy(dtype=np.int64)
+    out = pd.DataFrame(
+        {
+            "frequency": np.repeat(raw["frequency"].to_numpy(dtype=np.int64), count),
+            "recency": np.repeat(raw["recency"].to_numpy(dtype=np.int64), count),
+            "n": np.repeat(raw["periods"].to_numpy(dtype=np.int64), count),
+        },
+        index=pd.Index(np.arange(1, int(count.sum()) + 1, dtype=np.int64), name="customer_id"),
+    )
+    out.attrs = {"time_unit": "Y", "observation_end": "2001-12-31", "kind": "discrete"}
     return out
 
 

@@ -33,6 +33,7 @@ BUILTIN = (
     "clvkit.models.gamma_gamma",
     "clvkit.models.mbgnbd",
     "clvkit.models.pnbd",
+    "clvkit.models.bgbb",
 )
 
 _MODELS: dict[str, type] = {}
