@@ -51,7 +51,7 @@ class BGBBStats:
 
     @property
     def n_customers(self) -> int:
-        return int(round(float(self.weight.sum())))
+        return round(float(self.weight.sum()))
 
     @property
     def n_rows(self) -> int:
@@ -133,7 +133,7 @@ def _row(al, be, ga, de, x, tx, n, want_grad, g):  # pragma: no cover - compiled
         wa = math.exp(log_a - log_l)
         wb = math.exp(log_t0 - log_l)  # weight of e^{c_i}
         ps_ab, ps_gd = nb_digamma(al + be), nb_digamma(ga + de)
-        ps_a, ps_b, ps_g, ps_d = nb_digamma(al), nb_digamma(be), nb_digamma(ga), nb_digamma(de)
+        ps_a, ps_b, ps_d = nb_digamma(al), nb_digamma(be), nb_digamma(de)
         ps_ax = nb_digamma(al + x)
         ps_abn = nb_digamma(al + be + n)
         ps_gdn = nb_digamma(ga + de + n)
@@ -175,10 +175,10 @@ def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
     for r in range(w.size):
         gi[:] = 0.0
         if n[r] - tx[r] <= 0:
-            la, lv = _row(al, be, ga, de, x[r], tx[r], n[r], False, gi)
+            _, lv = _row(al, be, ga, de, x[r], tx[r], n[r], False, gi)
             _grad_alive(al, be, ga, de, x[r], n[r], gi)
         else:
-            la, lv = _row(al, be, ga, de, x[r], tx[r], n[r], True, gi)
+            _, lv = _row(al, be, ga, de, x[r], tx[r], n[r], True, gi)
         ll += w[r] * lv
         for k in range(4):
             g[k] += w[r] * gi[k]
@@ -194,9 +194,7 @@ def _terms(al, be, ga, de, x, tx, n, log_a, log_l):  # pragma: no cover - compil
     g = np.zeros(4)
     for s in range(al.size):
         for i in range(x.size):
-            la, lv = _row(al[s], be[s], ga[s], de[s], x[i], tx[i], n[i], False, g)
-            log_a[s, i] = la
-            log_l[s, i] = lv
+            log_a[s, i], log_l[s, i] = _row(al[s], be[s], ga[s], de[s], x[i], tx[i], n[i], False, g)
 
 
 def _histories(x, tx, n) -> tuple[np.ndarray, ...]:

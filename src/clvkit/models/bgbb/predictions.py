@@ -32,11 +32,11 @@ from clvkit.models.bgbb.likelihood import bgbb_terms
 __all__ = [
     "DIRECT_MAX",
     "alive_now",
-    "opportunities",
-    "survival_sum",
     "bgbb_expected_purchases",
     "bgbb_probability_alive",
     "bgbb_probability_of_purchases",
+    "opportunities",
+    "survival_sum",
 ]
 
 #: Windows up to this many opportunities are summed term by term (exact); longer ones use the
