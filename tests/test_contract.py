@@ -3,10 +3,13 @@ the example model of tests/example_model (registered only for the duration of th
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import clvkit.datasets
 from clvkit.datasets import cdnow_calibration_summary
 from clvkit.models import registry
 from contract import checks
@@ -29,15 +32,39 @@ def example() -> type:
         yield PoissonExponential
 
 
+#: Models fitted on their own kind of customer table instead of CDNOW's continuous-time RFM:
+#: the loader in clvkit.datasets and the rows of eight customers with different histories.
+OWN_TABLES = {"bgbb": ("donations_summary", [0, 1, 3464, 4961, 6310, 7445, 8838, 9901])}
+
+
 @pytest.fixture(scope="module")
-def rfm() -> pd.DataFrame:
+def cdnow() -> pd.DataFrame:
     return cdnow_calibration_summary()
 
 
-@pytest.fixture(scope="module")
-def few(rfm: pd.DataFrame) -> pd.DataFrame:
-    """Eight CDNOW customers with different histories (two without repeat purchases)."""
-    return rfm.iloc[[0, 1, 2, 3, 10, 20, 57, 100]].copy()
+def _model_name(request: pytest.FixtureRequest) -> str | None:
+    return getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
+
+
+@pytest.fixture
+def rfm(request: pytest.FixtureRequest, cdnow: pd.DataFrame) -> pd.DataFrame:
+    """CDNOW, or the model's own kind of table (:data:`OWN_TABLES`)."""
+    name = _model_name(request)
+    return _own_table(name) if name in OWN_TABLES else cdnow
+
+
+@functools.cache
+def _own_table(name: str) -> pd.DataFrame:
+    return getattr(clvkit.datasets, OWN_TABLES[name][0])()
+
+
+@pytest.fixture
+def few(request: pytest.FixtureRequest, rfm: pd.DataFrame) -> pd.DataFrame:
+    """Eight customers with different histories (two without repeat purchases)."""
+    name = _model_name(request)
+    return rfm.iloc[
+        OWN_TABLES[name][1] if name in OWN_TABLES else [0, 1, 2, 3, 10, 20, 57, 100]
+    ].copy()
 
 
 def _cls(name: str, example: type) -> type:
@@ -125,9 +152,9 @@ def test_estimator_predictions(name, example, rfm, few):
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
-def test_estimator_time_unit_refused(name, example, rfm, few):
+def test_estimator_time_unit_refused(name, example, rfm, few, cdnow):
     cls = _cls(name, example)
     kind = cls.spec.kind
     purchase = _fit(cls if kind == "purchase" else registry.get("bgnbd"), rfm)
-    spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), rfm)
+    spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), cdnow)
     checks.check_estimator_time_unit(purchase, spend, few, kind)
