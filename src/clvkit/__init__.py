@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "calibration_holdout": "clvkit.data.summary",
     "coarsen_rfm": "clvkit.data.summary",
     "read_purchases": "clvkit.data.summary",
+    "opportunity_summary": "clvkit.data.opportunities",
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",

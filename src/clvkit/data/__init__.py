@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from clvkit.data.opportunities import opportunity_summary
 from clvkit.data.summary import (
     calibration_holdout,
     coarsen_rfm,
@@ -15,4 +16,11 @@ from clvkit.data.summary import (
     summarize_log,
 )
 
-__all__ = ["calibration_holdout", "coarsen_rfm", "read_purchases", "rfm_summary", "summarize_log"]
+__all__ = [
+    "calibration_holdout",
+    "coarsen_rfm",
+    "opportunity_summary",
+    "read_purchases",
+    "rfm_summary",
+    "summarize_log",
+]
