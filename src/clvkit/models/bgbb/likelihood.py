@@ -88,11 +88,11 @@ def _row(al, be, ga, de, x, tx, n, want_grad, g):  # pragma: no cover - compiled
     into ``g`` (natural scale)."""
     lab = _lbeta(al, be)
     lgd = _lbeta(ga, de)
-    log_a = _lbeta(al + x, be + n - x) - lab + _lbeta(ga, de + n) - lgd
+    log_a = _lbeta(al + x, be + (n - x)) - lab + _lbeta(ga, de + n) - lgd
     m = int(n - tx)
     if m <= 0:
         return log_a, log_a
-    log_t0 = _lbeta(al + x, be + tx - x) - lab + _lbeta(ga + 1.0, de + tx) - lgd
+    log_t0 = _lbeta(al + x, be + (tx - x)) - lab + _lbeta(ga + 1.0, de + tx) - lgd
     # sum_i exp(c_i), c_0 = 0, c_{i+1} = c_i + log ratio_i (<= 0); and the weighted digammas
     c = 0.0
     tot = 0.0
@@ -102,14 +102,14 @@ def _row(al, be, ga, de, x, tx, n, want_grad, g):  # pragma: no cover - compiled
     s_d = 0.0  # ... psi(d+tx+i)
     if want_grad:
         p_ab = nb_digamma(al + be + tx)
-        p_b = nb_digamma(be + tx - x)
+        p_b = nb_digamma(be + (tx - x))
         p_gd1 = nb_digamma(ga + de + 1.0 + tx)
         p_d = nb_digamma(de + tx)
     for i in range(m):
         e = math.exp(c)
         tot += e
         z_ab = al + be + tx + i
-        z_b = be + tx - x + i
+        z_b = be + (tx - x + i)
         z_gd1 = ga + de + 1.0 + tx + i
         z_d = de + tx + i
         if want_grad:
@@ -139,7 +139,7 @@ def _row(al, be, ga, de, x, tx, n, want_grad, g):  # pragma: no cover - compiled
         ps_gdn = nb_digamma(ga + de + n)
         common_a = ps_ax - ps_a + ps_ab
         g[0] += wa * (common_a - ps_abn) + wb * (tot * common_a - s_ab)
-        g[1] += wa * (nb_digamma(be + n - x) - ps_abn - ps_b + ps_ab) + wb * (
+        g[1] += wa * (nb_digamma(be + (n - x)) - ps_abn - ps_b + ps_ab) + wb * (
             s_b - s_ab + tot * (ps_ab - ps_b)
         )
         g[2] += wa * (ps_gd - ps_gdn) + wb * (tot * (1.0 / ga + ps_gd) - s_gd1)
@@ -156,7 +156,7 @@ def _grad_alive(al, be, ga, de, x, n, g):  # pragma: no cover - compiled
     ps_abn = nb_digamma(al + be + n)
     ps_gdn = nb_digamma(ga + de + n)
     g[0] += nb_digamma(al + x) - nb_digamma(al) + ps_ab - ps_abn
-    g[1] += nb_digamma(be + n - x) - ps_abn - nb_digamma(be) + ps_ab
+    g[1] += nb_digamma(be + (n - x)) - ps_abn - nb_digamma(be) + ps_ab
     g[2] += ps_gd - ps_gdn
     g[3] += nb_digamma(de + n) - ps_gdn - nb_digamma(de) + ps_gd
 

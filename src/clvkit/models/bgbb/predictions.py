@@ -125,7 +125,7 @@ def bgbb_probability_of_purchases(params, x, tx, n, t, k) -> np.ndarray:
     m = np.broadcast_to(opportunities(t), x.shape)[:, None]  # (m, 1) windows
     pa = alive_now((al, be, ga, de), x, tx, n)[..., None]  # (S, m, 1)
     a1 = (al + x)[..., None]  # posterior of p given alive: Beta(a1, b1)
-    b1 = (be + n - x)[..., None]
+    b1 = (be + (n - x))[..., None]
     a = (de + n)[..., None]  # theta given alive: Beta(gamma, a)
     g = ga[..., None]
     jmax = int(m.max()) if m.size else 0

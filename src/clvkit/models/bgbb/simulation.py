@@ -43,7 +43,7 @@ def simulate(
     H = np.broadcast_to(opportunities(horizon), x.shape)
     pa = alive_now((alpha, beta, gamma, delta), x, tx, n)
     di, ci = np.nonzero(rng.random(pa.shape) < pa)  # units alive at n
-    p = rng.beta(alpha[di, 0] + x[ci], beta[di, 0] + n[ci] - x[ci])
+    p = rng.beta(alpha[di, 0] + x[ci], beta[di, 0] + (n[ci] - x[ci]))
     theta = rng.beta(gamma[di, 0], delta[di, 0] + n[ci])
     K = rng.geometric(np.maximum(theta, 1e-300)).astype(np.float64)  # dies before n + K
     hb = H[ci]
