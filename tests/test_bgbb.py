@@ -137,7 +137,7 @@ EXTREMES = [
 def test_likelihood_against_mpmath(p, h):
     """The log-space recursion equals the direct sum at 40 digits for n up to 1e4 and
     parameters from 1e-4 to 1e4."""
-    ours = clvkit.BetaGeoBetaBinom.spec.loglik(_params(dict(zip(PUBLISHED, p))), {
+    ours = clvkit.BetaGeoBetaBinom.spec.loglik(_params(dict(zip(PUBLISHED, p, strict=True))), {
         "frequency": np.array([h[0]], float), "recency": np.array([h[1]], float),
         "n": np.array([h[2]], float),
     })[0, 0]  # fmt: skip
@@ -169,7 +169,7 @@ def test_likelihood_against_enumeration_of_death_times():
         for tau in range(tx + 1, n + 2):  # alive at opportunities 1..tau-1
             pr = (1 - TH) ** n if tau == n + 1 else (1 - TH) ** (tau - 1) * TH
             like += pr * P**x * (1 - P) ** (tau - 1 - x)
-        ours = spec.loglik(_params(dict(zip(PUBLISHED, (a, b, g, d)))), {
+        ours = spec.loglik(_params(dict(zip(PUBLISHED, (a, b, g, d), strict=True))), {
             "frequency": np.array([x], float), "recency": np.array([tx], float),
             "n": np.array([n], float),
         })[0, 0]  # fmt: skip
@@ -231,7 +231,7 @@ def test_predictions_at_extremes_are_finite():
     }
     t = np.array([0.0, 1.0, 10.0, 100.0, 5000.0])
     for p in EXTREMES:
-        params = _params(dict(zip(PUBLISHED, p[0])))
+        params = _params(dict(zip(PUBLISHED, p[0], strict=True)))
         alive = spec.probability_alive(params, cols, t)
         cum = spec.expected_purchases(params, cols, t)
         pmf = spec.probability_of_purchases(params, cols, 10.0, np.arange(11.0))
