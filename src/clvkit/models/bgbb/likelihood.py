@@ -14,8 +14,11 @@ it dies with probability ``theta ~ Beta(gamma, delta)``. With ``x`` purchases in
 monotonically, ``T_{i+1} / T_i = (b+t_x-x+i)/(a+b+t_x+i) (d+t_x+i)/(g+d+1+t_x+i) < 1``, so the
 sum is accumulated relative to its first term in log space (no overflow or underflow for ``n``
 up to 1e4 and parameters from 1e-4 to 1e4); digamma values of the gradient follow the same
-recursion (``psi(z+1) = psi(z) + 1/z``). Written in numba, called by the numpy objective, the
-per-customer log-likelihood and the nutpie kernel alike.
+recursion (``psi(z+1) = psi(z) + 1/z``). Every Gamma and digamma argument is one of eight
+parameter combinations plus a whole number, so when the largest ``n`` is small next to the
+number of rows (the donations data: n = 6, 22 rows) they come from tables built once per call by
+the same recurrences; else each is computed directly (tested equal). Written in numba, called
+by the numpy objective, the per-customer log-likelihood and the nutpie kernel alike.
 """
 
 from __future__ import annotations
@@ -77,111 +80,158 @@ def compress_bgbb(
     return BGBBStats(x, tx, n_, w)
 
 
-@njit(nogil=True, error_model="numpy")
-def _lbeta(a, b):  # pragma: no cover - compiled
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+#: Bases of the Gamma and digamma arguments: every argument is one of these plus a whole number.
+_AL, _BE, _AB, _GA, _DE, _GD, _GA1, _GD1 = range(8)
 
 
 @njit(nogil=True, error_model="numpy")
-def _row(al, be, ga, de, x, tx, n, want_grad, g):  # pragma: no cover - compiled
-    """``(log A, log L)`` of one history; with ``want_grad`` adds ``d log L / d(al, be, ga, de)``
-    into ``g`` (natural scale)."""
-    lab = _lbeta(al, be)
-    lgd = _lbeta(ga, de)
-    log_a = _lbeta(al + x, be + (n - x)) - lab + _lbeta(ga, de + n) - lgd
+def _tables(al, be, ga, de, size, want_grad):  # pragma: no cover - compiled
+    """Bases (see ``_AL`` ...) and tables of ``lnG(base + j)`` and ``psi(base + j)`` for
+    ``j < size`` by the recurrences ``lnG(z+1) = lnG(z) + ln z``, ``psi(z+1) = psi(z) + 1/z``
+    (``size = 0``: no tables, every value computed directly)."""
+    z0 = np.empty(8)
+    z0[_AL], z0[_BE], z0[_AB], z0[_GA] = al, be, al + be, ga
+    z0[_DE], z0[_GD], z0[_GA1], z0[_GD1] = de, ga + de, ga + 1.0, ga + de + 1.0
+    lg = np.empty((8, size))
+    ps = np.empty((8, size if want_grad else 0))
+    for b in range(8):
+        if size == 0:
+            break
+        z = z0[b]
+        v = math.lgamma(z)
+        d = nb_digamma(z) if want_grad else 0.0
+        for j in range(size):
+            lg[b, j] = v
+            v += math.log(z + j)
+            if want_grad:
+                ps[b, j] = d
+                d += 1.0 / (z + j)
+    return z0, lg, ps
+
+
+@njit(nogil=True, error_model="numpy")
+def _lgam(z0, lg, b, j):  # pragma: no cover - compiled
+    """``lnG(z0[b] + j)``, from the table when it holds it."""
+    k = int(j)
+    if k < lg.shape[1]:
+        return lg[b, k]
+    return math.lgamma(z0[b] + j)
+
+
+@njit(nogil=True, error_model="numpy")
+def _psi(z0, ps, b, j):  # pragma: no cover - compiled
+    """``psi(z0[b] + j)``, from the table when it holds it."""
+    k = int(j)
+    if k < ps.shape[1]:
+        return ps[b, k]
+    return nb_digamma(z0[b] + j)
+
+
+@njit(nogil=True, error_model="numpy")
+def _row(x, tx, n, z0, lg, ps, want_grad, g):  # pragma: no cover - compiled
+    """``(log A, log L)`` of one history (bases and tables from :func:`_tables`); with
+    ``want_grad`` adds ``d log L / d(al, be, ga, de)`` into ``g`` (natural scale)."""
+    al, be, ga, de = z0[_AL], z0[_BE], z0[_GA], z0[_DE]
+    lab = _lgam(z0, lg, _AL, 0.0) + _lgam(z0, lg, _BE, 0.0) - _lgam(z0, lg, _AB, 0.0)
+    lgd = _lgam(z0, lg, _GA, 0.0) + _lgam(z0, lg, _DE, 0.0) - _lgam(z0, lg, _GD, 0.0)
+    lg_ax = _lgam(z0, lg, _AL, x)
+    # ln B(a+x, b+n-x) - ln B(a, b) + ln B(g, d+n) - ln B(g, d)
+    log_a = (
+        lg_ax + _lgam(z0, lg, _BE, n - x) - _lgam(z0, lg, _AB, n) - lab
+        + _lgam(z0, lg, _GA, 0.0) + _lgam(z0, lg, _DE, n) - _lgam(z0, lg, _GD, n) - lgd
+    )  # fmt: skip
     m = int(n - tx)
-    if m <= 0:
-        return log_a, log_a
-    log_t0 = _lbeta(al + x, be + (tx - x)) - lab + _lbeta(ga + 1.0, de + tx) - lgd
     # sum_i exp(c_i), c_0 = 0, c_{i+1} = c_i + log ratio_i (<= 0); and the weighted digammas
-    c = 0.0
     tot = 0.0
     s_ab = 0.0  # sum_i e^{c_i} psi(a+b+tx+i)
     s_b = 0.0  # ... psi(b+tx-x+i)
     s_gd1 = 0.0  # ... psi(g+d+1+tx+i)
     s_d = 0.0  # ... psi(d+tx+i)
-    if want_grad:
-        p_ab = nb_digamma(al + be + tx)
-        p_b = nb_digamma(be + (tx - x))
-        p_gd1 = nb_digamma(ga + de + 1.0 + tx)
-        p_d = nb_digamma(de + tx)
-    for i in range(m):
-        e = math.exp(c)
-        tot += e
-        z_ab = al + be + tx + i
-        z_b = be + (tx - x + i)
-        z_gd1 = ga + de + 1.0 + tx + i
-        z_d = de + tx + i
+    log_l = log_a
+    log_t0 = 0.0
+    if m > 0:
+        # ln B(a+x, b+tx-x) - ln B(a, b) + ln B(g+1, d+tx) - ln B(g, d)
+        log_t0 = (
+            lg_ax + _lgam(z0, lg, _BE, tx - x) - _lgam(z0, lg, _AB, tx) - lab
+            + _lgam(z0, lg, _GA1, 0.0) + _lgam(z0, lg, _DE, tx) - _lgam(z0, lg, _GD1, tx) - lgd
+        )  # fmt: skip
+        c = 0.0
+        p_ab = p_b = p_gd1 = p_d = 0.0
         if want_grad:
-            s_ab += e * p_ab
-            s_b += e * p_b
-            s_gd1 += e * p_gd1
-            s_d += e * p_d
-            p_ab += 1.0 / z_ab
-            p_b += 1.0 / z_b
-            p_gd1 += 1.0 / z_gd1
-            p_d += 1.0 / z_d
-        c += math.log(z_b / z_ab) + math.log(z_d / z_gd1)
-        if c < -800.0:  # every later term is smaller still: exp underflows
-            break
-    log_b = log_t0 + math.log(tot)
-    if log_a > log_b:
-        log_l = log_a + math.log1p(math.exp(log_b - log_a))
-    else:
-        log_l = log_b + math.log1p(math.exp(log_a - log_b))
+            p_ab = _psi(z0, ps, _AB, tx)
+            p_b = _psi(z0, ps, _BE, tx - x)
+            p_gd1 = _psi(z0, ps, _GD1, tx)
+            p_d = _psi(z0, ps, _DE, tx)
+        for i in range(m):
+            e = math.exp(c)
+            tot += e
+            z_ab = al + be + tx + i
+            z_b = be + (tx - x + i)
+            z_gd1 = ga + de + 1.0 + tx + i
+            z_d = de + tx + i
+            if want_grad:
+                s_ab += e * p_ab
+                s_b += e * p_b
+                s_gd1 += e * p_gd1
+                s_d += e * p_d
+                p_ab += 1.0 / z_ab
+                p_b += 1.0 / z_b
+                p_gd1 += 1.0 / z_gd1
+                p_d += 1.0 / z_d
+            c += math.log((z_b * z_d) / (z_ab * z_gd1))
+            if c < -800.0:  # every later term is smaller still: exp underflows
+                break
+        log_b = log_t0 + math.log(tot)
+        if log_a > log_b:
+            log_l = log_a + math.log1p(math.exp(log_b - log_a))
+        else:
+            log_l = log_b + math.log1p(math.exp(log_a - log_b))
     if want_grad:
+        ps_ab, ps_gd = _psi(z0, ps, _AB, 0.0), _psi(z0, ps, _GD, 0.0)
+        ps_a, ps_b, ps_d = _psi(z0, ps, _AL, 0.0), _psi(z0, ps, _BE, 0.0), _psi(z0, ps, _DE, 0.0)
         wa = math.exp(log_a - log_l)
-        wb = math.exp(log_t0 - log_l)  # weight of e^{c_i}
-        ps_ab, ps_gd = nb_digamma(al + be), nb_digamma(ga + de)
-        ps_a, ps_b, ps_d = nb_digamma(al), nb_digamma(be), nb_digamma(de)
-        ps_ax = nb_digamma(al + x)
-        ps_abn = nb_digamma(al + be + n)
-        ps_gdn = nb_digamma(ga + de + n)
-        common_a = ps_ax - ps_a + ps_ab
+        wb = math.exp(log_t0 - log_l) if m > 0 else 0.0  # weight of e^{c_i}
+        ps_abn = _psi(z0, ps, _AB, n)
+        ps_gdn = _psi(z0, ps, _GD, n)
+        common_a = _psi(z0, ps, _AL, x) - ps_a + ps_ab
         g[0] += wa * (common_a - ps_abn) + wb * (tot * common_a - s_ab)
-        g[1] += wa * (nb_digamma(be + (n - x)) - ps_abn - ps_b + ps_ab) + wb * (
+        g[1] += wa * (_psi(z0, ps, _BE, n - x) - ps_abn - ps_b + ps_ab) + wb * (
             s_b - s_ab + tot * (ps_ab - ps_b)
         )
         g[2] += wa * (ps_gd - ps_gdn) + wb * (tot * (1.0 / ga + ps_gd) - s_gd1)
-        g[3] += wa * (nb_digamma(de + n) - ps_gdn - ps_d + ps_gd) + wb * (
+        g[3] += wa * (_psi(z0, ps, _DE, n) - ps_gdn - ps_d + ps_gd) + wb * (
             s_d - s_gd1 + tot * (ps_gd - ps_d)
         )
     return log_a, log_l
 
 
 @njit(nogil=True, error_model="numpy")
-def _grad_alive(al, be, ga, de, x, n, g):  # pragma: no cover - compiled
-    """Adds d log A / d(al, be, ga, de) into ``g`` (a history with t_x = n: L = A)."""
-    ps_ab, ps_gd = nb_digamma(al + be), nb_digamma(ga + de)
-    ps_abn = nb_digamma(al + be + n)
-    ps_gdn = nb_digamma(ga + de + n)
-    g[0] += nb_digamma(al + x) - nb_digamma(al) + ps_ab - ps_abn
-    g[1] += nb_digamma(be + (n - x)) - ps_abn - nb_digamma(be) + ps_ab
-    g[2] += ps_gd - ps_gdn
-    g[3] += nb_digamma(de + n) - ps_gdn - nb_digamma(de) + ps_gd
+def _table_size(n, rows):  # pragma: no cover - compiled
+    """Tables pay when they are short next to the work they save (about 20 Gamma-function
+    values per row); else every value is computed directly."""
+    top = 0.0
+    for v in n:
+        top = max(top, v)
+    size = int(top) + 1
+    return size if size <= 4 * rows + 16 else 0
 
 
 @njit(nogil=True, error_model="numpy")
-def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
-    """Weighted BG/BB log-likelihood at ``eta = log(alpha, beta, gamma, delta)``; ``grad``
-    receives its gradient in ``eta``."""
+def _loglik_grad(eta, x, tx, n, w, grad, size):  # pragma: no cover - compiled
     al = math.exp(eta[0])
     be = math.exp(eta[1])
     ga = math.exp(eta[2])
     de = math.exp(eta[3])
+    z0, lg, ps = _tables(al, be, ga, de, size, True)
     g = np.zeros(4)
     gi = np.zeros(4)
     ll = 0.0
     for r in range(w.size):
         gi[:] = 0.0
-        if n[r] - tx[r] <= 0:
-            _, lv = _row(al, be, ga, de, x[r], tx[r], n[r], False, gi)
-            _grad_alive(al, be, ga, de, x[r], n[r], gi)
-        else:
-            _, lv = _row(al, be, ga, de, x[r], tx[r], n[r], True, gi)
+        _, lv = _row(x[r], tx[r], n[r], z0, lg, ps, True, gi)
         ll += w[r] * lv
-        for k in range(4):
-            g[k] += w[r] * gi[k]
+        for j in range(4):
+            g[j] += w[r] * gi[j]
     grad[0] = g[0] * al
     grad[1] = g[1] * be
     grad[2] = g[2] * ga
@@ -190,11 +240,20 @@ def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, error_model="numpy")
-def _terms(al, be, ga, de, x, tx, n, log_a, log_l):  # pragma: no cover - compiled
+def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
+    """Weighted BG/BB log-likelihood at ``eta = log(alpha, beta, gamma, delta)``; ``grad``
+    receives its gradient in ``eta``."""
+    return _loglik_grad(eta, x, tx, n, w, grad, _table_size(n, w.size))
+
+
+@njit(nogil=True, error_model="numpy")
+def _terms(al, be, ga, de, x, tx, n, log_a, log_l, tables):  # pragma: no cover - compiled
     g = np.zeros(4)
+    size = _table_size(n, x.size) if tables else 0
     for s in range(al.size):
+        z0, lg, ps = _tables(al[s], be[s], ga[s], de[s], size, False)
         for i in range(x.size):
-            log_a[s, i], log_l[s, i] = _row(al[s], be[s], ga[s], de[s], x[i], tx[i], n[i], False, g)
+            log_a[s, i], log_l[s, i] = _row(x[i], tx[i], n[i], z0, lg, ps, False, g)
 
 
 def _histories(x, tx, n) -> tuple[np.ndarray, ...]:
@@ -211,10 +270,12 @@ def bgbb_terms(
     frequency: np.ndarray,
     recency: np.ndarray,
     n: np.ndarray,
+    tables: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(log A, log L)``, each ``(S, m)``, for draws ``(S, 1)`` (or scalars) and histories
     ``(m,)``: ``A`` is the likelihood of the history and alive at opportunity ``n``, so
-    ``P(alive at n | history) = exp(log A - log L)``."""
+    ``P(alive at n | history) = exp(log A - log L)``. ``tables=False`` computes every Gamma
+    function directly (a check of the tables)."""
     p = [np.ascontiguousarray(np.ravel(np.asarray(v, dtype=np.float64))) for v in
          (alpha, beta, gamma, delta)]  # fmt: skip
     S = max(v.size for v in p)
@@ -222,7 +283,7 @@ def bgbb_terms(
     x, tx, n_ = _histories(frequency, recency, n)
     log_a = np.empty((S, x.size))
     log_l = np.empty((S, x.size))
-    _terms(*p, x, tx, n_, log_a, log_l)
+    _terms(*p, x, tx, n_, log_a, log_l, tables)
     return log_a, log_l
 
 
@@ -248,12 +309,20 @@ def bgbb_loglik_customers(
     return bgbb_terms(alpha, beta, gamma, delta, frequency, recency, n)[1]
 
 
-def bgbb_loglik_grad(theta: np.ndarray, s: BGBBStats) -> tuple[float, np.ndarray]:
-    """Weighted log-likelihood and its gradient in ``theta = log([alpha, beta, gamma, delta])``."""
+def bgbb_loglik_grad(
+    theta: np.ndarray, s: BGBBStats, tables: bool = True
+) -> tuple[float, np.ndarray]:
+    """Weighted log-likelihood and its gradient in ``theta = log([alpha, beta, gamma, delta])``
+    (``tables=False``: every Gamma and digamma value computed directly, a check of the
+    tables)."""
     grad = np.zeros(4)
     x, tx, n = _histories(s.frequency, s.recency, s.n)
     eta = np.ascontiguousarray(theta, dtype=np.float64)
-    ll = loglik_grad_nb(eta, x, tx, n, np.ascontiguousarray(s.weight, dtype=np.float64), grad)
+    w = np.ascontiguousarray(s.weight, dtype=np.float64)
+    if tables:
+        ll = loglik_grad_nb(eta, x, tx, n, w, grad)
+    else:
+        ll = _loglik_grad(eta, x, tx, n, w, grad, 0)
     return float(ll), grad
 
 
