@@ -151,7 +151,7 @@ def donations_summary() -> pd.DataFrame:
     --------
     >>> d = donations_summary()
     >>> len(d), int(d["frequency"].sum()), d.attrs["time_unit"]
-    (11104, 17598, 'Y')
+    (11104, 24615, 'Y')
     """
     raw = pd.read_csv(os.path.join(_lifetimes_datasets_dir(), "donations.csv"))
     count = raw["weights"].to_numpy(dtype=np.int64)
