@@ -97,3 +97,19 @@ def test_value_and_equity_with_gamma_gamma():
     sim = clvkit.customer_value(bgbb, gg, table, method="simulate", random_seed=1, **kw)
     sim_equity = float(sim.equity.values.ravel()[0])
     assert sim_equity == pytest.approx(equity, rel=0.05)
+
+
+@pytest.mark.filterwarnings("ignore::clvkit.ClvkitWarning")
+def test_backtest_refuses_with_a_clear_error():
+    """The backtest splits a log into a continuous-time RFM table, which BG/BB does not read
+    (yet): by name or fitted, a ClvkitError naming the missing column, not a KeyError."""
+    log = pd.DataFrame(
+        {"customer_id": [1, 1, 2, 2, 3], "date": pd.to_datetime(
+            ["2020-01-05", "2021-01-07", "2020-02-01", "2022-03-01", "2021-06-01"])}
+    )  # fmt: skip
+    kw = {"calibration_end": "2021-12-31", "observation_end": "2022-12-31", "time_unit": "Y"}
+    with pytest.raises(clvkit.ClvkitError, match=r"BG/BB model reads column\(s\) \['n'\]"):
+        clvkit.backtest(log, transactions_model="bgbb", **kw)
+    fitted = clvkit.BetaGeoBetaBinom().fit(clvkit.datasets.donations_summary(), method="mle")
+    with pytest.raises(clvkit.ClvkitError, match=r"lacks column\(s\) \['n'\]"):
+        clvkit.backtest(log, transactions_model=fitted, **kw)

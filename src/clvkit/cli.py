@@ -555,9 +555,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     if args.models is None:
-        from clvkit.models.registry import names
+        from clvkit.models.registry import get, names
 
-        args.models = ",".join(names("purchase"))
+        # the models that read the continuous-time RFM table the log is split into
+        rfm = [n for n in names("purchase") if getattr(get(n).spec, "table_kind", "rfm") == "rfm"]
+        args.models = ",".join(rfm)
     wanted = _compare_names(args.models, "--models")  # unknown names fail before any work
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)

@@ -448,9 +448,11 @@ def compare_log(
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
     # unknown names are refused before any work; saved names become short ones
-    wanted = [
-        get(n, "purchase").spec.name for n in (names("purchase") if models is None else models)
-    ]
+    if models is None:  # the models that read the continuous-time RFM table of the split
+        models = [
+            n for n in names("purchase") if getattr(get(n).spec, "table_kind", "rfm") == "rfm"
+        ]
+    wanted = [get(n, "purchase").spec.name for n in models]
     split = split_log(
         transactions,
         calibration_end=calibration_end,
