@@ -108,7 +108,9 @@ def test_backtest_refuses_with_a_clear_error():
             ["2020-01-05", "2021-01-07", "2020-02-01", "2022-03-01", "2021-06-01"])}
     )  # fmt: skip
     kw = {"calibration_end": "2021-12-31", "observation_end": "2022-12-31", "time_unit": "Y"}
-    with pytest.raises(clvkit.ClvkitError, match=r"BG/BB model reads column\(s\) \['n'\]"):
+    with pytest.raises(
+        clvkit.ClvkitError, match=r"'bgbb' \(BG/BB\) reads clvkit.opportunity_summary"
+    ):
         clvkit.backtest(log, transactions_model="bgbb", **kw)
     fitted = clvkit.BetaGeoBetaBinom().fit(clvkit.datasets.donations_summary(), method="mle")
     with pytest.raises(clvkit.ClvkitError, match=r"lacks column\(s\) \['n'\]"):

@@ -32,9 +32,9 @@ def example() -> type:
         yield PoissonExponential
 
 
-#: Models fitted on their own kind of customer table instead of CDNOW's continuous-time RFM:
-#: the loader in clvkit.datasets and the rows of eight customers with different histories.
-OWN_TABLES = {"bgbb": ("donations_summary", [0, 1, 3464, 4961, 6310, 7445, 8838, 9901])}
+#: Customer tables other than CDNOW's continuous-time RFM, by ``ModelSpec.data``: the loader in
+#: clvkit.datasets and the rows of eight customers with different histories.
+OWN_TABLES = {"opportunities": ("donations_summary", [0, 1, 3464, 4961, 6310, 7445, 8838, 9901])}
 
 
 @pytest.fixture(scope="module")
@@ -42,28 +42,31 @@ def cdnow() -> pd.DataFrame:
     return cdnow_calibration_summary()
 
 
-def _model_name(request: pytest.FixtureRequest) -> str | None:
-    return getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
+def _model_data(request: pytest.FixtureRequest) -> str:
+    """The ``ModelSpec.data`` of the test's model (``"rfm"`` for the example and non-model
+    tests)."""
+    name = getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
+    return "rfm" if name in (None, EXAMPLE) else registry.get(name).spec.data
 
 
 @pytest.fixture
 def rfm(request: pytest.FixtureRequest, cdnow: pd.DataFrame) -> pd.DataFrame:
     """CDNOW, or the model's own kind of table (:data:`OWN_TABLES`)."""
-    name = _model_name(request)
-    return _own_table(name) if name in OWN_TABLES else cdnow
+    data = _model_data(request)
+    return _own_table(data) if data in OWN_TABLES else cdnow
 
 
 @functools.cache
-def _own_table(name: str) -> pd.DataFrame:
-    return getattr(clvkit.datasets, OWN_TABLES[name][0])()
+def _own_table(data: str) -> pd.DataFrame:
+    return getattr(clvkit.datasets, OWN_TABLES[data][0])()
 
 
 @pytest.fixture
 def few(request: pytest.FixtureRequest, rfm: pd.DataFrame) -> pd.DataFrame:
     """Eight customers with different histories (two without repeat purchases)."""
-    name = _model_name(request)
+    data = _model_data(request)
     return rfm.iloc[
-        OWN_TABLES[name][1] if name in OWN_TABLES else [0, 1, 2, 3, 10, 20, 57, 100]
+        OWN_TABLES[data][1] if data in OWN_TABLES else [0, 1, 2, 3, 10, 20, 57, 100]
     ].copy()
 
 
@@ -158,3 +161,17 @@ def test_estimator_time_unit_refused(name, example, rfm, few, cdnow):
     purchase = _fit(cls if kind == "purchase" else registry.get("bgnbd"), rfm)
     spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), cdnow)
     checks.check_estimator_time_unit(purchase, spend, few, kind)
+
+
+def test_registry_filters_models_by_the_table_they_read():
+    """``ModelSpec.data`` names the customer table; the CLI, compare and the backtest ask the
+    registry for ``"rfm"`` models only, and a model of another table is refused by name."""
+    from clvkit.errors import ClvkitError
+    from clvkit.models import registry
+
+    rfm_names = registry.names("purchase", "rfm")
+    assert {"bgnbd", "pnbd", "mbgnbd"} <= set(rfm_names)
+    for cls in registry.models("purchase"):
+        assert (cls.spec.name in rfm_names) == (cls.spec.data == "rfm")
+    with pytest.raises(ClvkitError, match="reads clvkit.rfm_summary.*not clvkit.contract_summary"):
+        registry.get("bgnbd", "purchase", "contracts")

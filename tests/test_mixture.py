@@ -491,11 +491,7 @@ def test_report_and_plots_take_a_mixture(bg, bg_tight, rfm, gg, tmp_path):
 
 # ---- every registered purchase model as a component ------------------------------------------
 
-PURCHASE = [
-    n
-    for n in registry.names("purchase")
-    if n != "poisson_exp" and getattr(registry.get(n).spec, "table_kind", "rfm") == "rfm"
-]  # the models that read CDNOW's RFM table
+PURCHASE = [n for n in registry.names("purchase", "rfm") if n != "poisson_exp"]
 
 
 @pytest.mark.parametrize("name", PURCHASE)

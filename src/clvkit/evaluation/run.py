@@ -160,14 +160,7 @@ def fit_model(name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any
     >>> fit_model("bgnbd", "purchase", rfm, {"method": "map"}).method_
     'map'
     """
-    cls = get(name, kind)
-    missing = [c for c in cls.spec.columns if c not in rfm.columns]
-    if missing:
-        raise ClvkitError(
-            f"the {cls.spec.label} model reads column(s) {missing}, which the calibration table "
-            f"(columns {list(rfm.columns)}) lacks. Suggestion: fit it on its own table and pass "
-            "the fitted model, or choose a model that reads this table."
-        )
+    cls = get(name, kind, "rfm")  # the backtest splits a purchase log
     table = rfm[list(cls.spec.columns)].copy()
     table.attrs = dict(rfm.attrs)
     return cls().fit(table, **fit_kwargs)

@@ -100,10 +100,9 @@ class BGBBSpec(PurchaseSpec):
     label: ClassVar[str] = "BG/BB"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
     columns: ClassVar[tuple[str, ...]] = COLUMNS
-    #: The kind of customer table it reads (``attrs["kind"]`` of
-    #: :func:`clvkit.opportunity_summary`), not the continuous-time RFM table (``"rfm"``) that
-    #: the backtest, ``compare`` and the report build from a log: those leave it out by default.
-    table_kind: ClassVar[str] = "discrete"
+    #: It reads :func:`clvkit.opportunity_summary`'s table, not the continuous-time RFM table
+    #: that the backtest, ``compare`` and the report build from a log (they ask for ``"rfm"``).
+    data: ClassVar[str] = "opportunities"
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return validate_opportunities(table, argument)
