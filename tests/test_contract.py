@@ -173,5 +173,7 @@ def test_registry_filters_models_by_the_table_they_read():
     assert {"bgnbd", "pnbd", "mbgnbd"} <= set(rfm_names)
     for cls in registry.models("purchase"):
         assert (cls.spec.name in rfm_names) == (cls.spec.data == "rfm")
-    with pytest.raises(ClvkitError, match=r"reads clvkit\.rfm_summary.*not clvkit\.contract_summary"):
+    with pytest.raises(
+        ClvkitError, match=r"reads clvkit\.rfm_summary.*not clvkit\.contract_summary"
+    ):
         registry.get("bgnbd", "purchase", "contracts")
