@@ -26,6 +26,9 @@ _EXPORTS: dict[str, str] = {
     "calibration_holdout": "clvkit.data.summary",
     "coarsen_rfm": "clvkit.data.summary",
     "read_purchases": "clvkit.data.summary",
+    **dict.fromkeys(
+        ("contract_summary", "survival_table", "cohort_counts"), "clvkit.data.contracts"
+    ),
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",

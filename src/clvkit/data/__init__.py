@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
 from clvkit.data.summary import (
     calibration_holdout,
     coarsen_rfm,
@@ -15,4 +16,13 @@ from clvkit.data.summary import (
     summarize_log,
 )
 
-__all__ = ["calibration_holdout", "coarsen_rfm", "read_purchases", "rfm_summary", "summarize_log"]
+__all__ = [
+    "calibration_holdout",
+    "coarsen_rfm",
+    "cohort_counts",
+    "contract_summary",
+    "read_purchases",
+    "rfm_summary",
+    "summarize_log",
+    "survival_table",
+]
