@@ -33,6 +33,7 @@ BUILTIN = (
     "clvkit.models.gamma_gamma",
     "clvkit.models.mbgnbd",
     "clvkit.models.pnbd",
+    "clvkit.models.sbg",
 )
 
 _MODELS: dict[str, type] = {}

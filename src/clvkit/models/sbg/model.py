@@ -1,0 +1,180 @@
+"""The shifted-beta-geometric (sBG) model of contractual retention (Fader and Hardie 2007)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from clvkit.errors import ClvkitError
+from clvkit.models.base import PurchaseModel, summarize_draws
+from clvkit.models.registry import register
+from clvkit.models.sbg import math as sbg_math
+from clvkit.models.sbg.likelihood import SBGStats, sbg_loglik_grad, stats_from_table
+from clvkit.models.sbg.spec import ShiftedBetaGeoSpec
+from clvkit.units import format_time_unit
+
+__all__ = ["ShiftedBetaGeo"]
+
+_SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
+
+
+@register
+class ShiftedBetaGeo(PurchaseModel):
+    """sBG model of subscriber retention, fitted with NUTS, Laplace, MAP or MLE.
+
+    Each subscriber pays at the start of each period and churns at the end of it with
+    probability ``theta ~ Beta(alpha, beta)``, its own and constant (Fader and Hardie 2007,
+    "How to project customer retention"). Retention rises with tenure because the cohort keeps
+    its low-``theta`` members. Fits on a :func:`clvkit.contract_summary` table (one row per
+    customer: ``renewals``, ``churned``, ``age``) or a survival table
+    (:func:`clvkit.survival_table`, :func:`clvkit.cohort_counts`), compressed to one row per
+    distinct ``(renewals, churned)``; the time unit is the billing period.
+
+    Parameters
+    ----------
+    priors : dict, optional
+        Per-parameter prior overrides; default ``alpha, beta ~ LogNormal(0, 2)``.
+
+    Examples
+    --------
+    >>> from clvkit import cohort_counts
+    >>> regular = cohort_counts([100, 63.1, 46.8, 38.2, 32.6, 28.9, 26.2, 24.1], "Y", size=1000)
+    >>> m = ShiftedBetaGeo().fit(regular, method="mle")
+    >>> [round(float(m.posterior_[p].item()), 3) for p in ("alpha", "beta")]
+    [0.704, 1.182]
+    """
+
+    spec: ClassVar[ShiftedBetaGeoSpec] = ShiftedBetaGeoSpec()
+    _default_priors: ClassVar[dict[str, dict[str, Any]]] = {"alpha": _SHAPE, "beta": _SHAPE}
+
+    # ---- hooks ------------------------------------------------------------------------------
+    def _prepare(self, table: pd.DataFrame) -> tuple[SBGStats, str | None]:
+        stats = stats_from_table(table, "table")
+        unit = table.attrs.get("time_unit")
+        if not unit:
+            raise ClvkitError(
+                "argument 'table' has no attrs['time_unit'] (the billing period). Suggestion: "
+                "build it with clvkit.contract_summary / survival_table / cohort_counts, or set "
+                "table.attrs['time_unit'] = 'M'."
+            )
+        if stats.weight.sum() <= 0 or not (stats.churned > 0).any():
+            raise ClvkitError(
+                "argument 'table' has no churned customer, so the churn probability cannot be "
+                "estimated. Suggestion: observe the cohorts longer, or fit with method='map'."
+            )
+        return stats, format_time_unit(unit)
+
+    def _loglik_grad(self, theta: np.ndarray, stats: SBGStats) -> tuple[float, np.ndarray]:
+        return sbg_loglik_grad(theta, stats)
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        if {"alpha", "beta"} <= set(up):
+            p = values["alpha"] / (values["alpha"] + values["beta"])
+            return (
+                "the churn probabilities show no variation between customers: Beta(alpha, "
+                f"beta) shrinks to one value, alpha/(alpha+beta) = {p:.4g} (a geometric model)"
+            )
+        return "these parameters are not identified by the data"
+
+    def _x0(self, stats: SBGStats) -> np.ndarray:
+        # alpha / (alpha + beta) = the share churning after their first period, alpha + beta = 2
+        first = float(stats.weight[(stats.renewals == 0) & (stats.churned > 0)].sum())
+        at_risk = float(stats.weight.sum())
+        p = min(max(first / max(at_risk, 1e-12), 0.02), 0.98)
+        return np.log([2.0 * p, 2.0 * (1.0 - p)])
+
+    def _native_kernel(self, stats: SBGStats, codes: np.ndarray, pars: np.ndarray) -> Any:
+        from clvkit.models.sbg.kernels import sbg_native_kernel  # numba: compiled on first use
+
+        return sbg_native_kernel(stats, codes, pars)
+
+    def _observed_data(self, stats: SBGStats) -> xr.Dataset:
+        return stats.dataset()
+
+    @staticmethod
+    def _stats_from_observed(ds: xr.Dataset) -> SBGStats:
+        return SBGStats.from_dataset(ds)
+
+    # ---- retention predictions ----------------------------------------------------------------
+    def _ab(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        d, shape = self._draws()
+        return d["alpha"], d["beta"], shape
+
+    def _table(self, values: np.ndarray, shape, index: pd.Index, name: str, prob, draws):
+        if draws:
+            arr = values.reshape(*shape, -1)
+            return xr.DataArray(
+                arr,
+                dims=("chain", "draw", index.name),
+                coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
+                        index.name: index.to_numpy()},
+                name=name,
+            )  # fmt: skip
+        out = summarize_draws(values, prob)
+        frame = pd.DataFrame(out.T, index=index, columns=["mean", "sd", "lower", "upper"])
+        frame.attrs.update({"prediction": name, "prob": prob, "n_draws": values.shape[0]})
+        return frame
+
+    def survival(
+        self, periods: int | np.ndarray = 12, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """Survival ``S(t)``: the share of a new cohort still paying at the start of period
+        ``t`` (``t = 0..periods`` for an integer, else the given ``t``), per draw.
+
+        Returns a frame indexed by ``period`` with ``mean``, ``sd``, ``lower``, ``upper``
+        (credible interval at ``prob``), or with ``return_draws`` the draws.
+        """
+        t = np.arange(int(periods) + 1) if np.ndim(periods) == 0 else np.asarray(periods)
+        a, b, shape = self._ab()
+        vals = sbg_math.survival_curve(a, b, t.astype(np.float64)[None, :])
+        idx = pd.Index(t, name="period")
+        return self._table(vals, shape, idx, "survival", prob, return_draws)
+
+    def retention_rate(
+        self, periods: int | np.ndarray = 12, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """Retention rate ``r_t = S(t) / S(t - 1)`` by tenure ``t = 1..periods`` (rising with
+        ``t``: heterogeneity, not customers changing), per draw."""
+        t = np.arange(1, int(periods) + 1) if np.ndim(periods) == 0 else np.asarray(periods)
+        a, b, shape = self._ab()
+        vals = sbg_math.retention_rate(a, b, t.astype(np.float64)[None, :])
+        idx = pd.Index(t, name="period")
+        return self._table(vals, shape, idx, "retention_rate", prob, return_draws)
+
+    def derl(
+        self,
+        discount_rate: float,
+        renewals: int | np.ndarray = 0,
+        *,
+        prob: float = 0.9,
+        return_draws: bool = False,
+    ) -> pd.DataFrame | xr.DataArray:
+        """Discounted expected residual lifetime (Fader and Hardie 2010) of a customer with
+        ``renewals`` renewals, valued at the end of its current period (the next renewal
+        undiscounted), at ``discount_rate`` per period; see
+        :func:`clvkit.models.sbg.math.derl`. Times the fee and the margin: the residual value."""
+        d = float(discount_rate)
+        if not np.isfinite(d) or d <= 0:
+            raise ClvkitError(
+                f"argument 'discount_rate' is {discount_rate!r}. Suggestion: a rate per period "
+                "> 0, e.g. 0.1 for 10% per period."
+            )
+        n = np.atleast_1d(np.asarray(renewals, dtype=np.float64))
+        a, b, shape = self._ab()
+        vals = sbg_math.derl(a, b, n[None, :], d)
+        idx = pd.Index(n.astype(np.int64), name="renewals")
+        return self._table(vals, shape, idx, "derl", prob, return_draws)
+
+    def expected_lifetime(
+        self, renewals: int | np.ndarray = 0, *, prob: float = 0.9, return_draws: bool = False
+    ) -> pd.DataFrame | xr.DataArray:
+        """Expected remaining periods paid (the current one included) after ``renewals``
+        renewals: ``(alpha + beta + n - 1) / (alpha - 1)``, ``inf`` for ``alpha <= 1``."""
+        n = np.atleast_1d(np.asarray(renewals, dtype=np.float64))
+        a, b, shape = self._ab()
+        vals = sbg_math.expected_lifetime(a, b, n[None, :])
+        idx = pd.Index(n.astype(np.int64), name="renewals")
+        return self._table(vals, shape, idx, "expected_lifetime", prob, return_draws)
