@@ -9,7 +9,7 @@ import pytest
 
 from clvkit.datasets import cdnow_calibration_summary
 from clvkit.models import registry
-from contract import checks
+from contract import checks, tables
 
 EXAMPLE = "poisson_exp"
 PURCHASE = [c.spec.name for c in registry.models("purchase") if c.spec.name != EXAMPLE]
@@ -30,11 +30,17 @@ def example() -> type:
 
 
 @pytest.fixture(scope="module")
-def rfm() -> pd.DataFrame:
+def cdnow() -> pd.DataFrame:
     return cdnow_calibration_summary()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def rfm(request, cdnow: pd.DataFrame) -> pd.DataFrame:
+    """The model's training table: CDNOW, or its own (contract/tables.py)."""
+    return tables.training_table(request.node.callspec.params.get("name"), cdnow)
+
+
+@pytest.fixture
 def few(rfm: pd.DataFrame) -> pd.DataFrame:
     """Eight CDNOW customers with different histories (two without repeat purchases)."""
     return rfm.iloc[[0, 1, 2, 3, 10, 20, 57, 100]].copy()
@@ -125,9 +131,9 @@ def test_estimator_predictions(name, example, rfm, few):
 
 
 @pytest.mark.parametrize("name", PURCHASE + SPEND)
-def test_estimator_time_unit_refused(name, example, rfm, few):
+def test_estimator_time_unit_refused(name, example, rfm, few, cdnow):
     cls = _cls(name, example)
     kind = cls.spec.kind
     purchase = _fit(cls if kind == "purchase" else registry.get("bgnbd"), rfm)
-    spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), rfm)
+    spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), cdnow)
     checks.check_estimator_time_unit(purchase, spend, few, kind)

@@ -27,7 +27,7 @@ class SBGStats:
 
     @property
     def n_customers(self) -> int:
-        return int(round(float(self.weight.sum())))
+        return round(float(self.weight.sum()))
 
     @property
     def n_rows(self) -> int:
