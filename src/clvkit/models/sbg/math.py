@@ -24,14 +24,18 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1, polygamma
 
 __all__ = [
     "derl",
+    "derl_hyp2f1",
+    "derl_series",
     "derl_sum",
     "expected_lifetime",
     "expected_renewals",
+    "log_betaln_ratio",
     "log_p_churn",
     "log_survival",
     "loglik_grad",
     "loglik_terms",
     "retention_rate",
+    "survival_curve",
 ]
 
 
@@ -121,12 +125,54 @@ def derl(alpha, beta, n, d):
 
     (FH 2010 write it for a customer with ``n - 1`` renewals; theirs at ``n`` is this at
     ``n - 1``.) Times the fee and a margin it is the customer's expected residual value.
+
+    scipy's ``hyp2f1`` gives it to ~1e-12 except where it returns NaN or loses digits: for
+    ``beta + n > 500`` or ``alpha`` within 1e-3 of an integer (``c - a - b`` an integer) the
+    series is summed instead (:func:`derl_series`).
     """
     alpha, beta, n, d = np.broadcast_arrays(
         *(np.asarray(x, np.float64) for x in (alpha, beta, n, d))
     )
     b = beta + n
-    return b / (alpha + b) * hyp2f1(1.0, b + 1.0, alpha + b + 1.0, 1.0 / (1.0 + d))
+    with np.errstate(all="ignore"):
+        out = np.asarray(derl_hyp2f1(alpha, beta, n, d), dtype=np.float64)
+    slow = ~np.isfinite(out) | (b > 500.0) | (np.abs(alpha - np.round(alpha)) < 1e-3)
+    if slow.any():
+        out = out.copy()
+        out[slow] = derl_series(alpha[slow], b[slow], d[slow])
+    return out
+
+
+def derl_series(alpha, b, d, block: int = 256) -> np.ndarray:
+    """The series of :func:`derl` (``b = beta + n``; 1-D arrays), summed ``block`` terms at a
+    time (each term is the previous one times ``z (b + k) / (alpha + b + k)``, ``z = 1 / (1 +
+    d)``) until the tail, below ``term z / (1 - z)``, is under 1e-16 of the sum (about 40 / d
+    terms)."""
+    a, b, z = (np.asarray(x, np.float64).ravel() for x in (alpha, b, 1.0 / (1.0 + d)))
+    total = np.zeros(a.size)
+    term = b / (a + b)  # S(n + 1) / S(n)
+    todo = np.arange(a.size)
+    k = 1.0
+    steps = np.arange(block, dtype=np.float64)
+    while todo.size:
+        at, bt, zt = a[todo][:, None], b[todo][:, None], z[todo][:, None]
+        ratio = zt * (bt + k + steps) / (at + bt + k + steps)  # term k+j+1 / term k+j
+        terms = term[todo][:, None] * np.concatenate(
+            [np.ones((todo.size, 1)), np.cumprod(ratio[:, :-1], axis=1)], axis=1
+        )
+        total[todo] += terms.sum(axis=1)
+        nxt = terms[:, -1] * ratio[:, -1]
+        term[todo] = nxt
+        k += block
+        done = nxt * zt[:, 0] / (1.0 - zt[:, 0]) < 1e-16 * total[todo]
+        todo = todo[~done]
+    return total
+
+
+def derl_hyp2f1(alpha, beta, n, d):
+    """:func:`derl` through scipy's ``hyp2f1`` (where it is accurate; see :func:`derl`)."""
+    b = np.asarray(beta, np.float64) + n
+    return b / (alpha + b) * hyp2f1(1.0, b + 1.0, alpha + b + 1.0, 1.0 / (1.0 + np.asarray(d)))
 
 
 def derl_sum(alpha, beta, n, d, tol: float = 1e-16, max_terms: int = 10_000_000) -> float:

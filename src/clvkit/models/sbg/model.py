@@ -178,3 +178,77 @@ class ShiftedBetaGeo(PurchaseModel):
         vals = sbg_math.expected_lifetime(a, b, n[None, :])
         idx = pd.Index(n.astype(np.int64), name="renewals")
         return self._table(vals, shape, idx, "expected_lifetime", prob, return_draws)
+
+    def project(
+        self,
+        table: pd.DataFrame,
+        periods: int = 5,
+        *,
+        prob: float = 0.9,
+        random_seed: int | np.random.Generator | None = None,
+    ) -> pd.DataFrame:
+        """Project each cohort of a survival table beyond its last observed period.
+
+        A cohort with ``N_K`` customers alive at the start of its last observed period ``K``
+        has, per draw, ``N_K S(K + j) / S(K)`` expected alive at ``K + j`` and a predictive
+        count ``Binomial(N_K, S(K + j) / S(K))`` (customers are independent given the
+        parameters; each one's ``theta`` is drawn from ``Beta(alpha, beta + K)``).
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            A survival table (:func:`clvkit.survival_table`, :func:`clvkit.cohort_counts`).
+        periods : int
+            Periods to project.
+        prob : float
+            Interval probability.
+        random_seed : int or numpy.random.Generator, optional
+            Seed of the predictive draws.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``(cohort, period)``: ``alive_now`` (``N_K``), ``expected`` (posterior
+            mean of the expected count), ``lower`` / ``upper`` (its credible interval) and
+            ``pred_lower`` / ``pred_upper`` (the predictive interval of the count).
+        """
+        from clvkit.models.sbg.likelihood import is_survival_table, stats_from_survival
+        from clvkit.rng import check_random_seed
+
+        if not isinstance(table, pd.DataFrame) or not is_survival_table(table):
+            raise ClvkitError(
+                "argument 'table' must be a survival table. Suggestion: build it with "
+                "clvkit.survival_table or clvkit.cohort_counts."
+            )
+        stats_from_survival(table, "table")  # validates the rows
+        if isinstance(periods, bool) or not isinstance(periods, (int, np.integer)) or periods < 1:
+            raise ClvkitError(f"argument 'periods' is {periods!r}. Suggestion: an integer >= 1.")
+        rng = np.random.default_rng(check_random_seed(random_seed))
+        a, b, _ = self._ab()
+        mat = table.to_numpy(dtype=np.float64, na_value=np.nan)
+        last = (~np.isnan(mat)).sum(axis=1) - 1
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        rows = []
+        for i, cohort in enumerate(table.index):
+            K = int(last[i])
+            alive = mat[i, K]
+            j = np.arange(1, periods + 1, dtype=np.float64)
+            ratio = np.exp(sbg_math.log_betaln_ratio(a, b + K, j[None, :]))  # (S, periods)
+            expected = alive * ratio
+            counts = rng.binomial(int(alive), ratio)
+            for p in range(periods):
+                rows.append(
+                    (
+                        cohort,
+                        K + p + 1,
+                        alive,
+                        expected[:, p].mean(),
+                        *np.quantile(expected[:, p], [lo, hi]),
+                        *np.quantile(counts[:, p], [lo, hi], method="inverted_cdf"),
+                    )
+                )
+        cols = ["cohort", "period", "alive_now", "expected", "lower", "upper"]
+        out = pd.DataFrame(rows, columns=[*cols, "pred_lower", "pred_upper"])
+        out = out.set_index(["cohort", "period"])
+        out.attrs.update({"prob": prob, "time_unit": self.time_unit_})
+        return out
