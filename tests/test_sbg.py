@@ -234,7 +234,10 @@ def test_summary_and_survival_table_fit_agree():
     n = 3000
     start = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 28, n), unit="D")
     life = rng.geometric(rng.beta(1.0, 3.0, n))
-    end = [s + pd.DateOffset(months=int(k)) - pd.Timedelta(days=1) for s, k in zip(start, life)]
+    end = [
+        s + pd.DateOffset(months=int(k)) - pd.Timedelta(days=1)
+        for s, k in zip(start, life, strict=True)
+    ]
     contracts = pd.DataFrame({"customer_id": np.arange(n), "start": start, "end": end})
     obs = "2023-06-30"
     contracts.loc[contracts["end"] > obs, "end"] = pd.NaT
