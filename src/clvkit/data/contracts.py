@@ -105,7 +105,15 @@ def _cohort_labels(start: np.ndarray, unit: str, months: int | None, days: int |
 # ---- parsing ------------------------------------------------------------------------------------
 def _example(frame: pd.DataFrame, mask: np.ndarray, cols: list) -> dict:
     i = int(np.flatnonzero(mask)[0])
-    return {c: frame[c].iloc[i] for c in cols}
+    out = {}
+    for c in cols:
+        v = frame[c].iloc[i]
+        out[c] = (
+            None
+            if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+            else (v.item() if isinstance(v, np.generic) else v)
+        )
+    return out
 
 
 def _days(frame: pd.DataFrame, col: Hashable, tz: str, required: bool) -> np.ndarray:
@@ -516,7 +524,7 @@ def cohort_counts(
         r, j = np.argwhere(bad)[0]
         raise bad_rows_error(
             "argument 'alive'", "is not a count (a whole number >= 0)", int(bad.sum()),
-            {"cohort": list(rows)[r], "period": int(j), "alive": mat[r, j]},
+            {"cohort": list(rows)[r], "period": int(j), "alive": float(mat[r, j])},
             "pass counts, or shares with size= (the cohort's number of customers).",
         )  # fmt: skip
     inc = obs[:, 1:] & (vals[:, 1:] > vals[:, :-1])
@@ -524,7 +532,7 @@ def cohort_counts(
         r, j = np.argwhere(inc)[0]
         raise bad_rows_error(
             "argument 'alive'", "increases from one period to the next", int(inc.sum()),
-            {"cohort": list(rows)[r], "period": int(j) + 1, "alive": mat[r, j + 1]},
+            {"cohort": list(rows)[r], "period": int(j) + 1, "alive": float(mat[r, j + 1])},
             "counts alive can only fall: pass the customers of the cohort still paying.",
         )  # fmt: skip
     out = pd.DataFrame(mat, index=pd.Index([str(k) for k in rows], name="cohort"))
