@@ -29,7 +29,16 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError, bad_rows_error
-from clvkit.models.contract import Columns, EventBatch, Future, Params, PurchaseSpec
+from clvkit.models.contract import (
+    Cashflow,
+    Columns,
+    EventBatch,
+    Future,
+    Params,
+    PMap,
+    PurchaseSpec,
+    serial_map,
+)
 from clvkit.models.sbg.math import expected_renewals, log_betaln_ratio, loglik_terms
 
 __all__ = ["ShiftedBetaGeoSpec", "contract_columns"]
@@ -152,6 +161,20 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
         surv = np.exp(log_betaln_ratio(al, b, k))  # S(n + k) / S(n)
         pk = np.where(k < m, surv * al / (al + b + k), np.where(k == m, surv, 0.0))
         return np.where(ch[:, None] > 0, (k == 0).astype(np.float64), pk)
+
+    def expected_value(
+        self,
+        params: Params,
+        cols: Columns,
+        spend: np.ndarray,
+        cashflow: Cashflow,
+        pmap: PMap = serial_map,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One compiled pass over each customer's renewals in the horizon
+        (:mod:`clvkit.models.sbg.cashflow`); equal to the generic route."""
+        from clvkit.models.sbg.cashflow import expected_value  # numba: compiled on first use
+
+        return expected_value(params, cols, spend, cashflow, pmap)
 
     def simulate(
         self,
