@@ -252,3 +252,31 @@ class ShiftedBetaGeo(PurchaseModel):
         out = out.set_index(["cohort", "period"])
         out.attrs.update({"prob": prob, "time_unit": self.time_unit_})
         return out
+
+    def improved_retention(self, points: float = 0.01) -> ShiftedBetaGeo:
+        """This model with every draw's mean per-period retention raised by ``points``.
+
+        Per draw, the mean churn probability ``mu = alpha / (alpha + beta)`` becomes ``mu -
+        points`` at the same polarisation ``1 / (alpha + beta + 1)`` (so ``alpha + beta`` is
+        kept): ``alpha' = (mu - points) (alpha + beta)``, ``beta' = (1 - mu + points) (alpha +
+        beta)``. First-period retention ``beta / (alpha + beta)`` rises by exactly ``points``;
+        later ones by a little less (their spread around the mean is kept). Valued with
+        :func:`clvkit.customer_value` next to the model itself (same settings and seed), it
+        gives the retention elasticity of equity: the relative change in equity per draw.
+
+        Raises ``ClvkitError`` when a draw's mean churn is not above ``points``.
+        """
+        p = float(points)
+        a = self.posterior_["alpha"]
+        b = self.posterior_["beta"]
+        total = a + b
+        mu = a / total
+        if not np.isfinite(p) or (mu <= p).any():
+            bad = int((mu <= p).sum())
+            raise ClvkitError(
+                f"argument 'points' is {points!r}, but {bad} draws have a mean churn "
+                f"probability at or below it. Suggestion: a smaller improvement."
+            )
+        post = {"alpha": (mu - p) * total, "beta": (1.0 - mu + p) * total}
+        ds = self.posterior_[[]].assign(post)
+        return type(self).from_posterior(ds, time_unit=self.time_unit_)
