@@ -93,7 +93,7 @@ def test_fee_column_checked():
     model = ShiftedBetaGeo.from_params(alpha=1.0, beta=2.0, time_unit="M")
     fee = SubscriptionFee.from_params(list_fee=15.0)
     t = _table().drop(columns="fee")
-    with pytest.raises(clvkit.ClvkitError, match="no column 'fee'.*fee_col"):
+    with pytest.raises(clvkit.ClvkitError, match=r"no column 'fee'.*fee_col"):
         clvkit.customer_value(model, fee, t, horizon=12, period="M", annual_discount_rate=0.1)
     t = _table()
     t.loc["b", "fee"] = -1.0
