@@ -33,7 +33,9 @@ _EXPORTS: dict[str, str] = {
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",
     "ParetoNBD": "clvkit.models.pnbd.model",
-    "ShiftedBetaGeo": "clvkit.models.sbg.model",
+    **dict.fromkeys(
+        ("ShiftedBetaGeo", "ShiftedBetaGeoPooled", "SubscriptionFee"), "clvkit.models.sbg"
+    ),
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
     "ModelMixture": "clvkit.models.mixture.model",
