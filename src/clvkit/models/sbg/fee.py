@@ -85,7 +85,7 @@ class SubscriptionFee(SpendModel):
     Examples
     --------
     >>> fee = SubscriptionFee.from_params(list_fee=20.0)
-    >>> float(fee.expected_spend_new_customer()["mean"])
+    >>> fee.expected_spend_new_customer().item()
     20.0
     """
 
