@@ -12,7 +12,7 @@ import pytest
 import clvkit.datasets
 from clvkit.datasets import cdnow_calibration_summary
 from clvkit.models import registry
-from contract import checks
+from contract import checks, tables
 
 EXAMPLE = "poisson_exp"
 PURCHASE = [c.spec.name for c in registry.models("purchase") if c.spec.name != EXAMPLE]
@@ -32,9 +32,15 @@ def example() -> type:
         yield PoissonExponential
 
 
-#: Customer tables other than CDNOW's continuous-time RFM, by ``ModelSpec.data``: the loader in
-#: clvkit.datasets and the rows of eight customers with different histories.
-OWN_TABLES = {"opportunities": ("donations_summary", [0, 1, 3464, 4961, 6310, 7445, 8838, 9901])}
+#: Customer tables other than CDNOW's continuous-time RFM, by ``ModelSpec.data``: a loader and
+#: the rows of eight customers with different histories (sBG: active and churned subscribers).
+OWN_TABLES = {
+    "opportunities": (
+        lambda: clvkit.datasets.donations_summary(),
+        [0, 1, 3464, 4961, 6310, 7445, 8838, 9901],
+    ),
+    "contracts": (tables.contract_table, [0, 1, 2, 3, 10, 20, 57, 100]),
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def rfm(request: pytest.FixtureRequest, cdnow: pd.DataFrame) -> pd.DataFrame:
 
 @functools.cache
 def _own_table(data: str) -> pd.DataFrame:
-    return getattr(clvkit.datasets, OWN_TABLES[data][0])()
+    return OWN_TABLES[data][0]()
 
 
 @pytest.fixture

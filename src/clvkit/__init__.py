@@ -27,11 +27,17 @@ _EXPORTS: dict[str, str] = {
     "coarsen_rfm": "clvkit.data.summary",
     "read_purchases": "clvkit.data.summary",
     "opportunity_summary": "clvkit.data.opportunities",
+    **dict.fromkeys(
+        ("contract_summary", "survival_table", "cohort_counts"), "clvkit.data.contracts"
+    ),
     "BetaGeo": "clvkit.models.bgnbd.model",
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "ModifiedBetaGeo": "clvkit.models.mbgnbd.model",
     "ParetoNBD": "clvkit.models.pnbd.model",
     "BetaGeoBetaBinom": "clvkit.models.bgbb.model",
+    **dict.fromkeys(
+        ("ShiftedBetaGeo", "ShiftedBetaGeoPooled", "SubscriptionFee"), "clvkit.models.sbg"
+    ),
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
     "ModelMixture": "clvkit.models.mixture.model",

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
 from clvkit.data.opportunities import opportunity_summary
 from clvkit.data.summary import (
     calibration_holdout,
@@ -19,8 +20,11 @@ from clvkit.data.summary import (
 __all__ = [
     "calibration_holdout",
     "coarsen_rfm",
+    "cohort_counts",
+    "contract_summary",
     "opportunity_summary",
     "read_purchases",
     "rfm_summary",
     "summarize_log",
+    "survival_table",
 ]

@@ -34,6 +34,7 @@ BUILTIN = (
     "clvkit.models.mbgnbd",
     "clvkit.models.pnbd",
     "clvkit.models.bgbb",
+    "clvkit.models.sbg",
 )
 
 _MODELS: dict[str, type] = {}

@@ -1,0 +1,158 @@
+"""Benchmark the sBG (subscriptions): pooled NUTS over cohorts, a peer, and a large base.
+
+Three parts, each in a fresh process (interpreter start + imports + data + compile + work):
+
+1. ``ShiftedBetaGeoPooled`` NUTS (4 chains x (1000 tune + 1000 draws)) on 24 monthly cohorts
+   of 5,000 simulated subscribers (cohort c observed for 24 - c months); target < 3 s.
+2. pymc-marketing's ``ShiftedBetaGeoModel`` (its default priors: per-cohort ``phi``,
+   ``kappa``; NUTS with PyMC's sampler) on the same cohorts, stopped after ``--timeout``.
+3. A contract table of ``--subscribers`` (default 1,000,000) monthly subscribers: contract
+   table -> ``contract_summary`` -> ``survival_table``, and equity with 1,000 posterior draws
+   (``customer_value``, expected), seconds and peak resident memory.
+
+Usage: ``python benchmarks/bench_sbg.py [--timeout 600] [--subscribers 1000000]
+[--skip-peer]``; writes ``benchmarks/results/sbg.md``. Run it alone on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "results" / "sbg.md"
+
+_COHORTS = """
+import numpy as np, pandas as pd
+from clvkit import ShiftedBetaGeo
+spec = ShiftedBetaGeo.spec
+rng = np.random.default_rng(16)
+parts = []
+for c in range(24):
+    m = 1 / (1 + np.exp(-(np.log(0.1 / 0.9) + 0.3 * rng.standard_normal())))
+    k = np.exp(np.log(2.0) + 0.3 * rng.standard_normal())
+    w = float(24 - c)
+    p = {"alpha": np.array([[m * k]]), "beta": np.array([[(1 - m) * k]])}
+    fut = spec.simulate(p, spec.new_customer_columns(5000), w, rng)
+    n = np.zeros(5000, dtype=np.int64)
+    for b in fut.batches:
+        np.add.at(n, b.customer, b.count)
+    death = np.full(5000, np.inf)
+    death[fut.alive_customer] = fut.death
+    ch = np.isfinite(death)
+    parts.append(pd.DataFrame({"cohort": f"c{c:02d}", "renewals": n, "churned": ch,
+                               "age": np.where(ch, n + 1.0, w), "T": w}))
+table = pd.concat(parts, ignore_index=True)
+table.index.name = "customer_id"
+table.attrs["time_unit"] = "M"
+"""
+
+_POOLED = (
+    "import time; t0 = time.perf_counter()\n"
+    + _COHORTS
+    + """
+from clvkit import ShiftedBetaGeoPooled
+t1 = time.perf_counter()
+m = ShiftedBetaGeoPooled().fit(table, random_seed=1)
+t2 = time.perf_counter()
+out = {"total": t2 - t0, "fit": t2 - t1, **m.diagnostics()}
+"""
+)
+
+_PEER = (
+    "import time; t0 = time.perf_counter()\n"
+    + _COHORTS
+    + """
+from pymc_marketing.clv import ShiftedBetaGeoModel
+data = pd.DataFrame({"customer_id": np.arange(len(table)), "cohort": table["cohort"].to_numpy(),
+                     "recency": np.where(table["churned"], table["renewals"] + 1, table["T"]),
+                     "T": table["T"].to_numpy()})
+t1 = time.perf_counter()
+m = ShiftedBetaGeoModel(data=data)
+m.fit(random_seed=1, progressbar=False)
+t2 = time.perf_counter()
+out = {"total": t2 - t0, "fit": t2 - t1}
+"""
+)
+
+_SCALE = """
+import resource, time
+import numpy as np, pandas as pd
+import clvkit
+from clvkit import ShiftedBetaGeo, SubscriptionFee
+n = {n}
+rng = np.random.default_rng(7)
+start = np.datetime64("2021-01-01") + rng.integers(0, 1095, n).astype("timedelta64[D]")
+life = np.minimum(rng.geometric(rng.beta(0.8, 6.0, n)), 600)
+months = start.astype("datetime64[M]") + life.astype("timedelta64[M]")
+end = months.astype("datetime64[D]") + (start - start.astype("datetime64[M]").astype(
+    "datetime64[D]"))
+contracts = pd.DataFrame({{"customer_id": np.arange(n), "start": start,
+                          "end": np.where(end <= np.datetime64("2023-12-31"), end,
+                                          np.datetime64("NaT")),
+                          "fee": rng.choice([9.0, 19.0, 29.0], n)}})
+t0 = time.perf_counter()
+summary = clvkit.contract_summary(contracts, "M", "2023-12-31", fee_col="fee")
+table = clvkit.survival_table(summary)
+t1 = time.perf_counter()
+draws = np.random.default_rng(1)
+model = ShiftedBetaGeo.from_params(alpha=0.8 * np.exp(0.02 * draws.standard_normal(1000)),
+                                   beta=6.0 * np.exp(0.02 * draws.standard_normal(1000)),
+                                   time_unit="M")
+fee = SubscriptionFee.from_params(list_fee=19.0)
+v = clvkit.customer_value(model, fee, summary, horizon="5Y", period="M",
+                          annual_discount_rate=0.1)
+t2 = time.perf_counter()
+out = {{"summary_and_table": t1 - t0, "equity": t2 - t1,
+        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "equity_mean": float(v.equity.mean()), "cohorts": len(table)}}
+"""
+
+
+def run(code: str, timeout: float) -> dict:
+    """Run ``code`` (which sets ``out``) in a fresh interpreter; its ``out`` or the failure."""
+    wrapped = code + "\nimport json; print('RESULT' + json.dumps(out))\n"
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout:.0f} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT"):
+            return json.loads(line[6:]) | {"wall": time.perf_counter() - t0}
+    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--subscribers", type=int, default=1_000_000)
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-scale", action="store_true")
+    args = ap.parse_args()
+    results = {"pooled NUTS (clvkit)": run(_POOLED, args.timeout)}
+    if not args.skip_peer:
+        results["ShiftedBetaGeoModel NUTS (pymc-marketing)"] = run(_PEER, args.timeout)
+    if not args.skip_scale:
+        results[f"{args.subscribers:,} subscribers"] = run(
+            _SCALE.format(n=args.subscribers), args.timeout
+        )
+    lines = ["# sBG benchmark", "", "| part | result |", "|---|---|"]
+    for name, res in results.items():
+        text = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()
+        )
+        lines.append(f"| {name} | {text} |")
+    RESULT.parent.mkdir(exist_ok=True)
+    RESULT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
