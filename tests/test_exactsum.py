@@ -92,6 +92,33 @@ def test_tiered_sums_counts_and_ties():
     assert (tier[:, :5] == 2).all()
 
 
+def test_weighted_columns_equal_repeated_columns():
+    """A column of weight w gives the sums and counts of w copies (the value layer sums each
+    distinct customer once per customer sharing it); weights above a bin's 1,023 split."""
+    rng = np.random.default_rng(5)
+    x = _wide(rng, 300)[None, :].repeat(3, axis=0) * np.array([[1.0], [-0.5], [3.0]])
+    x[1, 7] = math.inf
+    w = rng.integers(0, 40, x.shape[1])
+    w[:3], w[7] = [0, 1, 5000], 3  # none, once, several flushes; the inf 3 times
+    cuts = np.tile([1e10, 0.0], (3, 1))
+    expanded = np.repeat(x, w, axis=1)
+    ref = ExactSum(3, 3)
+    ref_hits = ref.add_tiered(expanded, cuts)
+    acc = ExactSum(3, 3)
+    hits = acc.add_tiered(x, cuts, weights=w)
+    assert np.array_equal(acc.state, ref.state)
+    assert np.array_equal(acc.counts, ref.counts)
+    assert np.array_equal(acc.result(), ref.result(), equal_nan=True)
+    assert acc.total()[1] == math.inf  # w copies of inf
+    assert np.array_equal(np.add.reduceat(ref_hits, np.r_[0, np.cumsum(w)[:-1]])[w > 0],
+                          hits[w > 0])  # fmt: skip
+    assert hits[0].sum() == 0 and acc.counts.sum() == 3 * w.sum()
+    for s in (0, 2):
+        assert acc.total()[s] == math.fsum(expanded[s])
+    with pytest.raises(ValueError, match="weights must be"):
+        acc.add_tiered(x, cuts, weights=-w)
+
+
 def test_shape_errors():
     acc = ExactSum(3, 2)
     with pytest.raises(ValueError, match="values must have shape"):
