@@ -119,6 +119,28 @@ def test_weighted_columns_equal_repeated_columns():
         acc.add_tiered(x, cuts, weights=-w)
 
 
+def test_grouped_columns_equal_forced_tiers():
+    """add_grouped (each column to its fixed group, optionally weighted) gives the sums and
+    counts of add_tiered with cuts forcing each column's group, in one pass."""
+    rng = np.random.default_rng(6)
+    x = _wide(rng, 200)[None, :] * rng.lognormal(0, 1, (5, 1))
+    groups = rng.integers(0, 3, x.shape[1])
+    w = rng.integers(1, 4, x.shape[1])
+    ref = ExactSum(5, 3)
+    for k in range(3):
+        forced = np.full((5, 2), -np.inf)
+        forced[:, :k] = np.inf
+        keep = groups == k
+        ref.add_tiered(np.repeat(x[:, keep], w[keep], axis=1), forced)
+    acc = ExactSum(5, 3)
+    hits = acc.add_grouped(x, groups, w, block=2, pmap=lambda fn, it: [fn(i) for i in it])
+    assert np.array_equal(acc.state, ref.state) and np.array_equal(acc.counts, ref.counts)
+    assert np.array_equal(hits, 5 * w[:, None] * (groups[:, None] == np.arange(3)))
+    assert acc.result()[0, 1] == math.fsum(np.repeat(x[0, groups == 1], w[groups == 1]))
+    with pytest.raises(ValueError, match="groups must be"):
+        acc.add_grouped(x, groups + 1)
+
+
 def test_shape_errors():
     acc = ExactSum(3, 2)
     with pytest.raises(ValueError, match="values must have shape"):

@@ -84,10 +84,11 @@ def _flush(groups, bins, used, n_used):
 
 
 @njit(nogil=True)
-def _add_tiered(state, special, counts, col_counts, values, bits, cuts, weights):
+def _add_tiered(state, special, counts, col_counts, values, bits, cuts, weights, groups):
     """Add ``values[s, j]`` ``weights[j]`` times (an empty ``weights``: once) to ``state[s,
-    tier]``; tier = first k with ``values[s, j] > cuts[s, k]`` (the cuts must not increase in
-    k), else the last group. ``counts[s, tier]`` and ``col_counts[j, tier]`` count (weighted).
+    tier]``; tier = ``groups[j]`` if ``groups`` is not empty, else the first k with ``values[s,
+    j] > cuts[s, k]`` (the cuts must not increase in k), else the last group. ``counts[s,
+    tier]`` and ``col_counts[j, tier]`` count (weighted).
 
     Per row, mantissas are first summed exactly per (group, sign and exponent) in int64 bins,
     which hold 1,023 mantissas of < 2**53; every 1,023 values the used bins move to the limbs
@@ -96,6 +97,7 @@ def _add_tiered(state, special, counts, col_counts, values, bits, cuts, weights)
     the value ``w`` times.
     """
     weighted = weights.size > 0
+    fixed = groups.size > 0
     S, m = values.shape
     n_cuts = cuts.shape[1]
     n_groups = state.shape[1]
@@ -106,11 +108,14 @@ def _add_tiered(state, special, counts, col_counts, values, bits, cuts, weights)
         since = 0
         for j in range(m):
             v = values[s, j]
-            t = 0  # branch-free: the cuts decrease, so the tier is the number of cuts >= v
-            for k in range(n_cuts):
-                t += 0 if v > cuts[s, k] else 1
-            if t >= n_groups:
-                t = n_groups - 1
+            if fixed:
+                t = groups[j]
+            else:
+                t = 0  # branch-free: the cuts decrease, so the tier is the number of cuts >= v
+                for k in range(n_cuts):
+                    t += 0 if v > cuts[s, k] else 1
+                if t >= n_groups:
+                    t = n_groups - 1
             w = weights[j] if weighted else 1
             counts[s, t] += w
             col_counts[j, t] += w
@@ -254,6 +259,26 @@ class ExactSum:
         """Add ``values`` of shape ``(rows, m)`` to group 0 of each row."""
         self.add_tiered(values, np.zeros((self.shape[0], 0)))
 
+    def add_grouped(
+        self,
+        values: np.ndarray,
+        groups: np.ndarray,
+        weights: np.ndarray | None = None,
+        pmap: Callable[[Callable[[int], Any], Iterable[int]], list] | None = None,
+        block: int = 256,
+    ) -> np.ndarray:
+        """Add column ``j`` of ``values (rows, m)`` to group ``groups[j]`` of every row
+        (``weights[j]`` times with ``weights``), in one pass: the sums of
+        :meth:`add_tiered` with cuts forcing each column's group. Returns the weighted
+        ``(m, groups)`` counts."""
+        groups = np.ascontiguousarray(groups, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        if groups.shape != values.shape[1:] or (
+            groups.size and not (0 <= groups.min() and groups.max() < self.shape[1])
+        ):
+            raise ValueError(f"groups must be {values.shape[1:]} indices below {self.shape[1]}")
+        return self._add(values, np.zeros((self.shape[0], 0)), pmap, block, weights, groups)
+
     def add_tiered(
         self,
         values: np.ndarray,
@@ -271,6 +296,10 @@ class ExactSum:
         integers), column ``j`` counts ``weights[j]`` times: the same sums and counts as adding
         it that many times (e.g. once per customer sharing a distinct column).
         """
+        return self._add(values, cuts, pmap, block, weights, None)
+
+    def _add(self, values, cuts, pmap, block, weights, groups) -> np.ndarray:
+        """:meth:`add_tiered`; with ``groups``, column ``j`` goes to group ``groups[j]``."""
         values = np.asarray(values, dtype=np.float64)
         cuts = np.ascontiguousarray(cuts, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] != self.shape[0]:
@@ -285,6 +314,7 @@ class ExactSum:
                 raise ValueError(
                     f"weights must be {values.shape[1]} non-negative integers, got {weights!r}"
                 )
+        groups = np.zeros(0, dtype=np.int64) if groups is None else groups
         if pmap is None:  # one block, on this thread
             pmap, block = (lambda fn, items: [fn(i) for i in items]), max(self.shape[0], 1)
 
@@ -294,7 +324,7 @@ class ExactSum:
             v = np.ascontiguousarray(values[lo:hi])  # a copy per block (none if contiguous)
             _add_tiered(
                 self.state[lo:hi], self.special[lo:hi], self.counts[lo:hi], col_counts, v,
-                v.view(np.int64), cuts[lo:hi], weights,
+                v.view(np.int64), cuts[lo:hi], weights, groups,
             )  # fmt: skip
             return col_counts
 

@@ -198,21 +198,16 @@ class Accumulator:
         S, n_t = self.S, self.n_t
         part = ExactSum(S, n_t)
         member = np.asarray(member, dtype=np.int64)
-        if inverse is not None:  # customers per (distinct column, tier)
-            inverse = np.asarray(inverse, dtype=np.int64)
+        if inverse is None:
+            part.add_grouped(clv, member, None, self.pmap, DRAW_BLOCK)
+        else:  # customers per (distinct column, tier): usually one tier per column
             d = clv.shape[1]
-            weights = np.bincount(inverse * n_t + member, minlength=d * n_t).reshape(d, n_t)
-        for k in np.unique(member):
-            # cuts that put every (finite) value in tier k: +inf above it, -inf below
-            forced = np.full((S, n_t - 1), -np.inf)
-            forced[:, :k] = np.inf
-            if inverse is None:
-                part.add_tiered(clv[:, member == k], forced, self.pmap, DRAW_BLOCK)
-            else:
-                cols = np.flatnonzero(weights[:, k])
-                part.add_tiered(
-                    clv[:, cols], forced, self.pmap, DRAW_BLOCK, weights=weights[cols, k]
-                )
+            code = np.asarray(inverse, dtype=np.int64) * n_t + member
+            weights = np.bincount(code, minlength=d * n_t)
+            pairs = np.flatnonzero(weights)
+            cols = pairs // n_t
+            values = clv if cols.size == d else clv[:, cols]  # (one column each: no copy)
+            part.add_grouped(values, pairs % n_t, weights[pairs], self.pmap, DRAW_BLOCK)
         counts = np.concatenate(
             self.pmap(
                 lambda lo: range_counts(clv[:, lo : lo + QUANTILE_BLOCK], cuts),
