@@ -61,14 +61,14 @@ def test_latent_truth_of_each_model():
 
 def test_model_forms_give_one_log():
     truth = CASES["pnbd"][1]
-    base = simulate(300, model="pnbd", params=truth, p=6.0, q=4.0, v=15.0, random_seed=8)
+    gg = {"p": 6.0, "q": 4.0, "v": 15.0, "random_seed": 8}
+    base = simulate(300, model="pnbd", params=truth, **gg)
+    fitted = ParetoNBD.from_params(time_unit="W", **truth)
     same = [
-        simulate(300, model={"model": "pnbd", **truth}, p=6.0, q=4.0, v=15.0, random_seed=8),
-        simulate(300, model=dict(truth), p=6.0, q=4.0, v=15.0, random_seed=8),  # by names
-        simulate(300, model=ParetoNBD.from_params(time_unit="W", **truth), p=6.0, q=4.0,
-                 v=15.0, random_seed=8),  # fmt: skip
-        simulate(300, model="pnbd", params={"s": 0.6, "beta": 11.7}, r=0.55, alpha=10.6,
-                 p=6.0, q=4.0, v=15.0, random_seed=8),  # fmt: skip
+        simulate(300, model={"model": "pnbd", **truth}, **gg),
+        simulate(300, model=dict(truth), **gg),  # found by its parameter names
+        simulate(300, model=fitted, **gg),
+        simulate(300, model="pnbd", params={"s": 0.6, "beta": 11.7}, r=0.55, alpha=10.6, **gg),
     ]
     for other in same:
         pd.testing.assert_frame_equal(other.transactions, base.transactions)
