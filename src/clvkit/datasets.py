@@ -549,6 +549,13 @@ def simulate(
     True
     >>> str(sim.observation_end.date()), sim.time_unit
     ('2021-06-29', 'W')
+
+    Another purchase model, by its registry name and parameters:
+
+    >>> pn = simulate(500, model="pnbd", params={"r": 0.55, "alpha": 10.6, "s": 0.6,
+    ...                                          "beta": 11.7}, random_seed=2)
+    >>> pn.model, list(pn.truth.columns[:3])
+    ('pnbd', ['lam', 'mu', 'first_purchase'])
     """
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)):
         raise ClvkitError(
