@@ -92,6 +92,55 @@ def test_tiered_sums_counts_and_ties():
     assert (tier[:, :5] == 2).all()
 
 
+def test_weighted_columns_equal_repeated_columns():
+    """A column of weight w gives the sums and counts of w copies (the value layer sums each
+    distinct customer once per customer sharing it); weights above a bin's 1,023 split."""
+    rng = np.random.default_rng(5)
+    x = _wide(rng, 300)[None, :].repeat(3, axis=0) * np.array([[1.0], [-0.5], [3.0]])
+    x[1, 7] = math.inf
+    w = rng.integers(0, 40, x.shape[1])
+    w[:3], w[7] = [0, 1, 5000], 3  # none, once, several flushes; the inf 3 times
+    cuts = np.tile([1e10, 0.0], (3, 1))
+    expanded = np.repeat(x, w, axis=1)
+    ref = ExactSum(3, 3)
+    ref_hits = ref.add_tiered(expanded, cuts)
+    acc = ExactSum(3, 3)
+    hits = acc.add_tiered(x, cuts, weights=w)
+    assert np.array_equal(acc.state, ref.state)
+    assert np.array_equal(acc.counts, ref.counts)
+    assert np.array_equal(acc.result(), ref.result(), equal_nan=True)
+    assert acc.total()[1] == math.inf  # w copies of inf
+    assert np.array_equal(np.add.reduceat(ref_hits, np.r_[0, np.cumsum(w)[:-1]])[w > 0],
+                          hits[w > 0])  # fmt: skip
+    assert hits[0].sum() == 0 and acc.counts.sum() == 3 * w.sum()
+    for s in (0, 2):
+        assert acc.total()[s] == math.fsum(expanded[s])
+    with pytest.raises(ValueError, match="weights must be"):
+        acc.add_tiered(x, cuts, weights=-w)
+
+
+def test_grouped_columns_equal_forced_tiers():
+    """add_grouped (each column to its fixed group, optionally weighted) gives the sums and
+    counts of add_tiered with cuts forcing each column's group, in one pass."""
+    rng = np.random.default_rng(6)
+    x = _wide(rng, 200)[None, :] * rng.lognormal(0, 1, (5, 1))
+    groups = rng.integers(0, 3, x.shape[1])
+    w = rng.integers(1, 4, x.shape[1])
+    ref = ExactSum(5, 3)
+    for k in range(3):
+        forced = np.full((5, 2), -np.inf)
+        forced[:, :k] = np.inf
+        keep = groups == k
+        ref.add_tiered(np.repeat(x[:, keep], w[keep], axis=1), forced)
+    acc = ExactSum(5, 3)
+    hits = acc.add_grouped(x, groups, w, block=2, pmap=lambda fn, it: [fn(i) for i in it])
+    assert np.array_equal(acc.state, ref.state) and np.array_equal(acc.counts, ref.counts)
+    assert np.array_equal(hits, 5 * w[:, None] * (groups[:, None] == np.arange(3)))
+    assert acc.result()[0, 1] == math.fsum(np.repeat(x[0, groups == 1], w[groups == 1]))
+    with pytest.raises(ValueError, match="groups must be"):
+        acc.add_grouped(x, groups + 1)
+
+
 def test_shape_errors():
     acc = ExactSum(3, 2)
     with pytest.raises(ValueError, match="values must have shape"):

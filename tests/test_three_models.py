@@ -12,7 +12,6 @@ numbers.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,22 +69,14 @@ def test_cdnow_three_models_and_the_stacked_mixture(rfm):
 
 
 def _simulate_pareto(seed: int, n: int = 2000) -> pd.DataFrame:
-    """Calibration table of ``n`` customers drawn from Pareto/NBD's generative process."""
-    spec = clvkit.ParetoNBD.spec
+    """Calibration table of ``n`` customers drawn from Pareto/NBD's generative process,
+    acquired over 52 weeks and observed until week 78 (T from 26 to 78 weeks)."""
     truth = {"r": 1.0, "alpha": 5.0, "s": 1.5, "beta": 30.0}
-    rng = np.random.default_rng(seed)
-    T = rng.uniform(26.0, 78.0, n)
-    params = {k: np.array([[v]]) for k, v in truth.items()}
-    fut = spec.simulate(params, spec.new_customer_columns(n), T, rng)
-    x, tx = np.zeros(n), np.zeros(n)
-    for batch in fut.batches:
-        cust = np.repeat(batch.customer, batch.count)
-        np.add.at(x, cust, 1.0)
-        np.maximum.at(tx, cust, batch.times)
-    rfm = pd.DataFrame({"frequency": x, "recency": tx, "T": T})
-    rfm.index.name = "customer_id"
-    rfm.attrs["time_unit"] = "W"
-    return rfm
+    sim = clvkit.datasets.simulate(
+        n, model="pnbd", params=truth, acquisition_periods=52.0, observation_periods=78.0,
+        resolution="exact", random_seed=seed,
+    )  # fmt: skip
+    return sim.rfm()
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Example data: the CDNOW purchase logs and a simulator of the BG/NBD + Gamma-Gamma process.
+"""Example data: the CDNOW purchase logs and a simulator of the purchase models' processes
+(BG/NBD by default, any registered purchase model) with Gamma-Gamma spend.
 
 The CDNOW files ship with the ``lifetimes`` package; they are read from its install directory
 (no network). The simulator draws a purchase log from the generative process the models assume,
@@ -178,14 +179,19 @@ class SimulatedLog:
         exact timestamp to the nanosecond) and, when spend parameters were given, ``amount``;
         one row per purchase, sorted by customer then time.
     truth : pandas.DataFrame
-        Indexed by ``customer_id``: ``lam`` (purchase rate per time unit), ``p`` (dropout
-        probability after each repeat purchase), ``first_purchase`` (date, or timestamp when exact),
+        Indexed by ``customer_id``: the model's latent draws (BG/NBD and MBG/NBD: ``lam``,
+        purchase rate per time unit, and ``p``, dropout probability after each repeat purchase;
+        Pareto/NBD: ``lam`` and ``mu``, the dropout rate; NaN where the process did not draw
+        one, e.g. an MBG/NBD customer lost at its first purchase; BG/NBD's ``p`` is then drawn
+        from its prior), ``first_purchase`` (date, or timestamp when exact),
         ``first_purchase_time`` and ``death_time`` (continuous, in time units since ``start``;
         ``death_time`` is ``inf`` for customers alive at the observation end), ``alive``,
         ``n_repeat`` (simulated repeat purchases, before same-day merging) and ``nu`` (spend
         rate, when spend parameters were given).
     params : dict
-        The population parameters used.
+        The population parameters used (the purchase model's, then ``p, q, v``).
+    model : str
+        Registry name of the purchase model simulated (e.g. ``"bgnbd"``).
     time_unit : str
         Canonical time unit (see :func:`clvkit.units.format_time_unit`).
     start, observation_end : pandas.Timestamp
@@ -220,6 +226,7 @@ class SimulatedLog:
     observation_periods: float = 0.0
     purchase_times: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     resolution: str = "day"
+    model: str = "bgnbd"
 
     def rfm(self, calibration_end: Any = None, *, exact: bool | None = None) -> pd.DataFrame:
         """The RFM table of the log, observed up to :attr:`observation_end` in its time unit.
@@ -377,6 +384,10 @@ def _sort_runs_compiled() -> Any:
     return _COMPILED["sort_runs"]
 
 
+#: The purchase model :func:`simulate` draws from by default (its keyword form).
+DEFAULT_MODEL = "bgnbd"
+
+
 def _positive(name: str, value: Any) -> float:
     try:
         x = float(value)
@@ -390,34 +401,117 @@ def _positive(name: str, value: Any) -> float:
     return x
 
 
+def _purchase_model(
+    model: Any, params: Any, keywords: dict[str, Any], time_unit: str | None
+) -> tuple[Any, dict[str, float], str | None]:
+    """The purchase spec, its parameters (floats, validated) and the model's time unit (if it
+    records one) from :func:`simulate`'s ``model``, ``params`` and BG/NBD-style keywords."""
+    from clvkit.models import registry  # the models layer, only through its registry
+
+    given = {k: x for k, x in keywords.items() if x is not None}
+    unit = None
+    if isinstance(model, str):
+        spec = registry.get(model, "purchase").spec
+    elif isinstance(model, dict):
+        model = dict(model)
+        name = model.pop("model", None)
+        if params is not None:
+            raise ClvkitError(
+                "arguments 'model' (a dict of parameters) and 'params' were both given. "
+                "Suggestion: pass the parameters once, e.g. model='pnbd', params={...}."
+            )
+        params = model
+        if name is not None:
+            spec = registry.get(str(name), "purchase").spec
+        else:
+            spec = registry.spec_of({**params, **given}, "purchase", "model")
+    else:  # a fitted model, InferenceData or posterior: the posterior mean of each parameter
+        if params is not None or given:
+            raise ClvkitError(
+                "argument 'model' is a fitted model (or posterior), whose parameters are used; "
+                "'params' or parameter keywords were given too. Suggestion: pass one of them."
+            )
+        spec, post = registry.resolve(model, "purchase", "model")
+        unit = post.attrs.get("time_unit") or None
+        params = {}
+        for k in spec.param_names:
+            if post[k].ndim != 2:
+                raise ClvkitError(
+                    f"argument 'model': parameter {k!r} is not a scalar (dims {post[k].dims}). "
+                    "Suggestion: simulate from a model without covariates."
+                )
+            params[k] = float(post[k].mean())
+    params = {**dict(params or {}), **given}
+    names = list(spec.param_names)
+    extra = sorted(set(params) - set(names))
+    missing = [k for k in names if k not in params]
+    if extra or missing:
+        raise ClvkitError(
+            f"the {spec.label} parameters are {names}; "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unknown {extra}" if extra else "")
+            + f". Suggestion: pass params={{{', '.join(f'{k!r}: ...' for k in names)}}}."
+        )
+    out = {}
+    for k in names:
+        support = spec.support(k)
+        if support == "positive":
+            out[k] = _positive(k, params[k])
+            continue
+        try:
+            x = float(params[k])
+        except (TypeError, ValueError):
+            x = math.nan
+        if not math.isfinite(x) or (support == "unit" and not 0 < x < 1):
+            raise ClvkitError(
+                f"argument {k!r} must be a finite {support} number, got {params[k]!r}. "
+                f"Suggestion: check {spec.label}'s parameter {k!r}."
+            )
+        out[k] = x
+    if time_unit is not None and unit is not None:
+        if parse_time_unit(time_unit) != parse_time_unit(unit):
+            raise ClvkitError(
+                f"argument 'time_unit' is {time_unit!r}, but the model was fitted in {unit!r}. "
+                f"Suggestion: leave time_unit unset (or pass {unit!r})."
+            )
+    return spec, out, unit
+
+
 def simulate(
     n_customers: int,
     *,
-    r: float,
-    alpha: float,
-    a: float,
-    b: float,
+    model: Any = DEFAULT_MODEL,
+    params: dict[str, float] | None = None,
+    r: float | None = None,
+    alpha: float | None = None,
+    a: float | None = None,
+    b: float | None = None,
     p: float | None = None,
     q: float | None = None,
     v: float | None = None,
     start: str | pd.Timestamp = "2020-01-01",
     acquisition_periods: float = 12.0,
     observation_periods: float = 78.0,
-    time_unit: str = "W",
+    time_unit: str | None = None,
     random_seed: int | np.random.Generator | None = None,
     resolution: str = "day",
 ) -> SimulatedLog:
-    """Draw a purchase log from the BG/NBD + Gamma-Gamma generative process.
+    """Draw a purchase log from a purchase model's generative process (+ Gamma-Gamma spend).
 
     Each customer makes a first purchase at a time uniform over the acquisition window
-    ``[start, start + acquisition_periods)``. While alive, repeat purchases arrive as a Poisson
-    process with rate ``lam ~ Gamma(shape r, rate alpha)`` per time unit; right after each
-    repeat purchase the customer dies with probability ``p ~ Beta(a, b)``. The log stops at
-    ``start + observation_periods``. With spend parameters, every purchase (the first included)
-    costs ``z ~ Gamma(shape p, rate nu)`` with ``nu ~ Gamma(shape q, rate v)`` per customer.
-    The purchases are drawn by BG/NBD's one generative process (the registered ``bgnbd``
-    spec's ``simulate``, the one ``customer_value(..., method="simulate")`` and the backtest
-    use) for new customers, each over its own horizon from its first purchase.
+    ``[start, start + acquisition_periods)``. Its repeat purchases come from the purchase
+    model's one generative process (the registered spec's ``simulate``, the one
+    ``customer_value(..., method="simulate")`` and the backtest use) for a new customer (an
+    empty history at age 0), over its own horizon from its first purchase to ``start +
+    observation_periods``. With BG/NBD (the default): while alive, repeat purchases arrive as
+    a Poisson process with rate ``lam ~ Gamma(shape r, rate alpha)`` per time unit; right after
+    each repeat purchase the customer dies with probability ``p ~ Beta(a, b)``. Pareto/NBD
+    (``model="pnbd"``, parameters ``r, alpha, s, beta``): a lifetime ``Exponential(mu)``,
+    ``mu ~ Gamma(s, beta)``. MBG/NBD (``model="mbgnbd"``, ``r, alpha, a, b``): BG/NBD whose
+    customers may also drop out at the first purchase. With spend parameters, every purchase
+    (the first included) costs ``z ~ Gamma(shape p, rate nu)`` with ``nu ~ Gamma(shape q,
+    rate v)`` per customer.
 
     Purchase times are continuous. With ``resolution="day"`` (default) the log keeps dates at
     day resolution, as most purchase logs do; with ``resolution="exact"`` the ``date`` column
@@ -444,10 +538,21 @@ def simulate(
     ----------
     n_customers : int
         Number of customers (ids ``0 .. n_customers - 1``).
-    r, alpha : float
-        Gamma shape and rate of the purchase rate (rate in purchases per ``time_unit``).
-    a, b : float
-        Beta parameters of the dropout probability.
+    model : str, dict or fitted model
+        The purchase model: a registry name (``"bgnbd"``, the default, ``"pnbd"``,
+        ``"mbgnbd"``; see :func:`clvkit.models.registry.names`) with its parameters in
+        ``params`` (or as keywords), a dict of parameters (with a ``"model"`` key naming the
+        model, else the model is found by the parameter names), or a fitted purchase model
+        (or its ``InferenceData`` / posterior), simulated at its posterior mean (the point
+        estimate of an MLE or MAP fit) and in its time unit.
+    params : dict, optional
+        Parameter name -> value of ``model`` (e.g. ``{"r": 0.55, "alpha": 10.6, "s": 0.61,
+        "beta": 11.7}`` for Pareto/NBD).
+    r, alpha, a, b : float, optional
+        The BG/NBD (or MBG/NBD) parameters as keywords: ``r, alpha`` Gamma shape and rate of
+        the purchase rate (in purchases per ``time_unit``), ``a, b`` Beta parameters of the
+        dropout probability. Keywords and ``params`` may be mixed; a keyword the model does
+        not have is an error.
     p, q, v : float, optional
         Gamma-Gamma spend parameters; all three or none (no ``amount`` column then).
     start : str or pandas.Timestamp
@@ -457,8 +562,9 @@ def simulate(
     observation_periods : float
         Length from ``start`` to the end of observation, in time units
         (at least ``acquisition_periods``).
-    time_unit : str
-        Time unit of the rates and lengths, e.g. ``"W"`` or ``"D"``.
+    time_unit : str, optional
+        Time unit of the rates and lengths, e.g. ``"W"`` or ``"D"``. Default: the fitted
+        model's time unit, else ``"W"``.
     random_seed : int or numpy.random.Generator, optional
         Seed or generator; the only source of randomness.
     resolution : {"day", "exact"}
@@ -480,6 +586,13 @@ def simulate(
     True
     >>> str(sim.observation_end.date()), sim.time_unit
     ('2021-06-29', 'W')
+
+    Another purchase model, by its registry name and parameters:
+
+    >>> pn = simulate(500, model="pnbd", params={"r": 0.55, "alpha": 10.6, "s": 0.6,
+    ...                                          "beta": 11.7}, random_seed=2)
+    >>> pn.model, list(pn.truth.columns[:3])
+    ('pnbd', ['lam', 'mu', 'first_purchase'])
     """
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)):
         raise ClvkitError(
@@ -492,7 +605,9 @@ def simulate(
             f"argument 'n_customers' must be at least 1, got {n}. "
             "Suggestion: pass e.g. n_customers=1000."
         )
-    r, alpha, a, b = (_positive(k, x) for k, x in (("r", r), ("alpha", alpha), ("a", a), ("b", b)))
+    spec, purchase, fitted_unit = _purchase_model(
+        model, params, {"r": r, "alpha": alpha, "a": a, "b": b}, time_unit
+    )
     spend = [x is not None for x in (p, q, v)]
     if any(spend) and not all(spend):
         raise ClvkitError(
@@ -516,22 +631,20 @@ def simulate(
             f"argument 'resolution' must be 'day' or 'exact', got {resolution!r}. Suggestion: "
             "resolution='exact' for timestamps with the time of day."
         )
-    unit = format_time_unit(time_unit)
+    unit = format_time_unit(time_unit or fitted_unit or "W")
     unit_days = parse_time_unit(unit) / pd.Timedelta(days=1)
     start_ts = parse_date(start, "start")
     start_ts = start_ts.normalize()
-    from clvkit.models import registry  # the models layer, only through its registry
     from clvkit.rng import make_rng
 
     rng = make_rng(random_seed)
 
     # First purchases uniform over the acquisition window; then each customer's future from its
-    # first purchase through BG/NBD's one generative process (an empty history at age 0, over a
-    # horizon of its own), read back as repeat purchases, death times and latent draws.
+    # first purchase through the model's one generative process (an empty history at age 0,
+    # over a horizon of its own), read back as repeat purchases, death times and latent draws.
     t0 = rng.uniform(0.0, acq, size=n)  # first purchase, units since start
     window = obs - t0
-    spec = registry.get("bgnbd", "purchase").spec
-    draws = {k: np.array([[val]]) for k, val in (("r", r), ("alpha", alpha), ("a", a), ("b", b))}
+    draws = {k: np.array([[val]]) for k, val in purchase.items()}
     future = spec.simulate(draws, spec.new_customer_columns(n), window, rng)
     n_repeat = np.zeros(n, dtype=np.int64)
     owners, offsets = [], []
@@ -539,18 +652,20 @@ def simulate(
         n_repeat[batch.customer] = batch.count
         owners.append(np.repeat(batch.customer, batch.count))
         offsets.append(batch.times)
-    # every new customer is alive at its first purchase: units are the customers, in order
+    # the units alive at the first purchase (every customer, unless the model may drop one out
+    # right then: MBG/NBD), in customer order; the others die at their first purchase
     cust = future.alive_customer
-    tau = np.full(n, np.inf)
+    tau = np.zeros(n)
     tau[cust] = future.death
-    lam = np.full(n, np.nan)
-    lam[cust] = future.latent["lam"]
-    pdrop = np.full(n, np.nan)
-    pdrop[cust] = future.latent["p"]
-    # p only matters after a purchase, so the process draws it only then; it is independent
-    # of everything else for the others: draw it from its prior Beta(a, b) for the truth
-    missing = np.isnan(pdrop)
-    pdrop[missing] = rng.beta(a, b, size=int(missing.sum()))
+    latent = {}
+    for key, val in future.latent.items():  # e.g. lam and p (BG/NBD), lam and mu (Pareto/NBD)
+        latent[key] = np.full(n, np.nan)
+        latent[key][cust] = val
+    if spec.name == DEFAULT_MODEL and "p" in latent:
+        # BG/NBD's p only matters after a purchase, so the process draws it only then; it is
+        # independent of everything else for the others: draw it from its prior for the truth
+        missing = np.isnan(latent["p"])
+        latent["p"][missing] = rng.beta(purchase["a"], purchase["b"], size=int(missing.sum()))
     alive = ~np.isfinite(tau)
     death_time = np.where(alive, np.inf, t0 + tau)
     owner = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
@@ -586,15 +701,14 @@ def simulate(
         stamps = (origin + days).astype("datetime64[ns]")
     columns: dict[str, Any] = {"customer_id": ids, "date": stamps}
     truth: dict[str, Any] = {
-        "lam": lam,
-        "p": pdrop,
+        **latent,
         "first_purchase": stamps[first_pos],
         "first_purchase_time": t0,
         "death_time": death_time,
         "alive": alive,
         "n_repeat": n_repeat,
     }
-    params: dict[str, Any] = {"r": r, "alpha": alpha, "a": a, "b": b}
+    params: dict[str, Any] = dict(purchase)
     if with_spend:
         nu = rng.gamma(q, 1.0 / v, size=n)
         columns["amount"] = rng.standard_gamma(p, size=n + total) / nu[ids]
@@ -611,4 +725,5 @@ def simulate(
         observation_periods=obs,
         purchase_times=times,
         resolution=resolution,
+        model=spec.name,
     )

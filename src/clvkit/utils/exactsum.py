@@ -84,14 +84,20 @@ def _flush(groups, bins, used, n_used):
 
 
 @njit(nogil=True)
-def _add_tiered(state, special, counts, col_counts, values, bits, cuts):
-    """Add ``values[s, j]`` to ``state[s, tier]``; tier = first k with ``values[s, j] >
-    cuts[s, k]`` (the cuts must not increase in k), else the last group. ``counts[s, tier]`` and ``col_counts[j, tier]`` count.
+def _add_tiered(state, special, counts, col_counts, values, bits, cuts, weights, groups):
+    """Add ``values[s, j]`` ``weights[j]`` times (an empty ``weights``: once) to ``state[s,
+    tier]``; tier = ``groups[j]`` if ``groups`` is not empty, else the first k with ``values[s,
+    j] > cuts[s, k]`` (the cuts must not increase in k), else the last group. ``counts[s,
+    tier]`` and ``col_counts[j, tier]`` count (weighted).
 
     Per row, mantissas are first summed exactly per (group, sign and exponent) in int64 bins,
     which hold 1,023 mantissas of < 2**53; every 1,023 values the used bins move to the limbs
-    (< 2**32 per limb each): a few integer operations per value.
+    (< 2**32 per limb each): a few integer operations per value. A value of weight w adds
+    ``w`` mantissas, in parts that keep a bin below 1,023 of them: the same integer as adding
+    the value ``w`` times.
     """
+    weighted = weights.size > 0
+    fixed = groups.size > 0
     S, m = values.shape
     n_cuts = cuts.shape[1]
     n_groups = state.shape[1]
@@ -102,32 +108,39 @@ def _add_tiered(state, special, counts, col_counts, values, bits, cuts):
         since = 0
         for j in range(m):
             v = values[s, j]
-            t = 0  # branch-free: the cuts decrease, so the tier is the number of cuts >= v
-            for k in range(n_cuts):
-                t += 0 if v > cuts[s, k] else 1
-            if t >= n_groups:
-                t = n_groups - 1
-            counts[s, t] += 1
-            col_counts[j, t] += 1
+            if fixed:
+                t = groups[j]
+            else:
+                t = 0  # branch-free: the cuts decrease, so the tier is the number of cuts >= v
+                for k in range(n_cuts):
+                    t += 0 if v > cuts[s, k] else 1
+                if t >= n_groups:
+                    t = n_groups - 1
+            w = weights[j] if weighted else 1
+            counts[s, t] += w
+            col_counts[j, t] += w
             b = bits[s, j]
-            if (b & 0x7FFFFFFFFFFFFFFF) == 0:  # +0.0 or -0.0
+            if (b & 0x7FFFFFFFFFFFFFFF) == 0 or w == 0:  # +0.0 or -0.0 (or no weight)
                 continue
             key = (b >> 52) & 0xFFF
             if (key & 0x7FF) == 0x7FF:  # inf or nan
-                special[s, t] += v
+                special[s, t] += v  # once is as w times: inf + inf = inf, nan stays
                 continue
             mant = b & 0xFFFFFFFFFFFFF
             if key & 0x7FF:
                 mant |= 0x10000000000000  # implicit leading bit of a normal number
-            if bins[t, key] == 0:  # a nonzero value leaves its bin nonzero
-                used[n_used] = t * 4096 + key
-                n_used += 1
-            bins[t, key] += mant
-            since += 1
-            if since == 1023:
-                _flush(state[s], bins, used, n_used)
-                n_used = 0
-                since = 0
+            while w > 0:
+                c = min(w, 1023 - since)
+                if bins[t, key] == 0:  # a nonzero value leaves its bin nonzero
+                    used[n_used] = t * 4096 + key
+                    n_used += 1
+                bins[t, key] += mant * c
+                since += c
+                w -= c
+                if since == 1023:
+                    _flush(state[s], bins, used, n_used)
+                    n_used = 0
+                    since = 0
         _flush(state[s], bins, used, n_used)
         for g in range(n_groups):
             _normalize(state[s, g])
@@ -246,26 +259,62 @@ class ExactSum:
         """Add ``values`` of shape ``(rows, m)`` to group 0 of each row."""
         self.add_tiered(values, np.zeros((self.shape[0], 0)))
 
+    def add_grouped(
+        self,
+        values: np.ndarray,
+        groups: np.ndarray,
+        weights: np.ndarray | None = None,
+        pmap: Callable[[Callable[[int], Any], Iterable[int]], list] | None = None,
+        block: int = 256,
+    ) -> np.ndarray:
+        """Add column ``j`` of ``values (rows, m)`` to group ``groups[j]`` of every row
+        (``weights[j]`` times with ``weights``), in one pass: the sums of
+        :meth:`add_tiered` with cuts forcing each column's group. Returns the weighted
+        ``(m, groups)`` counts."""
+        groups = np.ascontiguousarray(groups, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        if groups.shape != values.shape[1:] or (
+            groups.size and not (0 <= groups.min() and groups.max() < self.shape[1])
+        ):
+            raise ValueError(f"groups must be {values.shape[1:]} indices below {self.shape[1]}")
+        return self._add(values, np.zeros((self.shape[0], 0)), pmap, block, weights, groups)
+
     def add_tiered(
         self,
         values: np.ndarray,
         cuts: np.ndarray,
         pmap: Callable[[Callable[[int], Any], Iterable[int]], list] | None = None,
         block: int = 256,
+        weights: np.ndarray | None = None,
     ) -> np.ndarray:
         """Add ``values (rows, m)``: a value above ``cuts[s, k]`` (decreasing in ``k``) and not
         above an earlier cut goes to group ``k``, the rest to the last group.
 
         Returns the ``(m, groups)`` count of rows in which each column fell in each group.
         With ``pmap`` (a thread pool's map), blocks of ``block`` rows run through it: rows are
-        independent sums, so the result is the same.
+        independent sums, so the result is the same. With ``weights`` (``(m,)`` non-negative
+        integers), column ``j`` counts ``weights[j]`` times: the same sums and counts as adding
+        it that many times (e.g. once per customer sharing a distinct column).
         """
+        return self._add(values, cuts, pmap, block, weights, None)
+
+    def _add(self, values, cuts, pmap, block, weights, groups) -> np.ndarray:
+        """:meth:`add_tiered`; with ``groups``, column ``j`` goes to group ``groups[j]``."""
         values = np.asarray(values, dtype=np.float64)
         cuts = np.ascontiguousarray(cuts, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] != self.shape[0]:
             raise ValueError(f"values must have shape ({self.shape[0]}, m), got {values.shape}")
         if cuts.ndim != 2 or cuts.shape[0] != self.shape[0] or cuts.shape[1] >= self.shape[1]:
             raise ValueError(f"cuts must have shape ({self.shape[0]}, < groups), got {cuts.shape}")
+        if weights is None:
+            weights = np.zeros(0, dtype=np.int64)
+        else:
+            weights = np.ascontiguousarray(weights, dtype=np.int64)
+            if weights.shape != (values.shape[1],) or (weights < 0).any():
+                raise ValueError(
+                    f"weights must be {values.shape[1]} non-negative integers, got {weights!r}"
+                )
+        groups = np.zeros(0, dtype=np.int64) if groups is None else groups
         if pmap is None:  # one block, on this thread
             pmap, block = (lambda fn, items: [fn(i) for i in items]), max(self.shape[0], 1)
 
@@ -275,7 +324,7 @@ class ExactSum:
             v = np.ascontiguousarray(values[lo:hi])  # a copy per block (none if contiguous)
             _add_tiered(
                 self.state[lo:hi], self.special[lo:hi], self.counts[lo:hi], col_counts, v,
-                v.view(np.int64), cuts[lo:hi],
+                v.view(np.int64), cuts[lo:hi], weights, groups,
             )  # fmt: skip
             return col_counts
 

@@ -182,22 +182,32 @@ class Accumulator:
         self.cuts = np.asarray(cuts, dtype=np.float64)
 
     # -- pass 2: the chosen method -------------------------------------------------------------
-    def chunk_tiers(self, clv, member, cuts):
+    def chunk_tiers(self, clv, member, cuts, inverse=None):
         """A chunk's exact per-draw tier sums by fixed membership ``member`` (the chunk's
         customers' tier indices) as an :class:`ExactSum`, and its customers' membership
         probabilities ``(chunk, tiers)``: the share of draws whose CLV falls in each tier's
         range (``cuts``, :func:`tier_membership`). Pure (thread-safe).
+
+        With ``inverse``, ``clv (S, d)`` holds the distinct customers' columns and ``inverse``
+        maps the chunk's customers to them: each column is summed once per customer of each
+        tier that shares it (exact weights, so the same sums as the expanded columns).
 
         The sums are exact integers until rounded in :meth:`result`, so adding chunks in any
         order (or on any Dask partition) gives the same bits.
         """
         S, n_t = self.S, self.n_t
         part = ExactSum(S, n_t)
-        for k in np.unique(member):
-            # cuts that put every (finite) value in tier k: +inf above it, -inf below
-            forced = np.full((S, n_t - 1), -np.inf)
-            forced[:, :k] = np.inf
-            part.add_tiered(clv[:, member == k], forced, self.pmap, DRAW_BLOCK)
+        member = np.asarray(member, dtype=np.int64)
+        if inverse is None:
+            part.add_grouped(clv, member, None, self.pmap, DRAW_BLOCK)
+        else:  # customers per (distinct column, tier): usually one tier per column
+            d = clv.shape[1]
+            code = np.asarray(inverse, dtype=np.int64) * n_t + member
+            weights = np.bincount(code, minlength=d * n_t)
+            pairs = np.flatnonzero(weights)
+            cols = pairs // n_t
+            values = clv if cols.size == d else clv[:, cols]  # (one column each: no copy)
+            part.add_grouped(values, pairs % n_t, weights[pairs], self.pmap, DRAW_BLOCK)
         counts = np.concatenate(
             self.pmap(
                 lambda lo: range_counts(clv[:, lo : lo + QUANTILE_BLOCK], cuts),
@@ -205,6 +215,8 @@ class Accumulator:
             ),
             axis=0,
         ) if clv.shape[1] else np.zeros((0, n_t), dtype=np.int64)  # fmt: skip
+        if inverse is not None:
+            counts = counts[inverse]
         return part, counts / S
 
     def add_tiers(self, idx, parts):

@@ -249,7 +249,8 @@ def _run(
         else:
             clv, means, counts, inverse = run.distinct(idx, sim_stream(lo // chunk))
         stats = acc.chunk_stats(clv, means, inverse)
-        if inverse is not None:
+        parts = acc.chunk_tiers(clv, by_row[idx], cuts, inverse)
+        if inverse is not None and keep_draws:  # the full columns, only to keep them
             out = np.empty((S, idx.size))
 
             def fill(r: int) -> None:  # a block of draws of this chunk's columns
@@ -258,7 +259,6 @@ def _run(
 
             pmap(fill, range(0, S, DRAW_BLOCK))
             clv = out
-        parts = acc.chunk_tiers(clv, by_row[idx], cuts)
         return idx, clv, counts, stats, parts
 
     label = "customer value" if job.method == "simulate" else "customer value (2/2)"

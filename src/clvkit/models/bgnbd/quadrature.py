@@ -248,6 +248,8 @@ def _direct(k, gam, rule, n, grid, i_h):
             cost += w_cost[j]
             continue
         need_g = w_cost[j] != 0.0
+        if w_rev[j] == 0.0 and not need_g and j != i_h:  # adds +0.0 (f, g >= 0): skip it
+            continue
         f, g = 0.0, 0.0
         for i in range(n):
             lg = -k * math.log1p(nodes[i] * z)
@@ -323,6 +325,8 @@ def _range_poly(beta, gam0, theta, rule, n, grid, i_h, work):
             continue
         need_f = w_rev[j] != 0.0 or j == i_h
         need_g = w_cost[j] != 0.0
+        if not (need_f or need_g):  # a horizon without weight adds nothing
+            continue
         f0, g0, g1, h0, h1 = 0.0, 0.0, 0.0, 0.0, 0.0
         for i in range(n):
             pz = nodes[i] * z0

@@ -18,7 +18,7 @@ from clvkit.models.contract import DRAW_BLOCK, Cashflow, Columns, Params, PMap, 
 from clvkit.models.pnbd.predictions import log_alive
 from clvkit.utils.numba_cache import njit
 
-__all__ = ["expected_value", "grid_sums"]
+__all__ = ["combine", "expected_value", "grid_sums"]
 
 
 @njit(nogil=True, error_model="numpy")
@@ -40,9 +40,45 @@ def grid_sums(s, beta, uT, times, rw, cw, i_h, rev, at_h, cost):  # pragma: no c
                 acc += rw[j] * G
                 if j == i_h:
                     at_h[i, u] = G
-                acc_c += cw[j] * math.exp(-si * L)
+                if cw[j] != 0.0:  # a zero weight adds +0.0 (the term is at most 1)
+                    acc_c += cw[j] * math.exp(-si * L)
             rev[i, u] = acc
             cost[i, u] = acc_c
+
+
+@njit(nogil=True, error_model="numpy")
+def combine(pa, r, alpha, x, T, iT, sums_u, spend, money, clv, sums, terms):  # pragma: no cover
+    """CLV per (draw, customer) of a block into ``clv`` and the sums over its draws of
+    purchases in the horizon, spend and CLV into ``sums[1:]`` (row 0, P(alive), is left to the
+    caller), row by row (numpy's order for an axis-0 sum of a C-ordered array over more than
+    one column); with a non-empty ``terms`` (4, b, n) the terms are written there instead.
+    ``sums_u`` = (rev, at_h, cost) per (draw, distinct T) from :func:`grid_sums`, ``iT`` each
+    customer's T; ``money`` = (margin, cost_per_period). The operations of the former numpy
+    expressions, in their order."""
+    rev_u, at_h, cost_u = sums_u
+    margin, cpp = money
+    keep = terms.shape[1] > 0
+    for i in range(pa.shape[0]):
+        ri = r[i]
+        ai = alpha[i]
+        for j in range(pa.shape[1]):
+            p = pa[i, j]
+            u = iT[j]
+            rate = p * (ri + x[j]) / (ai + T[j])
+            cum = rate * at_h[i, u]
+            sp = spend[i, j]
+            val = margin * sp * (rate * rev_u[i, u])
+            if cpp > 0.0:
+                val = val - cpp * (p * cost_u[i, u])
+            clv[i, j] = val
+            if keep:
+                terms[0, i, j], terms[1, i, j], terms[2, i, j], terms[3, i, j] = p, cum, sp, val
+            elif i == 0:
+                sums[1, j], sums[2, j], sums[3, j] = cum, sp, val
+            else:
+                sums[1, j] += cum
+                sums[2, j] += sp
+                sums[3, j] += val
 
 
 def expected_value(
@@ -68,28 +104,27 @@ def expected_value(
         for v in (cashflow.times, cashflow.revenue_weights, cashflow.cost_weights)
     )
     has_cost = cashflow.cost_per_period > 0
+    money = (float(cashflow.margin), float(cashflow.cost_per_period) if has_cost else 0.0)
     i_h = int(cashflow.horizon_index)
     clv = np.empty((S, n))
+    spend = np.ascontiguousarray(spend, dtype=np.float64)
+    x, T, iT = (np.ascontiguousarray(v) for v in (x, T, iT.astype(np.int64)))
+    r1, a1, s1, b1 = (np.ascontiguousarray(v[:, 0]) for v in (r, alpha, s, beta))
 
     def block(lo: int) -> np.ndarray:
         sl = slice(lo, lo + DRAW_BLOCK)
-        rb, ab, sb, bb = r[sl], alpha[sl], s[sl], beta[sl]
-        pa = np.exp(log_alive(rb, ab, sb, bb, x, tx, T))  # (b, n)
-        b = rb.shape[0]
-        rev_u, at_h, cost_u = (np.empty((b, uT.size)) for _ in range(3))
-        grid_sums(
-            np.ascontiguousarray(sb[:, 0]), np.ascontiguousarray(bb[:, 0]), uT, times, rw, cw,
-            i_h, rev_u, at_h, cost_u,
-        )  # fmt: skip
-        rate = pa * (rb + x) / (ab + T)  # (b, n)
-        cum_h = rate * at_h[:, iT]
-        rev = rate * rev_u[:, iT]
-        sp = spend[sl]
-        val = cashflow.margin * sp * rev
-        if has_cost:
-            val = val - cashflow.cost_per_period * (pa * cost_u[:, iT])
-        clv[sl] = val
-        return np.stack([pa.sum(axis=0), cum_h.sum(axis=0), sp.sum(axis=0), val.sum(axis=0)])
+        pa = np.exp(log_alive(r[sl], alpha[sl], s[sl], beta[sl], x, tx, T))  # (b, n)
+        b = pa.shape[0]
+        sums_u = tuple(np.empty((b, uT.size)) for _ in range(3))  # rev, at_h, cost
+        grid_sums(s1[sl], b1[sl], uT, times, rw, cw, i_h, *sums_u)
+        sums = np.empty((4, n))
+        # one customer: numpy sums a single column pairwise, so keep the terms and let it
+        terms = np.empty((4, b, n) if n == 1 else (4, 0, 0))
+        combine(pa, r1[sl], a1[sl], x, T, iT, sums_u, spend[sl], money, clv[sl], sums, terms)
+        if n == 1:
+            sums = terms.sum(axis=1)
+        sums[0] = pa.sum(axis=0)  # pa may be F-ordered (then summed pairwise): numpy's sum
+        return sums
 
     means = np.sum(pmap(block, range(0, S, DRAW_BLOCK)), axis=0) / S
     return clv, means
