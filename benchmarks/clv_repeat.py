@@ -9,7 +9,7 @@ machine the wall time follows the other processes' load; the CPU time shows the 
 parts). Also prints a digest of every result array, so two versions can be checked for the same
 bits (``--seed`` fixes the pairing of draws).
 
-Usage: ``python benchmarks/bench_clv_repeat.py [--repeats 5] [--n-jobs N] [--models bgnbd,pnbd]``.
+Usage: ``python benchmarks/clv_repeat.py [--repeats 5] [--n-jobs N] [--models bgnbd,pnbd]``.
 """
 
 from __future__ import annotations
