@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from clvkit.data.contract_split import contract_calibration_holdout
 from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
 from clvkit.data.summary import (
     calibration_holdout,
@@ -19,6 +20,7 @@ from clvkit.data.summary import (
 __all__ = [
     "calibration_holdout",
     "coarsen_rfm",
+    "contract_calibration_holdout",
     "cohort_counts",
     "contract_summary",
     "read_purchases",
