@@ -20,8 +20,8 @@ from clvkit.data.summary import (
 __all__ = [
     "calibration_holdout",
     "coarsen_rfm",
-    "contract_calibration_holdout",
     "cohort_counts",
+    "contract_calibration_holdout",
     "contract_summary",
     "read_purchases",
     "rfm_summary",
