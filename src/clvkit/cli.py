@@ -1,4 +1,5 @@
-"""The ``clvkit`` command line: demo, fit, value, score, backtest, compare, report and summarize.
+"""The ``clvkit`` command line: demo, fit, value, score, backtest, compare, report, summarize
+and retention.
 
 Progress goes to stderr (``--quiet`` turns it off): a line per step and, while a fit or the
 backtest runs and stderr is not a terminal, a "still running" line every few seconds. Results
@@ -37,6 +38,13 @@ per-customer coverage) and the words on which model the data favour
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
 path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
 Parquet keeps every type exactly, CSV is text.
+
+``clvkit retention CONTRACTS --period M --calibration-end DATE --observation-end DATE`` is the
+contractual backtest (:func:`clvkit.retention_backtest`, ``docs/retention.md``): a contractual
+model (``--model``, default ``sbg``) fitted on the contracts to the calibration end, the
+subscribers active at each later period per cohort against the model's credible and predictive
+bands; it prints the overall table and the verdict, ``--out`` writes the per-cohort table
+(.csv/.parquet) and ``--plot`` the cohort fans (.png/.pdf/.svg), both atomically.
 
 Outputs (see ``docs/reliability.md``):
 
@@ -539,6 +547,9 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES) if args.out else None
     plot = prepare_output_file(args.plot, suffixes=(".png", ".pdf", ".svg"), option="--plot") \
         if args.plot else None  # fmt: skip
+    from clvkit.models.registry import get
+
+    get(args.model, "purchase")  # an unknown model name fails before any work
     con = _Console(args.quiet)
     from clvkit.data.contract_split import contract_calibration_holdout
     from clvkit.evaluation.retention import retention_backtest_split
