@@ -281,21 +281,25 @@ def test_plots():
 def test_cli_retention(tmp_path, capsys):
     path = tmp_path / "c.csv"
     _contracts().to_csv(path, index=False)
-    out, fig = tmp_path / "t.csv", tmp_path / "f.png"
+    out, fig, page = tmp_path / "t.csv", tmp_path / "f.png", tmp_path / "r.html"
     argv = ["retention", str(path), "--period", "M", "--calibration-end", CAL,
             "--observation-end", OBS, "--method", "map", "--seed", "1", "--samples", "200",
             "--quiet"]  # fmt: skip
-    assert main([*argv, "--out", str(out), "--plot", str(fig)]) == 0
+    assert main([*argv, "--out", str(out), "--plot", str(fig), "--report", str(page)]) == 0
     table = pd.read_csv(out, index_col=[0, 1])
     assert table.loc["all", "actual"].tolist() == [4, 4, 3]
     assert fig.stat().st_size > 0
+    html = page.read_text()
+    assert "cohort-periods" in html and html.count("<img") == 5  # 3 cohorts, all, tenure
     assert "cohort-periods" in capsys.readouterr().out
     for bad, match in (
         (["--calibration-end", "2024-09-30"], "after observation_end"),
         (["--out", str(tmp_path / "t.xlsx")], "--out"),
+        (["--report", str(tmp_path / "r.pdf")], "--report"),
+        (["--model", "nope"], "unknown purchase model 'nope'"),
         (["--model", "bgnbd"], "a contractual model"),
     ):
         assert main([*argv, *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err and err.startswith("clvkit: error:")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "f.png", "t.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "f.png", "r.html", "t.csv"]

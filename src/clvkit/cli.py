@@ -44,7 +44,8 @@ contractual backtest (:func:`clvkit.retention_backtest`, ``docs/retention.md``):
 model (``--model``, default ``sbg``) fitted on the contracts to the calibration end, the
 subscribers active at each later period per cohort against the model's credible and predictive
 bands; it prints the overall table and the verdict, ``--out`` writes the per-cohort table
-(.csv/.parquet) and ``--plot`` the cohort fans (.png/.pdf/.svg), both atomically.
+(.csv/.parquet), ``--plot`` the cohort fans (.png/.pdf/.svg) and ``--report`` the report page
+(.html), each atomically.
 
 Outputs (see ``docs/reliability.md``):
 
@@ -547,6 +548,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES) if args.out else None
     plot = prepare_output_file(args.plot, suffixes=(".png", ".pdf", ".svg"), option="--plot") \
         if args.plot else None  # fmt: skip
+    page = prepare_output_file(args.report, suffixes=(".html", ".htm"), option="--report") \
+        if args.report else None  # fmt: skip
     from clvkit.models.registry import get
 
     get(args.model, "purchase")  # an unknown model name fails before any work
@@ -577,13 +580,17 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         grid = plot_retention_cohorts(res)
         with atomic_path(plot) as tmp:
             grid.ravel()[0].figure.savefig(tmp, format=plot.suffix.lstrip(".").lower(), dpi=110)
+    if page is not None:
+        from clvkit.report import retention_report
+
+        retention_report(res).write(page)
     shown = res.periods.loc["all"][["period_end", "active_start", "actual", "expected",
                                     "pred_lower", "pred_upper", "actual_rate",
                                     "predicted_rate"]]  # fmt: skip
     print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
     print()
     print(res.verdict)
-    for name, path in (("table", out), ("plot", plot)):
+    for name, path in (("table", out), ("plot", plot), ("report", page)):
         if path is not None:
             print(f"{name}: {path}")
     return 0
@@ -1157,6 +1164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prob(p)
     p.add_argument("--out", default=None, help="CSV or Parquet file for the per-period table")
     p.add_argument("--plot", default=None, help="PNG, PDF or SVG file: the cohort fans")
+    p.add_argument("--report", default=None, help="HTML file (.html, .htm): the report page")
     p.set_defaults(func=_cmd_retention)
 
     for action in sub.choices.values():

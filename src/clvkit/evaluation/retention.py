@@ -208,8 +208,11 @@ def _tenure(spec, params, table: pd.DataFrame, prob: float) -> pd.DataFrame:
     t = np.arange(1, top + 1)
 
     def observed(n, ch):
-        at_risk = ((n[:, None] >= t - 1) & ~(~ch[:, None] & (n[:, None] == t - 1))).sum(axis=0)
-        paid = (n[:, None] >= t).sum(axis=0)
+        # paid renewal t: n >= t; at risk: paid t - 1, less the active ones with n == t - 1
+        reached = np.cumsum(np.bincount(n, minlength=top + 1)[::-1])[::-1]  # #(n >= j)
+        censored = np.bincount(n[~ch], minlength=top + 1)
+        at_risk = reached[t - 1] - censored[t - 1]
+        paid = np.append(reached, 0)[t]
         with np.errstate(invalid="ignore", divide="ignore"):
             return at_risk, np.where(at_risk > 0, paid / np.maximum(at_risk, 1), np.nan)
 
