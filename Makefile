@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.clvkit-installed
 DEMO_OUT ?= demo-output
 
-.PHONY: install demo test lint format bench clean browser
+.PHONY: install demo test lint format bench clean browser kernels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,15 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	    >/dev/null 2>&1 || echo "note: chromium could not be installed; the browser test will be skipped"; }
 
-test: install lint browser
+# numba checks only the source file of each cached kernel, not the files of the kernels it
+# calls: after an edit, drop every cached kernel older than the newest source file.
+kernels:
+	@$(BIN)/python -c "import pathlib as p; s = list(p.Path('src').rglob('*.py')); \
+	new = max(f.stat().st_mtime for f in s); \
+	old = [f for g in ('*.nbi', '*.nbc') for f in p.Path('src').rglob(g) if f.stat().st_mtime < new]; \
+	[f.unlink() for f in old]; print(f'dropped {len(old)} stale compiled kernels') if old else None"
+
+test: install lint browser kernels
 	$(BIN)/python -m pytest -n 2
 
 bench: install

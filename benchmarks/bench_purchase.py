@@ -14,8 +14,9 @@ Three parts, all on this machine in one run:
 3. Pareto/NBD at scale: 1,000,000 simulated customers x 1,000 draws, ``expected`` and
    ``simulate``, each in a fresh process: seconds and peak resident memory (``ru_maxrss``).
 
-Usage: ``python benchmarks/bench_purchase.py [--runs 3] [--timeout 420] [--skip-scale]``;
-writes ``benchmarks/results/purchase.md``. Run it alone on a shared machine.
+Usage: ``python benchmarks/bench_purchase.py [--runs 3] [--timeout 420] [--skip-scale |
+--only-scale]``; writes ``benchmarks/results/purchase.md`` (parts 1 and 2) and
+``purchase_scale.md`` (part 3). Run it alone on a shared machine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "purchase.md"
+SCALE_RESULT = HERE / "results" / "purchase_scale.md"
 TARGET_NUTS, TARGET_CLV, TARGET_GB = 3.0, 1.0, 4.0
 
 _LOAD = """
@@ -320,34 +322,44 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=420.0)
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--only-scale", action="store_true", help="run part 3 only (it writes its own file)"
+    )
     parser.add_argument("--scale-n", type=int, default=1_000_000)
     parser.add_argument("--fit-rows-from", help="reuse the fit rows printed by an earlier run")
     parser.add_argument(
         "--clvkit-timeout", type=float, default=None, help="stop clvkit's fits after this"
     )
     args = parser.parse_args()
-    load0 = os.getloadavg()[0]
+    if not args.only_scale:
+        _write(RESULT, [*fits(args.runs, args.timeout, args.clvkit_timeout, args.fit_rows_from),
+                        *clv_section()], "Pareto/NBD, MBG/NBD and BG/NBD against their peers")  # fmt: skip
+    if args.only_scale or not args.skip_scale:
+        _write(SCALE_RESULT, scale_section(args.scale_n), "Pareto/NBD at scale")
+    return 0
+
+
+def _write(path: Path, sections: list[str], title: str) -> None:
+    """``sections`` under the machine, versions and load, written atomically to ``path``."""
+    load1, load5, _ = os.getloadavg()
     text = [
-        "# Purchase models: Pareto/NBD, MBG/NBD and BG/NBD against their peers",
+        f"# Purchase models: {title}",
         "",
         f"- Machine: {machine()}",
         "- Versions: "
         + versions(["clvkit", "numpy", "pymc", "nutpie", "numba", "lifetimes", "pymc-marketing"]),
         "",
-        *fits(args.runs, args.timeout, args.clvkit_timeout, args.fit_rows_from),
-        *clv_section(),
-        *([] if args.skip_scale else scale_section(args.scale_n)),
+        *sections,
         "",
-        f"Load average (1 min) at start / end: {load0:.1f} / {os.getloadavg()[0]:.1f} (2 cores: "
-        "a load above 2 inflates the timings).",
+        f"Load average at the end: {load1:.1f} (1 min) / {load5:.1f} (5 min) (2 cores: a load "
+        "above 2 inflates the timings).",
         "",
     ]
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULT.with_suffix(".md.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(text))
-    tmp.replace(RESULT)
-    print(f"wrote {RESULT}")
-    return 0
+    tmp.replace(path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

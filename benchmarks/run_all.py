@@ -21,7 +21,7 @@ from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["rfm", "outofcore", "models", "purchase", "value", "scale", "report"]
+ORDER = ["rfm", "outofcore", "models", "purchase", "purchase_scale", "value", "scale", "report"]
 PACKAGES = ["clvkit", "numpy", "pandas", "pymc", "pytensor", "nutpie", "numba", "arviz", "lifetimes", "duckdb", "dask", "distributed",
             "pymc-marketing"]  # fmt: skip
 

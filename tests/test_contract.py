@@ -137,3 +137,17 @@ def test_estimator_time_unit_refused(name, example, rfm, few, cdnow):
     purchase = _fit(cls if kind == "purchase" else registry.get("bgnbd"), rfm)
     spend = _fit(cls if kind == "spend" else registry.get("gamma_gamma"), cdnow)
     checks.check_estimator_time_unit(purchase, spend, few, kind)
+
+
+def test_registry_filters_models_by_the_table_they_read():
+    """``ModelSpec.data`` names the customer table; the CLI, compare and the backtest ask the
+    registry for ``"rfm"`` models only, and a model of another table is refused by name."""
+    from clvkit.errors import ClvkitError
+    from clvkit.models import registry
+
+    rfm_names = registry.names("purchase", "rfm")
+    assert {"bgnbd", "pnbd", "mbgnbd"} <= set(rfm_names)
+    for cls in registry.models("purchase"):
+        assert (cls.spec.name in rfm_names) == (cls.spec.data == "rfm")
+    with pytest.raises(ClvkitError, match="reads clvkit.rfm_summary.*not clvkit.contract_summary"):
+        registry.get("bgnbd", "purchase", "contracts")

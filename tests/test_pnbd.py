@@ -172,6 +172,14 @@ def _k_cases():
     # both sides of the series / quadrature seam
     for z in (ZMAX - 1e-9, ZMAX + 1e-9):
         cases += [(1.5, 0.7, 10.0 * (1 - z), 10.0), (2.5, 1.7, 10.0, 10.0 * (1 - z))]
+    # large s and beta (NUTS warm-up): the quadrature stops early on its concavity bound
+    cases += [
+        (0.5, 1001.0, 10.0, 20000.0),
+        (1001.5, 0.6, 20000.0, 11.0),
+        (3.5, 1e4 + 1.0, 1e-2, 2e5),
+        (0.55, 31.0, 10.6, 600.0),
+        (30.55, 4.0, 10.6, 156.0),
+    ]
     return cases
 
 

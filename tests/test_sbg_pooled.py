@@ -133,12 +133,12 @@ def test_summary_input_needs_cohort_column():
 def test_pooling_beats_separate_fits_on_small_cohorts():
     """24 monthly cohorts of 100 subscribers, cohort c observed for 24 - c months: the mean
     absolute error of each cohort's posterior-mean survival curve over months 1-24 against the
-    truth is 36% lower pooled than with 24 separate NUTS fits in one replication (0.025 vs
-    0.038) and 20% lower in another (0.039 vs 0.048); for the 6 youngest cohorts (1-6 months
-    of data) 31% and 20% lower."""
+    truth is lower pooled than with 24 separate NUTS fits in each of 4 replications, by 28%,
+    9%, 14% and 6% (mean 14%; e.g. 0.024 vs 0.034); for the 6 youngest cohorts (1-6 months of
+    data) by 31%, 23%, 7% and 12% (mean 18%)."""
     t = np.arange(1.0, 25.0)
     gains = []
-    for seed in (1, 2):
+    for seed in (1, 2, 3, 4):
         table, truth = simulate_cohorts(seed)
         pooled = ShiftedBetaGeoPooled().fit(table, draws=500, tune=500, random_seed=1)
         err_p, err_s = [], []
@@ -158,5 +158,5 @@ def test_pooling_beats_separate_fits_on_small_cohorts():
         err_p, err_s = np.array(err_p), np.array(err_s)
         gains.append((1 - err_p.mean() / err_s.mean(), 1 - err_p[-6:].mean() / err_s[-6:].mean()))
     gains = np.array(gains)
-    assert (gains > 0.15).all(), gains
-    assert gains[:, 0].mean() > 0.2, gains
+    assert (gains > 0.03).all(), gains
+    assert gains[:, 0].mean() > 0.10 and gains[:, 1].mean() > 0.12, gains

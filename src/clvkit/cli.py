@@ -156,7 +156,7 @@ def _model_classes(args: argparse.Namespace) -> tuple[type, type]:
     registry loads the models, which takes seconds."""
     from clvkit.models.registry import get
 
-    purchase, spend = get(args.model, "purchase"), get(args.spend_model, "spend")
+    purchase, spend = get(args.model, "purchase", "rfm"), get(args.spend_model, "spend")
     args.model, args.spend_model = purchase.spec.name, spend.spec.name
     return purchase, spend
 
@@ -369,10 +369,10 @@ def _model_files(base: str, kind: str, name: str | None) -> str:
     --spend-model; ``None``: the one registered model whose file exists)."""
     from clvkit.models.registry import get, names
 
-    candidates = [name] if name is not None else names(kind)
+    candidates = [name] if name is not None else names(kind, "rfm")
     found = []
     for n in candidates:
-        get(n, kind)  # an unknown name is refused with the registered ones
+        get(n, kind, "rfm")  # an unknown name is refused with the registered ones
         for suffix in (model_suffix(n), LEGACY_MODEL_SUFFIXES.get(n)):
             if suffix and os.path.isfile(base + suffix):
                 found.append(base + suffix)
@@ -603,7 +603,7 @@ def _compare_names(text: str | None, flag: str) -> list[str] | None:
         return None
     from clvkit.models.registry import get
 
-    wanted = [get(n.strip(), "purchase").spec.name for n in text.split(",") if n.strip()]
+    wanted = [get(n.strip(), "purchase", "rfm").spec.name for n in text.split(",") if n.strip()]
     wanted = list(dict.fromkeys(wanted))
     if len(wanted) < 2:
         raise ClvkitError(
@@ -622,7 +622,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.models is None:
         from clvkit.models.registry import names
 
-        args.models = ",".join(names("purchase"))
+        args.models = ",".join(names("purchase", "rfm"))
     wanted = _compare_names(args.models, "--models")  # unknown names fail before any work
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)

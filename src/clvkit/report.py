@@ -973,7 +973,7 @@ def _compared_models(compare: Sequence[str] | None, method: str) -> list[str]:
 
     if isinstance(compare, str):
         compare = [c for c in compare.split(",") if c.strip()]
-    wanted = list(dict.fromkeys(get(str(n).strip(), "purchase").spec.name for n in compare))
+    wanted = list(dict.fromkeys(get(str(n).strip(), "purchase", "rfm").spec.name for n in compare))
     if len(wanted) < 2:
         raise ClvkitError(
             f"argument 'compare' names {len(wanted)} purchase model; a comparison needs at "

@@ -136,7 +136,7 @@ def _models(models: Any) -> dict[str, Any]:
     if len(out) < 2:
         raise ClvkitError(
             f"argument 'models' holds {len(out)} model; a comparison needs at least 2. "
-            f"Suggestion: fit another registered purchase model ({names('purchase')})."
+            f"Suggestion: fit another registered purchase model ({names('purchase', 'rfm')})."
         )
     return out
 
@@ -449,7 +449,8 @@ def compare_log(
         models = [m.strip() for m in models.split(",") if m.strip()]
     # unknown names are refused before any work; saved names become short ones
     wanted = [
-        get(n, "purchase").spec.name for n in (names("purchase") if models is None else models)
+        get(n, "purchase", "rfm").spec.name
+        for n in (names("purchase", "rfm") if models is None else models)
     ]
     split = split_log(
         transactions,

@@ -160,7 +160,7 @@ def fit_model(name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any
     >>> fit_model("bgnbd", "purchase", rfm, {"method": "map"}).method_
     'map'
     """
-    cls = get(name, kind)
+    cls = get(name, kind, "rfm")  # the backtest splits a purchase log
     table = rfm[list(cls.spec.columns)].copy()
     table.attrs = dict(rfm.attrs)
     return cls().fit(table, **fit_kwargs)

@@ -41,6 +41,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 
 __all__ = [
+    "DATA_TABLES",
     "DRAW_BLOCK",
     "SUPPORTS",
     "Cashflow",
@@ -66,6 +67,14 @@ PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's
 #: Parameter supports: ``positive`` (sampled on the log scale), ``real`` (as is; e.g.
 #: regression coefficients) and ``unit`` (in (0, 1), sampled on the logit scale).
 SUPPORTS = ("positive", "real", "unit")
+
+#: The customer tables a model may read (``ModelSpec.data``), with the function that builds
+#: each from raw data.
+DATA_TABLES = {
+    "rfm": "clvkit.rfm_summary (a purchase log, continuous time)",
+    "opportunities": "clvkit.opportunity_summary (a purchase log on a grid of occasions)",
+    "contracts": "clvkit.contract_summary (a table of contracts)",
+}
 
 #: Draws per task when expected values are split over threads; fixed, so results do not
 #: depend on the number of threads.
@@ -157,6 +166,9 @@ class ModelSpec(ABC):
     columns: ClassVar[tuple[str, ...]]
     #: Whether the model involves time (spend models usually do not).
     uses_time: ClassVar[bool] = True
+    #: The customer table it reads (see :data:`DATA_TABLES`): ``"rfm"`` for
+    #: :func:`clvkit.rfm_summary` of a purchase log in continuous time.
+    data: ClassVar[str] = "rfm"
 
     def support(self, name: str) -> str:
         """The support of parameter ``name``."""

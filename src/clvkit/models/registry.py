@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from clvkit.errors import ClvkitError, bad_rows_error
-from clvkit.models.contract import SUPPORTS, ModelSpec
+from clvkit.models.contract import DATA_TABLES, SUPPORTS, ModelSpec
 
 __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
 
@@ -90,30 +90,39 @@ def _load_builtin() -> None:
             importlib.import_module(module)
 
 
-def models(kind: str | None = None) -> list[type]:
-    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``); models
-    built from other models (``composite``, e.g. a mixture) are found by :func:`get` only."""
+def models(kind: str | None = None, data: str | None = None) -> list[type]:
+    """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``; reading
+    one ``data`` table, see :data:`clvkit.models.contract.DATA_TABLES`); models built from
+    other models (``composite``, e.g. a mixture) are found by :func:`get` only."""
     _load_builtin()
     seen: dict[str, type] = {}
     for cls in _MODELS.values():
         if (kind is None or cls.spec.kind == kind) and not getattr(cls, "composite", False):
-            seen[cls.spec.name] = cls
+            if data is None or cls.spec.data == data:
+                seen[cls.spec.name] = cls
     return list(seen.values())
 
 
-def names(kind: str | None = None) -> list[str]:
-    """Short names of the registered models (of one ``kind``)."""
-    return [cls.spec.name for cls in models(kind)]
+def names(kind: str | None = None, data: str | None = None) -> list[str]:
+    """Short names of the registered models (of one ``kind``, reading one ``data`` table)."""
+    return [cls.spec.name for cls in models(kind, data)]
 
 
-def get(name: str, kind: str | None = None) -> type:
-    """The estimator class registered as ``name`` (short name or saved ``model_name``)."""
+def get(name: str, kind: str | None = None, data: str | None = None) -> type:
+    """The estimator class registered as ``name`` (short name or saved ``model_name``); with
+    ``data``, one that reads that customer table."""
     _load_builtin()
     cls = _MODELS.get(name)
     if cls is None or (kind is not None and cls.spec.kind != kind):
         raise ClvkitError(
             f"unknown {kind or ''} model {name!r}. Suggestion: use one of "
-            f"{names(kind)} (or register the model first)."
+            f"{names(kind, data)} (or register the model first)."
+        )
+    if data is not None and not getattr(cls, "composite", False) and cls.spec.data != data:
+        raise ClvkitError(
+            f"model {name!r} ({cls.spec.label}) reads {DATA_TABLES.get(cls.spec.data, cls.spec.data)}"
+            f", not {DATA_TABLES.get(data, data)}. Suggestion: use one of {names(kind, data)} "
+            "here."
         )
     return cls
 

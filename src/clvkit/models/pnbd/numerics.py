@@ -18,10 +18,14 @@ Each ``K`` with ``A = α+τ0 <= B = β+τ0`` (else swap ``(p, A)`` with ``(q, B)
 whose ratio is below ``ζ``, summed until the tail bound ``t_n ζ / (1 - ζ)`` is negligible.
 For ``ζ > ZMAX`` (``A`` and ``B`` far apart) the series is slow; there ``K`` is the integral
 over ``u = τ - τ0 in [0, U0]`` by composite Gauss-Legendre in ``y = log(1 + u / min(A, B))``
-(a log-concave integrand; panels start at the scale of its steepest slope and double up to
-``min(HMAX, HSCALE / sqrt(1 + p + q))``) plus the series of the tail ``u > U0 = max(A, B) -
-2 min(A, B)``, where ``ζ = 1/2``. Derivatives of ``log K`` in ``(p, q, A, B)`` come from the
-same sums (term by term for the series, under the integral for the quadrature).
+(a log-concave integrand; panels start at the scale of its steepest slope, double up to
+``HMAX`` and are at most ``HSCALE`` local widths ``1 / sqrt(curvature)``) plus the series of
+the tail ``u > U0 = max(A, B) - 2 min(A, B)``, where ``ζ = 1/2``. Concavity bounds the rest of
+the integral once the integrand falls (``exp(g) / |g'|``), so the quadrature stops where that
+bound is negligible: its cost is bounded for any parameters (large ``s`` and ``β``, which NUTS
+visits in warm-up, used to take ~1 s per gradient). Derivatives of ``log K`` in ``(p, q, A,
+B)`` come from the same sums (term by term for the series, under the integral for the
+quadrature).
 
 The likelihood, P(alive) and the per-customer log-likelihood evaluate many pairs at once with
 :func:`k_table` (series coefficients tabulated once per frequency); :func:`log_k` is the
@@ -46,18 +50,21 @@ __all__ = [
     "pnbd_row",
 ]
 
-#: Above this ``ζ`` the series gives way to quadrature (at most ~400 series terms below it).
-ZMAX = 0.9
+#: Above this ``ζ`` the series gives way to quadrature (at most ~800 series terms below it).
+ZMAX = 0.95
 #: Series truncation: the bound on the neglected tail, relative to the sum (1 <= F).
 TOL = 1e-14
 #: Largest quadrature panel, in ``y = log(1 + u / min(A, B))``.
 HMAX = 0.75
-#: Panels are at most ``HSCALE / sqrt(1 + p + q)`` wide (the log integrand's curvature scale).
+#: Panels are at most ``HSCALE`` local widths ``1 / sqrt(curvature)`` of the log integrand.
 HSCALE = 1.0
+#: Quadrature stops when the bound on the rest is below ``exp(LTOL_STOP)`` of the sum.
+LTOL_STOP = math.log(TOL) - 2.0
 
 _x, _w = np.polynomial.legendre.leggauss(12)
 GL_X = 0.5 * (_x + 1.0)  # nodes and weights on [0, 1]
 GL_W = 0.5 * _w
+LOG_GL_W = np.log(GL_W)
 
 
 @njit(nogil=True, error_model="numpy")
@@ -123,17 +130,15 @@ def _series_any(p, q, c1, A, B, lA, lB, lc1, d, grad):  # pragma: no cover - com
 @njit(nogil=True, error_model="numpy")
 def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
     """log K by Gauss-Legendre over ``[0, U0]`` plus the series of the tail (see module)."""
-    a0 = min(A, B)
-    b0 = max(A, B)
-    U0 = b0 - 2.0 * a0  # the tail's ζ is 1/2
-    At = A + U0
-    Bt = B + U0
-    dt = np.zeros(4)
-    l_tail = _series_any(p, q, c1, At, Bt, math.log(At), math.log(Bt), lc1, dt, grad)
+    small_a = A <= B
+    if small_a:
+        a0, L, P, Q = A, B, p, q
+    else:
+        a0, L, P, Q = B, A, q, p
+    U0 = L - 2.0 * a0  # the tail's ζ is 1/2
     Y = math.log1p(U0 / a0)
     la0 = math.log(a0)
-    hmax = min(HMAX, HSCALE / math.sqrt(1.0 + p + q))  # the integrand's curvature is <= p + q
-    h = min(hmax, 1.0 / max(1.0, p + q))
+    h = min(HMAX, 1.0 / max(1.0, p + q))
     lo = 0.0
     M = -np.inf
     S0 = 0.0
@@ -141,16 +146,32 @@ def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
     SlB = 0.0
     SiA = 0.0
     SiB = 0.0
+    done = False
     while lo < Y:
+        # the log integrand's curvature in y, Q (a0+u)(L-a0)/(L+u)^2, grows on [0, Y]: panels
+        # are at most HSCALE local widths at their left end
+        u = a0 * math.expm1(lo)
+        kap = Q * (a0 + u) * (L - a0) / ((L + u) * (L + u))
         w = min(h, Y - lo)
+        if kap * w * w > HSCALE * HSCALE:
+            w = HSCALE / math.sqrt(kap)
+        lw = math.log(w) + la0
         for i in range(GL_X.size):
             y = lo + w * GL_X[i]
-            u = a0 * math.expm1(y)
-            ApU = A + u
-            BpU = B + u
-            lApU = math.log(ApU)
-            lBpU = math.log(BpU)
-            lf = math.log(w * GL_W[i]) + la0 + y - p * lApU - q * lBpU  # du = a0 e^y dy
+            ey = math.exp(y)
+            u = a0 * (ey - 1.0)
+            # the smaller scale plus u is a0 e^y: its log is free
+            if small_a:
+                ApU = a0 * ey
+                BpU = L + u
+                lApU = la0 + y
+                lBpU = math.log(BpU)
+            else:
+                ApU = L + u
+                BpU = a0 * ey
+                lApU = math.log(ApU)
+                lBpU = la0 + y
+            lf = lw + LOG_GL_W[i] + y - p * lApU - q * lBpU  # du = a0 e^y dy
             if lf > M:
                 sc = math.exp(M - lf)
                 S0 *= sc
@@ -167,8 +188,29 @@ def _quadrature(p, q, c1, A, B, lc1, d, grad):  # pragma: no cover - compiled
                 SiA += f / ApU
                 SiB += f / BpU
         lo += w
-        h = min(2.0 * h, hmax)
+        h = min(2.0 * w, HMAX)
+        # the log integrand g(y) is concave: once it falls, the rest (tail included) is at
+        # most exp(g) / |g'|; stop when that is negligible
+        u = a0 * math.expm1(lo)
+        slope = 1.0 - P - Q * (a0 + u) / (L + u)
+        if slope < 0.0:
+            g_end = la0 + lo - p * math.log(A + u) - q * math.log(B + u)
+            if g_end - math.log(-slope) + (lo + 2.0) < LTOL_STOP + M + math.log(S0):
+                done = True
+                break
     l_head = M + math.log(S0)
+    if done:
+        lk = l_head
+        if grad:
+            d[0] = -SlA / S0
+            d[1] = -SlB / S0
+            d[2] = -p * SiA / S0
+            d[3] = -q * SiB / S0
+        return lk
+    At = A + U0
+    Bt = B + U0
+    dt = np.zeros(4)
+    l_tail = _series_any(p, q, c1, At, Bt, math.log(At), math.log(Bt), lc1, dt, grad)
     big = max(l_head, l_tail)
     lk = big + math.log(math.exp(l_head - big) + math.exp(l_tail - big))
     if grad:

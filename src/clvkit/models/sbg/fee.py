@@ -30,6 +30,7 @@ class SubscriptionFeeSpec(SpendSpec):
     label: ClassVar[str] = "Subscription fee"
     param_names: ClassVar[tuple[str, ...]] = ("list_fee",)
     columns: ClassVar[tuple[str, ...]] = ("fee",)
+    data: ClassVar[str] = "contracts"
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         if not isinstance(table, pd.DataFrame) or "fee" not in table.columns:

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from clvkit.inference.nutpie_native import LOGP_SIG, NativeKernel, f64, i64, status
-from clvkit.inference.sampling import nb_digamma, nb_prior
+from clvkit.inference.sampling import nb_prior
 from clvkit.models.sbg.likelihood import SBGStats
 from clvkit.utils.numba_cache import cfunc, njit
 
@@ -19,22 +19,41 @@ __all__ = ["sbg_logp", "sbg_logp_c", "sbg_native_kernel"]
 
 @njit(nogil=True, error_model="numpy")
 def sbg_logp(eta, n, ch, w, codes, pars, grad):  # pragma: no cover - compiled
-    """sBG log posterior on the log scale; ``grad`` receives its gradient."""
+    """sBG log posterior on the log scale; ``grad`` receives its gradient.
+
+    Rows must be sorted by ``n``. ``ln S(n) = sum_{i<n} -log1p(alpha / (beta + i))`` and
+    ``ln P(T = n + 1) = ln S(n) + ln(alpha / (alpha + beta + n))`` are accumulated renewal by
+    renewal: no difference of log-gamma values, which cancel to noise for parameters far in
+    the tails (a NUTS chain exploring ``alpha, beta ~ 1e14`` would otherwise see a spurious
+    flat log density there).
+    """
     a = math.exp(eta[0])
     b = math.exp(eta[1])
-    lb0 = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    ps_a, ps_b, ps_ab = nb_digamma(a), nb_digamma(b), nb_digamma(a + b)
     ll = 0.0
     ga = 0.0
     gb = 0.0
+    lam = 0.0  # ln S(k)
+    da = 0.0  # d ln S(k) / d alpha
+    db = 0.0
+    k = 0
     for i in range(w.size):
-        c = ch[i]
-        bn = b + n[i]
-        s = a + bn + c
-        ll += w[i] * (math.lgamma(a + c) + math.lgamma(bn) - math.lgamma(s) - lb0)
-        ps_s = nb_digamma(s)
-        ga += w[i] * (nb_digamma(a + c) - ps_s - ps_a + ps_ab)
-        gb += w[i] * (nb_digamma(bn) - ps_s - ps_b + ps_ab)
+        ni = int(n[i])
+        while k < ni:
+            bi = b + k
+            abi = a + bi
+            lam -= math.log1p(a / bi)
+            da -= 1.0 / abi
+            db += 1.0 / bi - 1.0 / abi
+            k += 1
+        if ch[i] > 0.0:
+            s = a + b + ni
+            ll += w[i] * (lam + math.log(a / s))
+            ga += w[i] * (da + 1.0 / a - 1.0 / s)
+            gb += w[i] * (db - 1.0 / s)
+        else:
+            ll += w[i] * lam
+            ga += w[i] * da
+            gb += w[i] * db
     grad[0] = ga * a
     grad[1] = gb * b
     return ll + nb_prior(eta, codes, pars, grad)
@@ -57,5 +76,6 @@ def sbg_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover -
 
 def sbg_native_kernel(stats: SBGStats, codes: np.ndarray, pars: np.ndarray) -> NativeKernel:
     """sBG's :class:`~clvkit.inference.nutpie_native.NativeKernel` for these rows and priors."""
-    arrays = [stats.renewals, stats.churned, stats.weight, codes, pars]
+    order = np.argsort(stats.renewals, kind="stable")  # the kernel walks the renewals upwards
+    arrays = [stats.renewals[order], stats.churned[order], stats.weight[order], codes, pars]
     return NativeKernel(sbg_logp, sbg_logp_c, [np.ascontiguousarray(a) for a in arrays])

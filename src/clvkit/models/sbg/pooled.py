@@ -27,7 +27,7 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
 from clvkit.inference.nutpie_native import LOGP_SIG, NativeKernel, f64, i64, status
-from clvkit.inference.sampling import kernel_logp, maximize, nb_digamma
+from clvkit.inference.sampling import kernel_logp, maximize
 from clvkit.models.sbg.likelihood import compress, is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
 from clvkit.models.sbg.spec import contract_columns
@@ -49,9 +49,10 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
     z_k[K])``; ``grad`` receives its gradient.
 
     ``w_churn[c * N1 + n]`` / ``w_active[c * N1 + n]`` are the customers of cohort ``c``
-    churned / active after ``n`` renewals (``dims = (K, N1)``). Per cohort the log-gamma and
-    digamma terms of ``b + n`` and ``a + b + n`` follow from ``n - 1`` by their recurrences
-    (a log and a division per step instead of special functions).
+    churned / active after ``n`` renewals (``dims = (K, N1)``). Per cohort ``ln S(n) =
+    sum_{i<n} -log1p(alpha / (beta + i))`` and its derivatives are accumulated renewal by
+    renewal (no special functions, and no differences of log-gamma values, which cancel for
+    large parameters).
     """
     K = dims[0]
     N1 = dims[1]
@@ -69,15 +70,9 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
         kc = math.exp(mu_k + tau_k * zk)
         a = m * kc
         b = (1.0 - m) * kc
-        lg_a = math.lgamma(a)
-        lg_b = math.lgamma(b)
-        lg_k = math.lgamma(kc)
-        ps_a = nb_digamma(a)
-        ps_b = nb_digamma(b)
-        ps_k = nb_digamma(kc)
-        lb0 = lg_a + lg_b - lg_k
-        la = math.log(a)
-        L_b, D_b, L_k, D_k = lg_b, ps_b, lg_k, ps_k  # at n = 0
+        lam = 0.0  # ln S(n) = sum_{i<n} -log1p(a / (b + i)), and its derivatives
+        da = 0.0
+        db = 0.0
         ga = 0.0
         gb = 0.0
         base = c * N1
@@ -85,16 +80,15 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
             wc = w_churn[base + n]
             wa = w_active[base + n]
             if wc != 0.0 or wa != 0.0:
-                lkn = math.log(kc + n)
-                ikn = 1.0 / (kc + n)
-                # churned: ln B(a + 1, b + n) - ln B(a, b); active: ln B(a, b + n) - ln B(a, b)
-                ll += wc * (lg_a + la + L_b - L_k - lkn - lb0) + wa * (lg_a + L_b - L_k - lb0)
-                ga += wc * (ps_a + 1.0 / a - D_k - ikn - ps_a + ps_k) + wa * (ps_k - D_k)
-                gb += wc * (D_b - D_k - ikn - ps_b + ps_k) + wa * (D_b - D_k - ps_b + ps_k)
-            L_b += math.log(b + n)
-            D_b += 1.0 / (b + n)
-            L_k += math.log(kc + n)
-            D_k += 1.0 / (kc + n)
+                s = kc + n
+                # churned: ln S(n) + ln(a / (a + b + n)); active: ln S(n)
+                ll += wc * (lam + math.log(a / s)) + wa * lam
+                ga += wc * (da + 1.0 / a - 1.0 / s) + wa * da
+                gb += wc * (db - 1.0 / s) + wa * db
+            bi = b + n
+            lam -= math.log1p(a / bi)
+            da -= 1.0 / (kc + n)
+            db += 1.0 / bi - 1.0 / (kc + n)
         g_logit = (ga - gb) * m * (1.0 - m) * kc
         g_logk = ga * a + gb * b
         grad[0] += g_logit

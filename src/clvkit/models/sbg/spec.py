@@ -116,6 +116,7 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
     label: ClassVar[str] = "sBG"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
     columns: ClassVar[tuple[str, ...]] = COLUMNS
+    data: ClassVar[str] = "contracts"
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return contract_columns(table, argument)
