@@ -552,7 +552,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         if args.report else None  # fmt: skip
     from clvkit.models.registry import get
 
-    get(args.model, "purchase")  # an unknown model name fails before any work
+    get(args.model, "purchase", "contracts")  # a wrong model name fails before any work
     con = _Console(args.quiet)
     from clvkit.data.contract_split import contract_calibration_holdout
     from clvkit.evaluation.retention import retention_backtest_split

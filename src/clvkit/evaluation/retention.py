@@ -40,9 +40,9 @@ from clvkit.evaluation.common import (
     model_draws,
     randomized_pit,
 )
-from clvkit.evaluation.run import check_unit, fit_model
+from clvkit.evaluation.run import check_unit
 from clvkit.models.contract import n_draws, take, take_draws
-from clvkit.models.registry import get
+from clvkit.models.registry import get, spec_of
 from clvkit.rng import make_rng
 
 __all__ = ["RetentionBacktest", "retention_backtest", "retention_backtest_split"]
@@ -115,14 +115,16 @@ def _contract_model(model: Any, table: pd.DataFrame, fit_kwargs: dict[str, Any])
     """The registered purchase model ``model`` fitted on ``table``, or ``model`` itself when it
     is already fitted (or a posterior), checked for the table's period."""
     if isinstance(model, str):
-        cls = get(model, "purchase")
-        missing = [c for c in cls.spec.columns if c not in table.columns]
-        if missing:
-            raise ClvkitError(
-                f"argument 'model' is {model!r}, a purchase model that reads {missing}, not "
-                "a contract summary. Suggestion: a contractual model such as 'sbg'."
-            )
-        return fit_model(model, "purchase", table, fit_kwargs)
+        cls = get(model, "purchase", "contracts")  # a contractual model, else a ClvkitError
+        fit_table = table[list(cls.spec.columns)].copy()
+        fit_table.attrs = dict(table.attrs)
+        return cls().fit(fit_table, **fit_kwargs)
+    spec = spec_of(model, "purchase", "model")
+    if spec.data != "contracts":
+        raise ClvkitError(
+            f"argument 'model' is a {spec.label} model, which reads {spec.data!r} tables, not "
+            "contracts. Suggestion: a contractual model such as 'sbg'."
+        )
     check_unit(model, table.attrs["time_unit"], "model")
     return model
 
