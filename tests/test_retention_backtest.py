@@ -306,3 +306,23 @@ def test_cli_retention(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err and err.startswith("clvkit: error:")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "f.png", "r.html", "t.csv"]
+
+
+def test_split_zoned_dates_follow_contract_summary():
+    """Dates are cut to days by contract_summary's rule (zoned values converted to tz first):
+    a start at 22:00 New York time on 31 March is 1 April in UTC, after the calibration end."""
+    c = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "start": ["2024-01-01T23:30:00-05:00", "2024-02-10T01:00:00+02:00",
+                      "2024-03-31T22:00:00-05:00"],
+            "end": [None, "2024-05-01T23:30:00-05:00", None],
+        }
+    )  # fmt: skip
+    utc = contract_calibration_holdout(c, "M", CAL, OBS)
+    assert utc.index.tolist() == [1, 2]
+    assert utc["start"].dt.strftime("%m-%d").tolist() == ["01-02", "02-09"]
+    ny = contract_calibration_holdout(c, "M", CAL, OBS, tz="America/New_York")
+    assert ny.index.tolist() == [1, 2, 3] and ny["renewals_holdout"].tolist() == [3, 1, 3]
+    aware = c.assign(**{k: pd.to_datetime(c[k], utc=True) for k in ("start", "end")})
+    pd.testing.assert_frame_equal(contract_calibration_holdout(aware, "M", CAL, OBS), utc)

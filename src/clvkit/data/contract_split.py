@@ -116,7 +116,8 @@ def _date_values(frame: pd.DataFrame, col: Hashable, tz: str | None) -> np.ndarr
     out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[D]")
     idx = np.flatnonzero(~empty)
     if idx.size:
-        one = pd.DataFrame({"customer_id": idx, "start": s.to_numpy()[idx], "end": None})
+        one = pd.DataFrame({"customer_id": idx, "start": s.iloc[idx].reset_index(drop=True)})
+        one["end"] = None
         parsed = contract_summary(one, "D", tz=tz)  # sorted by id = idx order
         out[idx] = parsed["start"].to_numpy().astype("datetime64[D]")
     return out
