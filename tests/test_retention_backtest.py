@@ -111,14 +111,15 @@ def test_period_ends():
     assert period_ends("2024-01-01", "2024-01-20", "Q") == []
 
 
-def test_split_csv_route_same(tmp_path):
+def test_split_file_routes_same(tmp_path):
     c = _contracts()
-    path = tmp_path / "contracts.csv"
-    c.to_csv(path, index=False)
-    pd.testing.assert_frame_equal(
-        contract_calibration_holdout(path, "M", CAL, OBS),
-        contract_calibration_holdout(c, "M", CAL, OBS),
-    )
+    ref = contract_calibration_holdout(c, "M", CAL, OBS)
+    c.to_csv(tmp_path / "contracts.csv", index=False)
+    c.to_parquet(tmp_path / "contracts.parquet")
+    for name in ("contracts.csv", "contracts.parquet"):
+        pd.testing.assert_frame_equal(
+            contract_calibration_holdout(tmp_path / name, "M", CAL, OBS), ref
+        )
 
 
 @pytest.mark.parametrize(
