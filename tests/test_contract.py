@@ -42,7 +42,8 @@ def rfm(request, cdnow: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture
 def few(rfm: pd.DataFrame) -> pd.DataFrame:
-    """Eight CDNOW customers with different histories (two without repeat purchases)."""
+    """Eight customers of the training table (CDNOW: different histories, two without repeat
+    purchases; sBG: active and churned subscribers)."""
     return rfm.iloc[[0, 1, 2, 3, 10, 20, 57, 100]].copy()
 
 
