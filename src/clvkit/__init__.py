@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",
     "compare": "clvkit.evaluation.compare_models",
+    "contract_calibration_holdout": "clvkit.data.contract_split",
+    "retention_backtest": "clvkit.evaluation.retention",
 }
 _SUBMODULES = {
     "datasets",

@@ -1,4 +1,5 @@
-"""The ``clvkit`` command line: demo, fit, value, score, backtest, compare, report and summarize.
+"""The ``clvkit`` command line: demo, fit, value, score, backtest, compare, report, summarize
+and retention.
 
 Progress goes to stderr (``--quiet`` turns it off): a line per step and, while a fit or the
 backtest runs and stderr is not a terminal, a "still running" line every few seconds. Results
@@ -37,6 +38,14 @@ per-customer coverage) and the words on which model the data favour
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
 path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
 Parquet keeps every type exactly, CSV is text.
+
+``clvkit retention CONTRACTS --period M --calibration-end DATE --observation-end DATE`` is the
+contractual backtest (:func:`clvkit.retention_backtest`, ``docs/retention.md``): a contractual
+model (``--model``, default ``sbg``) fitted on the contracts to the calibration end, the
+subscribers active at each later period per cohort against the model's credible and predictive
+bands; it prints the overall table and the verdict, ``--out`` writes the per-cohort table
+(.csv/.parquet), ``--plot`` the cohort fans (.png/.pdf/.svg) and ``--report`` the report page
+(.html), each atomically.
 
 Outputs (see ``docs/reliability.md``):
 
@@ -528,6 +537,62 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     print()
     print(verdict(backtest=bt, prob=args.prob).to_text())
     print(f"\nTables and plots: {out.resolve()}")
+    return 0
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    """Predicted vs actual retention of subscribers (:func:`clvkit.retention_backtest`)."""
+    from clvkit.utils.io import TABLE_SUFFIXES, atomic_path, prepare_output_file
+    from clvkit.utils.progress import heartbeat
+
+    out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES) if args.out else None
+    plot = prepare_output_file(args.plot, suffixes=(".png", ".pdf", ".svg"), option="--plot") \
+        if args.plot else None  # fmt: skip
+    page = prepare_output_file(args.report, suffixes=(".html", ".htm"), option="--report") \
+        if args.report else None  # fmt: skip
+    from clvkit.models.registry import get
+
+    get(args.model, "purchase", "contracts")  # a wrong model name fails before any work
+    con = _Console(args.quiet)
+    from clvkit.data.contract_split import contract_calibration_holdout
+    from clvkit.evaluation.retention import retention_backtest_split
+
+    con.step(f"reading {args.contracts}: contracts to {args.calibration_end} and the holdout")
+    table = contract_calibration_holdout(
+        args.contracts, args.period, args.calibration_end, args.observation_end,
+        customer_id_col=args.customer_id, start_col=args.start, end_col=args.end, tz=args.tz,
+    )  # fmt: skip
+    kw = _fit_kwargs(args)
+    con.step(f"fitting {args.model} ({args.method}) on {len(table):,} subscribers; backtest")
+    with heartbeat("retention backtest", not args.quiet, start=con.t0):
+        res = retention_backtest_split(
+            table, model=args.model, method=kw.pop("method"), prob=args.prob,
+            n_samples=args.samples, random_seed=kw.pop("random_seed"), fit_kwargs=kw,
+        )  # fmt: skip
+    if out is not None:
+        _write_frame(res.periods, out)
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from clvkit.plots.retention import plot_retention_cohorts
+
+        grid = plot_retention_cohorts(res)
+        with atomic_path(plot) as tmp:
+            grid.ravel()[0].figure.savefig(tmp, format=plot.suffix.lstrip(".").lower(), dpi=110)
+    if page is not None:
+        from clvkit.report import retention_report
+
+        retention_report(res).write(page)
+    shown = res.periods.loc["all"][["period_end", "active_start", "actual", "expected",
+                                    "pred_lower", "pred_upper", "actual_rate",
+                                    "predicted_rate"]]  # fmt: skip
+    print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
+    print()
+    print(res.verdict)
+    for name, path in (("table", out), ("plot", plot), ("report", page)):
+        if path is not None:
+            print(f"{name}: {path}")
     return 0
 
 
@@ -1059,6 +1124,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="CSV or Parquet file (.csv, .parquet, .pq)")
     p.set_defaults(func=_cmd_summarize)
+
+    p = sub.add_parser(
+        "retention",
+        help="predicted vs actual retention of subscribers: fit a contractual model (sBG) on "
+        "the contracts to --calibration-end, compare each later period per cohort",
+    )
+    p.add_argument("contracts", help="CSV or Parquet table of contracts (a glob is allowed)")
+    p.add_argument("--customer-id", default="customer_id", help=_default("customer id column"))
+    p.add_argument("--start", default="start", help=_default("contract start column"))
+    p.add_argument("--end", default="end", help=_default("contract end column (empty: active)"))
+    p.add_argument("--tz", default="UTC", help=_default("zone of zoned timestamps"))
+    p.add_argument(
+        "--period", default="M", help=_default("billing period: M, Q, Y, 2M, or 4W, 30D")
+    )
+    p.add_argument("--calibration-end", required=True, help="last day of calibration")
+    p.add_argument(
+        "--observation-end", default=None, help="last day of the holdout (default: last date)"
+    )
+    p.add_argument(
+        "--model",
+        default="sbg",
+        metavar="NAME",
+        help=_default("contractual purchase model registered in clvkit.models.registry"),
+    )
+    p.add_argument(
+        "--method",
+        choices=["nuts", "laplace", "map", "mle"],
+        default="nuts",
+        help=_default("nuts: full posterior; laplace: normal approximation; map/mle: point"),
+    )
+    p.add_argument("--chains", type=int, default=4, help=_default("NUTS/Laplace chains"))
+    p.add_argument("--draws", type=int, default=1000, help=_default("draws per chain"))
+    p.add_argument("--tune", type=int, default=1000, help=_default("NUTS tuning steps"))
+    _add_seed(p)
+    p.add_argument(
+        "--samples", type=int, default=1000, help=_default("predictive samples (simulated futures)")
+    )
+    _add_prob(p)
+    p.add_argument("--out", default=None, help="CSV or Parquet file for the per-period table")
+    p.add_argument("--plot", default=None, help="PNG, PDF or SVG file: the cohort fans")
+    p.add_argument("--report", default=None, help="HTML file (.html, .htm): the report page")
+    p.set_defaults(func=_cmd_retention)
 
     for action in sub.choices.values():
         action.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -986,3 +986,48 @@ def _compared_models(compare: Sequence[str] | None, method: str) -> list[str]:
             "or 'nuts'."
         )
     return wanted
+
+
+def retention_report(result: Any, title: str = "Predicted vs actual retention") -> Report:
+    """The report page of a contractual backtest (:func:`clvkit.retention_backtest`): the
+    verdict, headline figures, the overall table, cohort fans and the retention-rate curve.
+
+    Returns
+    -------
+    Report
+        ``.write(path)`` writes it atomically (``.html``).
+    """
+    from clvkit.plots.retention import plot_retention_fan, plot_retention_rate_curve
+
+    m, allp = result.metrics, result.periods.loc["all"]
+    pct = f"{result.prob:.0%}"
+    rep = Report(
+        title,
+        subtitle=f"Calibration to {result.calibration_end}, holdout to {result.observation_end} "
+        f"({len(allp)} periods of {result.time_unit}).",
+    )
+    rep.text(result.verdict, css="ok" if 0.8 <= m["randomized_coverage"] <= 0.97 else "warn")
+    rep.cards(
+        {
+            "Subscribers (spells)": f"{int(m['n_customers']):,}",
+            "Active at the calibration end": f"{int(m['n_active']):,}",
+            f"Cohort-periods inside the {pct} band": f"{int(m['covered_cells'])} of "
+            f"{int(m['cells'])}",
+            "Per-subscriber MAE (renewals)": f"{m['mae']:.2f}",
+        }
+    )
+    rep.section("All cohorts, per period")
+    cols = ["period_end", "active_start", "actual", "expected", "lower", "upper", "pred_lower",
+            "pred_upper", "actual_rate", "predicted_rate"]  # fmt: skip
+    rep.table(allp[cols], note=f"lower/upper: {pct} credible band of the expected count; "
+              f"pred_lower/pred_upper: {pct} predictive band of the count.")  # fmt: skip
+    rep.section("Cohorts")
+    names = [c for c in dict.fromkeys(result.periods.index.get_level_values(0)) if c != "all"]
+    rep.figures(
+        {f"cohort {c}": (lambda ax, c=c: plot_retention_fan(result, c, ax=ax)) for c in names[-8:]}
+        | {"all cohorts": lambda ax: plot_retention_fan(result, "all", ax=ax)},
+        figsize=(4.6, 3.2),
+    )
+    rep.section("Retention rate by tenure")
+    rep.figures({"retention rate by tenure": lambda ax: plot_retention_rate_curve(result, ax=ax)})
+    return rep

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from clvkit.data.contract_split import contract_calibration_holdout
 from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
 from clvkit.data.opportunities import opportunity_summary
 from clvkit.data.summary import (
@@ -21,6 +22,7 @@ __all__ = [
     "calibration_holdout",
     "coarsen_rfm",
     "cohort_counts",
+    "contract_calibration_holdout",
     "contract_summary",
     "opportunity_summary",
     "read_purchases",

@@ -22,6 +22,11 @@ from clvkit.evaluation.predictive import (
     holdout_metrics,
     holdout_predictive,
 )
+from clvkit.evaluation.retention import (
+    RetentionBacktest,
+    retention_backtest,
+    retention_backtest_split,
+)
 from clvkit.evaluation.run import BacktestResult, backtest, backtest_split
 from clvkit.evaluation.split import HoldoutSplit, split_log
 from clvkit.evaluation.tracking import CohortTracking, cohort_tracking
@@ -31,6 +36,7 @@ __all__ = [
     "CohortTracking",
     "Comparison",
     "HoldoutSplit",
+    "RetentionBacktest",
     "backtest",
     "backtest_split",
     "cohort_tracking",
@@ -41,5 +47,7 @@ __all__ = [
     "frequency_ppc",
     "holdout_metrics",
     "holdout_predictive",
+    "retention_backtest",
+    "retention_backtest_split",
     "split_log",
 ]

@@ -9,7 +9,8 @@ axes it drew on.
   grid and P(alive) along one history, for any purchase model whose columns are
   ``frequency``, ``recency`` and ``T``, built with the model contract's primitives;
 - :mod:`clvkit.plots.value`: CLV and customer-equity distributions;
-- :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals).
+- :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals);
+- :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from clvkit.plots.matrices import (
     plot_probability_alive_history,
     plot_probability_alive_matrix,
 )
+from clvkit.plots.retention import (
+    plot_retention_cohorts,
+    plot_retention_fan,
+    plot_retention_rate_curve,
+)
 from clvkit.plots.value import plot_clv_distribution, plot_equity
 
 __all__ = [
@@ -42,5 +48,8 @@ __all__ = [
     "plot_probability_alive_history",
     "plot_probability_alive_matrix",
     "plot_retention",
+    "plot_retention_cohorts",
+    "plot_retention_fan",
+    "plot_retention_rate_curve",
     "plot_tracking",
 ]
