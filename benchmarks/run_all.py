@@ -29,6 +29,7 @@ ORDER = [
     "purchase_scale",
     "bgbb",
     "sbg",
+    "retention",
     "value",
     "scale",
     "report",
