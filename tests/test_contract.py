@@ -183,3 +183,14 @@ def test_registry_filters_models_by_the_table_they_read():
         ClvkitError, match=r"reads clvkit\.rfm_summary.*not clvkit\.contract_summary"
     ):
         registry.get("bgnbd", "purchase", "contracts")
+
+
+def test_resolution_by_names_takes_the_most_specific_model():
+    """sBG's (alpha, beta) are a part of Pareto/NBD's (r, alpha, s, beta): a dict of Pareto/NBD
+    parameters resolves to Pareto/NBD, and sBG's own to sBG."""
+    one = np.ones(3)
+    assert (
+        registry.spec_of({"r": one, "alpha": one, "s": one, "beta": one}, "purchase", "m").name
+        == "pnbd"
+    )
+    assert registry.spec_of({"alpha": one, "beta": one}, "purchase", "m").name == "sbg"

@@ -163,6 +163,10 @@ def spec_of(obj: Any, kind: str, argument: str) -> ModelSpec:
                 for c in models(kind)
                 if set(c.spec.param_names) <= keys and getattr(c.spec, "by_param_names", True)
             ]
+            # the most specific: sBG's (alpha, beta) are a part of Pareto/NBD's names
+            hits = [
+                h for h in hits if not any(set(h.param_names) < set(o.param_names) for o in hits)
+            ]
             if len(hits) != 1:
                 wanted = {c.spec.name: list(c.spec.param_names) for c in models(kind)}
                 raise ClvkitError(
