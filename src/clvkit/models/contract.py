@@ -58,6 +58,7 @@ __all__ = [
     "serial_map",
     "take",
     "take_draws",
+    "unit_batches",
 ]
 
 Params = Mapping[str, np.ndarray]
@@ -350,3 +351,17 @@ def take(cols: Columns, idx: np.ndarray) -> dict[str, np.ndarray]:
 def take_draws(params: Params, idx: np.ndarray | slice) -> dict[str, np.ndarray]:
     """The parameter draws of rows ``idx``."""
     return {k: np.asarray(v)[idx] for k, v in params.items()}
+
+
+def unit_batches(count: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Indices of the units with ``count > 0``, in order, in consecutive batches of about
+    ``batch_size`` events (at least one unit each): how a model's ``Future.batches`` bounds
+    its memory."""
+    units = np.flatnonzero(count > 0)
+    bounds = np.cumsum(count[units])
+    start = 0
+    while start < units.size:
+        done = bounds[start - 1] if start else 0
+        end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
+        yield units[start:end]
+        start = end

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from clvkit.models.bgbb.predictions import alive_now, opportunities
-from clvkit.models.contract import EventBatch, Future
+from clvkit.models.contract import EventBatch, Future, unit_batches
 
 __all__ = ["simulate"]
 
@@ -51,14 +51,7 @@ def simulate(
     alive_opps = np.minimum(K - 1.0, hb).astype(np.int64)  # opportunities it is alive at
 
     def batches() -> Iterator[EventBatch]:
-        units = np.flatnonzero(alive_opps > 0)
-        bounds = np.cumsum(alive_opps[units])
-        start = 0
-        while start < units.size:
-            done = bounds[start - 1] if start else 0
-            end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
-            sel = units[start:end]
-            start = end
+        for sel in unit_batches(alive_opps, batch_size):
             J = alive_opps[sel]
             owner = np.repeat(np.arange(sel.size), J)
             first = np.repeat(np.cumsum(J) - J, J)

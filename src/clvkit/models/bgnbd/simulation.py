@@ -15,7 +15,7 @@ import numpy as np
 
 from clvkit.errors import ClvkitError
 from clvkit.models.bgnbd.predictions import bg_probability_alive
-from clvkit.models.contract import EventBatch, Future
+from clvkit.models.contract import EventBatch, Future, unit_batches
 
 __all__ = ["UNIT_EVENTS_MAX", "simulate"]
 
@@ -62,13 +62,7 @@ def simulate(
     p_unit = np.full(di.shape, np.nan)  # dropout probability, where drawn
 
     def batches() -> Iterator[EventBatch]:
-        buy = np.nonzero(k0 > 0)[0]
-        start, bounds = 0, np.cumsum(k0[buy])
-        while start < buy.size:
-            done = bounds[start - 1] if start else 0
-            end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, side="right")))
-            units = buy[start:end]
-            start = end
+        for units in unit_batches(k0, batch_size):
             kb = k0[units]
             d_b, c_b = di[units], ci[units]
             hb = H[c_b]

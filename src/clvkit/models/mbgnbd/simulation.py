@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.models.contract import EventBatch, Future
+from clvkit.models.contract import EventBatch, Future, unit_batches
 from clvkit.models.mbgnbd.predictions import mbg_probability_alive
 
 __all__ = ["UNIT_EVENTS_MAX", "simulate"]
@@ -60,13 +60,7 @@ def simulate(
     p_unit = np.full(di.shape, np.nan)
 
     def batches() -> Iterator[EventBatch]:
-        buy = np.nonzero(k0 > 0)[0]
-        start, bounds = 0, np.cumsum(k0[buy])
-        while start < buy.size:
-            done = bounds[start - 1] if start else 0
-            end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, side="right")))
-            units = buy[start:end]
-            start = end
+        for units in unit_batches(k0, batch_size):
             kb = k0[units]
             d_b, c_b = di[units], ci[units]
             hb = H[c_b]

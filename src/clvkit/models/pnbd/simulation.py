@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.models.contract import EventBatch, Future
+from clvkit.models.contract import EventBatch, Future, unit_batches
 from clvkit.models.pnbd.predictions import log_alive
 
 __all__ = ["UNIT_EVENTS_MAX", "simulate"]
@@ -54,14 +54,7 @@ def simulate(
     count = rng.poisson(lam * span)
 
     def batches() -> Iterator[EventBatch]:
-        buy = np.nonzero(count > 0)[0]
-        bounds = np.cumsum(count[buy])
-        start = 0
-        while start < buy.size:
-            done = bounds[start - 1] if start else 0
-            end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
-            units = buy[start:end]
-            start = end
+        for units in unit_batches(count, batch_size):
             nb = count[units]
             if nb.max() > UNIT_EVENTS_MAX:
                 i = int(np.argmax(nb))

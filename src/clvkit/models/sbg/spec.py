@@ -38,6 +38,7 @@ from clvkit.models.contract import (
     PMap,
     PurchaseSpec,
     serial_map,
+    unit_batches,
 )
 from clvkit.models.sbg.math import expected_renewals, log_betaln_ratio, loglik_terms
 
@@ -199,14 +200,7 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
         death = np.where(more < m, u0 + more, np.inf)  # end of the last paid period
 
         def batches() -> Iterator[EventBatch]:
-            pay = np.nonzero(count > 0)[0]
-            bounds = np.cumsum(count[pay])
-            start = 0
-            while start < pay.size:
-                done = bounds[start - 1] if start else 0
-                end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
-                units = pay[start:end]
-                start = end
+            for units in unit_batches(count, batch_size):
                 nb = count[units]
                 owner = np.repeat(np.arange(units.size), nb)
                 j = np.arange(owner.size) - np.repeat(np.cumsum(nb) - nb, nb)  # 0, 1, ...
