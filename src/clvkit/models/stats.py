@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import xarray as xr
 
 __all__ = [
     "RFMRows",
+    "WeightedRows",
     "by_frequency",
     "distinct_rows",
     "fingerprint",
@@ -73,23 +75,34 @@ def rfm_rows(ds: xr.Dataset) -> tuple[np.ndarray, ...]:
 
 
 @dataclass(frozen=True)
-class RFMRows:
+class WeightedRows:
+    """Compressed statistics: distinct rows of the ``KEY`` columns (``weight`` last: customer
+    counts). The base of every model's statistics: their sizes and fingerprint, once."""
+
+    #: The fields that make the rows, in fingerprint order, ``weight`` last.
+    KEY: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def n_customers(self) -> int:
+        return round(float(self.weight.sum()))  # type: ignore[attr-defined]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.weight.size)  # type: ignore[attr-defined]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(*(getattr(self, k) for k in self.KEY))
+
+
+@dataclass(frozen=True)
+class RFMRows(WeightedRows):
     """Distinct ``(frequency, recency, T)`` rows with their ``weight`` (customer counts); the
     base of the purchase models' compressed statistics."""
+
+    KEY: ClassVar[tuple[str, ...]] = RFM_ROWS
 
     frequency: np.ndarray
     recency: np.ndarray
     T: np.ndarray
     weight: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.weight.sum())
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.recency, self.T, self.weight)

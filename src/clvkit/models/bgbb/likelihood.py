@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.stats import distinct_rows, fingerprint
+from clvkit.models.stats import WeightedRows, distinct_rows
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
@@ -44,25 +45,15 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class BGBBStats:
+class BGBBStats(WeightedRows):
     """Distinct ``(frequency, recency, n)`` rows and their ``weight`` (customer counts)."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("frequency", "recency", "n", "weight")
 
     frequency: np.ndarray
     recency: np.ndarray
     n: np.ndarray
     weight: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return round(float(self.weight.sum()))
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.recency, self.n, self.weight)
 
 
 def compress_bgbb(

@@ -5,18 +5,21 @@ and per customer. The numba kernel (NUTS) and the PyMC graph are tested equal to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from clvkit.models.stats import by_frequency, distinct_rows, fingerprint
+from clvkit.models.stats import WeightedRows, by_frequency, distinct_rows
 
 __all__ = ["GGStats", "compress_gg", "gg_loglik", "gg_loglik_customers", "gg_loglik_grad"]
 
 
 @dataclass(frozen=True)
-class GGStats:
+class GGStats(WeightedRows):
     """Compressed Gamma-Gamma sufficient statistics (repeat customers only)."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value", "weight")
 
     frequency: np.ndarray
     monetary_value: np.ndarray
@@ -24,18 +27,6 @@ class GGStats:
     x_values: np.ndarray
     x_weight: np.ndarray
     x_index: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.weight.sum())
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.frequency, self.monetary_value, self.weight)
 
 
 def compress_gg(

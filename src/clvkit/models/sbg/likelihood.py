@@ -4,6 +4,7 @@ summary or a cohort survival table; the weighted log-likelihood on them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,30 +13,20 @@ import xarray as xr
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.sbg.math import loglik_grad
 from clvkit.models.sbg.spec import contract_columns
-from clvkit.models.stats import distinct_rows, fingerprint
+from clvkit.models.stats import WeightedRows, distinct_rows
 
 __all__ = ["SBGStats", "sbg_loglik_grad", "stats_from_survival", "stats_from_table"]
 
 
 @dataclass(frozen=True)
-class SBGStats:
+class SBGStats(WeightedRows):
     """Distinct ``(renewals, churned)`` rows and how many customers share each."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("renewals", "churned", "weight")
 
     renewals: np.ndarray
     churned: np.ndarray
     weight: np.ndarray
-
-    @property
-    def n_customers(self) -> int:
-        return round(float(self.weight.sum()))
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weight.size)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.renewals, self.churned, self.weight)
 
     def dataset(self) -> xr.Dataset:
         """The rows as saved with a model (``observed_data``)."""
