@@ -42,6 +42,7 @@ from clvkit.errors import ClvkitError
 
 __all__ = [
     "DATA_TABLES",
+    "DataTable",
     "DRAW_BLOCK",
     "SUPPORTS",
     "Cashflow",
@@ -69,12 +70,38 @@ PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's
 #: regression coefficients) and ``unit`` (in (0, 1), sampled on the logit scale).
 SUPPORTS = ("positive", "real", "unit")
 
-#: The customer tables a model may read (``ModelSpec.data``), with the function that builds
-#: each from raw data.
+@dataclass(frozen=True)
+class DataTable:
+    """A customer table a model may read (``ModelSpec.data``).
+
+    ``builds``: the function that builds it from raw data. ``from_log``: whether it comes from a
+    purchase log (then the backtest, the report and the CLI's log commands build it with
+    :func:`clvkit.data.log_table`). ``age`` and ``holdout``: the columns holding each
+    customer's time observed (to the calibration end) and the length of its holdout window, in
+    the model's time unit.
+    """
+
+    builds: str
+    from_log: bool
+    age: str
+    holdout: str
+
+    def __str__(self) -> str:
+        return self.builds
+
+
+#: The customer tables a model may read, by ``ModelSpec.data``.
 DATA_TABLES = {
-    "rfm": "clvkit.rfm_summary (a purchase log, continuous time)",
-    "opportunities": "clvkit.opportunity_summary (a purchase log on a grid of occasions)",
-    "contracts": "clvkit.contract_summary (a table of contracts)",
+    "rfm": DataTable(
+        "clvkit.rfm_summary (a purchase log, continuous time)", True, "T", "duration_holdout"
+    ),
+    "opportunities": DataTable(
+        "clvkit.opportunity_summary (a purchase log on a grid of occasions)", True, "n",
+        "n_holdout",
+    ),
+    "contracts": DataTable(
+        "clvkit.contract_summary (a table of contracts)", False, "age", "duration_holdout"
+    ),
 }
 
 #: Draws per task when expected values are split over threads; fixed, so results do not
