@@ -309,13 +309,18 @@ def _on_grid(
 class OpportunitySplit:
     """A log split at a calibration end on its opportunity grid; see :func:`opportunity_split`.
 
-    ``table``: :func:`opportunity_summary` with ``calibration_end``. ``birth``: each table
-    customer's first opportunity, counted from ``origin``'s; ``repeat_customer`` and
-    ``repeat_time``: position in ``table`` and opportunity (from ``origin``'s) of every later
-    opportunity with a purchase up to the observation end; ``origin``: the first day of the
-    earliest first opportunity; ``calibration_end`` and ``horizon``: the opportunities holding
-    the calibration and observation ends, from ``origin``'s (so a customer's ``n`` is
-    ``calibration_end - birth``).
+    Times count opportunity periods from the start of the origin's (the earliest first
+    opportunity): period ``k`` is ``[k, k + 1)`` and holds opportunity ``k``, whose purchases
+    are placed at its middle, ``k + 0.5``. So a backtest that bins events by period and a
+    model's expected purchases by an age (floored to whole opportunities) agree.
+
+    ``table``: :func:`opportunity_summary` with ``calibration_end``. ``birth``: the middle of
+    each table customer's first opportunity; ``repeat_customer`` and ``repeat_time``: position
+    in ``table`` and middle of every later opportunity with a purchase up to the observation
+    end; ``origin``: the first day of the origin's opportunity; ``calibration_end`` and
+    ``horizon``: the ends of the opportunities holding the calibration and observation ends
+    (so a customer's ``n`` is ``floor(calibration_end - birth)`` and ``n_holdout`` is
+    ``horizon - calibration_end``).
     """
 
     table: pd.DataFrame
@@ -352,7 +357,7 @@ def opportunity_split(
     ...                     "date": ["2020-03-01", "2021-05-01", "2023-01-09", "2021-02-02"]})
     >>> sp = opportunity_split(log, calibration_end="2021-12-31", observation_end="2023-12-31")
     >>> sp.birth.tolist(), sp.repeat_time.tolist(), sp.calibration_end, sp.horizon
-    ([0.0, 1.0], [1.0, 3.0], 1.0, 3.0)
+    ([0.5, 1.5], [1.5, 3.5], 2.0, 4.0)
     >>> sp.table["n"].tolist(), str(sp.origin.date())
     ([1, 0], '2020-01-01')
     """
@@ -374,10 +379,10 @@ def opportunity_split(
     repeat = (g.o > g.first[g.c]) & g.customers[g.c]
     return OpportunitySplit(
         table=g.table,
-        birth=(g.first[codes] - o0).astype(np.float64),
+        birth=g.first[codes] - o0 + 0.5,
         repeat_customer=row[g.c[repeat]],
-        repeat_time=(g.o[repeat] - o0).astype(np.float64),
+        repeat_time=g.o[repeat] - o0 + 0.5,
         origin=pd.Timestamp(g.first_day(np.array([o0]))[0]),
-        calibration_end=float(g.cal - o0),
-        horizon=float(g.end - o0),
+        calibration_end=float(g.cal - o0 + 1),
+        horizon=float(g.end - o0 + 1),
     )

@@ -70,6 +70,7 @@ PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's
 #: regression coefficients) and ``unit`` (in (0, 1), sampled on the logit scale).
 SUPPORTS = ("positive", "real", "unit")
 
+
 @dataclass(frozen=True)
 class DataTable:
     """A customer table a model may read (``ModelSpec.data``).
@@ -96,7 +97,9 @@ DATA_TABLES = {
         "clvkit.rfm_summary (a purchase log, continuous time)", True, "T", "duration_holdout"
     ),
     "opportunities": DataTable(
-        "clvkit.opportunity_summary (a purchase log on a grid of occasions)", True, "n",
+        "clvkit.opportunity_summary (a purchase log on a grid of occasions)",
+        True,
+        "n",
         "n_holdout",
     ),
     "contracts": DataTable(
@@ -229,6 +232,10 @@ class PurchaseSpec(ModelSpec):
     """A purchase (or renewal) process with dropout: what the value and evaluation layers use."""
 
     kind: ClassVar[str] = "purchase"
+
+    #: Whether time advances in whole periods of the time unit (BG/BB's opportunities): the
+    #: value layer then asks for a horizon and a cash-flow period of whole periods.
+    whole_periods: ClassVar[bool] = False
 
     def order_keys(self, cols: Columns) -> list[np.ndarray]:
         """Sort keys for the value layer's canonical customer order, most significant first

@@ -276,6 +276,20 @@ def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 # preparation
 # ----------------------------------------------------------------------------------------------
+def _check_whole(spec: Any, given: dict[str, tuple[Any, float]], unit: pd.Timedelta) -> None:
+    """A model of whole periods (``PurchaseSpec.whole_periods``) needs a horizon and a cash-flow
+    period of whole periods (a fraction would be cut off silently)."""
+    for name, (value, periods) in given.items():
+        if abs(periods - round(periods)) > 1e-6 or round(periods) < 1:
+            whole = max(round(periods), 1)
+            raise ClvkitError(
+                f"argument {name!r} is {value!r}, {periods:.4g} periods of "
+                f"{format_time_unit(unit)!r}, but {spec.label} counts whole opportunities. "
+                f"Suggestion: {name}='{whole}{format_time_unit(unit)}' (a whole number of "
+                "the unit the model was fitted in)."
+            )
+
+
 def _resolve_unit(rfm: pd.DataFrame, models: dict[str, tuple[Any, xr.Dataset]]) -> pd.Timedelta:
     """The time unit: ``rfm.attrs`` and the posteriors' attrs of the models that involve time
     (spend models usually do not) must agree."""
@@ -397,6 +411,12 @@ def prepare_job(
     unit = _resolve_unit(rfm, {"transactions_model": t, "spend_model": s})
     _check_fitted_customers(transactions_model, spend_model)
     plan, rate = cashflow.plan(unit)
+    if t[0].whole_periods:
+        _check_whole(
+            t[0],
+            {"horizon": (cashflow.horizon, plan.horizon), "period": (cashflow.period, plan.period)},
+            unit,
+        )
     flow = plan.cashflow(cashflow.margin)
 
     rng = np.random.default_rng(options.random_seed)
