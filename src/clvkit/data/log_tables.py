@@ -23,7 +23,8 @@ LOG_TABLES = {"rfm": "clvkit.rfm_summary", "opportunities": "clvkit.opportunity_
 
 
 def check_log_table(data: str, argument: str = "data") -> str:
-    """``data`` if a purchase log gives that table, else a ``ClvkitError`` naming it."""
+    """``data`` (a model's ``ModelSpec.data``) if a purchase log gives that table, else a
+    ``ClvkitError`` naming ``argument``."""
     if data not in LOG_TABLES:
         hint = (
             "a table of contracts is read by clvkit.contract_summary; backtest it with "
@@ -32,8 +33,8 @@ def check_log_table(data: str, argument: str = "data") -> str:
             else f"use one of {list(LOG_TABLES)}"
         )
         raise ClvkitError(
-            f"argument {argument!r} is {data!r}, not a table built from a purchase log "
-            f"({', '.join(LOG_TABLES)}). Suggestion: {hint}."
+            f"argument {argument!r} asks for the {data!r} table; a purchase log gives "
+            f"the tables {list(LOG_TABLES)}. Suggestion: {hint}."
         )
     return data
 

@@ -42,11 +42,11 @@ from clvkit.errors import ClvkitError
 
 __all__ = [
     "DATA_TABLES",
-    "DataTable",
     "DRAW_BLOCK",
     "SUPPORTS",
     "Cashflow",
     "Columns",
+    "DataTable",
     "EventBatch",
     "Future",
     "ModelSpec",
