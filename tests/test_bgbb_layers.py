@@ -116,8 +116,16 @@ def test_value_needs_whole_opportunities():
     gg = {"p": 6.0, "q": 4.0, "v": 15.0}
     with pytest.raises(clvkit.ClvkitError, match=r"'horizon' is '52W', 0.9966 periods of 'Y'"):
         clvkit.customer_value(m, gg, table, horizon="52W", period="1Y", annual_discount_rate=0.1)
-    with pytest.raises(clvkit.ClvkitError, match=r"'period' is '30D'.*Suggestion: period='1Y'"):
-        clvkit.customer_value(m, gg, table, horizon="5Y", period="30D", annual_discount_rate=0.1)
+    with pytest.raises(clvkit.ClvkitError, match=r"Suggestion: horizon='2Y'"):
+        clvkit.customer_value(m, gg, table, horizon="18M", period="1Y", annual_discount_rate=0.1)
+    # any cash-flow period: yearly purchases discounted by the month that holds them
+    monthly = clvkit.customer_value(
+        m, gg, table, horizon="2Y", period="M", annual_discount_rate=0.1, method="expected"
+    )
+    yearly = clvkit.customer_value(
+        m, gg, table, horizon="2Y", period="Y", annual_discount_rate=0.1, method="expected"
+    )
+    assert float(monthly.equity.mean()) == pytest.approx(float(yearly.equity.mean()), rel=1e-9)
     v = clvkit.customer_value(m, gg, table, horizon="60M", period="1Y", annual_discount_rate=0.1)
     w = clvkit.customer_value(m, gg, table, horizon="5Y", period="12M", annual_discount_rate=0.1)
     assert float(v.equity.mean()) == pytest.approx(float(w.equity.mean()), rel=1e-12)
@@ -175,7 +183,7 @@ def test_cli_discrete_commands(sim, tmp_path, capsys):
     api = clvkit.customer_value(fitted, clvkit.load(prefix + ".gamma_gamma.nc"), table,
                                 horizon="26W", period="W", annual_discount_rate=0.1, random_seed=1)  # fmt: skip
     assert equity == pytest.approx(float(api.equity.mean()), abs=0.01)
-    code, _, err = _cli(capsys, "value", prefix)  # default --period 30D: not whole weeks
+    code, _, err = _cli(capsys, "value", prefix, "--horizon", "60D")  # 8.6 weeks
     assert code == 2 and err.count("\n") == 1 and "whole opportunities" in err
     code, _, err = _cli(capsys, "fit", str(log), "--model", "sbg")
     assert code == 2 and err.count("\n") == 1 and "reads clvkit.contract_summary" in err
