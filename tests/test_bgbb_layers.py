@@ -107,6 +107,8 @@ def test_backtest_of_bgbb_tracks_the_holdout(sim):
     ppc = res.frequency_ppc
     assert int(ppc["actual"].sum()) == len(res.rfm)
     assert np.all(np.abs(ppc["actual"] - ppc["expected"]) <= 4 * np.sqrt(ppc["expected"] + 1))
+    # bins 6 and 7+ are out of reach (n = 5): left out, so 6 bins - 1 - 4 parameters
+    assert ppc.attrs["dof"] == 1 and 0.001 < ppc.attrs["p_value"] <= 1
 
 
 def test_value_needs_whole_opportunities():
