@@ -213,9 +213,10 @@ class ModelSpec(ABC):
         """Validated float64 copies of the columns this model reads (``ClvkitError`` naming
         the column, the number of bad rows and one example when they are not valid)."""
 
-    @abstractmethod
     def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        """Columns of ``n`` new customers: an empty history at age 0."""
+        """Columns of ``n`` new customers: an empty history at age 0 (by default every column
+        0; a model whose empty history is not all zeros overrides it)."""
+        return {c: np.zeros(n) for c in self.columns}
 
     @abstractmethod
     def value_key(self, cols: Columns) -> np.ndarray:

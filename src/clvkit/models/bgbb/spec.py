@@ -108,9 +108,6 @@ class BGBBSpec(PurchaseSpec):
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return validate_opportunities(table, argument)
 
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in self.columns}
-
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)
 
