@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "read_purchases": "clvkit.data.summary",
     "opportunity_summary": "clvkit.data.opportunities",
     "log_table": "clvkit.data.log_tables",
+    "covariate_design": "clvkit.data.covariates",
     **dict.fromkeys(
         ("contract_summary", "survival_table", "cohort_counts"), "clvkit.data.contracts"
     ),

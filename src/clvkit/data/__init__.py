@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from clvkit.data.contract_split import contract_calibration_holdout
 from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
+from clvkit.data.covariates import Covariates, covariate_design
 from clvkit.data.log_tables import LOG_TABLES, log_table
 from clvkit.data.opportunities import opportunity_split, opportunity_summary
 from clvkit.data.summary import (
@@ -21,11 +22,13 @@ from clvkit.data.summary import (
 
 __all__ = [
     "LOG_TABLES",
+    "Covariates",
     "calibration_holdout",
     "coarsen_rfm",
     "cohort_counts",
     "contract_calibration_holdout",
     "contract_summary",
+    "covariate_design",
     "log_table",
     "opportunity_split",
     "opportunity_summary",
