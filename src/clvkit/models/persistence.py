@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +14,15 @@ from clvkit.models import registry
 
 __all__ = ["load"]
 
+#: Savable classes outside the registry (model attribute -> module, class): the sBG pooled over
+#: cohorts (not a model of the contract) and the subscription fee (not fitted).
+UNREGISTERED = {
+    "ShiftedBetaGeoPooled": ("clvkit.models.sbg.pooled", "ShiftedBetaGeoPooled"),
+    "SubscriptionFee": ("clvkit.models.sbg.fee", "SubscriptionFee"),
+}
 
-def load(path: str | os.PathLike) -> ModelBase:
+
+def load(path: str | os.PathLike) -> Any:
     """Read a model written by ``model.save(path)``.
 
     Parameters
@@ -24,10 +32,10 @@ def load(path: str | os.PathLike) -> ModelBase:
 
     Returns
     -------
-    ModelBase
+    ModelBase or ShiftedBetaGeoPooled
         The fitted model (of the class registered under the file's ``model`` attribute, see
-        :func:`clvkit.models.registry.get`), with the same priors, settings, time unit and
-        posterior.
+        :func:`clvkit.models.registry.get`, or a ``ShiftedBetaGeoPooled`` or
+        ``SubscriptionFee``), with the same priors, settings, time unit and posterior.
 
     Raises
     ------
@@ -83,6 +91,10 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
         )
     name = attrs.get("model")
+    if name == UNREGISTERED["ShiftedBetaGeoPooled"][1]:
+        from clvkit.models.sbg.pooled import ShiftedBetaGeoPooled
+
+        return ShiftedBetaGeoPooled.from_inference_data(idata, path)
     needed = {"posterior", "observed_data"}
     if not needed <= set(idata.groups()):
         raise ClvkitError(
@@ -90,7 +102,13 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"{list(idata.groups())}). Suggestion: save the model again."
         )
     try:
-        cls = registry.get(str(name))
+        if name in UNREGISTERED:
+            import importlib
+
+            module, attr = UNREGISTERED[str(name)]
+            cls = getattr(importlib.import_module(module), attr)
+        else:
+            cls = registry.get(str(name))
     except ClvkitError as exc:
         raise ClvkitError(
             f"argument 'path' ({path!r}) holds a model {name!r} that is not registered "
