@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION, ModelBase
+from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION
 from clvkit.models import registry
 
 __all__ = ["load"]
