@@ -67,6 +67,8 @@ class SubscriberValue:
     settings : dict
         The :func:`clvkit.customer_value` settings (``rate_per_period``, ``horizon``, ...),
         ``prob`` and ``points``.
+    model : object
+        The purchase model valued.
     """
 
     equity: xr.DataArray
@@ -75,6 +77,7 @@ class SubscriberValue:
     customers: pd.DataFrame
     by_tenure: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
 
     @property
     def elasticity(self) -> xr.DataArray | None:
@@ -293,4 +296,4 @@ def subscriber_value(
         "n_churned": int(len(summary) - len(active)),
         "predictive": bool(predictive),
     }
-    return SubscriberValue(equity, pred, improved, customers, tenure, settings)
+    return SubscriberValue(equity, pred, improved, customers, tenure, settings, model)
