@@ -59,6 +59,9 @@ ALL = "all"
 # t is compared with renewal times on a day grid (at least 1/366 period apart): a tiny step
 # past each period's end keeps a renewal due exactly then from being lost to rounding
 _GUARD = 1e-9
+#: Default cap on the posterior draws of :func:`subscriber_base_value` (its simulated futures
+#: cost draws x active subscribers).
+VALUE_DRAWS = 1000
 _HOLDOUT = ("renewals_holdout", "churned_holdout", "duration_holdout")
 
 
@@ -567,8 +570,10 @@ def subscriber_base_value(
     model, method, fit_kwargs
         As :func:`retention_backtest` (a name is fitted here with ``random_seed``; a fitted
         model must be in the same period).
-    horizon, annual_discount_rate, margin, points, prob, draws, predictive
+    horizon, annual_discount_rate, margin, points, prob, predictive
         As :func:`clvkit.subscriber_value`.
+    draws : int, optional
+        Posterior draws valued, evenly spaced; default every draw up to :data:`VALUE_DRAWS`.
     random_seed : int or numpy.random.Generator, optional
         Seeds the fit and the simulated futures.
     progressbar : bool
@@ -602,6 +607,8 @@ def subscriber_base_value(
     )  # fmt: skip
     kw = dict(fit_kwargs or {}) | {"method": method, "random_seed": random_seed}
     fitted = _contract_model(model, summary, kw)
+    if draws is None:
+        draws = min(VALUE_DRAWS, n_draws(model_draws(fitted, "purchase", "model")[1]))
     out = subscriber_value(
         fitted, summary, horizon=horizon, annual_discount_rate=annual_discount_rate,
         margin=margin, points=points, prob=prob, draws=draws, predictive=predictive,
