@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
+from clvkit.models.registry import spec_of
 from clvkit.units import duration_in_units
 from clvkit.value.engine import customer_value
 from clvkit.value.result import check_prob
@@ -175,8 +176,8 @@ def subscriber_value(
         :func:`clvkit.contract_summary` with a ``fee`` column (``fee_col=``); churned
         subscribers are worth nothing and left out.
     fee : spend model, optional
-        The fee side; default ``SubscriptionFee.from_params(list_fee=<median active fee>)``
-        (each subscriber pays its own ``fee``).
+        The fee side; default :class:`clvkit.SubscriptionFee` (each subscriber pays its own
+        ``fee``; the list fee of a new subscriber plays no part here).
     horizon : float or str
         Billing periods, or a duration (``"10Y"``), rounded up to whole periods; default
         ``"10Y"``. A long horizon approaches the unlimited one of DERL.
@@ -218,10 +219,12 @@ def subscriber_value(
     prob = check_prob(prob)
     active, unit = _active_table(summary)
     n_periods = _whole_periods(horizon, unit)
+    spec_of(model, "purchase", "model").customer_columns(summary, "summary")  # every row valid
     if fee is None:
         from clvkit.models import SubscriptionFee
 
-        fee = SubscriptionFee.from_params(list_fee=float(np.median(active["fee"])), time_unit=unit)
+        fee = SubscriptionFee.from_params(list_fee=1.0, time_unit=unit)
+    spec_of(fee, "spend", "fee").customer_columns(active, "summary")  # fees >= 0, none missing
     kw: dict[str, Any] = {"horizon": float(n_periods), "period": 1.0, "margin": margin}
     if annual_discount_rate is not None:
         kw["annual_discount_rate"] = annual_discount_rate
