@@ -557,6 +557,10 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         )
     value_out = prepare_output_file(args.value_out, suffixes=TABLE_SUFFIXES, option="--value-out") \
         if args.value_out else None  # fmt: skip
+    if args.fee:
+        from clvkit.value.subscriptions import horizon_periods
+
+        horizon_periods(args.horizon, args.period, "--horizon")  # a bad horizon fails at once
     from clvkit.models.registry import get
 
     get(args.model, "purchase", "contracts")  # a wrong model name fails before any work

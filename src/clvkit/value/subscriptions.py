@@ -34,7 +34,7 @@ from clvkit.units import duration_in_units
 from clvkit.value.engine import customer_value
 from clvkit.value.result import check_prob
 
-__all__ = ["SubscriberValue", "subscriber_value"]
+__all__ = ["SubscriberValue", "horizon_periods", "subscriber_value"]
 
 _CONTRACT_COLS = ("renewals", "churned", "age", "fee")
 
@@ -109,12 +109,20 @@ class SubscriberValue:
         return frame
 
 
-def _whole_periods(horizon: Any, unit: str) -> int:
-    h = duration_in_units(horizon, unit, "horizon")
+def horizon_periods(horizon: Any, unit: str, argument: str = "horizon") -> int:
+    """``horizon`` (billing periods, or a duration such as ``"10Y"``) as a whole number of
+    periods of ``unit``, rounded up; at least 1, else a ClvkitError naming ``argument``.
+
+    Examples
+    --------
+    >>> horizon_periods("10Y", "M"), horizon_periods(2.5, "M"), horizon_periods("26W", "4W")
+    (120, 3, 7)
+    """
+    h = duration_in_units(horizon, unit, argument)
     n = math.ceil(h - 1e-9)
     if n < 1:
         raise ClvkitError(
-            f"argument 'horizon' is {horizon!r}, less than one billing period ({unit}). "
+            f"argument {argument!r} is {horizon!r}, less than one billing period ({unit}). "
             "Suggestion: a longer horizon, e.g. '10Y'."
         )
     return n
@@ -218,7 +226,7 @@ def subscriber_value(
     """
     prob = check_prob(prob)
     active, unit = _active_table(summary)
-    n_periods = _whole_periods(horizon, unit)
+    n_periods = horizon_periods(horizon, unit)
     spec_of(model, "purchase", "model").customer_columns(summary, "summary")  # every row valid
     if fee is None:
         from clvkit.models import SubscriptionFee
