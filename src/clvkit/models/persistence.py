@@ -9,17 +9,23 @@ from typing import Any
 import numpy as np
 
 from clvkit.errors import ClvkitError
-from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION
+from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION, ModelBase
 from clvkit.models import registry
 
-__all__ = ["load"]
+__all__ = ["load", "register_saved"]
 
-#: Savable classes outside the registry (model attribute -> module, class): the sBG pooled over
-#: cohorts (not a model of the contract) and the subscription fee (not fitted).
-UNREGISTERED = {
-    "ShiftedBetaGeoPooled": ("clvkit.models.sbg.pooled", "ShiftedBetaGeoPooled"),
-    "SubscriptionFee": ("clvkit.models.sbg.fee", "SubscriptionFee"),
-}
+#: Savable classes outside the model registry, by the ``model`` attribute of their files
+#: (e.g. the sBG pooled over cohorts, which is not a model of the contract, and the
+#: subscription fee, which is not fitted); they add themselves with :func:`register_saved` when
+#: their module is imported (the built-in ones with the registry's built-in models).
+SAVED: dict[str, Any] = {}
+
+
+def register_saved(name: str, loader: Any) -> None:
+    """Make :func:`load` read files whose ``model`` attribute is ``name`` with ``loader``: a
+    :class:`~clvkit.inference.estimator.ModelBase` subclass (read like a registered model) or
+    a class with a ``from_inference_data(idata, path)`` constructor."""
+    SAVED[name] = loader
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -91,10 +97,10 @@ def load(path: str | os.PathLike) -> Any:
             f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
         )
     name = attrs.get("model")
-    if name == UNREGISTERED["ShiftedBetaGeoPooled"][1]:
-        from clvkit.models.sbg.pooled import ShiftedBetaGeoPooled
-
-        return ShiftedBetaGeoPooled.from_inference_data(idata, path)
+    registry.models()  # imports the built-in models, which add their savable classes
+    special = SAVED.get(str(name))
+    if special is not None and not issubclass(special, ModelBase):
+        return special.from_inference_data(idata, path)
     needed = {"posterior", "observed_data"}
     if not needed <= set(idata.groups()):
         raise ClvkitError(
@@ -102,13 +108,7 @@ def load(path: str | os.PathLike) -> Any:
             f"{list(idata.groups())}). Suggestion: save the model again."
         )
     try:
-        if name in UNREGISTERED:
-            import importlib
-
-            module, attr = UNREGISTERED[str(name)]
-            cls = getattr(importlib.import_module(module), attr)
-        else:
-            cls = registry.get(str(name))
+        cls = special if special is not None else registry.get(str(name))
     except ClvkitError as exc:
         raise ClvkitError(
             f"argument 'path' ({path!r}) holds a model {name!r} that is not registered "

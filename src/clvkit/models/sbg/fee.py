@@ -21,6 +21,7 @@ import xarray as xr
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.base import SpendModel
 from clvkit.models.contract import Columns, Params, SpendSpec
+from clvkit.models.persistence import register_saved
 from clvkit.models.stats import WeightedRows
 
 __all__ = ["FeeStats", "SubscriptionFee", "SubscriptionFeeSpec"]
@@ -150,3 +151,6 @@ class SubscriptionFee(SpendModel):
         clone = type(self)(**self.get_params())
         clone._set_fitted(groups, attrs, stats)
         return clone.save(path)
+
+
+register_saved(SubscriptionFee.spec.model_name, SubscriptionFee)

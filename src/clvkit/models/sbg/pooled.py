@@ -388,3 +388,13 @@ class ShiftedBetaGeoPooled:
                 "mismatch). Suggestion: save the model again."
             )
         return model
+
+
+def _register_saved() -> None:
+    """Let :func:`clvkit.load` read saved pooled fits."""
+    from clvkit.models.persistence import register_saved
+
+    register_saved(ShiftedBetaGeoPooled.SAVED_NAME, ShiftedBetaGeoPooled)
+
+
+_register_saved()
