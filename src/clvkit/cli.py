@@ -45,7 +45,10 @@ model (``--model``, default ``sbg``) fitted on the contracts to the calibration 
 subscribers active at each later period per cohort against the model's credible and predictive
 bands; it prints the overall table and the verdict, ``--out`` writes the per-cohort table
 (.csv/.parquet), ``--plot`` the cohort fans (.png/.pdf/.svg) and ``--report`` the report page
-(.html), each atomically.
+(.html), each atomically. With ``--fee COLUMN`` it also values the subscriber base (the model
+fitted on all contracts to the observation end, :func:`clvkit.subscriber_value`): equity with
+credible and predictive intervals, value by tenure and the retention elasticity, printed, in
+the report page and per subscriber with ``--value-out``.
 
 Outputs (see ``docs/reliability.md``):
 
