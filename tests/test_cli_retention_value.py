@@ -79,6 +79,7 @@ def test_without_fee_the_page_is_unchanged(contracts, tmp_path, capsys):
         (["--fee", "fee", "--annual-discount-rate", "10"], "rate above 1"),
         (["--fee", "fee", "--horizon", "soon"], "argument '--horizon' is 'soon'"),
         (["--fee", "fee", "--horizon", "0"], "less than one billing period"),
+        (["--fee", "fee", "--predictive-draws", "0"], "'--predictive-draws' is 0"),
     ],
 )
 def test_errors_are_one_line(contracts, tmp_path, capsys, monkeypatch, extra, match):

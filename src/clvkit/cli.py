@@ -564,6 +564,11 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         from clvkit.value.subscriptions import horizon_periods
 
         horizon_periods(args.horizon, args.period, "--horizon")  # a bad horizon fails at once
+        if args.predictive_draws is not None and args.predictive_draws < 1:
+            raise ClvkitError(
+                f"argument '--predictive-draws' is {args.predictive_draws}, below 1. "
+                "Suggestion: 200 draws, or leave it out."
+            )
     from clvkit.models.registry import get
 
     get(args.model, "purchase", "contracts")  # a wrong model name fails before any work
@@ -598,7 +603,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
                 args.contracts, args.period, args.observation_end, fee_col=args.fee,
                 model=args.model, method=args.method, fit_kwargs=kw, horizon=args.horizon,
                 annual_discount_rate=args.annual_discount_rate, margin=args.margin,
-                prob=args.prob, draws=args.value_draws, random_seed=args.seed,
+                prob=args.prob, draws=args.value_draws, predictive_draws=args.predictive_draws,
+                random_seed=args.seed,
                 progressbar=not args.quiet, customer_id_col=args.customer_id,
                 start_col=args.start, end_col=args.end, tz=args.tz,
             )  # fmt: skip
@@ -1262,6 +1268,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="posterior draws valued, evenly spaced (default: all, at most 1000)",
+    )
+    g.add_argument(
+        "--predictive-draws",
+        type=int,
+        default=None,
+        help="draws of the simulated futures (predictive interval; default: all, at most 200)",
     )
     g.add_argument(
         "--value-out", default=None, help="CSV or Parquet file: value per active subscriber"

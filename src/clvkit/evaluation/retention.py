@@ -62,6 +62,8 @@ _GUARD = 1e-9
 #: Default cap on the posterior draws of :func:`subscriber_base_value` (its simulated futures
 #: cost draws x active subscribers).
 VALUE_DRAWS = 1000
+#: ... and on the draws of its simulated futures (each draw: one future of every subscriber).
+PREDICTIVE_DRAWS = 200
 _HOLDOUT = ("renewals_holdout", "churned_holdout", "duration_holdout")
 
 
@@ -549,6 +551,7 @@ def subscriber_base_value(
     prob: float = 0.9,
     draws: int | None = None,
     predictive: bool = True,
+    predictive_draws: int | None = None,
     random_seed: int | np.random.Generator | None = None,
     progressbar: bool = False,
     customer_id_col: Hashable = "customer_id",
@@ -574,6 +577,9 @@ def subscriber_base_value(
         As :func:`clvkit.subscriber_value`.
     draws : int, optional
         Posterior draws valued, evenly spaced; default every draw up to :data:`VALUE_DRAWS`.
+    predictive_draws : int, optional
+        Draws of the simulated futures (the predictive interval); default every draw up to
+        :data:`PREDICTIVE_DRAWS` (their cost grows with draws x active subscribers).
     random_seed : int or numpy.random.Generator, optional
         Seeds the fit and the simulated futures.
     progressbar : bool
@@ -607,12 +613,15 @@ def subscriber_base_value(
     )  # fmt: skip
     kw = dict(fit_kwargs or {}) | {"method": method, "random_seed": random_seed}
     fitted = _contract_model(model, summary, kw)
+    available = n_draws(model_draws(fitted, "purchase", "model")[1])
     if draws is None:
-        draws = min(VALUE_DRAWS, n_draws(model_draws(fitted, "purchase", "model")[1]))
+        draws = min(VALUE_DRAWS, available)
+    if predictive_draws is None:
+        predictive_draws = min(PREDICTIVE_DRAWS, available)
     out = subscriber_value(
         fitted, summary, horizon=horizon, annual_discount_rate=annual_discount_rate,
         margin=margin, points=points, prob=prob, draws=draws, predictive=predictive,
-        random_seed=random_seed, progressbar=progressbar,
+        predictive_draws=predictive_draws, random_seed=random_seed, progressbar=progressbar,
     )  # fmt: skip
     out.settings["observation_end"] = str(summary.attrs.get("observation_end", ""))
     out.model = fitted

@@ -170,6 +170,7 @@ def subscriber_value(
     prob: float = 0.9,
     draws: int | None = None,
     predictive: bool = True,
+    predictive_draws: int | None = None,
     random_seed: int | np.random.Generator | None = None,
     progressbar: bool = False,
 ) -> SubscriberValue:
@@ -202,6 +203,10 @@ def subscriber_value(
         Posterior draws used (evenly spaced), as :func:`clvkit.customer_value`; default all.
     predictive : bool
         Also simulate one future of the base per draw (the predictive interval of equity).
+    predictive_draws : int, optional
+        Posterior draws (evenly spaced) of the simulation, one future each; default ``draws``.
+        Its cost grows with draws x active subscribers x renewals in the horizon (about 9 s
+        for 200 draws of 35,000 subscribers over 120 months), unlike the expected values.
     random_seed : int or numpy.random.Generator, optional
         Seed of the simulated futures.
     progressbar : bool
@@ -266,7 +271,8 @@ def subscriber_value(
     pred = None
     if predictive:
         sim = customer_value(
-            model, fee, active, method="simulate", draws=draws, random_seed=random_seed,
+            model, fee, active, method="simulate", draws=predictive_draws or draws,
+            random_seed=random_seed,
             progressbar=progressbar, **kw,
         )  # fmt: skip
         pred = sim.equity
@@ -306,5 +312,6 @@ def subscriber_value(
         "n_customers": len(active),
         "n_churned": int(len(summary) - len(active)),
         "predictive": bool(predictive),
+        "n_predictive_draws": int(pred.size) if pred is not None else 0,
     }
     return SubscriberValue(equity, pred, improved, customers, tenure, settings, model)
