@@ -101,7 +101,10 @@ def test_model_options_come_from_the_registry(cdnow_csv, tmp_path, capsys):
         _assert_one_line_error(code, err, "Suggestion")
         # no progress line ("[  0.0s] ..."): nothing was read or fitted
         assert not any(line.startswith("[") for line in err.splitlines())
-        assert str(names("purchase", "rfm")) in err or str(names("spend", "rfm")) in err
+        # the models of a purchase log (rfm and opportunities), not the contractual ones
+        log_models = names("purchase", ("rfm", "opportunities"))
+        assert "sbg" not in log_models and "bgbb" in log_models
+        assert str(log_models) in err or str(names("spend")) in err
     assert _files(tmp_path) == set()
     # a saved model name works too, and files are named by the short name
     args = parser.parse_args(["fit", "log.csv", "--model", "BetaGeo"])

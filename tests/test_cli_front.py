@@ -161,9 +161,9 @@ def test_spend_input_is_checked_before_any_purchase_fit(tmp_path, capsys, monkey
     fitted_kinds = []
     real = run.fit_model
 
-    def spy(name, kind, rfm, kw):
+    def spy(name, kind, rfm, kw, data="rfm"):
         fitted_kinds.append(kind)
-        return real(name, kind, rfm, kw)
+        return real(name, kind, rfm, kw, data)
 
     monkeypatch.setattr(run, "fit_model", spy)
     argv = {

@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "coarsen_rfm": "clvkit.data.summary",
     "read_purchases": "clvkit.data.summary",
     "opportunity_summary": "clvkit.data.opportunities",
+    "log_table": "clvkit.data.log_tables",
     **dict.fromkeys(
         ("contract_summary", "survival_table", "cohort_counts"), "clvkit.data.contracts"
     ),

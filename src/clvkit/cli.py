@@ -18,7 +18,10 @@ model (default ``bgnbd``), ``--spend-model`` the spend model (default ``gamma_ga
 ``clvkit fit --out models/shop`` writes ``models/shop.<name>.nc`` per model (e.g.
 ``shop.bgnbd.nc``, and with ``--amount`` ``shop.gamma_gamma.nc``, fitted first so bad spend
 input stops the run before any purchase sampling) and ``models/shop.rfm.parquet``;
-``clvkit value`` finds them by the prefix (files of earlier versions, ``shop.beta_geo.nc``,
+A model of discrete opportunities (``--model bgbb``) reads the log on a grid of
+``--time-unit`` opportunities (calendar ``Y``, ``Q``, ``M`` or a fixed ``W``) in ``fit``,
+``score``, ``backtest`` and ``report``: :func:`clvkit.data.log_table` builds the table the model
+names (``ModelSpec.data``). ``clvkit value`` finds them by the prefix (files of earlier versions, ``shop.beta_geo.nc``,
 still load) and ``clvkit score NEW_LOG --model-prefix models/shop`` values a new log with them,
 in their time unit.
 
@@ -36,7 +39,8 @@ per-customer coverage) and the words on which model the data favour
 
 ``clvkit summarize PURCHASES --out rfm.parquet`` writes the RFM table of a log (with
 ``--calibration-end`` and ``--observation-end``: the calibration/holdout table), read from the
-path or glob by DuckDB like ``clvkit.rfm_summary(path)``. The index (customer id) is kept;
+path or glob by DuckDB like ``clvkit.rfm_summary(path)``; ``--table opportunities`` writes the
+discrete-opportunity table of BG/BB instead (``clvkit.opportunity_summary``). The index (customer id) is kept;
 Parquet keeps every type exactly, CSV is text.
 
 ``clvkit retention CONTRACTS --period M --calibration-end DATE --observation-end DATE`` is the
@@ -157,9 +161,12 @@ def _model_classes(args: argparse.Namespace) -> tuple[type, type]:
     (short or saved names; the args are set to the short names). An unknown name is a
     ClvkitError listing the registered ones. Called after the output checks: importing the
     registry loads the models, which takes seconds."""
+    from clvkit.data.log_tables import LOG_TABLES
     from clvkit.models.registry import get
 
-    purchase, spend = get(args.model, "purchase", "rfm"), get(args.spend_model, "spend")
+    purchase = get(args.model, "purchase", tuple(LOG_TABLES))  # a model of a purchase log
+    spend = get(args.spend_model, "spend")
+    args.data = purchase.spec.data
     args.model, args.spend_model = purchase.spec.name, spend.spec.name
     return purchase, spend
 
@@ -172,7 +179,7 @@ def _fit(name: str, kind: str, rfm: Any, args: argparse.Namespace, con: _Console
     label = f"fitting {name} ({args.method}) on {len(rfm):,} customers{role}"
     con.step(label)
     with heartbeat(label, not args.quiet, start=con.t0):
-        return fit_model(name, kind, rfm, _fit_kwargs(args))
+        return fit_model(name, kind, rfm, _fit_kwargs(args), args.data)
 
 
 def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console, role: str = "") -> tuple:
@@ -272,6 +279,7 @@ def _split(source: Any, args: argparse.Namespace, con: _Console) -> Any:
         source,
         calibration_end=args.calibration_end,
         observation_end=args.observation_end,
+        data=args.data,
         **_summary_kwargs(args),
     )
 
@@ -333,7 +341,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from clvkit.data.summary import rfm_summary
+    from clvkit.data.log_tables import log_table
     from clvkit.utils.io import atomic_path, prepare_output_file
 
     prefix = Path(args.out)
@@ -347,7 +355,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         prepare_output_file(p)
     con = _Console(args.quiet)
     con.step(f"summarizing {args.purchases} per customer")
-    rfm = rfm_summary(args.purchases, observation_end=args.observation_end, **_summary_kwargs(args))
+    rfm = log_table(
+        args.purchases, args.data, observation_end=args.observation_end, **_summary_kwargs(args)
+    )
     purchase, spend = _fit_models(rfm, args, con)
     fitted = [m for m in (purchase, spend) if m is not None]
     # Summaries first: if one fails, no model file has been written yet.
@@ -370,12 +380,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _model_files(base: str, kind: str, name: str | None) -> str:
     """The saved model file of ``kind`` under the prefix ``base`` (``name``: --model or
     --spend-model; ``None``: the one registered model whose file exists)."""
+    from clvkit.data.log_tables import LOG_TABLES
     from clvkit.models.registry import get, names
 
-    candidates = [name] if name is not None else names(kind, "rfm")
+    tables = tuple(LOG_TABLES) if kind == "purchase" else None  # models of a purchase log
+    candidates = [name] if name is not None else names(kind, tables)
     found = []
     for n in candidates:
-        get(n, kind, "rfm")  # an unknown name is refused with the registered ones
+        get(n, kind, tables)  # an unknown name is refused with the registered ones
         for suffix in (model_suffix(n), LEGACY_MODEL_SUFFIXES.get(n)):
             if suffix and os.path.isfile(base + suffix):
                 found.append(base + suffix)
@@ -460,8 +472,9 @@ def _cmd_value(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    """Summarize a new log and value it with saved models (in the models' time unit)."""
-    from clvkit.data.summary import rfm_summary
+    """Summarize a new log and value it with saved models (in the models' time unit, on the
+    table their purchase model reads)."""
+    from clvkit.data.log_tables import check_log_table, log_table
     from clvkit.units import format_time_unit
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 
@@ -481,7 +494,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
         )
     args.time_unit = fitted_unit
     con.step(f"summarizing {args.purchases} per customer (time unit {fitted_unit})")
-    rfm = rfm_summary(args.purchases, observation_end=args.observation_end, **_summary_kwargs(args))
+    data = check_log_table(purchase.spec.data, "--model-prefix")
+    rfm = log_table(
+        args.purchases, data, observation_end=args.observation_end, **_summary_kwargs(args)
+    )
     value = _value(purchase, spend, rfm, args, con)
     if args.out:
         _write_frame(value.summary(args.prob), Path(args.out))
@@ -734,29 +750,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from clvkit.data.summary import calibration_holdout, rfm_summary
+    from clvkit.data.log_tables import log_table
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 
     out = prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
-    if args.calibration_end is not None:
-        if args.observation_end is None:
-            raise ClvkitError(
-                "argument '--calibration-end' needs '--observation-end' (the last day of the "
-                "holdout). Suggestion: add --observation-end DATE."
-            )
-        con.step(f"summarizing {args.purchases}: calibration and holdout")
-        table = calibration_holdout(
-            args.purchases,
-            calibration_end=args.calibration_end,
-            observation_end=args.observation_end,
-            **_summary_kwargs(args),
+    if args.calibration_end is not None and args.observation_end is None:
+        raise ClvkitError(
+            "argument '--calibration-end' needs '--observation-end' (the last day of the "
+            "holdout). Suggestion: add --observation-end DATE."
         )
-    else:
-        con.step(f"summarizing {args.purchases}")
-        table = rfm_summary(
-            args.purchases, observation_end=args.observation_end, **_summary_kwargs(args)
-        )
+    split = ": calibration and holdout" if args.calibration_end is not None else ""
+    con.step(f"summarizing {args.purchases}{split}")
+    table = log_table(
+        args.purchases,
+        args.table,
+        observation_end=args.observation_end,
+        calibration_end=args.calibration_end,
+        **_summary_kwargs(args),
+    )
     _write_frame(table, out)
     print(f"{len(table):,} customers written to {args.out}")
     return 0
@@ -836,7 +848,7 @@ def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
         default="W",
         help=_default(
             "time unit of the model: D, W, M (a mean calendar month), Q, Y or multiples such "
-            "as 30D, 2W"
+            "as 30D, 2W; for BG/BB the opportunity: calendar Y, Q, M or a fixed W, 14D"
         ),
     )
     p.add_argument(
@@ -918,7 +930,12 @@ def _add_models(p: argparse.ArgumentParser, defaults: bool = True) -> None:
             flag,
             default=value,
             metavar="NAME",
-            help=f"{kind} model registered in clvkit.models.registry (default: {default})",
+            help=f"{kind} model registered in clvkit.models.registry (default: {default})"
+            + (
+                "; bgbb (BG/BB) reads the log on a grid of --time-unit opportunities"
+                if kind == "purchase"
+                else ""
+            ),
         )
 
 
@@ -1197,6 +1214,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="last day of calibration: write the calibration/holdout table "
         "(needs --observation-end)",
+    )
+    p.add_argument(
+        "--table",
+        choices=["rfm", "opportunities"],
+        default="rfm",
+        help=_default(
+            "rfm: recency, frequency, T in time units (clvkit.rfm_summary); opportunities: "
+            "purchases on a grid of --time-unit occasions for BG/BB (clvkit.opportunity_summary)"
+        ),
     )
     p.add_argument("--out", required=True, help="CSV or Parquet file (.csv, .parquet, .pq)")
     p.set_defaults(func=_cmd_summarize)

@@ -828,7 +828,9 @@ def report_from_log(
     Two fits, clearly separate:
 
     - **valuation**: the models fitted on all purchases up to ``observation_end``
-      (:func:`clvkit.rfm_summary` with ``observation_end``: every customer known then), and
+      (:func:`clvkit.rfm_summary` with ``observation_end``: every customer known then; for a
+      model of discrete opportunities such as BG/BB, :func:`clvkit.opportunity_summary` on a
+      grid of ``time_unit`` opportunities, see :func:`clvkit.data.log_table`), and
       :func:`clvkit.customer_value` on that table;
     - **backtest**: the same models fitted on the calibration window (to ``calibration_end``)
       and compared with the holdout (:func:`clvkit.evaluation.backtest_split`).
@@ -843,9 +845,10 @@ def report_from_log(
     calibration_end, observation_end : str or pandas.Timestamp
         The backtest's calibration end, and the valuation date (the end of the holdout).
     time_unit, customer_id, date, amount, tz
-        As in :func:`clvkit.rfm_summary`.
+        As in :func:`clvkit.rfm_summary` (``time_unit``: the opportunity period for BG/BB).
     model, spend_model : str
-        Registered model names.
+        Registered model names; ``model`` reads a table built from a log (``"rfm"`` or
+        ``"opportunities"``).
     compare : sequence of str, optional
         Registered purchase models to compare (at least two, e.g. ``("bgnbd", "pnbd")``):
         each is fitted on the calibration window (the backtest's fit is reused for ``model``)
@@ -890,9 +893,10 @@ def report_from_log(
     >>> run.verdict.as_of["valued_as_of"], run.verdict.as_of["backtest_calibration_end"]
     ('1998-06-30', '1997-09-30')
     """
-    from clvkit.data.summary import rfm_summary
+    from clvkit.data.log_tables import check_log_table, log_table
     from clvkit.evaluation.run import backtest_split, fit_model
     from clvkit.evaluation.split import split_log
+    from clvkit.models.registry import get
     from clvkit.utils.progress import heartbeat
     from clvkit.value.engine import customer_value
 
@@ -903,10 +907,12 @@ def report_from_log(
             "for the purchase model alone."
         )
     step = step or _quiet_step
+    data = check_log_table(get(model, "purchase").spec.data, "model")
+    get(spend_model, "spend")  # a wrong name fails before any work
     fit_kwargs = dict(fit_kwargs or {})
     if random_seed is not None:
         fit_kwargs.setdefault("random_seed", random_seed)
-    compared = _compared_models(compare, fit_kwargs.get("method", "nuts"))
+    compared = _compared_models(compare, fit_kwargs.get("method", "nuts"), data)
     cleaning = {k: v for k, v in (cleaning or {}).items() if v is not None}
     columns = {"customer_id": customer_id, "date": date, "amount": amount, "tz": tz}
     # Both summaries read the log itself (a path through DuckDB), so each applies the cleaning
@@ -916,18 +922,18 @@ def report_from_log(
     step(f"summarizing the log: calibration to {calibration_end}, holdout to {observation_end}")
     split = split_log(
         source, calibration_end=calibration_end, observation_end=observation_end,
-        time_unit=time_unit, **columns, **cleaning,
+        time_unit=time_unit, data=data, **columns, **cleaning,
     )  # fmt: skip
     step(f"summarizing the log to {observation_end} (valuation)")
-    rfm = rfm_summary(
-        source, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
+    rfm = log_table(
+        source, data, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
     )
     method = fit_kwargs.get("method", "nuts")
 
     def fit(name: str, kind: str, table: pd.DataFrame, role: str) -> Any:
         step(f"fitting {name} ({method}) on {len(table):,} customers: {role}")
         with heartbeat(f"fitting {name} ({method}, {role})", show_progress, start=clock_start):
-            return fit_model(name, kind, table, fit_kwargs)
+            return fit_model(name, kind, table, fit_kwargs, data)
 
     gg = fit(spend_model, "spend", rfm, "valuation")
     bg = fit(model, "purchase", rfm, "valuation")
@@ -964,16 +970,16 @@ def report_from_log(
     return ReportRun(rep, rep.verdict, rfm, bg, gg, value, bt, comparison)
 
 
-def _compared_models(compare: Sequence[str] | None, method: str) -> list[str]:
-    """The registered short names of ``compare`` (checked before any work), at least two,
-    with a fit that gives posterior draws."""
+def _compared_models(compare: Sequence[str] | None, method: str, data: str = "rfm") -> list[str]:
+    """The registered short names of ``compare`` (checked before any work: models reading the
+    ``data`` table), at least two, with a fit that gives posterior draws."""
     if compare is None:
         return []
     from clvkit.models.registry import get
 
     if isinstance(compare, str):
         compare = [c for c in compare.split(",") if c.strip()]
-    wanted = list(dict.fromkeys(get(str(n).strip(), "purchase", "rfm").spec.name for n in compare))
+    wanted = list(dict.fromkeys(get(str(n).strip(), "purchase", data).spec.name for n in compare))
     if len(wanted) < 2:
         raise ClvkitError(
             f"argument 'compare' names {len(wanted)} purchase model; a comparison needs at "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from clvkit.data.contract_split import contract_calibration_holdout
 from clvkit.data.contracts import cohort_counts, contract_summary, survival_table
-from clvkit.data.opportunities import opportunity_summary
+from clvkit.data.log_tables import LOG_TABLES, log_table
+from clvkit.data.opportunities import opportunity_split, opportunity_summary
 from clvkit.data.summary import (
     calibration_holdout,
     coarsen_rfm,
@@ -19,11 +20,14 @@ from clvkit.data.summary import (
 )
 
 __all__ = [
+    "LOG_TABLES",
     "calibration_holdout",
     "coarsen_rfm",
     "cohort_counts",
     "contract_calibration_holdout",
     "contract_summary",
+    "log_table",
+    "opportunity_split",
     "opportunity_summary",
     "read_purchases",
     "rfm_summary",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from clvkit.data.summary import end_day, read_purchases
 from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.units import format_time_unit, parse_time_unit
 
-__all__ = ["opportunity_summary"]
+__all__ = ["OpportunitySplit", "opportunity_split", "opportunity_summary"]
 
 _MONTHS = {"M": 1, "Q": 3, "Y": 12}
 
@@ -40,8 +41,10 @@ def _calendar_months(unit: str) -> int | None:
     return k * _MONTHS[code]
 
 
-def _grid(unit: str, origin: Any) -> tuple[Any, str]:
-    """A function day number -> opportunity number, and a description of the grid."""
+def _grid(unit: str, origin: Any, first_day: int) -> tuple[Callable, Callable, str]:
+    """Functions day number -> opportunity number and opportunity -> its first day
+    (``datetime64[D]``), and a description of the grid of a log whose first day is
+    ``first_day``."""
     months = _calendar_months(unit)
     if months is not None:
         if origin is not None:
@@ -55,7 +58,11 @@ def _grid(unit: str, origin: Any) -> tuple[Any, str]:
             m = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
             return (m + 1970 * 12) // months  # months since year 0: years start in January
 
-        return calendar, f"calendar {unit}"
+        def calendar_start(o: np.ndarray) -> np.ndarray:
+            m = np.asarray(o, dtype=np.int64) * months - 1970 * 12
+            return m.astype("datetime64[M]").astype("datetime64[D]")
+
+        return calendar, calendar_start, f"calendar {unit}"
     length = parse_time_unit(unit, "opportunity") / pd.Timedelta(days=1)
     if length != round(length) or length < 1:
         raise ClvkitError(
@@ -64,11 +71,20 @@ def _grid(unit: str, origin: Any) -> tuple[Any, str]:
             "calendar period 'M', 'Q' or 'Y'."
         )
     step = round(length)
+    start = first_day if origin is None else end_day(origin, "origin")
+    if start > first_day:
+        raise ClvkitError(
+            f"argument 'origin' ({iso_day(start)}) is after the first purchase "
+            f"({iso_day(first_day)}). Suggestion: pass an origin on or before it."
+        )
 
-    def fixed(days: np.ndarray, start: int) -> np.ndarray:
+    def fixed(days: np.ndarray) -> np.ndarray:
         return (np.asarray(days, dtype=np.int64) - start) // step
 
-    return (fixed, step), f"{step}-day periods"
+    def fixed_start(o: np.ndarray) -> np.ndarray:
+        return (start + np.asarray(o, dtype=np.int64) * step).astype("datetime64[D]")
+
+    return fixed, fixed_start, f"{step}-day periods"
 
 
 def opportunity_summary(
@@ -114,7 +130,9 @@ def opportunity_summary(
         With it, ``frequency``, ``recency`` and ``n`` describe opportunities up to the one
         holding ``calibration_end`` (end it on the last day of an opportunity: purchases are
         assigned by opportunity), and ``frequency_holdout`` (opportunities with a purchase
-        after it, up to ``observation_end``) and ``n_holdout`` (opportunities after it) are
+        after it, up to ``observation_end``), with ``amount`` ``monetary_value_holdout`` (mean
+        spend per holdout opportunity with a purchase, 0 without) and ``n_holdout``
+        (opportunities after it) are
         added; customers whose first purchase is later are left out (counted in
         ``attrs["late_customers"]``).
     origin : date-like, optional
@@ -151,6 +169,46 @@ def opportunity_summary(
     1                    2        3  3
     2                    0        0  1
     """
+    return _on_grid(
+        transactions, customer_id=customer_id, date=date, amount=amount, opportunity=opportunity,
+        observation_end=observation_end, calibration_end=calibration_end, origin=origin, tz=tz,
+        returns=returns, zero_amounts=zero_amounts, duplicates=duplicates, currency=currency,
+        fx_rate=fx_rate, reporting_currency=reporting_currency,
+    ).table  # fmt: skip
+
+
+@dataclass
+class Grid:
+    """A log on its opportunity grid: the summary ``table`` (its customers: ``customers``, a
+    mask over all customer codes) and the per-(customer code ``c``, opportunity ``o``) rows
+    with a purchase; ``first``, ``cal`` and ``end``: each code's first opportunity and the
+    opportunities of the calibration and observation ends; ``first_day(o)``: the first day of
+    opportunity ``o`` (``datetime64[D]``)."""
+
+    table: pd.DataFrame
+    c: np.ndarray
+    o: np.ndarray
+    first: np.ndarray
+    cal: int
+    end: int
+    customers: np.ndarray
+    first_day: Callable[[np.ndarray], np.ndarray]
+
+
+def _on_grid(
+    transactions: pd.DataFrame | str | os.PathLike,
+    *,
+    customer_id: Hashable,
+    date: Hashable,
+    amount: Hashable | None,
+    opportunity: str,
+    observation_end: Any,
+    calibration_end: Any,
+    origin: Any,
+    tz: str | None,
+    **cleaning: Any,
+) -> Grid:
+    """:func:`opportunity_summary`, keeping the grid (see :class:`Grid`)."""
     unit = format_time_unit(opportunity) if isinstance(opportunity, str) else None
     if unit is None:
         raise ClvkitError(
@@ -158,10 +216,8 @@ def opportunity_summary(
             f"{type(opportunity).__name__}. Suggestion: opportunity='Y'."
         )
     log = read_purchases(
-        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz,
-        returns=returns, zero_amounts=zero_amounts, duplicates=duplicates, currency=currency,
-        fx_rate=fx_rate, reporting_currency=reporting_currency,
-    )  # fmt: skip
+        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz, **cleaning
+    )
     if len(log) == 0:
         raise ClvkitError(
             "the purchase log has no rows left after cleaning. Suggestion: check the cleaning "
@@ -181,20 +237,7 @@ def opportunity_summary(
         )
     if cal is not None and cal < first_day:
         raise before_first_error("calibration_end", cal, first_day, len(log), example)
-    grid, described = _grid(unit, origin)
-    if isinstance(grid, tuple):
-        fn, _ = grid
-        start = first_day if origin is None else end_day(origin, "origin")
-        if start > first_day:
-            raise ClvkitError(
-                f"argument 'origin' ({iso_day(start)}) is after the first purchase "
-                f"({iso_day(first_day)}). Suggestion: pass an origin on or before it."
-            )
-
-        def opp(d: np.ndarray) -> np.ndarray:
-            return fn(d, start)
-    else:
-        opp = grid
+    opp, opening, described = _grid(unit, origin, first_day)
     keep = days <= end
     n_after = int(keep.size - keep.sum())
     if n_after:
@@ -240,9 +283,14 @@ def opportunity_summary(
         out["monetary_value"] = np.where(freq > 0, spend / np.maximum(freq, 1), 0.0)
     if cal is not None:
         hold = po > cal_o
-        out["frequency_holdout"] = np.bincount(c[hold], minlength=size).astype(np.int64)
+        freq_h = np.bincount(c[hold], minlength=size)
+        out["frequency_holdout"] = freq_h.astype(np.int64)
+        if amount is not None:
+            spend_h = np.bincount(c[hold], weights=pa[hold], minlength=size)
+            out["monetary_value_holdout"] = np.divide(
+                spend_h, freq_h, out=np.zeros(size), where=freq_h > 0
+            )
         out["n_holdout"] = np.full(size, end_o - cal_o, dtype=np.int64)
-    out = out[customers]
     attrs = dict(log.attrs)
     attrs.update(
         time_unit=unit,
@@ -254,4 +302,87 @@ def opportunity_summary(
     if cal is not None:
         attrs.update(calibration_end=iso_day(cal), late_customers=int((~customers).sum()))
     out.attrs = attrs
-    return out
+    return Grid(out[customers], c, po, first_o, cal_o, end_o, customers, opening)
+
+
+@dataclass
+class OpportunitySplit:
+    """A log split at a calibration end on its opportunity grid; see :func:`opportunity_split`.
+
+    Times count opportunity periods from the start of the origin's (the earliest first
+    opportunity): period ``k`` is ``[k, k + 1)`` and holds opportunity ``k``, whose purchases
+    are placed at its middle, ``k + 0.5``. So a backtest that bins events by period and a
+    model's expected purchases by an age (floored to whole opportunities) agree.
+
+    ``table``: :func:`opportunity_summary` with ``calibration_end``. ``birth``: the middle of
+    each table customer's first opportunity; ``repeat_customer`` and ``repeat_time``: position
+    in ``table`` and middle of every later opportunity with a purchase up to the observation
+    end; ``origin``: the first day of the origin's opportunity; ``calibration_end`` and
+    ``horizon``: the ends of the opportunities holding the calibration and observation ends
+    (so a customer's ``n`` is ``floor(calibration_end - birth)`` and ``n_holdout`` is
+    ``horizon - calibration_end``).
+    """
+
+    table: pd.DataFrame
+    birth: np.ndarray
+    repeat_customer: np.ndarray
+    repeat_time: np.ndarray
+    origin: pd.Timestamp
+    calibration_end: float
+    horizon: float
+
+
+def opportunity_split(
+    transactions: pd.DataFrame | str | os.PathLike,
+    *,
+    calibration_end: Any,
+    observation_end: Any,
+    opportunity: str = "Y",
+    customer_id: Hashable = "customer_id",
+    date: Hashable = "date",
+    amount: Hashable | None = None,
+    origin: Any = None,
+    tz: str | None = None,
+    **cleaning: Any,
+) -> OpportunitySplit:
+    """A log read once and split for a backtest on its opportunity grid.
+
+    Parameters and errors as :func:`opportunity_summary` (``cleaning``: its ``returns``,
+    ``zero_amounts``, ``duplicates``, ``currency``, ``fx_rate``, ``reporting_currency``); both
+    dates are required.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 1, 2],
+    ...                     "date": ["2020-03-01", "2021-05-01", "2023-01-09", "2021-02-02"]})
+    >>> sp = opportunity_split(log, calibration_end="2021-12-31", observation_end="2023-12-31")
+    >>> sp.birth.tolist(), sp.repeat_time.tolist(), sp.calibration_end, sp.horizon
+    ([0.5, 1.5], [1.5, 3.5], 2.0, 4.0)
+    >>> sp.table["n"].tolist(), str(sp.origin.date())
+    ([1, 0], '2020-01-01')
+    """
+    for name, value in (("calibration_end", calibration_end), ("observation_end", observation_end)):
+        if value is None:
+            raise ClvkitError(
+                f"argument {name!r} is required for a split. Suggestion: pass the last day of "
+                "the calibration and of the holdout window."
+            )
+    g = _on_grid(
+        transactions, customer_id=customer_id, date=date, amount=amount, opportunity=opportunity,
+        observation_end=observation_end, calibration_end=calibration_end, origin=origin, tz=tz,
+        **cleaning,
+    )  # fmt: skip
+    codes = np.flatnonzero(g.customers)  # table row i is customer code codes[i]
+    row = np.full(g.customers.size, -1)
+    row[codes] = np.arange(codes.size)
+    o0 = int(g.first[codes].min())
+    repeat = (g.o > g.first[g.c]) & g.customers[g.c]
+    return OpportunitySplit(
+        table=g.table,
+        birth=g.first[codes] - o0 + 0.5,
+        repeat_customer=row[g.c[repeat]],
+        repeat_time=g.o[repeat] - o0 + 0.5,
+        origin=pd.Timestamp(g.first_day(np.array([o0]))[0]),
+        calibration_end=float(g.cal - o0 + 1),
+        horizon=float(g.end - o0 + 1),
+    )

@@ -62,7 +62,8 @@ def frequency_ppc(
         Indexed by ``"0", ..., "7+"`` with ``actual``, ``expected``, ``lower``, ``upper``.
         ``attrs`` hold ``chi_square`` (sum of (actual - expected)^2 / expected), ``dof``
         (bins - 1 - the model's number of parameters, at least 1) and ``p_value`` (chi-square
-        reference, approximate).
+        reference, approximate); bins that no customer can reach (expected 0 and empty, e.g.
+        more purchases than a BG/BB customer had opportunities) are left out of both.
 
     Examples
     --------
@@ -114,9 +115,11 @@ def frequency_ppc(
         {"actual": actual, "expected": expected, "lower": lower, "upper": upper},
         index=pd.Index(labels, name="repeat_purchases"),
     )
+    # bins no customer can reach (more purchases than opportunities, for BG/BB) are left out
+    used = (expected > 1e-9 * max(len(x), 1)) | (actual > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        chi2 = float(np.sum((actual - expected) ** 2 / expected))
-    dof = max(k - 1 - len(spec.param_names), 1)
+        chi2 = float(np.sum((actual[used] - expected[used]) ** 2 / expected[used]))
+    dof = max(int(used.sum()) - 1 - len(spec.param_names), 1)
     out.attrs.update(
         chi_square=chi2, dof=dof, p_value=float(stats.chi2.sf(chi2, dof)), prob=prob,
         model=spec.name,

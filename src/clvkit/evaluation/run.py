@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvkit.data.log_tables import check_log_table
 from clvkit.errors import ClvkitError
 from clvkit.evaluation.common import check_prob
 from clvkit.evaluation.ppc import frequency_ppc
@@ -27,6 +28,7 @@ from clvkit.evaluation.predictive import (
 )
 from clvkit.evaluation.split import HoldoutSplit, split_log
 from clvkit.evaluation.tracking import cohort_tracking
+from clvkit.models.contract import DATA_TABLES
 from clvkit.models.registry import get, spec_of
 from clvkit.rng import make_rng
 from clvkit.units import format_time_unit
@@ -149,8 +151,12 @@ def check_unit(obj: Any, unit: str, argument: str) -> None:
             return
 
 
-def fit_model(name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any]) -> Any:
-    """Fit the registered ``kind`` model ``name`` on the columns of ``rfm`` it reads.
+def fit_model(
+    name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any], data: str = "rfm"
+) -> Any:
+    """Fit the registered ``kind`` model ``name`` on the columns of ``rfm`` it reads (a purchase
+    model must read the ``data`` table, see :data:`clvkit.models.contract.DATA_TABLES`; spend
+    models read the frequency and spend columns of any of them).
 
     Examples
     --------
@@ -160,7 +166,7 @@ def fit_model(name: str, kind: str, rfm: pd.DataFrame, fit_kwargs: dict[str, Any
     >>> fit_model("bgnbd", "purchase", rfm, {"method": "map"}).method_
     'map'
     """
-    cls = get(name, kind, "rfm")  # the backtest splits a purchase log
+    cls = get(name, kind, data if kind == "purchase" else None)
     table = rfm[list(cls.spec.columns)].copy()
     table.attrs = dict(rfm.attrs)
     return cls().fit(table, **fit_kwargs)
@@ -187,12 +193,13 @@ def backtest_split(
         check_unit(obj, split.time_unit, name)
     rng = make_rng(random_seed)
     rfm = split.rfm
+    table = DATA_TABLES[spec_of(transactions_model, "purchase", "transactions_model").data]
     per_customer, n_cohorts = sample_counts(len(rfm), n_samples)
     with_spend = spend_model is not None and split.amount is not None
-    table = holdout_predictive(
+    predicted = holdout_predictive(
         transactions_model,
         rfm,
-        rfm["duration_holdout"].to_numpy(),
+        rfm[table.holdout].to_numpy(),
         actual=rfm["frequency_holdout"].to_numpy(),
         spend_posterior=spend_model if with_spend else None,
         actual_revenue=(rfm["frequency_holdout"] * rfm["monetary_value_holdout"]).to_numpy()
@@ -202,15 +209,15 @@ def backtest_split(
         n_samples=per_customer,
         random_seed=rng,
     )
-    keep = [c for c in ("recency", "T") if c in rfm]
-    customers = pd.concat([rfm[keep], table], axis=1)
+    keep = [c for c in ("recency", table.age) if c in rfm]
+    customers = pd.concat([rfm[keep], predicted], axis=1)
     ce = conditional_expectations(
-        rfm["frequency"].to_numpy(), table["actual"], table["predicted"], max_frequency
+        rfm["frequency"].to_numpy(), predicted["actual"], predicted["predicted"], max_frequency
     )
     ppc = frequency_ppc(
         transactions_model,
         rfm["frequency"].to_numpy(),
-        rfm["T"].to_numpy(),
+        rfm[table.age].to_numpy(),
         max_frequency=max_frequency,
         prob=prob,
         n_samples=min(per_customer, COHORT_SAMPLES[1]),
@@ -227,7 +234,7 @@ def backtest_split(
         n_samples=n_cohorts,
         random_seed=rng,
     )
-    metrics = holdout_metrics(table)
+    metrics = holdout_metrics(predicted)
     metrics.attrs |= {"n_samples": per_customer, "n_cohorts": n_cohorts}
     return BacktestResult(
         customers=customers,
@@ -274,7 +281,10 @@ def backtest(
     calibration_end, observation_end : str or pandas.Timestamp
         Last day of the calibration and of the holdout window (inclusive).
     time_unit : str
-        Period length and model time unit (``"W"``, ``"D"``, ``"30D"``...).
+        Period length and model time unit (``"W"``, ``"D"``, ``"30D"``...); for a model of
+        discrete opportunities (BG/BB, ``ModelSpec.data == "opportunities"``), the opportunity
+        period (``"Y"``, ``"Q"``, ``"M"``, ``"W"``...): the log is then summarized with
+        :func:`clvkit.opportunity_summary` and times count opportunities.
     customer_id, date, amount : str
         Column names; with ``amount`` the spend model is backtested too.
     transactions_model, spend_model : optional
@@ -316,23 +326,30 @@ def backtest(
     1882
     """
     check_prob(prob)
-    split = split_log(
-        transactions, calibration_end=calibration_end, observation_end=observation_end,
-        time_unit=time_unit, customer_id=customer_id, date=date, amount=amount, tz=tz,
-    )  # fmt: skip
-    fit_kwargs = dict(fit_kwargs or {})
-    if random_seed is not None:
-        fit_kwargs.setdefault("random_seed", random_seed)
     models = {"purchase": transactions_model, "spend": spend_model}
     if models["purchase"] is None:
         models["purchase"] = DEFAULT_MODELS["purchase"]
     if models["spend"] is None and amount is not None:
         models["spend"] = DEFAULT_MODELS["spend"]
+    specs = {
+        kind: get(obj, kind).spec
+        if isinstance(obj, str)
+        else spec_of(obj, kind, "transactions_model" if kind == "purchase" else "spend_model")
+        for kind, obj in models.items()
+        if obj is not None
+    }  # names and objects checked before the log is read
+    spec = specs["purchase"]
+    split = split_log(
+        transactions, calibration_end=calibration_end, observation_end=observation_end,
+        time_unit=time_unit, customer_id=customer_id, date=date, amount=amount, tz=tz,
+        data=check_log_table(spec.data, "transactions_model"),
+    )  # fmt: skip
+    fit_kwargs = dict(fit_kwargs or {})
+    if random_seed is not None:
+        fit_kwargs.setdefault("random_seed", random_seed)
     for kind, obj in models.items():
         if isinstance(obj, str):
-            models[kind] = fit_model(obj, kind, split.rfm, fit_kwargs)
-        elif obj is not None:
-            spec_of(obj, kind, "transactions_model" if kind == "purchase" else "spend_model")
+            models[kind] = fit_model(obj, kind, split.rfm, fit_kwargs, spec.data)
     return backtest_split(
         split,
         transactions_model=models["purchase"],

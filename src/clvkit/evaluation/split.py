@@ -7,10 +7,13 @@ import os
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from clvkit.data.log_tables import check_log_table
+from clvkit.data.opportunities import opportunity_split
 from clvkit.data.summary import calibration_holdout, read_purchases
 from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.units import format_time_unit, parse_date, parse_time_unit, to_units
@@ -67,6 +70,7 @@ def split_log(
     currency: Hashable | None = None,
     fx_rate: Hashable | None = None,
     reporting_currency: str | None = None,
+    data: str = "rfm",
 ) -> HoldoutSplit:
     """Read and summarize a log once for a backtest.
 
@@ -81,6 +85,12 @@ def split_log(
     is read; ``rfm.attrs`` carries their counts (``cleaning``), the ``currency`` and the
     customers first seen after ``calibration_end`` (``late_customers``, with a warning).
 
+    ``data="opportunities"`` splits on a grid of ``time_unit`` opportunities instead
+    (:func:`clvkit.data.opportunity_split`, for models that read
+    :func:`clvkit.opportunity_summary`'s table, e.g. BG/BB): times are opportunity numbers
+    from the origin's, and ``rfm`` holds ``n`` and ``n_holdout`` for ``T`` and
+    ``duration_holdout``.
+
     Examples
     --------
     >>> log = pd.DataFrame({"customer_id": [1, 1, 2], "date": ["2024-01-01", "2024-01-10",
@@ -92,6 +102,16 @@ def split_log(
     >>> sp.rfm.attrs["late_customers"], sp.rfm.attrs["late_customers_example"]  # 2: on 01-08
     (1, 2)
     """
+    cleaning = {
+        "returns": returns, "zero_amounts": zero_amounts, "duplicates": duplicates,
+        "currency": currency, "fx_rate": fx_rate, "reporting_currency": reporting_currency,
+    }  # fmt: skip
+    if check_log_table(data) == "opportunities":
+        return _opportunity_split(
+            transactions, calibration_end=calibration_end, observation_end=observation_end,
+            time_unit=time_unit, customer_id=customer_id, date=date, amount=amount, tz=tz,
+            **cleaning,
+        )  # fmt: skip
     unit = parse_time_unit(time_unit)
     cal_end = parse_date(calibration_end, "calibration_end").normalize()
     obs_end = parse_date(observation_end, "observation_end").normalize()
@@ -102,10 +122,8 @@ def split_log(
         )
     # one purchase-day rule for both uses below: dates become naive wall-clock values
     log = read_purchases(
-        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz, returns=returns,
-        zero_amounts=zero_amounts, duplicates=duplicates, currency=currency, fx_rate=fx_rate,
-        reporting_currency=reporting_currency,
-    )  # fmt: skip
+        transactions, customer_id=customer_id, date=date, amount=amount, tz=tz, **cleaning
+    )
     with warnings.catch_warnings():
         # rows after observation_end are left out by design; other warnings (a holdout window
         # running past the data) reach the caller
@@ -133,5 +151,43 @@ def split_log(
         calibration_end=float(to_units(cal_end - origin, unit)),
         horizon=float(to_units(obs_end - origin, unit)),
         time_unit=format_time_unit(unit),
+        amount=amount,
+    )
+
+
+def _opportunity_split(
+    transactions: Any, *, calibration_end: Any, observation_end: Any, time_unit: str,
+    amount: Hashable | None, **options: Any,
+) -> HoldoutSplit:  # fmt: skip
+    """:func:`split_log` on a grid of ``time_unit`` opportunities."""
+    sp = opportunity_split(
+        transactions, calibration_end=calibration_end, observation_end=observation_end,
+        opportunity=time_unit, amount=amount, **options,
+    )  # fmt: skip
+    if sp.horizon <= sp.calibration_end:
+        raise ClvkitError(
+            f"arguments 'calibration_end' ({calibration_end}) and 'observation_end' "
+            f"({observation_end}) fall in the same {time_unit!r} opportunity, so the holdout has "
+            "no opportunity. Suggestion: end the calibration at least one opportunity earlier."
+        )
+    late = int(sp.table.attrs.get("late_customers", 0))
+    if late:
+        warnings.warn(
+            f"{late:,} customers made their first purchase after calibration_end="
+            f"{sp.table.attrs['calibration_end']} and are not in the backtest (their count is "
+            "in rfm.attrs['late_customers']). Suggestion: a backtest follows the customers "
+            "known at the calibration end.",
+            ClvkitWarning,
+            stacklevel=3,
+        )
+    return HoldoutSplit(
+        rfm=sp.table,
+        birth=sp.birth,
+        repeat_customer=sp.repeat_customer,
+        repeat_time=sp.repeat_time,
+        origin=sp.origin,
+        calibration_end=sp.calibration_end,
+        horizon=sp.horizon,
+        time_unit=sp.table.attrs["time_unit"],
         amount=amount,
     )

@@ -46,6 +46,7 @@ __all__ = [
     "SUPPORTS",
     "Cashflow",
     "Columns",
+    "DataTable",
     "EventBatch",
     "Future",
     "ModelSpec",
@@ -69,12 +70,41 @@ PMap = Callable[[Callable[[int], Any], Iterable[int]], list]  # a (thread pool's
 #: regression coefficients) and ``unit`` (in (0, 1), sampled on the logit scale).
 SUPPORTS = ("positive", "real", "unit")
 
-#: The customer tables a model may read (``ModelSpec.data``), with the function that builds
-#: each from raw data.
+
+@dataclass(frozen=True)
+class DataTable:
+    """A customer table a model may read (``ModelSpec.data``).
+
+    ``builds``: the function that builds it from raw data. ``from_log``: whether it comes from a
+    purchase log (then the backtest, the report and the CLI's log commands build it with
+    :func:`clvkit.data.log_table`). ``age`` and ``holdout``: the columns holding each
+    customer's time observed (to the calibration end) and the length of its holdout window, in
+    the model's time unit.
+    """
+
+    builds: str
+    from_log: bool
+    age: str
+    holdout: str
+
+    def __str__(self) -> str:
+        return self.builds
+
+
+#: The customer tables a model may read, by ``ModelSpec.data``.
 DATA_TABLES = {
-    "rfm": "clvkit.rfm_summary (a purchase log, continuous time)",
-    "opportunities": "clvkit.opportunity_summary (a purchase log on a grid of occasions)",
-    "contracts": "clvkit.contract_summary (a table of contracts)",
+    "rfm": DataTable(
+        "clvkit.rfm_summary (a purchase log, continuous time)", True, "T", "duration_holdout"
+    ),
+    "opportunities": DataTable(
+        "clvkit.opportunity_summary (a purchase log on a grid of occasions)",
+        True,
+        "n",
+        "n_holdout",
+    ),
+    "contracts": DataTable(
+        "clvkit.contract_summary (a table of contracts)", False, "age", "duration_holdout"
+    ),
 }
 
 #: Draws per task when expected values are split over threads; fixed, so results do not
@@ -183,9 +213,10 @@ class ModelSpec(ABC):
         """Validated float64 copies of the columns this model reads (``ClvkitError`` naming
         the column, the number of bad rows and one example when they are not valid)."""
 
-    @abstractmethod
     def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        """Columns of ``n`` new customers: an empty history at age 0."""
+        """Columns of ``n`` new customers: an empty history at age 0 (by default every column
+        0; a model whose empty history is not all zeros overrides it)."""
+        return {c: np.zeros(n) for c in self.columns}
 
     @abstractmethod
     def value_key(self, cols: Columns) -> np.ndarray:
@@ -202,6 +233,10 @@ class PurchaseSpec(ModelSpec):
     """A purchase (or renewal) process with dropout: what the value and evaluation layers use."""
 
     kind: ClassVar[str] = "purchase"
+
+    #: Whether time advances in whole periods of the time unit (BG/BB's opportunities): the
+    #: value layer then asks for a horizon and a cash-flow period of whole periods.
+    whole_periods: ClassVar[bool] = False
 
     def order_keys(self, cols: Columns) -> list[np.ndarray]:
         """Sort keys for the value layer's canonical customer order, most significant first

@@ -91,27 +91,42 @@ def _load_builtin() -> None:
             importlib.import_module(module)
 
 
-def models(kind: str | None = None, data: str | None = None) -> list[type]:
+Tables = str | tuple[str, ...] | None
+
+
+def _reads(cls: type, data: Tables) -> bool:
+    """Whether ``cls`` reads the ``data`` table (one of them, for a tuple; any, for None)."""
+    return data is None or cls.spec.data in ((data,) if isinstance(data, str) else data)
+
+
+def _tables_text(data: str | tuple[str, ...]) -> str:
+    tables = (data,) if isinstance(data, str) else data
+    return " or ".join(str(DATA_TABLES.get(d, d)) for d in tables)
+
+
+def models(kind: str | None = None, data: Tables = None) -> list[type]:
     """Registered estimator classes (of one ``kind``: ``"purchase"`` or ``"spend"``; reading
-    one ``data`` table, see :data:`clvkit.models.contract.DATA_TABLES`); models built from
-    other models (``composite``, e.g. a mixture) are found by :func:`get` only."""
+    the ``data`` table or one of a tuple of them, see
+    :data:`clvkit.models.contract.DATA_TABLES`); models built from other models
+    (``composite``, e.g. a mixture) are found by :func:`get` only."""
     _load_builtin()
     seen: dict[str, type] = {}
     for cls in _MODELS.values():
         if (kind is None or cls.spec.kind == kind) and not getattr(cls, "composite", False):
-            if data is None or cls.spec.data == data:
+            if _reads(cls, data):
                 seen[cls.spec.name] = cls
     return list(seen.values())
 
 
-def names(kind: str | None = None, data: str | None = None) -> list[str]:
-    """Short names of the registered models (of one ``kind``, reading one ``data`` table)."""
+def names(kind: str | None = None, data: Tables = None) -> list[str]:
+    """Short names of the registered models (of one ``kind``, reading the ``data`` table or
+    one of a tuple of them)."""
     return [cls.spec.name for cls in models(kind, data)]
 
 
-def get(name: str, kind: str | None = None, data: str | None = None) -> type:
+def get(name: str, kind: str | None = None, data: Tables = None) -> type:
     """The estimator class registered as ``name`` (short name or saved ``model_name``); with
-    ``data``, one that reads that customer table."""
+    ``data``, one that reads that customer table (or one of a tuple of them)."""
     _load_builtin()
     cls = _MODELS.get(name)
     if cls is None or (kind is not None and cls.spec.kind != kind):
@@ -119,11 +134,10 @@ def get(name: str, kind: str | None = None, data: str | None = None) -> type:
             f"unknown {kind or ''} model {name!r}. Suggestion: use one of "
             f"{names(kind, data)} (or register the model first)."
         )
-    if data is not None and not getattr(cls, "composite", False) and cls.spec.data != data:
+    if not getattr(cls, "composite", False) and not _reads(cls, data):
         raise ClvkitError(
-            f"model {name!r} ({cls.spec.label}) reads {DATA_TABLES.get(cls.spec.data, cls.spec.data)}"
-            f", not {DATA_TABLES.get(data, data)}. Suggestion: use one of {names(kind, data)} "
-            "here."
+            f"model {name!r} ({cls.spec.label}) reads {_tables_text(cls.spec.data)}, not "
+            f"{_tables_text(data)}. Suggestion: use one of {names(kind, data)} here."
         )
     return cls
 

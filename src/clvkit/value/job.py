@@ -276,6 +276,21 @@ def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 # preparation
 # ----------------------------------------------------------------------------------------------
+def _check_whole(spec: Any, name: str, value: Any, periods: float, unit: pd.Timedelta) -> None:
+    """A model of whole periods (``PurchaseSpec.whole_periods``) needs a horizon of whole
+    periods: a fraction would be cut off silently ("52W" is 0.9966 years: no opportunity). The
+    cash-flow period may be any length: an opportunity's purchases fall in the period holding
+    its time."""
+    if abs(periods - round(periods)) > 1e-6 or round(periods) < 1:
+        unit_text = format_time_unit(unit)
+        raise ClvkitError(
+            f"argument {name!r} is {value!r}, {periods:.4g} periods of {unit_text!r}, but "
+            f"{spec.label} counts whole opportunities. Suggestion: {name}="
+            f"'{max(round(periods), 1)}{unit_text}' (a whole number of the unit the model was "
+            "fitted in)."
+        )
+
+
 def _resolve_unit(rfm: pd.DataFrame, models: dict[str, tuple[Any, xr.Dataset]]) -> pd.Timedelta:
     """The time unit: ``rfm.attrs`` and the posteriors' attrs of the models that involve time
     (spend models usually do not) must agree."""
@@ -397,6 +412,8 @@ def prepare_job(
     unit = _resolve_unit(rfm, {"transactions_model": t, "spend_model": s})
     _check_fitted_customers(transactions_model, spend_model)
     plan, rate = cashflow.plan(unit)
+    if t[0].whole_periods:
+        _check_whole(t[0], "horizon", cashflow.horizon, plan.horizon, unit)
     flow = plan.cashflow(cashflow.margin)
 
     rng = np.random.default_rng(options.random_seed)

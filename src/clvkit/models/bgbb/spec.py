@@ -103,12 +103,10 @@ class BGBBSpec(PurchaseSpec):
     #: It reads :func:`clvkit.opportunity_summary`'s table, not the continuous-time RFM table
     #: that the backtest, ``compare`` and the report build from a log (they ask for ``"rfm"``).
     data: ClassVar[str] = "opportunities"
+    whole_periods: ClassVar[bool] = True
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return validate_opportunities(table, argument)
-
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in self.columns}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)

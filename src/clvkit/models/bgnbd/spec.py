@@ -39,9 +39,6 @@ class BGNBDSpec(PurchaseSpec):
         data = validate_rfm(table, argument=argument)
         return {"frequency": data.frequency, "recency": data.recency, "T": data.T}
 
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in self.columns}
-
     def value_key(self, cols: Columns) -> np.ndarray:
         x, tx, T = _c(cols)
         return np.stack([x, np.where(x > 0, tx, 0.0), T], axis=1)

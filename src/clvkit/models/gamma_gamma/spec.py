@@ -41,9 +41,6 @@ class GammaGammaSpec(SpendSpec):
         data = validate_rfm(table, need_recency=False, need_monetary=True, argument=argument)
         return {"frequency": data.frequency, "monetary_value": data.monetary_value}
 
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in self.columns}
-
     def value_key(self, cols: Columns) -> np.ndarray:
         x, m = _c(cols)
         return np.stack([x, np.where(x > 0, m, 0.0)], axis=1)

@@ -45,9 +45,6 @@ class ParetoNBDSpec(PurchaseSpec):
         data = validate_rfm(table, argument=argument)
         return {"frequency": data.frequency, "recency": data.recency, "T": data.T}
 
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in self.columns}
-
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)
 

@@ -122,9 +122,6 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return contract_columns(table, argument)
 
-    def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
-        return {c: np.zeros(n) for c in COLUMNS}
-
     def value_key(self, cols: Columns) -> np.ndarray:
         n, ch, a = _cols(cols)
         return np.stack([n, ch, np.where(ch > 0, 0.0, n + 1.0 - a)], axis=1)
