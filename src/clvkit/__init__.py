@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     ),
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
+    "subscriber_value": "clvkit.value.subscriptions",
     "ModelMixture": "clvkit.models.mixture.model",
     "CashflowSettings": "clvkit.value.settings",
     "backtest": "clvkit.evaluation",

@@ -49,7 +49,10 @@ model (``--model``, default ``sbg``) fitted on the contracts to the calibration 
 subscribers active at each later period per cohort against the model's credible and predictive
 bands; it prints the overall table and the verdict, ``--out`` writes the per-cohort table
 (.csv/.parquet), ``--plot`` the cohort fans (.png/.pdf/.svg) and ``--report`` the report page
-(.html), each atomically.
+(.html), each atomically. With ``--fee COLUMN`` it also values the subscriber base (the model
+fitted on all contracts to the observation end, :func:`clvkit.subscriber_value`): equity with
+credible and predictive intervals, value by tenure and the retention elasticity, printed, in
+the report page and per subscriber with ``--value-out``.
 
 Outputs (see ``docs/reliability.md``):
 
@@ -566,6 +569,22 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         if args.plot else None  # fmt: skip
     page = prepare_output_file(args.report, suffixes=(".html", ".htm"), option="--report") \
         if args.report else None  # fmt: skip
+    if args.value_out and not args.fee:
+        raise ClvkitError(
+            "argument '--value-out' needs --fee (the contracts' fee column): without fees there "
+            "is no subscriber value. Suggestion: add --fee COLUMN, or leave --value-out out."
+        )
+    value_out = prepare_output_file(args.value_out, suffixes=TABLE_SUFFIXES, option="--value-out") \
+        if args.value_out else None  # fmt: skip
+    if args.fee:
+        from clvkit.value.subscriptions import horizon_periods
+
+        horizon_periods(args.horizon, args.period, "--horizon")  # a bad horizon fails at once
+        if args.predictive_draws is not None and args.predictive_draws < 1:
+            raise ClvkitError(
+                f"argument '--predictive-draws' is {args.predictive_draws}, below 1. "
+                "Suggestion: 200 draws, or leave it out."
+            )
     from clvkit.models.registry import get
 
     get(args.model, "purchase", "contracts")  # a wrong model name fails before any work
@@ -577,6 +596,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     table = contract_calibration_holdout(
         args.contracts, args.period, args.calibration_end, args.observation_end,
         customer_id_col=args.customer_id, start_col=args.start, end_col=args.end, tz=args.tz,
+        fee_col=args.fee or None,
     )  # fmt: skip
     kw = _fit_kwargs(args)
     con.step(f"fitting {args.model} ({args.method}) on {len(table):,} subscribers; backtest")
@@ -585,6 +605,27 @@ def _cmd_retention(args: argparse.Namespace) -> int:
             table, model=args.model, method=kw.pop("method"), prob=args.prob,
             n_samples=args.samples, random_seed=kw.pop("random_seed"), fit_kwargs=kw,
         )  # fmt: skip
+    val = None
+    if args.fee:
+        from clvkit.evaluation.retention import subscriber_base_value
+
+        con.step(
+            f"value of the subscriber base: {args.model} ({args.method}) on all contracts to "
+            f"the observation end, horizon {args.horizon}, margin {args.margin:g}, annual "
+            f"discount rate {args.annual_discount_rate:g}"
+        )
+        with heartbeat("subscriber value", not args.quiet, start=con.t0):
+            val = subscriber_base_value(
+                args.contracts, args.period, args.observation_end, fee_col=args.fee,
+                model=args.model, method=args.method, fit_kwargs=kw, horizon=args.horizon,
+                annual_discount_rate=args.annual_discount_rate, margin=args.margin,
+                prob=args.prob, draws=args.value_draws, predictive_draws=args.predictive_draws,
+                random_seed=args.seed,
+                progressbar=not args.quiet, customer_id_col=args.customer_id,
+                start_col=args.start, end_col=args.end, tz=args.tz,
+            )  # fmt: skip
+        if value_out is not None:
+            _write_frame(val.customers, value_out)
     if out is not None:
         _write_frame(res.periods, out)
     if plot is not None:
@@ -599,17 +640,52 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     if page is not None:
         from clvkit.report import retention_report
 
-        retention_report(res).write(page)
+        retention_report(res, valuation=val).write(page)
     shown = res.periods.loc["all"][["period_end", "active_start", "actual", "expected",
                                     "pred_lower", "pred_upper", "actual_rate",
                                     "predicted_rate"]]  # fmt: skip
     print(shown.to_string(float_format=lambda v: f"{v:,.3f}"))
     print()
     print(res.verdict)
-    for name, path in (("table", out), ("plot", plot), ("report", page)):
+    if val is not None:
+        print()
+        print(_value_lines(val))
+    outputs = (("table", out), ("plot", plot), ("report", page), ("value", value_out))
+    for name, path in outputs:
         if path is not None:
             print(f"{name}: {path}")
     return 0
+
+
+def _value_lines(val: Any) -> str:
+    """A short text of the subscriber base's value (:func:`clvkit.subscriber_value`)."""
+    s, st = val.summary(), val.settings
+    pct = f"{st['prob']:.0%}"
+
+    def rng(row: str, fmt: str) -> str:
+        return f"{fmt.format(s.loc[row, 'lower'])} to {fmt.format(s.loc[row, 'upper'])}"
+
+    lines = [
+        f"Value of the subscriber base ({st['n_customers']:,} active subscribers at "
+        f"{st.get('observation_end', 'the observation end')}, horizon {st['horizon']:g} "
+        f"periods of {st['time_unit']}, margin {st['margin']:g}, "
+        f"{st['rate_per_period']:.4%} discount per period):",
+        f"  equity {s.loc['equity', 'mean']:,.0f} ({pct} credible {rng('equity', '{:,.0f}')}",
+    ]
+    if "equity_predictive" in s.index:
+        lines[-1] += f"; predictive {rng('equity_predictive', '{:,.0f}')})"
+    else:
+        lines[-1] += ")"
+    if "elasticity" in s.index:
+        lines.append(
+            f"  one point more retention: {s.loc['elasticity', 'mean']:+.2%} equity "
+            f"({rng('elasticity', '{:+.2%}')}), {s.loc['equity_gain', 'mean']:+,.0f}"
+        )
+    t = val.by_tenure
+    cols = [c for c in ("n_active", "fee", "derl", "value_per_subscriber", "value", "share")
+            if c in t.columns]  # fmt: skip
+    lines.append(t[cols].to_string(float_format=lambda v: f"{v:,.3f}"))
+    return "\n".join(lines)
 
 
 def _compare_names(text: str | None, flag: str) -> list[str] | None:
@@ -1191,6 +1267,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="CSV or Parquet file for the per-period table")
     p.add_argument("--plot", default=None, help="PNG, PDF or SVG file: the cohort fans")
     p.add_argument("--report", default=None, help="HTML file (.html, .htm): the report page")
+    g = p.add_argument_group(
+        "value of the subscriber base (with --fee: the model fitted on all contracts to the "
+        "observation end values the active subscribers)"
+    )
+    g.add_argument("--fee", default=None, metavar="COLUMN", help="fee column of the contracts")
+    g.add_argument(
+        "--horizon",
+        default="10Y",
+        help=_default("valuation horizon: billing periods or a duration (10Y, 120M)"),
+    )
+    g.add_argument(
+        "--annual-discount-rate",
+        type=float,
+        default=0.1,
+        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused"),
+    )
+    g.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help=_default("share of the fee kept, in (0, 1]; 1 values revenue, not profit"),
+    )
+    g.add_argument(
+        "--value-draws",
+        type=int,
+        default=None,
+        help="posterior draws valued, evenly spaced (default: all, at most 1000)",
+    )
+    g.add_argument(
+        "--predictive-draws",
+        type=int,
+        default=None,
+        help="draws of the simulated futures (predictive interval; default: all, at most 200)",
+    )
+    g.add_argument(
+        "--value-out", default=None, help="CSV or Parquet file: value per active subscriber"
+    )
     p.set_defaults(func=_cmd_retention)
 
     for action in sub.choices.values():

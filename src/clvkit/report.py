@@ -994,9 +994,15 @@ def _compared_models(compare: Sequence[str] | None, method: str, data: str = "rf
     return wanted
 
 
-def retention_report(result: Any, title: str = "Predicted vs actual retention") -> Report:
+def retention_report(
+    result: Any, title: str = "Predicted vs actual retention", valuation: Any = None
+) -> Report:
     """The report page of a contractual backtest (:func:`clvkit.retention_backtest`): the
-    verdict, headline figures, the overall table, cohort fans and the retention-rate curve.
+    verdict, headline figures, the overall table, cohort fans and the retention-rate curve;
+    with ``valuation`` (a :func:`clvkit.subscriber_value` or
+    :func:`clvkit.evaluation.retention.subscriber_base_value` result) also the section "Value
+    of the subscriber base": equity with credible and predictive intervals, the retention
+    elasticity, value and DERL by tenure.
 
     Returns
     -------
@@ -1036,4 +1042,52 @@ def retention_report(result: Any, title: str = "Predicted vs actual retention") 
     )
     rep.section("Retention rate by tenure")
     rep.figures({"retention rate by tenure": lambda ax: plot_retention_rate_curve(result, ax=ax)})
+    if valuation is not None:
+        _subscriber_value_section(rep, valuation)
     return rep
+
+
+def _subscriber_value_section(rep: Report, val: Any) -> None:
+    """The section "Value of the subscriber base" of :func:`retention_report`."""
+    from clvkit.plots.subscriptions import plot_value_by_tenure
+
+    s, st = val.summary(), val.settings
+    pct = f"{st['prob']:.0%}"
+
+    def span(row: str, fmt: str) -> str:
+        return f"{fmt.format(s.loc[row, 'lower'])} to {fmt.format(s.loc[row, 'upper'])}"
+
+    rep.section("Value of the subscriber base")
+    rep.text(
+        f"The model fitted on all contracts to {st.get('observation_end') or 'the observation end'}"
+        f" values the {st['n_customers']:,} active subscribers (each one's fee times the margin "
+        f"{st['margin']:g}, over {st['horizon']:g} periods of {st['time_unit']} at "
+        f"{st['rate_per_period']:.4%} a period; a subscriber's value is margin x fee x "
+        "DERL / (1 + d), DERL at its tenure).",
+        css="note",
+    )
+    cards = {f"Equity (posterior mean; {pct} credible {span('equity', '{:,.0f}')})":
+             f"{s.loc['equity', 'mean']:,.0f}"}  # fmt: skip
+    if "equity_predictive" in s.index:
+        cards[f"{pct} predictive interval of the realized value"] = span(
+            "equity_predictive", "{:,.0f}"
+        )
+    if "elasticity" in s.index:
+        pts = f"{st['points'] * 100:g} point"
+        cards[
+            f"Equity change for {pts} more retention ({pct}: {span('elasticity', '{:+.2%}')})"
+        ] = f"{s.loc['elasticity', 'mean']:+.2%}"
+        cards[f"The same in value ({pct}: {span('equity_gain', '{:+,.0f}')})"] = (
+            f"{s.loc['equity_gain', 'mean']:+,.0f}"
+        )
+    rep.cards(cards)
+    cols = [c for c in ("n_active", "fee", "derl", "derl_lower", "derl_upper",
+                        "value_per_subscriber", "value", "value_lower", "value_upper", "share")
+            if c in val.by_tenure.columns]  # fmt: skip
+    rep.table(
+        val.by_tenure[cols],
+        note=f"By tenure (renewals paid): fee = the group's fee per period; derl = discounted "
+        f"expected residual lifetime (periods) with its {pct} credible interval; value = the "
+        f"group's value with its {pct} credible interval; share = of the mean equity.",
+    )
+    rep.figures({"value by tenure": lambda ax: plot_value_by_tenure(val, ax=ax)})

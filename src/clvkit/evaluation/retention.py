@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,12 +45,25 @@ from clvkit.models.contract import n_draws, take, take_draws
 from clvkit.models.registry import get, spec_of
 from clvkit.rng import make_rng
 
-__all__ = ["RetentionBacktest", "retention_backtest", "retention_backtest_split"]
+if TYPE_CHECKING:
+    from clvkit.value.subscriptions import SubscriberValue
+
+__all__ = [
+    "RetentionBacktest",
+    "retention_backtest",
+    "retention_backtest_split",
+    "subscriber_base_value",
+]
 
 ALL = "all"
 # t is compared with renewal times on a day grid (at least 1/366 period apart): a tiny step
 # past each period's end keeps a renewal due exactly then from being lost to rounding
 _GUARD = 1e-9
+#: Default cap on the posterior draws of :func:`subscriber_base_value` (its simulated futures
+#: cost draws x active subscribers).
+VALUE_DRAWS = 1000
+#: ... and on the draws of its simulated futures (each draw: one future of every subscriber).
+PREDICTIVE_DRAWS = 200
 _HOLDOUT = ("renewals_holdout", "churned_holdout", "duration_holdout")
 
 
@@ -520,3 +533,96 @@ def retention_backtest(
         table, model=model, method=method, prob=prob, n_samples=n_samples,
         random_seed=random_seed, fit_kwargs=fit_kwargs,
     )  # fmt: skip
+
+
+def subscriber_base_value(
+    contracts: pd.DataFrame | str | os.PathLike,
+    period: str = "M",
+    observation_end: Any = None,
+    *,
+    fee_col: Hashable = "fee",
+    model: Any = "sbg",
+    method: str = "nuts",
+    fit_kwargs: dict[str, Any] | None = None,
+    horizon: Any = "10Y",
+    annual_discount_rate: float = 0.1,
+    margin: float = 1.0,
+    points: float = 0.01,
+    prob: float = 0.9,
+    draws: int | None = None,
+    predictive: bool = True,
+    predictive_draws: int | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    progressbar: bool = False,
+    customer_id_col: Hashable = "customer_id",
+    start_col: Hashable = "start",
+    end_col: Hashable = "end",
+    tz: str | None = "UTC",
+) -> SubscriberValue:
+    """The value of the subscriber base at ``observation_end``: the model fitted on ALL the
+    contracts to that date, then :func:`clvkit.subscriber_value` (equity of the active
+    subscribers with credible and predictive intervals, value and DERL by tenure, retention
+    elasticity).
+
+    Parameters
+    ----------
+    contracts, period, observation_end, customer_id_col, start_col, end_col, tz
+        As :func:`clvkit.contract_summary`.
+    fee_col : str
+        The contracts' fee column (each subscriber pays its last contract's fee).
+    model, method, fit_kwargs
+        As :func:`retention_backtest` (a name is fitted here with ``random_seed``; a fitted
+        model must be in the same period).
+    horizon, annual_discount_rate, margin, points, prob, predictive
+        As :func:`clvkit.subscriber_value`.
+    draws : int, optional
+        Posterior draws valued, evenly spaced; default every draw up to :data:`VALUE_DRAWS`.
+    predictive_draws : int, optional
+        Draws of the simulated futures (the predictive interval); default every draw up to
+        :data:`PREDICTIVE_DRAWS` (their cost grows with draws x active subscribers).
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the fit and the simulated futures.
+    progressbar : bool
+        Progress of the simulation on stderr.
+
+    Returns
+    -------
+    SubscriberValue
+        With ``settings["observation_end"]`` and the fitted ``model``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> life = rng.geometric(rng.beta(1.0, 3.0, 400))
+    >>> start = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 360, 400), "D")
+    >>> end = [s + pd.DateOffset(months=int(k)) for s, k in zip(start, life)]
+    >>> c = pd.DataFrame({"customer_id": range(400), "start": start, "fee": 10.0,
+    ...                   "end": [e if e <= pd.Timestamp("2024-12-31") else None for e in end]})
+    >>> v = subscriber_base_value(c, "M", "2024-12-31", method="map", random_seed=0)
+    >>> s = v.summary()
+    >>> list(s.index), bool(s.loc["elasticity", "lower"] > 0)
+    (['equity', 'equity_predictive', 'equity_gain', 'elasticity'], True)
+    """
+    from clvkit.data.contracts import contract_summary
+    from clvkit.value.subscriptions import subscriber_value
+
+    summary = contract_summary(
+        contracts, period, observation_end, customer_id_col=customer_id_col,
+        start_col=start_col, end_col=end_col, fee_col=fee_col, tz=tz,
+    )  # fmt: skip
+    kw = dict(fit_kwargs or {}) | {"method": method, "random_seed": random_seed}
+    fitted = _contract_model(model, summary, kw)
+    available = n_draws(model_draws(fitted, "purchase", "model")[1])
+    if draws is None:
+        draws = min(VALUE_DRAWS, available)
+    if predictive_draws is None:
+        predictive_draws = min(PREDICTIVE_DRAWS, available)
+    out = subscriber_value(
+        fitted, summary, horizon=horizon, annual_discount_rate=annual_discount_rate,
+        margin=margin, points=points, prob=prob, draws=draws, predictive=predictive,
+        predictive_draws=predictive_draws, random_seed=random_seed, progressbar=progressbar,
+    )  # fmt: skip
+    out.settings["observation_end"] = str(summary.attrs.get("observation_end", ""))
+    out.model = fitted
+    return out

@@ -1,7 +1,7 @@
 """Probabilistic models: one folder per model (spec, likelihood, kernels, estimator).
 
 Public names, imported lazily (a model's estimator pulls in its numerics only on first use):
-``BetaGeo``, ``GammaGamma``, ``load`` (a saved model) and ``register`` (a class decorator that
+``BetaGeo``, ``GammaGamma``, ``SubscriptionFee``, ``load`` (a saved model) and ``register`` (a class decorator that
 adds a new model to :mod:`clvkit.models.registry`).
 """
 
@@ -15,6 +15,7 @@ _EXPORTS = {
     "GammaGamma": "clvkit.models.gamma_gamma.model",
     "load": "clvkit.models.persistence",
     "register": "clvkit.models.registry",
+    "SubscriptionFee": "clvkit.models.sbg.fee",  # the fee side of subscriber value
 }
 
 __all__ = sorted(_EXPORTS)

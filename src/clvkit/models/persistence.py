@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -11,10 +12,23 @@ from clvkit.errors import ClvkitError
 from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION, ModelBase
 from clvkit.models import registry
 
-__all__ = ["load"]
+__all__ = ["load", "register_saved"]
+
+#: Savable classes outside the model registry, by the ``model`` attribute of their files
+#: (e.g. the sBG pooled over cohorts, which is not a model of the contract, and the
+#: subscription fee, which is not fitted); they add themselves with :func:`register_saved` when
+#: their module is imported (the built-in ones with the registry's built-in models).
+SAVED: dict[str, Any] = {}
 
 
-def load(path: str | os.PathLike) -> ModelBase:
+def register_saved(name: str, loader: Any) -> None:
+    """Make :func:`load` read files whose ``model`` attribute is ``name`` with ``loader``: a
+    :class:`~clvkit.inference.estimator.ModelBase` subclass (read like a registered model) or
+    a class with a ``from_inference_data(idata, path)`` constructor."""
+    SAVED[name] = loader
+
+
+def load(path: str | os.PathLike) -> Any:
     """Read a model written by ``model.save(path)``.
 
     Parameters
@@ -24,10 +38,10 @@ def load(path: str | os.PathLike) -> ModelBase:
 
     Returns
     -------
-    ModelBase
+    ModelBase or ShiftedBetaGeoPooled
         The fitted model (of the class registered under the file's ``model`` attribute, see
-        :func:`clvkit.models.registry.get`), with the same priors, settings, time unit and
-        posterior.
+        :func:`clvkit.models.registry.get`, or a ``ShiftedBetaGeoPooled`` or
+        ``SubscriptionFee``), with the same priors, settings, time unit and posterior.
 
     Raises
     ------
@@ -83,6 +97,10 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"{FORMAT_VERSION}. Suggestion: refit the model with this clvkit version."
         )
     name = attrs.get("model")
+    registry.models()  # imports the built-in models, which add their savable classes
+    special = SAVED.get(str(name))
+    if special is not None and not issubclass(special, ModelBase):
+        return special.from_inference_data(idata, path)
     needed = {"posterior", "observed_data"}
     if not needed <= set(idata.groups()):
         raise ClvkitError(
@@ -90,7 +108,7 @@ def load(path: str | os.PathLike) -> ModelBase:
             f"{list(idata.groups())}). Suggestion: save the model again."
         )
     try:
-        cls = registry.get(str(name))
+        cls = special if special is not None else registry.get(str(name))
     except ClvkitError as exc:
         raise ClvkitError(
             f"argument 'path' ({path!r}) holds a model {name!r} that is not registered "

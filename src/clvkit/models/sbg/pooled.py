@@ -307,3 +307,94 @@ class ShiftedBetaGeoPooled:
             "min_ess_bulk": float(min(float(ess[v].min()) for v in ess.data_vars)),
             "divergences": int(div.sum()) if div is not None else 0,
         }
+
+    # ---- persistence (save / clvkit.load) ----------------------------------------------------
+    #: The ``model`` attribute of a saved file, and the posterior variables it must hold.
+    SAVED_NAME = "ShiftedBetaGeoPooled"
+    SAVED_VARS = ("mu_m", "tau_m", "mu_k", "tau_k", "alpha", "beta")
+
+    def _fingerprint(self) -> str:
+        from clvkit.models.stats import fingerprint
+
+        p = self.posterior_
+        arrays = [p[v].transpose("chain", "draw", ...).to_numpy() for v in self.SAVED_VARS]
+        labels = np.frombuffer("\x00".join(self.cohorts_).encode(), dtype=np.uint8)
+        return fingerprint(*arrays, labels, np.array([self.n_customers_], dtype=np.int64))
+
+    def save(self, path: str | Any) -> None:
+        """Write the fitted model (posterior, sampler statistics, cohorts, time unit) to NetCDF.
+
+        Written to a temporary file beside ``path`` and moved onto it only when complete; no
+        other file is touched. Read it back with :func:`clvkit.load`.
+        """
+        import os
+
+        import arviz as az
+
+        from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION
+        from clvkit.utils.io import atomic_path
+
+        self._check()
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ClvkitError(
+                f"argument 'path' is {path!r}, whose folder does not exist. "
+                "Suggestion: create the folder first."
+            )
+        post = self.posterior_.copy()
+        post["cohort"] = post["cohort"].astype(str)
+        idata = az.InferenceData(posterior=post, sample_stats=self.sample_stats_)
+        idata.attrs.update(
+            {
+                "clvkit_format": FORMAT_NAME,
+                "clvkit_format_version": FORMAT_VERSION,
+                "model": self.SAVED_NAME,
+                "time_unit": self.time_unit_,
+                "n_customers": int(self.n_customers_),
+                "posterior_fingerprint": self._fingerprint(),
+            }
+        )
+        with atomic_path(path) as tmp:
+            idata.to_netcdf(tmp, engine="h5netcdf")
+
+    @classmethod
+    def from_inference_data(cls, idata: Any, path: str = "") -> ShiftedBetaGeoPooled:
+        """The model from the ``InferenceData`` of a file written by :meth:`save` (read it
+        with :func:`clvkit.load`, which checks the format first). Raises ``ClvkitError`` for a
+        damaged file."""
+        groups = set(idata.groups())
+        post = idata.posterior if "posterior" in groups else None
+        missing = [v for v in cls.SAVED_VARS if post is None or v not in post]
+        if missing or "sample_stats" not in groups or "cohort" not in post.coords:
+            raise ClvkitError(
+                f"argument 'path' ({path!r}) is a damaged ShiftedBetaGeoPooled file (missing "
+                f"{missing or 'groups or the cohort coordinate'}). Suggestion: save the model "
+                "again."
+            )
+        model = cls()
+        posterior = post.copy()
+        posterior = posterior.assign_coords(
+            cohort=np.asarray([str(c) for c in post["cohort"].to_numpy()], dtype=object)
+        )
+        model.posterior_ = posterior
+        model.sample_stats_ = idata.sample_stats
+        model.cohorts_ = [str(c) for c in posterior["cohort"].to_numpy()]
+        model.time_unit_ = str(idata.attrs.get("time_unit", "")) or None
+        model.n_customers_ = int(idata.attrs.get("n_customers", 0))
+        if model._fingerprint() != idata.attrs.get("posterior_fingerprint"):
+            raise ClvkitError(
+                f"argument 'path' ({path!r}) fails its integrity check (posterior fingerprint "
+                "mismatch). Suggestion: save the model again."
+            )
+        return model
+
+
+def _register_saved() -> None:
+    """Let :func:`clvkit.load` read saved pooled fits."""
+    from clvkit.models.persistence import register_saved
+
+    register_saved(ShiftedBetaGeoPooled.SAVED_NAME, ShiftedBetaGeoPooled)
+
+
+_register_saved()
