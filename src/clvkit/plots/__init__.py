@@ -10,7 +10,8 @@ axes it drew on.
   ``frequency``, ``recency`` and ``T``, built with the model contract's primitives;
 - :mod:`clvkit.plots.value`: CLV and customer-equity distributions;
 - :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals);
-- :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve).
+- :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve);
+- :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from clvkit.plots.retention import (
     plot_retention_fan,
     plot_retention_rate_curve,
 )
+from clvkit.plots.subscriptions import plot_value_by_tenure
 from clvkit.plots.value import plot_clv_distribution, plot_equity
 
 __all__ = [
@@ -52,4 +54,5 @@ __all__ = [
     "plot_retention_fan",
     "plot_retention_rate_curve",
     "plot_tracking",
+    "plot_value_by_tenure",
 ]
