@@ -53,10 +53,10 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
     z_k[K])``; ``grad`` receives its gradient.
 
     ``w_churn[c * N1 + n]`` / ``w_active[c * N1 + n]`` are the customers of cohort ``c``
-    churned / active after ``n`` renewals (``dims = (K, N1)``). Per cohort ``ln S(n) =
-    sum_{i<n} -log1p(alpha / (beta + i))`` and its derivatives are accumulated renewal by
-    renewal (no special functions, and no differences of log-gamma values, which cancel for
-    large parameters).
+    churned / active after ``n`` renewals (``dims = (K, N1)``). Per cohort ``S(n) =
+    prod_{i<n} (beta + i) / (alpha + beta + i)`` and the derivatives of its log are accumulated
+    renewal by renewal, up to the cohort's last renewal with customers (no special functions,
+    and no differences of log-gamma values, which cancel for large parameters).
 
     ``dims`` may add ``2 K`` flags (``dims[2 + c]`` for ``logit m_c``, ``dims[2 + K + c]`` for
     ``log k_c``): a flagged coordinate is centred, ``eta`` holding ``u = logit m_c`` (or
@@ -86,25 +86,40 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
         kc = math.exp(uk)
         a = m * kc
         b = (1.0 - m) * kc
-        lam = 0.0  # ln S(n) = sum_{i<n} -log1p(a / (b + i)), and its derivatives
+        # S(n) = prod_{i<n} (b + i) / (k + i) = p exp(off), kept as a running product (one
+        # log per renewal with customers; rescaled before it underflows), and the derivatives
+        # of ln S(n): da = -sum_{i<n} 1 / (k + i), db = sum_{i<n} 1 / (b + i) - 1 / (k + i)
+        p = 1.0
+        off = 0.0
         da = 0.0
         db = 0.0
         ga = 0.0
         gb = 0.0
+        inv_a = 1.0 / a
+        log_a = math.log(a)
         base = c * N1
-        for n in range(N1):
+        end = N1  # past the cohort's last renewal with customers, nothing is added
+        while end > 0 and w_churn[base + end - 1] == 0.0 and w_active[base + end - 1] == 0.0:
+            end -= 1
+        for n in range(end):
             wc = w_churn[base + n]
             wa = w_active[base + n]
-            if wc != 0.0 or wa != 0.0:
-                s = kc + n
-                # churned: ln S(n) + ln(a / (a + b + n)); active: ln S(n)
-                ll += wc * (lam + math.log(a / s)) + wa * lam
-                ga += wc * (da + 1.0 / a - 1.0 / s) + wa * da
-                gb += wc * (db - 1.0 / s) + wa * db
+            inv_s = 1.0 / (kc + n)
+            if wc != 0.0:  # churned at renewal n: ln S(n) + ln(a / (k + n))
+                ll += wc * (off + log_a + math.log(p * inv_s))
+                ga += wc * (da + inv_a - inv_s)
+                gb += wc * (db - inv_s)
+            if wa != 0.0:  # active after n renewals: ln S(n)
+                ll += wa * (off + math.log(p))
+                ga += wa * da
+                gb += wa * db
             bi = b + n
-            lam -= math.log1p(a / bi)
-            da -= 1.0 / (kc + n)
-            db += 1.0 / bi - 1.0 / (kc + n)
+            p *= bi * inv_s
+            da -= inv_s
+            db += 1.0 / bi - inv_s
+            if p < 1e-200:
+                off += math.log(p)
+                p = 1.0
         g_logit = (ga - gb) * m * (1.0 - m) * kc  # d ll / d logit m_c
         g_logk = ga * a + gb * b  # d ll / d log k_c
         if cm:  # prior Normal(mu_m, tau_m) of u = logit m_c
