@@ -27,7 +27,7 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
 from clvkit.inference.nutpie_native import LOGP_SIG, NativeKernel, f64, i64, status
-from clvkit.inference.sampling import kernel_logp, maximize
+from clvkit.inference.sampling import kernel_logp, start_point
 from clvkit.models.sbg.likelihood import compress, is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
 from clvkit.models.sbg.spec import contract_columns
@@ -312,10 +312,7 @@ class ShiftedBetaGeoPooled:
         logp = kernel_logp(pooled_logp, arrays)
         x0 = np.zeros(4 + 2 * K)
         x0[0], x0[2] = PRIOR_MU_M[0], PRIOR_MU_K[0]
-        try:
-            start = maximize(logp, x0, "pooled sBG start")[0]
-        except ClvkitError:
-            start = x0
+        start = start_point(logp, x0)
         flags = centring_flags(arrays[0], arrays[1], K, N1, start)
         start = to_mixed(start, flags)
         start[[1, 3]] = np.maximum(start[[1, 3]], -3.0)  # not at the funnel's neck
