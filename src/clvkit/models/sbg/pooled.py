@@ -26,9 +26,10 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
+from clvkit.inference.diagnostics import ess_bulk, rhat
 from clvkit.inference.nutpie_native import LOGP_SIG, NativeKernel, f64, i64, status
 from clvkit.inference.sampling import kernel_logp, start_point
-from clvkit.models.sbg.likelihood import compress, is_survival_table, stats_from_survival
+from clvkit.models.sbg.likelihood import is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
 from clvkit.models.sbg.spec import contract_columns
 from clvkit.rng import check_random_seed
@@ -226,8 +227,9 @@ def to_mixed(eta: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cohort_rows(table: pd.DataFrame, cohort_col: str) -> tuple[list, list]:
-    """Cohort labels and compressed rows per cohort, from a contract summary (grouped by
+def _cohort_weights(table: pd.DataFrame, cohort_col: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """Cohort labels and the customers of each cohort churned / active after ``n`` renewals,
+    ``(K, N1)`` each (the arrays of :func:`pooled_logp`), from a contract summary (grouped by
     ``cohort_col``) or a survival table (its rows)."""
     if not isinstance(table, pd.DataFrame):
         raise ClvkitError(
@@ -236,18 +238,28 @@ def _cohort_rows(table: pd.DataFrame, cohort_col: str) -> tuple[list, list]:
         )
     if is_survival_table(table):
         labels = list(table.index)
-        return labels, [stats_from_survival(table.iloc[[i]], "table") for i in range(len(labels))]
-    if cohort_col not in table.columns:
-        raise ClvkitError(
-            f"argument 'table' has no column {cohort_col!r}. Suggestion: build it with "
-            "clvkit.contract_summary (column 'cohort') or pass cohort_col=."
-        )
-    cols = contract_columns(table, "table")
-    codes, labels = pd.factorize(table[cohort_col], sort=True)
-    return list(labels), [
-        compress(cols["renewals"][codes == k], cols["churned"][codes == k])
-        for k in range(len(labels))
-    ]
+        rows = [stats_from_survival(table.iloc[[i]], "table") for i in range(len(labels))]
+        codes = np.concatenate([np.full(r.renewals.size, k) for k, r in enumerate(rows)])
+        renewals = np.concatenate([r.renewals for r in rows])
+        churned = np.concatenate([r.churned for r in rows])
+        weight = np.concatenate([r.weight for r in rows])
+    else:
+        if cohort_col not in table.columns:
+            raise ClvkitError(
+                f"argument 'table' has no column {cohort_col!r}. Suggestion: build it with "
+                "clvkit.contract_summary (column 'cohort') or pass cohort_col=."
+            )
+        cols = contract_columns(table, "table")
+        codes, labels = pd.factorize(table[cohort_col], sort=True)
+        labels = list(labels)
+        renewals, churned = cols["renewals"], cols["churned"]
+        weight = np.ones(renewals.size)
+    K = len(labels)
+    N1 = int(renewals.max()) + 1 if renewals.size else 1
+    cell = codes.astype(np.int64) * N1 + renewals.astype(np.int64)
+    w_churn = np.bincount(cell, weights=weight * (churned > 0), minlength=K * N1)
+    w_active = np.bincount(cell, weights=weight * (churned == 0), minlength=K * N1)
+    return labels, w_churn.reshape(K, N1), w_active.reshape(K, N1)
 
 
 class ShiftedBetaGeoPooled:
@@ -284,7 +296,7 @@ class ShiftedBetaGeoPooled:
         from clvkit.inference.nutpie_native import sample_native
 
         unit = table.attrs.get("time_unit") if isinstance(table, pd.DataFrame) else None
-        labels, rows = _cohort_rows(table, cohort_col)
+        labels, w_churn, w_active = _cohort_weights(table, cohort_col)
         if not unit:
             raise ClvkitError(
                 "argument 'table' has no attrs['time_unit'] (the billing period). Suggestion: "
@@ -295,14 +307,7 @@ class ShiftedBetaGeoPooled:
                 f"argument 'table' holds {len(labels)} cohort. Suggestion: pooling needs two "
                 "or more cohorts; fit ShiftedBetaGeo to one."
             )
-        K = len(labels)
-        N1 = int(max(r.renewals.max() for r in rows)) + 1
-        w_churn = np.zeros((K, N1))
-        w_active = np.zeros((K, N1))
-        for k, r in enumerate(rows):
-            idx = r.renewals.astype(np.int64)
-            np.add.at(w_churn[k], idx[r.churned > 0], r.weight[r.churned > 0])
-            np.add.at(w_active[k], idx[r.churned == 0], r.weight[r.churned == 0])
+        K, N1 = w_churn.shape
         arrays = [w_churn.ravel(), w_active.ravel(), np.array([K, N1], dtype=np.int64)]
         if not (w_churn > 0).any():
             raise ClvkitError(
@@ -402,15 +407,19 @@ class ShiftedBetaGeoPooled:
 
     def diagnostics(self) -> dict[str, float]:
         """R-hat and bulk ESS of the population parameters and the cohorts' ``alpha``,
-        ``beta`` (worst over them), and the number of divergences."""
-        import arviz as az
-
+        ``beta`` (worst over them), and the number of divergences (ArviZ's definitions, by
+        :mod:`clvkit.inference.diagnostics`: no ArviZ import)."""
         self._check()
-        rhat = az.rhat(self.posterior_)
-        ess = az.ess(self.posterior_)
+        rhats, ess = [], []
+        for v in self.posterior_.data_vars:
+            x = self.posterior_[v].transpose("chain", "draw", ...).to_numpy()
+            x = x.reshape(x.shape[0], x.shape[1], -1)
+            for j in range(x.shape[2]):
+                rhats.append(rhat(x[:, :, j]))
+                ess.append(ess_bulk(x[:, :, j]))
         div = self.sample_stats_.get("diverging")
         return {
-            "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
-            "min_ess_bulk": float(min(float(ess[v].min()) for v in ess.data_vars)),
+            "max_rhat": float(np.nanmax(rhats)),
+            "min_ess_bulk": float(np.nanmin(ess)),
             "divergences": int(div.sum()) if div is not None else 0,
         }
