@@ -161,8 +161,8 @@ def start_point(
     The same method as :func:`maximize` (log-parameters beyond ±25 and non-finite values are
     infeasible; it stops when the largest gradient component is below ``gtol``) without
     importing ``scipy.optimize`` (~0.2 s of a fresh process). It also stops when a step gains
-    less than rounding. It never raises: where it stalls it returns the best point found (``x0`` if none is better), which the sampler's warm-up
-    corrects.
+    less than rounding. It never raises: where it stalls it returns the best point found
+    (``x0`` if none is better), which the sampler's warm-up corrects.
 
     Examples
     --------

@@ -2,10 +2,14 @@
 
 Cohort ``c`` churns with ``theta ~ Beta(alpha_c, beta_c)``, written as its mean churn ``m_c =
 alpha_c / (alpha_c + beta_c)`` and its concentration ``k_c = alpha_c + beta_c`` (polarisation
-``1 / (k_c + 1)``), drawn from the population (non-centred):
+``1 / (k_c + 1)``), drawn from the population:
 
 - ``logit m_c = mu_m + tau_m z_m[c]``, ``log k_c = mu_k + tau_k z_k[c]``, ``z ~ Normal(0, 1)``;
 - ``mu_m ~ Normal(-1, 1.5)``, ``mu_k ~ Normal(1, 1.5)``, ``tau_m, tau_k ~ HalfNormal(1)``.
+
+The sampler sees each cohort coordinate non-centred (``z``) or centred (``logit m_c`` or
+``log k_c`` itself), whichever suits the cohort's data (:func:`centring_flags`); the posterior
+is the same.
 
 So a young cohort (a few periods, or few customers) borrows strength from the older ones, and
 ``tau`` says how much the cohorts differ. Fitted with NUTS (nutpie on a compiled kernel, the
@@ -180,14 +184,14 @@ def centring_flags(
     for the sampler, from a point ``eta`` of the non-centred parametrisation (the start).
 
     A coordinate ``u`` is centred when the cohort's data alone pin it down to well within the
-    population spread, ``sigma_c < tau / CENTRE_RATIO`` (4): there the non-centred ``z = (u - mu) / tau`` is
-    tied to ``mu`` and ``tau`` by the data and NUTS needs long trajectories, while a centred
-    ``u`` is nearly independent of them (Betancourt and Girolami 2015); cohorts with little data
-    stay non-centred (there the funnel of a small ``tau`` is the problem). ``sigma_c^2 = 1 /
-    I_c``, ``I_c`` the curvature of the cohort's log-likelihood in ``u`` at ``eta``; ``tau^2``
-    the DerSimonian-Laird estimate of the between-cohort variance of the ``u`` at ``eta``
-    given those variances (0 when the cohorts do not differ beyond their noise: nothing is
-    centred)."""
+    population spread, ``sigma_c < tau / CENTRE_RATIO`` (4): there the non-centred ``z = (u -
+    mu) / tau`` is tied to ``mu`` and ``tau`` by the data and NUTS needs long trajectories,
+    while a centred ``u`` is nearly independent of them (Betancourt and Girolami 2015); cohorts
+    with little data stay non-centred (there the funnel of a small ``tau`` is the problem).
+    ``sigma_c^2 = 1 / I_c``, ``I_c`` the curvature of the cohort's log-likelihood in ``u`` at
+    ``eta``; ``tau^2`` the DerSimonian-Laird estimate of the between-cohort variance of the
+    ``u`` at ``eta`` given those variances (0 when the cohorts do not differ beyond their noise:
+    nothing is centred)."""
     eta = np.asarray(eta, dtype=np.float64)
     every = np.ones(2 * K, dtype=bool)
     point = to_mixed(eta, every)
