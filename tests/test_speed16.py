@@ -21,7 +21,13 @@ from clvkit.datasets import donations_summary
 from clvkit.inference import sampling
 from clvkit.models.sbg import pooled
 from clvkit.models.sbg.likelihood import compress
-from clvkit.models.sbg.pooled import centring_flags, pooled_logp, to_mixed
+from clvkit.models.sbg.pooled import (
+    centring_flags,
+    pooled_logp,
+    pooled_logp_shaped,
+    to_mixed,
+    whitening,
+)
 
 SRC = str(Path(clvkit.__file__).resolve().parents[1])
 SPEC = ShiftedBetaGeo.spec
@@ -85,6 +91,54 @@ def test_mixed_centring_is_the_same_posterior():
     # no flags: the plain kernel, bit for bit
     none = pooled._dims(K, N1, np.zeros(2 * K, dtype=bool))
     assert sampling.kernel_logp(pooled_logp, [*arrays[:2], none])(eta)[0] == plain(eta)[0]
+
+
+def test_whitened_cohorts_are_the_same_posterior():
+    """Whitened cohorts (mode 2): the kernel at ``v`` equals the centred one at ``u = s + L v``
+    (the constant Jacobian left out), its gradient is the finite-difference one, and the
+    shapes come from each cohort's likelihood curvature: ``L L^T`` inverts it."""
+    K, N1, arrays = _arrays(_cohorts(2000, n_cohorts=4))
+    x0 = np.zeros(4 + 2 * K)
+    x0[0], x0[2] = pooled.PRIOR_MU_M[0], pooled.PRIOR_MU_K[0]
+    start = sampling.start_point(sampling.kernel_logp(pooled_logp, arrays), x0)
+    flags = np.ones(2 * K, dtype=bool)
+    flags[K - 1] = False  # the youngest cohort's logit m non-centred: its k centred, not whitened
+    modes, shape = whitening(arrays[0], arrays[1], K, N1, start, flags)
+    assert modes.tolist() == [2, 2, 2, 0, 2, 2, 2, 1]
+    sh = shape.reshape(K, 5)
+    centred = sampling.kernel_logp(pooled_logp, [*arrays[:2], pooled._dims(K, N1, flags)])
+    shaped = sampling.kernel_logp(
+        pooled_logp_shaped, [*arrays[:2], pooled._dims(K, N1, modes), shape]
+    )
+    rng = np.random.default_rng(1)
+    v = to_mixed(start, flags)
+    v[4 : 4 + K - 1] = rng.normal(size=K - 1)
+    v[4 + K : 4 + 2 * K - 1] = rng.normal(size=K - 1)
+    u = v.copy()
+    u[4 : 4 + K - 1] = sh[:-1, 0] + sh[:-1, 2] * v[4 : 4 + K - 1]
+    u[4 + K : 4 + 2 * K - 1] = (
+        sh[:-1, 1] + sh[:-1, 3] * v[4 : 4 + K - 1] + sh[:-1, 4] * v[4 + K : 4 + 2 * K - 1]
+    )
+    assert shaped(v)[0] == pytest.approx(centred(u)[0], rel=1e-12)
+    grad = shaped(v)[1]
+    h = 1e-6
+    for i in range(v.size):
+        e = np.zeros(v.size)
+        e[i] = h
+        num = (shaped(v + e)[0] - shaped(v - e)[0]) / (2 * h)
+        assert grad[i] == pytest.approx(num, rel=1e-5, abs=1e-5)
+    # L L^T is the inverse of the curvature of cohort 0's log-likelihood at its start
+    point = to_mixed(start, np.ones(2 * K, dtype=bool))
+    point[[1, 3]] = 20.0
+    every = sampling.kernel_logp(pooled_logp, [*arrays[:2], pooled._dims(K, N1, flags | True)])
+    info = np.empty((2, 2))
+    for col, slot in enumerate((4, 4 + K)):
+        e = np.zeros(point.size)
+        e[slot] = 1e-4
+        d = (every(point + e)[1] - every(point - e)[1]) / 2e-4
+        info[:, col] = -d[[4, 4 + K]]
+    chol = np.array([[sh[0, 2], 0.0], [sh[0, 3], sh[0, 4]]])
+    np.testing.assert_allclose(chol @ chol.T @ info, np.eye(2), atol=1e-4)
 
 
 def test_centring_follows_the_data_strength():

@@ -40,7 +40,14 @@ from clvkit.rng import check_random_seed
 from clvkit.units import format_time_unit
 from clvkit.utils.numba_cache import cfunc, njit
 
-__all__ = ["ShiftedBetaGeoPooled", "centring_flags", "pooled_logp", "to_mixed"]
+__all__ = [
+    "ShiftedBetaGeoPooled",
+    "centring_flags",
+    "pooled_logp",
+    "pooled_logp_shaped",
+    "to_mixed",
+    "whitening",
+]
 
 #: (mean, sd) of the Normal priors of mu_m and mu_k; tau_m, tau_k ~ HalfNormal(1).
 PRIOR_MU_M = (-1.0, 1.5)
@@ -63,13 +70,24 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
     renewal by renewal, up to the cohort's last renewal with customers (no special functions,
     and no differences of log-gamma values, which cancel for large parameters).
 
-    ``dims`` may add ``2 K`` flags (``dims[2 + c]`` for ``logit m_c``, ``dims[2 + K + c]`` for
-    ``log k_c``): a flagged coordinate is centred, ``eta`` holding ``u = logit m_c`` (or
-    ``log k_c``) itself with its prior ``Normal(mu, tau)``, instead of ``z = (u - mu) / tau``.
-    The density is the same (the Jacobian ``tau`` of ``z -> u`` included); only the geometry
-    the sampler sees changes, which is better centred for cohorts whose data pin ``u`` down
-    more tightly than ``tau`` (:func:`centring_flags`).
+    ``dims`` may add ``2 K`` modes (``dims[2 + c]`` for ``logit m_c``, ``dims[2 + K + c]`` for
+    ``log k_c``): 0 non-centred (``eta`` holds ``z = (u - mu) / tau``), 1 centred (``eta``
+    holds ``u = logit m_c`` or ``log k_c`` itself, with its prior ``Normal(mu, tau)``), 2 (both
+    of a cohort) centred and whitened, see :func:`pooled_logp_shaped`. The density is the same
+    up to a constant (the Jacobian ``tau`` of ``z -> u`` included); only the geometry the
+    sampler sees changes (:func:`centring_flags`).
     """
+    return pooled_logp_shaped(eta, w_churn, w_active, dims, np.zeros(0), grad)
+
+
+@njit(nogil=True, error_model="numpy")
+def pooled_logp_shaped(eta, w_churn, w_active, dims, shape, grad):  # pragma: no cover
+    """:func:`pooled_logp` with whitened cohorts: where both modes of cohort ``c`` are 2,
+    ``eta`` holds ``v`` with ``(logit m_c, log k_c) = s + L v``, ``shape[5 c : 5 c + 5] = (s_m,
+    s_k, L_11, L_21, L_22)`` (``L`` lower triangular; its constant Jacobian is left out). With
+    ``L L^T`` the covariance of the cohort's likelihood, ``v`` is about uncorrelated with unit
+    scale, where ``logit m_c`` and ``log k_c`` are strongly correlated (-0.85 on 24 cohorts of
+    5,000), which a diagonal mass matrix cannot undo."""
     K = dims[0]
     N1 = dims[1]
     flagged = dims.size >= 2 + 2 * K
@@ -83,10 +101,16 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
     for c in range(K):
         zm = eta[4 + c]
         zk = eta[4 + K + c]
-        cm = flagged and dims[2 + c] != 0
-        ck = flagged and dims[2 + K + c] != 0
-        um = zm if cm else mu_m + tau_m * zm
-        uk = zk if ck else mu_k + tau_k * zk
+        cm = dims[2 + c] if flagged else 0
+        ck = dims[2 + K + c] if flagged else 0
+        white = cm == 2 and ck == 2
+        j = 5 * c
+        if white:
+            um = shape[j] + shape[j + 2] * zm
+            uk = shape[j + 1] + shape[j + 3] * zm + shape[j + 4] * zk
+        else:
+            um = zm if cm != 0 else mu_m + tau_m * zm
+            uk = zk if ck != 0 else mu_k + tau_k * zk
         m = 1.0 / (1.0 + math.exp(-um))
         kc = math.exp(uk)
         a = m * kc
@@ -125,30 +149,35 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
             if p < 1e-200:
                 off += math.log(p)
                 p = 1.0
-        g_logit = (ga - gb) * m * (1.0 - m) * kc  # d ll / d logit m_c
-        g_logk = ga * a + gb * b  # d ll / d log k_c
-        if cm:  # prior Normal(mu_m, tau_m) of u = logit m_c
+        g_m = (ga - gb) * m * (1.0 - m) * kc  # d ll / d logit m_c
+        g_k = ga * a + gb * b  # d ll / d log k_c
+        if cm != 0:  # prior Normal(mu_m, tau_m) of u = logit m_c
             r = (um - mu_m) / tau_m
             ll -= 0.5 * r * r + eta[1]
             grad[0] += r / tau_m
             grad[1] += r * r - 1.0
-            grad[4 + c] = g_logit - r / tau_m
+            g_m -= r / tau_m
+            grad[4 + c] = g_m
         else:
             ll -= 0.5 * zm * zm
-            grad[0] += g_logit
-            grad[1] += g_logit * tau_m * zm
-            grad[4 + c] = g_logit * tau_m - zm
-        if ck:
+            grad[0] += g_m
+            grad[1] += g_m * tau_m * zm
+            grad[4 + c] = g_m * tau_m - zm
+        if ck != 0:
             r = (uk - mu_k) / tau_k
             ll -= 0.5 * r * r + eta[3]
             grad[2] += r / tau_k
             grad[3] += r * r - 1.0
-            grad[4 + K + c] = g_logk - r / tau_k
+            g_k -= r / tau_k
+            grad[4 + K + c] = g_k
         else:
             ll -= 0.5 * zk * zk
-            grad[2] += g_logk
-            grad[3] += g_logk * tau_k * zk
-            grad[4 + K + c] = g_logk * tau_k - zk
+            grad[2] += g_k
+            grad[3] += g_k * tau_k * zk
+            grad[4 + K + c] = g_k * tau_k - zk
+        if white:  # through u = s + L v
+            grad[4 + c] = shape[j + 2] * g_m + shape[j + 3] * g_k
+            grad[4 + K + c] = shape[j + 4] * g_k
     # hyperpriors (log tau with its Jacobian: HalfNormal(1) density times tau)
     d0 = (mu_m - PRIOR_MU_M[0]) / PRIOR_MU_M[1]
     d2 = (mu_k - PRIOR_MU_K[0]) / PRIOR_MU_K[1]
@@ -163,17 +192,21 @@ def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compi
 
 @cfunc(LOGP_SIG, error_model="numpy")
 def pooled_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
-    """nutpie's C callback around :func:`pooled_logp` (3 arrays in the address table)."""
-    table = numba.carray(table_ptr, (6,))
+    """nutpie's C callback around :func:`pooled_logp_shaped` (4 arrays in the address
+    table)."""
+    table = numba.carray(table_ptr, (8,))
     eta = numba.carray(x_ptr, (dim,))
     grad = numba.carray(grad_ptr, (dim,))
-    value = pooled_logp(eta, f64(table, 0), f64(table, 1), i64(table, 2), grad)
+    value = pooled_logp_shaped(
+        eta, f64(table, 0), f64(table, 1), i64(table, 2), f64(table, 3), grad
+    )
     logp_ptr[0] = value
     return status(value, grad)
 
 
 def _dims(K: int, N1: int, flags: np.ndarray) -> np.ndarray:
-    """The ``dims`` argument of :func:`pooled_logp`: ``(K, N1)`` and the centring flags."""
+    """The ``dims`` argument of :func:`pooled_logp`: ``(K, N1)`` and the modes (centring
+    flags)."""
     return np.concatenate([[K, N1], np.asarray(flags, dtype=np.int64)]).astype(np.int64)
 
 
@@ -216,6 +249,50 @@ def centring_flags(
         tau2 = max(0.0, (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum()))
         flags[block][ok] = w * tau2 > CENTRE_RATIO**2
     return flags
+
+
+def whitening(
+    w_churn: np.ndarray,
+    w_active: np.ndarray,
+    K: int,
+    N1: int,
+    eta: np.ndarray,
+    flags: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``dims`` modes and the ``shape`` of :func:`pooled_logp_shaped` for centring
+    ``flags`` at a point ``eta`` of the non-centred parametrisation (the start): a cohort with
+    both coordinates centred is whitened (mode 2) by its likelihood's covariance there, the
+    inverse of the curvature of its log-likelihood in ``(logit m_c, log k_c)``, when that is
+    positive definite, around its coordinates at ``eta`` (so ``v = 0`` there)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    modes = np.asarray(flags, dtype=np.int64).copy()
+    shape = np.zeros(5 * K)
+    every = np.ones(2 * K, dtype=bool)
+    point = to_mixed(eta, every)
+    u = point[4:].copy()
+    point[[1, 3]] = 20.0  # a flat population prior: the curvature is the data's alone
+    logp = kernel_logp(pooled_logp, [w_churn, w_active, _dims(K, N1, every)])
+    h = 1e-4
+    cols = []
+    for block in (slice(4, 4 + K), slice(4 + K, 4 + 2 * K)):  # the cohorts are independent
+        step = np.zeros(eta.size)
+        step[block] = h
+        d = (logp(point + step)[1] - logp(point - step)[1]) / (2 * h)
+        cols.append((-d[4 : 4 + K], -d[4 + K :]))
+    for c in range(K):
+        if not (flags[c] and flags[K + c]):
+            continue
+        a11, a21 = cols[0][0][c], cols[0][1][c]
+        a12, a22 = cols[1][0][c], cols[1][1][c]
+        off = 0.5 * (a12 + a21)
+        det = a11 * a22 - off * off
+        if not (np.isfinite(det) and det > 0 and a11 > 0):
+            continue
+        cov = np.array([[a22, -off], [-off, a11]]) / det
+        chol = np.linalg.cholesky(cov)
+        modes[c] = modes[K + c] = 2
+        shape[5 * c : 5 * c + 5] = (u[c], u[K + c], chol[0, 0], chol[1, 0], chol[1, 1])
+    return modes, shape
 
 
 def to_mixed(eta: np.ndarray, flags: np.ndarray) -> np.ndarray:
@@ -323,9 +400,14 @@ class ShiftedBetaGeoPooled:
         x0[0], x0[2] = PRIOR_MU_M[0], PRIOR_MU_K[0]
         start = start_point(logp, x0)
         flags = centring_flags(arrays[0], arrays[1], K, N1, start)
+        modes, shape = whitening(arrays[0], arrays[1], K, N1, start, flags)
+        white = modes[:K] == 2
         start = to_mixed(start, flags)
+        start[4:][modes == 2] = 0.0  # whitened: v = 0 at the start
         start[[1, 3]] = np.maximum(start[[1, 3]], -3.0)  # not at the funnel's neck
-        kernel = NativeKernel(pooled_logp, pooled_logp_c, [*arrays[:2], _dims(K, N1, flags)])
+        kernel = NativeKernel(
+            pooled_logp_shaped, pooled_logp_c, [*arrays[:2], _dims(K, N1, modes), shape]
+        )
         names = (
             "mu_m", "log_tau_m", "mu_k", "log_tau_k",
             *(f"z_m{k}" for k in range(K)), *(f"z_k{k}" for k in range(K)),
@@ -346,9 +428,13 @@ class ShiftedBetaGeoPooled:
         zk = np.stack([post[f"z_k{k}"].to_numpy() for k in range(K)], axis=-1)
         mu_m, mu_k = post["mu_m"].to_numpy(), post["mu_k"].to_numpy()
         tau_m, tau_k = np.exp(post["log_tau_m"].to_numpy()), np.exp(post["log_tau_k"].to_numpy())
-        # u = logit m_c, log k_c: the coordinate itself where centred, mu + tau z elsewhere
+        # u = logit m_c, log k_c: the coordinate itself where centred, s + L v where whitened,
+        # mu + tau z elsewhere
         um = np.where(flags[:K], zm, mu_m[..., None] + tau_m[..., None] * zm)
         uk = np.where(flags[K:], zk, mu_k[..., None] + tau_k[..., None] * zk)
+        sh = shape.reshape(K, 5)
+        um = np.where(white, sh[:, 0] + sh[:, 2] * zm, um)
+        uk = np.where(white, sh[:, 1] + sh[:, 3] * zm + sh[:, 4] * zk, uk)
         m = 1.0 / (1.0 + np.exp(-um))
         kc = np.exp(uk)
         dims = ("chain", "draw", "cohort")
