@@ -222,9 +222,9 @@ def centring_flags(
     while a centred ``u`` is nearly independent of them (Betancourt and Girolami 2015); cohorts
     with little data stay non-centred (there the funnel of a small ``tau`` is the problem).
     ``sigma_c^2 = 1 / I_c``, ``I_c`` the curvature of the cohort's log-likelihood in ``u`` at
-    ``eta``; ``tau^2`` the DerSimonian-Laird estimate of the between-cohort variance of the
-    ``u`` at ``eta`` given those variances (0 when the cohorts do not differ beyond their noise:
-    nothing is centred)."""
+    ``eta``; ``tau`` a lower bound of the DerSimonian-Laird estimate of the between-cohort
+    spread of the ``u`` at ``eta`` given those variances (0 when the cohorts do not differ
+    beyond their noise, or for three cohorts or fewer: nothing is centred)."""
     eta = np.asarray(eta, dtype=np.float64)
     every = np.ones(2 * K, dtype=bool)
     point = to_mixed(eta, every)
@@ -247,7 +247,11 @@ def centring_flags(
         w, y = w[ok], y[ok]
         q = float(w @ (y - (w @ y) / w.sum()) ** 2)
         tau2 = max(0.0, (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum()))
-        flags[block][ok] = w * tau2 > CENTRE_RATIO**2
+        # a lower bound: the estimate less two of its relative standard errors, about
+        # 1 / sqrt(2 (n - 1)) for n cohorts (none for n <= 3): few cohorts leave tau uncertain,
+        # and a centred coordinate makes a funnel where tau runs small
+        low = max(0.0, 1.0 - 2.0 / math.sqrt(2.0 * (w.size - 1)))
+        flags[block][ok] = w * tau2 * low**2 > CENTRE_RATIO**2
     return flags
 
 
