@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,24 @@ def test_centring_follows_the_data_strength():
         else:
             assert flags[:K].sum() >= K - 1, flags  # logit m_c
             assert flags.sum() >= K, flags
+
+
+def test_few_cohorts_are_not_centred_and_raise_no_warning():
+    """Three cohorts or fewer leave the spread too uncertain to centre anything (the funnel);
+    an unidentified coordinate (a one-period cohort's k) raises no numpy warning."""
+    t = cohort_counts({"2023": [100, 70, 55, 46], "2024": [100, 66]}, "Y", size=500)
+    _, wc, wa = pooled._cohort_weights(t, "cohort")
+    K, N1 = wc.shape
+    arrays = [wc.ravel(), wa.ravel(), np.array([K, N1], dtype=np.int64)]
+    x0 = np.zeros(4 + 2 * K)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        start = sampling.start_point(sampling.kernel_logp(pooled_logp, arrays), x0)
+        assert not centring_flags(arrays[0], arrays[1], K, N1, start).any()
+        big = _cohorts(20000, n_cohorts=3)
+        K, N1, arrays = _arrays(big)
+        start = sampling.start_point(sampling.kernel_logp(pooled_logp, arrays), np.zeros(10))
+        assert not centring_flags(arrays[0], arrays[1], K, N1, start).any()
 
 
 def test_start_point_matches_the_scipy_maximum():

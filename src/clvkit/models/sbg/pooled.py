@@ -102,12 +102,17 @@ def centring_flags(
         if ok.sum() < 2:
             continue
         w, y = w[ok], y[ok]
-        q = float(w @ (y - (w @ y) / w.sum()) ** 2)
-        tau2 = max(0.0, (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum()))
         # a lower bound: the estimate less two of its relative standard errors, about
         # 1 / sqrt(2 (n - 1)) for n cohorts (none for n <= 3): few cohorts leave tau uncertain,
         # and a centred coordinate makes a funnel where tau runs small
         low = max(0.0, 1.0 - 2.0 / math.sqrt(2.0 * (w.size - 1)))
+        if low == 0.0:
+            continue
+        with np.errstate(all="ignore"):
+            q = float(w @ (y - (w @ y) / w.sum()) ** 2)
+            tau2 = (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum())
+        if not (np.isfinite(tau2) and tau2 > 0):
+            continue
         flags[block][ok] = w * tau2 * low**2 > CENTRE_RATIO**2
     return flags
 
