@@ -151,12 +151,13 @@ def main() -> None:
     ok = [r for r in runs if "error" not in r]
     rows = []
     if ok:
-        med = {k: statistics.median(r[k] for r in ok) for k in ("total", "fit")}
+        med = {k: statistics.median(r[k] for r in ok) for k in ("total", "fit", "wall")}
         all_runs = ", ".join(f"{r['total']:.2f}" for r in ok)
         rows.append(
             f"| clvkit `ShiftedBetaGeoPooled` NUTS | **{med['total']:.2f} s** (fit "
             f"{med['fit']:.2f} s; median of {len(ok)}: "
-            f"{all_runs}) | max R-hat "
+            f"{all_runs}; wall with interpreter start, diagnostics and exit "
+            f"{med['wall']:.2f} s) | max R-hat "
             f"{ok[0]['max_rhat']:.3f}, min bulk ESS {ok[0]['min_ess_bulk']:.0f}, divergences "
             f"{ok[0]['divergences']} |"
         )

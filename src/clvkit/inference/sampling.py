@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy.optimize import minimize
 
 from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.inference import diagnostics as _diagnostics
@@ -37,6 +36,7 @@ __all__ = [
     "prior_arrays",
     "sample_nuts",
     "seed_int",
+    "start_point",
     "unbounded_direction",
 ]
 
@@ -135,6 +135,8 @@ def maximize(
             return np.inf, np.zeros_like(theta)
         return -value, -grad
 
+    from scipy.optimize import minimize  # here: ~0.2 s to import, which NUTS does not need
+
     res = minimize(neg, x0, jac=True, method="BFGS", options={"maxiter": 2000, "gtol": 1e-6})
     value, grad = fun_grad(res.x)
     if not np.isfinite(value) or np.max(np.abs(grad)) > 1e-3 * max(1.0, abs(value)):
@@ -145,6 +147,79 @@ def maximize(
             res.x,
         )
     return res.x, float(value), int(res.nit)
+
+
+def start_point(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x0: np.ndarray,
+    max_iter: int = 1000,
+    gtol: float = 1e-6,
+) -> np.ndarray:
+    """A start for NUTS at the maximum of ``fun_grad`` (a log posterior and its gradient on
+    the unconstrained scale), by BFGS with a backtracking line search in numpy.
+
+    The same method as :func:`maximize` (log-parameters beyond ±25 and non-finite values are
+    infeasible; it stops when the largest gradient component is below ``gtol``) without
+    importing ``scipy.optimize`` (~0.2 s of a fresh process). It also stops when a step gains
+    less than rounding. It never raises: where it stalls it returns the best point found
+    (``x0`` if none is better), which the sampler's warm-up corrects.
+
+    Examples
+    --------
+    >>> f = lambda t: (-float((t - 1.0) @ (t - 1.0)), -2.0 * (t - 1.0))
+    >>> start_point(f, np.zeros(3)).round(6).tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    def value(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if np.any(np.abs(theta) > 25.0):
+            return -np.inf, np.zeros_like(theta)
+        with np.errstate(all="ignore"):
+            v, g = fun_grad(theta)
+        g = np.asarray(g, dtype=np.float64)
+        if not (np.isfinite(v) and np.all(np.isfinite(g))):
+            return -np.inf, np.zeros_like(theta)
+        return float(v), g
+
+    x = np.array(x0, dtype=np.float64)
+    f, g = value(x)
+    if not np.isfinite(f):
+        return x
+    eye = np.eye(x.size)
+    h = eye.copy()  # inverse Hessian of -f
+    first = True
+    for _ in range(max_iter):
+        if np.max(np.abs(g)) <= gtol:
+            break
+        d = h @ g
+        slope = float(g @ d)
+        if not slope > 0:  # not an ascent direction: restart from steepest ascent
+            h, d, slope = eye.copy(), g.copy(), float(g @ g)
+        # a first trial step of at most 5 in every coordinate (a factor e^5 in a parameter)
+        step = min(1.0, 5.0 / max(float(np.max(np.abs(d))), 1e-300))
+        for _ in range(40):
+            x_new = x + step * d
+            f_new, g_new = value(x_new)
+            if f_new >= f + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            break  # no progress along d
+        if f_new - f <= 1e-13 * max(1.0, abs(f)):
+            if f_new > f:
+                x, g = x_new, g_new
+            break  # at the maximum to rounding (as scipy's "precision loss")
+        s_, y_ = x_new - x, g - g_new
+        sy = float(s_ @ y_)
+        if sy > 1e-12:
+            if first:  # scale the first inverse Hessian (Nocedal and Wright, eq. 6.20)
+                h = eye * (sy / float(y_ @ y_))
+                first = False
+            rho = 1.0 / sy
+            a = eye - rho * np.outer(s_, y_)
+            h = a @ h @ a.T + rho * np.outer(s_, s_)
+        x, f, g = x_new, f_new, g_new
+    return x
 
 
 #: :func:`unbounded_direction`: parameters moved by a factor ``FLAT_FACTOR`` along a direction

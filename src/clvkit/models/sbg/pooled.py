@@ -2,10 +2,14 @@
 
 Cohort ``c`` churns with ``theta ~ Beta(alpha_c, beta_c)``, written as its mean churn ``m_c =
 alpha_c / (alpha_c + beta_c)`` and its concentration ``k_c = alpha_c + beta_c`` (polarisation
-``1 / (k_c + 1)``), drawn from the population (non-centred):
+``1 / (k_c + 1)``), drawn from the population:
 
 - ``logit m_c = mu_m + tau_m z_m[c]``, ``log k_c = mu_k + tau_k z_k[c]``, ``z ~ Normal(0, 1)``;
 - ``mu_m ~ Normal(-1, 1.5)``, ``mu_k ~ Normal(1, 1.5)``, ``tau_m, tau_k ~ HalfNormal(1)``.
+
+The sampler sees each cohort coordinate non-centred (``z``) or centred (``logit m_c`` or
+``log k_c`` itself), whichever suits the cohort's data (:func:`centring_flags`); the posterior
+is the same.
 
 So a young cohort (a few periods, or few customers) borrows strength from the older ones, and
 ``tau`` says how much the cohorts differ. Fitted with NUTS (nutpie on a compiled kernel, the
@@ -20,109 +24,159 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
-from clvkit.inference.nutpie_native import LOGP_SIG, NativeKernel, f64, i64, status
-from clvkit.inference.sampling import kernel_logp, maximize
-from clvkit.models.sbg.likelihood import compress, is_survival_table, stats_from_survival
+from clvkit.inference.diagnostics import ess_bulk, rhat
+from clvkit.inference.sampling import kernel_logp, start_point
+from clvkit.models.sbg.likelihood import is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
+from clvkit.models.sbg.pooled_kernels import (
+    PRIOR_MU_K,
+    PRIOR_MU_M,
+    pooled_logp,
+    pooled_logp_shaped,
+)
 from clvkit.models.sbg.spec import contract_columns
 from clvkit.rng import check_random_seed
 from clvkit.units import format_time_unit
-from clvkit.utils.numba_cache import cfunc, njit
 
-__all__ = ["ShiftedBetaGeoPooled", "pooled_logp"]
+__all__ = [
+    "PRIOR_MU_K",
+    "PRIOR_MU_M",
+    "ShiftedBetaGeoPooled",
+    "centring_flags",
+    "pooled_logp",
+    "pooled_logp_shaped",
+    "to_mixed",
+    "whitening",
+]
 
-#: (mean, sd) of the Normal priors of mu_m and mu_k; tau_m, tau_k ~ HalfNormal(1).
-PRIOR_MU_M = (-1.0, 1.5)
-PRIOR_MU_K = (1.0, 1.5)
 LOW_RANK = False  # a diagonal mass matrix: 1.5x the ESS per second of low-rank here
+#: :func:`centring_flags`: a cohort coordinate is centred where its data sd < tau / CENTRE_RATIO
+#: (a margin against the funnel where tau is small: at a ratio of 2, 24 cohorts of 100
+#: subscribers had divergences).
+CENTRE_RATIO = 4.0
 
 
-@njit(nogil=True, error_model="numpy")
-def pooled_logp(eta, w_churn, w_active, dims, grad):  # pragma: no cover - compiled
-    """Log posterior of the pooled sBG at ``eta = (mu_m, log tau_m, mu_k, log tau_k, z_m[K],
-    z_k[K])``; ``grad`` receives its gradient.
+def _dims(K: int, N1: int, flags: np.ndarray) -> np.ndarray:
+    """The ``dims`` argument of :func:`pooled_logp`: ``(K, N1)`` and the modes (centring
+    flags)."""
+    return np.concatenate([[K, N1], np.asarray(flags, dtype=np.int64)]).astype(np.int64)
 
-    ``w_churn[c * N1 + n]`` / ``w_active[c * N1 + n]`` are the customers of cohort ``c``
-    churned / active after ``n`` renewals (``dims = (K, N1)``). Per cohort ``ln S(n) =
-    sum_{i<n} -log1p(alpha / (beta + i))`` and its derivatives are accumulated renewal by
-    renewal (no special functions, and no differences of log-gamma values, which cancel for
-    large parameters).
-    """
-    K = dims[0]
-    N1 = dims[1]
-    mu_m = eta[0]
-    tau_m = math.exp(eta[1])
-    mu_k = eta[2]
-    tau_k = math.exp(eta[3])
-    ll = 0.0
-    for j in range(eta.size):
-        grad[j] = 0.0
+
+def centring_flags(
+    w_churn: np.ndarray, w_active: np.ndarray, K: int, N1: int, eta: np.ndarray
+) -> np.ndarray:
+    """Which cohort coordinates to centre (``2 K`` booleans: ``logit m_c``, then ``log k_c``)
+    for the sampler, from a point ``eta`` of the non-centred parametrisation (the start).
+
+    A coordinate ``u`` is centred when the cohort's data alone pin it down to well within the
+    population spread, ``sigma_c < tau / CENTRE_RATIO`` (4): there the non-centred ``z = (u -
+    mu) / tau`` is tied to ``mu`` and ``tau`` by the data and NUTS needs long trajectories,
+    while a centred ``u`` is nearly independent of them (Betancourt and Girolami 2015); cohorts
+    with little data stay non-centred (there the funnel of a small ``tau`` is the problem).
+    ``sigma_c^2 = 1 / I_c``, ``I_c`` the curvature of the cohort's log-likelihood in ``u`` at
+    ``eta``; ``tau`` a lower bound of the DerSimonian-Laird estimate of the between-cohort
+    spread of the ``u`` at ``eta`` given those variances (0 when the cohorts do not differ
+    beyond their noise, or for three cohorts or fewer: nothing is centred)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    every = np.ones(2 * K, dtype=bool)
+    point = to_mixed(eta, every)
+    u = point[4:]
+    point[[1, 3]] = 20.0  # a flat population prior: the curvature is the data's alone
+    logp = kernel_logp(pooled_logp, [w_churn, w_active, _dims(K, N1, every)])
+    info = np.empty(2 * K)
+    h = 1e-4
+    for i in range(2 * K):
+        step = np.zeros(eta.size)
+        step[4 + i] = h
+        info[i] = -(logp(point + step)[1][4 + i] - logp(point - step)[1][4 + i]) / (2 * h)
+    flags = np.zeros(2 * K, dtype=bool)
+    for block in (slice(0, K), slice(K, 2 * K)):
+        w = info[block]
+        y = u[block]
+        ok = np.isfinite(w) & (w > 0) & np.isfinite(y)
+        if ok.sum() < 2:
+            continue
+        w, y = w[ok], y[ok]
+        # a lower bound: the estimate less two of its relative standard errors, about
+        # 1 / sqrt(2 (n - 1)) for n cohorts (none for n <= 3): few cohorts leave tau uncertain,
+        # and a centred coordinate makes a funnel where tau runs small
+        low = max(0.0, 1.0 - 2.0 / math.sqrt(2.0 * (w.size - 1)))
+        if low == 0.0:
+            continue
+        with np.errstate(all="ignore"):
+            q = float(w @ (y - (w @ y) / w.sum()) ** 2)
+            tau2 = (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum())
+        if not (np.isfinite(tau2) and tau2 > 0):
+            continue
+        flags[block][ok] = w * tau2 * low**2 > CENTRE_RATIO**2
+    return flags
+
+
+def whitening(
+    w_churn: np.ndarray,
+    w_active: np.ndarray,
+    K: int,
+    N1: int,
+    eta: np.ndarray,
+    flags: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``dims`` modes and the ``shape`` of :func:`pooled_logp_shaped` for centring
+    ``flags`` at a point ``eta`` of the non-centred parametrisation (the start): a cohort with
+    both coordinates centred is whitened (mode 2) by its likelihood's covariance there, the
+    inverse of the curvature of its log-likelihood in ``(logit m_c, log k_c)``, when that is
+    positive definite, around its coordinates at ``eta`` (so ``v = 0`` there)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    modes = np.asarray(flags, dtype=np.int64).copy()
+    shape = np.zeros(5 * K)
+    every = np.ones(2 * K, dtype=bool)
+    point = to_mixed(eta, every)
+    u = point[4:].copy()
+    point[[1, 3]] = 20.0  # a flat population prior: the curvature is the data's alone
+    logp = kernel_logp(pooled_logp, [w_churn, w_active, _dims(K, N1, every)])
+    h = 1e-4
+    cols = []
+    for block in (slice(4, 4 + K), slice(4 + K, 4 + 2 * K)):  # the cohorts are independent
+        step = np.zeros(eta.size)
+        step[block] = h
+        d = (logp(point + step)[1] - logp(point - step)[1]) / (2 * h)
+        cols.append((-d[4 : 4 + K], -d[4 + K :]))
     for c in range(K):
-        zm = eta[4 + c]
-        zk = eta[4 + K + c]
-        m = 1.0 / (1.0 + math.exp(-(mu_m + tau_m * zm)))
-        kc = math.exp(mu_k + tau_k * zk)
-        a = m * kc
-        b = (1.0 - m) * kc
-        lam = 0.0  # ln S(n) = sum_{i<n} -log1p(a / (b + i)), and its derivatives
-        da = 0.0
-        db = 0.0
-        ga = 0.0
-        gb = 0.0
-        base = c * N1
-        for n in range(N1):
-            wc = w_churn[base + n]
-            wa = w_active[base + n]
-            if wc != 0.0 or wa != 0.0:
-                s = kc + n
-                # churned: ln S(n) + ln(a / (a + b + n)); active: ln S(n)
-                ll += wc * (lam + math.log(a / s)) + wa * lam
-                ga += wc * (da + 1.0 / a - 1.0 / s) + wa * da
-                gb += wc * (db - 1.0 / s) + wa * db
-            bi = b + n
-            lam -= math.log1p(a / bi)
-            da -= 1.0 / (kc + n)
-            db += 1.0 / bi - 1.0 / (kc + n)
-        g_logit = (ga - gb) * m * (1.0 - m) * kc
-        g_logk = ga * a + gb * b
-        grad[0] += g_logit
-        grad[1] += g_logit * tau_m * zm
-        grad[4 + c] = g_logit * tau_m - zm
-        grad[2] += g_logk
-        grad[3] += g_logk * tau_k * zk
-        grad[4 + K + c] = g_logk * tau_k - zk
-        ll -= 0.5 * (zm * zm + zk * zk)
-    # hyperpriors (log tau with its Jacobian: HalfNormal(1) density times tau)
-    d0 = (mu_m - PRIOR_MU_M[0]) / PRIOR_MU_M[1]
-    d2 = (mu_k - PRIOR_MU_K[0]) / PRIOR_MU_K[1]
-    ll += -0.5 * d0 * d0 - 0.5 * d2 * d2
-    grad[0] -= d0 / PRIOR_MU_M[1]
-    grad[2] -= d2 / PRIOR_MU_K[1]
-    ll += -0.5 * tau_m * tau_m + eta[1] - 0.5 * tau_k * tau_k + eta[3]
-    grad[1] += 1.0 - tau_m * tau_m
-    grad[3] += 1.0 - tau_k * tau_k
-    return ll
+        if not (flags[c] and flags[K + c]):
+            continue
+        a11, a21 = cols[0][0][c], cols[0][1][c]
+        a12, a22 = cols[1][0][c], cols[1][1][c]
+        off = 0.5 * (a12 + a21)
+        det = a11 * a22 - off * off
+        if not (np.isfinite(det) and det > 0 and a11 > 0):
+            continue
+        cov = np.array([[a22, -off], [-off, a11]]) / det
+        chol = np.linalg.cholesky(cov)
+        modes[c] = modes[K + c] = 2
+        shape[5 * c : 5 * c + 5] = (u[c], u[K + c], chol[0, 0], chol[1, 0], chol[1, 1])
+    return modes, shape
 
 
-@cfunc(LOGP_SIG, error_model="numpy")
-def pooled_logp_c(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # pragma: no cover - compiled
-    """nutpie's C callback around :func:`pooled_logp` (3 arrays in the address table)."""
-    table = numba.carray(table_ptr, (6,))
-    eta = numba.carray(x_ptr, (dim,))
-    grad = numba.carray(grad_ptr, (dim,))
-    value = pooled_logp(eta, f64(table, 0), f64(table, 1), i64(table, 2), grad)
-    logp_ptr[0] = value
-    return status(value, grad)
+def to_mixed(eta: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """A point of the non-centred parametrisation in the mixed one of ``flags``: centred
+    coordinates ``z`` become ``u = mu + tau z``."""
+    out = np.array(eta, dtype=np.float64)
+    K = (out.size - 4) // 2
+    u_m = out[0] + math.exp(out[1]) * out[4 : 4 + K]
+    u_k = out[2] + math.exp(out[3]) * out[4 + K :]
+    f = np.asarray(flags, dtype=bool)
+    out[4 : 4 + K] = np.where(f[:K], u_m, out[4 : 4 + K])
+    out[4 + K :] = np.where(f[K:], u_k, out[4 + K :])
+    return out
 
 
-def _cohort_rows(table: pd.DataFrame, cohort_col: str) -> tuple[list, list]:
-    """Cohort labels and compressed rows per cohort, from a contract summary (grouped by
+def _cohort_weights(table: pd.DataFrame, cohort_col: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """Cohort labels and the customers of each cohort churned / active after ``n`` renewals,
+    ``(K, N1)`` each (the arrays of :func:`pooled_logp`), from a contract summary (grouped by
     ``cohort_col``) or a survival table (its rows)."""
     if not isinstance(table, pd.DataFrame):
         raise ClvkitError(
@@ -131,18 +185,28 @@ def _cohort_rows(table: pd.DataFrame, cohort_col: str) -> tuple[list, list]:
         )
     if is_survival_table(table):
         labels = list(table.index)
-        return labels, [stats_from_survival(table.iloc[[i]], "table") for i in range(len(labels))]
-    if cohort_col not in table.columns:
-        raise ClvkitError(
-            f"argument 'table' has no column {cohort_col!r}. Suggestion: build it with "
-            "clvkit.contract_summary (column 'cohort') or pass cohort_col=."
-        )
-    cols = contract_columns(table, "table")
-    codes, labels = pd.factorize(table[cohort_col], sort=True)
-    return list(labels), [
-        compress(cols["renewals"][codes == k], cols["churned"][codes == k])
-        for k in range(len(labels))
-    ]
+        rows = [stats_from_survival(table.iloc[[i]], "table") for i in range(len(labels))]
+        codes = np.concatenate([np.full(r.renewals.size, k) for k, r in enumerate(rows)])
+        renewals = np.concatenate([r.renewals for r in rows])
+        churned = np.concatenate([r.churned for r in rows])
+        weight = np.concatenate([r.weight for r in rows])
+    else:
+        if cohort_col not in table.columns:
+            raise ClvkitError(
+                f"argument 'table' has no column {cohort_col!r}. Suggestion: build it with "
+                "clvkit.contract_summary (column 'cohort') or pass cohort_col=."
+            )
+        cols = contract_columns(table, "table")
+        codes, labels = pd.factorize(table[cohort_col], sort=True)
+        labels = list(labels)
+        renewals, churned = cols["renewals"], cols["churned"]
+        weight = np.ones(renewals.size)
+    K = len(labels)
+    N1 = int(renewals.max()) + 1 if renewals.size else 1
+    cell = codes.astype(np.int64) * N1 + renewals.astype(np.int64)
+    w_churn = np.bincount(cell, weights=weight * (churned > 0), minlength=K * N1)
+    w_active = np.bincount(cell, weights=weight * (churned == 0), minlength=K * N1)
+    return labels, w_churn.reshape(K, N1), w_active.reshape(K, N1)
 
 
 class ShiftedBetaGeoPooled:
@@ -176,10 +240,11 @@ class ShiftedBetaGeoPooled:
     ) -> ShiftedBetaGeoPooled:
         """Fit by NUTS to a contract summary (cohorts from ``cohort_col``) or a survival table
         (one cohort per row). Returns ``self``."""
-        from clvkit.inference.nutpie_native import sample_native
+        from clvkit.inference.nutpie_native import NativeKernel, sample_native
+        from clvkit.models.sbg.pooled_native import pooled_logp_c  # numba's machinery: here
 
         unit = table.attrs.get("time_unit") if isinstance(table, pd.DataFrame) else None
-        labels, rows = _cohort_rows(table, cohort_col)
+        labels, w_churn, w_active = _cohort_weights(table, cohort_col)
         if not unit:
             raise ClvkitError(
                 "argument 'table' has no attrs['time_unit'] (the billing period). Suggestion: "
@@ -190,29 +255,26 @@ class ShiftedBetaGeoPooled:
                 f"argument 'table' holds {len(labels)} cohort. Suggestion: pooling needs two "
                 "or more cohorts; fit ShiftedBetaGeo to one."
             )
-        K = len(labels)
-        N1 = int(max(r.renewals.max() for r in rows)) + 1
-        w_churn = np.zeros((K, N1))
-        w_active = np.zeros((K, N1))
-        for k, r in enumerate(rows):
-            idx = r.renewals.astype(np.int64)
-            np.add.at(w_churn[k], idx[r.churned > 0], r.weight[r.churned > 0])
-            np.add.at(w_active[k], idx[r.churned == 0], r.weight[r.churned == 0])
+        K, N1 = w_churn.shape
         arrays = [w_churn.ravel(), w_active.ravel(), np.array([K, N1], dtype=np.int64)]
         if not (w_churn > 0).any():
             raise ClvkitError(
                 "argument 'table' has no churned customer. Suggestion: observe the cohorts longer."
             )
         seed = check_random_seed(random_seed)
-        kernel = NativeKernel(pooled_logp, pooled_logp_c, arrays)
         logp = kernel_logp(pooled_logp, arrays)
         x0 = np.zeros(4 + 2 * K)
         x0[0], x0[2] = PRIOR_MU_M[0], PRIOR_MU_K[0]
-        try:
-            start = maximize(logp, x0, "pooled sBG start")[0]
-        except ClvkitError:
-            start = x0
+        start = start_point(logp, x0)
+        flags = centring_flags(arrays[0], arrays[1], K, N1, start)
+        modes, shape = whitening(arrays[0], arrays[1], K, N1, start, flags)
+        white = modes[:K] == 2
+        start = to_mixed(start, flags)
+        start[4:][modes == 2] = 0.0  # whitened: v = 0 at the start
         start[[1, 3]] = np.maximum(start[[1, 3]], -3.0)  # not at the funnel's neck
+        kernel = NativeKernel(
+            pooled_logp_shaped, pooled_logp_c, [*arrays[:2], _dims(K, N1, modes), shape]
+        )
         names = (
             "mu_m", "log_tau_m", "mu_k", "log_tau_k",
             *(f"z_m{k}" for k in range(K)), *(f"z_k{k}" for k in range(K)),
@@ -233,8 +295,15 @@ class ShiftedBetaGeoPooled:
         zk = np.stack([post[f"z_k{k}"].to_numpy() for k in range(K)], axis=-1)
         mu_m, mu_k = post["mu_m"].to_numpy(), post["mu_k"].to_numpy()
         tau_m, tau_k = np.exp(post["log_tau_m"].to_numpy()), np.exp(post["log_tau_k"].to_numpy())
-        m = 1.0 / (1.0 + np.exp(-(mu_m[..., None] + tau_m[..., None] * zm)))
-        kc = np.exp(mu_k[..., None] + tau_k[..., None] * zk)
+        # u = logit m_c, log k_c: the coordinate itself where centred, s + L v where whitened,
+        # mu + tau z elsewhere
+        um = np.where(flags[:K], zm, mu_m[..., None] + tau_m[..., None] * zm)
+        uk = np.where(flags[K:], zk, mu_k[..., None] + tau_k[..., None] * zk)
+        sh = shape.reshape(K, 5)
+        um = np.where(white, sh[:, 0] + sh[:, 2] * zm, um)
+        uk = np.where(white, sh[:, 1] + sh[:, 3] * zm + sh[:, 4] * zk, uk)
+        m = 1.0 / (1.0 + np.exp(-um))
+        kc = np.exp(uk)
         dims = ("chain", "draw", "cohort")
         self.posterior_ = xr.Dataset(
             {
@@ -295,16 +364,20 @@ class ShiftedBetaGeoPooled:
 
     def diagnostics(self) -> dict[str, float]:
         """R-hat and bulk ESS of the population parameters and the cohorts' ``alpha``,
-        ``beta`` (worst over them), and the number of divergences."""
-        import arviz as az
-
+        ``beta`` (worst over them), and the number of divergences (ArviZ's definitions, by
+        :mod:`clvkit.inference.diagnostics`: no ArviZ import)."""
         self._check()
-        rhat = az.rhat(self.posterior_)
-        ess = az.ess(self.posterior_)
+        rhats, ess = [], []
+        for v in self.posterior_.data_vars:
+            x = self.posterior_[v].transpose("chain", "draw", ...).to_numpy()
+            x = x.reshape(x.shape[0], x.shape[1], -1)
+            for j in range(x.shape[2]):
+                rhats.append(rhat(x[:, :, j]))
+                ess.append(ess_bulk(x[:, :, j]))
         div = self.sample_stats_.get("diverging")
         return {
-            "max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
-            "min_ess_bulk": float(min(float(ess[v].min()) for v in ess.data_vars)),
+            "max_rhat": float(np.nanmax(rhats)),
+            "min_ess_bulk": float(np.nanmin(ess)),
             "divergences": int(div.sum()) if div is not None else 0,
         }
 
