@@ -284,21 +284,3 @@ def test_kernels_load_from_the_cache_in_a_second_process():
     assert not [ln for ln in err.splitlines() if "[cache] data saved" in ln]
     for kernel in ("bgbb_logp_c", "pooled_logp_c", "_expand_c"):
         assert any(kernel in ln for ln in loaded), kernel
-
-
-def test_exit_collections_skip_the_objects_alive_at_exit():
-    """After a native NUTS fit, the objects alive at exit are frozen before the interpreter's
-    final garbage collections (an exit handler registered earlier runs after clvkit's and sees
-    them frozen); nothing is frozen before exit."""
-    out = _fresh(
-        """
-        import atexit, gc
-        atexit.register(lambda: print("frozen at exit", gc.get_freeze_count() > 100_000))
-        from clvkit import BetaGeoBetaBinom
-        from clvkit.datasets import donations_summary
-        BetaGeoBetaBinom().fit(donations_summary(), draws=50, tune=50, random_seed=1,
-                               progressbar=False)
-        print("frozen before exit", gc.get_freeze_count())
-        """
-    ).stdout.splitlines()
-    assert out[-2:] == ["frozen before exit 0", "frozen at exit True"]

@@ -14,20 +14,10 @@ nutpie's own Python package imports ArviZ at import time (about 2.5 s); only its
 extension ``nutpie._lib`` is needed here, so it is loaded by itself when nutpie has not been
 imported yet. This relies on nutpie's ``_lib`` API (``LogpFunc``, ``ExpandFunc``,
 ``PyMcModel``, ``PySampler.from_pymc``), pinned in pyproject.toml and exercised by the tests.
-
-A process that has loaded this module has numba's compiler machinery in memory besides pandas,
-xarray and scipy: some 175,000 objects, which the interpreter's garbage collections at exit
-walk several times (0.3-0.4 s, a fifth of a short script's wall time). So at exit, after the
-other exit handlers registered later have run, the objects still alive are frozen
-(:func:`gc.freeze`) and those collections skip them; the memory goes back to the system with
-the process. Only finalizers of objects in reference cycles still alive at exit are skipped,
-which Python does not promise to run anyway.
 """
 
 from __future__ import annotations
 
-import atexit
-import gc
 import importlib.machinery
 import importlib.util
 import os
@@ -67,14 +57,6 @@ class NativeKernel:
 
 
 _LIB: Any = None
-
-
-def _skip_exit_collections() -> None:
-    """Exempt the objects alive at exit from the interpreter's final garbage collections."""
-    gc.freeze()
-
-
-atexit.register(_skip_exit_collections)
 
 
 def nutpie_lib() -> Any:
