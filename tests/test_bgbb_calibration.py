@@ -100,21 +100,25 @@ def test_value_and_equity_with_gamma_gamma():
 
 
 @pytest.mark.filterwarnings("ignore::clvkit.ClvkitWarning")
-def test_backtest_refuses_with_a_clear_error():
-    """The backtest splits a log into a continuous-time RFM table, which BG/BB does not read
-    (yet): by name or fitted, a ClvkitError naming the missing column, not a KeyError."""
+def test_backtest_splits_on_the_opportunity_grid():
+    """The backtest builds the table BG/BB reads (ModelSpec.data = "opportunities") from the
+    log: by name it is fitted on the opportunity table; a fitted model in another unit is
+    refused by name (tests/test_bgbb_layers.py checks the numbers)."""
     log = pd.DataFrame(
         {"customer_id": [1, 1, 2, 2, 3], "date": pd.to_datetime(
             ["2020-01-05", "2021-01-07", "2020-02-01", "2022-03-01", "2021-06-01"])}
     )  # fmt: skip
     kw = {"calibration_end": "2021-12-31", "observation_end": "2022-12-31", "time_unit": "Y"}
-    with pytest.raises(
-        clvkit.ClvkitError, match=r"'bgbb' \(BG/BB\) reads clvkit.opportunity_summary"
-    ):
-        clvkit.backtest(log, transactions_model="bgbb", **kw)
+    res = clvkit.backtest(log, transactions_model="bgbb", fit_kwargs={"method": "map"},
+                          n_samples=50, random_seed=0, **kw)  # fmt: skip
+    assert res.rfm[["frequency", "recency", "n", "frequency_holdout", "n_holdout"]].to_dict(
+        "list"
+    ) == {"frequency": [1, 0, 0], "recency": [1, 0, 0], "n": [1, 1, 0],
+          "frequency_holdout": [0, 1, 0], "n_holdout": [1, 1, 1]}  # fmt: skip
+    assert int(res.customers["actual"].sum()) == 1
     fitted = clvkit.BetaGeoBetaBinom().fit(clvkit.datasets.donations_summary(), method="mle")
-    with pytest.raises(clvkit.ClvkitError, match=r"lacks column\(s\) \['n'\]"):
-        clvkit.backtest(log, transactions_model=fitted, **kw)
+    with pytest.raises(clvkit.ClvkitError, match=r"fitted with time unit 'Y'.*uses 'Q'"):
+        clvkit.backtest(log, transactions_model=fitted, **{**kw, "time_unit": "Q"})
 
 
 def test_holdout_prediction_from_a_log():

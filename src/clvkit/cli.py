@@ -716,6 +716,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         args.models = ",".join(names("purchase", "rfm"))
     wanted = _compare_names(args.models, "--models")  # unknown names fail before any work
+    args.data = "rfm"  # the models compared read the continuous-time RFM table
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)
     fitted = {n: _fit(n, "purchase", split.rfm, args, con, "") for n in wanted}
