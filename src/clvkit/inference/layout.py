@@ -236,4 +236,11 @@ class Layout:
                 )
             data[n] = (("chain", "draw", param_dim(n)), x[None, :, :])
             coords[param_dim(n)] = list(cs)
+        counts = {n: v[1].shape[1] for n, v in data.items()}
+        if len(set(counts.values())) > 1:
+            raise ClvkitError(
+                f"argument {argument!r} has different numbers of draws per parameter "
+                f"{counts}. Suggestion: give every parameter the same number of draws S (a "
+                "vector parameter as an (S, k) array)."
+            )
         return xr.Dataset(data, coords=coords)
