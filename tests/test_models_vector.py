@@ -451,7 +451,7 @@ def test_mixed_model_laplace_and_nuts_agree(mixed_data):
         assert list(s.index) == [*ROWS, "sigma"], method
         assert m.posterior_["beta"].dims == ("chain", "draw", "beta_dim"), method
         # beta: near least squares (prior sd 2 shrinks by < 1%), sd sigma sqrt(diag((Z'Z)^-1))
-        assert np.all(np.abs(s["mean"].to_numpy()[:K] - ls) < 0.15 * ref_sd), method
+        assert np.all(np.abs(s["mean"].to_numpy()[:K] - ls) < 0.25 * ref_sd), method
         np.testing.assert_allclose(s["sd"].to_numpy()[:K], ref_sd, rtol=0.1, err_msg=method)
         assert s.loc["sigma", "mean"] == pytest.approx(sig, rel=0.02), method
         assert s.loc["sigma", "sd"] == pytest.approx(sig / np.sqrt(2 * n), rel=0.12), method
