@@ -545,7 +545,7 @@ class ModelBase:
                 f"Suggestion: use {registry.get(spec.model_name).__name__}.from_posterior."
             )
         layout = Layout.of(cls.spec)
-        if layout.has_vectors and isinstance(posterior, Mapping):  # (S, k) draws of a vector
+        if layout.has_vectors and isinstance(posterior, dict):  # (S, k) draws of a vector
             posterior = layout.draws(posterior, "posterior")
         # validated against this class's spec (it need not be registered)
         holder = SimpleNamespace(spec=cls.spec, posterior_=posterior)

@@ -226,11 +226,12 @@ class Layout:
                     )
                 data[n] = (("chain", "draw"), np.atleast_1d(x)[None, :])
                 continue
+            shape = x.shape
             if x.ndim == 1:
                 x = x[None, :]
             if x.ndim != 2 or x.shape[1] != k:
                 raise ClvkitError(
-                    f"argument {n!r} has shape {x.shape}, but {n!r} is a vector of {k} "
+                    f"argument {n!r} has shape {shape}, but {n!r} is a vector of {k} "
                     f"elements ({list(cs)}). Suggestion: {k} numbers, or an (S, {k}) array of "
                     "S draws."
                 )
