@@ -339,15 +339,10 @@ def test_nuts_native_matches_the_exact_posterior(data):
 
 
 @pytest.mark.slow
-def test_nuts_through_pymc_matches_the_exact_posterior(data):
+@pytest.mark.parametrize("sampler", ["nutpie-pytensor", "pymc"])
+def test_nuts_through_pymc_matches_the_exact_posterior(data, sampler):
     m = VecToy().fit(
-        data,
-        chains=2,
-        draws=1000,
-        tune=500,
-        random_seed=8,
-        progressbar=False,
-        sampler="nutpie-pytensor",
+        data, chains=2, draws=1000, tune=500, random_seed=8, progressbar=False, sampler=sampler
     )
     assert m.posterior_["beta"].dims == ("chain", "draw", "beta_dim")
     assert list(m.posterior_["beta_dim"].values) == list(COORDS)
