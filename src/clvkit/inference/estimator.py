@@ -13,6 +13,10 @@ Nothing here is specific to a model. An estimator class sets ``spec`` (a
 - ``_observed_data(stats)`` / ``_stats_from_observed(ds)``: the statistics to and from the
   saved ``observed_data`` group.
 
+``theta`` is the flat unconstrained vector: the parameters in ``spec.param_names`` order, a
+vector parameter (``spec.param_sizes``) taking as many consecutive entries as it has elements
+(:class:`clvkit.inference.layout.Layout`); without vector parameters, one entry each.
+
 Optional capabilities: ``_native_kernel`` (a compiled log posterior: nutpie's native NUTS, the
 default ``sampler="nutpie"``) and ``_pymc_model`` (a PyMC graph: ``sampler="pymc"`` and
 ``"nutpie-pytensor"``). Without either, ``method="nuts"`` is refused with a suggestion;
@@ -38,6 +42,7 @@ from clvkit.errors import ClvkitError, ConvergenceWarning, NotFittedError
 from clvkit.inference import diagnostics as _diagnostics
 from clvkit.inference import sampling as _sampling
 from clvkit.inference import transforms as _transforms
+from clvkit.inference.layout import Layout
 from clvkit.models.contract import ModelSpec
 from clvkit.models.inputs import check_time_unit
 from clvkit.rng import check_random_seed
@@ -189,11 +194,15 @@ def prior_logp_grad(theta: float, spec: Mapping[str, Any]) -> tuple[float, float
     raise ClvkitError(f"unknown prior family {d!r}")  # pragma: no cover - validated earlier
 
 
-def pymc_prior(name: str, spec: Mapping[str, Any]) -> Any:
-    """Create the PyMC random variable for a validated prior (inside a model context)."""
+def pymc_prior(name: str, spec: Mapping[str, Any], dims: str | None = None) -> Any:
+    """Create the PyMC random variable for a validated prior (inside a model context); a
+    vector parameter passes ``dims=clvkit.inference.layout.param_dim(name)`` (its elements
+    share the prior; the model's coords from ``Layout.pymc_coords()``)."""
     import pymc as pm
 
     params = {k: v for k, v in spec.items() if k != "dist"}
+    if dims is not None:
+        params["dims"] = dims
     return getattr(pm, spec["dist"])(name, **params)
 
 
@@ -250,7 +259,13 @@ class ModelBase:
         return cls.spec
 
     def _supports(self) -> tuple[str, ...]:
+        """The support of each parameter (of each element: ``self._layout().flat_supports``)."""
         return tuple(self.spec.support(n) for n in self.spec.param_names)
+
+    def _layout(self) -> Layout:
+        """Where each parameter sits in the flat unconstrained vector (vector parameters take
+        ``spec.param_sizes[name]`` entries)."""
+        return Layout.of(self.spec)
 
     def _resolve_priors(self) -> dict[str, dict[str, Any]]:
         names = self.spec.param_names
@@ -344,10 +359,12 @@ class ModelBase:
         stats, time_unit = self._prepare(rfm)
         names = self.spec.param_names
         supports = self._supports()
+        layout = self._layout()
+        flat_supports = layout.flat_supports  # one per entry of the flat vector
         model_name = self.spec.model_name
         kernel = None
         if method in ("nuts", "laplace"):
-            codes, pars = _sampling.prior_arrays(names, priors, supports)
+            codes, pars = _sampling.prior_arrays(names, priors, supports, layout.sizes)
             kernel = self._native_kernel(stats, codes, pars)
         pymc_model = None
         if method == "nuts" and (sampler != "nutpie" or kernel is None):
@@ -366,8 +383,8 @@ class ModelBase:
 
             posterior, sample_stats = sample_native(
                 kernel,
-                names,
-                supports,
+                layout.keys,
+                flat_supports,
                 start,
                 chains=int(chains),
                 draws=int(draws),
@@ -375,6 +392,7 @@ class ModelBase:
                 random_seed=random_seed,
                 progressbar=progressbar,
             )
+            posterior = layout.pack(posterior)
         elif method == "laplace":
             if kernel is not None:
                 logp = _sampling.kernel_logp(kernel.logp, kernel.arrays)
@@ -382,14 +400,15 @@ class ModelBase:
                 logp = self._objective(stats, priors, jacobian=True)
             posterior, sample_stats = _sampling.laplace_posterior(
                 logp,
-                names,
+                layout.keys,
                 self._x0(stats),
                 chains=int(chains),
                 draws=int(draws),
                 random_seed=random_seed,
                 what=model_name,
-                supports=supports,
+                supports=flat_supports,
             )
+            posterior = layout.pack(posterior)
         elif method == "nuts":
             posterior, sample_stats = _sampling.sample_nuts(
                 pymc_model,
@@ -401,6 +420,7 @@ class ModelBase:
                 random_seed=random_seed,
                 progressbar=progressbar,
             )
+            posterior = layout.normalize(posterior)
         else:
             objective = self._objective(stats, priors if method == "map" else None)
             try:
@@ -411,11 +431,14 @@ class ModelBase:
                 self._check_bounded(objective, exc.theta, method, stats)
                 raise
             self._check_bounded(objective, theta, method, stats)
-            values = _transforms.to_natural(theta, supports)
-            posterior = xr.Dataset(
-                {n: (("chain", "draw"), [[v]]) for n, v in zip(names, values, strict=True)},
-                coords={"chain": [0], "draw": [0]},
-            )
+            values = _transforms.to_natural(theta, flat_supports)
+            if layout.has_vectors:
+                posterior = layout.dataset(values[None, None, :])
+            else:
+                posterior = xr.Dataset(
+                    {n: (("chain", "draw"), [[v]]) for n, v in zip(names, values, strict=True)},
+                    coords={"chain": [0], "draw": [0]},
+                )
             sample_stats = xr.Dataset(
                 {
                     "lp": (("chain", "draw"), [[value]]),
@@ -450,8 +473,10 @@ class ModelBase:
         value and backtests, e.g. ``BetaGeo.from_params(r=0.24, alpha=4.4, a=0.79, b=2.43,
         time_unit="W")``.
 
-        Each parameter is a number (one draw) or a 1-D array of draws (one chain); all of
-        ``spec.param_names`` are required and each must lie in its support. ``method_`` is
+        Each parameter is a number (one draw) or a 1-D array of draws (one chain); a vector
+        parameter (``spec.param_sizes``) is a list or 1-D array of its ``k`` elements (one
+        draw) or an ``(S, k)`` array of draws. All of ``spec.param_names`` are required and
+        each must lie in its support. ``method_`` is
         ``"given"``; there are no training data, so :meth:`save`, :attr:`log_likelihood_`
         and :meth:`diagnostics` refuse (:meth:`log_likelihood` of a table works).
 
@@ -470,6 +495,9 @@ class ModelBase:
                 f"{cls.__name__}.from_params got unknown parameters {unknown} and lacks "
                 f"{missing}. Suggestion: pass exactly {list(names)} as keyword arguments."
             )
+        layout = Layout.of(cls.spec)
+        if layout.has_vectors:
+            return cls.from_posterior(layout.draws(params), time_unit=time_unit)
         values = {}
         for n in names:
             try:
@@ -516,6 +544,9 @@ class ModelBase:
                 f"argument 'posterior' holds a {spec.label} posterior, not {cls.spec.label}. "
                 f"Suggestion: use {registry.get(spec.model_name).__name__}.from_posterior."
             )
+        layout = Layout.of(cls.spec)
+        if layout.has_vectors and isinstance(posterior, dict):  # (S, k) draws of a vector
+            posterior = layout.draws(posterior, "posterior")
         # validated against this class's spec (it need not be registered)
         holder = SimpleNamespace(spec=cls.spec, posterior_=posterior)
         _, post = registry.resolve(holder, cls.spec.kind, "posterior")
@@ -534,7 +565,7 @@ class ModelBase:
                     f"argument 'time_unit' is {unit!r} but the posterior is in {given!r}. "
                     "Suggestion: leave time_unit out, or convert the parameters first."
                 )
-        ds = post[names].transpose("chain", "draw", ...).copy()
+        ds = layout.normalize(post[names], "posterior").transpose("chain", "draw", ...).copy()
         ds = ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(ds.sizes["draw"]))
         attrs = {
             "time_unit": unit or "",
@@ -590,8 +621,9 @@ class ModelBase:
         d = _sampling.unbounded_direction(objective, theta)
         if d is None:
             return
-        names = self.spec.param_names
-        supports = self._supports()
+        layout = self._layout()
+        names = layout.labels  # one per entry of the flat vector
+        supports = layout.flat_supports
         ends = {
             "positive": ("infinity", "0"),
             "real": ("+infinity", "-infinity"),
@@ -630,8 +662,9 @@ class ModelBase:
         """``theta -> (value, gradient)`` on the unconstrained scale: the log-likelihood, plus
         the log priors (MAP: in the natural parameterisation) when ``priors`` are given, plus
         the log Jacobian of the transforms when ``jacobian`` (the density NUTS samples)."""
-        names = self.spec.param_names
-        supports = self._supports()
+        layout = self._layout()
+        names = layout.owners  # the parameter of each entry: a vector's prior for each element
+        supports = layout.flat_supports
 
         def fun_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             with np.errstate(all="ignore"):
@@ -722,9 +755,12 @@ class ModelBase:
         """Log-likelihood of the fitted data at the point estimate (posterior mean for NUTS)."""
         self._check_data("log_likelihood_")
         post = self.posterior_
-        names = self.spec.param_names
-        means = np.array([float(post[n].mean()) for n in names])
-        theta = _transforms.to_unconstrained(means, self._supports())
+        layout = self._layout()
+        if layout.has_vectors:  # each element's mean
+            means = layout.flat(post).mean(axis=(0, 1))
+        else:
+            means = np.array([float(post[n].mean()) for n in self.spec.param_names])
+        theta = _transforms.to_unconstrained(means, layout.flat_supports)
         return self._loglik_grad(theta, self.stats_)[0]
 
     # ---- diagnostics and summary --------------------------------------------------------------
@@ -741,7 +777,7 @@ class ModelBase:
             )
         return _sampling.check_convergence(
             self._groups["posterior"], self._groups.get("sample_stats"), self.spec.param_names
-        )
+        )  # each element of a vector parameter counts on its own
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Posterior summary: mean, sd, central ``prob`` interval, R-hat, bulk and tail ESS.
@@ -760,21 +796,27 @@ class ModelBase:
         Returns
         -------
         pandas.DataFrame
-            One row per parameter.
+            One row per parameter; a vector parameter (``spec.param_sizes``) has one row per
+            element, indexed ``"name[element]"`` (e.g. ``"coef_alpha[channel[B]]"``).
         """
         self._check_fitted()
         if not (isinstance(prob, (int, float)) and 0 < prob < 1):
             raise ClvkitError(f"argument 'prob' is {prob!r}. Suggestion: a number in (0, 1).")
-        names = self.spec.param_names
-        supports = self._supports()
+        layout = self._layout()
+        names = layout.labels  # a vector parameter: one row per element, "name[element]"
+        supports = layout.flat_supports
         post = self.posterior_
+        flat = layout.flat(post) if layout.has_vectors else None
         lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
         lo_name, hi_name = f"{100 * lo_q:g}%", f"{100 * hi_q:g}%"
         rows = {}
         if self.method_ in ("nuts", "laplace", "given"):
             sampled = self.method_ != "given"
-            for n in names:
-                draws = post[n].transpose("chain", "draw").to_numpy()
+            for i, n in enumerate(names):
+                if flat is None:
+                    draws = post[n].transpose("chain", "draw").to_numpy()
+                else:
+                    draws = np.ascontiguousarray(flat[:, :, i])
                 v = draws.ravel()
                 rows[n] = {
                     "mean": v.mean(),
@@ -786,7 +828,10 @@ class ModelBase:
                     "ess_tail": _diagnostics.ess_tail(draws) if sampled else np.nan,
                 }
         else:
-            est_all = np.array([float(post[n].values.ravel()[0]) for n in names])
+            if flat is None:
+                est_all = np.array([float(post[n].values.ravel()[0]) for n in names])
+            else:
+                est_all = flat[0, 0].copy()
             theta = _transforms.to_unconstrained(est_all, supports)
             sd_theta = self._point_sd_log(theta)
             z = float(ndtri(hi_q))
@@ -817,7 +862,7 @@ class ModelBase:
         strict maximum, as for a boundary fit saved before ``fit`` refused them), every
         standard error is ``inf`` and a ``ConvergenceWarning`` says which parameters are not
         bounded."""
-        names = self.spec.param_names
+        names = self._layout().labels
         priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
         objective = self._objective(self.stats_, priors)
         with np.errstate(all="ignore"):

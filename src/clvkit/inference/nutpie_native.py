@@ -235,7 +235,9 @@ def sample_native(
 
     The sampler runs on the unconstrained parameters (``supports``: log scale for positive
     ones, see :mod:`clvkit.inference.transforms`); draws are stored on the parameter scale, dims
-    ``(chain, draw)``. Chains start at ``start`` (the MAP, unconstrained) jittered uniformly by ±1,
+    ``(chain, draw)``, one variable per entry of ``names`` (a model with vector parameters
+    passes :attr:`clvkit.inference.layout.Layout.keys`, one per element, and packs them back
+    with :meth:`~clvkit.inference.layout.Layout.pack`). Chains start at ``start`` (the MAP, unconstrained) jittered uniformly by ±1,
     as PyMC's ``jitter+adapt_diag`` does. ``low_rank`` adapts nutpie's low-rank modified mass
     matrix, which captures the strong posterior correlations (e.g. Gamma-Gamma ``p``, ``q``,
     ``v``): on CDNOW it cuts leapfrog steps per draw from ~24 to ~3 and multiplies the ESS

@@ -301,10 +301,19 @@ def check_convergence(
 ) -> dict[str, Any]:
     """R-hat, bulk/tail ESS and divergences of a NUTS posterior, with a pass/fail verdict.
 
-    Thresholds: R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no divergences.
+    Thresholds: R-hat <= 1.01, bulk and tail ESS >= 100 per chain, no divergences. Each
+    element of a vector parameter (dims ``(chain, draw, <name>_dim)``) counts on its own.
     """
     n_chains = posterior.sizes["chain"]
-    draws = {n: posterior[n].transpose("chain", "draw").to_numpy() for n in names}
+    draws = {}
+    for n in names:
+        v = posterior[n].transpose("chain", "draw", ...).to_numpy()
+        if v.ndim == 2:
+            draws[n] = v
+        else:
+            v = v.reshape(v.shape[0], v.shape[1], -1)
+            for j in range(v.shape[2]):
+                draws[(n, j)] = np.ascontiguousarray(v[:, :, j])
     div = sample_stats.get("diverging") if sample_stats is not None else None
     n_div = int(div.sum()) if div is not None else 0
     out = {
@@ -443,16 +452,36 @@ def nb_prior(eta, codes, pars, grad):  # pragma: no cover - compiled
 
 
 def prior_arrays(
-    names: tuple[str, ...], priors: dict[str, dict[str, Any]], supports: tuple[str, ...]
+    names: tuple[str, ...],
+    priors: dict[str, dict[str, Any]],
+    supports: tuple[str, ...],
+    sizes: tuple[int, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Encode validated priors as the ``(codes, pars)`` arrays of :func:`nb_prior`."""
-    codes = np.empty(len(names), dtype=np.int64)
-    pars = np.ones(2 * len(names))
-    for i, n in enumerate(names):
+    """Encode validated priors as the ``(codes, pars)`` arrays of :func:`nb_prior`: one entry
+    per entry of the flat unconstrained vector (``sizes[i]`` for a vector parameter, whose
+    elements share its prior and support; default 1 each).
+
+    Examples
+    --------
+    >>> normal = {"dist": "Normal", "mu": 0.0, "sigma": 2.0}
+    >>> gamma = {"dist": "Gamma", "alpha": 2.0, "beta": 1.0}
+    >>> codes, pars = prior_arrays(("s", "b"), {"s": gamma, "b": normal}, ("positive", "real"),
+    ...                            (1, 2))
+    >>> codes.tolist(), pars.tolist()
+    ([1, 13, 13], [2.0, 1.0, 0.0, 2.0, 0.0, 2.0])
+    """
+    sizes = tuple(sizes) if sizes is not None else (1,) * len(names)
+    dim = int(sum(sizes))
+    codes = np.empty(dim, dtype=np.int64)
+    pars = np.ones(2 * dim)
+    i = 0
+    for n, support, k in zip(names, supports, sizes, strict=True):
         spec = priors[n]
-        codes[i] = PRIOR_CODES[spec["dist"]] + 8 * _transforms.CODES[supports[i]]
-        vals = [v for k, v in spec.items() if k != "dist"]
-        pars[2 * i : 2 * i + len(vals)] = vals
+        vals = [v for key, v in spec.items() if key != "dist"]
+        for _ in range(k):
+            codes[i] = PRIOR_CODES[spec["dist"]] + 8 * _transforms.CODES[support]
+            pars[2 * i : 2 * i + len(vals)] = vals
+            i += 1
     return codes, pars
 
 

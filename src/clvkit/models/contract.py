@@ -192,7 +192,18 @@ class ModelSpec(ABC):
     #: Population parameters, in the order the samplers use.
     param_names: ClassVar[tuple[str, ...]]
     #: Support of each parameter (see :data:`SUPPORTS`); missing names are ``"positive"``.
+    #: A vector parameter's support applies to every element.
     param_support: ClassVar[dict[str, str]] = {}
+    #: Vector parameters and their lengths, e.g. ``{"coef_alpha": 3}`` for the coefficients of
+    #: three covariate columns; missing names are scalars (one value per draw). A name listed
+    #: here is a vector even of length 1. Draws of a vector parameter are ``(S, k)`` arrays in
+    #: ``params``; in a posterior it is one variable with dims ``(chain, draw, <name>_dim)``;
+    #: one prior applies to all its elements. A class attribute, or an instance one when the
+    #: length depends on the data (a covariate design).
+    param_sizes: ClassVar[dict[str, int]] = {}
+    #: Names of a vector parameter's elements (the coordinates of its ``<name>_dim``, e.g.
+    #: :attr:`clvkit.data.Covariates.names`); by default ``"0"`` .. ``"k-1"``.
+    param_coords: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: Columns of the customer table it reads.
     columns: ClassVar[tuple[str, ...]]
     #: Whether the model involves time (spend models usually do not).
@@ -204,6 +215,18 @@ class ModelSpec(ABC):
     def support(self, name: str) -> str:
         """The support of parameter ``name``."""
         return self.param_support.get(name, "positive")
+
+    def param_size(self, name: str) -> int:
+        """The length of parameter ``name``: 1 for a scalar, ``param_sizes[name]`` for a vector."""
+        return int(self.param_sizes.get(name, 1))
+
+    def element_names(self, name: str) -> tuple[str, ...]:
+        """Names of the elements of vector parameter ``name`` (``param_coords`` or
+        ``"0"`` .. ``"k-1"``); ``()`` for a scalar."""
+        if name not in self.param_sizes:
+            return ()
+        default = tuple(str(i) for i in range(self.param_size(name)))
+        return tuple(str(x) for x in self.param_coords.get(name, default))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {self.label}>"
