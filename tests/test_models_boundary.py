@@ -92,6 +92,7 @@ def test_interior_mle_is_unchanged():
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000))
 @example(1064)  # MAP refused: log(alpha) keeps rising past -14 under the default LogNormal(0, 5)
+@example(2153)  # Gamma-Gamma MLE from 2 repeat customers: a flat ridge, refused as not unique
 def test_point_fits_on_tiny_logs_never_break_summary(seed):
     rfm = tiny_rfm(seed)
     for model in (BetaGeo, GammaGamma):
@@ -105,7 +106,7 @@ def test_point_fits_on_tiny_logs_never_break_summary(seed):
                 # mle: no interior maximum; map: only a mode set by the prior's far tail
                 # (refused with the parameters named), or data the model cannot learn from
                 assert (
-                    method == "mle"
+                    method == "mle"  # no interior maximum, or not a unique one
                     or "posterior mode (MAP) does not exist with these priors" in str(exc)
                     or "no customer with frequency" in str(exc)
                     or ("for all" in str(exc) or "one repeat customer" in str(exc))
@@ -190,3 +191,20 @@ def test_gg_with_spend_rounded_to_equal_means_is_constant():
     rfm = pd.DataFrame({"frequency": [3, 1, 2], "monetary_value": m})
     with pytest.raises(ClvkitError, match="spend has no variation"):
         GammaGamma().fit(rfm, method="mle")
+
+
+def test_mle_on_a_flat_ridge_is_refused_as_not_unique():
+    """Three Gamma-Gamma parameters from two repeat customers: the optimizer stops on a ridge
+    (interior, not a boundary), whose points all fit as well; the fit says so instead of
+    returning an arbitrary point whose summary then warns."""
+    rfm = pd.DataFrame(
+        {"frequency": [2, 2], "recency": [14.857143, 4.714286], "T": [14.857143, 14.0],
+         "monetary_value": [14.575, 11.8]}
+    )  # fmt: skip
+    rfm.attrs["time_unit"] = "W"
+    with pytest.raises(ClvkitError, match=r"estimate is not unique .*2 customers.*flat along"):
+        GammaGamma().fit(rfm, method="mle")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        s = GammaGamma().fit(rfm, method="map").summary()  # the priors make the mode unique
+    assert np.isfinite(s[["sd", "5%", "95%"]].to_numpy()).all()

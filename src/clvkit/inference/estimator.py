@@ -431,6 +431,7 @@ class ModelBase:
                 self._check_bounded(objective, exc.theta, method, stats)
                 raise
             self._check_bounded(objective, theta, method, stats)
+            self._check_strict(objective, theta, method, stats)
             values = _transforms.to_natural(theta, flat_supports)
             if layout.has_vectors:
                 posterior = layout.dataset(values[None, None, :])
@@ -855,6 +856,42 @@ class ModelBase:
                     }
         return pd.DataFrame.from_dict(rows, orient="index")
 
+    def _information(self, objective: Any, theta: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """The Cholesky factor of the observed information (the negative Hessian of the
+        objective) at ``theta``, or ``None`` where it is not positive definite, with the
+        parameters along its flattest direction (text)."""
+        names = self._layout().labels
+        with np.errstate(all="ignore"):
+            info = -_sampling.hessian_log_scale(objective, theta)
+        try:
+            chol = np.linalg.cholesky(info) if np.all(np.isfinite(info)) else None
+        except np.linalg.LinAlgError:
+            chol = None
+        if chol is not None and np.all(np.isfinite(np.linalg.inv(chol))):
+            return chol, ""
+        flat = ""
+        if np.all(np.isfinite(info)):
+            d = np.abs(np.linalg.eigh(info)[1][:, 0])
+            flat = ", ".join(n for n, x in zip(names, d >= 0.3 * d.max(), strict=True) if x)
+        return None, flat
+
+    def _check_strict(self, objective: Any, theta: np.ndarray, method: str, stats: Any) -> None:
+        """Raise ``ClvkitError`` when the point fit is not a strict maximum (the objective is
+        flat along a ridge through it, e.g. three Gamma-Gamma parameters from two repeat
+        customers): any point on the ridge fits as well, so the estimate would be arbitrary."""
+        chol, flat = self._information(objective, theta)
+        if chol is not None:
+            return
+        what = "maximum-likelihood estimate" if method == "mle" else "posterior mode (MAP)"
+        along = f" along {flat}" if flat else ""
+        raise ClvkitError(
+            f"{self.spec.model_name} {what} is not unique for these data "
+            f"({stats.n_customers:,} customers): the objective is flat{along} at the optimum, "
+            "so any point on that ridge fits as well. Suggestion: fit with method='nuts' (the "
+            "posterior shows the ridge), pass tighter priors with method='map', or fit on more "
+            "customers."
+        )
+
     def _point_sd_log(self, theta: np.ndarray) -> np.ndarray:
         """Standard errors of the unconstrained parameters (log scale for positive ones) of a
         point fit, from the observed information (the negative Hessian of the objective).
@@ -864,27 +901,11 @@ class ModelBase:
         bounded."""
         names = self._layout().labels
         priors = json.loads(self._attrs["priors"]) if self.method_ == "map" else None
-        objective = self._objective(self.stats_, priors)
-        with np.errstate(all="ignore"):
-            info = -_sampling.hessian_log_scale(objective, theta)
-        try:
-            chol = np.linalg.cholesky(info) if np.all(np.isfinite(info)) else None
-        except np.linalg.LinAlgError:
-            chol = None
+        chol, flattest = self._information(self._objective(self.stats_, priors), theta)
         if chol is not None:
             inv = np.linalg.inv(chol)  # info^-1 = inv^T inv
-            sd_log = np.sqrt(np.sum(inv * inv, axis=0))
-            if np.all(np.isfinite(sd_log)):
-                return sd_log
-        flat = ""
-        if np.all(np.isfinite(info)):
-            v = np.linalg.eigh(info)[1]
-            d = np.abs(v[:, 0])
-            flat = (
-                " (flattest along "
-                + ", ".join(n for n, x in zip(names, d >= 0.3 * d.max(), strict=True) if x)
-                + ")"
-            )
+            return np.sqrt(np.sum(inv * inv, axis=0))
+        flat = f" (flattest along {flattest})" if flattest else ""
         warnings.warn(
             f"{self.spec.model_name} {self.method_.upper()} estimate is not a strict maximum: "
             f"the observed information is not positive definite{flat}, so standard errors and "
