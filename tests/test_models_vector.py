@@ -454,3 +454,23 @@ def test_mixed_model_laplace_and_nuts_agree(mixed_data):
             assert m.diagnostics()["ok"], method
         ll = m.log_likelihood(mixed_data.iloc[:3])
         assert ll.shape == (2, m.posterior_.sizes["draw"], 3)
+
+
+def test_registry_resolves_a_dict_with_vector_values():
+    """A dict of parameters reaching the layers above models/ (registry.resolve): k numbers
+    (one draw) or an (S, k) array for a vector parameter, with its element names."""
+    from clvkit.models import registry
+    from contract import checks
+
+    with checks.registry_restored():
+        registry.register(VecToy)
+        spec, post = registry.resolve({"beta": [0.5, -1.0, 2.0]}, "spend", "spend_model")
+        assert spec.name == "vec_toy"
+        assert post["beta"].dims == ("chain", "draw", "beta_dim")
+        assert list(post["beta_dim"].values) == list(COORDS)
+        np.testing.assert_array_equal(registry.flat_params(spec, post)["beta"], [[0.5, -1.0, 2.0]])
+        draws = np.arange(12.0).reshape(4, 3)
+        _, post = registry.resolve({"beta": draws}, "spend", "spend_model")
+        np.testing.assert_array_equal(registry.flat_params(spec, post)["beta"], draws)
+        with pytest.raises(ClvkitError, match=r"'beta' has shape \(2,\).*vector of 3"):
+            registry.resolve({"beta": [1.0, 2.0]}, "spend", "spend_model")

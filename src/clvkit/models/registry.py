@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.inference.layout import Layout
 from clvkit.models.contract import DATA_TABLES, SUPPORTS, ModelSpec
 
 __all__ = ["flat_params", "get", "models", "names", "register", "resolve", "spec_of", "unregister"]
@@ -218,13 +219,8 @@ def resolve(obj: Any, kind: str, argument: str) -> tuple[ModelSpec, xr.Dataset]:
         attrs = dict(getattr(post, "attrs", {}) or {})
         post = post.posterior
         post = post.assign_attrs({**attrs, **post.attrs})
-    if isinstance(post, dict):
-        post = xr.Dataset(
-            {
-                k: (("chain", "draw"), np.atleast_1d(np.asarray(v, dtype=np.float64))[None, :])
-                for k, v in post.items()
-            }
-        )
+    if isinstance(post, dict):  # numbers or 1-D draws; k numbers or (S, k) for a vector
+        post = Layout.of(spec).draws(post, argument)
     if not isinstance(post, xr.Dataset):  # pragma: no cover - spec_of refused it already
         raise ClvkitError(f"argument {argument!r} holds no posterior draws.")
     names = spec.param_names
