@@ -925,14 +925,10 @@ class ModelBase:
         :meth:`from_params` / :meth:`from_posterior` has no data statistics and is refused
         (``ClvkitError``): save its posterior instead.
         """
+        from clvkit.utils.io import atomic_path, model_file_path  # temp + rename, umask mode
+
         self._check_data("save")
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ClvkitError(
-                f"argument 'path' is {path!r}, whose folder does not exist. "
-                "Suggestion: create the folder first."
-            )
+        path = model_file_path(path)
         idata = self.idata_.copy()
         idata.attrs.update(
             {
@@ -941,8 +937,6 @@ class ModelBase:
                 "settings": json.dumps(self.get_params()),
             }
         )
-        from clvkit.utils.io import atomic_path  # temp + rename, usual file mode (umask)
-
         with atomic_path(path) as tmp:
             idata.to_netcdf(tmp, engine="h5netcdf")
 

@@ -46,6 +46,7 @@ __all__ = [
     "atomic_path",
     "clean_stale_temporaries",
     "exchange_paths",
+    "model_file_path",
     "no_interruption",
     "prepare_output_dir",
     "prepare_output_file",
@@ -85,6 +86,18 @@ class _SignalState(threading.local):
 
 
 _state = _SignalState()
+
+
+def model_file_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, checked for a ``save()``: its folder must exist (``ClvkitError``
+    otherwise; ``save`` writes only the file it is given, never a folder)."""
+    path = os.fspath(path)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ClvkitError(
+            f"argument 'path' is {path!r}, whose folder does not exist. "
+            "Suggestion: create the folder first."
+        )
+    return path
 
 
 def terminated() -> bool:

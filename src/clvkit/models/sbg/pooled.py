@@ -400,21 +400,14 @@ class ShiftedBetaGeoPooled:
         Written to a temporary file beside ``path`` and moved onto it only when complete; no
         other file is touched. Read it back with :func:`clvkit.load`.
         """
-        import os
 
         import arviz as az
 
         from clvkit.inference.estimator import FORMAT_NAME, FORMAT_VERSION
-        from clvkit.utils.io import atomic_path
+        from clvkit.utils.io import atomic_path, model_file_path
 
         self._check()
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ClvkitError(
-                f"argument 'path' is {path!r}, whose folder does not exist. "
-                "Suggestion: create the folder first."
-            )
+        path = model_file_path(path)
         post = self.posterior_.copy()
         post["cohort"] = post["cohort"].astype(str)
         idata = az.InferenceData(posterior=post, sample_stats=self.sample_stats_)
