@@ -72,12 +72,12 @@ def test_equity_is_the_sum_of_subscriber_values_draw_by_draw():
     assert (v.customers["value"] < v.customers["upper"]).all()
     tt = v.by_tenure
     assert tt["n_active"].sum() == active.sum() == v.settings["n_customers"]
-    assert tt["fee"].sum() == t.loc[active, "fee"].sum()
+    assert tt["fees"].sum() == t.loc[active, "fee"].sum()
     assert tt["value"].sum() == pytest.approx(float(v.equity.mean()), rel=1e-12)
     assert tt["share"].sum() == pytest.approx(1.0, rel=1e-12)
     # DERL rises with tenure (the loyal stay), and so does the value per unit of fee
     assert np.all(np.diff(tt["derl"]) > 0)
-    assert np.all(np.diff(tt["value"] / tt["fee"]) > 0)
+    assert np.all(np.diff(tt["value"] / tt["fees"]) > 0)
 
 
 def test_expected_value_matches_closed_form():

@@ -682,7 +682,7 @@ def _value_lines(val: Any) -> str:
             f"({rng('elasticity', '{:+.2%}')}), {s.loc['equity_gain', 'mean']:+,.0f}"
         )
     t = val.by_tenure
-    cols = [c for c in ("n_active", "fee", "derl", "value_per_subscriber", "value", "share")
+    cols = [c for c in ("n_active", "fees", "derl", "value_per_subscriber", "value", "share")
             if c in t.columns]  # fmt: skip
     lines.append(t[cols].to_string(float_format=lambda v: f"{v:,.3f}"))
     return "\n".join(lines)

@@ -1081,7 +1081,7 @@ def _subscriber_value_section(rep: Report, val: Any) -> None:
             f"{s.loc['equity_gain', 'mean']:+,.0f}"
         )
     rep.cards(cards)
-    cols = [c for c in ("n_active", "fee", "derl", "derl_lower", "derl_upper",
+    cols = [c for c in ("n_active", "fees", "derl", "derl_lower", "derl_upper",
                         "value_per_subscriber", "value", "value_lower", "value_upper", "share")
             if c in val.by_tenure.columns]  # fmt: skip
     rep.table(

@@ -60,7 +60,7 @@ class SubscriberValue:
         ``fee``, ``value`` (posterior mean), ``lower`` / ``upper`` (credible interval at
         ``prob``).
     by_tenure : pandas.DataFrame
-        Indexed by ``renewals`` ``n`` (the active subscribers' tenures): ``n_active``, ``fee``
+        Indexed by ``renewals`` ``n`` (the active subscribers' tenures): ``n_active``, ``fees``
         (their total fee per period), ``derl`` / ``derl_lower`` / ``derl_upper`` (the model's
         DERL at the per-period rate, if it has ``derl``), ``value_per_subscriber`` (mean),
         ``value`` / ``value_lower`` / ``value_upper`` (the group's value) and ``share`` (of
@@ -224,8 +224,8 @@ def subscriber_value(
     >>> t.attrs["time_unit"] = "M"
     >>> m = clvkit.ShiftedBetaGeo.from_params(alpha=1.0, beta=3.0, time_unit="M")
     >>> v = subscriber_value(m, t, annual_discount_rate=0.1, predictive=False)
-    >>> v.by_tenure[["n_active", "fee"]].to_dict("index")
-    {0: {'n_active': 1, 'fee': 10.0}, 4: {'n_active': 1, 'fee': 20.0}}
+    >>> v.by_tenure[["n_active", "fees"]].to_dict("index")
+    {0: {'n_active': 1, 'fees': 10.0}, 4: {'n_active': 1, 'fees': 20.0}}
     >>> bool(v.elasticity.min() > 0)
     True
     """
@@ -291,7 +291,7 @@ def subscriber_value(
     tenure = pd.DataFrame(
         {
             "n_active": np.bincount(inverse, minlength=tenures.size),
-            "fee": fee_by_n,
+            "fees": fee_by_n,
             "value_per_subscriber": group.mean(axis=0) / np.bincount(inverse),
             "value": group.mean(axis=0),
             "value_lower": np.quantile(group, lo, axis=0),
