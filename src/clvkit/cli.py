@@ -976,6 +976,26 @@ def _add_prob(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_rate(g: Any) -> None:
+    """--annual-discount-rate, the same for every valuation (checked by check_args)."""
+    g.add_argument(
+        "--annual-discount-rate",
+        type=float,
+        default=0.1,
+        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused"),
+    )
+
+
+def _add_margin(g: Any, of: str) -> None:
+    """--margin: the share of ``of`` (revenue, the fee) kept (checked by check_args)."""
+    g.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help=_default(f"share of {of} kept, in (0, 1]; 1 values revenue, not profit"),
+    )
+
+
 def _add_value(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("valuation (as customer_value's keywords)")
     g.add_argument(
@@ -988,24 +1008,14 @@ def _add_value(p: argparse.ArgumentParser) -> None:
         default="30D",
         help=_default("cash-flow period for discounting (30D, 1M, ...)"),
     )
-    g.add_argument(
-        "--annual-discount-rate",
-        type=float,
-        default=0.1,
-        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused"),
-    )
+    _add_rate(g)
     g.add_argument(
         "--discounting",
         choices=["discrete", "continuous"],
         default="discrete",
         help=_default("discrete: per cash-flow period; continuous: a continuous rate"),
     )
-    g.add_argument(
-        "--margin",
-        type=float,
-        default=1.0,
-        help=_default("share of revenue kept, in (0, 1]; 1 values revenue, not profit"),
-    )
+    _add_margin(g, "revenue")
     g.add_argument(
         "--cost-per-period",
         type=float,
@@ -1278,18 +1288,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="10Y",
         help=_default("valuation horizon: billing periods or a duration (10Y, 120M)"),
     )
-    g.add_argument(
-        "--annual-discount-rate",
-        type=float,
-        default=0.1,
-        help=_default("annual discount rate as a fraction (0.1 = 10%%); above 1 refused"),
-    )
-    g.add_argument(
-        "--margin",
-        type=float,
-        default=1.0,
-        help=_default("share of the fee kept, in (0, 1]; 1 values revenue, not profit"),
-    )
+    _add_rate(g)
+    _add_margin(g, "the fee")
     g.add_argument(
         "--value-draws",
         type=int,
