@@ -14,14 +14,11 @@ Usage: ``python benchmarks/bench_bgbb.py [--runs 3] [--timeout 900]``; writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+from _fresh import fresh_run
 from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
@@ -96,22 +93,7 @@ SLOW = ("pymc-marketing BetaGeoBetaBinomModel NUTS",)  # once, with the timeout
 
 def run_case(code: str, timeout: float | None) -> dict:
     """One case in a fresh interpreter: wall time and the child's own timings."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", code + _TAIL], capture_output=True, text=True, env=env,
-            check=False, timeout=timeout,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return {"wall": time.perf_counter() - t0, "error": f"did not finish in {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
-    if proc.returncode != 0 or not lines:
-        return {"wall": wall, "error": " ".join(proc.stderr.strip().splitlines()[-1:])}
-    out = json.loads(lines[-1][2:])
-    out["wall"] = wall
-    return out
+    return fresh_run(code + _TAIL, timeout)
 
 
 def fits(runs: int, timeout: float, only: str | None) -> list[str]:

@@ -16,13 +16,12 @@ Needs the ``bench`` extra (pymc-marketing). Shares the machine: run it once, not
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from _fresh import fresh_run
 
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "models.md"
@@ -130,19 +129,7 @@ print("@@" + json.dumps({{"import_load": t1 - t0, "fit": t2 - t1,
 
 def run_case(code: str) -> dict:
     """Run one case in a fresh interpreter; return wall time and the child's own timings."""
-    src = code.format(load=_LOAD) + _TAIL.format()
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", src], capture_output=True, text=True, env=env, check=False
-    )
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
-    if proc.returncode != 0 or not lines:
-        return {"wall": wall, "error": proc.stderr.strip().splitlines()[-1:]}
-    out = json.loads(lines[-1][2:])
-    out["wall"] = wall
-    return out
+    return fresh_run(code.format(load=_LOAD) + _TAIL.format())
 
 
 def in_process() -> list[str]:

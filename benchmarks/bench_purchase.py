@@ -27,9 +27,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from _fresh import fresh_run
 from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
@@ -134,28 +134,8 @@ print("@@" + json.dumps({{"import_load": t1 - t0, "fit": t2 - t1,
 
 
 def run_case(code: str, timeout: float | None) -> dict:
-    """One case in a fresh interpreter: wall time and the child's own timings."""
-    src = code.format(load=_LOAD) + _TAIL.format()
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", src],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"wall": time.perf_counter() - t0, "error": f"did not finish in {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
-    if proc.returncode != 0 or not lines:
-        return {"wall": wall, "error": " ".join(proc.stderr.strip().splitlines()[-1:])}
-    out = json.loads(lines[-1][2:])
-    out["wall"] = wall
-    return out
+    """Run one case in a fresh interpreter; return wall time and the child's own timings."""
+    return fresh_run(code.format(load=_LOAD) + _TAIL.format(), timeout)
 
 
 def fits(

@@ -18,14 +18,11 @@ Usage: ``python benchmarks/bench_sbg.py [--timeout 600] [--subscribers 1000000]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+from _fresh import fresh_run
 from _machine import machine, versions
 
 HERE = Path(__file__).resolve().parent
@@ -121,18 +118,7 @@ out = {{"summary_and_table": t1 - t0, "equity": t2 - t1,
 
 def run(code: str, timeout: float) -> dict:
     """Run ``code`` (which sets ``out``) in a fresh interpreter; its ``out`` or the failure."""
-    wrapped = code + "\nimport json; print('RESULT' + json.dumps(out))\n"
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish in {timeout:.0f} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT"):
-            return json.loads(line[6:]) | {"wall": time.perf_counter() - t0}
-    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return fresh_run(code + "\nimport json; print('@@' + json.dumps(out))\n", timeout)
 
 
 def _cell(res: dict) -> str:
