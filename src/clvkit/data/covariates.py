@@ -131,6 +131,33 @@ class Covariates:
             "coefficient"
         )
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The covariate columns, categorical ones first (as in :attr:`names`' blocks)."""
+        return (*self.levels, *self.centre)
+
+    def encoding(self) -> dict[str, Any]:
+        """The encoding without the data (names, centres, levels), JSON-serialisable: what a
+        fitted model stores to encode other customers the same way (:meth:`from_encoding`)."""
+        return {
+            "names": list(self.names),
+            "centre": {k: float(v) for k, v in self.centre.items()},
+            "levels": {k: [_plain(v) for v in lv] for k, lv in self.levels.items()},
+            "id_name": None if self.index.name is None else str(self.index.name),
+        }
+
+    @classmethod
+    def from_encoding(cls, encoding: Mapping[str, Any]) -> Covariates:
+        """A design with no customers and the given :meth:`encoding`, for :meth:`encode`."""
+        names = tuple(str(n) for n in encoding["names"])
+        return cls(
+            np.zeros((0, len(names))),
+            names,
+            pd.Index([], name=encoding.get("id_name")),
+            {str(k): float(v) for k, v in dict(encoding["centre"]).items()},
+            {str(k): tuple(v) for k, v in dict(encoding["levels"]).items()},
+        )
+
     def encode(
         self, covariates: pd.DataFrame | str | os.PathLike, customers: pd.DataFrame | pd.Index
     ) -> np.ndarray:
@@ -159,6 +186,11 @@ class Covariates:
         for column, mean in self.centre.items():
             out[:, pos[column]] = frame[column].to_numpy(dtype=np.float64) - mean
         return out
+
+
+def _plain(value: Any) -> Any:
+    """A level as a JSON value (numpy scalars to Python ones)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _customer_index(customers: pd.DataFrame | pd.Index) -> pd.Index:

@@ -215,6 +215,10 @@ class ModelBase:
     #: A model built from other models (a mixture): its ``spec`` depends on its settings, so
     #: it is set per instance, and the registry finds the class by name only (not listed).
     composite: ClassVar[bool] = False
+    #: Whether ``method="nuts"`` without a compiled kernel samples the numpy log posterior
+    #: (``_objective``) with nutpie's ``from_pyfunc`` (models whose ``_loglik_grad`` runs
+    #: compiled code, e.g. the covariate models) instead of requiring a PyMC model.
+    numpy_nuts: ClassVar[bool] = False
 
     def __init__(self, priors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.priors = priors
@@ -250,6 +254,11 @@ class ModelBase:
         """What parameters running off (``up`` to their upper end, ``down`` to the lower one)
         mean in the data; models may say more."""
         return "these parameters are not identified by the data"
+
+    def _fit_attrs(self) -> dict[str, str]:
+        """Further posterior attributes a fit records (a composite model's settings that its
+        spec is rebuilt from, see :meth:`spec_for`)."""
+        return {}
 
     # ---- the spec ---------------------------------------------------------------------------
     @classmethod
@@ -367,7 +376,8 @@ class ModelBase:
             codes, pars = _sampling.prior_arrays(names, priors, supports, layout.sizes)
             kernel = self._native_kernel(stats, codes, pars)
         pymc_model = None
-        if method == "nuts" and (sampler != "nutpie" or kernel is None):
+        pyfunc = method == "nuts" and sampler == "nutpie" and kernel is None and self.numpy_nuts
+        if method == "nuts" and (sampler != "nutpie" or kernel is None) and not pyfunc:
             pymc_model = self._pymc_model(stats, priors)
             if pymc_model is None:
                 what = "a compiled log posterior" if sampler == "nutpie" else "a PyMC model"
@@ -386,6 +396,22 @@ class ModelBase:
                 layout.keys,
                 flat_supports,
                 start,
+                chains=int(chains),
+                draws=int(draws),
+                tune=int(tune),
+                random_seed=random_seed,
+                progressbar=progressbar,
+            )
+            posterior = layout.pack(posterior)
+        elif pyfunc:
+            from clvkit.inference.nutpie_pyfunc import sample_pyfunc  # imports nutpie, ArviZ
+
+            objective = self._objective(stats, priors)
+            posterior, sample_stats = sample_pyfunc(
+                self._objective(stats, priors, jacobian=True),
+                layout.keys,
+                flat_supports,
+                _sampling.start_point(objective, self._x0(stats)),
                 chains=int(chains),
                 draws=int(draws),
                 tune=int(tune),
@@ -455,6 +481,7 @@ class ModelBase:
             "clvkit_version": _version(),
             "sampler": sampler if method == "nuts" else "",
             "priors": json.dumps(priors) if method != "mle" else "",
+            **self._fit_attrs(),
         }
         posterior.attrs.update(attrs)
         groups = {

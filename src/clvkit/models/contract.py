@@ -204,6 +204,11 @@ class ModelSpec(ABC):
     #: Names of a vector parameter's elements (the coordinates of its ``<name>_dim``, e.g.
     #: :attr:`clvkit.data.Covariates.names`); by default ``"0"`` .. ``"k-1"``.
     param_coords: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Parameters that static covariates may scale (:mod:`clvkit.models.covariates`): name ->
+    #: ``(process, sign)``, the customer's parameter being ``theta * exp(sign * g'z)`` (e.g.
+    #: BG/NBD's ``{"alpha": ("purchase", -1), ...}``: a positive coefficient, more purchases).
+    #: Positive parameters only; empty: the model takes no covariates.
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {}
     #: Columns of the customer table it reads.
     columns: ClassVar[tuple[str, ...]]
     #: Whether the model involves time (spend models usually do not).

@@ -41,7 +41,7 @@ BUILTIN = (
 _MODELS: dict[str, type] = {}
 _loaded = False
 #: Built-in models made of other models (``composite``), imported after :data:`BUILTIN`.
-BUILTIN_COMPOSITE = ("clvkit.models.mixture",)
+BUILTIN_COMPOSITE = ("clvkit.models.mixture", "clvkit.models.covariates")
 
 
 def register(cls: type) -> type:

@@ -99,6 +99,12 @@ class BGBBSpec(PurchaseSpec):
     model_name: ClassVar[str] = "BetaGeoBetaBinom"
     label: ClassVar[str] = "BG/BB"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", 1),
+        "beta": ("purchase", 1),
+        "gamma": ("dropout", 1),
+        "delta": ("dropout", 1),
+    }
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     #: It reads :func:`clvkit.opportunity_summary`'s table, not the continuous-time RFM table
     #: that the backtest, ``compare`` and the report build from a log (they ask for ``"rfm"``).

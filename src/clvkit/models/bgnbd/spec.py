@@ -33,6 +33,11 @@ class BGNBDSpec(PurchaseSpec):
     model_name: ClassVar[str] = "BetaGeo"
     label: ClassVar[str] = "BG/NBD"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", -1),
+        "a": ("dropout", 1),
+        "b": ("dropout", 1),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:

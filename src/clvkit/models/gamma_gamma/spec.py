@@ -35,6 +35,7 @@ class GammaGammaSpec(SpendSpec):
     model_name: ClassVar[str] = "GammaGamma"
     label: ClassVar[str] = "Gamma-Gamma"
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "v")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("spend", 1)}
     columns: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:

@@ -53,6 +53,11 @@ class MBGNBDSpec(PurchaseSpec):
     model_name: ClassVar[str] = "ModifiedBetaGeo"
     label: ClassVar[str] = "MBG/NBD"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", -1),
+        "a": ("dropout", 1),
+        "b": ("dropout", 1),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     #: A customer may drop out at its first purchase: P(alive at age 0) of a new one is < 1.
     drops_at_first_purchase: ClassVar[bool] = True

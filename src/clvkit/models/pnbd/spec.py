@@ -39,6 +39,10 @@ class ParetoNBDSpec(PurchaseSpec):
     model_name: ClassVar[str] = "ParetoNBD"
     label: ClassVar[str] = "Pareto/NBD"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", -1),
+        "beta": ("dropout", -1),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:

@@ -116,6 +116,10 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
     model_name: ClassVar[str] = "ShiftedBetaGeo"
     label: ClassVar[str] = "sBG"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("churn", 1),
+        "beta": ("churn", 1),
+    }
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     data: ClassVar[str] = "contracts"
 

@@ -1,0 +1,540 @@
+"""Estimators with static covariates and hierarchical segments around any base model whose
+spec declares ``covariate_links`` and whose estimator gives per-row likelihoods
+(``_row_columns`` and ``_rows_loglik_grad``).
+
+The fit runs on rows: customers with one covariate class (design row and segment) and one
+history are one weighted row, so categorical covariates and segments keep the likelihood on
+compressed statistics, and continuous covariates give one row per customer. Each gradient is
+one call of the base's per-row kernel and a chain rule to the coefficients, segment effects and
+spreads. NUTS runs on nutpie's ``from_pyfunc`` (:mod:`clvkit.inference.nutpie_pyfunc`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from clvkit.data.covariates import covariate_design
+from clvkit.errors import ClvkitError
+from clvkit.inference.estimator import ModelBase
+from clvkit.inference.layout import Layout
+from clvkit.models.base import PurchaseModel, SpendModel
+from clvkit.models.covariates.spec import (
+    CovariatePurchaseSpec,
+    CovariateSpendSpec,
+    CovariateTerms,
+    segment_codes,
+)
+from clvkit.models.registry import get, register
+from clvkit.models.stats import fingerprint
+
+__all__ = [
+    "COEF_PRIOR",
+    "SD_PRIOR",
+    "CovariatePurchaseModel",
+    "CovariateSpendModel",
+    "CovariateStats",
+    "with_covariates",
+]
+
+#: Default prior of each coefficient (per unit of its column; a categorical level: vs the
+#: reference): multipliers ``exp(g)`` mostly within 1/7 .. 7.
+COEF_PRIOR = {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
+#: Default prior of a segment spread (the sd of the segments' log multipliers).
+SD_PRIOR = {"dist": "HalfNormal", "sigma": 1.0}
+#: Prior of the standardised segment effects (non-centred: ``seg * sd`` is the log multiplier).
+SEG_PRIOR = {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
+
+
+@dataclass(frozen=True)
+class CovariateStats:
+    """The rows a covariate model is fitted on.
+
+    ``base``: the base model's statistics of all customers (validation, time unit). ``rows``:
+    the base likelihood's columns per row; ``row_class`` each row's class and ``weight`` its
+    number of customers; ``class_rows`` ``(C, k [+ 1])`` each class's design row (and segment
+    code).
+    """
+
+    base: Any
+    rows: dict[str, np.ndarray]
+    row_class: np.ndarray
+    weight: np.ndarray
+    class_rows: np.ndarray
+    n_customers: int
+
+    @property
+    def fingerprint(self) -> str:
+        arrays = [self.rows[k] for k in sorted(self.rows)]
+        own = fingerprint(*arrays, self.row_class.astype(np.float64), self.weight,
+                          self.class_rows.ravel())  # fmt: skip
+        return f"{self.base.fingerprint}:{own}"
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.weight.size)
+
+
+def _links(spec: Any, links: Sequence[str] | None) -> dict[str, int]:
+    """Linked parameter -> sign, from process or parameter names (``None``: all)."""
+    table = dict(getattr(spec, "covariate_links", {}) or {})
+    if not table:
+        raise ClvkitError(
+            f"{spec.label} takes no covariates. Suggestion: use one of the models with "
+            "covariate links (BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma, sBG, BG/BB)."
+        )
+    if links is None:
+        return {p: int(s) for p, (_, s) in table.items()}
+    if isinstance(links, str):
+        links = [links]
+    out: dict[str, int] = {}
+    processes = {proc for proc, _ in table.values()}
+    for item in links:
+        hits = [p for p, (proc, _) in table.items() if item in (p, proc)]
+        if not hits:
+            raise ClvkitError(
+                f"argument 'links' names {item!r}, which is neither a process "
+                f"({sorted(processes)}) nor a linked parameter ({list(table)}) of "
+                f"{spec.label}. Suggestion: e.g. links=['purchase']."
+            )
+        out.update({p: int(table[p][1]) for p in hits})
+    return {p: out[p] for p in table if p in out}  # the spec's order
+
+
+def _clone(model: Any, kind: str) -> ModelBase:
+    """An unfitted base estimator from a registry name, ``[name, settings]`` or an estimator."""
+    if isinstance(model, str):
+        return get(model, kind)()
+    if isinstance(model, Sequence) and len(model) == 2 and isinstance(model[0], str):
+        return get(model[0], kind)(**dict(model[1] or {}))
+    if isinstance(model, ModelBase) and not getattr(model, "composite", False):
+        if model.spec.kind != kind:
+            raise ClvkitError(
+                f"argument 'model' is a {model.spec.kind} model ({model.spec.label}), not a "
+                f"{kind} model. Suggestion: use clvkit.with_covariates(model, ...)."
+            )
+        return type(model)(**model.get_params())
+    raise ClvkitError(
+        f"argument 'model' is {model!r}. Suggestion: a registered model name (e.g. 'bgnbd') or "
+        "an unfitted estimator such as clvkit.BetaGeo()."
+    )
+
+
+class _CovariateModel:
+    """The shared estimator of :class:`CovariatePurchaseModel` and :class:`CovariateSpendModel`."""
+
+    composite: ClassVar[bool] = True
+    numpy_nuts: ClassVar[bool] = True
+    kind: ClassVar[str]
+    _spec_type: ClassVar[type]
+
+    def __init__(
+        self,
+        model: Any = "bgnbd",
+        columns: Sequence[str] | None = None,
+        *,
+        categorical: Sequence[str] = (),
+        reference: Mapping[str, Any] | None = None,
+        links: Sequence[str] | str | None = None,
+        segment: str | None = None,
+        priors: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.model = model
+        self.columns = None if columns is None else [str(c) for c in columns]
+        self.categorical = [str(c) for c in categorical]
+        self.reference = None if reference is None else dict(reference)
+        self.links = links
+        self.segment = segment
+        self.priors = priors
+        self._base = _clone(model, self.kind)
+        if not self.columns and segment is None:
+            raise ClvkitError(
+                "a covariate model needs covariate columns or a segment column. Suggestion: "
+                "e.g. columns=['channel', 'first_amount'] or segment='region'."
+            )
+        if segment is not None and self.columns and segment in self.columns:
+            raise ClvkitError(
+                f"column {segment!r} is both a covariate and the segment column. Suggestion: "
+                "use it as one of the two."
+            )
+        provisional = {"names": list(self.columns or []), "centre": {}, "levels": {}}
+        terms = CovariateTerms(
+            _links(self._base.spec, links),
+            provisional if self.columns else None,
+            segment,
+            (),
+        )
+        self.spec = self._spec_type(self._base.spec, terms)
+        defaults = dict(self._base._default_priors)
+        for p in terms.links:
+            defaults[f"coef_{p}"] = COEF_PRIOR
+            defaults[f"sd_{p}"] = SD_PRIOR
+            defaults[f"seg_{p}"] = SEG_PRIOR
+        self._default_priors = {k: v for k, v in defaults.items() if k in self.spec.param_names}
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (JSON-serialisable; the base model as ``[name, settings]``)."""
+        ref = None
+        if self.reference is not None:
+            ref = {
+                k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.reference.items()
+            }
+        return {
+            "model": [self._base.spec.name, self._base.get_params()],
+            "columns": self.columns,
+            "categorical": list(self.categorical),
+            "reference": ref,
+            "links": None if self.links is None else list(self.spec.terms.links),
+            "segment": self.segment,
+            "priors": None if self.priors is None else {k: dict(v) for k, v in self.priors.items()},
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self._base!r}, columns={self.columns!r}, "
+            f"links={list(self.spec.terms.links)!r}, segment={self.segment!r})"
+        )
+
+    def fit(self, rfm: pd.DataFrame, *, method: str = "nuts", **kwargs: Any) -> Self:
+        """Fit as any model (see :meth:`clvkit.BetaGeo.fit`); ``rfm`` carries the covariate
+        and segment columns. ``method="mle"`` is refused with segments: without their prior
+        the spread and the segment effects are not identified (use ``"map"`` or ``"nuts"``)."""
+        if method == "mle" and self.segment is not None:
+            raise ClvkitError(
+                "method='mle' cannot fit segments: without the prior on the segment effects "
+                "only their product with the spread is identified. Suggestion: "
+                "method='map' or method='nuts'."
+            )
+        return super().fit(rfm, method=method, **kwargs)  # type: ignore[misc]
+
+    # ---- hooks --------------------------------------------------------------------------------
+    def _prepare(self, table: pd.DataFrame) -> tuple[CovariateStats, str | None]:
+        base = self._base
+        base_stats, unit = base._prepare(table)  # the base's validation and errors
+        if not hasattr(base, "_rows_loglik_grad"):
+            raise ClvkitError(
+                f"{base.spec.label} has no per-row likelihood, so it cannot be fitted with "
+                "covariates yet. Suggestion: use BG/NBD, Pareto/NBD, MBG/NBD or Gamma-Gamma."
+            )
+        encoding, z = None, np.zeros((len(table), 0))
+        if self.columns:
+            missing = [c for c in self.columns if c not in table.columns]
+            if missing:
+                raise ClvkitError(
+                    f"argument 'rfm' lacks the covariate column(s) {missing}. Suggestion: join "
+                    "the covariates to the customer table by customer id, e.g. "
+                    "rfm.join(covariates)."
+                )
+            design = covariate_design(
+                table, table, columns=self.columns, categorical=self.categorical,
+                reference=self.reference,
+            )  # fmt: skip
+            encoding, z = design.encoding(), design.matrix
+        levels: tuple[Any, ...] = ()
+        if self.segment is not None:
+            if self.segment not in table.columns:
+                segment_codes(table, self.segment, (), "rfm")  # raises: names the column
+            values = table[self.segment]
+            if values.isna().any():
+                segment_codes(table, self.segment, (), "rfm")  # raises: names a row
+            levels = tuple(pd.unique(values.astype(object)))
+            try:
+                levels = tuple(sorted(levels))
+            except TypeError:
+                levels = tuple(sorted(levels, key=str))
+            if len(levels) < 2:
+                raise ClvkitError(
+                    f"segment column {self.segment!r} has one level ({levels[0]!r}) for all "
+                    f"{len(table):,} customers. Suggestion: leave segment out."
+                )
+            codes = segment_codes(table, self.segment, levels, "rfm")
+            z = np.column_stack([z, codes])
+        terms = CovariateTerms(self.spec.terms.links, encoding, self.segment, levels)
+        self.spec = self._spec_type(self._base.spec, terms)
+        cols, mask = base._row_columns(table)
+        names = sorted(cols)
+        z_used = z[mask]
+        classes, cls_of = (np.unique(z_used, axis=0, return_inverse=True) if z_used.shape[1]
+                           else (np.zeros((1, 0)), np.zeros(int(mask.sum()), dtype=np.int64)))  # fmt: skip
+        cls_of = np.asarray(cls_of).ravel()
+        key = np.column_stack([cls_of.astype(np.float64), *(cols[c][mask] for c in names)])
+        uniq, weight = np.unique(key, axis=0, return_counts=True)
+        rows = {c: np.ascontiguousarray(uniq[:, j + 1]) for j, c in enumerate(names)}
+        stats = CovariateStats(
+            base_stats, rows, uniq[:, 0].astype(np.int64), weight.astype(np.float64),
+            classes.astype(np.float64), int(base_stats.n_customers),
+        )  # fmt: skip
+        return stats, unit
+
+    def _split(self, theta: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The base's unconstrained parameters and the covariate parameters by name."""
+        layout = self._layout()
+        P = len(self._base.spec.param_names)
+        extra = {n: theta[layout.slice(n)] for n in self.spec.terms.param_names()}
+        return theta[:P], extra
+
+    def _loglik_grad(self, theta: np.ndarray, stats: CovariateStats) -> tuple[float, np.ndarray]:
+        terms = self.spec.terms
+        base_names = self._base.spec.param_names
+        P = len(base_names)
+        base_theta, extra = self._split(np.asarray(theta, dtype=np.float64))
+        k = len(terms.names)
+        z = stats.class_rows[:, :k]
+        seg = stats.class_rows[:, k].astype(np.int64) if terms.segment is not None else None
+        C = stats.class_rows.shape[0]
+        U = np.tile(base_theta, (C, 1))
+        col = {p: base_names.index(p) for p in terms.links}
+        for p, sign in terms.links.items():
+            shift = np.zeros(C)
+            if k:
+                shift += z @ extra[f"coef_{p}"]
+            if seg is not None:
+                sd = np.exp(extra[f"sd_{p}"][0])
+                shift += sd * extra[f"seg_{p}"][seg]
+            U[:, col[p]] += sign * shift
+        ll_rows, g_rows = self._base._rows_loglik_grad(U[stats.row_class], stats.rows)
+        w = stats.weight
+        value = float(w @ ll_rows)
+        gU = np.zeros((C, P))
+        for j in range(P):
+            gU[:, j] = np.bincount(stats.row_class, weights=w * g_rows[:, j], minlength=C)
+        grad = np.zeros(theta.size)
+        grad[:P] = gU.sum(axis=0)
+        layout = self._layout()
+        for p, sign in terms.links.items():
+            gp = sign * gU[:, col[p]]
+            if k:
+                grad[layout.slice(f"coef_{p}")] = z.T @ gp
+            if seg is not None:
+                sd = np.exp(extra[f"sd_{p}"][0])
+                eta = extra[f"seg_{p}"]
+                by_seg = np.bincount(seg, weights=gp, minlength=eta.size)
+                grad[layout.slice(f"seg_{p}")] = sd * by_seg
+                grad[layout.slice(f"sd_{p}")] = sd * float(by_seg @ eta)
+        return value, grad
+
+    def _x0(self, stats: CovariateStats) -> np.ndarray:
+        x = np.zeros(self._layout().dim)
+        P = len(self._base.spec.param_names)
+        x[:P] = self._base._x0(stats.base)
+        layout = self._layout()
+        for p in self.spec.terms.links:
+            if self.spec.terms.segment is not None:
+                x[layout.slice(f"sd_{p}")] = np.log(0.3)
+        return x
+
+    def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
+        base = [n for n in up + down if n in self._base.spec.param_names]
+        coefs = [n for n in up + down if n not in base]
+        parts = []
+        if base:
+            parts.append(self._base._unbounded_meaning(
+                [n for n in up if n in base], [n for n in down if n in base], values))  # fmt: skip
+        if coefs:
+            parts.append(
+                f"the effects {coefs} run off: a level or value that separates customers "
+                "completely (e.g. a level where no customer ever repeats)"
+            )
+        return "; ".join(parts)
+
+    def _fit_attrs(self) -> dict[str, str]:
+        return {
+            "covariates": json.dumps(
+                {"base": self._base.spec.model_name, **self.spec.terms.to_json()}, default=str
+            )
+        }
+
+    def _observed_data(self, stats: CovariateStats) -> xr.Dataset:
+        base = self._base._observed_data(stats.base)
+        base = base.rename({v: f"base__{v}" for v in base.data_vars})
+        base = base.rename({d: f"base__{d}" for d in base.dims})
+        rows = {f"row__{c}": (("row",), v) for c, v in stats.rows.items()}
+        ds = xr.Dataset(
+            {
+                **rows,
+                "row_class": (("row",), stats.row_class),
+                "row_weight": (("row",), stats.weight),
+                "class_rows": (("class", "class_column"), stats.class_rows),
+            }
+        )
+        out = xr.merge([base, ds])
+        out.attrs = {**base.attrs, "base_model": self._base.spec.model_name,
+                     "n_customers": int(stats.n_customers)}  # fmt: skip
+        return out
+
+    @staticmethod
+    def _stats_from_observed(ds: xr.Dataset) -> CovariateStats:
+        cls = get(str(ds.attrs["base_model"]))
+        base_vars = [v for v in ds.data_vars if str(v).startswith("base__")]
+        sub = ds[base_vars]
+        sub = sub.rename({v: str(v)[6:] for v in sub.data_vars})
+        sub = sub.rename({d: str(d)[6:] for d in sub.dims if str(d).startswith("base__")})
+        base = cls._stats_from_observed(sub)
+        rows = {str(v)[5:]: ds[v].to_numpy() for v in ds.data_vars if str(v).startswith("row__")}
+        return CovariateStats(
+            base, rows, ds["row_class"].to_numpy().astype(np.int64),
+            ds["row_weight"].to_numpy().astype(np.float64),
+            ds["class_rows"].to_numpy().astype(np.float64), int(base.n_customers),
+        )  # fmt: skip
+
+    # ---- the spec of a posterior ----------------------------------------------------------------
+    @classmethod
+    def spec_for(cls, attrs: Mapping[str, Any]) -> Any:
+        """The spec from a posterior's ``attrs["covariates"]`` (base model, links, encoding,
+        segments)."""
+        raw = attrs.get("covariates")
+        try:
+            d = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            base = get(str(d["base"]), cls.kind).spec
+            terms = CovariateTerms.from_json(d)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ClvkitError(
+                f"a {cls.__name__} posterior has attrs['covariates'] = {raw!r}. Suggestion: pass "
+                "the fitted model itself, or its posterior_."
+            ) from exc
+        return cls._spec_type(base, terms)
+
+    def _set_fitted(
+        self, groups: dict[str, xr.Dataset], attrs: dict[str, Any], stats: Any, idata: Any = None
+    ) -> None:
+        super()._set_fitted(groups, attrs, stats, idata)  # type: ignore[misc]
+        if attrs.get("covariates"):
+            self.spec = self.spec_for(attrs)
+
+    def _layout(self) -> Layout:
+        return Layout.of(self.spec)
+
+    @classmethod
+    def from_params(cls, *, time_unit: str | None = None, **params: Any) -> Self:
+        """Not available: the parameters need the covariate encoding of a fit. Build a model
+        at given draws with :meth:`from_posterior` of a posterior whose ``attrs`` carry it (a
+        fitted model's ``posterior_``)."""
+        raise ClvkitError(
+            f"{cls.__name__}.from_params is not available (the coefficients need the covariate "
+            "encoding of a fit). Suggestion: fit the model, or use from_posterior with a "
+            "fitted model's posterior_ (edited draws keep its attrs)."
+        )
+
+    @classmethod
+    def from_posterior(cls, posterior: Any, time_unit: str | None = None) -> Self:
+        """A model from a posterior of this class (its ``attrs`` name the base model and the
+        covariate encoding); ``method_`` is ``"given"``."""
+        from clvkit.models.registry import resolve
+
+        if isinstance(posterior, ModelBase):
+            posterior = posterior.posterior_
+        attrs = dict(getattr(posterior, "attrs", {}) or {})
+        if not attrs.get("covariates"):
+            raise ClvkitError(
+                f"argument 'posterior' has no attrs['covariates']. Suggestion: pass a fitted "
+                f"{cls.__name__} or its posterior_."
+            )
+        spec = cls.spec_for(attrs)
+        _, post = resolve(SimpleNamespace(spec=spec, posterior_=posterior), cls.kind, "posterior")
+        d = json.loads(attrs["covariates"])
+        design = spec.terms.design
+        model = cls(
+            get(str(d["base"]), cls.kind).spec.name,
+            None if design is None else list(design.columns),
+            segment=spec.terms.segment,
+            links=list(spec.terms.links),
+        )
+        model.spec = spec
+        ds = Layout.of(spec).normalize(post[list(spec.param_names)], "posterior")
+        ds = ds.transpose("chain", "draw", ...).copy()
+        unit = time_unit if time_unit is not None else (post.attrs.get("time_unit") or "")
+        new_attrs = {
+            "time_unit": unit,
+            "model": spec.model_name,
+            "method": "given",
+            "data_fingerprint": "",
+            "clvkit_version": attrs.get("clvkit_version", ""),
+            "sampler": "",
+            "priors": "",
+            "covariates": attrs["covariates"],
+        }
+        ds.attrs = dict(new_attrs)
+        model._set_fitted({"posterior": ds}, new_attrs, None)
+        return model
+
+
+@register
+class CovariatePurchaseModel(_CovariateModel, PurchaseModel):
+    """A purchase model (BG/NBD, Pareto/NBD, MBG/NBD, ...) with static covariates and
+    hierarchical segments; see :func:`with_covariates`."""
+
+    kind: ClassVar[str] = "purchase"
+    _spec_type: ClassVar[type] = CovariatePurchaseSpec
+    spec: ClassVar[Any] = CovariatePurchaseSpec.template()
+    _default_priors: ClassVar[dict[str, dict[str, Any]]] = {}
+
+
+@register
+class CovariateSpendModel(_CovariateModel, SpendModel):
+    """A spend model (Gamma-Gamma) with static covariates and hierarchical segments; see
+    :func:`with_covariates`."""
+
+    kind: ClassVar[str] = "spend"
+    _spec_type: ClassVar[type] = CovariateSpendSpec
+    spec: ClassVar[Any] = CovariateSpendSpec.template()
+    _default_priors: ClassVar[dict[str, dict[str, Any]]] = {}
+
+
+def with_covariates(
+    model: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    categorical: Sequence[str] = (),
+    reference: Mapping[str, Any] | None = None,
+    links: Sequence[str] | str | None = None,
+    segment: str | None = None,
+    priors: Mapping[str, Mapping[str, Any]] | None = None,
+) -> CovariatePurchaseModel | CovariateSpendModel:
+    """A model with static covariates and (optionally) hierarchical segments.
+
+    Parameters
+    ----------
+    model : str or estimator
+        The base model: a registered name (``"bgnbd"``, ``"pnbd"``, ``"mbgnbd"``,
+        ``"gamma_gamma"``, ...) or an unfitted estimator (its priors are kept).
+    columns : sequence of str, optional
+        Covariate columns of the customer table passed to ``fit`` and to every prediction
+        (join them by customer id). Numeric columns enter centred on their mean in the fit;
+        text, boolean and category columns (and those in ``categorical``) as indicators
+        against a reference level (see :func:`clvkit.covariate_design`).
+    categorical : sequence of str
+        Numeric columns to treat as categorical.
+    reference : dict, optional
+        Categorical column -> reference level (default: its most frequent level).
+    links : sequence of str, optional
+        The processes or parameters the covariates act on (default: all the model's links,
+        e.g. BG/NBD's ``"purchase"`` (``alpha``) and ``"dropout"`` (``a``, ``b``)).
+    segment : str, optional
+        A column of segments with partially pooled effects: each segment's log multiplier is
+        ``sd * seg`` with ``seg ~ Normal(0, 1)`` and the spread ``sd`` learned.
+    priors : dict, optional
+        Prior overrides by parameter name (base parameters, ``coef_<p>``, ``sd_<p>``).
+
+    Returns
+    -------
+    CovariatePurchaseModel or CovariateSpendModel
+        Unfitted; ``fit(rfm)`` as any model (``method="mle"`` is refused with segments).
+    """
+    kinds = {"purchase": CovariatePurchaseModel, "spend": CovariateSpendModel}
+    if isinstance(model, str):
+        kind = get(model).spec.kind
+    elif isinstance(model, Sequence) and len(model) == 2 and isinstance(model[0], str):
+        kind = get(model[0]).spec.kind
+    else:
+        kind = getattr(getattr(model, "spec", None), "kind", "purchase")
+    return kinds[kind](
+        model, columns, categorical=categorical, reference=reference, links=links,
+        segment=segment, priors=priors,
+    )  # fmt: skip
