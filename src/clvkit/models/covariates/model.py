@@ -177,6 +177,7 @@ class _CovariateModel:
             defaults[f"coef_{p}"] = COEF_PRIOR
             defaults[f"sd_{p}"] = SD_PRIOR
             defaults[f"seg_{p}"] = SEG_PRIOR
+            defaults[f"new_{p}"] = SEG_PRIOR
         self._default_priors = {k: v for k, v in defaults.items() if k in self.spec.param_names}
 
     def get_params(self) -> dict[str, Any]:
@@ -521,6 +522,13 @@ def with_covariates(
         ``sd * seg`` with ``seg ~ Normal(0, 1)`` and the spread ``sd`` learned.
     priors : dict, optional
         Prior overrides by parameter name (base parameters, ``coef_<p>``, ``sd_<p>``).
+
+    Notes
+    -----
+    A segment not in the fit is valued from the population of segments: its log multiplier is
+    ``sd_<p> * new_<p>``, with ``new_<p> ~ Normal(0, 1)`` sampled with the posterior (the data
+    do not inform it), shared by every unseen segment in a draw. A point fit (``"map"``) puts
+    it at 0: the median segment.
 
     Returns
     -------

@@ -5,7 +5,10 @@ Customer ``i`` has its own base parameters: each linked positive parameter ``the
 ``theta_i = theta * exp(sign * (g_theta' z_i + sd_theta * eta_theta[s_i]))`` with ``z_i`` the
 customer's encoded covariates (:class:`clvkit.data.Covariates`), ``g_theta`` the coefficients
 (``coef_<theta>``), ``s_i`` its segment and ``eta`` the segment effects on the standard normal
-scale (``seg_<theta>``, non-centred; ``sd_<theta>`` the spread between segments, learned). The
+scale (``seg_<theta>``, non-centred; ``sd_<theta>`` the spread between segments, learned). A
+segment not seen in the fit is valued from the population of segments: its effect is
+``sd_<theta> * new_<theta>`` with ``new_<theta> ~ Normal(0, 1)`` drawn with the posterior (a
+parameter the data do not inform), shared by all its customers in a draw. The
 links and signs are the model's (``ModelSpec.covariate_links``), as in Fader and Hardie's note
 on time-invariant covariates: e.g. BG/NBD's purchase-rate scale ``alpha_i = alpha exp(-g'z_i)``,
 so a positive coefficient means more purchases.
@@ -88,7 +91,7 @@ class CovariateTerms:
         if self.names:
             out += [f"coef_{p}" for p in self.links]
         if self.segment is not None:
-            out += [f"sd_{p}" for p in self.links] + [f"seg_{p}" for p in self.links]
+            out += [f"{x}_{p}" for x in ("sd", "seg", "new") for p in self.links]
         return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
@@ -143,6 +146,7 @@ class _Covariate:
                 self.param_support[f"seg_{p}"] = "real"
                 self.param_sizes[f"seg_{p}"] = n_seg
                 self.param_coords[f"seg_{p}"] = tuple(str(v) for v in terms.levels)
+                self.param_support[f"new_{p}"] = "real"
         cov = tuple(covariate_column(n) for n in terms.names)
         seg = (SEGMENT,) if terms.segment is not None else ()
         self.columns = (*base.columns, *cov, *seg)
@@ -221,14 +225,10 @@ class _Covariate:
             shift = np.zeros((n_draws(params), rows.shape[0]))
             if k:
                 shift += np.asarray(params[f"coef_{p}"], dtype=np.float64) @ z.T
-            if seg is not None:
-                if (seg < 0).any():
-                    raise ClvkitError(
-                        f"{int((seg < 0).sum())} class(es) of customers belong to a segment "
-                        f"not seen in the fit (column {self.terms.segment!r}). Suggestion: "
-                        "value them with a model fitted on data that has their segment."
-                    )
+            if seg is not None:  # an unseen segment (-1): the draw of a new segment
                 eta = np.asarray(params[f"seg_{p}"], dtype=np.float64)
+                new = np.asarray(params[f"new_{p}"], dtype=np.float64).reshape(-1, 1)
+                eta = np.concatenate([eta, new], axis=1)  # index -1: the new segment
                 sd = np.asarray(params[f"sd_{p}"], dtype=np.float64).reshape(-1, 1)
                 shift += sd * eta[:, seg.astype(np.int64)]
             out[p] = sign * shift
