@@ -2,11 +2,12 @@
 ``covariate_links``.
 
 Customer ``i`` has its own base parameters: each linked positive parameter ``theta`` becomes
-``theta_i = theta * exp(sign * (g_theta' z_i + sd_theta * eta_theta[s_i]))`` with ``z_i`` the
+``theta_i = theta * exp(sign * (g_theta' z_i + u_theta[s_i]))`` with ``z_i`` the
 customer's encoded covariates (:class:`clvkit.data.Covariates`), ``g_theta`` the coefficients
-(``coef_<theta>``), ``s_i`` its segment and ``eta`` the segment effects on the standard normal
-scale (``seg_<theta>``, non-centred; ``sd_<theta>`` the spread between segments, learned). A
-segment not seen in the fit is valued from the population of segments: its effect is
+(``coef_<theta>``), ``s_i`` its segment and ``u_theta[s]`` segment ``s``'s log multiplier
+(``seg_<theta>``, ``~ Normal(0, sd_<theta>^2)``, the spread ``sd_<theta>`` learned; how the
+sampler parametrises it is the estimator's matter, the posterior holds ``u_theta`` itself). A
+segment not seen in the fit is valued from the population of segments: its log multiplier is
 ``sd_<theta> * new_<theta>`` with ``new_<theta> ~ Normal(0, 1)`` drawn with the posterior (a
 parameter the data do not inform), shared by all its customers in a draw. The
 links and signs are the model's (``ModelSpec.covariate_links``), as in Fader and Hardie's note
@@ -217,7 +218,9 @@ class _Covariate:
         return uniq, inverse.ravel()
 
     def log_shift(self, params: Params, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Linked parameter -> ``(S, C)`` log multipliers of the classes ``rows``."""
+        """Linked parameter -> ``(S, C)`` log multipliers of the classes ``rows``: ``sign *
+        (coef_<p> . z + seg_<p>[s])`` (``seg_<p>``: the segments' log multipliers; an unseen
+        segment ``sd_<p> * new_<p>``)."""
         k = len(self.terms.names)
         z, seg = rows[:, :k], rows[:, k] if self.terms.segment is not None else None
         out = {}
@@ -226,11 +229,11 @@ class _Covariate:
             if k:
                 shift += np.asarray(params[f"coef_{p}"], dtype=np.float64) @ z.T
             if seg is not None:  # an unseen segment (-1): the draw of a new segment
-                eta = np.asarray(params[f"seg_{p}"], dtype=np.float64)
-                new = np.asarray(params[f"new_{p}"], dtype=np.float64).reshape(-1, 1)
-                eta = np.concatenate([eta, new], axis=1)  # index -1: the new segment
+                u = np.asarray(params[f"seg_{p}"], dtype=np.float64)
                 sd = np.asarray(params[f"sd_{p}"], dtype=np.float64).reshape(-1, 1)
-                shift += sd * eta[:, seg.astype(np.int64)]
+                new = sd * np.asarray(params[f"new_{p}"], dtype=np.float64).reshape(-1, 1)
+                u = np.concatenate([u, new], axis=1)  # index -1: the new segment
+                shift += u[:, seg.astype(np.int64)]
             out[p] = sign * shift
         return out
 
