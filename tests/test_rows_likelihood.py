@@ -23,6 +23,8 @@ from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
 from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
+from clvkit.models.pnbd.likelihood import compress_pnbd
+from clvkit.models.pnbd.model import ParetoNBD
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,14 @@ BG_POINTS = [
     (1e-4, 1e-4, 1e4, 1e4),
 ]
 
+PNBD_POINTS = [
+    (0.5534, 10.5802, 0.6061, 11.6562),  # CDNOW MLE
+    (2.0, 0.3, 5.0, 0.2),
+    (1e-3, 1e3, 1e-3, 1e3),
+    (50.0, 1e-2, 20.0, 1e-2),
+    (1e-2, 1.0, 1e2, 1e4),  # alpha << beta: the quadrature
+]
+
 
 def _rfm_stats(compress):
     def stats(cols, idx):
@@ -78,6 +88,7 @@ CASES = {
     "bgnbd": lambda: Case(
         BetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_bg), coarse=(2,)
     ),
+    "pnbd": lambda: Case(ParetoNBD(), _purchase_table(), PNBD_POINTS, _rfm_stats(compress_pnbd)),
 }
 
 
