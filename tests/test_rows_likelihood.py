@@ -23,6 +23,9 @@ from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
 from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
+from clvkit.models.mbgnbd.likelihood import compress_mbg, mbg_loglik_rows_grad
+from clvkit.models.mbgnbd.model import ModifiedBetaGeo
+from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
 from clvkit.models.pnbd.likelihood import compress_pnbd
 from clvkit.models.pnbd.model import ParetoNBD
 
@@ -89,6 +92,9 @@ CASES = {
         BetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_bg), coarse=(2,)
     ),
     "pnbd": lambda: Case(ParetoNBD(), _purchase_table(), PNBD_POINTS, _rfm_stats(compress_pnbd)),
+    "mbgnbd": lambda: Case(
+        ModifiedBetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_mbg), coarse=(2,)
+    ),
 }
 
 
@@ -156,41 +162,49 @@ def test_gradient_matches_finite_differences(case):
             np.testing.assert_allclose(grad[:, j], fd, rtol=1e-5, atol=1e-5)
 
 
-def test_weighted_rows_of_compressed_data_equal_the_base():
-    """The covariate composite's use: distinct rows with weights."""
-    model = BetaGeo()
-    table = _purchase_table(2357)
-    cols, _ = model._row_columns(table)
-    stats = compress_bg(cols["frequency"], cols["recency"], cols["T"])
-    rows = {"frequency": stats.frequency, "recency": stats.recency, "T": stats.T}
-    for k, point in enumerate(BG_POINTS):
+def test_weighted_rows_of_compressed_data_equal_the_base(case):
+    """The covariate composite's use: the distinct rows of all CDNOW customers, weighted."""
+    table = pd.concat([case.table, cdnow_calibration_summary()[case.table.columns]])
+    table.attrs = dict(case.table.attrs)
+    cols, _ = _rows(Case(case.model, table, case.points, case.stats))
+    stats = case.stats(cols, np.arange(next(iter(cols.values())).size))
+    rows = {c: getattr(stats, c) for c in cols}
+    for k, point in enumerate(case.points):
         theta0 = np.log(point)
-        ll, grad = model._rows_loglik_grad(np.tile(theta0, (stats.n_rows, 1)), rows)
-        base_ll, base_grad = model._loglik_grad(theta0, stats)
+        ll, grad = case.model._rows_loglik_grad(np.tile(theta0, (stats.n_rows, 1)), rows)
+        base_ll, base_grad = case.model._loglik_grad(theta0, stats)
         _close(stats.weight @ ll, base_ll)
-        _close(stats.weight @ grad, base_grad, 1e-8 if k == 2 else 1e-10)
+        _close(stats.weight @ grad, base_grad, case.grad_rtol(k))
 
 
-def test_bgnbd_compiled_rows_equal_the_numpy_rows():
+COMPILED = {
+    "bgnbd": (BetaGeo, bg_loglik_rows_grad, bg_rows_loglik_grad),
+    "mbgnbd": (ModifiedBetaGeo, mbg_loglik_rows_grad, mbg_rows_loglik_grad),
+}
+
+
+@pytest.mark.parametrize("name", list(COMPILED))
+def test_compiled_rows_equal_the_numpy_rows(name):
+    cls, numpy_rows, compiled_rows = COMPILED[name]
     table = _purchase_table(2357)
-    cols, _ = BetaGeo()._row_columns(table)
+    cols, _ = cls()._row_columns(table)
     x, tx, T = cols["frequency"], cols["recency"], cols["T"]
     rng = np.random.default_rng(5)
     for k, point in enumerate(BG_POINTS):
         theta = np.log(point) + rng.normal(0.0, 1.0, (x.size, 4))
-        ll_np, g_np = bg_loglik_rows_grad(theta, x, tx, T)
-        ll_nb, g_nb = bg_rows_loglik_grad(theta, x, tx, T)
+        ll_np, g_np = numpy_rows(theta, x, tx, T)
+        ll_nb, g_nb = compiled_rows(theta, x, tx, T)
         # a + b near 1e4..1e5 (points 2, 4): the numpy form's gammaln differences lose digits
-        # (the compiled products do not: test_bgnbd_rows_against_mpmath)
+        # (the compiled products do not: test_rows_against_mpmath)
         rtol = 1e-8 if k in (2, 4) else 1e-10
         _close(ll_nb, ll_np, rtol)
         _close(g_nb, g_np, rtol)
-    # a shared r with per-row alpha (the covariate layout) and rows in any order
+    # a shared r with per-row alpha, a, b (the covariate layout) and rows in any order
     theta = np.tile(np.log(BG_POINTS[0]), (x.size, 1))
     theta[:, 1:] += rng.normal(0.0, 0.3, (x.size, 3))
     order = rng.permutation(x.size)
-    ll, g = bg_rows_loglik_grad(theta[order], x[order], tx[order], T[order])
-    ll_np, g_np = bg_loglik_rows_grad(theta, x, tx, T)
+    ll, g = compiled_rows(theta[order], x[order], tx[order], T[order])
+    ll_np, g_np = numpy_rows(theta, x, tx, T)
     _close(ll, ll_np[order])
     _close(g, g_np[order])
 
@@ -223,31 +237,42 @@ def _mp_grad(f, params):
     return float(value), np.array(grad)
 
 
-def test_bgnbd_rows_against_mpmath():
-    """Extreme rows and parameters (frequency 1000, T = 1e4, a = 1e-3, b = 1e3) against
-    30-digit mpmath: value and gradient to 1e-10 relative."""
+def _mp_bg(modified: bool):
     import mpmath as mp
 
+    def f(r, al, a, b, xi, ti, Ti):
+        x1 = xi + 1 if modified else xi  # MBG/NBD: B(a, b+x+1)
+        A = (
+            mp.loggamma(r + xi) - mp.loggamma(r) + r * mp.log(al)
+            + mp.log(mp.beta(a, b + x1)) - mp.log(mp.beta(a, b))
+        )  # fmt: skip
+        s = (al + Ti) ** -(r + xi)
+        if xi > 0 or modified:
+            s += a / (b + x1 - 1) * (al + ti) ** -(r + xi)
+        return A + mp.log(s)
+
+    return f
+
+
+@pytest.mark.parametrize("name", list(COMPILED))
+def test_rows_against_mpmath(name):
+    """Extreme rows and parameters (frequency 1000, T = 1e4, a = 1e-3, b = 1e3, a + b = 2e4)
+    against 30-digit mpmath: value and gradient to 1e-10 relative."""
+    import mpmath as mp
+
+    cls, _, compiled_rows = COMPILED[name]
+    f = _mp_bg(name == "mbgnbd")
     table = _purchase_table(30)
-    cols, _ = BetaGeo()._row_columns(table)
+    cols, _ = cls()._row_columns(table)
     x, tx, T = cols["frequency"], cols["recency"], cols["T"]
     for point in BG_POINTS[2:]:
         theta = np.tile(np.log(point), (x.size, 1))
-        ll, grad = bg_rows_loglik_grad(theta, x, tx, T)
+        ll, grad = compiled_rows(theta, x, tx, T)
         with mp.workdps(30):
             for i in range(x.size):
-                xi, ti, Ti = int(x[i]), mp.mpf(tx[i]), mp.mpf(T[i])
-
-                def f(r, al, a, b, xi=xi, ti=ti, Ti=Ti):
-                    A = (
-                        mp.loggamma(r + xi) - mp.loggamma(r) + r * mp.log(al)
-                        + mp.log(mp.beta(a, b + xi)) - mp.log(mp.beta(a, b))
-                    )  # fmt: skip
-                    s = (al + Ti) ** -(r + xi)
-                    if xi > 0:
-                        s += a / (b + xi - 1) * (al + ti) ** -(r + xi)
-                    return A + mp.log(s)
-
-                want_ll, want_g = _mp_grad(f, [mp.mpf(p) for p in point])
+                row = (int(x[i]), mp.mpf(tx[i]), mp.mpf(T[i]))
+                want_ll, want_g = _mp_grad(
+                    lambda *p, row=row: f(*p, *row), [mp.mpf(p) for p in point]
+                )
                 _close(ll[i], want_ll)
                 _close(grad[i], want_g)
