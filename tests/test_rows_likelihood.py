@@ -23,6 +23,9 @@ from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
 from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
+from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik_rows_grad
+from clvkit.models.gamma_gamma.model import GammaGamma
+from clvkit.models.gamma_gamma.rows import XTAB, gg_rows_loglik_grad
 from clvkit.models.mbgnbd.likelihood import compress_mbg, mbg_loglik_rows_grad
 from clvkit.models.mbgnbd.model import ModifiedBetaGeo
 from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
@@ -77,6 +80,36 @@ PNBD_POINTS = [
     (1e-2, 1.0, 1e2, 1e4),  # alpha << beta: the quadrature
 ]
 
+GG_POINTS = [
+    (6.2488, 3.7446, 15.4477),  # CDNOW MLE
+    (0.5, 1.2, 300.0),
+    (1e-2, 1e2, 1e-3),
+    (100.0, 0.05, 1e4),
+]
+
+
+def _spend_table(n: int = 400) -> pd.DataFrame:
+    """CDNOW customers (those without repeat purchases are masked out) plus extremes:
+    frequency 1000 and around XTAB, tiny and huge spend."""
+    cd = cdnow_calibration_summary()
+    sub = cd.iloc[:n]
+    extra = pd.DataFrame(
+        {
+            "frequency": [1000, 1, XTAB - 1, XTAB, 2, 0],
+            "recency": [9000.0, 5.0, 60.0, 61.0, 0.5, 0.0],
+            "T": [1e4, 1e4, 70.0, 70.0, 0.5, 3.0],
+            "monetary_value": [25.0, 1e-3, 40.0, 41.0, 1e6, 0.0],
+        },
+        index=pd.Index([f"x{i}" for i in range(6)], name=sub.index.name),
+    )
+    table = pd.concat([sub, extra])
+    table.attrs = dict(cd.attrs)
+    return table
+
+
+def _gg_stats(cols, idx):
+    return compress_gg(cols["frequency"][idx], cols["monetary_value"][idx])
+
 
 def _rfm_stats(compress):
     def stats(cols, idx):
@@ -95,6 +128,7 @@ CASES = {
     "mbgnbd": lambda: Case(
         ModifiedBetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_mbg), coarse=(2,)
     ),
+    "gamma_gamma": lambda: Case(GammaGamma(), _spend_table(), GG_POINTS, _gg_stats),
 }
 
 
@@ -271,6 +305,48 @@ def test_rows_against_mpmath(name):
         with mp.workdps(30):
             for i in range(x.size):
                 row = (int(x[i]), mp.mpf(tx[i]), mp.mpf(T[i]))
+                want_ll, want_g = _mp_grad(
+                    lambda *p, row=row: f(*p, *row), [mp.mpf(p) for p in point]
+                )
+                _close(ll[i], want_ll)
+                _close(grad[i], want_g)
+
+
+def test_gamma_gamma_rows():
+    """Compiled == numpy rows (tabulated terms reused across rows with one p and q, and
+    recomputed when they change); the mask keeps repeat customers; mpmath at extremes."""
+    import mpmath as mp
+
+    model = GammaGamma()
+    table = _spend_table(2357)
+    cols, mask = model._row_columns(table)
+    assert mask.sum() == (table["frequency"] > 0).sum() and not mask[-1]
+    x, mv = cols["frequency"][mask], cols["monetary_value"][mask]
+    rng = np.random.default_rng(9)
+    for point in GG_POINTS:
+        theta = np.tile(np.log(point), (x.size, 1))
+        theta[:, 2] += rng.normal(0.0, 1.0, x.size)  # covariates on v: p, q shared
+        theta[x.size // 2 :, :2] += 0.5  # p and q change half way
+        _close(gg_rows_loglik_grad(theta, x, mv)[0], gg_loglik_rows_grad(theta, x, mv)[0])
+        _close(gg_rows_loglik_grad(theta, x, mv)[1], gg_loglik_rows_grad(theta, x, mv)[1])
+        theta = np.log(point) + rng.normal(0.0, 1.0, (x.size, 3))
+        _close(gg_rows_loglik_grad(theta, x, mv)[0], gg_loglik_rows_grad(theta, x, mv)[0])
+        _close(gg_rows_loglik_grad(theta, x, mv)[1], gg_loglik_rows_grad(theta, x, mv)[1])
+
+    def f(p, q, v, xi, z):
+        px = p * xi
+        return (
+            mp.loggamma(px + q) - mp.loggamma(px) - mp.loggamma(q) + q * mp.log(v) + mp.log(xi)
+            + (px - 1) * mp.log(xi * z) - (px + q) * mp.log(v + xi * z)
+        )  # fmt: skip
+
+    ext = np.flatnonzero(np.asarray(table.index.astype(str).str.startswith("x"))[mask])
+    for point in GG_POINTS:
+        theta = np.tile(np.log(point), (x.size, 1))
+        ll, grad = gg_rows_loglik_grad(theta, x, mv)
+        with mp.workdps(30):
+            for i in ext:
+                row = (mp.mpf(x[i]), mp.mpf(mv[i]))
                 want_ll, want_g = _mp_grad(
                     lambda *p, row=row: f(*p, *row), [mp.mpf(p) for p in point]
                 )
