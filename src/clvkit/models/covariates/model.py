@@ -70,6 +70,7 @@ class CovariateStats:
     weight: np.ndarray
     class_rows: np.ndarray
     n_customers: int
+    has_segment: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -81,6 +82,17 @@ class CovariateStats:
     @property
     def n_rows(self) -> int:
         return int(self.weight.size)
+
+    @cached_property
+    def design(self) -> np.ndarray:
+        """``(C, k)`` C-contiguous: each class's design row (without the segment code)."""
+        k = self.class_rows.shape[1] - (1 if self.has_segment else 0)
+        return np.ascontiguousarray(self.class_rows[:, :k])
+
+    @cached_property
+    def segment(self) -> np.ndarray | None:
+        """Each class's segment code ``(C,)`` as int, or None without segments."""
+        return self.class_rows[:, -1].astype(np.int64) if self.has_segment else None
 
     @cached_property
     def class_start(self) -> np.ndarray:
@@ -276,7 +288,7 @@ class _CovariateModel:
         rows = {c: np.ascontiguousarray(uniq[:, j + 1]) for j, c in enumerate(names)}
         stats = CovariateStats(
             base_stats, rows, uniq[:, 0].astype(np.int64), weight.astype(np.float64),
-            classes.astype(np.float64), int(base_stats.n_customers),
+            classes.astype(np.float64), int(base_stats.n_customers), self.segment is not None,
         )  # fmt: skip
         return stats, unit
 
@@ -293,13 +305,15 @@ class _CovariateModel:
         P = len(base_names)
         layout = self._layout()
         base_theta, extra = self._split(np.asarray(theta, dtype=np.float64))
+        from clvkit.models.covariates.linear import predictor, predictor_t  # numba
+
         k = len(terms.names)
-        z = stats.class_rows[:, :k]
-        seg = stats.class_rows[:, k].astype(np.int64) if terms.segment is not None else None
+        z = stats.design
+        seg = stats.segment
         C = stats.class_rows.shape[0]
         shifts = {}
         for p, sign in terms.links.items():
-            shift = z @ extra[f"coef_{p}"] if k else np.zeros(C)
+            shift = predictor(z, extra[f"coef_{p}"]) if k else np.zeros(C)
             if seg is not None:
                 shift = shift + np.exp(extra[f"sd_{p}"][0]) * extra[f"seg_{p}"][seg]
             shifts[base_names.index(p)] = sign * shift
@@ -320,7 +334,7 @@ class _CovariateModel:
         for p, sign in terms.links.items():
             gp = sign * gU[:, base_names.index(p)]
             if k:
-                grad[layout.slice(f"coef_{p}")] = z.T @ gp
+                grad[layout.slice(f"coef_{p}")] = predictor_t(z, gp)
             if seg is not None:
                 sd = np.exp(extra[f"sd_{p}"][0])
                 eta = extra[f"seg_{p}"]
@@ -375,7 +389,8 @@ class _CovariateModel:
         )
         out = xr.merge([base, ds])
         out.attrs = {**base.attrs, "base_model": self._base.spec.model_name,
-                     "n_customers": int(stats.n_customers)}  # fmt: skip
+                     "n_customers": int(stats.n_customers),
+                     "has_segment": int(stats.has_segment)}  # fmt: skip
         return out
 
     @staticmethod
@@ -391,6 +406,7 @@ class _CovariateModel:
             base, rows, ds["row_class"].to_numpy().astype(np.int64),
             ds["row_weight"].to_numpy().astype(np.float64),
             ds["class_rows"].to_numpy().astype(np.float64), int(base.n_customers),
+            bool(ds.attrs.get("has_segment", 0)),
         )  # fmt: skip
 
     # ---- the spec of a posterior ----------------------------------------------------------------
