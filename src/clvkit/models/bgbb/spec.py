@@ -107,11 +107,11 @@ class BGBBSpec(PurchaseSpec):
     }
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
         "purchase": (
-            "P(buy at an opportunity while alive) (alpha / (alpha + beta))",
+            "P(buy at an opportunity while alive)",
             "are {x} as likely to buy at an opportunity",
         ),
         "dropout": (
-            "P(drop out before an opportunity) (gamma / (gamma + delta))",
+            "P(drop out before an opportunity)",
             "are {x} as likely to drop out at each opportunity",
         ),
     }

@@ -39,9 +39,9 @@ class BGNBDSpec(PurchaseSpec):
         "b": ("dropout", 1),
     }
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
-        "purchase": ("purchases per time unit while alive (r / alpha)", "buy {x} as often"),
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
         "dropout": (
-            "P(drop out after a repeat purchase) (a / (a + b))",
+            "P(drop out after a repeat purchase)",
             "are {x} as likely to drop out after a purchase",
         ),
     }

@@ -37,7 +37,7 @@ class GammaGammaSpec(SpendSpec):
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "v")
     covariate_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("spend", 1)}
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
-        "spend": ("mean spend per purchase (p v / (q - 1))", "spend {x} as much per purchase"),
+        "spend": ("mean spend per purchase", "spend {x} as much per purchase"),
     }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
 

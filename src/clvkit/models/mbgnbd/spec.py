@@ -59,9 +59,9 @@ class MBGNBDSpec(PurchaseSpec):
         "b": ("dropout", 1),
     }
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
-        "purchase": ("purchases per time unit while alive (r / alpha)", "buy {x} as often"),
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
         "dropout": (
-            "P(drop out at a purchase, the first one included) (a / (a + b))",
+            "P(drop out at a purchase, the first one included)",
             "are {x} as likely to drop out at a purchase",
         ),
     }

@@ -44,8 +44,8 @@ class ParetoNBDSpec(PurchaseSpec):
         "beta": ("dropout", -1),
     }
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
-        "purchase": ("purchases per time unit while alive (r / alpha)", "buy {x} as often"),
-        "dropout": ("dropout rate per time unit (s / beta)", "drop out {x} as fast"),
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
+        "dropout": ("dropout rate per time unit", "drop out {x} as fast"),
     }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 

@@ -122,7 +122,7 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
     }
     process_texts: ClassVar[dict[str, tuple[str, str]]] = {
         "churn": (
-            "P(churn at the end of a period) (alpha / (alpha + beta))",
+            "P(churn at the end of a period)",
             "are {x} as likely to churn each period",
         ),
     }
