@@ -381,3 +381,34 @@ def test_report_section_has_the_sentences_first(seg_model):
     plain = Report("plain")
     assert covariate_section(plain, clvkit.BetaGeo.from_params(**BG)) is False
     assert plain._parts == []
+
+
+# ---- end to end: a fit on simulated data ----------------------------------------------------
+def _two_channels(n: int) -> pd.DataFrame:
+    """BG/NBD customers of two channels; 'shop' buys twice as often (alpha 3 vs 6), both
+    drop out alike."""
+    parts = []
+    for ch, alpha, seed in (("web", 6.0, 1), ("shop", 3.0, 2)):
+        sim = clvkit.datasets.simulate(n, r=0.5, alpha=alpha, a=0.8, b=2.5, random_seed=seed,
+                                       time_unit="W")  # fmt: skip
+        rfm = sim.rfm().copy()
+        rfm.index = pd.Index([f"{ch}{i}" for i in rfm.index], name="customer_id")
+        rfm["channel"] = ch
+        parts.append(rfm)
+    out = pd.concat(parts)
+    out.attrs = dict(parts[0].attrs)
+    return out
+
+
+def test_fitted_effects_recover_a_doubled_purchase_rate():
+    rfm = _two_channels(3000)
+    model = clvkit.with_covariates("bgnbd", ["channel"], reference={"channel": "web"})
+    model.fit(rfm, method="laplace", random_seed=1)
+    t = model.effects(0.9).set_index("process")
+    purchase, dropout = t.loc["purchase"], t.loc["dropout"]
+    assert purchase["lower"] < 2.0 < purchase["upper"]  # the truth: 2x
+    assert purchase["lower"] > 1.5 and purchase["p_above_1"] == 1.0
+    assert dropout["lower"] < 1.0 < dropout["upper"]  # the truth: no effect
+    assert purchase["sentence"].startswith("Customers from channel 'shop' instead of 'web' buy ")
+    assert dropout["sentence"].endswith("(90% interval, not distinguishable from 1).")
+    assert purchase["meaning"].endswith("purchases per week while alive")
