@@ -84,8 +84,9 @@ def plot_effects(effects: Any, ax: Any = None, *, prob: float = 0.9) -> Any:
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", lw=1, ls="--")
     ax.set_yticks(ticks, labels, fontsize=8)
-    for y0, proc in header:
-        ax.axhline(y0 + 0.5, color="lightgrey", lw=0.8)
+    for i, (y0, proc) in enumerate(header):
+        if i:  # a line between processes
+            ax.axhline(y0 + 0.5, color="lightgrey", lw=0.8)
         ax.text(0.01, y0, proc, transform=ax.get_yaxis_transform(), fontweight="bold",
                 va="center", ha="left", fontsize=9)  # fmt: skip
     ax.set_ylim(y + 0.5, 0.8)
@@ -104,7 +105,7 @@ def plot_effects(effects: Any, ax: Any = None, *, prob: float = 0.9) -> Any:
     for kind, colour in KIND_COLOURS.items():
         if (t["kind"] == kind).any():
             ax.plot([], [], "o", color=colour, label=kind)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
     ax.set(xlabel="multiplier of the process mean (log scale; 1 = no effect)",
            title="Effects on each process (vs the baseline customer)")  # fmt: skip
     return ax
