@@ -412,3 +412,15 @@ def test_fitted_effects_recover_a_doubled_purchase_rate():
     assert purchase["sentence"].startswith("Customers from channel 'shop' instead of 'web' buy ")
     assert dropout["sentence"].endswith("(90% interval, not distinguishable from 1).")
     assert purchase["meaning"].endswith("purchases per week while alive")
+
+
+def test_segments_without_covariates():
+    post = _posterior("BetaGeo", BG, {"alpha": -1}, encoding=None, segment="region",
+                      seg={"alpha": [0.5, -1.0, 0.3]}, sd={"alpha": 0.4})  # fmt: skip
+    model = CovariatePurchaseModel.from_posterior(post)
+    t = model.effects()
+    assert t["coefficient"].tolist() == [*(f"region[{v}]" for v in LEVELS), "region (spread)"]
+    assert (t["process"] == "purchase").all()
+    params = _flat(post, model.spec)
+    spread = np.exp(params["sd_alpha"][:, 0])
+    assert t.iloc[-1]["multiplier"] == pytest.approx(spread.mean(), rel=1e-10)
