@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any, ClassVar, Self
 
@@ -81,6 +82,11 @@ class CovariateStats:
     @property
     def n_rows(self) -> int:
         return int(self.weight.size)
+
+    @cached_property
+    def class_start(self) -> np.ndarray:
+        """The first row of each class (rows are sorted by class; each class has rows)."""
+        return np.searchsorted(self.row_class, np.arange(self.class_rows.shape[0]))
 
 
 def _links(spec: Any, links: Sequence[str] | None) -> dict[str, int]:
@@ -286,32 +292,34 @@ class _CovariateModel:
         terms = self.spec.terms
         base_names = self._base.spec.param_names
         P = len(base_names)
+        layout = self._layout()
         base_theta, extra = self._split(np.asarray(theta, dtype=np.float64))
         k = len(terms.names)
         z = stats.class_rows[:, :k]
         seg = stats.class_rows[:, k].astype(np.int64) if terms.segment is not None else None
         C = stats.class_rows.shape[0]
-        U = np.tile(base_theta, (C, 1))
-        col = {p: base_names.index(p) for p in terms.links}
+        shifts = {}
         for p, sign in terms.links.items():
-            shift = np.zeros(C)
-            if k:
-                shift += z @ extra[f"coef_{p}"]
+            shift = z @ extra[f"coef_{p}"] if k else np.zeros(C)
             if seg is not None:
-                sd = np.exp(extra[f"sd_{p}"][0])
-                shift += sd * extra[f"seg_{p}"][seg]
-            U[:, col[p]] += sign * shift
-        ll_rows, g_rows = self._base._rows_loglik_grad(U[stats.row_class], stats.rows)
+                shift = shift + np.exp(extra[f"sd_{p}"][0]) * extra[f"seg_{p}"][seg]
+            shifts[base_names.index(p)] = sign * shift
+        one_each = C == stats.n_rows  # rows are sorted by class: then row i is class i
+        U = np.empty((stats.n_rows, P))
+        for j in range(P):
+            if j in shifts:
+                U[:, j] = base_theta[j] + (shifts[j] if one_each else shifts[j][stats.row_class])
+            else:
+                U[:, j] = base_theta[j]
+        ll_rows, g_rows = self._base._rows_loglik_grad(U, stats.rows)
         w = stats.weight
         value = float(w @ ll_rows)
-        gU = np.zeros((C, P))
-        for j in range(P):
-            gU[:, j] = np.bincount(stats.row_class, weights=w * g_rows[:, j], minlength=C)
+        wg = g_rows * w[:, None]
+        gU = wg if one_each else np.add.reduceat(wg, stats.class_start, axis=0)
         grad = np.zeros(theta.size)
         grad[:P] = gU.sum(axis=0)
-        layout = self._layout()
         for p, sign in terms.links.items():
-            gp = sign * gU[:, col[p]]
+            gp = sign * gU[:, base_names.index(p)]
             if k:
                 grad[layout.slice(f"coef_{p}")] = z.T @ gp
             if seg is not None:
@@ -431,7 +439,11 @@ class _CovariateModel:
             self.spec = self.spec_for(attrs)
 
     def _layout(self) -> Layout:
-        return Layout.of(self.spec)
+        cached = self.__dict__.get("_layout_cache")
+        if cached is None or cached[0] is not self.spec:
+            cached = (self.spec, Layout.of(self.spec))
+            self._layout_cache = cached
+        return cached[1]
 
     @classmethod
     def from_params(cls, *, time_unit: str | None = None, **params: Any) -> Self:
