@@ -27,6 +27,7 @@ from clvkit.errors import ClvkitError
 from clvkit.inference.estimator import ModelBase
 from clvkit.inference.layout import Layout
 from clvkit.models.base import PurchaseModel, SpendModel
+from clvkit.models.covariates.effects import effects
 from clvkit.models.covariates.spec import (
     CovariatePurchaseSpec,
     CovariateSpendSpec,
@@ -408,6 +409,26 @@ class _CovariateModel:
             ds["class_rows"].to_numpy().astype(np.float64), int(base.n_customers),
             bool(ds.attrs.get("has_segment", 0)),
         )  # fmt: skip
+
+    def effects(self, prob: float = 0.9) -> pd.DataFrame:
+        """What each covariate (and segment) does to each process, as multipliers of the
+        process means with intervals and a sentence each; see
+        :func:`clvkit.models.covariates.effects.effects`.
+
+        Parameters
+        ----------
+        prob : float
+            Probability of the central intervals, in (0, 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``kind, coefficient, process, meaning, multiplier, lower, upper,
+            p_above_1, sentence``; e.g. "Customers from channel 'shop' instead of 'web' buy
+            1.92x [1.78, 2.07] as often (90% interval)."
+        """
+        self._check_fitted()  # type: ignore[attr-defined]
+        return effects(self, prob)
 
     # ---- the spec of a posterior ----------------------------------------------------------------
     @classmethod
