@@ -276,11 +276,12 @@ class _CovariateModel:
                 "only their product with the spread is identified. Suggestion: "
                 "method='map' or method='nuts'."
             )
-        # segment effects: non-centred during the fit; NUTS chooses per segment in _x0
+        # segment effects: non-centred during the fit; NUTS and Laplace choose per segment in _x0
         segmented = self.segment is not None
         self._seg_state = "noncentred" if segmented else None
-        self._centre_pending = (
-            segmented and method == "nuts" and kwargs.get("sampler", "nutpie") == "nutpie"
+        self._centre_pending = segmented and (
+            method == "laplace"
+            or (method == "nuts" and kwargs.get("sampler", "nutpie") == "nutpie")
         )
         try:
             return super().fit(rfm, method=method, **kwargs)  # type: ignore[misc]
