@@ -795,10 +795,14 @@ def with_covariates(
         The processes or parameters the covariates act on (default: all the model's links,
         e.g. BG/NBD's ``"purchase"`` (``alpha``) and ``"dropout"`` (``a``, ``b``)).
     segment : str, optional
-        A column of segments with partially pooled effects: each segment's log multiplier is
-        ``sd * seg`` with ``seg ~ Normal(0, 1)`` and the spread ``sd`` learned.
+        A column of segments with partially pooled effects: segment ``s``'s log multiplier
+        ``seg_<p>[s] ~ Normal(0, sd_<p>^2)`` (the posterior holds it), the spread ``sd_<p>``
+        learned. NUTS and Laplace sample each segment centred or non-centred as its data
+        suit (``posterior_.attrs["segment_centred"]`` lists the centred ones).
     priors : dict, optional
-        Prior overrides by parameter name (base parameters, ``coef_<p>``, ``sd_<p>``).
+        Prior overrides by parameter name (base parameters, ``coef_<p>``, ``sd_<p>``; the
+        segment effects' prior is fixed by the hierarchy: naming ``seg_<p>`` or ``new_<p>`` is
+        an error).
 
     Notes
     -----
