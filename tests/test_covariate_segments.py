@@ -58,8 +58,8 @@ def _model(links=("purchase",)):
 @pytest.mark.parametrize("links", [("purchase",), None])
 def test_every_parametrisation_has_one_posterior(links):
     """The log posterior in the stored (u), non-centred (eta = u / sd) and mixed (centred on
-    the segment's log-parameter) coordinates differs by the log Jacobian only, and the
-    gradients are the finite differences."""
+    the segment's log-parameter, the base around the centred segments) coordinates differs by
+    the log Jacobian only, and the gradients are the finite differences."""
     t = _table([300, 300, 300, 50], [0.3, -0.2, 0.1, -0.4], 1, coef=0.3)
     m = _model(links) if links else clvkit.with_covariates(
         "bgnbd", ["channel"], reference={"channel": "web"}, segment="region")  # fmt: skip
@@ -81,9 +81,13 @@ def test_every_parametrisation_has_one_posterior(links):
                 mode = np.full(4, cov_model.NONCENTRED)
             elif isinstance(state, dict):
                 mode = state[p]
-            base = theta[base_names.index(p)]
+            j = base_names.index(p)
+            base = theta[j]
             x[sl] = np.where(mode == 1, u / sd, np.where(mode == 2, base + sign * u, u))
             log_jac += math.log(sd) * int((mode == 1).sum())
+            if (mode == 2).any():  # the base around the centred segments: mean(c) + sd * beta
+                x[j] = (base - x[sl][mode == 2].mean()) / sd
+                log_jac += math.log(sd)
         m._seg_state = state
         f = m._objective(stats, priors, jacobian=True)
         v, g = f(x)
@@ -165,10 +169,9 @@ def test_segment_priors_are_fixed():
 @pytest.mark.slow
 def test_nuts_large_and_small_segments_sample_cleanly():
     """Three segments of 3,000 and one of 100 (all non-centred: R-hat 1.49, ESS 4, 118
-    divergences in 2 x 400 draws): every segment is centred on its own log-parameter; 2 x 1,000
-    draws give R-hat <= 1.01, bulk ESS > 1,000 and at most 2 divergences in 2,000 (measured: 2;
-    the remaining funnel is the base log-parameter's spread, which scales with the segments'
-    spread)."""
+    divergences in 2 x 400 draws): every segment is centred on its own log-parameter and the
+    base around them. 2 x 1,000 draws: R-hat <= 1.01, bulk ESS > 1,500, at most 0.2% divergent
+    (measured: 2 of 2,000, where the spread runs below the 100-customer segment's data sd)."""
     parts = []
     for i, (reg, alpha, n) in enumerate(
         (("north", 6.0, 3000), ("south", 3.0, 3000), ("east", 4.0, 3000), ("tiny", 2.0, 100))
@@ -188,9 +191,9 @@ def test_nuts_large_and_small_segments_sample_cleanly():
         "alpha": ["east", "north", "south", "tiny"]
     }
     s = m.summary()
-    assert int(m.idata_.sample_stats["diverging"].sum()) <= 2
+    assert int(m.idata_.sample_stats["diverging"].sum()) <= 4
     assert s["r_hat"].max() <= 1.01
-    assert s["ess_bulk"].min() > 1000
+    assert s["ess_bulk"].min() > 1500
 
 
 #: The recovery study: three segments of 50,000 customers and one of 200.

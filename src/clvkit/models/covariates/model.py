@@ -33,7 +33,7 @@ import xarray as xr
 
 from clvkit.data.covariates import covariate_design
 from clvkit.errors import ClvkitError
-from clvkit.inference.estimator import ModelBase
+from clvkit.inference.estimator import ModelBase, prior_logp_grad
 from clvkit.inference.layout import Layout
 from clvkit.models.base import PurchaseModel, SpendModel
 from clvkit.models.covariates.effects import effects
@@ -161,6 +161,12 @@ def _clone(model: Any, kind: str) -> ModelBase:
         f"argument 'model' is {model!r}. Suggestion: a registered model name (e.g. 'bgnbd') or "
         "an unfitted estimator such as clvkit.BetaGeo()."
     )
+
+
+def _exp(x: Any) -> float:
+    """``exp`` of a float without raising (``inf`` beyond the range)."""
+    with np.errstate(over="ignore"):
+        return float(np.exp(float(x)))
 
 
 def _centre(info: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -359,7 +365,8 @@ class _CovariateModel:
         terms = self.spec.terms
         base_names = self._base.spec.param_names
         P = len(base_names)
-        theta = np.asarray(theta, dtype=np.float64)
+        internal = np.asarray(theta, dtype=np.float64)
+        theta = self._actual(internal)
         layout = self._layout()
         base_theta, extra = self._split(theta)
         from clvkit.models.covariates.linear import predictor, predictor_t  # numba
@@ -395,7 +402,7 @@ class _CovariateModel:
             if seg is not None:
                 n_seg = layout.sizes[layout.names.index(f"seg_{p}")]
                 self._seg_back(theta, p, np.bincount(seg, weights=gp, minlength=n_seg), grad)
-        return value, grad
+        return value, self._actual_back(internal, grad)
 
     # ---- segment effects: the internal coordinates of a fit --------------------------------------
     def _modes(self, p: str, n: int) -> np.ndarray:
@@ -415,7 +422,7 @@ class _CovariateModel:
         multipliers ``u``."""
         layout = self._layout()
         x = theta[layout.slice(f"seg_{p}")]
-        sd = math.exp(float(theta[layout.slice(f"sd_{p}")][0]))
+        sd = _exp(theta[layout.slice(f"sd_{p}")][0])
         base = float(theta[self._base.spec.param_names.index(p)])
         sign = self.spec.terms.links[p]
         m = self._modes(p, x.size)
@@ -432,6 +439,43 @@ class _CovariateModel:
         grad[layout.slice(f"sd_{p}")] += float(np.sum((u * g_u)[nc]))  # d(sd x)/d log sd
         grad[self._base.spec.param_names.index(p)] -= sign * float(np.sum(g_u[ce]))
 
+    def _recentred(self, p: str) -> bool:
+        """Whether the base log-parameter of ``p`` is read non-centred around the centred
+        segments (in NUTS and Laplace when some segment of ``p`` is centred): ``log theta =
+        mean(c_s) + sd * beta``, ``c_s`` the centred segments' own log-parameters. Its spread
+        given them scales with ``sd`` (a funnel) where ``beta``'s does not."""
+        state = getattr(self, "_seg_state", None)
+        return isinstance(state, dict) and bool(np.any(state[p] == CENTRED))
+
+    def _actual(self, theta: np.ndarray) -> np.ndarray:
+        """``theta`` with each recentred base entry (:meth:`_recentred`) the base
+        log-parameter itself."""
+        layout = self._layout()
+        out = np.array(theta, dtype=np.float64)
+        for p in self.spec.terms.links:
+            if self._recentred(p):
+                j = self._base.spec.param_names.index(p)
+                ce = self._seg_state[p] == CENTRED
+                sd = _exp(theta[layout.slice(f"sd_{p}")][0])
+                out[j] = float(np.mean(theta[layout.slice(f"seg_{p}")][ce])) + sd * theta[j]
+        return out
+
+    def _actual_back(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """A gradient in the :meth:`_actual` coordinates of internal ``theta``, chained to the
+        internal coordinates (in place)."""
+        layout = self._layout()
+        for p in self.spec.terms.links:
+            if self._recentred(p):
+                j = self._base.spec.param_names.index(p)
+                ce = self._seg_state[p] == CENTRED
+                sd = _exp(theta[layout.slice(f"sd_{p}")][0])
+                gb = float(grad[j])
+                grad[j] = gb * sd
+                seg = grad[layout.slice(f"seg_{p}")]
+                seg[ce] += gb / int(ce.sum())
+                grad[layout.slice(f"sd_{p}")] += gb * sd * float(theta[j])
+        return grad
+
     def _objective(
         self, stats: Any, priors: dict[str, dict[str, Any]] | None, jacobian: bool = False
     ) -> Any:
@@ -443,15 +487,23 @@ class _CovariateModel:
             return fun
 
         def fun_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            try:
+                return corrected(theta)
+            except (OverflowError, ValueError, ZeroDivisionError):  # far out in warm-up
+                return -math.inf, np.zeros(np.size(theta))
+
+        def corrected(theta: np.ndarray) -> tuple[float, np.ndarray]:
             value, grad = fun(theta)
-            theta = np.asarray(theta, dtype=np.float64)
+            internal = np.asarray(theta, dtype=np.float64)
+            theta = self._actual(internal)
             layout = self._layout()
+            ga = np.zeros(theta.size)  # in the actual coordinates
+            names = self._base.spec.param_names
             for p in self.spec.terms.links:
                 x, sd, _, sign, m, u = self._seg_coords(theta, p)
                 own = m != NONCENTRED
                 if not own.any():
                     continue
-                grad = np.array(grad, dtype=np.float64)
                 xo, uo = x[own], u[own]
                 with np.errstate(all="ignore"):
                     value += float(np.sum(0.5 * xo * xo - math.log(sd) - 0.5 * (uo / sd) ** 2))
@@ -459,12 +511,24 @@ class _CovariateModel:
                 dudx = np.where(m[own] == CENTRED, float(sign), 1.0)
                 g = np.zeros(x.size)
                 g[own] = xo + dq * dudx
-                grad[layout.slice(f"seg_{p}")] += g
-                grad[layout.slice(f"sd_{p}")] += float(np.sum((uo / sd) ** 2 - 1.0))
-                grad[self._base.spec.param_names.index(p)] -= sign * float(
-                    np.sum(dq[m[own] == CENTRED])
-                )
-            return value, grad
+                ga[layout.slice(f"seg_{p}")] += g
+                ga[layout.slice(f"sd_{p}")] += float(np.sum((uo / sd) ** 2 - 1.0))
+                ga[names.index(p)] -= sign * float(np.sum(dq[m[own] == CENTRED]))
+                if self._recentred(p):  # the base prior at the base, not at beta
+                    j = names.index(p)
+                    for t_, sgn in ((internal[j], -1.0), (theta[j], 1.0)):
+                        lp, dlp = prior_logp_grad(math.exp(t_), priors[p])
+                        lp, dlp = lp + (t_ if jacobian else 0.0), dlp * math.exp(t_) + jacobian
+                        value += sgn * lp
+                        if sgn < 0:
+                            grad = np.array(grad, dtype=np.float64)
+                            grad[j] -= dlp
+                        else:
+                            ga[j] += dlp
+                    if jacobian:  # d log theta / d beta = sd
+                        value += math.log(sd)
+                        ga[layout.slice(f"sd_{p}")] += 1.0
+            return value, np.asarray(grad, dtype=np.float64) + self._actual_back(internal, ga)
 
         return fun_grad
 
@@ -514,6 +578,12 @@ class _CovariateModel:
             x, _, base, sign, _, u = self._seg_coords(start, p)
             out[layout.slice(f"seg_{p}")] = np.where(f, base + sign * u, x)
         self._seg_state = {p: np.where(f, CENTRED, NONCENTRED) for p, f in flags.items()}
+        for p in flags:
+            if self._recentred(p):  # beta = (log theta - mean(c_s)) / sd
+                j = self._base.spec.param_names.index(p)
+                ce = self._seg_state[p] == CENTRED
+                sd = math.exp(float(out[layout.slice(f"sd_{p}")][0]))
+                out[j] = (out[j] - float(np.mean(out[layout.slice(f"seg_{p}")][ce]))) / sd
         return out
 
     def _stored_posterior(self, post: xr.Dataset) -> xr.Dataset:
@@ -525,6 +595,10 @@ class _CovariateModel:
             m = self._modes(p, x.shape[-1])
             sd = post[f"sd_{p}"].transpose("chain", "draw").to_numpy()[..., None]
             base = np.log(post[p].transpose("chain", "draw").to_numpy())[..., None]
+            if self._recentred(p):  # base = mean(c_s) + sd * beta
+                ce = m == CENTRED
+                base = x[..., ce].mean(axis=-1, keepdims=True) + sd * base
+                post[p] = post[p].copy(data=np.exp(base[..., 0]))
             u = np.where(m == NONCENTRED, sd * x, np.where(m == CENTRED, sign * (x - base), x))
             post[f"seg_{p}"] = da.copy(data=u)
         return post
