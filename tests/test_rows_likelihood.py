@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.datasets import cdnow_calibration_summary
+from clvkit.datasets import cdnow_calibration_summary, donations_summary
 from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
+from clvkit.models.bgbb.likelihood import compress_bgbb
+from clvkit.models.bgbb.model import BetaGeoBetaBinom
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
 from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
 from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik_rows_grad
@@ -31,6 +33,8 @@ from clvkit.models.mbgnbd.model import ModifiedBetaGeo
 from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
 from clvkit.models.pnbd.likelihood import compress_pnbd
 from clvkit.models.pnbd.model import ParetoNBD
+from clvkit.models.sbg.likelihood import compress as compress_sbg
+from clvkit.models.sbg.model import ShiftedBetaGeo
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,45 @@ def _gg_stats(cols, idx):
     return compress_gg(cols["frequency"][idx], cols["monetary_value"][idx])
 
 
+BGBB_POINTS = [
+    (1.204, 0.750, 0.657, 2.783),  # donations MLE
+    (1e-4, 1e-4, 1e-4, 1e-4),
+    (1e4, 1e4, 1e4, 1e4),
+    (50.0, 0.02, 0.02, 50.0),
+]
+
+
+def _bgbb_table() -> pd.DataFrame:
+    """Donations histories (every distinct one) plus extremes up to n = 1e4."""
+    d = donations_summary().drop_duplicates()
+    extra = pd.DataFrame(
+        {
+            "frequency": [3, 5000, 0, 10_000, 1, 2000],
+            "recency": [10, 9990, 0, 10_000, 1, 3000],
+            "n": [10_000] * 6,
+        },
+        index=pd.Index([f"x{i}" for i in range(6)], name=d.index.name),
+    )
+    table = pd.concat([d, extra])
+    table.attrs = dict(donations_summary().attrs)
+    return table
+
+
+SBG_POINTS = [(0.668, 3.806), (1e-3, 1e3), (50.0, 0.05), (1e3, 1e3)]
+
+
+def _sbg_table() -> pd.DataFrame:
+    """A contract summary: churned after 0..11 renewals, active ones, and 1000 renewals."""
+    renewals = np.array([0, 0, 1, 2, 3, 5, 8, 11, 0, 4, 12, 1000, 1000], dtype=np.int64)
+    churned = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0], dtype=bool)
+    table = pd.DataFrame(
+        {"renewals": renewals, "churned": churned, "age": renewals + 0.5 * churned},
+        index=pd.Index([f"c{i}" for i in range(renewals.size)], name="customer_id"),
+    )
+    table.attrs["time_unit"] = "M"
+    return table
+
+
 def _rfm_stats(compress):
     def stats(cols, idx):
         return compress(cols["frequency"][idx], cols["recency"][idx], cols["T"][idx])
@@ -129,6 +172,18 @@ CASES = {
         ModifiedBetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_mbg), coarse=(2,)
     ),
     "gamma_gamma": lambda: Case(GammaGamma(), _spend_table(), GG_POINTS, _gg_stats),
+    "bgbb": lambda: Case(
+        BetaGeoBetaBinom(),
+        _bgbb_table(),
+        BGBB_POINTS,
+        lambda c, i: compress_bgbb(c["frequency"][i], c["recency"][i], c["n"][i]),
+    ),
+    "sbg": lambda: Case(
+        ShiftedBetaGeo(),
+        _sbg_table(),
+        SBG_POINTS,
+        lambda c, i: compress_sbg(c["renewals"][i], c["churned"][i]),
+    ),
 }
 
 
@@ -198,8 +253,12 @@ def test_gradient_matches_finite_differences(case):
 
 def test_weighted_rows_of_compressed_data_equal_the_base(case):
     """The covariate composite's use: the distinct rows of all CDNOW customers, weighted."""
-    table = pd.concat([case.table, cdnow_calibration_summary()[case.table.columns]])
-    table.attrs = dict(case.table.attrs)
+    if "T" in case.table.columns:  # all CDNOW customers
+        table = pd.concat([case.table, cdnow_calibration_summary()[case.table.columns]])
+        table.attrs = dict(case.table.attrs)
+    else:  # every row three times
+        table = pd.concat([case.table] * 3)
+        table.attrs = dict(case.table.attrs)
     cols, _ = _rows(Case(case.model, table, case.points, case.stats))
     stats = case.stats(cols, np.arange(next(iter(cols.values())).size))
     rows = {c: getattr(stats, c) for c in cols}
@@ -245,7 +304,8 @@ def test_compiled_rows_equal_the_numpy_rows(name):
 
 def test_row_columns_validate_as_fitting_does(case):
     bad = case.table.copy()
-    bad.iloc[3, bad.columns.get_loc("frequency")] = -1
+    col = "renewals" if "renewals" in bad.columns else "frequency"
+    bad.iloc[3, bad.columns.get_loc(col)] = -1
     with pytest.raises(ClvkitError) as fit_err:
         case.model._prepare(bad)
     with pytest.raises(ClvkitError) as row_err:
@@ -352,3 +412,11 @@ def test_gamma_gamma_rows():
                 )
                 _close(ll[i], want_ll)
                 _close(grad[i], want_g)
+
+
+def test_sbg_rows_need_a_customer_table():
+    table = pd.DataFrame([[100.0, 60.0, 40.0], [80.0, 50.0, np.nan]], columns=[0, 1, 2])
+    table.attrs["time_unit"] = "M"
+    ShiftedBetaGeo()._prepare(table)  # fits on cohorts
+    with pytest.raises(ClvkitError, match="no row per customer"):
+        ShiftedBetaGeo()._row_columns(table)

@@ -38,6 +38,7 @@ __all__ = [
     "bgbb_loglik",
     "bgbb_loglik_customers",
     "bgbb_loglik_grad",
+    "bgbb_loglik_rows_grad",
     "bgbb_terms",
     "compress_bgbb",
     "loglik_grad_nb",
@@ -235,6 +236,46 @@ def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
     """Weighted BG/BB log-likelihood at ``eta = log(alpha, beta, gamma, delta)``; ``grad``
     receives its gradient in ``eta``."""
     return _loglik_grad(eta, x, tx, n, w, grad, _table_size(n, w.size))
+
+
+@njit(nogil=True, error_model="numpy")
+def _rows_loglik_grad(theta, x, tx, n, ll, grad):  # pragma: no cover - compiled
+    """Per-row log-likelihood and gradient in each row's ``theta`` (no tables: every Gamma and
+    digamma value computed directly, as ``tables=False``); no per-row allocation."""
+    z0 = np.empty(8)
+    lg = np.empty((8, 0))
+    ps = np.empty((8, 0))
+    gi = np.empty(4)
+    par = np.empty(4)
+    for i in range(x.size):
+        for j in range(4):
+            par[j] = math.exp(theta[i, j])
+        al, be, ga, de = par[0], par[1], par[2], par[3]
+        z0[_AL], z0[_BE], z0[_AB], z0[_GA] = al, be, al + be, ga
+        z0[_DE], z0[_GD], z0[_GA1], z0[_GD1] = de, ga + de, ga + 1.0, ga + de + 1.0
+        gi[:] = 0.0
+        _, ll[i] = _row(x[i], tx[i], n[i], z0, lg, ps, True, gi)
+        for j in range(4):
+            grad[i, j] = gi[j] * par[j]
+
+
+def bgbb_loglik_rows_grad(
+    theta: np.ndarray, frequency: np.ndarray, recency: np.ndarray, n: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BG/BB log-likelihood of each row with that row's own parameters, and its gradient:
+    the base likelihood (:func:`bgbb_loglik_grad`) with per-row parameters.
+
+    Row ``i`` is the history ``(frequency[i], recency[i], n[i])`` under ``theta[i] =
+    log([alpha, beta, gamma, delta])`` (``(m, 4)``); returns ``ll`` ``(m,)`` and its gradient in
+    the row's ``theta`` ``(m, 4)``. With every row at one ``theta0`` the weighted sums are
+    :func:`bgbb_loglik_grad` of the same rows. Compiled.
+    """
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    x, tx, n_ = _histories(frequency, recency, n)
+    ll = np.empty(x.size)
+    grad = np.empty((x.size, 4))
+    _rows_loglik_grad(theta, x, tx, n_, ll, grad)
+    return ll, grad
 
 
 @njit(nogil=True, error_model="numpy")
