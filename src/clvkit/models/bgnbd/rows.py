@@ -85,26 +85,36 @@ def bg_rows_kernel(theta, x, tx, T, ll, grad):  # pragma: no cover - compiled
             e = math.exp(lb - g) if R == math.inf else 1.0 / R
             wv = 1.0 / (1.0 + e)
             base = r * t1 + g - rx * lT  # r log alpha + v + log(b+x-1)
-        # A(x) - r log alpha = log[(r)_x (b)_x / (a+b)_x], digamma differences as sums
-        Pn = 1.0
-        Pd = 1.0
-        dr = 0.0
-        db = 0.0
-        dab = 0.0
+        # A(x) - r log alpha = log[(r)_x (b)_x / (a+b)_x]; the digamma differences
+        # sum_k 1/(r+k) = (r)_x' / (r)_x by the product rule (no division per k)
+        Pr = 1.0
+        Pb = 1.0
+        Pab = 1.0
+        Dr = 0.0
+        Db = 0.0
+        Dab = 0.0
         fast = xi <= XMAX
         if fast:
             for k in range(int(xi)):
                 rk = r + k
                 bk = b + k
                 abk = ab + k
-                Pn *= rk * bk
-                Pd *= abk
-                dr += 1.0 / rk
-                db += 1.0 / bk
-                dab += 1.0 / abk
-            fast = Pn < BIG and Pn > 1.0 / BIG and Pd < BIG
+                Dr = Dr * rk + Pr
+                Db = Db * bk + Pb
+                Dab = Dab * abk + Pab
+                Pr *= rk
+                Pb *= bk
+                Pab *= abk
+            fast = (
+                Pr * Pb < BIG and Pr * Pb > 1.0 / BIG and Pab < BIG
+                and Dr < BIG and Db < BIG and Dab < BIG
+                and Pr > 1.0 / BIG and Pb > 1.0 / BIG
+            )  # fmt: skip
         if fast:
-            ll[i] = base + math.log(Pn * (1.0 + e) / Pd) - lb
+            dr = Dr / Pr
+            db = Db / Pb
+            dab = Dab / Pab
+            ll[i] = base + math.log(Pr * Pb * (1.0 + e) / Pab) - lb
         else:
             lA = (
                 math.lgamma(rx) - math.lgamma(r) + math.lgamma(b + xi) - math.lgamma(b)
