@@ -31,8 +31,9 @@ from clvkit.models.gamma_gamma.rows import XTAB, gg_rows_loglik_grad
 from clvkit.models.mbgnbd.likelihood import compress_mbg, mbg_loglik_rows_grad
 from clvkit.models.mbgnbd.model import ModifiedBetaGeo
 from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
-from clvkit.models.pnbd.likelihood import compress_pnbd
+from clvkit.models.pnbd.likelihood import compress_pnbd, pnbd_loglik_rows_grad
 from clvkit.models.pnbd.model import ParetoNBD
+from clvkit.models.pnbd.rows import XT, pnbd_rows_loglik_grad
 from clvkit.models.sbg.likelihood import compress as compress_sbg
 from clvkit.models.sbg.model import ShiftedBetaGeo
 
@@ -420,3 +421,31 @@ def test_sbg_rows_need_a_customer_table():
     ShiftedBetaGeo()._prepare(table)  # fits on cohorts
     with pytest.raises(ClvkitError, match="no row per customer"):
         ShiftedBetaGeo()._row_columns(table)
+
+
+def test_pnbd_tabulated_rows_equal_the_direct_rows():
+    """The tabulated series (per frequency while r and s are shared) == every row by
+    numerics.pnbd_row: shared r, s with per-row alpha, beta; r and s changing between rows
+    (tables rebuilt); every parameter per row; frequencies beyond the tables (XT) and zeta >
+    ZMAX (quadrature)."""
+    table = _purchase_table(2357)
+    extra = pd.DataFrame(
+        {"frequency": [XT - 1, XT, 3 * XT], "recency": [50.0, 50.0, 60.0], "T": [60.0] * 3},
+        index=pd.Index(["y0", "y1", "y2"], name=table.index.name),
+    )
+    table = pd.concat([table, extra])
+    table.attrs = dict(_purchase_table(1).attrs)
+    cols, _ = ParetoNBD()._row_columns(table)
+    x, tx, T = cols["frequency"], cols["recency"], cols["T"]
+    rng = np.random.default_rng(11)
+    for point in PNBD_POINTS:
+        shared = np.tile(np.log(point), (x.size, 1))
+        shared[:, [1, 3]] += rng.normal(0.0, 0.7, (x.size, 2))
+        changing = shared.copy()
+        changing[::7, [0, 2]] += 0.3  # r and s change every few rows
+        free = np.log(point) + rng.normal(0.0, 1.0, (x.size, 4))
+        for theta in (shared, changing, free):
+            ll_tab, g_tab = pnbd_rows_loglik_grad(theta, x, tx, T)
+            ll_dir, g_dir = pnbd_loglik_rows_grad(theta, x, tx, T)
+            _close(ll_tab, ll_dir)
+            _close(g_tab, g_dir)
