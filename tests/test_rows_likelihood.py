@@ -35,7 +35,9 @@ from clvkit.models.pnbd.likelihood import compress_pnbd, pnbd_loglik_rows_grad
 from clvkit.models.pnbd.model import ParetoNBD
 from clvkit.models.pnbd.rows import XT, pnbd_rows_loglik_grad
 from clvkit.models.sbg.likelihood import compress as compress_sbg
+from clvkit.models.sbg.likelihood import sbg_loglik_rows_grad
 from clvkit.models.sbg.model import ShiftedBetaGeo
+from clvkit.models.sbg.rows import sbg_rows_loglik_grad
 
 
 @dataclass(frozen=True)
@@ -449,3 +451,18 @@ def test_pnbd_tabulated_rows_equal_the_direct_rows():
             ll_dir, g_dir = pnbd_loglik_rows_grad(theta, x, tx, T)
             _close(ll_tab, ll_dir)
             _close(g_tab, g_dir)
+
+
+def test_sbg_compiled_rows_equal_the_numpy_rows():
+    """Renewals 0..200 (the products up to XMAX = 64, lgamma beyond), churned or not, at
+    every point and with per-row parameters."""
+    n = np.repeat(np.arange(201.0), 2)
+    c = np.tile([0.0, 1.0], 201)
+    rng = np.random.default_rng(13)
+    for point in SBG_POINTS:
+        for spread in (0.0, 1.0):
+            theta = np.log(point) + spread * rng.normal(0.0, 1.0, (n.size, 2))
+            ll_nb, g_nb = sbg_rows_loglik_grad(theta, n, c)
+            ll_np, g_np = sbg_loglik_rows_grad(theta, n, c)
+            _close(ll_nb, ll_np)
+            _close(g_nb, g_np)

@@ -17,7 +17,6 @@ from clvkit.models.sbg.likelihood import (
     SBGStats,
     is_survival_table,
     sbg_loglik_grad,
-    sbg_loglik_rows_grad,
     stats_from_table,
 )
 from clvkit.models.sbg.spec import ShiftedBetaGeoSpec, contract_columns
@@ -96,8 +95,11 @@ class ShiftedBetaGeo(PurchaseModel):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
         its gradient ``(m, 2)`` in that row's ``theta = log([alpha, beta])``
-        (:func:`clvkit.models.sbg.likelihood.sbg_loglik_rows_grad`)."""
-        return sbg_loglik_rows_grad(theta, cols["renewals"], cols["churned"])
+        (:func:`clvkit.models.sbg.rows.sbg_rows_loglik_grad`, compiled; the numpy form
+        :func:`clvkit.models.sbg.likelihood.sbg_loglik_rows_grad` is tested equal)."""
+        from clvkit.models.sbg.rows import sbg_rows_loglik_grad  # numba: compiled on first use
+
+        return sbg_rows_loglik_grad(theta, cols["renewals"], cols["churned"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         if {"alpha", "beta"} <= set(up):
