@@ -49,7 +49,7 @@ def mbg_rows_kernel(theta, x, tx, T, ll, grad):  # pragma: no cover - compiled
         qT = al + Ti
         qs = al + ti
         lT = math.log(qT)
-        lq = math.log(qT / qs)
+        lq = lT - t1 if ti == 0.0 else math.log(qT / qs)  # qs = alpha when t_x = 0
         bx = b + xi
         # e^(v-u) = a (qT/qs)^(r+x) / (b+x): the two terms' ratio, without log(b+x)
         g = t2 + rx * lq
