@@ -8,9 +8,15 @@ history ``(x, t_x, T)[i]`` under its own ``theta[i] = log([r, alpha, a, b])``; t
 - ``x = 0``: ``log L = r log(alpha / (alpha + T))``, one log and no special function;
 - ``x > 0``: the gamma-function ratios of ``A(x)`` are rising factorials,
   ``Γ(r+x)/Γ(r) · Γ(b+x)/Γ(b) · Γ(a+b)/Γ(a+b+x) = Π_k (r+k)(b+k)/(a+b+k)`` (``x`` is a whole
-  number), and their digamma differences the sums of ``1/(r+k)`` etc., so a row costs a few logs
-  and no ``lgamma``/``digamma`` up to ``x = XMAX`` (beyond it, or if the product leaves
-  ``[1/BIG, BIG]``, the gamma functions are used).
+  number), and their digamma differences the sums of ``1/(r+k)`` etc., which the product rule
+  gives without a division per purchase (``(r)_x' / (r)_x``); the log of the bracket is folded
+  into the same log, so a row costs four logs and exps and no ``lgamma``/``digamma`` up to
+  ``x = XMAX`` (beyond it, or if a product leaves ``[1/BIG, BIG]``, the gamma functions are
+  used).
+
+Parameters equal to the previous row's are not exponentiated again (``r`` is shared by all
+rows when covariates act on ``alpha``, ``a`` and ``b``). Measured at 100,000 CDNOW-like rows
+(60% without repeat purchases), one core: about 4-6 ms per call, the numpy form 40-50 ms.
 """
 
 from __future__ import annotations
