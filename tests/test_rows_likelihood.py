@@ -24,7 +24,7 @@ from clvkit.models import BetaGeo
 from clvkit.models.bgbb.likelihood import ROWS_NMAX, bgbb_loglik_rows_grad, compress_bgbb
 from clvkit.models.bgbb.model import BetaGeoBetaBinom
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
-from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
+from clvkit.models.bgnbd.rows import bg_rows_loglik_grad
 from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik_rows_grad
 from clvkit.models.gamma_gamma.model import GammaGamma
 from clvkit.models.gamma_gamma.rows import XTAB, gg_rows_loglik_grad
@@ -34,6 +34,7 @@ from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
 from clvkit.models.pnbd.likelihood import compress_pnbd, pnbd_loglik_rows_grad
 from clvkit.models.pnbd.model import ParetoNBD
 from clvkit.models.pnbd.rows import XT, pnbd_rows_loglik_grad
+from clvkit.models.rising import XMAX
 from clvkit.models.sbg.likelihood import compress as compress_sbg
 from clvkit.models.sbg.likelihood import sbg_loglik_rows_grad
 from clvkit.models.sbg.model import ShiftedBetaGeo

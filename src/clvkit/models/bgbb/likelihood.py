@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
+from clvkit.models.rising import XMAX, rising_factorial
 from clvkit.models.stats import WeightedRows, distinct_rows
 from clvkit.utils.numba_cache import njit
 
@@ -239,41 +240,26 @@ def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
 
 
 #: Histories with ``n`` up to this use rising-factorial products in the per-row kernel.
-ROWS_NMAX = 64.0
-_BIG = 1e280
-
-
-@njit(nogil=True, error_model="numpy")
-def _rising(z, j, out):  # pragma: no cover - compiled
-    """``out[0] = (z)_j`` and ``out[1] = sum_{k<j} 1/(z+k)`` (its log-derivative, by the
-    product rule); False if the product leaves ``[1/BIG, BIG]``."""
-    P = 1.0
-    D = 0.0
-    for k in range(int(j)):
-        D = D * (z + k) + P
-        P *= z + k
-    out[0] = P
-    out[1] = D / P
-    return P < _BIG and P > 1.0 / _BIG and D < _BIG
+ROWS_NMAX = XMAX
 
 
 @njit(nogil=True, error_model="numpy")
 def _row_products(al, be, ga, de, x, tx, n, g, w):  # pragma: no cover - compiled
     """:func:`_row`'s log-likelihood and gradient (into ``g``, natural scale) with the Gamma
-    and digamma differences as rising factorials and sums of reciprocals (whole ``x, t_x,
-    n``); NaN when a product leaves its range (the caller then uses :func:`_row`). ``w``: work
-    array of 2."""
+    and digamma differences as rising factorials and sums of reciprocals
+    (:func:`clvkit.models.rising.rising_factorial`; whole ``x, t_x, n``); NaN when a product
+    leaves its range (the caller then uses :func:`_row`). ``w``: work array of 2."""
     ab = al + be
     gd = ga + de
-    ok = _rising(al, x, w)
+    ok = rising_factorial(al, x, w)
     Pa, Sa = w[0], w[1]
-    ok &= _rising(be, n - x, w)
+    ok &= rising_factorial(be, n - x, w)
     Pb, Sb = w[0], w[1]
-    ok &= _rising(ab, n, w)
+    ok &= rising_factorial(ab, n, w)
     Pab, Sab = w[0], w[1]
-    ok &= _rising(de, n, w)
+    ok &= rising_factorial(de, n, w)
     Pd, Sd = w[0], w[1]
-    ok &= _rising(gd, n, w)
+    ok &= rising_factorial(gd, n, w)
     Pgd, Sgd = w[0], w[1]
     if not ok:
         return math.nan
@@ -288,13 +274,13 @@ def _row_products(al, be, ga, de, x, tx, n, g, w):  # pragma: no cover - compile
     s_gd1 = 0.0  # ... psi(g+d+1+tx+i) - psi(g+d)
     s_d = 0.0  # ... psi(d+tx+i) - psi(d)
     if m > 0:
-        ok = _rising(be, tx - x, w)
+        ok = rising_factorial(be, tx - x, w)
         Pb0, sb = w[0], w[1]
-        ok &= _rising(ab, tx, w)
+        ok &= rising_factorial(ab, tx, w)
         Pab0, sab = w[0], w[1]
-        ok &= _rising(de, tx, w)
+        ok &= rising_factorial(de, tx, w)
         Pd0, sd = w[0], w[1]
-        ok &= _rising(gd, tx + 1.0, w)
+        ok &= rising_factorial(gd, tx + 1.0, w)
         Pgd0, sgd = w[0], w[1]
         if not ok:
             return math.nan

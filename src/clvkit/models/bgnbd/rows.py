@@ -26,14 +26,10 @@ import math
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
+from clvkit.models.rising import BIG, XMAX
 from clvkit.utils.numba_cache import njit
 
-__all__ = ["BIG", "XMAX", "bg_rows_kernel", "bg_rows_loglik_grad"]
-
-#: Frequencies up to this use the rising-factorial products (above: lgamma and digamma).
-XMAX = 64.0
-#: The product must stay within [1/BIG, BIG], else the row falls back to lgamma.
-BIG = 1e280
+__all__ = ["bg_rows_kernel", "bg_rows_loglik_grad"]
 
 
 @njit(nogil=True, error_model="numpy")

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.bgnbd.rows import BIG, XMAX
+from clvkit.models.rising import BIG, XMAX
 from clvkit.utils.numba_cache import njit
 
 __all__ = ["mbg_rows_kernel", "mbg_rows_loglik_grad"]
