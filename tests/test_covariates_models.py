@@ -1,0 +1,412 @@
+"""The must-show checks of the covariate models (issue 17).
+
+- With every coefficient (and segment effect) at 0, each primitive of a covariate spec is the
+  base model's on the same customers, to 1e-10, for every model with ``covariate_links``; the
+  split of the customers into covariate classes changes nothing.
+- With coefficients, each class's results are the base model's at that class's parameters
+  ``theta * exp(sign * g'z)``, computed here by hand.
+- The covariate specs pass the shared contract checks (tests/contract).
+- The maximum-likelihood coefficients of BG/NBD with covariates agree with an independent
+  likelihood: each customer's BG/NBD likelihood by direct numerical integration over
+  ``lambda`` and ``p`` (scipy.integrate), maximised by scipy.optimize.
+- CDNOW: the first-purchase amount's effect on purchases and dropout, with intervals, and the
+  holdout comparison with the model without it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvkit
+from clvkit.data.covariates import covariate_design
+from clvkit.datasets import cdnow_calibration_summary, donations_summary
+from clvkit.models import registry
+from clvkit.models.contract import Cashflow, PurchaseSpec, n_rows, take
+from clvkit.models.covariates import CovariatePurchaseSpec, CovariateSpendSpec, CovariateTerms
+from contract import checks, tables
+
+S = 3  # posterior draws per check
+
+#: A point of each base model (near its fit on its contract table) and the table it reads.
+BASES = {
+    "bgnbd": ({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, "rfm"),
+    "mbgnbd": ({"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}, "rfm"),
+    "pnbd": ({"r": 0.553, "alpha": 10.58, "s": 0.606, "beta": 11.67}, "rfm"),
+    "bgbb": ({"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}, "opportunities"),
+    "sbg": ({"alpha": 0.704, "beta": 1.182}, "contracts"),
+    "gamma_gamma": ({"p": 6.25, "q": 3.74, "v": 15.44}, "rfm"),
+}
+PURCHASE = [n for n in BASES if n != "gamma_gamma"]
+
+
+@functools.cache
+def _table(data: str) -> pd.DataFrame:
+    """300 customers of the model's kind of table (CDNOW's with a repeat purchase for
+    Gamma-Gamma), with a categorical ``channel`` (3 levels), a categorical ``plan`` (2) and a
+    numeric ``x``, drawn independently of the histories."""
+    if data == "rfm":
+        full = cdnow_calibration_summary()
+    elif data == "opportunities":
+        full = donations_summary()
+    else:
+        full = tables.contract_table()
+    rng = np.random.default_rng(17)
+    rows = np.sort(rng.choice(len(full), 300, replace=False))
+    out = full.iloc[rows].copy()
+    out["channel"] = rng.choice(["web", "shop", "ad"], 300, p=[0.5, 0.3, 0.2])
+    out["plan"] = rng.choice(["basic", "plus"], 300)
+    out["x"] = rng.normal(2.0, 1.5, 300)
+    out.attrs = dict(full.attrs)
+    return out
+
+
+def _spend_table() -> pd.DataFrame:
+    t = _table("rfm")
+    out = t[t["frequency"] > 0].copy()
+    out.attrs = dict(t.attrs)
+    return out
+
+
+def _base(name: str):
+    return registry.get(name).spec
+
+
+def _spec(name: str, table: pd.DataFrame, columns: list[str], segment: str | None = None):
+    """The covariate spec of ``name`` on all its links, encoded on ``table``."""
+    base = _base(name)
+    links = {p: int(s) for p, (_, s) in base.covariate_links.items()}
+    enc = None
+    if columns:
+        enc = covariate_design(table, table, columns=columns, reference={"channel": "web"}
+                               if "channel" in columns else None).encoding()  # fmt: skip
+    levels = tuple(sorted(table[segment].unique())) if segment else ()
+    terms = CovariateTerms(links, enc, segment, levels)
+    kind = CovariateSpendSpec if base.kind == "spend" else CovariatePurchaseSpec
+    return kind(base, terms)
+
+
+def _params(name: str, spec, coef: float | None = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """``S`` base draws around the model's point, and the covariate parameters: all ``coef``
+    (``None``: random, of about +-0.4), segment effects 0 when ``coef`` is 0."""
+    rng = np.random.default_rng(seed)
+    out = checks.jitter_draws(_base(name), BASES[name][0], S, rng)
+    for p in spec.terms.links:
+        k = len(spec.terms.names)
+        if k:
+            out[f"coef_{p}"] = (
+                rng.normal(0.0, 0.4, (S, k)) if coef is None else np.full((S, k), coef)
+            )
+        if spec.terms.segment is not None:
+            n_seg = len(spec.terms.levels)
+            out[f"sd_{p}"] = np.full((S, 1), 0.5)
+            out[f"seg_{p}"] = (
+                rng.normal(0.0, 1.0, (S, n_seg)) if coef is None else np.full((S, n_seg), coef)
+            )
+            out[f"new_{p}"] = np.full((S, 1), 0.0 if coef == 0.0 else 0.3)
+    return out
+
+
+def _cashflow() -> Cashflow:
+    times = np.array([4.0, 13.0, 26.0, 52.0])
+    disc = 1.0 / 1.01 ** np.arange(1, times.size + 1)
+    return Cashflow(times, disc - np.append(disc[1:], 0.0), disc, times.size - 1, 0.3, 0.5)
+
+
+GRID = np.array([0.0, 1.0, 4.0, 13.0, 52.0])
+K = np.arange(12, dtype=np.float64)
+
+
+def _purchase_primitives(spec: PurchaseSpec, params: dict, cols: dict) -> dict[str, np.ndarray]:
+    """Every deterministic purchase primitive at ``params`` on ``cols``."""
+    n = n_rows(cols)
+    spend = 20.0 + np.random.default_rng(3).gamma(2.0, 5.0, size=(S, n))
+    clv, means = spec.expected_value(params, cols, spend, _cashflow())
+    windows = np.linspace(0.5, 30.0, n)
+    return {
+        "loglik": spec.loglik(params, cols),
+        "probability_alive": spec.probability_alive(params, cols, GRID),
+        "expected_purchases": spec.expected_purchases(params, cols, GRID),
+        "probability_of_purchases": spec.probability_of_purchases(params, cols, 13.0, K),
+        "probability_of_purchases_windows": spec.probability_of_purchases(params, cols, windows, K),
+        "expected_value": clv,
+        "expected_value_means": means,
+    }
+
+
+def _events(spec, params: dict, cols: dict, seed: int, horizon: float = 26.0):
+    """Simulated events: counts per (draw, customer), and each unit's sorted event times."""
+    fut = spec.simulate(params, cols, horizon, np.random.default_rng(seed))
+    counts, _ = checks.collect_events(fut, S, n_rows(cols))
+    return counts, fut
+
+
+def _base_cols(spec, cols: dict) -> dict:
+    return {c: cols[c] for c in spec.base.columns}
+
+
+# ---- zero coefficients == the base model ------------------------------------------------------
+VARIANTS = {
+    "categorical": (["channel", "plan"], None),  # 6 classes
+    "categorical+numeric": (["channel", "x"], None),  # a class per customer
+    "segment": (["plan"], "channel"),  # a categorical covariate and 3 segments
+}
+
+
+#: Models whose P(alive at T + t) and expected purchases come from a Gauss rule sized on the
+#: whole call (its worst customer and draw), and the primitives that use it: a customer's value
+#: depends on who else is in the call (see the xfail test below).
+QUADRATURE_BATCH = {"bgnbd", "mbgnbd"}
+QUADRATURE_KEYS = {"probability_alive", "expected_purchases", "expected_value",
+                   "expected_value_means"}  # fmt: skip
+
+
+def _split_primitives(spec, params: dict, cols: dict) -> dict[str, np.ndarray]:
+    """The base's primitives run on each class's customers apart, put back in order."""
+    _, inverse = spec.classes(cols)
+    bcols = _base_cols(spec, cols)
+    base_params = {p: params[p] for p in spec.base.param_names}
+    n = n_rows(cols)
+    spend = 20.0 + np.random.default_rng(3).gamma(2.0, 5.0, size=(S, n))
+    windows = np.linspace(0.5, 30.0, n)
+    out: dict[str, np.ndarray] = {}
+    for c in range(inverse.max() + 1):
+        idx = np.flatnonzero(inverse == c)
+        one = take(bcols, idx)
+        clv, means = spec.base.expected_value(base_params, one, spend[:, idx], _cashflow())
+        part = {
+            "loglik": spec.base.loglik(base_params, one),
+            "probability_alive": spec.base.probability_alive(base_params, one, GRID),
+            "expected_purchases": spec.base.expected_purchases(base_params, one, GRID),
+            "probability_of_purchases": spec.base.probability_of_purchases(
+                base_params, one, 13.0, K
+            ),
+            "probability_of_purchases_windows": spec.base.probability_of_purchases(
+                base_params, one, windows[idx], K
+            ),
+            "expected_value": clv,
+        }
+        out.setdefault("expected_value_means", np.empty((means.shape[0], n)))[:, idx] = means
+        for key, v in part.items():
+            if key not in out:
+                shape = (v.shape[0], n, *v.shape[2:])
+                out[key] = np.empty(shape)
+            out[key][:, idx] = v
+    return out
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("name", PURCHASE)
+def test_zero_coefficients_purchase_primitives_equal_the_base(name, variant):
+    """All ``coef_*`` (and segment effects) 0: every deterministic primitive equals the base
+    spec's on the same customers to 1e-10, although the customers fall into several classes
+    (evaluated class by class). For BG/NBD and MBG/NBD, P(alive at T + t), the expected
+    purchases and the value equal the base evaluated class by class (the base's own rule
+    moves them by up to 5e-10 with the customers in the call; see the xfail test below)."""
+    table = _table(BASES[name][1])
+    columns, segment = VARIANTS[variant]
+    spec = _spec(name, table, columns, segment)
+    params = _params(name, spec, 0.0)
+    cols = spec.customer_columns(table)
+    rows, _ = spec.classes(cols)
+    assert rows.shape[0] == {"categorical": 6, "categorical+numeric": 300, "segment": 6}[variant]
+    base_params = {p: params[p] for p in spec.base.param_names}
+    got = _purchase_primitives(spec, params, cols)
+    whole = _purchase_primitives(spec.base, base_params, _base_cols(spec, cols))
+    split = _split_primitives(spec, params, cols)
+    for key in whole:
+        np.testing.assert_allclose(got[key], split[key], rtol=1e-10, atol=1e-12, err_msg=key)
+        if key in QUADRATURE_KEYS and name in QUADRATURE_BATCH:
+            continue  # see test_bg_quadrature_does_not_depend_on_the_batch
+        np.testing.assert_allclose(got[key], whole[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding (issue 17): BG/NBD's Gauss rule for P(alive at T + t) and the expected "
+    "purchases is sized on the call (bgnbd/predictions._node_count, the worst customer), and a "
+    "smaller call's rule misses the 1e-10 target: CDNOW customer 1539 (x = 14, T = 30.86) at "
+    "t = 52 is off by 3.8e-10 alone (10 nodes) and by 3.4e-11 among these 300 (11 nodes)",
+)
+@pytest.mark.parametrize("name", sorted(QUADRATURE_BATCH))
+def test_bg_quadrature_does_not_depend_on_the_batch(name):
+    """The base model alone: each customer's P(alive at T + t) and expected purchases on its
+    own equal its values among the 300 customers, to 1e-10 (what evaluation by covariate
+    class needs for the zero-coefficient check on the whole call)."""
+    table = _table("rfm")
+    base = _base(name)
+    params = checks.jitter_draws(base, BASES[name][0], S, np.random.default_rng(0))
+    cols = base.customer_columns(table)
+    for fn in ("probability_alive", "expected_purchases"):
+        full = getattr(base, fn)(params, cols, GRID)
+        for i in range(len(table)):
+            one = getattr(base, fn)(params, take(cols, np.array([i])), GRID)
+            np.testing.assert_allclose(one[:, 0], full[:, i], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{fn}, customer {table.index[i]}")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PURCHASE)
+def test_zero_coefficients_simulate_identical_events(name):
+    """With one class (every customer at the reference levels) the covariate spec's simulated
+    future is the base's event for event with one seed; with several classes it is the base's
+    run class by class from the one generator (so the split only reorders the stream)."""
+    table = _table(BASES[name][1])
+    spec = _spec(name, table, ["channel", "plan"])
+    params = _params(name, spec, 0.0)
+    base_params = {p: params[p] for p in spec.base.param_names}
+    ref = table.assign(**spec.terms.design.reference)
+    cols = spec.customer_columns(ref)
+    assert spec.classes(cols)[0].shape[0] == 1
+    got, fg = _events(spec, params, cols, seed=5)
+    want, fw = _events(spec.base, base_params, _base_cols(spec, cols), seed=5)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fg.death, fw.death)
+    assert got.sum() > 0
+    # several classes: the base on each class's customers, in class order, one generator
+    cols = spec.customer_columns(table)
+    _, inverse = spec.classes(cols)
+    got, _ = _events(spec, params, cols, seed=5)
+    rng = np.random.default_rng(5)
+    want = np.zeros_like(got)
+    futures = []  # every class's state at T first, then the events (futures are lazy)
+    for c in range(inverse.max() + 1):
+        idx = np.flatnonzero(inverse == c)
+        futures.append((idx, spec.base.simulate(base_params, take(_base_cols(spec, cols), idx),
+                                                26.0, rng)))  # fmt: skip
+    for idx, fut in futures:
+        want[:, idx] = checks.collect_events(fut, S, idx.size)[0]
+    np.testing.assert_array_equal(got, want)
+    # and the split keeps the distribution: the total over 300 customers and 3 draws
+    base_total = [
+        _events(spec.base, base_params, _base_cols(spec, cols), seed=s)[0].sum() for s in range(20)
+    ]
+    cov_total = [_events(spec, params, cols, seed=s)[0].sum() for s in range(20)]
+    se = np.sqrt((np.var(base_total, ddof=1) + np.var(cov_total, ddof=1)) / 20)
+    assert abs(np.mean(cov_total) - np.mean(base_total)) < 4 * se
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_zero_coefficients_spend_equals_gamma_gamma(variant):
+    """Gamma-Gamma with covariates at ``coef_v = 0``: loglik and expected spend equal the base
+    to 1e-10; spend draws are the base's (one class: identical; several: the base class by
+    class from the one generator)."""
+    table = _spend_table()
+    columns, segment = VARIANTS[variant]
+    spec = _spec("gamma_gamma", table, columns, segment)
+    params = _params("gamma_gamma", spec, 0.0)
+    base_params = {p: params[p] for p in spec.base.param_names}
+    cols = spec.customer_columns(table)
+    bcols = _base_cols(spec, cols)
+    for fn in ("loglik", "expected_spend"):
+        np.testing.assert_allclose(
+            getattr(spec, fn)(params, cols), getattr(spec.base, fn)(base_params, bcols),
+            rtol=1e-10, atol=1e-12, err_msg=fn,
+        )  # fmt: skip
+    n = n_rows(cols)
+    draw = np.repeat(np.arange(S), n)
+    cust = np.tile(np.arange(n), S)
+    count = 1 + (cust % 3)
+    got = spec.sample_spend(params, cols, draw, cust, count, np.random.default_rng(9))
+    _, inverse = spec.classes(cols)
+    rng = np.random.default_rng(9)
+    start = np.concatenate([[0], np.cumsum(count)])
+    want = np.empty_like(got)
+    for c in range(inverse.max() + 1):
+        units = np.flatnonzero(inverse[cust] == c)
+        vals = spec.base.sample_spend(base_params, bcols, draw[units], cust[units],
+                                      count[units], rng)  # fmt: skip
+        pos = np.concatenate([np.arange(start[u], start[u + 1]) for u in units])
+        want[pos] = vals
+    np.testing.assert_array_equal(got, want)
+    # one class: the base's draws themselves
+    one = table.assign(**spec.terms.design.reference)
+    one_cols = spec.customer_columns(one)
+    if variant == "categorical":
+        assert spec.classes(one_cols)[0].shape[0] == 1
+        a = spec.sample_spend(params, one_cols, draw, cust, count, np.random.default_rng(9))
+        b = spec.base.sample_spend(base_params, bcols, draw, cust, count,
+                                   np.random.default_rng(9))  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- non-zero coefficients: each class is the base model at its own parameters ---------------
+def _by_hand(name: str, table: pd.DataFrame, params: dict, i: int) -> dict[str, np.ndarray]:
+    """Customer ``i``'s base parameters, from the links written out here (not the spec's):
+    ``theta * exp(sign * (g_web/shop/ad, x centred))``."""
+    base = _base(name)
+    z = np.array(
+        [
+            float(table["channel"].iloc[i] == "ad"),
+            float(table["channel"].iloc[i] == "shop"),
+            float(table["x"].iloc[i] - table["x"].mean()),
+        ]
+    )
+    out = {p: params[p] for p in base.param_names}
+    for p, (_, sign) in base.covariate_links.items():
+        out[p] = params[p] * np.exp(sign * (params[f"coef_{p}"] @ z))[:, None]
+    return out
+
+
+@pytest.mark.parametrize("name", PURCHASE)
+def test_coefficients_give_each_class_its_own_base_model(name):
+    """Random coefficients: for customers of each channel (and their own ``x``), every
+    primitive equals the base model at ``theta * exp(sign * g'z)`` by hand, to 1e-10."""
+    table = _table(BASES[name][1])
+    spec = _spec(name, table, ["channel", "x"])
+    assert spec.terms.names == ("channel[ad]", "channel[shop]", "x")
+    params = _params(name, spec, None, seed=4)
+    cols = spec.customer_columns(table)
+    got = _purchase_primitives(spec, params, cols)
+    picks = [int(np.flatnonzero(table["channel"].to_numpy() == ch)[j])
+             for ch in ("web", "shop", "ad") for j in (0, 1)]  # fmt: skip
+    windows = np.linspace(0.5, 30.0, n_rows(cols))
+    checked = 0
+    for i in picks:
+        one = take(_base_cols(spec, cols), np.array([i]))
+        p_i = _by_hand(name, table, params, i)
+        want = _purchase_primitives(spec.base, p_i, one)
+        for key in want:
+            if key == "probability_of_purchases_windows":  # its own window
+                w = spec.base.probability_of_purchases(p_i, one, windows[i : i + 1], K)
+                np.testing.assert_allclose(got[key][:, i], w[:, 0], rtol=1e-10, atol=1e-300)
+            elif key == "expected_value_means":
+                continue  # its spend differs (drawn per customer); the value below covers it
+            elif key == "expected_value":
+                spend = 20.0 + np.random.default_rng(3).gamma(2.0, 5.0, size=(S, n_rows(cols)))
+                v, _ = spec.base.expected_value(p_i, one, spend[:, i : i + 1], _cashflow())
+                np.testing.assert_allclose(got[key][:, i], v[:, 0], rtol=1e-10, err_msg=key)
+            else:
+                np.testing.assert_allclose(got[key][:, i], want[key][:, 0], rtol=1e-10,
+                                           atol=1e-300, err_msg=key)  # fmt: skip
+            checked += 1
+    assert checked == 6 * 6
+    # the coefficients matter: a shop customer's P(alive) differs from the base's
+    base_pa = spec.base.probability_alive(
+        {p: params[p] for p in spec.base.param_names}, _base_cols(spec, cols), GRID
+    )
+    assert np.abs(got["probability_alive"] - base_pa).max() > 1e-3
+
+
+def test_coefficients_spend_class_by_hand():
+    """Gamma-Gamma: ``v_i = v exp(g'z_i)``; expected spend and loglik per customer by hand."""
+    table = _spend_table()
+    spec = _spec("gamma_gamma", table, ["channel", "x"])
+    assert spec.terms.names == ("channel[ad]", "channel[shop]", "x")
+    params = _params("gamma_gamma", spec, None, seed=6)
+    cols = spec.customer_columns(table)
+    mean = spec.expected_spend(params, cols)
+    ll = spec.loglik(params, cols)
+    for i in range(0, len(table), 37):
+        one = take(_base_cols(spec, cols), np.array([i]))
+        p_i = _by_hand("gamma_gamma", table, params, i)
+        np.testing.assert_allclose(mean[:, i], spec.base.expected_spend(p_i, one)[:, 0],
+                                   rtol=1e-10)  # fmt: skip
+        np.testing.assert_allclose(ll[:, i], spec.base.loglik(p_i, one)[:, 0], rtol=1e-10)
+    # E[spend | no history] = p v / (q - 1): the multiplier of a shop customer is exp(g_shop)
+    new = spec.new_customer_columns(1)
+    base_new = spec.expected_spend(params, new)[:, 0]
+    p, q, v = params["p"][:, 0], params["q"][:, 0], params["v"][:, 0]
+    np.testing.assert_allclose(base_new, p * v / (q - 1), rtol=1e-12)
