@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import clvkit
 from clvkit.data.covariates import covariate_design
 from clvkit.datasets import cdnow_calibration_summary, donations_summary
 from clvkit.models import registry
