@@ -733,8 +733,9 @@ def test_pnbd_mle_is_the_maximum_of_an_independent_likelihood():
     customers: each customer's log-likelihood at clvkit's MLE equals the one integrated
     numerically here (lambda, mu by tanh-sinh, the time of death by Gauss-Legendre) to 1e-8,
     and clvkit's MLE is a stationary point of it (largest gradient component < 1e-4; with the
-    shop purchase coefficient one unit off, above 10). A full maximisation from a neutral start, as for BG/NBD, needs minutes
-    here (the tau rule multiplies the integrals by 32), so stationarity stands in for it."""
+    shop purchase coefficient one unit off, above 10). A full maximisation from a neutral
+    start, as for BG/NBD, needs minutes here (the tau rule multiplies the integrals by 32), so
+    stationarity stands in for it."""
     df = _simulate_pnbd(200, 3)
     model = clvkit.with_covariates("pnbd", ["channel", "age"], reference={"channel": "web"})
     model.fit(df, method="mle")
