@@ -30,6 +30,7 @@ __all__ = [
     "column_quantiles",
     "group_codes",
     "grouped_sum",
+    "plain",
     "range_counts",
     "tier_membership",
 ]
@@ -123,6 +124,11 @@ class GroupCodes:
     name: Hashable
 
 
+def plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (for error messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def group_codes(rfm: pd.DataFrame, by: Any, argument: str = "by") -> GroupCodes:
     """Each customer's group from ``by``: a column of ``rfm`` or a Series indexed by customer
     id (aligned to ``rfm``'s index; every customer needs one). Groups are the sorted distinct
@@ -132,14 +138,14 @@ def group_codes(rfm: pd.DataFrame, by: Any, argument: str = "by") -> GroupCodes:
         if by.index.has_duplicates:
             dup = by.index[by.index.duplicated()]
             raise bad_rows_error(
-                f"index of argument {argument!r}", "is duplicated", len(dup), dup[0],
+                f"index of argument {argument!r}", "is duplicated", len(dup), plain(dup[0]),
                 "one group per customer id",
             )  # fmt: skip
         missing = ~rfm.index.isin(by.index)
         if missing.any():
             raise bad_rows_error(
                 f"argument {argument!r}", "has no group for the customer", int(missing.sum()),
-                {"customer_id": rfm.index[np.flatnonzero(missing)[0]]},
+                {"customer_id": plain(rfm.index[np.flatnonzero(missing)[0]])},
                 f"give {argument!r} a value for every customer id of 'rfm'", len(rfm),
             )  # fmt: skip
         values = by.reindex(rfm.index)
@@ -157,7 +163,7 @@ def group_codes(rfm: pd.DataFrame, by: Any, argument: str = "by") -> GroupCodes:
     if bad.any():
         raise bad_rows_error(
             what, "has no group (missing value)", int(bad.sum()),
-            {"customer_id": rfm.index[np.flatnonzero(bad)[0]]},
+            {"customer_id": plain(rfm.index[np.flatnonzero(bad)[0]])},
             "fill the gaps with a level such as 'unknown'", len(rfm),
         )  # fmt: skip
     try:

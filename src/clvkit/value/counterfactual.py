@@ -27,6 +27,7 @@ from clvkit.value.accumulate import (
     column_quantiles,
     group_codes,
     grouped_sum,
+    plain,
 )
 from clvkit.value.chunks import chunk_streams, kernel_threads, ordered_map, progress
 from clvkit.value.engine import check_n_jobs
@@ -235,7 +236,7 @@ def changed_table(
         if frame.index.has_duplicates:
             dup = frame.index[frame.index.duplicated()]
             raise bad_rows_error(
-                "index of argument 'changes'", "is duplicated", len(dup), dup[0],
+                "index of argument 'changes'", "is duplicated", len(dup), plain(dup[0]),
                 "one row per customer id",
             )  # fmt: skip
         items = {c: frame[c] for c in frame.columns}
@@ -274,7 +275,7 @@ def changed_table(
             if extra.any():
                 raise bad_rows_error(
                     f"changes of column {col!r}", "name a customer not in 'rfm'",
-                    int(extra.sum()), {"customer_id": value.index[np.flatnonzero(extra)[0]]},
+                    int(extra.sum()), {"customer_id": plain(value.index[np.flatnonzero(extra)[0]])},
                     "index the changes by the ids of 'rfm'", len(value),
                 )  # fmt: skip
             new.loc[value.index] = value.astype(object).to_numpy()
