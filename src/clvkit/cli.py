@@ -283,7 +283,13 @@ def _by_group(value: Any, args: argparse.Namespace, con: _Console) -> None:
         _write_frame(table, Path(args.by_out))
         con.step(f"value by {args.by} written to {args.by_out}")
     print(f"\nValue by {args.by} ({table.attrs['kind']} intervals, {args.prob:.0%}):")
-    print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
+    shown = table.copy()
+    for c in shown.columns:  # shares as percentages, money with two decimals
+        if c == "customers":
+            continue
+        fmt = "{:.1%}" if "share" in c else "{:,.2f}"
+        shown[c] = [fmt.format(v) for v in shown[c]]
+    print(shown.to_string())
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
