@@ -181,3 +181,30 @@ def test_covariate_model_by_segment_equals_each_segment_alone(rfm, gg):
     # the segments' own effects make their CLV per customer differ
     table = res.group_table()
     assert table.loc["n", "clv_mean"] != pytest.approx(table.loc["s", "clv_mean"], rel=0.01)
+
+
+@pytest.mark.parametrize(("method", "npartitions"), [("expected", 3), ("simulate", 4)])
+def test_dask_route_gives_the_same_groups(rfm, bg, gg, method, npartitions):
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    from clvkit import distributed as cd
+
+    kw = dict(by="channel", method=method, random_seed=6, chunk_size=170, **FLOW)
+    mem = clvkit.customer_value(bg, gg, rfm, **kw)
+    shuffled = rfm.sample(frac=1.0, random_state=3)
+    with dask.config.set(scheduler="synchronous"):
+        dist = cd.customer_value(
+            bg, gg, dd.from_pandas(shuffled, npartitions=2), npartitions=npartitions, **kw
+        )
+    np.testing.assert_array_equal(dist.group_equity.values, mem.group_equity.values)
+    np.testing.assert_array_equal(
+        dist.group_expected_equity.values, mem.group_expected_equity.values
+    )
+    pd.testing.assert_frame_equal(dist.group_table(), mem.group_table(), check_exact=True)
+    with pytest.raises(ClvkitError, match="'by' must be a column of 'rfm'"):
+        cd.customer_value(bg, gg, dd.from_pandas(rfm, npartitions=2), by="nope", **FLOW)
+    gaps = rfm.assign(channel=rfm["channel"].where(rfm.index != 5))
+    with pytest.raises(
+        ClvkitError, match=r"column 'channel' of 'rfm' has no group.*'customer_id': 5"
+    ):
+        cd.customer_value(bg, gg, dd.from_pandas(gaps, npartitions=2), by="channel", **FLOW)

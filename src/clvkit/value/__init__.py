@@ -11,7 +11,15 @@ chunk runner), :mod:`~clvkit.value.chunks` (streams, threads), :mod:`~clvkit.val
 
 from __future__ import annotations
 
-from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, range_counts, tier_membership
+from clvkit.value.accumulate import (
+    DEFAULT_TIERS,
+    Accumulator,
+    GroupCodes,
+    group_codes,
+    group_levels,
+    range_counts,
+    tier_membership,
+)
 from clvkit.value.chunks import chunk_streams
 from clvkit.value.counterfactual import CounterfactualValue, counterfactual_value
 from clvkit.value.discount import DiscountPlan
@@ -30,6 +38,7 @@ __all__ = [
     "CounterfactualValue",
     "CustomerValue",
     "DiscountPlan",
+    "GroupCodes",
     "RunOptions",
     "ValueJob",
     "check_n_jobs",
@@ -38,6 +47,8 @@ __all__ = [
     "chunk_streams",
     "counterfactual_value",
     "customer_value",
+    "group_codes",
+    "group_levels",
     "prepare_job",
     "prob_label",
     "range_counts",

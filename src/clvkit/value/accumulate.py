@@ -29,6 +29,7 @@ __all__ = [
     "check_tiers",
     "column_quantiles",
     "group_codes",
+    "group_levels",
     "grouped_sum",
     "plain",
     "range_counts",
@@ -166,13 +167,23 @@ def group_codes(rfm: pd.DataFrame, by: Any, argument: str = "by") -> GroupCodes:
             {"customer_id": plain(rfm.index[np.flatnonzero(bad)[0]])},
             "fill the gaps with a level such as 'unknown'", len(rfm),
         )  # fmt: skip
+    levels = group_levels(values, what)
+    codes = levels.get_indexer(values)
+    return GroupCodes(np.asarray(codes, dtype=np.int64), levels, name)
+
+
+def group_levels(values: pd.Series, what: str = "argument 'by'") -> pd.Index:
+    """The groups of ``values`` (no missing values): the sorted distinct values, or a
+    categorical's categories that occur, in their order. The same for any subset holding every
+    distinct value (so a partitioned table gets the levels of its distinct values)."""
     try:
-        codes, levels = pd.factorize(values, sort=True)
-    except TypeError:  # unorderable mixed values: the order of appearance
-        codes, levels = pd.factorize(values, sort=False)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        levels = pd.Index(list(levels))
-    return GroupCodes(np.asarray(codes, dtype=np.int64), pd.Index(levels), name)
+        _, levels = pd.factorize(values, sort=True)
+    except TypeError as exc:
+        raise ClvkitError(
+            f"{what} mixes values that cannot be ordered ({exc}). Suggestion: make the groups "
+            "one type, e.g. text."
+        ) from exc
+    return pd.Index(list(levels))  # inferred from the values: one dtype on every route
 
 
 def grouped_sum(
@@ -243,6 +254,7 @@ class Accumulator:
         self.groups: GroupCodes | None = None  # customers' groups (:meth:`set_groups`)
         self.group_sums: ExactSum | None = None  # per-draw equity of each group, exact
         self.group_expected: ExactSum | None = None  # per-draw expected equity of each group
+        self.group_counts: np.ndarray | None = None  # (groups, tiers) customers, when merged
 
     # -- groups (customer_value(..., by=...)) ---------------------------------------------------
     def set_groups(self, groups: GroupCodes) -> None:
@@ -259,6 +271,13 @@ class Accumulator:
             return None
         g = self.groups
         return grouped_sum(clv, g.codes[idx], len(g.levels), inverse, self.pmap)
+
+    def group_tier_counts(self, codes: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """``(groups, tiers)``: customers of each group in each tier (``codes`` and ``member``
+        of the same customers)."""
+        n_g, n_t = len(self.groups.levels), self.n_t
+        flat = np.asarray(codes, dtype=np.int64) * n_t + np.asarray(member, dtype=np.int64)
+        return np.bincount(flat, minlength=n_g * n_t).reshape(n_g, n_t)
 
     def add_groups(self, part: ExactSum | None, expected: bool = False) -> None:
         """Add a chunk's :meth:`chunk_groups` to the method's (or the expected) group sums."""
@@ -384,8 +403,9 @@ class Accumulator:
             if method == "expected"
             else per_group(self.group_expected.result(), "group_expected_equity")
         )
-        n_g, n_t = len(g.levels), len(tiers)
-        counts = np.bincount(g.codes * n_t + self.member, minlength=n_g * n_t).reshape(n_g, n_t)
+        counts = self.group_counts
+        if counts is None:
+            counts = self.group_tier_counts(g.codes, self.member)
         table = pd.DataFrame(counts, index=pd.Index(g.levels, name=g.name), columns=tiers)
         table.insert(0, "customers", counts.sum(axis=1))
         return {
