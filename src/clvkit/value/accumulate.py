@@ -23,6 +23,7 @@ from clvkit.value.result import STORED_PROBS, CustomerValue, prob_label
 
 __all__ = [
     "DEFAULT_TIERS",
+    "FEW_GROUPS",
     "QUANTILE_BLOCK",
     "Accumulator",
     "GroupCodes",
@@ -186,6 +187,10 @@ def group_levels(values: pd.Series, what: str = "argument 'by'") -> pd.Index:
     return pd.Index(list(levels))  # inferred from the values: one dtype on every route
 
 
+#: Above this many groups, :func:`grouped_sum` sums one group at a time (bounded memory).
+FEW_GROUPS = 8
+
+
 def grouped_sum(
     clv: np.ndarray,
     codes: np.ndarray,
@@ -197,20 +202,44 @@ def grouped_sum(
     chunk (column ``j`` of ``clv (S, m)``, or column ``inverse[j]`` when ``clv`` holds the
     distinct customers only) adds to group ``codes[j]``. A distinct column shared by several
     customers of one group is added once with that many as its weight (the same exact sums).
+
+    With more than :data:`FEW_GROUPS` groups, each group's columns are summed on their own, so
+    memory stays ``S x groups`` plus one chunk (not ``chunk x groups``).
     """
     S = clv.shape[0]
     part = ExactSum(S, n_groups)
     codes = np.asarray(codes, dtype=np.int64)
+    weights = None
     if inverse is None:
-        part.add_grouped(clv, codes, None, pmap, DRAW_BLOCK)
+        cols, groups = None, codes
+    else:  # customers per (distinct column, group): usually one group per column
+        d = clv.shape[1]
+        code = np.asarray(inverse, dtype=np.int64) * n_groups + codes
+        counts = np.bincount(code, minlength=d * n_groups)
+        pairs = np.flatnonzero(counts)
+        cols, groups, weights = pairs // n_groups, pairs % n_groups, counts[pairs]
+        if cols.size == d:  # one group per column: no copy
+            cols = None
+    if n_groups <= FEW_GROUPS:
+        values = clv if cols is None else clv[:, cols]
+        part.add_grouped(values, groups, weights, pmap, DRAW_BLOCK)
         return part
-    d = clv.shape[1]
-    code = np.asarray(inverse, dtype=np.int64) * n_groups + codes
-    weights = np.bincount(code, minlength=d * n_groups)
-    pairs = np.flatnonzero(weights)
-    cols = pairs // n_groups
-    values = clv if cols.size == d else clv[:, cols]  # (one column each: no copy)
-    part.add_grouped(values, pairs % n_groups, weights[pairs], pmap, DRAW_BLOCK)
+    by_group = np.argsort(groups, kind="stable")
+    edges = np.searchsorted(groups[by_group], np.arange(n_groups + 1))
+    for g in np.flatnonzero(np.diff(edges)):
+        sel = by_group[edges[g] : edges[g + 1]]
+        sub = ExactSum(S, 1)
+        take = sel if cols is None else cols[sel]
+        sub.add_tiered(
+            clv[:, take],
+            np.zeros((S, 0)),
+            pmap,
+            DRAW_BLOCK,
+            None if weights is None else weights[sel],
+        )
+        part.state[:, g], part.special[:, g], part.counts[:, g] = (
+            sub.state[:, 0], sub.special[:, 0], sub.counts[:, 0],
+        )  # fmt: skip
     return part
 
 
