@@ -208,3 +208,22 @@ def test_dask_route_gives_the_same_groups(rfm, bg, gg, method, npartitions):
         ClvkitError, match=r"column 'channel' of 'rfm' has no group.*'customer_id': 5"
     ):
         cd.customer_value(bg, gg, dd.from_pandas(gaps, npartitions=2), by="channel", **FLOW)
+
+
+@pytest.mark.parametrize("method", ["expected", "simulate"])
+def test_many_groups_are_summed_one_at_a_time_exactly(rfm, bg, gg, method):
+    from math import fsum
+
+    from clvkit.value.accumulate import FEW_GROUPS
+
+    cell = pd.Series(rfm.index.to_numpy() % 25, index=rfm.index, name="cell")
+    assert cell.nunique() > FEW_GROUPS
+    res = clvkit.customer_value(
+        bg, gg, rfm, by=cell, method=method, random_seed=2, keep_draws=True, **FLOW
+    )
+    clv = res.clv.values.reshape(40, -1)
+    got = res.group_equity.values.reshape(40, -1)
+    for g in (0, 7, 24):
+        cols = (cell == g).to_numpy()
+        assert [fsum(row) for row in clv[:, cols]] == got[:, g].tolist()  # correctly rounded
+    assert res.group_table()["customers"].sum() == len(rfm)
