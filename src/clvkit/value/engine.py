@@ -132,7 +132,9 @@ def customer_value(
     by : column name or pandas.Series, optional
         Also value the customers by group: a column of ``rfm`` (a segment, a channel) or a
         Series indexed by customer id (every customer of ``rfm`` needs a non-missing value).
-        Each group's equity is summed per draw chunk by chunk (memory ``draws x groups``):
+        Each group's equity is summed exactly per draw, chunk by chunk (memory ``draws x
+        groups``: an exact sum takes 552 bytes, so 4,000 draws x 20 groups hold 44 MB per
+        chunk in flight, ``n_jobs + 1`` at most; never ``draws x customers``):
         ``result.group_equity`` ``(chain, draw, group)`` and :meth:`CustomerValue.group_table`
         (customers, CLV per customer and equity with intervals, share of equity, tier shares).
         Works with any purchase and spend models.
