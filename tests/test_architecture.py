@@ -35,12 +35,14 @@ RANKS: dict[str, int] = {
     "distributed": 4,
     "plots": 5,
     "report": 6,
+    "report_covariates": 6,
     "cli": 7,
     "__main__": 7,
 }
 #: Layers above models/: they talk to models only through these modules (and the public names
 #: of the package clvkit.models, e.g. BetaGeo as a user-facing default).
-UPPER = ("value", "evaluation", "distributed", "plots", "report", "cli", "__main__")
+UPPER = ("value", "evaluation", "distributed", "plots", "report", "report_covariates", "cli",
+         "__main__")  # fmt: skip
 MODEL_API = {"clvkit.models", "clvkit.models.contract", "clvkit.models.registry",
              "clvkit.models.persistence"}  # fmt: skip
 #: Model-specific names that must not appear above models/ (model-name branches).

@@ -338,6 +338,40 @@ def test_nuts_native_matches_the_exact_posterior(data):
     assert s["r_hat"].max() < 1.01 and s["ess_bulk"].min() > 400
 
 
+class PyfuncToy(VecToy):
+    """The toy without its compiled kernel: NUTS samples the numpy log posterior through
+    nutpie's public ``from_pyfunc`` (``numpy_nuts``), as the covariate models do."""
+
+    numpy_nuts: ClassVar[bool] = True
+
+    def _native_kernel(self, s: VecStats, codes: np.ndarray, pars: np.ndarray) -> None:
+        return None
+
+    def _pymc_model(self, s: VecStats, priors: dict[str, dict[str, Any]]) -> None:
+        return None
+
+
+@pytest.mark.slow
+def test_nuts_on_the_numpy_log_posterior_matches_the_exact_posterior(data):
+    m = PyfuncToy().fit(data, chains=2, draws=1000, tune=500, random_seed=9, progressbar=False)
+    post = m.posterior_
+    assert post["beta"].dims == ("chain", "draw", "beta_dim")
+    assert list(post["beta_dim"].values) == list(COORDS)
+    assert m.posterior_.attrs["sampler"] == "nutpie"
+    assert m.diagnostics()["ok"]
+    _check_exact(m, data)
+    again = PyfuncToy().fit(data, chains=2, draws=1000, tune=500, random_seed=9, progressbar=False)
+    np.testing.assert_array_equal(again.posterior_["beta"].values, post["beta"].values)
+
+
+def test_nuts_without_kernel_or_graph_is_refused_unless_numpy_nuts(data):
+    class Bare(PyfuncToy):
+        numpy_nuts: ClassVar[bool] = False
+
+    with pytest.raises(ClvkitError, match="has no NUTS sampler here"):
+        Bare().fit(data, chains=1, draws=10, tune=10, progressbar=False)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["nutpie-pytensor", "pymc"])
 def test_nuts_through_pymc_matches_the_exact_posterior(data, sampler):

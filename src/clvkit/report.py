@@ -22,6 +22,7 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 from clvkit.models.registry import spec_of
+from clvkit.report_covariates import covariate_section
 from clvkit.utils import fmt
 from clvkit.utils.io import atomic_path
 
@@ -308,6 +309,7 @@ def _model_section(rep: Report, kind: str, model: Any, prob: float, role: str) -
             if empty
             else None,
         )
+    covariate_section(rep, model, prob)  # a covariate model: its effects (else nothing)
     n_fit = getattr(model, "n_customers_", None)
     if kind == "spend" and n_fit is not None:
         rep.text(

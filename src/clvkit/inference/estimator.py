@@ -693,6 +693,19 @@ class ModelBase:
         layout = self._layout()
         names = layout.owners  # the parameter of each entry: a vector's prior for each element
         supports = layout.flat_supports
+        if priors is not None and jacobian:  # the density NUTS samples: priors compiled
+            codes, pars = _sampling.prior_arrays(
+                layout.names, priors, layout.supports, layout.sizes
+            )
+
+            def log_posterior(theta: np.ndarray) -> tuple[float, np.ndarray]:
+                with np.errstate(all="ignore"):
+                    value, grad = self._loglik_grad(theta, stats)
+                grad = np.array(grad, dtype=np.float64)
+                theta = np.asarray(theta, dtype=np.float64)
+                return value + _sampling.nb_prior(theta, codes, pars, grad), grad
+
+            return log_posterior
 
         def fun_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             with np.errstate(all="ignore"):

@@ -209,6 +209,10 @@ class ModelSpec(ABC):
     #: BG/NBD's ``{"alpha": ("purchase", -1), ...}``: a positive coefficient, more purchases).
     #: Positive parameters only; empty: the model takes no covariates.
     covariate_links: ClassVar[dict[str, tuple[str, int]]] = {}
+    #: What each mean of :meth:`process_means` is and how a multiplier of it reads in a
+    #: sentence: process -> ``(meaning, phrase)``, the phrase taking the multiplier as ``{x}``,
+    #: e.g. ``"purchase": ("purchases per time unit while alive", "buy {x} as often")``.
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {}
     #: Columns of the customer table it reads.
     columns: ClassVar[tuple[str, ...]]
     #: Whether the model involves time (spend models usually do not).
@@ -245,6 +249,14 @@ class ModelSpec(ABC):
         """Columns of ``n`` new customers: an empty history at age 0 (by default every column
         0; a model whose empty history is not all zeros overrides it)."""
         return {c: np.zeros(n) for c in self.columns}
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """The mean quantity of each process of :attr:`covariate_links` per draw: process name
+        -> ``(S,)`` from ``(S, 1)`` parameters (e.g. BG/NBD's purchases per time unit while
+        alive, ``r / alpha``; :attr:`process_texts` says what each is). A covariate's effect
+        on a process is the ratio of these means (``clvkit.models.covariates.effects``).
+        Default: none (a model without covariate links)."""
+        return {}
 
     @abstractmethod
     def value_key(self, cols: Columns) -> np.ndarray:

@@ -11,7 +11,8 @@ axes it drew on.
 - :mod:`clvkit.plots.value`: CLV and customer-equity distributions;
 - :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals);
 - :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve);
-- :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure.
+- :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure;
+- :mod:`clvkit.plots.effects`: a covariate model's effects (forest plot of multipliers).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from clvkit.plots.backtest import (
     plot_tracking,
 )
 from clvkit.plots.compare import plot_comparison, plot_elpd_differences, plot_holdout_totals
+from clvkit.plots.effects import plot_effects
 from clvkit.plots.matrices import (
     plot_expected_purchases_matrix,
     plot_probability_alive_history,
@@ -41,6 +43,7 @@ __all__ = [
     "plot_clv_distribution",
     "plot_comparison",
     "plot_conditional_expectations",
+    "plot_effects",
     "plot_elpd_differences",
     "plot_equity",
     "plot_expected_purchases_matrix",

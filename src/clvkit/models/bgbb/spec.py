@@ -105,6 +105,16 @@ class BGBBSpec(PurchaseSpec):
         "gamma": ("dropout", 1),
         "delta": ("dropout", 1),
     }
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "purchase": (
+            "P(buy at an opportunity while alive)",
+            "are {x} as likely to buy at an opportunity",
+        ),
+        "dropout": (
+            "P(drop out before an opportunity)",
+            "are {x} as likely to drop out at each opportunity",
+        ),
+    }
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     #: It reads :func:`clvkit.opportunity_summary`'s table, not the continuous-time RFM table
     #: that the backtest, ``compare`` and the report build from a log (they ask for ``"rfm"``).
@@ -113,6 +123,15 @@ class BGBBSpec(PurchaseSpec):
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return validate_opportunities(table, argument)
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """P(buy at an opportunity while alive) ``alpha / (alpha + beta)`` and P(drop out
+        before an opportunity) ``gamma / (gamma + delta)``, per draw."""
+        al, be, ga, de = (
+            np.asarray(params[n], dtype=np.float64).reshape(-1)
+            for n in ("alpha", "beta", "gamma", "delta")
+        )
+        return {"purchase": al / (al + be), "dropout": ga / (ga + de)}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)

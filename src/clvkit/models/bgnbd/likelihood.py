@@ -16,7 +16,14 @@ from scipy.special import digamma, gammaln
 
 from clvkit.models.stats import RFMRows, by_frequency, distinct_rows
 
-__all__ = ["BGStats", "bg_loglik", "bg_loglik_customers", "bg_loglik_grad", "compress_bg"]
+__all__ = [
+    "BGStats",
+    "bg_loglik",
+    "bg_loglik_customers",
+    "bg_loglik_grad",
+    "bg_loglik_rows_grad",
+    "compress_bg",
+]
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,51 @@ def bg_loglik_grad(theta: np.ndarray, s: BGStats) -> tuple[float, np.ndarray]:
     ll = float(s.x_weight @ A + w @ lse)
     grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
     return ll, grad
+
+
+def bg_loglik_rows_grad(
+    theta: np.ndarray, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BG/NBD log-likelihood of each row with that row's own parameters, and its gradient.
+
+    The base likelihood (:func:`bg_loglik_grad`) with per-row parameters: row ``i`` is the
+    history ``(frequency[i], recency[i], T[i])`` under ``theta[i] = log([r, alpha, a, b])``.
+    With every row at one ``theta0``, ``weights @ ll`` and ``weights @ grad`` are
+    :func:`bg_loglik_grad` of the same rows. The compiled twin for many rows is
+    :func:`clvkit.models.bgnbd.rows.bg_rows_loglik_grad` (tested equal).
+
+    Parameters
+    ----------
+    theta : numpy.ndarray
+        ``(m, 4)`` unconstrained (log) parameters per row.
+    frequency, recency, T : numpy.ndarray
+        ``(m,)`` histories.
+
+    Returns
+    -------
+    ll : numpy.ndarray
+        ``(m,)`` log-likelihood of each row.
+    grad : numpy.ndarray
+        ``(m, 4)`` its gradient in the row's ``theta``.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    r, alpha, a, b = np.exp(theta).T
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.asarray(recency, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    A = _a_term(r, alpha, a, b, x)
+    rx, pos, u, v, bx1 = _uv_terms(r, alpha, a, b, x, tx, T)
+    lse = np.logaddexp(u, v)
+    wu = np.exp(u - lse)
+    wv = np.exp(v - lse)  # 0 where x == 0
+    la_t, la_tx = np.log(alpha + T), np.log(alpha + tx)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+    grad = np.empty((x.size, 4))
+    grad[:, 0] = r * (digamma(r + x) - digamma(r) + np.log(alpha) - (wu * la_t + wv * la_tx))
+    grad[:, 1] = alpha * (r / alpha - (wu * rx / (alpha + T) + wv * rx / (alpha + tx)))
+    grad[:, 2] = a * (psi_ab - psi_abx + wv / a)
+    grad[:, 3] = b * (psi_ab + digamma(b + x) - digamma(b) - psi_abx - np.where(pos, wv / bx1, 0.0))
+    return A + lse, grad
 
 
 def bg_loglik_customers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +13,7 @@ from clvkit.inference.estimator import pymc_prior
 from clvkit.models.base import PurchaseModel
 from clvkit.models.bgnbd.likelihood import BGStats, bg_loglik_grad, compress_bg
 from clvkit.models.bgnbd.spec import BGNBDSpec
-from clvkit.models.inputs import purchase_training_table, rate_meaning
+from clvkit.models.inputs import RFMArrays, purchase_training_table, rate_meaning
 from clvkit.models.registry import register
 from clvkit.models.stats import rfm_rows, rfm_rows_dataset
 
@@ -83,14 +84,37 @@ class BetaGeo(PurchaseModel):
     }
 
     # ---- hooks ------------------------------------------------------------------------------
-    def _prepare(self, rfm: pd.DataFrame) -> tuple[BGStats, str | None]:
-        data = purchase_training_table(
+    @staticmethod
+    def _training_data(rfm: pd.DataFrame) -> RFMArrays:
+        return purchase_training_table(
             rfm, "nothing at all about dropout (a and b would be the priors or arbitrary)"
         )
+
+    def _prepare(self, rfm: pd.DataFrame) -> tuple[BGStats, str | None]:
+        data = self._training_data(rfm)
         return compress_bg(data.frequency, data.recency, data.T), data.time_unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: BGStats) -> tuple[float, np.ndarray]:
         return bg_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting) and which
+        customers enter it (all)."""
+        data = self._training_data(table)
+        cols = {"frequency": data.frequency, "recency": data.recency, "T": data.T}
+        return cols, np.ones(data.frequency.size, dtype=bool)
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 4)`` in that row's ``theta = log([r, alpha, a, b])``
+        (:func:`clvkit.models.bgnbd.rows.bg_rows_loglik_grad`, compiled; the numpy form
+        :func:`clvkit.models.bgnbd.likelihood.bg_loglik_rows_grad` is tested equal and slower
+        at every size)."""
+        from clvkit.models.bgnbd.rows import bg_rows_loglik_grad  # numba: compiled on first use
+
+        return bg_rows_loglik_grad(theta, cols["frequency"], cols["recency"], cols["T"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = rate_meaning(up, values)

@@ -38,11 +38,24 @@ class BGNBDSpec(PurchaseSpec):
         "a": ("dropout", 1),
         "b": ("dropout", 1),
     }
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
+        "dropout": (
+            "P(drop out after a repeat purchase)",
+            "are {x} as likely to drop out after a purchase",
+        ),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         data = validate_rfm(table, argument=argument)
         return {"frequency": data.frequency, "recency": data.recency, "T": data.T}
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """Purchases per time unit while alive ``r / alpha`` and P(drop out after a repeat
+        purchase) ``a / (a + b)``, per draw."""
+        r, alpha, a, b = (np.asarray(v).reshape(-1) for v in _p(params))
+        return {"purchase": r / alpha, "dropout": a / (a + b)}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         x, tx, T = _c(cols)

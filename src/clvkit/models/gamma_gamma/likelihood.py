@@ -12,7 +12,14 @@ from scipy.special import digamma, gammaln
 
 from clvkit.models.stats import WeightedRows, by_frequency, distinct_rows
 
-__all__ = ["GGStats", "compress_gg", "gg_loglik", "gg_loglik_customers", "gg_loglik_grad"]
+__all__ = [
+    "GGStats",
+    "compress_gg",
+    "gg_loglik",
+    "gg_loglik_customers",
+    "gg_loglik_grad",
+    "gg_loglik_rows_grad",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,32 @@ def gg_loglik_grad(theta: np.ndarray, s: GGStats) -> tuple[float, np.ndarray]:
     g_v = s.x_weight.sum() * q / v - w @ ((p * x + q) / (v + xm))
     ll = float(s.x_weight @ C + w @ row)
     return ll, np.array([g_p * p, g_q * q, g_v * v])
+
+
+def gg_loglik_rows_grad(
+    theta: np.ndarray, frequency: np.ndarray, monetary_value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Gamma-Gamma log-likelihood of each repeat customer with its own parameters, and its
+    gradient: the base likelihood (:func:`gg_loglik_grad`) with per-row parameters.
+
+    Row ``i`` is ``(frequency[i] > 0, monetary_value[i])`` under ``theta[i] = log([p, q, v])``
+    (``(m, 3)``); returns ``ll`` ``(m,)`` and its gradient in the row's ``theta`` ``(m, 3)``.
+    With every row at one ``theta0`` the weighted sums are :func:`gg_loglik_grad` of the same
+    rows. The compiled twin for many rows is
+    :func:`clvkit.models.gamma_gamma.rows.gg_rows_loglik_grad`.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    p, q, v = np.exp(theta).T
+    x = np.asarray(frequency, dtype=np.float64)
+    xm = x * np.asarray(monetary_value, dtype=np.float64)
+    log_xm, log_vxm = np.log(xm), np.log(v + xm)
+    ll = _c_term(p, q, v, x) + _row_term(p, q, v, x, log_xm, log_vxm)
+    psi_pq = digamma(p * x + q)
+    grad = np.empty((x.size, 3))
+    grad[:, 0] = p * (x * (psi_pq - digamma(p * x)) + x * (log_xm - log_vxm))
+    grad[:, 1] = q * (psi_pq - digamma(q) + np.log(v) - log_vxm)
+    grad[:, 2] = v * (q / v - (p * x + q) / (v + xm))
+    return ll, grad
 
 
 def gg_loglik_customers(

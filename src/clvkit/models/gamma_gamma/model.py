@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,9 +13,13 @@ import xarray as xr
 from clvkit.errors import ClvkitError, SpendCorrelationWarning
 from clvkit.inference.estimator import pymc_prior
 from clvkit.models.base import SpendModel
-from clvkit.models.gamma_gamma.likelihood import GGStats, compress_gg, gg_loglik_grad
+from clvkit.models.gamma_gamma.likelihood import (
+    GGStats,
+    compress_gg,
+    gg_loglik_grad,
+)
 from clvkit.models.gamma_gamma.spec import GammaGammaSpec
-from clvkit.models.inputs import validate_rfm
+from clvkit.models.inputs import RFMArrays, validate_rfm
 from clvkit.models.registry import register
 
 __all__ = ["GammaGamma", "SpendCorrelationWarning", "gg_pymc"]
@@ -81,7 +86,10 @@ class GammaGamma(SpendModel):
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {"p": _SHAPE, "q": _SHAPE, "v": _SCALE}
 
     # ---- hooks ------------------------------------------------------------------------------
-    def _prepare(self, rfm: pd.DataFrame) -> tuple[GGStats, str | None]:
+    @staticmethod
+    def _training_data(rfm: pd.DataFrame) -> RFMArrays:
+        """The validated table; errors if no customer has a repeat purchase or spend does not
+        vary among them."""
         data = validate_rfm(rfm, need_recency=False, need_monetary=True)
         rep = data.frequency > 0
         if not rep.any():
@@ -89,7 +97,7 @@ class GammaGamma(SpendModel):
                 "argument 'rfm' has no customer with frequency > 0, so spend cannot be "
                 "modelled. Suggestion: use a longer calibration period."
             )
-        x, m = data.frequency[rep], data.monetary_value[rep]
+        m = data.monetary_value[rep]
         if np.ptp(m) <= 1e-9 * np.max(m):
             raise ClvkitError(
                 f"column 'monetary_value' of 'rfm' is {float(m[0]):g} for "
@@ -100,6 +108,12 @@ class GammaGamma(SpendModel):
                 "customers with that fixed amount per purchase (expected purchases from "
                 "BetaGeo times the price) instead of a spend model."
             )
+        return data
+
+    def _prepare(self, rfm: pd.DataFrame) -> tuple[GGStats, str | None]:
+        data = self._training_data(rfm)
+        rep = data.frequency > 0
+        x, m = data.frequency[rep], data.monetary_value[rep]
         if x.size > 2 and np.std(x) > 0 and np.std(m) > 0:
             corr = float(np.corrcoef(x, m)[0, 1])
             if abs(corr) > CORRELATION_THRESHOLD:
@@ -116,6 +130,26 @@ class GammaGamma(SpendModel):
 
     def _loglik_grad(self, theta: np.ndarray, stats: GGStats) -> tuple[float, np.ndarray]:
         return gg_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting) and which
+        customers enter it: those with a repeat purchase (frequency > 0)."""
+        data = self._training_data(table)
+        assert data.monetary_value is not None
+        mask = data.frequency > 0
+        cols = {"frequency": data.frequency, "monetary_value": data.monetary_value}
+        return cols, mask
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 3)`` in that row's ``theta = log([p, q, v])``, for repeat customers
+        (:func:`clvkit.models.gamma_gamma.rows.gg_rows_loglik_grad`, compiled; the numpy form
+        :func:`clvkit.models.gamma_gamma.likelihood.gg_loglik_rows_grad` is tested equal)."""
+        from clvkit.models.gamma_gamma.rows import gg_rows_loglik_grad  # numba: on first use
+
+        return gg_rows_loglik_grad(theta, cols["frequency"], cols["monetary_value"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = []

@@ -36,11 +36,23 @@ class GammaGammaSpec(SpendSpec):
     label: ClassVar[str] = "Gamma-Gamma"
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "v")
     covariate_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("spend", 1)}
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "spend": ("mean spend per purchase", "spend {x} as much per purchase"),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         data = validate_rfm(table, need_recency=False, need_monetary=True, argument=argument)
         return {"frequency": data.frequency, "monetary_value": data.monetary_value}
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """The mean spend per purchase ``p v / (q - 1)`` per draw (``inf`` where ``q <= 1``:
+        the mean does not exist)."""
+        p, q, v = (np.asarray(x).reshape(-1) for x in _p(params))
+        mean = np.full(q.shape, np.inf)
+        ok = q > 1
+        mean[ok] = p[ok] * v[ok] / (q[ok] - 1.0)
+        return {"spend": mean}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         x, m = _c(cols)

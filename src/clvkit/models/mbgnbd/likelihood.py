@@ -34,6 +34,7 @@ __all__ = [
     "mbg_loglik",
     "mbg_loglik_customers",
     "mbg_loglik_grad",
+    "mbg_loglik_rows_grad",
 ]
 
 
@@ -122,6 +123,38 @@ def mbg_loglik_grad(theta: np.ndarray, s: MBGStats) -> tuple[float, np.ndarray]:
     )
     ll = float(s.x_weight @ A + w @ lse)
     return ll, np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
+
+
+def mbg_loglik_rows_grad(
+    theta: np.ndarray, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The MBG/NBD log-likelihood of each row with that row's own parameters, and its gradient.
+
+    The base likelihood (:func:`mbg_loglik_grad`) with per-row parameters: row ``i`` is the
+    history ``(frequency[i], recency[i], T[i])`` (recency taken as 0 where the frequency is 0,
+    as :func:`compress_mbg` does) under ``theta[i] = log([r, alpha, a, b])`` (``(m, 4)``).
+    Returns ``ll`` ``(m,)`` and its gradient in the row's ``theta`` ``(m, 4)``; with every row
+    at one ``theta0`` the weighted sums are :func:`mbg_loglik_grad` of the same rows. The
+    compiled twin for many rows is :func:`clvkit.models.mbgnbd.rows.mbg_rows_loglik_grad`.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    r, alpha, a, b = np.exp(theta).T
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.where(x > 0, np.asarray(recency, dtype=np.float64), 0.0)
+    T = np.asarray(T, dtype=np.float64)
+    A = _a_term(r, alpha, a, b, x)
+    rx, u, v = _uv_terms(r, alpha, a, b, x, tx, T)
+    lse = np.logaddexp(u, v)
+    wu = np.exp(u - lse)
+    wv = np.exp(v - lse)
+    la_t, la_tx = np.log(alpha + T), np.log(alpha + tx)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x + 1.0)
+    grad = np.empty((x.size, 4))
+    grad[:, 0] = r * (digamma(r + x) - digamma(r) + np.log(alpha) - (wu * la_t + wv * la_tx))
+    grad[:, 1] = alpha * (r / alpha - (wu * rx / (alpha + T) + wv * rx / (alpha + tx)))
+    grad[:, 2] = a * (psi_ab - psi_abx + wv / a)
+    grad[:, 3] = b * (psi_ab + digamma(b + x + 1.0) - digamma(b) - psi_abx - wv / (b + x))
+    return A + lse, grad
 
 
 def mbg_loglik_customers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,7 +11,7 @@ import xarray as xr
 
 from clvkit.inference.estimator import pymc_prior
 from clvkit.models.base import PurchaseModel
-from clvkit.models.inputs import purchase_training_table, rate_meaning
+from clvkit.models.inputs import RFMArrays, purchase_training_table, rate_meaning
 from clvkit.models.mbgnbd.likelihood import MBGStats, compress_mbg, mbg_loglik_grad
 from clvkit.models.mbgnbd.spec import MBGNBDSpec
 from clvkit.models.registry import register
@@ -75,12 +76,36 @@ class ModifiedBetaGeo(PurchaseModel):
     }
 
     # ---- hooks ------------------------------------------------------------------------------
+    @staticmethod
+    def _training_data(rfm: pd.DataFrame) -> RFMArrays:
+        return purchase_training_table(rfm, "cannot tell early dropout from a low rate")
+
     def _prepare(self, rfm: pd.DataFrame) -> tuple[MBGStats, str | None]:
-        data = purchase_training_table(rfm, "cannot tell early dropout from a low rate")
+        data = self._training_data(rfm)
         return compress_mbg(data.frequency, data.recency, data.T), data.time_unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: MBGStats) -> tuple[float, np.ndarray]:
         return mbg_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting; recency 0 where
+        the frequency is 0, as in the compressed statistics) and which customers enter it
+        (all)."""
+        data = self._training_data(table)
+        tx = np.where(data.frequency > 0, data.recency, 0.0)
+        cols = {"frequency": data.frequency, "recency": tx, "T": data.T}
+        return cols, np.ones(data.frequency.size, dtype=bool)
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 4)`` in that row's ``theta = log([r, alpha, a, b])``
+        (:func:`clvkit.models.mbgnbd.rows.mbg_rows_loglik_grad`, compiled; the numpy form
+        :func:`clvkit.models.mbgnbd.likelihood.mbg_loglik_rows_grad` is tested equal)."""
+        from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad  # numba: compiled on first use
+
+        return mbg_rows_loglik_grad(theta, cols["frequency"], cols["recency"], cols["T"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = rate_meaning(up, values)

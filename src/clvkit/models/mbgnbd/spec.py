@@ -58,6 +58,13 @@ class MBGNBDSpec(PurchaseSpec):
         "a": ("dropout", 1),
         "b": ("dropout", 1),
     }
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
+        "dropout": (
+            "P(drop out at a purchase, the first one included)",
+            "are {x} as likely to drop out at a purchase",
+        ),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     #: A customer may drop out at its first purchase: P(alive at age 0) of a new one is < 1.
     drops_at_first_purchase: ClassVar[bool] = True
@@ -71,6 +78,12 @@ class MBGNBDSpec(PurchaseSpec):
 
     def new_customer_columns(self, n: int = 1) -> dict[str, np.ndarray]:
         return {c: np.zeros(n) for c in self.columns}
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """Purchases per time unit while alive ``r / alpha`` and P(drop out at a purchase, the
+        first one included) ``a / (a + b)``, per draw."""
+        r, alpha, a, b = (np.asarray(v).reshape(-1) for v in _p(params))
+        return {"purchase": r / alpha, "dropout": a / (a + b)}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)

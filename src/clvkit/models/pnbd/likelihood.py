@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.pnbd.numerics import k_table
+from clvkit.models.pnbd.numerics import k_table, pnbd_row
 from clvkit.models.stats import RFMRows, by_frequency, distinct_rows
 from clvkit.utils.numba_cache import njit
 
@@ -27,6 +27,8 @@ __all__ = [
     "pnbd_loglik_customers",
     "pnbd_loglik_grad",
     "pnbd_loglik_pairs",
+    "pnbd_loglik_rows_grad",
+    "pnbd_rows_kernel",
 ]
 
 
@@ -192,6 +194,45 @@ def pnbd_loglik_grad(theta: np.ndarray, stats: PNBStats) -> tuple[float, np.ndar
     g = np.empty(4)
     ll = pnbd_loglik_pairs(r, alpha, s, beta, *stats.kernel_arrays, g)
     return float(ll), g * np.array([r, alpha, s, beta])
+
+
+@njit(nogil=True, error_model="numpy")
+def pnbd_rows_kernel(theta, x, tx, T, ll, grad):  # pragma: no cover - compiled
+    """Fill ``ll[i]`` and ``grad[i]`` (in ``theta[i] = log([r, alpha, s, beta])``) for every
+    row by :func:`clvkit.models.pnbd.numerics.pnbd_row`; no per-row allocation."""
+    g = np.empty(4)
+    d1 = np.empty(4)
+    d2 = np.empty(4)
+    for i in range(x.size):
+        r = math.exp(theta[i, 0])
+        alpha = math.exp(theta[i, 1])
+        s = math.exp(theta[i, 2])
+        beta = math.exp(theta[i, 3])
+        ll[i] = pnbd_row(r, alpha, s, beta, x[i], tx[i], T[i], g, d1, d2, True)
+        grad[i, 0] = g[0] * r
+        grad[i, 1] = g[1] * alpha
+        grad[i, 2] = g[2] * s
+        grad[i, 3] = g[3] * beta
+
+
+def pnbd_loglik_rows_grad(
+    theta: np.ndarray, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Pareto/NBD log-likelihood of each row with that row's own parameters, and its
+    gradient: the base likelihood (:func:`pnbd_loglik_grad`) with per-row parameters.
+
+    Row ``i`` is the history ``(frequency[i], recency[i], T[i])`` under ``theta[i] =
+    log([r, alpha, s, beta])`` (``(m, 4)``); returns ``ll`` ``(m,)`` and its gradient in the
+    row's ``theta`` ``(m, 4)``. With every row at one ``theta0`` the weighted sums are
+    :func:`pnbd_loglik_grad` of the same rows. Compiled (each row's bracket by the series or
+    quadrature of :mod:`clvkit.models.pnbd.numerics`, chosen per row).
+    """
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    x, tx, t = (np.ascontiguousarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    ll = np.empty(x.size)
+    grad = np.empty((x.size, 4))
+    pnbd_rows_kernel(theta, x, tx, t, ll, grad)
+    return ll, grad
 
 
 @njit(nogil=True, error_model="numpy")

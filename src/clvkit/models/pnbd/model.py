@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,11 +10,12 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.models.base import PurchaseModel
-from clvkit.models.inputs import purchase_training_table, rate_meaning
+from clvkit.models.inputs import RFMArrays, purchase_training_table, rate_meaning
 from clvkit.models.pnbd.likelihood import (
     PNBStats,
     compress_pnbd,
     pnbd_loglik_grad,
+    pnbd_loglik_rows_grad,
 )
 from clvkit.models.pnbd.spec import ParetoNBDSpec
 from clvkit.models.registry import register
@@ -76,12 +78,31 @@ class ParetoNBD(PurchaseModel):
         "beta": _SCALE,
     }
 
+    @staticmethod
+    def _training_data(rfm: pd.DataFrame) -> RFMArrays:
+        return purchase_training_table(rfm, "cannot separate them from dropout")
+
     def _prepare(self, rfm: pd.DataFrame) -> tuple[PNBStats, str | None]:
-        data = purchase_training_table(rfm, "cannot separate them from dropout")
+        data = self._training_data(rfm)
         return compress_pnbd(data.frequency, data.recency, data.T), data.time_unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: PNBStats) -> tuple[float, np.ndarray]:
         return pnbd_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting) and which
+        customers enter it (all)."""
+        data = self._training_data(table)
+        cols = {"frequency": data.frequency, "recency": data.recency, "T": data.T}
+        return cols, np.ones(data.frequency.size, dtype=bool)
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 4)`` in that row's ``theta = log([r, alpha, s, beta])``
+        (:func:`clvkit.models.pnbd.likelihood.pnbd_loglik_rows_grad`)."""
+        return pnbd_loglik_rows_grad(theta, cols["frequency"], cols["recency"], cols["T"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = rate_meaning(up, values)

@@ -43,11 +43,23 @@ class ParetoNBDSpec(PurchaseSpec):
         "alpha": ("purchase", -1),
         "beta": ("dropout", -1),
     }
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "purchase": ("purchases per time unit while alive", "buy {x} as often"),
+        "dropout": ("dropout rate per time unit", "drop out {x} as fast"),
+    }
     columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         data = validate_rfm(table, argument=argument)
         return {"frequency": data.frequency, "recency": data.recency, "T": data.T}
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """Purchases per time unit while alive ``r / alpha`` and the dropout rate per time
+        unit ``s / beta``, per draw."""
+        r, alpha, s, beta = (
+            np.asarray(params[n], dtype=np.float64).reshape(-1) for n in ("r", "alpha", "s", "beta")
+        )
+        return {"purchase": r / alpha, "dropout": s / beta}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         return np.stack(_c(cols), axis=1)

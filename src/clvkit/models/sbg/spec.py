@@ -120,11 +120,24 @@ class ShiftedBetaGeoSpec(PurchaseSpec):
         "alpha": ("churn", 1),
         "beta": ("churn", 1),
     }
+    process_texts: ClassVar[dict[str, tuple[str, str]]] = {
+        "churn": (
+            "P(churn at the end of a period)",
+            "are {x} as likely to churn each period",
+        ),
+    }
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     data: ClassVar[str] = "contracts"
 
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
         return contract_columns(table, argument)
+
+    def process_means(self, params: Params) -> dict[str, np.ndarray]:
+        """The mean churn probability per period ``alpha / (alpha + beta)``, per draw."""
+        alpha, beta = (
+            np.asarray(params[n], dtype=np.float64).reshape(-1) for n in ("alpha", "beta")
+        )
+        return {"churn": alpha / (alpha + beta)}
 
     def value_key(self, cols: Columns) -> np.ndarray:
         n, ch, a = _cols(cols)
