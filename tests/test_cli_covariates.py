@@ -15,11 +15,6 @@ from test_value_by import FLOW
 
 CAL, END = "1997-09-30", "1998-06-30"
 VALUE = ("--horizon", "52W", "--annual-discount-rate", "0.1", "--seed", "7", "--quiet")
-# the covariate fit needs the base models' per-row likelihoods (issue 17, helper H1)
-needs_rows = pytest.mark.skipif(
-    not hasattr(clvkit.BetaGeo, "_rows_loglik_grad"),
-    reason="BG/NBD has no per-row likelihood on this branch yet",
-)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -119,7 +114,6 @@ def test_by_out_needs_by(files, capsys):
     assert code == 2 and "'--by-out' needs --by" in err
 
 
-@needs_rows
 def test_fit_with_covariates_then_value_by_channel(files, tmp_path, capsys):
     prefix = tmp_path / "fit" / "shop"
     code, out, err = _run(
@@ -148,7 +142,6 @@ def test_fit_with_covariates_then_value_by_channel(files, tmp_path, capsys):
     assert code == 0, err
 
 
-@needs_rows
 def test_report_from_log_with_covariates(files):
     from clvkit.report import report_from_log
 
@@ -160,3 +153,15 @@ def test_report_from_log_with_covariates(files):
     assert type(run.transactions_model).__name__ == "CovariatePurchaseModel"
     assert type(run.spend_model).__name__ == "GammaGamma"  # links: purchase only
     assert "channel" in run.rfm.columns and len(run.rfm) == 2357
+
+
+def test_default_links_put_the_covariates_on_both_models(files, tmp_path, capsys):
+    prefix = tmp_path / "both"
+    code, out, err = _run(
+        capsys, "fit", str(files["log"]), "--amount", "amount", "--method", "map",
+        "--observation-end", END, "--covariates", str(files["cov"]), "--covariate-columns",
+        "channel", "--out", str(prefix), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "coef_b[channel[" in out and "coef_v[channel[" in out
+    assert type(clvkit.load(f"{prefix}.gamma_gamma.nc")).__name__ == "CovariateSpendModel"
