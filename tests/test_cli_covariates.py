@@ -94,8 +94,11 @@ def test_a_customer_without_covariates_is_one_line_naming_it(files, capsys):
         (("--segment", "region"), "--segment need --covariates FILE"),
         (("--covariates", "nofile.csv"), "file 'nofile.csv' does not exist"),
         (("--covariates", "{cov}", "--covariate-columns", "chan"), "names ['chan'], not columns"),
-        (("--covariates", "{cov}", "--segment", "zone"), "'segment' is 'zone', not a column"),
-        (("--covariates", "{cov}", "--links", "churn"), "'links' names ['churn']"),
+        (
+            ("--covariates", "{cov}", "--segment", "zone"),
+            "'segment' (--segment) is 'zone', not a column",
+        ),
+        (("--covariates", "{cov}", "--links", "churn"), "'links' (--links) names ['churn']"),
     ],
 )
 def test_fit_errors_are_one_line_before_any_fit(files, tmp_path, capsys, extra, message):

@@ -98,7 +98,7 @@ class CovariateInputs:
         available = [c for c in table.columns]
         if segment is not None and segment not in available:
             raise ClvkitError(
-                f"argument 'segment' is {segment!r}, not a column of {source!r} (it has "
+                f"argument 'segment' (--segment) is {segment!r}, not a column of {source!r} (it has "
                 f"{available}). Suggestion: name a column of the covariate table."
             )
         if names is None:
@@ -106,7 +106,8 @@ class CovariateInputs:
         unknown = [c for c in (*names, *cats) if c not in available]
         if unknown:
             raise ClvkitError(
-                f"argument 'covariate_columns'/'categorical' names {unknown}, not columns of "
+                f"argument 'covariate_columns' or 'categorical' (--covariate-columns, "
+                f"--categorical) names {unknown}, not columns of "
                 f"{source!r} (it has {available}). Suggestion: name columns of the covariate "
                 "table."
             )
@@ -164,7 +165,7 @@ class CovariateInputs:
         unknown = [x for x in self.links if x not in found]
         if unknown:
             raise ClvkitError(
-                f"argument 'links' names {unknown}, not a process or parameter of the models "
+                f"argument 'links' (--links) names {unknown}, not a process or parameter of the models "
                 f"({purchase!r}{', ' + repr(spend) if spend else ''}). Suggestion: e.g. "
                 "links=purchase,dropout (spend for the spend model)."
             )
