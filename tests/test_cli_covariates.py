@@ -140,7 +140,12 @@ def test_fit_with_covariates_then_value_by_channel(files, tmp_path, capsys):
         (tmp_path / f"bare{suffix}").write_bytes(Path(f"{prefix}{suffix}").read_bytes())
     saved.drop(columns="channel").to_parquet(f"{rfm_only}.rfm.parquet")
     code, _, err = _run(capsys, "value", str(rfm_only), *VALUE)
-    assert code == 2 and err.count("\n") == 1 and "lacks column(s) ['channel']" in err
+    assert (
+        code == 2
+        and err.count("\n") == 1
+        and "covariate column(s) ['channel']" in err
+        and "--covariates FILE" in err
+    )
     code, _, err = _run(capsys, "value", str(rfm_only), "--covariates", str(files["cov"]), *VALUE)
     assert code == 0, err
 

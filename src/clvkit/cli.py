@@ -261,7 +261,16 @@ def _value_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
+    from clvkit.value.counterfactual import covariate_columns
     from clvkit.value.engine import customer_value
+
+    needed = [c for m in (bg, gg) for c in covariate_columns(getattr(m, "spec", None))]
+    missing = [c for c in dict.fromkeys(needed) if c not in rfm.columns]
+    if missing:
+        raise ClvkitError(
+            f"the models read covariate column(s) {missing}, which the customer table lacks. "
+            "Suggestion: pass --covariates FILE (the customer id and those columns)."
+        )
 
     con.step(
         f"customer value ({args.value_method}) of {len(rfm):,} customers, horizon "
