@@ -27,6 +27,7 @@ ORDER = [
     "models",
     "purchase",
     "purchase_scale",
+    "covariates",
     "bgbb",
     "sbg",
     "retention",

@@ -194,3 +194,82 @@ def test_resolution_by_names_takes_the_most_specific_model():
         == "pnbd"
     )
     assert registry.spec_of({"alpha": one, "beta": one}, "purchase", "m").name == "sbg"
+
+
+# ---- covariate specs (clvkit.with_covariates): the same spec-level checks ----------------------
+#: Base models whose covariate specs run the spec-level checks (Gamma-Gamma: the spend ones).
+COVARIATE_BASES = ["bgnbd", "pnbd"]
+
+
+@functools.cache
+def _covariate_table() -> pd.DataFrame:
+    """CDNOW with a categorical ``channel`` (3 levels) and a numeric ``x``, and a ``region``
+    segment column."""
+    t = cdnow_calibration_summary()
+    rng = np.random.default_rng(17)
+    out = t.assign(
+        channel=rng.choice(["web", "shop", "ad"], len(t)),
+        x=rng.normal(0.0, 1.0, len(t)),
+        region=rng.choice(["north", "south"], len(t)),
+    )
+    out.attrs = dict(t.attrs)
+    return out
+
+
+def _covariate_spec(name: str, segment: bool):
+    from clvkit.data.covariates import covariate_design
+    from clvkit.models.covariates import CovariatePurchaseSpec, CovariateSpendSpec, CovariateTerms
+
+    base = registry.get(name).spec
+    table = _covariate_table()
+    enc = covariate_design(table, table, columns=["channel", "x"]).encoding()
+    links = {p: int(s) for p, (_, s) in base.covariate_links.items()}
+    levels = ("north", "south") if segment else ()
+    terms = CovariateTerms(links, enc, "region" if segment else None, levels)
+    kind = CovariateSpendSpec if base.kind == "spend" else CovariatePurchaseSpec
+    return kind(base, terms)
+
+
+def _covariate_params(spec, rfm: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """Draws around the base's MAP fit, coefficients ~ N(0, 0.3), segment effects ~ N(0, 1)
+    with spread 0.4."""
+    base = _fit(registry.get(spec.base.name), rfm)
+    point = {n: float(base.posterior_[n].mean()) for n in spec.base.param_names}
+    rng = np.random.default_rng(seed)
+    out = checks.jitter_draws(spec.base, point, S, rng)
+    for n in spec.terms.param_names():
+        size = spec.param_sizes.get(n, 1)
+        out[n] = (np.full((S, 1), 0.4) if n.startswith("sd_")
+                  else rng.normal(0.0, 0.3 if n.startswith("coef_") else 1.0, (S, size)))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("segment", [False, True], ids=["covariates", "segments"])
+@pytest.mark.parametrize("name", COVARIATE_BASES)
+def test_covariate_purchase_spec(name, segment, cdnow):
+    """A covariate spec (categorical + numeric covariates, optionally two segments) passes the
+    fast purchase checks on eight customers of three channels (and an unseen segment for the
+    new customers)."""
+    spec = _covariate_spec(name, segment)
+    few = _covariate_table().iloc[[0, 1, 2, 3, 10, 20, 57, 100]]
+    cols = spec.customer_columns(few)
+    assert spec.classes(cols)[0].shape[0] == 8  # the numeric covariate: a class each
+    checks.check_purchase_spec(spec, _covariate_params(spec, cdnow), cols)
+
+
+@pytest.mark.parametrize("name", COVARIATE_BASES)
+def test_covariate_purchase_simulated_mean(name, cdnow):
+    spec = _covariate_spec(name, True)
+    few = _covariate_table().iloc[[0, 1, 2, 3, 10, 20, 57, 100]]
+    z = checks.check_simulate_mean(spec, _covariate_params(spec, cdnow), spec.customer_columns(few))
+    assert set(z) == {"alive at T", "alive at T + horizon", "purchases"}
+
+
+@pytest.mark.parametrize("segment", [False, True], ids=["covariates", "segments"])
+def test_covariate_spend_spec(segment, cdnow):
+    spec = _covariate_spec("gamma_gamma", segment)
+    few = _covariate_table().iloc[[0, 1, 2, 3, 10, 20, 57, 100]]
+    repeat = few[few["frequency"] > 0]
+    params = _covariate_params(spec, cdnow)
+    checks.check_spend_spec(spec, params, spec.customer_columns(few))
+    checks.check_spend_sample_mean(spec, params, spec.customer_columns(repeat))

@@ -18,19 +18,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.datasets import cdnow_calibration_summary
+from clvkit.datasets import cdnow_calibration_summary, donations_summary
 from clvkit.errors import ClvkitError
 from clvkit.models import BetaGeo
+from clvkit.models.bgbb.likelihood import ROWS_NMAX, bgbb_loglik_rows_grad, compress_bgbb
+from clvkit.models.bgbb.model import BetaGeoBetaBinom
 from clvkit.models.bgnbd.likelihood import bg_loglik_rows_grad, compress_bg
-from clvkit.models.bgnbd.rows import XMAX, bg_rows_loglik_grad
+from clvkit.models.bgnbd.rows import bg_rows_loglik_grad
 from clvkit.models.gamma_gamma.likelihood import compress_gg, gg_loglik_rows_grad
 from clvkit.models.gamma_gamma.model import GammaGamma
 from clvkit.models.gamma_gamma.rows import XTAB, gg_rows_loglik_grad
 from clvkit.models.mbgnbd.likelihood import compress_mbg, mbg_loglik_rows_grad
 from clvkit.models.mbgnbd.model import ModifiedBetaGeo
 from clvkit.models.mbgnbd.rows import mbg_rows_loglik_grad
-from clvkit.models.pnbd.likelihood import compress_pnbd
+from clvkit.models.pnbd.likelihood import compress_pnbd, pnbd_loglik_rows_grad
 from clvkit.models.pnbd.model import ParetoNBD
+from clvkit.models.pnbd.rows import XT, pnbd_rows_loglik_grad
+from clvkit.models.rising import XMAX
+from clvkit.models.sbg.likelihood import compress as compress_sbg
+from clvkit.models.sbg.likelihood import sbg_loglik_rows_grad
+from clvkit.models.sbg.model import ShiftedBetaGeo
+from clvkit.models.sbg.rows import sbg_rows_loglik_grad
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,45 @@ def _gg_stats(cols, idx):
     return compress_gg(cols["frequency"][idx], cols["monetary_value"][idx])
 
 
+BGBB_POINTS = [
+    (1.204, 0.750, 0.657, 2.783),  # donations MLE
+    (1e-4, 1e-4, 1e-4, 1e-4),
+    (1e4, 1e4, 1e4, 1e4),
+    (50.0, 0.02, 0.02, 50.0),
+]
+
+
+def _bgbb_table() -> pd.DataFrame:
+    """Donations histories (every distinct one) plus extremes up to n = 1e4."""
+    d = donations_summary().drop_duplicates()
+    extra = pd.DataFrame(
+        {
+            "frequency": [3, 5000, 0, 10_000, 1, 2000, 30, 64, 0, 40],
+            "recency": [10, 9990, 0, 10_000, 1, 3000, 50, 64, 0, 60],
+            "n": [10_000] * 6 + [int(ROWS_NMAX)] * 3 + [int(ROWS_NMAX) + 1],
+        },
+        index=pd.Index([f"x{i}" for i in range(10)], name=d.index.name),
+    )
+    table = pd.concat([d, extra])
+    table.attrs = dict(donations_summary().attrs)
+    return table
+
+
+SBG_POINTS = [(0.668, 3.806), (1e-3, 1e3), (50.0, 0.05), (1e3, 1e3)]
+
+
+def _sbg_table() -> pd.DataFrame:
+    """A contract summary: churned after 0..11 renewals, active ones, and 1000 renewals."""
+    renewals = np.array([0, 0, 1, 2, 3, 5, 8, 11, 0, 4, 12, 1000, 1000], dtype=np.int64)
+    churned = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0], dtype=bool)
+    table = pd.DataFrame(
+        {"renewals": renewals, "churned": churned, "age": renewals + 0.5 * churned},
+        index=pd.Index([f"c{i}" for i in range(renewals.size)], name="customer_id"),
+    )
+    table.attrs["time_unit"] = "M"
+    return table
+
+
 def _rfm_stats(compress):
     def stats(cols, idx):
         return compress(cols["frequency"][idx], cols["recency"][idx], cols["T"][idx])
@@ -129,6 +176,18 @@ CASES = {
         ModifiedBetaGeo(), _purchase_table(), BG_POINTS, _rfm_stats(compress_mbg), coarse=(2,)
     ),
     "gamma_gamma": lambda: Case(GammaGamma(), _spend_table(), GG_POINTS, _gg_stats),
+    "bgbb": lambda: Case(
+        BetaGeoBetaBinom(),
+        _bgbb_table(),
+        BGBB_POINTS,
+        lambda c, i: compress_bgbb(c["frequency"][i], c["recency"][i], c["n"][i]),
+    ),
+    "sbg": lambda: Case(
+        ShiftedBetaGeo(),
+        _sbg_table(),
+        SBG_POINTS,
+        lambda c, i: compress_sbg(c["renewals"][i], c["churned"][i]),
+    ),
 }
 
 
@@ -198,8 +257,12 @@ def test_gradient_matches_finite_differences(case):
 
 def test_weighted_rows_of_compressed_data_equal_the_base(case):
     """The covariate composite's use: the distinct rows of all CDNOW customers, weighted."""
-    table = pd.concat([case.table, cdnow_calibration_summary()[case.table.columns]])
-    table.attrs = dict(case.table.attrs)
+    if "T" in case.table.columns:  # all CDNOW customers
+        table = pd.concat([case.table, cdnow_calibration_summary()[case.table.columns]])
+        table.attrs = dict(case.table.attrs)
+    else:  # every row three times
+        table = pd.concat([case.table] * 3)
+        table.attrs = dict(case.table.attrs)
     cols, _ = _rows(Case(case.model, table, case.points, case.stats))
     stats = case.stats(cols, np.arange(next(iter(cols.values())).size))
     rows = {c: getattr(stats, c) for c in cols}
@@ -245,7 +308,8 @@ def test_compiled_rows_equal_the_numpy_rows(name):
 
 def test_row_columns_validate_as_fitting_does(case):
     bad = case.table.copy()
-    bad.iloc[3, bad.columns.get_loc("frequency")] = -1
+    col = "renewals" if "renewals" in bad.columns else "frequency"
+    bad.iloc[3, bad.columns.get_loc(col)] = -1
     with pytest.raises(ClvkitError) as fit_err:
         case.model._prepare(bad)
     with pytest.raises(ClvkitError) as row_err:
@@ -352,3 +416,94 @@ def test_gamma_gamma_rows():
                 )
                 _close(ll[i], want_ll)
                 _close(grad[i], want_g)
+
+
+def test_sbg_rows_need_a_customer_table():
+    table = pd.DataFrame([[100.0, 60.0, 40.0], [80.0, 50.0, np.nan]], columns=[0, 1, 2])
+    table.attrs["time_unit"] = "M"
+    ShiftedBetaGeo()._prepare(table)  # fits on cohorts
+    with pytest.raises(ClvkitError, match="no row per customer"):
+        ShiftedBetaGeo()._row_columns(table)
+
+
+def test_pnbd_tabulated_rows_equal_the_direct_rows():
+    """The tabulated series (per frequency while r and s are shared) == every row by
+    numerics.pnbd_row: shared r, s with per-row alpha, beta; r and s changing between rows
+    (tables rebuilt); every parameter per row; frequencies beyond the tables (XT) and zeta >
+    ZMAX (quadrature)."""
+    table = _purchase_table(2357)
+    extra = pd.DataFrame(
+        {"frequency": [XT - 1, XT, 3 * XT], "recency": [50.0, 50.0, 60.0], "T": [60.0] * 3},
+        index=pd.Index(["y0", "y1", "y2"], name=table.index.name),
+    )
+    table = pd.concat([table, extra])
+    table.attrs = dict(_purchase_table(1).attrs)
+    cols, _ = ParetoNBD()._row_columns(table)
+    x, tx, T = cols["frequency"], cols["recency"], cols["T"]
+    rng = np.random.default_rng(11)
+    for point in PNBD_POINTS:
+        shared = np.tile(np.log(point), (x.size, 1))
+        shared[:, [1, 3]] += rng.normal(0.0, 0.7, (x.size, 2))
+        changing = shared.copy()
+        changing[::7, [0, 2]] += 0.3  # r and s change every few rows
+        free = np.log(point) + rng.normal(0.0, 1.0, (x.size, 4))
+        for theta in (shared, changing, free):
+            ll_tab, g_tab = pnbd_rows_loglik_grad(theta, x, tx, T)
+            ll_dir, g_dir = pnbd_loglik_rows_grad(theta, x, tx, T)
+            _close(ll_tab, ll_dir)
+            _close(g_tab, g_dir)
+
+
+def test_sbg_compiled_rows_equal_the_numpy_rows():
+    """Renewals 0..200 (the products up to XMAX = 64, lgamma beyond), churned or not, at
+    every point and with per-row parameters."""
+    n = np.repeat(np.arange(201.0), 2)
+    c = np.tile([0.0, 1.0], 201)
+    rng = np.random.default_rng(13)
+    for point in SBG_POINTS:
+        for spread in (0.0, 1.0):
+            theta = np.log(point) + spread * rng.normal(0.0, 1.0, (n.size, 2))
+            ll_nb, g_nb = sbg_rows_loglik_grad(theta, n, c)
+            ll_np, g_np = sbg_loglik_rows_grad(theta, n, c)
+            _close(ll_nb, ll_np)
+            _close(g_nb, g_np)
+
+
+def test_rows_take_any_layout_and_no_rows(case):
+    """theta as a strided view (Fortran order, a column slice) gives the same rows; zero rows
+    give empty results of the right shapes."""
+    cols, _ = _rows(case)
+    m = next(iter(cols.values())).size
+    P = len(case.points[0])
+    rng = np.random.default_rng(21)
+    wide = np.repeat(np.log(case.points[0]), 2) + rng.normal(0.0, 0.5, (m, 2 * P))
+    view = wide[:, ::2]
+    ll, grad = case.model._rows_loglik_grad(np.ascontiguousarray(view), cols)
+    ll_v, grad_v = case.model._rows_loglik_grad(view, cols)
+    ll_f, grad_f = case.model._rows_loglik_grad(np.asfortranarray(view), cols)
+    np.testing.assert_array_equal(ll_v, ll)
+    np.testing.assert_array_equal(grad_v, grad)
+    np.testing.assert_array_equal(ll_f, ll)
+    np.testing.assert_array_equal(grad_f, grad)
+    empty = {c: v[:0] for c, v in cols.items()}
+    ll0, g0 = case.model._rows_loglik_grad(np.zeros((0, P)), empty)
+    assert ll0.shape == (0,) and g0.shape == (0, P)
+
+
+def test_bgbb_product_rows_equal_the_direct_rows():
+    """The rising-factorial rows (n <= ROWS_NMAX) == the base's row function, at every point,
+    with shared and per-row parameters (rows beyond ROWS_NMAX take the base's route)."""
+    cols, _ = BetaGeoBetaBinom()._row_columns(_bgbb_table())
+    x, tx, n = cols["frequency"], cols["recency"], cols["n"]
+    assert (n <= ROWS_NMAX).sum() > 20 and (n > ROWS_NMAX).sum() >= 5
+    rng = np.random.default_rng(23)
+    for k, point in enumerate(BGBB_POINTS):
+        # parameters near 1e4..1e5 (point 2): the direct lgamma/digamma differences lose
+        # digits (1e-10); elsewhere the two agree to 1e-13
+        rtol = 1e-8 if k == 2 else 1e-10
+        for spread in (0.0, 1.0):
+            theta = np.log(point) + spread * rng.normal(0.0, 1.0, (x.size, 4))
+            ll, g = bgbb_loglik_rows_grad(theta, x, tx, n)
+            ll_d, g_d = bgbb_loglik_rows_grad(theta, x, tx, n, direct=True)
+            _close(ll, ll_d, rtol)
+            _close(g, g_d, rtol)

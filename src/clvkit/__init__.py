@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     ),
     "load": "clvkit.models.persistence",
     "customer_value": "clvkit.value.engine",
+    "counterfactual_value": "clvkit.value.counterfactual",
     "subscriber_value": "clvkit.value.subscriptions",
     "ModelMixture": "clvkit.models.mixture.model",
     "with_covariates": "clvkit.models.covariates.model",

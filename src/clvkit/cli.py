@@ -178,7 +178,10 @@ def _fit(name: str, kind: str, rfm: Any, args: argparse.Namespace, con: _Console
 
     label = f"fitting {name} ({args.method}) on {len(rfm):,} customers{role}"
     con.step(label)
+    cov = getattr(args, "cov", None)
     with heartbeat(label, not args.quiet, start=con.t0):
+        if cov is not None:  # the covariates' wrapper on the links this model has
+            return cov.fit(name, kind, rfm, _fit_kwargs(args))
         return fit_model(name, kind, rfm, _fit_kwargs(args), args.data)
 
 
@@ -186,10 +189,33 @@ def _fit_models(rfm: Any, args: argparse.Namespace, con: _Console, role: str = "
     """The spend model first (its input checks run before any purchase sampling), then the
     purchase model; the spend model is ``None`` without an amount column."""
     _model_classes(args)
+    cov = getattr(args, "cov", None)
+    if cov is not None:
+        cov.check_links(args.model, args.spend_model if args.amount is not None else None)
     spend = None
     if args.amount is not None:
         spend = _fit(args.spend_model, "spend", rfm, args, con, role)
     return _fit(args.model, "purchase", rfm, args, con, role), spend
+
+
+def _join_covariates(rfm: Any, args: argparse.Namespace) -> Any:
+    """``rfm`` with the --covariates file's columns joined by customer id (as is without
+    --covariates); the inputs are read once and kept as ``args.cov``."""
+    if getattr(args, "covariates", None) is None:
+        return rfm
+    if getattr(args, "cov", None) is None:
+        from clvkit.value.covariate_inputs import CovariateInputs
+
+        args.cov = CovariateInputs.build(
+            args.covariates,
+            getattr(args, "covariate_columns", None),
+            getattr(args, "categorical", None) or (),
+            getattr(args, "segment", None),
+            getattr(args, "links", None),
+            customer_id=getattr(args, "customer_id", None) or "customer_id",
+            string_ids=rfm.index.dtype.kind not in "iuf",
+        )
+    return args.cov.join(rfm)
 
 
 def _tiers(text: str | None) -> dict[str, float] | None:
@@ -235,15 +261,44 @@ def _value_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _value(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: _Console) -> Any:
+    from clvkit.value.counterfactual import covariate_columns
     from clvkit.value.engine import customer_value
+
+    needed = [c for m in (bg, gg) for c in covariate_columns(getattr(m, "spec", None))]
+    missing = [c for c in dict.fromkeys(needed) if c not in rfm.columns]
+    if missing:
+        raise ClvkitError(
+            f"the models read covariate column(s) {missing}, which the customer table lacks. "
+            "Suggestion: pass --covariates FILE (the customer id and those columns)."
+        )
 
     con.step(
         f"customer value ({args.value_method}) of {len(rfm):,} customers, horizon "
         f"{args.horizon}, annual discount rate {args.annual_discount_rate:g}"
     )
+    by = getattr(args, "by", None)
     return customer_value(
-        bg, gg, rfm, random_seed=args.seed, progressbar=not args.quiet, **_value_kwargs(args)
-    )
+        bg, gg, rfm, random_seed=args.seed, progressbar=not args.quiet, by=by,
+        **_value_kwargs(args),
+    )  # fmt: skip
+
+
+def _by_group(value: Any, args: argparse.Namespace, con: _Console) -> None:
+    """With --by: print the value by group and write it to --by-out."""
+    if getattr(args, "by", None) is None:
+        return
+    table = value.group_table(args.prob)
+    if args.by_out:
+        _write_frame(table, Path(args.by_out))
+        con.step(f"value by {args.by} written to {args.by_out}")
+    print(f"\nValue by {args.by} ({table.attrs['kind']} intervals, {args.prob:.0%}):")
+    shown = table.copy()
+    for c in shown.columns:  # shares as percentages, money with two decimals
+        if c == "customers":
+            continue
+        fmt = "{:.1%}" if "share" in c else "{:,.2f}"
+        shown[c] = [fmt.format(v) for v in shown[c]]
+    print(shown.to_string())
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -299,6 +354,7 @@ def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: st
         model=args.model,
         spend_model=args.spend_model,
         compare=_compare_names(getattr(args, "compare", None), "--compare"),
+        **_covariate_kwargs(args),
         fit_kwargs=_fit_kwargs(args),
         value_kwargs=_value_kwargs(args),
         cleaning=_cleaning(args),
@@ -310,6 +366,19 @@ def _full_report(source: Any, args: argparse.Namespace, con: _Console, title: st
         show_progress=not args.quiet,
         clock_start=con.t0,
     )
+
+
+def _covariate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The covariate options as :func:`clvkit.report.report_from_log` keywords."""
+    if getattr(args, "covariates", None) is None:
+        return {}
+    return {
+        "covariates": args.covariates,
+        "covariate_columns": args.covariate_columns,
+        "categorical": args.categorical or (),
+        "segment": args.segment,
+        "links": args.links,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,6 +427,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     rfm = log_table(
         args.purchases, args.data, observation_end=args.observation_end, **_summary_kwargs(args)
     )
+    rfm = _join_covariates(rfm, args)  # saved with the table: 'clvkit value' reads them
     purchase, spend = _fit_models(rfm, args, con)
     fitted = [m for m in (purchase, spend) if m is not None]
     # Summaries first: if one fails, no model file has been written yet.
@@ -460,14 +530,18 @@ def _cmd_value(args: argparse.Namespace) -> int:
 
     if args.out:
         prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    if args.by_out:
+        prepare_output_file(args.by_out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
     con.step(f"loading {args.prefix}")
     purchase, spend, rfm = _load_models(args.prefix, args)
+    rfm = _join_covariates(rfm, args)
     value = _value(purchase, spend, rfm, args, con)
     if args.out:
         _write_frame(value.summary(args.prob), Path(args.out))
         con.step(f"per-customer CLV written to {args.out}")
     print(value.report(args.prob))
+    _by_group(value, args, con)
     return 0
 
 
@@ -480,6 +554,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     if args.out:
         prepare_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    if args.by_out:
+        prepare_output_file(args.by_out, suffixes=TABLE_SUFFIXES)
     con = _Console(args.quiet)
     con.step(f"loading the models {args.model_prefix}")
     purchase, spend = _load_fitted(_model_base(args.model_prefix), args)
@@ -498,12 +574,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     rfm = log_table(
         args.purchases, data, observation_end=args.observation_end, **_summary_kwargs(args)
     )
+    rfm = _join_covariates(rfm, args)
     value = _value(purchase, spend, rfm, args, con)
     if args.out:
         _write_frame(value.summary(args.prob), Path(args.out))
         con.step(f"per-customer CLV written to {args.out}")
     print(f"{len(rfm):,} customers of {args.purchases} as of {rfm.attrs.get('observation_end')}")
     print(value.report(args.prob))
+    _by_group(value, args, con)
     return 0
 
 
@@ -515,6 +593,10 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     _model_classes(args)  # an unknown model name fails before any work
     con = _Console(args.quiet)
     split = _split(args.purchases, args, con)
+    if getattr(args, "covariates", None) is not None:
+        import dataclasses
+
+        split = dataclasses.replace(split, rfm=_join_covariates(split.rfm, args))
     purchase, spend = _fit_models(split.rfm, args, con)
     from clvkit.evaluation.run import backtest_split
     from clvkit.evaluation.verdict import verdict
@@ -820,6 +902,27 @@ def check_args(args: argparse.Namespace) -> None:
             f"argument '--value-draws' is {draws}, below 1. Suggestion: 500 posterior draws."
         )
     _tiers(getattr(args, "tiers", None))
+    covariates = getattr(args, "covariates", None)
+    if covariates is not None and not os.path.isfile(covariates):
+        raise ClvkitError(
+            f"argument '--covariates': file {covariates!r} does not exist. Suggestion: a CSV or "
+            "Parquet file with the customer id column and the covariate columns."
+        )
+    if covariates is None:
+        given = [
+            "--" + k.replace("_", "-")
+            for k in ("covariate_columns", "categorical", "segment", "links")
+            if getattr(args, k, None) is not None
+        ]
+        if given:
+            raise ClvkitError(
+                f"argument(s) {', '.join(given)} need --covariates FILE. Suggestion: pass the "
+                "covariate file (customer id and the columns)."
+            )
+    if getattr(args, "by_out", None) is not None and getattr(args, "by", None) is None:
+        raise ClvkitError(
+            "argument '--by-out' needs --by COL (the column to group by). Suggestion: add --by."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1057,6 +1160,66 @@ def _add_value(p: argparse.ArgumentParser) -> None:
     _add_prob(p)
 
 
+def _add_covariates(p: argparse.ArgumentParser, fitting: bool = True) -> None:
+    """--covariates and, on commands that fit models, the design options (the models'
+    ``with_covariates`` arguments)."""
+    g = p.add_argument_group("covariates and segments (clvkit.with_covariates)")
+    g.add_argument(
+        "--covariates",
+        default=None,
+        metavar="FILE",
+        help="CSV or Parquet file with the customer id column (--customer-id) and covariate "
+        "columns, joined to the customer table by id; every customer needs a row"
+        + ("" if fitting else " (columns the saved models read)")
+        + " (default: none)",
+    )
+    if not fitting:
+        return
+    g.add_argument(
+        "--covariate-columns",
+        default=None,
+        metavar="A,B",
+        help="covariate columns of --covariates (default: all but the id and --segment)",
+    )
+    g.add_argument(
+        "--categorical",
+        default=None,
+        metavar="C,D",
+        help="numeric columns to treat as categorical (text columns always are) (default: none)",
+    )
+    g.add_argument(
+        "--segment",
+        default=None,
+        metavar="COL",
+        help="column of --covariates with segments: partially pooled effects (default: none)",
+    )
+    g.add_argument(
+        "--links",
+        default=None,
+        metavar="PROCESS,...",
+        help="processes the covariates act on: purchase, dropout (purchase model), spend "
+        "(spend model) (default: all of both models)",
+    )
+
+
+def _add_by(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("value by group")
+    g.add_argument(
+        "--by",
+        default=None,
+        metavar="COL",
+        help="also value by group: a column of the customer table or of --covariates, e.g. a "
+        "segment; prints customers, CLV and equity with intervals, share of equity and tiers "
+        "per group (default: none)",
+    )
+    g.add_argument(
+        "--by-out",
+        default=None,
+        metavar="FILE",
+        help="CSV or Parquet file (.csv, .parquet, .pq) for the by-group table (needs --by)",
+    )
+
+
 def _add_split(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration-end",
@@ -1106,6 +1269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=_default("output prefix, e.g. models/shop"),
     )
     _add_fit(p)
+    _add_covariates(p)
     _add_prob(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -1117,6 +1281,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_seed(p)
     _add_value(p)
+    _add_covariates(p, fitting=False)
+    _add_by(p)
     p.set_defaults(func=_cmd_value)
 
     p = sub.add_parser(
@@ -1149,6 +1315,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_seed(p)
     _add_value(p)
+    _add_covariates(p, fitting=False)
+    _add_by(p)
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("backtest", help="predicted vs actual on a holdout window, and a verdict")
@@ -1160,6 +1328,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=_default("folder for tables and plots"),
     )
     _add_fit(p)
+    _add_covariates(p)
     _add_prob(p)
     p.set_defaults(func=_cmd_backtest)
 
@@ -1213,6 +1382,7 @@ def build_parser() -> argparse.ArgumentParser:
         "on the calibration window and compared (needs --method nuts or laplace) (default: none)",
     )
     _add_value(p)
+    _add_covariates(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("summarize", help="the RFM (or calibration/holdout) table of a log")

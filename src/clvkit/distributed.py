@@ -44,10 +44,12 @@ from clvkit.value import (
     Accumulator,
     CashflowSettings,
     CustomerValue,
+    GroupCodes,
     RunOptions,
     ValueJob,
     check_prob,
     chunk_streams,
+    group_levels,
     prepare_job,
     prob_label,
     tier_membership,
@@ -60,6 +62,7 @@ _ID = "__clvkit_id"
 _POS = "__clvkit_pos"
 _CHUNK = "__clvkit_chunk"
 _KEY = "__clvkit_key"  # prefix of the canonical-order key columns
+_GROUP = "__clvkit_group"  # the customer's group (customer_value(by=...)), an index of levels
 
 
 def _dd():
@@ -408,9 +411,14 @@ class DistributedValue(CustomerValue):
         return self.customers[cols].rename(columns={f"lower_{p}": "lower", f"upper_{p}": "upper"})
 
 
-def _clean(part: pd.DataFrame, job: ValueJob) -> pd.DataFrame:
+def _clean(part: pd.DataFrame, job: ValueJob, groups: Any = None) -> pd.DataFrame:
     """Validated float columns, as the in-memory path checks them (per partition), and the
-    purchase model's canonical-order keys as columns ``__clvkit_key<i>``."""
+    purchase model's canonical-order keys as columns ``__clvkit_key<i>``; with ``groups``
+    (``(column, levels)``) the group index of each customer as ``__clvkit_group``."""
+    if groups is not None:
+        column, levels = groups
+        codes = levels.get_indexer(part[column]).astype(np.int64)
+        return _clean(part[job.columns], job).assign(**{_GROUP: codes})
     if len(part) == 0:
         cols = {c: np.zeros(0) for c in job.columns}
         out = pd.DataFrame(cols, index=part.index[:0])
@@ -447,11 +455,14 @@ def _arrays(part: pd.DataFrame, job: ValueJob) -> dict[str, np.ndarray]:
     return {c: part[c].to_numpy(dtype=np.float64) for c in job.columns}
 
 
-def _expected_part(part: pd.DataFrame, job: ValueJob):
+def _expected_part(part: pd.DataFrame, job: ValueJob, groups: Any = None):
     """The expected pass over a partition's chunks: positions, each customer's mean expected
-    CLV and the partition's exact per-draw expected equity."""
+    CLV, the partition's exact per-draw expected equity and (``simulate`` with ``groups``)
+    its exact per-draw expected equity by group."""
     part = part.sort_values(_POS)
     acc = Accumulator(len(part), job.S, job.tiers, probs=job.probs)
+    _set_groups(acc, part, groups)
+    simulate = job.method == "simulate"
     if len(part):
         run = job.runner(_arrays(part, job))
         cid = part[_CHUNK].to_numpy()
@@ -459,16 +470,25 @@ def _expected_part(part: pd.DataFrame, job: ValueJob):
             idx = np.arange(lo, hi)
             clv, means, _, inverse = run.distinct(idx, None, "expected")
             mean = means[3] if inverse is None else means[3][inverse]
-            sums = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
+            sums = acc.chunk_expected(clv, inverse) if simulate else None
             acc.add_expected(idx, sums, mean)
-    return part[_POS].to_numpy(), acc.stats["expected"], acc.expected_sums
+            if simulate:
+                acc.add_groups(acc.chunk_groups(clv, idx, inverse), expected=True)
+    return part[_POS].to_numpy(), acc.stats["expected"], acc.expected_sums, acc.group_expected
+
+
+def _set_groups(acc: Accumulator, part: pd.DataFrame, groups: Any) -> None:
+    """Sum by group too (``groups``: ``(column, levels)``; ``None``: no groups)."""
+    if groups is not None:
+        codes = part[_GROUP].to_numpy(dtype=np.int64) if len(part) else np.zeros(0, np.int64)
+        acc.set_groups(GroupCodes(codes, groups[1], groups[0]))
 
 
 def _membership(n: int, job: Any, *parts: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tier membership and cuts from every customer's expected CLV (by canonical position, as
     in memory), and the expected CLV by position."""
     expected = np.empty(n)
-    for pos, mean, _ in parts:
+    for pos, mean, *_ in parts:
         expected[pos] = mean
     member, cuts = tier_membership(expected, list(job.tiers.values()))
     return member, cuts, expected
@@ -488,11 +508,12 @@ def _runs(cid: np.ndarray):
 
 
 def _score_part(
-    part: pd.DataFrame, job: ValueJob, tiers: tuple, id_name: Hashable
-) -> tuple[pd.DataFrame, ExactSum]:
+    part: pd.DataFrame, job: ValueJob, tiers: tuple, id_name: Hashable, groups: Any = None
+) -> tuple[pd.DataFrame, ExactSum, ExactSum | None, np.ndarray | None]:
     """Score a partition's chunks with the in-memory accumulator: per-customer rows in
-    canonical order and the partition's exact per-draw tier sums (``tiers``: membership, cuts
-    and expected CLV by position, :func:`_membership`)."""
+    canonical order, the partition's exact per-draw tier sums (``tiers``: membership, cuts
+    and expected CLV by position, :func:`_membership`) and, with ``groups``, its exact
+    per-draw group sums and customers per group and tier."""
     part = part.sort_values(_POS)
     m = len(part)
     member_all, cuts, expected = tiers
@@ -501,6 +522,7 @@ def _score_part(
     member = member_all[pos] if m else np.zeros(0, dtype=np.int64)
     acc.set_tiers(member, cuts)
     acc.stats["expected"][:] = expected[pos] if m else 0.0
+    _set_groups(acc, part, groups)
     if m:
         run = job.runner(_arrays(part, job))
         stream = chunk_streams(job.sim_rng)
@@ -512,9 +534,11 @@ def _score_part(
             clv = clv if inverse is None else clv[:, inverse]
             acc.add_stats(idx, stats, clv, counts)
             acc.add_tiers(idx, acc.chunk_tiers(clv, member[idx], cuts))
+            acc.add_groups(acc.chunk_groups(clv, idx))
             del clv, means, counts
     ids = pd.Index(part[_ID].to_numpy(), name=id_name, dtype=part[_ID].dtype)
-    return acc.wide_table(ids, job.tiers), acc.sums
+    counts = None if groups is None else acc.group_tier_counts(acc.groups.codes, member)
+    return acc.wide_table(ids, job.tiers), acc.sums, acc.group_sums, counts
 
 
 def _merge(*sums: ExactSum) -> ExactSum:
@@ -522,6 +546,10 @@ def _merge(*sums: ExactSum) -> ExactSum:
     for s in sums:
         out.merge(s)
     return out
+
+
+def _add(*arrays: np.ndarray) -> np.ndarray:
+    return functools.reduce(operator.add, arrays)
 
 
 def _tree(delayed_fn, items: list, fan_in: int = 8):
@@ -545,6 +573,7 @@ def customer_value(
     npartitions: int | None = None,
     draws: int | None = None,
     probs: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95),
+    by: Hashable | None = None,
     **cashflow: Any,
 ) -> DistributedValue:
     """:func:`clvkit.customer_value` on a Dask DataFrame of RFM rows, bit for bit.
@@ -580,6 +609,9 @@ def customer_value(
         The RFM time unit, when the frame's metadata carries no ``attrs["time_unit"]``.
     npartitions : int, optional
         Partitions after the shuffles (default: those of ``rfm``).
+    by : column name, optional
+        A column of ``rfm``: also value by group, as in memory (``group_equity``,
+        :meth:`~clvkit.value.CustomerValue.group_table`; the same bits).
 
     Returns
     -------
@@ -623,10 +655,28 @@ def customer_value(
     _dd()
     import dask
 
+    groups = None
+    if by is not None:  # the levels of the whole table, before the shuffles
+        if not isinstance(by, Hashable) or by not in meta.columns:
+            raise ClvkitError(
+                f"argument 'by' must be a column of 'rfm', got {by!r}; 'rfm' has columns "
+                f"{list(meta.columns)}. Suggestion: add the groups as a column of the frame."
+            )
+        distinct, n_missing = dask.compute(rfm[by].drop_duplicates(), rfm[by].isna().sum())
+        if int(n_missing):
+            first = rfm.index[rfm[by].isna()].head(1, npartitions=-1)[0]
+            raise bad_rows_error(
+                f"column {by!r} of 'rfm'", "has no group (missing value)", int(n_missing),
+                {"customer_id": first.item() if isinstance(first, np.generic) else first},
+                "fill the gaps with a level such as 'unknown'",
+            )  # fmt: skip
+        groups = (by, group_levels(distinct, f"column {by!r} of 'rfm'"))
+
     # pass 1: checks, histogram of the order keys, distinct ids
-    float_meta = _clean(meta[job.columns].iloc[:0], job)
+    used = job.columns if by is None or by in job.columns else [*job.columns, by]
+    float_meta = _clean(meta[used].iloc[:0], job, groups)
     keys = _keys(float_meta)
-    clean = rfm[job.columns].map_partitions(_clean, job, meta=float_meta)
+    clean = rfm[used].map_partitions(_clean, job, groups, meta=float_meta)
     pair_meta = pd.DataFrame({**{k: np.zeros(0) for k in keys}, "n": np.zeros(0, np.int64)})
     counts, n_ids = dask.compute(
         clean.map_partitions(_pair_counts, meta=pair_meta), clean.index.nunique()
@@ -655,20 +705,32 @@ def customer_value(
     delayed = dask.delayed
 
     # pass 3: expected CLV of every customer: tier membership, expected equity
-    firsts = [delayed(_expected_part, nout=3)(p, job) for p in parts]
+    firsts = [delayed(_expected_part, nout=4)(p, job, groups) for p in parts]
     member = delayed(_membership, nout=3)(n, job, *firsts)
     expected_total = delayed(_expected_sums)(*firsts)
 
     # pass 4: scoring and the exact per-draw sums
-    scored = [delayed(_score_part, nout=2)(p, job, member, id_name) for p in parts]
+    scored = [delayed(_score_part, nout=4)(p, job, member, id_name, groups) for p in parts]
     none = (np.zeros(0, dtype=np.int64), np.zeros(len(job.tiers)), np.zeros(0))
     out_meta = _score_part(pos_meta, job, none, id_name)[0]
     frames = [delayed(operator.getitem)(s, 0) for s in scored]
     total = _tree(delayed(_merge), [delayed(operator.getitem)(s, 1) for s in scored])
+    by_group: list = []
+    if groups is not None:
+        by_group = [
+            _tree(delayed(_merge), [delayed(operator.getitem)(s, 2) for s in scored]),
+            _tree(delayed(_add), [delayed(operator.getitem)(s, 3) for s in scored]),
+        ]
+        if job.method == "simulate":
+            by_group.append(_tree(delayed(_merge), [f[3] for f in firsts]))
     # one graph: the chunk shuffle runs once
-    frames, total, expected_total, member = dask.persist(frames, total, expected_total, member)
+    frames, total, expected_total, member, by_group = dask.persist(
+        frames, total, expected_total, member, by_group
+    )
     customers = dd.from_delayed(frames, meta=out_meta, verify_meta=False)
-    sums, expected_sums, (_, cuts, _) = dask.compute(total, expected_total, member)
+    sums, expected_sums, (_, cuts, _), by_group = dask.compute(
+        total, expected_total, member, by_group
+    )
 
     settings = {
         **job.settings, "n_customers": n, "engine": "dask",
@@ -677,5 +739,10 @@ def customer_value(
     acc = Accumulator(0, job.S, job.tiers)
     acc.sums, acc.expected_sums = sums, expected_sums
     acc.set_tiers(np.zeros(0, dtype=np.int64), cuts)
+    if groups is not None:
+        acc.set_groups(GroupCodes(np.zeros(0, dtype=np.int64), groups[1], by))
+        acc.group_sums, acc.group_counts = by_group[0], by_group[1]
+        if job.method == "simulate":
+            acc.group_expected = by_group[2]
     ids = pd.Index([], name=id_name)
     return acc.result(ids, job, settings, cls=DistributedValue, customers=customers)

@@ -824,6 +824,11 @@ def report_from_log(
     step: Callable[[str], None] | None = None,
     show_progress: bool = False,
     clock_start: float | None = None,
+    covariates: Any = None,
+    covariate_columns: str | Sequence[str] | None = None,
+    categorical: str | Sequence[str] = (),
+    segment: str | None = None,
+    links: str | Sequence[str] | None = None,
 ) -> ReportRun:
     """Value a customer base as of ``observation_end`` and backtest the models; one report.
 
@@ -879,6 +884,12 @@ def report_from_log(
     clock_start : float, optional
         ``time.perf_counter()`` the progress lines' elapsed times count from (default: the
         start of each step).
+    covariates, covariate_columns, categorical, segment, links
+        Covariates of every fit (:class:`clvkit.value.covariate_inputs.CovariateInputs`): a
+        table (DataFrame or CSV/Parquet file) with ``customer_id`` and the columns, joined to
+        both customer tables by id; its columns (default: all but the id and ``segment``), the
+        numeric ones to treat as categorical, the segment column and the processes linked
+        (default: every link of both models; see :func:`clvkit.with_covariates`).
 
     Returns
     -------
@@ -900,6 +911,7 @@ def report_from_log(
     from clvkit.evaluation.split import split_log
     from clvkit.models.registry import get
     from clvkit.utils.progress import heartbeat
+    from clvkit.value.covariate_inputs import CovariateInputs
     from clvkit.value.engine import customer_value
 
     if amount is None:
@@ -931,10 +943,21 @@ def report_from_log(
         source, data, observation_end=observation_end, time_unit=time_unit, **columns, **cleaning
     )
     method = fit_kwargs.get("method", "nuts")
+    cov = CovariateInputs.build(
+        covariates, covariate_columns, categorical, segment, links, customer_id,
+        string_ids=rfm.index.dtype.kind not in "iuf",
+    )  # fmt: skip
+    if cov is not None:  # joined to both tables by id; every fit gets the covariates
+        import dataclasses
+
+        cov.check_links(model, spend_model)
+        rfm, split = cov.join(rfm), dataclasses.replace(split, rfm=cov.join(split.rfm))
 
     def fit(name: str, kind: str, table: pd.DataFrame, role: str) -> Any:
         step(f"fitting {name} ({method}) on {len(table):,} customers: {role}")
         with heartbeat(f"fitting {name} ({method}, {role})", show_progress, start=clock_start):
+            if cov is not None:
+                return cov.fit(name, kind, table, fit_kwargs)
             return fit_model(name, kind, table, fit_kwargs, data)
 
     gg = fit(spend_model, "spend", rfm, "valuation")

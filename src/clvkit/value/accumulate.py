@@ -8,24 +8,31 @@ hold an :class:`Accumulator` and merge their exact sums), so both give the same 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from clvkit.errors import ClvkitError
+from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.contract import DRAW_BLOCK, PMap, serial_map
 from clvkit.utils.exactsum import ExactSum
 from clvkit.value.result import STORED_PROBS, CustomerValue, prob_label
 
 __all__ = [
     "DEFAULT_TIERS",
+    "FEW_GROUPS",
     "QUANTILE_BLOCK",
     "Accumulator",
+    "GroupCodes",
     "check_tiers",
     "column_quantiles",
+    "group_codes",
+    "group_levels",
+    "grouped_sum",
+    "plain",
     "range_counts",
     "tier_membership",
 ]
@@ -110,6 +117,132 @@ def column_quantiles(values: np.ndarray, levels: list[float]) -> np.ndarray:
     return (srt[:, lo] + (h - lo)[None, :] * (srt[:, hi] - srt[:, lo])).T
 
 
+@dataclass(frozen=True)
+class GroupCodes:
+    """Customers' groups: ``codes (n,)`` index ``levels`` (sorted); ``name`` labels them."""
+
+    codes: np.ndarray
+    levels: pd.Index
+    name: Hashable
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (for error messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def group_codes(rfm: pd.DataFrame, by: Any, argument: str = "by") -> GroupCodes:
+    """Each customer's group from ``by``: a column of ``rfm`` or a Series indexed by customer
+    id (aligned to ``rfm``'s index; every customer needs one). Groups are the sorted distinct
+    values (a categorical's categories that occur, in their order); a missing value is an
+    error naming the column, the count and an example."""
+    if isinstance(by, pd.Series):
+        if by.index.has_duplicates:
+            dup = by.index[by.index.duplicated()]
+            raise bad_rows_error(
+                f"index of argument {argument!r}", "is duplicated", len(dup), plain(dup[0]),
+                "one group per customer id",
+            )  # fmt: skip
+        missing = ~rfm.index.isin(by.index)
+        if missing.any():
+            raise bad_rows_error(
+                f"argument {argument!r}", "has no group for the customer", int(missing.sum()),
+                {"customer_id": plain(rfm.index[np.flatnonzero(missing)[0]])},
+                f"give {argument!r} a value for every customer id of 'rfm'", len(rfm),
+            )  # fmt: skip
+        values = by.reindex(rfm.index)
+        name = by.name if by.name is not None else "group"
+        what = f"argument {argument!r}"
+    elif isinstance(by, Hashable) and by in rfm.columns:
+        values, name, what = rfm[by], by, f"column {by!r} of 'rfm'"
+    else:
+        raise ClvkitError(
+            f"argument {argument!r} must be a column of 'rfm' or a pandas Series indexed by "
+            f"customer id, got {by!r}; 'rfm' has columns {list(rfm.columns)}. Suggestion: join "
+            "the segments to the customer table by id, or pass by=series."
+        )
+    bad = values.isna().to_numpy()
+    if bad.any():
+        raise bad_rows_error(
+            what, "has no group (missing value)", int(bad.sum()),
+            {"customer_id": plain(rfm.index[np.flatnonzero(bad)[0]])},
+            "fill the gaps with a level such as 'unknown'", len(rfm),
+        )  # fmt: skip
+    levels = group_levels(values, what)
+    codes = levels.get_indexer(values)
+    return GroupCodes(np.asarray(codes, dtype=np.int64), levels, name)
+
+
+def group_levels(values: pd.Series, what: str = "argument 'by'") -> pd.Index:
+    """The groups of ``values`` (no missing values): the sorted distinct values, or a
+    categorical's categories that occur, in their order. The same for any subset holding every
+    distinct value (so a partitioned table gets the levels of its distinct values)."""
+    try:
+        _, levels = pd.factorize(values, sort=True)
+    except TypeError as exc:
+        raise ClvkitError(
+            f"{what} mixes values that cannot be ordered ({exc}). Suggestion: make the groups "
+            "one type, e.g. text."
+        ) from exc
+    return pd.Index(list(levels))  # inferred from the values: one dtype on every route
+
+
+#: Above this many groups, :func:`grouped_sum` sums one group at a time (bounded memory).
+FEW_GROUPS = 8
+
+
+def grouped_sum(
+    clv: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    inverse: np.ndarray | None = None,
+    pmap: PMap = serial_map,
+) -> ExactSum:
+    """Exact per-draw sums ``(S, n_groups)`` of a chunk's CLV by group: customer ``j`` of the
+    chunk (column ``j`` of ``clv (S, m)``, or column ``inverse[j]`` when ``clv`` holds the
+    distinct customers only) adds to group ``codes[j]``. A distinct column shared by several
+    customers of one group is added once with that many as its weight (the same exact sums).
+
+    With more than :data:`FEW_GROUPS` groups, each group's columns are summed on their own, so
+    memory stays ``S x groups`` plus one chunk (not ``chunk x groups``).
+    """
+    S = clv.shape[0]
+    part = ExactSum(S, n_groups)
+    codes = np.asarray(codes, dtype=np.int64)
+    weights = None
+    if inverse is None:
+        cols, groups = None, codes
+    else:  # customers per (distinct column, group): usually one group per column
+        d = clv.shape[1]
+        code = np.asarray(inverse, dtype=np.int64) * n_groups + codes
+        counts = np.bincount(code, minlength=d * n_groups)
+        pairs = np.flatnonzero(counts)
+        cols, groups, weights = pairs // n_groups, pairs % n_groups, counts[pairs]
+        if cols.size == d:  # one group per column: no copy
+            cols = None
+    if n_groups <= FEW_GROUPS:
+        values = clv if cols is None else clv[:, cols]
+        part.add_grouped(values, groups, weights, pmap, DRAW_BLOCK)
+        return part
+    by_group = np.argsort(groups, kind="stable")
+    edges = np.searchsorted(groups[by_group], np.arange(n_groups + 1))
+    for g in np.flatnonzero(np.diff(edges)):
+        sel = by_group[edges[g] : edges[g + 1]]
+        sub = ExactSum(S, 1)
+        take = sel if cols is None else cols[sel]
+        sub.add_tiered(
+            clv[:, take],
+            np.zeros((S, 0)),
+            pmap,
+            DRAW_BLOCK,
+            None if weights is None else weights[sel],
+        )
+        part.state[:, g], part.special[:, g], part.counts[:, g] = (
+            sub.state[:, 0], sub.special[:, 0], sub.counts[:, 0],
+        )  # fmt: skip
+    return part
+
+
 class Accumulator:
     """Per-customer summaries and exact per-draw sums of ``n`` customers, ``S`` draws.
 
@@ -147,6 +280,38 @@ class Accumulator:
         self.q = {float(p): np.empty((2, n)) for p in probs}
         self.clv = np.empty((S, n)) if keep else None
         self.cnt = np.empty((S, n), dtype=np.int64) if keep and simulate else None
+        self.groups: GroupCodes | None = None  # customers' groups (:meth:`set_groups`)
+        self.group_sums: ExactSum | None = None  # per-draw equity of each group, exact
+        self.group_expected: ExactSum | None = None  # per-draw expected equity of each group
+        self.group_counts: np.ndarray | None = None  # (groups, tiers) customers, when merged
+
+    # -- groups (customer_value(..., by=...)) ---------------------------------------------------
+    def set_groups(self, groups: GroupCodes) -> None:
+        """Sum the customers' values by group too: exact per-draw sums ``(S, groups)`` of the
+        method's CLV and of the expected CLV (memory: ``S x groups``, never ``S x n``)."""
+        self.groups = groups
+        self.group_sums = ExactSum(self.S, len(groups.levels))
+        self.group_expected = ExactSum(self.S, len(groups.levels))
+
+    def chunk_groups(self, clv, idx, inverse=None) -> ExactSum | None:
+        """A chunk's exact per-draw sums by group (customers ``idx``; pure, thread-safe);
+        ``None`` without groups."""
+        if self.groups is None:
+            return None
+        g = self.groups
+        return grouped_sum(clv, g.codes[idx], len(g.levels), inverse, self.pmap)
+
+    def group_tier_counts(self, codes: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """``(groups, tiers)``: customers of each group in each tier (``codes`` and ``member``
+        of the same customers)."""
+        n_g, n_t = len(self.groups.levels), self.n_t
+        flat = np.asarray(codes, dtype=np.int64) * n_t + np.asarray(member, dtype=np.int64)
+        return np.bincount(flat, minlength=n_g * n_t).reshape(n_g, n_t)
+
+    def add_groups(self, part: ExactSum | None, expected: bool = False) -> None:
+        """Add a chunk's :meth:`chunk_groups` to the method's (or the expected) group sums."""
+        if part is not None:
+            (self.group_expected if expected else self.group_sums).merge(part)
 
     # -- pass 1: expected CLV ------------------------------------------------------------------
     def chunk_expected(self, clv, inverse=None) -> ExactSum:
@@ -196,18 +361,8 @@ class Accumulator:
         order (or on any Dask partition) gives the same bits.
         """
         S, n_t = self.S, self.n_t
-        part = ExactSum(S, n_t)
-        member = np.asarray(member, dtype=np.int64)
-        if inverse is None:
-            part.add_grouped(clv, member, None, self.pmap, DRAW_BLOCK)
-        else:  # customers per (distinct column, tier): usually one tier per column
-            d = clv.shape[1]
-            code = np.asarray(inverse, dtype=np.int64) * n_t + member
-            weights = np.bincount(code, minlength=d * n_t)
-            pairs = np.flatnonzero(weights)
-            cols = pairs // n_t
-            values = clv if cols.size == d else clv[:, cols]  # (one column each: no copy)
-            part.add_grouped(values, pairs % n_t, weights[pairs], self.pmap, DRAW_BLOCK)
+        # customers per (distinct column, tier): usually one tier per column
+        part = grouped_sum(clv, member, n_t, inverse, self.pmap)
         counts = np.concatenate(
             self.pmap(
                 lambda lo: range_counts(clv[:, lo : lo + QUANTILE_BLOCK], cuts),
@@ -257,6 +412,36 @@ class Accumulator:
             self.clv[:, idx] = clv
         if self.cnt is not None:
             self.cnt[:, idx] = purchases
+
+    def group_result(
+        self, coords: Mapping[str, Any], shape: tuple[int, int], method: str, tiers: list[str]
+    ) -> dict[str, Any]:
+        """The group fields of :class:`CustomerValue`: ``group_equity`` and
+        ``group_expected_equity`` ``(chain, draw, group)`` and the groups' customer and tier
+        counts."""
+        g = self.groups
+        dims = ("chain", "draw", "group")
+        gcoords = {**coords, "group": np.asarray(g.levels, dtype=object)}
+
+        def per_group(a, name):
+            return xr.DataArray(a.reshape((*shape, -1)), coords=gcoords, dims=dims, name=name)
+
+        equity = per_group(self.group_sums.result(), "group_equity")
+        expected = (
+            equity.rename("group_expected_equity")
+            if method == "expected"
+            else per_group(self.group_expected.result(), "group_expected_equity")
+        )
+        counts = self.group_counts
+        if counts is None:
+            counts = self.group_tier_counts(g.codes, self.member)
+        table = pd.DataFrame(counts, index=pd.Index(g.levels, name=g.name), columns=tiers)
+        table.insert(0, "customers", counts.sum(axis=1))
+        return {
+            "group_equity": equity,
+            "group_expected_equity": expected,
+            "_group_counts": table,
+        }
 
     def table(self, ids: pd.Index, tiers: Mapping[str, float]) -> pd.DataFrame:
         """Per-customer table: mean and median CLV of the method, the expected CLV (the tier
@@ -323,6 +508,8 @@ class Accumulator:
         expected = per_draw(self.expected_sums.result()[:, 0]).rename("expected_equity")
         if job.method == "expected":
             expected = equity.rename("expected_equity")  # the same draws
+        if self.groups is not None:
+            extra = {**self.group_result(coords, shape, job.method, names), **extra}
         return cls(
             equity,
             per_tier(self.sums.result()).rename("tier_equity"),

@@ -17,7 +17,7 @@ Time: ``horizon`` is a number in the RFM table's time unit or a duration string 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +26,13 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 from clvkit.models.contract import DRAW_BLOCK, PMap
 from clvkit.utils.system import usable_cores
-from clvkit.value.accumulate import DEFAULT_TIERS, Accumulator, tier_membership
+from clvkit.value.accumulate import (
+    DEFAULT_TIERS,
+    Accumulator,
+    GroupCodes,
+    group_codes,
+    tier_membership,
+)
 from clvkit.value.chunks import chunk_streams, kernel_threads, ordered_map, progress
 from clvkit.value.job import RunOptions, ValueJob, prepare_job
 from clvkit.value.result import STORED_PROBS, CustomerValue
@@ -55,6 +61,7 @@ def customer_value(
     progressbar: bool = False,
     draws: int | None = None,
     probs: tuple[float, ...] = STORED_PROBS,
+    by: Hashable | pd.Series | None = None,
     **cashflow: Any,
 ) -> CustomerValue:
     """Discounted CLV per customer and total customer equity, with intervals.
@@ -122,6 +129,15 @@ def customer_value(
         Central interval probabilities whose per-customer bounds are stored
         (:meth:`CustomerValue.summary` accepts these without ``keep_draws``); default
         ``(0.5, 0.8, 0.9, 0.95)``.
+    by : column name or pandas.Series, optional
+        Also value the customers by group: a column of ``rfm`` (a segment, a channel) or a
+        Series indexed by customer id (every customer of ``rfm`` needs a non-missing value).
+        Each group's equity is summed exactly per draw, chunk by chunk (memory ``draws x
+        groups``: an exact sum takes 552 bytes, so 4,000 draws x 20 groups hold 44 MB per
+        chunk in flight, ``n_jobs + 1`` at most; never ``draws x customers``):
+        ``result.group_equity`` ``(chain, draw, group)`` and :meth:`CustomerValue.group_table`
+        (customers, CLV per customer and equity with intervals, share of equity, tier shares).
+        Works with any purchase and spend models.
 
     Returns
     -------
@@ -172,7 +188,8 @@ def customer_value(
     with kernel_threads(n_jobs) as pmap:
         job = prepare_job(transactions_model, spend_model, _attrs_of(rfm), flow, options, pmap)
         table = job.customer_table(rfm)
-        return _run(job, table, pmap, n_jobs, keep_draws, progressbar)
+        groups = None if by is None else group_codes(rfm, by)
+        return _run(job, table, pmap, n_jobs, keep_draws, progressbar, groups)
 
 
 def check_n_jobs(n_jobs: Any) -> int:
@@ -206,6 +223,7 @@ def _run(
     n_jobs: int,
     keep_draws: bool,
     progressbar: bool,
+    groups: GroupCodes | None = None,
 ) -> CustomerValue:
     """Value every customer of ``data`` (validated columns) in canonical-order chunks: an
     expected pass (tier membership, expected equity), then the method's pass."""
@@ -214,6 +232,9 @@ def _run(
     run = job.runner(cols, pmap)
     order = job.canonical_order(data)
     acc = Accumulator(n, S, job.tiers, keep_draws, job.method == "simulate", pmap, job.probs)
+    if groups is not None:
+        acc.set_groups(groups)
+    simulate = job.method == "simulate"
     starts = range(0, n, chunk)
     sim_stream = chunk_streams(job.sim_rng)
     # the expected method's second pass reuses the first's values when they are few
@@ -225,14 +246,16 @@ def _run(
         idx = order[lo : lo + chunk]
         clv, means, _, inverse = run.distinct(idx, None, "expected")
         # the expected method's equity (pass 2) is the expected equity: no sum needed here
-        part = acc.chunk_expected(clv, inverse) if job.method == "simulate" else None
+        part = acc.chunk_expected(clv, inverse) if simulate else None
+        group = acc.chunk_groups(clv, idx, inverse) if simulate else None
         mean = means[3] if inverse is None else means[3][inverse]
-        return lo, idx, part, mean, ((clv, means, inverse) if keep else None)
+        return lo, idx, (part, group), mean, ((clv, means, inverse) if keep else None)
 
     label = "expected CLV" if job.method == "simulate" else "customer value (1/2)"
     results = ordered_map(expected_chunk, starts, n_jobs)
-    for lo, idx, part, mean, values in progress(results, len(starts), progressbar, label):
+    for lo, idx, (part, group), mean, values in progress(results, len(starts), progressbar, label):
         acc.add_expected(idx, part, mean)
+        acc.add_groups(group, expected=True)
         if values is not None:
             kept[lo] = values
     member, cuts = tier_membership(acc.stats["expected"][order], list(job.tiers.values()))
@@ -250,6 +273,7 @@ def _run(
             clv, means, counts, inverse = run.distinct(idx, sim_stream(lo // chunk))
         stats = acc.chunk_stats(clv, means, inverse)
         parts = acc.chunk_tiers(clv, by_row[idx], cuts, inverse)
+        group = acc.chunk_groups(clv, idx, inverse)
         if inverse is not None and keep_draws:  # the full columns, only to keep them
             out = np.empty((S, idx.size))
 
@@ -259,14 +283,15 @@ def _run(
 
             pmap(fill, range(0, S, DRAW_BLOCK))
             clv = out
-        return idx, clv, counts, stats, parts
+        return idx, clv, counts, stats, parts, group
 
     label = "customer value" if job.method == "simulate" else "customer value (2/2)"
     results = ordered_map(value_chunk, starts, n_jobs)
-    for idx, clv, counts, stats, parts in progress(results, len(starts), progressbar, label):
+    for idx, clv, counts, stats, parts, group in progress(results, len(starts), progressbar, label):
         acc.add_stats(idx, stats, clv, counts)
         acc.add_tiers(idx, parts)
-        del clv, counts, stats, parts  # hold at most n_jobs + 1 chunks
+        acc.add_groups(group)
+        del clv, counts, stats, parts, group  # hold at most n_jobs + 1 chunks
 
     settings = {**job.settings, "n_customers": n}
     return acc.result(data.index, job, settings)

@@ -67,6 +67,10 @@ class CustomerValue:
         ``(chain, draw)``: its spread is parameter (credible) uncertainty. With
         ``method="expected"`` it is ``equity``; with ``"simulate"``, ``equity`` is predictive
         (one simulated future per draw).
+    group_equity, group_expected_equity : xarray.DataArray or None
+        With ``customer_value(..., by=...)``: each group's equity per draw (of the method) and
+        expected equity per draw, dims ``(chain, draw, group)``; summed over groups they are
+        ``equity`` and ``expected_equity`` (exact per-draw sums). See :meth:`group_table`.
 
     Tiers are fixed: customers are ranked by their posterior-mean expected CLV (column
     ``expected_clv`` of :meth:`summary`) and tier k holds the top share ``tiers[k]`` of them
@@ -102,6 +106,9 @@ class CustomerValue:
     _tiers: dict[str, float] = field(default_factory=dict)
     expected_equity: xr.DataArray | None = None
     _tier_cuts: np.ndarray | None = None
+    group_equity: xr.DataArray | None = None
+    group_expected_equity: xr.DataArray | None = None
+    _group_counts: pd.DataFrame | None = None
 
     @property
     def clv(self) -> xr.DataArray:
@@ -224,20 +231,7 @@ class CustomerValue:
         {'mean': 72224.0, 'median': 72224.0, 'lower': 72224.0, 'upper': 72224.0}
         """
         prob = check_prob(prob)
-        method = self.settings.get("method", "expected")
-        if kind is None:
-            kind = "predictive" if method == "simulate" else "credible"
-        if kind not in ("credible", "predictive"):
-            raise ClvkitError(
-                f"argument 'kind' must be 'credible' or 'predictive', got {kind!r}. "
-                "Suggestion: kind='credible' for parameter uncertainty."
-            )
-        if kind == "predictive" and method != "simulate":
-            raise ClvkitError(
-                "argument 'kind' is 'predictive', but the value was computed with method="
-                f"{method!r} (expected values only). Suggestion: customer_value(..., "
-                "method='simulate') for predictive intervals, or kind='credible'."
-            )
+        kind = self._kind(kind)
         arr = self.equity if kind == "predictive" or self.expected_equity is None else (
             self.expected_equity
         )  # fmt: skip
@@ -310,6 +304,89 @@ class CustomerValue:
         table = pd.DataFrame(rows).set_index("tier")
         table.attrs["zero_equity_draws"] = int(eq.size - has.sum())
         return table
+
+    def _kind(self, kind: str | None) -> str:
+        """``kind`` checked against the method (default: the method's own)."""
+        method = self.settings.get("method", "expected")
+        if kind is None:
+            kind = "predictive" if method == "simulate" else "credible"
+        if kind not in ("credible", "predictive"):
+            raise ClvkitError(
+                f"argument 'kind' must be 'credible' or 'predictive', got {kind!r}. "
+                "Suggestion: kind='credible' for parameter uncertainty."
+            )
+        if kind == "predictive" and method != "simulate":
+            raise ClvkitError(
+                "argument 'kind' is 'predictive', but the value was computed with method="
+                f"{method!r} (expected values only). Suggestion: customer_value(..., "
+                "method='simulate') for predictive intervals, or kind='credible'."
+            )
+        return kind
+
+    def group_table(self, prob: float = 0.9, kind: str | None = None) -> pd.DataFrame:
+        """Value by group (``customer_value(..., by=...)``): one row per group.
+
+        Columns: ``customers``; ``clv_mean``, ``clv_lower``, ``clv_upper`` (the group's equity
+        per customer: mean and central ``prob`` interval over draws); ``equity``,
+        ``equity_lower``, ``equity_upper``; ``equity_share``, ``share_lower``, ``share_upper``
+        (the group's share of the total equity per draw; draws with zero total equity are left
+        out, as in :meth:`tier_table`); ``share_<tier>``: the share of the group's customers
+        in each value tier (tiers fixed by expected CLV, so exact counts).
+
+        ``kind``: ``"credible"`` uses the expected equity (parameter uncertainty),
+        ``"predictive"`` the simulated equity (``method="simulate"`` only); default the
+        method's own, as in :meth:`equity_interval`. The draws are ``group_equity`` (or
+        ``group_expected_equity``), dims ``(chain, draw, group)``.
+
+        Examples
+        --------
+        >>> import clvkit
+        >>> rfm = clvkit.datasets.cdnow_calibration_summary()
+        >>> bg = clvkit.BetaGeo().fit(rfm, method="mle")
+        >>> gg = clvkit.GammaGamma().fit(rfm, method="mle")
+        >>> buyer = (rfm["frequency"] > 0).rename("repeat_buyer")
+        >>> res = clvkit.customer_value(bg, gg, rfm, horizon="52W", annual_discount_rate=0.1,
+        ...                             by=buyer)
+        >>> res.group_table()[["customers", "clv_mean", "equity_share"]].round(2)
+        ... # doctest: +NORMALIZE_WHITESPACE
+                      customers  clv_mean  equity_share
+        repeat_buyer
+        False              1411      9.71          0.19
+        True                946     61.87          0.81
+        """
+        if self.group_equity is None or self._group_counts is None:
+            raise ClvkitError(
+                "no groups: the value was computed without 'by'. Suggestion: "
+                "customer_value(..., by='segment') (a column of rfm or a Series by customer id)."
+            )
+        prob = check_prob(prob)
+        kind = self._kind(kind)
+        groups = self.group_equity if kind == "predictive" else self.group_expected_equity
+        total = self.equity if kind == "predictive" else self.expected_equity
+        ge = groups.values.reshape(-1, groups.sizes["group"])  # (draws, groups)
+        eq = total.values.ravel()
+        has = np.isfinite(eq) & (eq != 0)
+        counts = self._group_counts
+        n = counts["customers"].to_numpy()
+        q = [(1 - prob) / 2, (1 + prob) / 2]
+        per = ge / np.maximum(n, 1)[None, :]
+        out = pd.DataFrame(index=counts.index.copy())
+        out["customers"] = n
+        out["clv_mean"] = per.mean(axis=0)
+        out["clv_lower"], out["clv_upper"] = np.quantile(per, q, axis=0)
+        out["equity"] = ge.mean(axis=0)
+        out["equity_lower"], out["equity_upper"] = np.quantile(ge, q, axis=0)
+        if has.any():
+            share = ge[has] / eq[has, None]
+            out["equity_share"] = share.mean(axis=0)
+            out["share_lower"], out["share_upper"] = np.quantile(share, q, axis=0)
+        else:
+            out["equity_share"] = out["share_lower"] = out["share_upper"] = np.nan
+        for t in counts.columns[1:]:
+            out[f"share_{t}"] = counts[t].to_numpy() / np.maximum(n, 1)
+        out.attrs["kind"] = kind
+        out.attrs["zero_equity_draws"] = int(eq.size - has.sum())
+        return out
 
     def new_customer_value(self, prob: float = 0.9) -> pd.Series:
         """Expected CLV of a newly acquired customer (mean, interval), and CLV - CAC and

@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
+from clvkit.models.rising import XMAX, rising_factorial
 from clvkit.models.stats import WeightedRows, distinct_rows
 from clvkit.utils.numba_cache import njit
 
@@ -38,6 +39,7 @@ __all__ = [
     "bgbb_loglik",
     "bgbb_loglik_customers",
     "bgbb_loglik_grad",
+    "bgbb_loglik_rows_grad",
     "bgbb_terms",
     "compress_bgbb",
     "loglik_grad_nb",
@@ -235,6 +237,139 @@ def loglik_grad_nb(eta, x, tx, n, w, grad):  # pragma: no cover - compiled
     """Weighted BG/BB log-likelihood at ``eta = log(alpha, beta, gamma, delta)``; ``grad``
     receives its gradient in ``eta``."""
     return _loglik_grad(eta, x, tx, n, w, grad, _table_size(n, w.size))
+
+
+#: Histories with ``n`` up to this use rising-factorial products in the per-row kernel.
+ROWS_NMAX = XMAX
+
+
+@njit(nogil=True, error_model="numpy")
+def _row_products(al, be, ga, de, x, tx, n, g, w):  # pragma: no cover - compiled
+    """:func:`_row`'s log-likelihood and gradient (into ``g``, natural scale) with the Gamma
+    and digamma differences as rising factorials and sums of reciprocals
+    (:func:`clvkit.models.rising.rising_factorial`; whole ``x, t_x, n``); NaN when a product
+    leaves its range (the caller then uses :func:`_row`). ``w``: work array of 2."""
+    ab = al + be
+    gd = ga + de
+    ok = rising_factorial(al, x, w)
+    Pa, Sa = w[0], w[1]
+    ok &= rising_factorial(be, n - x, w)
+    Pb, Sb = w[0], w[1]
+    ok &= rising_factorial(ab, n, w)
+    Pab, Sab = w[0], w[1]
+    ok &= rising_factorial(de, n, w)
+    Pd, Sd = w[0], w[1]
+    ok &= rising_factorial(gd, n, w)
+    Pgd, Sgd = w[0], w[1]
+    if not ok:
+        return math.nan
+    # ln B(a+x, b+n-x) - ln B(a, b) + ln B(g, d+n) - ln B(g, d)
+    log_a = math.log(Pa * Pb / Pab) + math.log(Pd / Pgd)
+    m = int(n - tx)
+    log_l = log_a
+    log_t0 = 0.0
+    tot = 0.0
+    s_ab = 0.0  # sum_i e_i (psi(a+b+tx+i) - psi(a+b)), e_i = T_i / T_0
+    s_b = 0.0  # ... psi(b+tx-x+i) - psi(b)
+    s_gd1 = 0.0  # ... psi(g+d+1+tx+i) - psi(g+d)
+    s_d = 0.0  # ... psi(d+tx+i) - psi(d)
+    if m > 0:
+        ok = rising_factorial(be, tx - x, w)
+        Pb0, sb = w[0], w[1]
+        ok &= rising_factorial(ab, tx, w)
+        Pab0, sab = w[0], w[1]
+        ok &= rising_factorial(de, tx, w)
+        Pd0, sd = w[0], w[1]
+        ok &= rising_factorial(gd, tx + 1.0, w)
+        Pgd0, sgd = w[0], w[1]
+        if not ok:
+            return math.nan
+        # ln B(a+x, b+tx-x) - ln B(a, b) + ln B(g+1, d+tx) - ln B(g, d)
+        log_t0 = math.log(Pa * Pb0 / Pab0) + math.log(ga * Pd0 / Pgd0)
+        e = 1.0
+        for i in range(m):
+            tot += e
+            s_ab += e * sab
+            s_b += e * sb
+            s_gd1 += e * sgd
+            s_d += e * sd
+            z_ab = ab + tx + i
+            z_b = be + (tx - x + i)
+            z_gd1 = gd + 1.0 + tx + i
+            z_d = de + tx + i
+            sab += 1.0 / z_ab
+            sb += 1.0 / z_b
+            sgd += 1.0 / z_gd1
+            sd += 1.0 / z_d
+            e *= (z_b * z_d) / (z_ab * z_gd1)
+            if e < 1e-300:  # every later term is smaller still
+                break
+        log_b = log_t0 + math.log(tot)
+        if log_a > log_b:
+            log_l = log_a + math.log1p(math.exp(log_b - log_a))
+        else:
+            log_l = log_b + math.log1p(math.exp(log_a - log_b))
+    wa = math.exp(log_a - log_l)
+    wb = math.exp(log_t0 - log_l) if m > 0 else 0.0
+    g[0] = wa * (Sa - Sab) + wb * (tot * Sa - s_ab)
+    g[1] = wa * (Sb - Sab) + wb * (s_b - s_ab)
+    g[2] = -wa * Sgd + wb * (tot / ga - s_gd1)
+    g[3] = wa * (Sd - Sgd) + wb * (s_d - s_gd1)
+    return log_l
+
+
+@njit(nogil=True, error_model="numpy")
+def _rows_loglik_grad(theta, x, tx, n, ll, grad, direct):  # pragma: no cover - compiled
+    """Per-row log-likelihood and gradient in each row's ``theta``: rising-factorial products
+    for ``n <= ROWS_NMAX`` (:func:`_row_products`), else (or with ``direct``, or when a product
+    leaves its range) :func:`_row` with every Gamma and digamma value computed directly; no
+    per-row allocation."""
+    z0 = np.empty(8)
+    lg = np.empty((8, 0))
+    ps = np.empty((8, 0))
+    gi = np.empty(4)
+    par = np.empty(4)
+    w = np.empty(2)
+    for i in range(x.size):
+        for j in range(4):
+            par[j] = math.exp(theta[i, j])
+        al, be, ga, de = par[0], par[1], par[2], par[3]
+        v = math.nan
+        if not direct and n[i] <= ROWS_NMAX:
+            v = _row_products(al, be, ga, de, x[i], tx[i], n[i], gi, w)
+        if math.isnan(v):
+            z0[_AL], z0[_BE], z0[_AB], z0[_GA] = al, be, al + be, ga
+            z0[_DE], z0[_GD], z0[_GA1], z0[_GD1] = de, ga + de, ga + 1.0, ga + de + 1.0
+            gi[:] = 0.0
+            _, v = _row(x[i], tx[i], n[i], z0, lg, ps, True, gi)
+        ll[i] = v
+        for j in range(4):
+            grad[i, j] = gi[j] * par[j]
+
+
+def bgbb_loglik_rows_grad(
+    theta: np.ndarray,
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    n: np.ndarray,
+    direct: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BG/BB log-likelihood of each row with that row's own parameters, and its gradient:
+    the base likelihood (:func:`bgbb_loglik_grad`) with per-row parameters.
+
+    Row ``i`` is the history ``(frequency[i], recency[i], n[i])`` under ``theta[i] =
+    log([alpha, beta, gamma, delta])`` (``(m, 4)``); returns ``ll`` ``(m,)`` and its gradient in
+    the row's ``theta`` ``(m, 4)``. With every row at one ``theta0`` the weighted sums are
+    :func:`bgbb_loglik_grad` of the same rows. Compiled: for ``n <= ROWS_NMAX`` the Gamma and
+    digamma differences are rising factorials and sums of reciprocals (``direct=True``: every
+    row by the base's own row function, a check).
+    """
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    x, tx, n_ = _histories(frequency, recency, n)
+    ll = np.empty(x.size)
+    grad = np.empty((x.size, 4))
+    _rows_loglik_grad(theta, x, tx, n_, ll, grad, direct)
+    return ll, grad
 
 
 @njit(nogil=True, error_model="numpy")

@@ -3,6 +3,7 @@ compressed statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +12,12 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError
 from clvkit.models.base import PurchaseModel
-from clvkit.models.bgbb.likelihood import BGBBStats, bgbb_loglik_grad, compress_bgbb
+from clvkit.models.bgbb.likelihood import (
+    BGBBStats,
+    bgbb_loglik_grad,
+    bgbb_loglik_rows_grad,
+    compress_bgbb,
+)
 from clvkit.models.bgbb.spec import BGBBSpec, validate_opportunities
 from clvkit.models.registry import register
 from clvkit.units import format_time_unit
@@ -74,7 +80,9 @@ class BetaGeoBetaBinom(PurchaseModel):
     }
 
     # ---- hooks ------------------------------------------------------------------------------
-    def _prepare(self, rfm: pd.DataFrame) -> tuple[BGBBStats, str | None]:
+    @staticmethod
+    def _training_data(rfm: pd.DataFrame) -> tuple[dict[str, np.ndarray], str]:
+        """The validated columns and the time unit (errors as for fitting)."""
         cols = validate_opportunities(rfm)
         unit = rfm.attrs.get("time_unit")
         if unit is None:
@@ -89,11 +97,29 @@ class BetaGeoBetaBinom(PurchaseModel):
                 "bought after the first opportunity, so the data cannot tell a low purchase "
                 "probability from early death. Suggestion: observe more opportunities."
             )
-        stats = compress_bgbb(cols["frequency"], cols["recency"], cols["n"])
-        return stats, format_time_unit(unit)
+        return cols, format_time_unit(unit)
+
+    def _prepare(self, rfm: pd.DataFrame) -> tuple[BGBBStats, str | None]:
+        cols, unit = self._training_data(rfm)
+        return compress_bgbb(cols["frequency"], cols["recency"], cols["n"]), unit
 
     def _loglik_grad(self, theta: np.ndarray, stats: BGBBStats) -> tuple[float, np.ndarray]:
         return bgbb_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting) and which
+        customers enter it (all)."""
+        cols, _ = self._training_data(table)
+        out = {c: cols[c] for c in ("frequency", "recency", "n")}
+        return out, np.ones(out["n"].size, dtype=bool)
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 4)`` in that row's ``theta = log([alpha, beta, gamma, delta])``
+        (:func:`clvkit.models.bgbb.likelihood.bgbb_loglik_rows_grad`)."""
+        return bgbb_loglik_rows_grad(theta, cols["frequency"], cols["recency"], cols["n"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = []

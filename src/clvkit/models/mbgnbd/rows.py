@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from clvkit.inference.sampling import nb_digamma
-from clvkit.models.bgnbd.rows import BIG, XMAX
+from clvkit.models.rising import BIG, XMAX
 from clvkit.utils.numba_cache import njit
 
 __all__ = ["mbg_rows_kernel", "mbg_rows_loglik_grad"]
@@ -49,7 +49,7 @@ def mbg_rows_kernel(theta, x, tx, T, ll, grad):  # pragma: no cover - compiled
         qT = al + Ti
         qs = al + ti
         lT = math.log(qT)
-        lq = math.log(qT / qs)
+        lq = lT - t1 if ti == 0.0 else math.log(qT / qs)  # qs = alpha when t_x = 0
         bx = b + xi
         # e^(v-u) = a (qT/qs)^(r+x) / (b+x): the two terms' ratio, without log(b+x)
         g = t2 + rx * lq
@@ -64,26 +64,36 @@ def mbg_rows_kernel(theta, x, tx, T, ll, grad):  # pragma: no cover - compiled
             e = math.exp(lb - g) if R == math.inf else 1.0 / R
             wv = 1.0 / (1.0 + e)
             base = r * t1 + g - rx * lT  # r log alpha + v + log(b+x)
-        # A(x) - r log alpha = log[(r)_x (b)_(x+1) / (a+b)_(x+1)], digamma differences as sums
-        Pn = b
-        Pd = ab
-        dr = 0.0
-        db = 1.0 / b
-        dab = 1.0 / ab
+        # A(x) - r log alpha = log[(r)_x (b)_(x+1) / (a+b)_(x+1)]; the digamma differences
+        # by the product rule, as in clvkit.models.bgnbd.rows (no division per k)
+        Pr = 1.0
+        Pb = b
+        Pab = ab
+        Dr = 0.0
+        Db = 1.0
+        Dab = 1.0
         fast = xi <= XMAX
         if fast:
             for k in range(int(xi)):
                 rk = r + k
                 bk = b + k + 1.0
                 abk = ab + k + 1.0
-                Pn *= rk * bk
-                Pd *= abk
-                dr += 1.0 / rk
-                db += 1.0 / bk
-                dab += 1.0 / abk
-            fast = Pn < BIG and Pn > 1.0 / BIG and Pd < BIG
+                Dr = Dr * rk + Pr
+                Db = Db * bk + Pb
+                Dab = Dab * abk + Pab
+                Pr *= rk
+                Pb *= bk
+                Pab *= abk
+            fast = (
+                Pr * Pb < BIG and Pr * Pb > 1.0 / BIG and Pab < BIG
+                and Dr < BIG and Db < BIG and Dab < BIG
+                and Pr > 1.0 / BIG and Pb > 1.0 / BIG
+            )  # fmt: skip
         if fast:
-            ll[i] = base + math.log(Pn * (1.0 + e) / Pd) - lb
+            dr = Dr / Pr
+            db = Db / Pb
+            dab = Dab / Pab
+            ll[i] = base + math.log(Pr * Pb * (1.0 + e) / Pab) - lb
         else:
             lA = (
                 math.lgamma(rx) - math.lgamma(r) + math.lgamma(bx + 1.0) - math.lgamma(b)

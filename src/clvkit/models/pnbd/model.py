@@ -15,7 +15,6 @@ from clvkit.models.pnbd.likelihood import (
     PNBStats,
     compress_pnbd,
     pnbd_loglik_grad,
-    pnbd_loglik_rows_grad,
 )
 from clvkit.models.pnbd.spec import ParetoNBDSpec
 from clvkit.models.registry import register
@@ -101,8 +100,12 @@ class ParetoNBD(PurchaseModel):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
         its gradient ``(m, 4)`` in that row's ``theta = log([r, alpha, s, beta])``
-        (:func:`clvkit.models.pnbd.likelihood.pnbd_loglik_rows_grad`)."""
-        return pnbd_loglik_rows_grad(theta, cols["frequency"], cols["recency"], cols["T"])
+        (:func:`clvkit.models.pnbd.rows.pnbd_rows_loglik_grad`: series tabulated per frequency
+        while ``r`` and ``s`` are shared; the direct form
+        :func:`clvkit.models.pnbd.likelihood.pnbd_loglik_rows_grad` is tested equal)."""
+        from clvkit.models.pnbd.rows import pnbd_rows_loglik_grad  # numba: compiled on first use
+
+        return pnbd_rows_loglik_grad(theta, cols["frequency"], cols["recency"], cols["T"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         parts = rate_meaning(up, values)

@@ -11,11 +11,17 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, bad_rows_error
-from clvkit.models.sbg.math import loglik_grad
+from clvkit.models.sbg.math import loglik_dab, loglik_grad, loglik_terms
 from clvkit.models.sbg.spec import contract_columns
 from clvkit.models.stats import WeightedRows, distinct_rows
 
-__all__ = ["SBGStats", "sbg_loglik_grad", "stats_from_survival", "stats_from_table"]
+__all__ = [
+    "SBGStats",
+    "sbg_loglik_grad",
+    "sbg_loglik_rows_grad",
+    "stats_from_survival",
+    "stats_from_table",
+]
 
 
 @dataclass(frozen=True)
@@ -107,3 +113,21 @@ def stats_from_table(table: pd.DataFrame, argument: str = "summary") -> SBGStats
 def sbg_loglik_grad(theta: np.ndarray, stats: SBGStats) -> tuple[float, np.ndarray]:
     """Weighted log-likelihood and gradient in ``(ln alpha, ln beta)``."""
     return loglik_grad(theta, stats.renewals, stats.churned, stats.weight)
+
+
+def sbg_loglik_rows_grad(
+    theta: np.ndarray, renewals: np.ndarray, churned: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sBG log-likelihood of each row with that row's own parameters, and its gradient: the
+    base likelihood (:func:`sbg_loglik_grad`) with per-row parameters.
+
+    Row ``i`` is ``(renewals[i], churned[i])`` under ``theta[i] = log([alpha, beta])``
+    (``(m, 2)``); returns ``ll`` ``(m,)`` and its gradient in the row's ``theta`` ``(m, 2)``.
+    With every row at one ``theta0`` the weighted sums are :func:`sbg_loglik_grad`.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    a, b = np.exp(theta).T
+    n = np.asarray(renewals, dtype=np.float64)
+    c = np.asarray(churned, dtype=np.float64)
+    da, db = loglik_dab(a, b, n, c)
+    return loglik_terms(a, b, n, c), np.column_stack([a * da, b * db])

@@ -68,15 +68,20 @@ def loglik_grad(
 ) -> tuple[float, np.ndarray]:
     """Weighted log-likelihood and its gradient in ``theta = (ln alpha, ln beta)``."""
     a, b = np.exp(theta)
-    n = renewals
-    c = churned > 0
-    ll = loglik_terms(a, b, n, churned)
-    ps_ab = digamma(a + b)
-    # d/da, d/db of ln B(a + c, b + n) - ln B(a, b)
-    s = digamma(a + b + n + c)
-    da = digamma(a + c) - s - digamma(a) + ps_ab
-    db = digamma(b + n) - s - digamma(b) + ps_ab
+    ll = loglik_terms(a, b, renewals, churned)
+    da, db = loglik_dab(a, b, renewals, churned)
     return float(weight @ ll), np.array([a * (weight @ da), b * (weight @ db)])
+
+
+def loglik_dab(alpha, beta, renewals, churned):
+    """Per-row derivatives of :func:`loglik_terms` in ``alpha`` and ``beta`` (broadcast):
+    those of ``ln B(alpha + c, beta + n) - ln B(alpha, beta)``, ``c = 1`` if churned."""
+    c = churned > 0
+    ps_ab = digamma(alpha + beta)
+    s = digamma(alpha + beta + renewals + c)
+    da = digamma(alpha + c) - s - digamma(alpha) + ps_ab
+    db = digamma(beta + renewals) - s - digamma(beta) + ps_ab
+    return da, db
 
 
 def expected_renewals(alpha, beta, n, m):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,8 +13,13 @@ from clvkit.errors import ClvkitError
 from clvkit.models.base import PurchaseModel, summarize_draws
 from clvkit.models.registry import register
 from clvkit.models.sbg import math as sbg_math
-from clvkit.models.sbg.likelihood import SBGStats, sbg_loglik_grad, stats_from_table
-from clvkit.models.sbg.spec import ShiftedBetaGeoSpec
+from clvkit.models.sbg.likelihood import (
+    SBGStats,
+    is_survival_table,
+    sbg_loglik_grad,
+    stats_from_table,
+)
+from clvkit.models.sbg.spec import ShiftedBetaGeoSpec, contract_columns
 from clvkit.units import format_time_unit
 
 __all__ = ["ShiftedBetaGeo"]
@@ -69,6 +75,31 @@ class ShiftedBetaGeo(PurchaseModel):
 
     def _loglik_grad(self, theta: np.ndarray, stats: SBGStats) -> tuple[float, np.ndarray]:
         return sbg_loglik_grad(theta, stats)
+
+    def _row_columns(self, table: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The columns of the per-row likelihood (validated as for fitting) and which
+        customers enter it (all); a contract summary, one row per customer."""
+        self._prepare(table)  # the fitting checks and errors
+        if is_survival_table(table):
+            raise ClvkitError(
+                "argument 'table' is a cohort survival table, which has no row per customer "
+                "to carry covariates. Suggestion: fit on clvkit.contract_summary(...) with "
+                "the covariate columns joined by customer id."
+            )
+        cols = contract_columns(table, "table")
+        out = {"renewals": cols["renewals"], "churned": cols["churned"]}
+        return out, np.ones(out["renewals"].size, dtype=bool)
+
+    def _rows_loglik_grad(
+        self, theta: np.ndarray, cols: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base likelihood with per-row parameters: each row's log-likelihood ``(m,)`` and
+        its gradient ``(m, 2)`` in that row's ``theta = log([alpha, beta])``
+        (:func:`clvkit.models.sbg.rows.sbg_rows_loglik_grad`, compiled; the numpy form
+        :func:`clvkit.models.sbg.likelihood.sbg_loglik_rows_grad` is tested equal)."""
+        from clvkit.models.sbg.rows import sbg_rows_loglik_grad  # numba: compiled on first use
+
+        return sbg_rows_loglik_grad(theta, cols["renewals"], cols["churned"])
 
     def _unbounded_meaning(self, up: list[str], down: list[str], values: dict[str, float]) -> str:
         if {"alpha", "beta"} <= set(up):
