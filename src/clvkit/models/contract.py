@@ -54,6 +54,7 @@ __all__ = [
     "Params",
     "PurchaseSpec",
     "SpendSpec",
+    "merge_futures",
     "n_draws",
     "n_rows",
     "serial_map",
@@ -440,3 +441,59 @@ def unit_batches(count: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
         yield units[start:end]
         start = end
+
+
+def merge_futures(parts: list[tuple[np.ndarray, Future]], S: int, n: int, axis: str) -> Future:
+    """One future from the futures of disjoint parts of the (draw, customer) units, as
+    composite models make them: ``parts`` holds ``(idx, future)``, ``idx`` the draws
+    (``axis="draw"``, a mixture's components) or the customers (``axis="customer"``, a
+    covariate model's classes) of that part. ``p_alive`` is put back in place; alive units,
+    deaths and latent draws follow one part after the other with indices mapped back; the
+    parts' batches are chained (deaths and latent draws are refreshed as each part's batches
+    are consumed)."""
+    by_draw = axis == "draw"
+    p_alive = np.empty((S, n))
+    for idx, fut in parts:
+        if by_draw:
+            p_alive[idx] = fut.p_alive
+        else:
+            p_alive[:, idx] = fut.p_alive
+    alive_draw = np.concatenate(
+        [idx[np.asarray(f.alive_draw)] if by_draw else np.asarray(f.alive_draw) for idx, f in parts]
+    )
+    alive_customer = np.concatenate(
+        [np.asarray(f.alive_customer) if by_draw else idx[np.asarray(f.alive_customer)]
+         for idx, f in parts]
+    )  # fmt: skip
+    sizes = [np.size(f.alive_draw) for _, f in parts]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    death = np.concatenate([np.asarray(f.death, dtype=np.float64) for _, f in parts])
+    latent: dict[str, np.ndarray] = {}
+
+    def refresh(j: int, fut: Future) -> None:
+        lo, hi = offsets[j], offsets[j + 1]
+        death[lo:hi] = fut.death
+        for key, val in fut.latent.items():
+            if key not in latent:
+                latent[key] = np.full(death.size, np.nan)
+            latent[key][lo:hi] = val
+
+    for j, (_, fut) in enumerate(parts):
+        refresh(j, fut)
+
+    def batches() -> Iterator[EventBatch]:
+        for j, (idx, fut) in enumerate(parts):
+            for b in fut.batches:
+                draw = idx[b.draw] if by_draw else b.draw
+                customer = b.customer if by_draw else idx[b.customer]
+                yield EventBatch(draw=draw, customer=customer, count=b.count, times=b.times)
+            refresh(j, fut)
+
+    return Future(
+        p_alive=p_alive,
+        alive_draw=alive_draw,
+        alive_customer=alive_customer,
+        death=death,
+        batches=batches(),
+        latent=latent,
+    )

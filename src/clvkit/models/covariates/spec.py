@@ -34,13 +34,13 @@ from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.models.contract import (
     Cashflow,
     Columns,
-    EventBatch,
     Future,
     ModelSpec,
     Params,
     PMap,
     PurchaseSpec,
     SpendSpec,
+    merge_futures,
     n_draws,
     n_rows,
     serial_map,
@@ -404,47 +404,7 @@ class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
             if idx is None:
                 return fut
             parts.append((idx, fut))
-        return merge_futures(parts, n_draws(params), n_rows(cols))
-
-
-def merge_futures(parts: list[tuple[np.ndarray, Future]], S: int, n: int) -> Future:
-    """One future from the futures of disjoint groups of customers (``idx`` each)."""
-    p_alive = np.empty((S, n))
-    for idx, fut in parts:
-        p_alive[:, idx] = fut.p_alive
-    alive_draw = np.concatenate([np.asarray(f.alive_draw) for _, f in parts])
-    alive_customer = np.concatenate([idx[np.asarray(f.alive_customer)] for idx, f in parts])
-    sizes = [np.size(f.alive_draw) for _, f in parts]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    death = np.concatenate([np.asarray(f.death, dtype=np.float64) for _, f in parts])
-    latent: dict[str, np.ndarray] = {}
-
-    def refresh(j: int, fut: Future) -> None:
-        lo, hi = offsets[j], offsets[j + 1]
-        death[lo:hi] = fut.death
-        for key, val in fut.latent.items():
-            if key not in latent:
-                latent[key] = np.full(death.size, np.nan)
-            latent[key][lo:hi] = val
-
-    for j, (_, fut) in enumerate(parts):
-        refresh(j, fut)
-
-    def batches() -> Iterator[EventBatch]:
-        for j, (idx, fut) in enumerate(parts):
-            for b in fut.batches:
-                yield EventBatch(draw=b.draw, customer=idx[b.customer], count=b.count,
-                                 times=b.times)  # fmt: skip
-            refresh(j, fut)
-
-    return Future(
-        p_alive=p_alive,
-        alive_draw=alive_draw,
-        alive_customer=alive_customer,
-        death=death,
-        batches=batches(),
-        latent=latent,
-    )
+        return merge_futures(parts, n_draws(params), n_rows(cols), "customer")
 
 
 class CovariateSpendSpec(_Covariate, SpendSpec):

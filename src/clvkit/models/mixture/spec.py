@@ -21,11 +21,11 @@ from clvkit.errors import ClvkitError
 from clvkit.models.contract import (
     Cashflow,
     Columns,
-    EventBatch,
     Future,
     Params,
     PMap,
     PurchaseSpec,
+    merge_futures,
     n_draws,
     serial_map,
 )
@@ -242,45 +242,8 @@ class MixtureSpec(PurchaseSpec):
             if idx is None:
                 return fut
             parts.append((idx, fut))
-        S = n_draws(params)
-        p_alive = np.empty((S, parts[0][1].p_alive.shape[1]))
-        for idx, fut in parts:
-            p_alive[idx] = fut.p_alive
-        alive_draw = np.concatenate([idx[f.alive_draw] for idx, f in parts])
-        alive_customer = np.concatenate([np.asarray(f.alive_customer) for _, f in parts])
-        sizes = [np.size(f.alive_draw) for _, f in parts]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        death = np.concatenate([np.asarray(f.death, dtype=np.float64) for _, f in parts])
-        latent: dict[str, np.ndarray] = {}
-
-        def refresh(j: int, fut: Future) -> None:
-            """Copy component ``j``'s deaths and latent draws (complete once its batches are
-            consumed) into the merged arrays."""
-            lo, hi = offsets[j], offsets[j + 1]
-            death[lo:hi] = fut.death
-            for key, val in fut.latent.items():
-                if key not in latent:
-                    latent[key] = np.full(death.size, np.nan)
-                latent[key][lo:hi] = val
-
-        for j, (_, fut) in enumerate(parts):
-            refresh(j, fut)
-
-        def batches() -> Iterator[EventBatch]:
-            for j, (idx, fut) in enumerate(parts):
-                for b in fut.batches:
-                    yield EventBatch(draw=idx[b.draw], customer=b.customer, count=b.count,
-                                     times=b.times)  # fmt: skip
-                refresh(j, fut)
-
-        return Future(
-            p_alive=p_alive,
-            alive_draw=alive_draw,
-            alive_customer=alive_customer,
-            death=death,
-            batches=batches(),
-            latent=latent,
-        )
+        n = parts[0][1].p_alive.shape[1]
+        return merge_futures(parts, n_draws(params), n, "draw")
 
     # ---- building a mixture's draws -------------------------------------------------------------
     def params_from(
