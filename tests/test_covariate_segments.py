@@ -170,8 +170,10 @@ def test_segment_priors_are_fixed():
 def test_nuts_large_and_small_segments_sample_cleanly():
     """Three segments of 3,000 and one of 100 (all non-centred: R-hat 1.49, ESS 4, 118
     divergences in 2 x 400 draws): every segment is centred on its own log-parameter and the
-    base around them. 2 x 1,000 draws: R-hat <= 1.01, bulk ESS > 1,500, at most 0.2% divergent
-    (measured: 2 of 2,000, where the spread runs below the 100-customer segment's data sd)."""
+    base around them. 4 x 1,000 draws (with 2 chains one CI run gave R-hat 1.0104, in a
+    parameter the data do not inform: too few chains to judge): R-hat <= 1.01, bulk ESS >
+    1,500, at most 0.2% divergent (2 x 1,000 measured 2 of 2,000, where the spread runs below
+    the 100-customer segment's data sd)."""
     parts = []
     for i, (reg, alpha, n) in enumerate(
         (("north", 6.0, 3000), ("south", 3.0, 3000), ("east", 4.0, 3000), ("tiny", 2.0, 100))
@@ -186,12 +188,12 @@ def test_nuts_large_and_small_segments_sample_cleanly():
     rfm = pd.concat(parts)
     rfm.attrs = dict(parts[0].attrs)
     m = clvkit.with_covariates("bgnbd", segment="region", links=["purchase"])
-    m.fit(rfm, method="nuts", chains=2, draws=1000, tune=1000, random_seed=3, progressbar=False)
+    m.fit(rfm, method="nuts", chains=4, draws=1000, tune=1000, random_seed=3, progressbar=False)
     assert json.loads(m.posterior_.attrs["segment_centred"]) == {
         "alpha": ["east", "north", "south", "tiny"]
     }
     s = m.summary()
-    assert int(m.idata_.sample_stats["diverging"].sum()) <= 4
+    assert int(m.idata_.sample_stats["diverging"].sum()) <= 8
     assert s["r_hat"].max() <= 1.01
     assert s["ess_bulk"].min() > 1500
 
