@@ -43,6 +43,7 @@ from clvkit.models.contract import (
     merge_futures,
     n_draws,
     n_rows,
+    scatter_parts,
     serial_map,
 )
 
@@ -271,17 +272,8 @@ class _Covariate:
     ) -> np.ndarray:
         """``fn(base_spec, class_params, class_cols)`` -> ``(S, n_c, ...)`` per class, put
         back in customer order ``(S, n, ...)``."""
-        out = None
-        n = n_rows(cols)
-        for idx, p, c in self.parts(params, cols):
-            res = np.asarray(fn(self.base, p, c))
-            if idx is None:
-                return res
-            if out is None:
-                out = np.empty((res.shape[0], n, *res.shape[2:]), dtype=res.dtype)
-            out[:, idx] = res
-        assert out is not None
-        return out
+        parts = ((idx, fn(self.base, p, c)) for idx, p, c in self.parts(params, cols))
+        return scatter_parts(parts, n_rows(cols), axis=1)
 
     def baseline(self, params: Params) -> dict[str, np.ndarray]:
         """The base parameters at the baseline (covariates 0, the population's median
@@ -344,16 +336,12 @@ class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
     ) -> np.ndarray:
         t_arr = np.asarray(t, dtype=np.float64)
         if t_arr.ndim == 1:  # one window per customer: split with the customers
-            out = None
-            for idx, p, c in self.parts(params, cols):
-                tc = t_arr if idx is None else t_arr[idx]
-                res = self.base.probability_of_purchases(p, c, tc, k)
-                if idx is None:
-                    return res
-                if out is None:
-                    out = np.empty((res.shape[0], n_rows(cols), res.shape[2]))
-                out[:, idx] = res
-            return out
+            parts = (
+                (idx, self.base.probability_of_purchases(p, c, t_arr if idx is None else
+                                                         t_arr[idx], k))
+                for idx, p, c in self.parts(params, cols)
+            )  # fmt: skip
+            return scatter_parts(parts, n_rows(cols), axis=1)
         return self.by_class(params, cols, lambda s, p, c: s.probability_of_purchases(p, c, t, k))
 
     def probability_purchase_in_window(
@@ -373,17 +361,14 @@ class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
         pmap: PMap = serial_map,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each class through the base's own ``expected_value`` (its fast path)."""
+        parts = [
+            (idx, self.base.expected_value(p, c, spend if idx is None else spend[:, idx],
+                                           cashflow, pmap))
+            for idx, p, c in self.parts(params, cols)
+        ]  # fmt: skip
         n = n_rows(cols)
-        clv = None
-        means = np.zeros((4, n))
-        for idx, p, c in self.parts(params, cols):
-            if idx is None:
-                return self.base.expected_value(p, c, spend, cashflow, pmap)
-            v, m = self.base.expected_value(p, c, spend[:, idx], cashflow, pmap)
-            if clv is None:
-                clv = np.empty((v.shape[0], n))
-            clv[:, idx] = v
-            means[:, idx] = m
+        clv = scatter_parts(((idx, v) for idx, (v, _) in parts), n, axis=1)
+        means = scatter_parts(((idx, m) for idx, (_, m) in parts), n, axis=1)
         return clv, means
 
     def simulate(
