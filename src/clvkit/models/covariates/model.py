@@ -46,6 +46,7 @@ from clvkit.models.covariates.spec import (
 )
 from clvkit.models.registry import get, register
 from clvkit.models.stats import fingerprint
+from clvkit.utils.rows import unique_rows
 
 __all__ = [
     "COEF_PRIOR",
@@ -343,11 +344,14 @@ class _CovariateModel:
         cols, mask = base._row_columns(table)
         names = sorted(cols)
         z_used = z[mask]
-        classes, cls_of = (np.unique(z_used, axis=0, return_inverse=True) if z_used.shape[1]
-                           else (np.zeros((1, 0)), np.zeros(int(mask.sum()), dtype=np.int64)))  # fmt: skip
-        cls_of = np.asarray(cls_of).ravel()
+        if z_used.shape[1]:
+            first, cls_of, _ = unique_rows(z_used)
+            classes = z_used[first]
+        else:
+            classes, cls_of = np.zeros((1, 0)), np.zeros(int(mask.sum()), dtype=np.int64)
         key = np.column_stack([cls_of.astype(np.float64), *(cols[c][mask] for c in names)])
-        uniq, weight = np.unique(key, axis=0, return_counts=True)
+        first, _, weight = unique_rows(key)
+        uniq = key[first]
         rows = {c: np.ascontiguousarray(uniq[:, j + 1]) for j, c in enumerate(names)}
         stats = CovariateStats(
             base_stats, rows, uniq[:, 0].astype(np.int64), weight.astype(np.float64),

@@ -46,6 +46,7 @@ from clvkit.models.contract import (
     scatter_parts,
     serial_map,
 )
+from clvkit.utils.rows import unique_rows
 
 __all__ = [
     "SEGMENT",
@@ -215,8 +216,8 @@ class _Covariate:
         key = self.class_key(cols)
         if key.shape[1] == 0:
             return np.zeros((1, 0)), np.zeros(n_rows(cols), dtype=np.int64)
-        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-        return uniq, inverse.ravel()
+        first, inverse, _ = unique_rows(key)
+        return key[first], inverse
 
     def log_shift(self, params: Params, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Linked parameter -> ``(S, C)`` log multipliers of the classes ``rows``: ``sign *
@@ -299,9 +300,10 @@ def segment_codes(
             {"customer_id": table.index[i]}, "give every customer a segment (e.g. 'other')",
             n_total=len(table),
         )  # fmt: skip
-    lookup = {v: i for i, v in enumerate(levels)}
-    codes = np.fromiter((lookup.get(v, -1) for v in values.astype(object)), np.float64, len(values))
-    return codes
+    if not len(levels):
+        return np.full(len(values), -1.0)
+    index = pd.Index(list(levels), dtype=object)
+    return index.get_indexer(values.astype(object)).astype(np.float64)
 
 
 class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
