@@ -34,7 +34,14 @@ from clvkit.rng import check_random_seed
 from clvkit.units import duration_in_units, format_time_unit, parse_date, parse_time_unit
 from clvkit.utils.progress import progress
 
-__all__ = ["CutLog", "RollingBacktest", "check_cutoffs", "check_fit_model", "read_cut_log", "rolling_backtest"]
+__all__ = [
+    "CutLog",
+    "RollingBacktest",
+    "check_cutoffs",
+    "check_fit_model",
+    "read_cut_log",
+    "rolling_backtest",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,9 +128,7 @@ def read_cut_log(
     if not len(log):
         raise ClvkitError("argument 'transactions' has no purchase. Suggestion: pass a log.")
     day = log[date].to_numpy().astype("datetime64[D]")
-    first = (
-        pd.DataFrame({"c": log[customer_id].to_numpy(), "d": day}).groupby("c")["d"].min()
-    )
+    first = pd.DataFrame({"c": log[customer_id].to_numpy(), "d": day}).groupby("c")["d"].min()
     start = pd.Timestamp(day.min())
     last = pd.Timestamp(day.max())
     if observation_end is None:
@@ -406,10 +411,10 @@ def rolling_backtest(
     >>> bt.table()[["customers", "total_actual"]]  # doctest: +NORMALIZE_WHITESPACE
                            customers  total_actual
     origin     horizon
-    1997-07-02 13.0             2357         617.0
-               26.0             2357        1175.0
-    1997-10-01 13.0             2357         498.0
-               26.0             2357        1003.0
+    1997-07-02 13.0          2357         709.0
+               26.0          2357        1435.0
+    1997-10-01 13.0          2357         726.0
+               26.0          2357        1386.0
     """
     check_prob(prob)
     random_seed = check_random_seed(random_seed)

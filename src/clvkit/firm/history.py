@@ -53,8 +53,8 @@ def mean_p_alive(
     >>> import clvkit
     >>> rfm = clvkit.datasets.cdnow_calibration_summary()
     >>> post = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}
-    >>> mean_p_alive(post, rfm.loc[[1, 2]]).round(3).tolist()
-    [0.733, 1.0]
+    >>> mean_p_alive(post, rfm.loc[[1, 3]]).round(3).tolist()  # customer 3: no repeat purchase
+    [0.727, 1.0]
     """
     spec, params = model_draws(transactions_model, "purchase", "transactions_model")
     keep = thinned(n_draws(params), draws)
@@ -448,8 +448,11 @@ def equity_history(
     equity = xr.DataArray(
         np.stack([v.equity.values for v in values]),
         dims=("cutoff", "chain", "draw"),
-        coords={"cutoff": dates, "chain": first.coords["chain"].values,
-                "draw": first.coords["draw"].values},  # fmt: skip
+        coords={
+            "cutoff": dates,
+            "chain": first.coords["chain"].values,
+            "draw": first.coords["draw"].values,
+        },
         name="equity",
     )
     s0 = values[0].settings
@@ -463,9 +466,7 @@ def equity_history(
         "log_end": cut.end, "method": "expected",
         "pairing": "draw s of every cut-off by index; one valuation seed",
     }  # fmt: skip
-    return EquityHistory(
-        dates, equity, pd.DatetimeIndex(fit_of), fits, roles, values, settings
-    )
+    return EquityHistory(dates, equity, pd.DatetimeIndex(fit_of), fits, roles, values, settings)
 
 
 def _check_refit(refit: Any) -> int:
