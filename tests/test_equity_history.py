@@ -76,8 +76,8 @@ def test_bridge_adds_up_draw_by_draw(simulated):
 def test_bridge_parts_equal_sums_of_customer_values(simulated):
     """Each part of the bridge from week 13 to week 26 is the sum, per draw, of the customers'
     CLV draws of customer_value run by hand (keep_draws) on the two tables with the same fits
-    and seed; the lost customers follow the lost rule, checked with the models' own
-    probability_alive."""
+    and seed (new customers, start and end exactly; the lost and the rest to 1e-9); the lost
+    customers follow the lost rule, checked with the models' own probability_alive."""
     sim, hist = simulated
     log = sim.transactions
     c1, c2 = hist.cutoffs[0], hist.cutoffs[1]
@@ -105,9 +105,11 @@ def test_bridge_parts_equal_sums_of_customer_values(simulated):
     rest = roles2.index[roles2["since_previous"] == "rest"]
     d = hist.bridge_draws().isel(step=0)
     np.testing.assert_allclose(d["new"].values, total(v2, new_ids), rtol=1e-10)
-    np.testing.assert_allclose(d["lost"].values, total(v2, lost) - total(v1, lost), rtol=1e-10)
+    # the lost customers are valued on their own (same fits and seed): the expected method's
+    # quadrature follows the chunk, so their CLV draws agree to about 1e-10 (measured 1.2e-10)
+    np.testing.assert_allclose(d["lost"].values, total(v2, lost) - total(v1, lost), rtol=1e-9)
     np.testing.assert_allclose(
-        d["revaluation"].values, total(v2, rest) - total(v1, rest), rtol=1e-10
+        d["revaluation"].values, total(v2, rest) - total(v1, rest), rtol=1e-9
     )
     np.testing.assert_array_equal(d["start"].values, v1.equity.values)
     np.testing.assert_array_equal(d["end"].values, v2.equity.values)

@@ -21,58 +21,20 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import CELLS, check_prob, model_draws
+from clvkit.evaluation.common import check_prob
 from clvkit.evaluation.rolling import check_cutoffs, check_fit_model, read_cut_log
 from clvkit.evaluation.run import fit_model
-from clvkit.models.contract import n_draws, take, take_draws
 from clvkit.rng import check_random_seed
 from clvkit.utils.progress import progress
 from clvkit.value.engine import customer_value
-from clvkit.value.job import thinned
 from clvkit.value.result import CustomerValue
 from clvkit.value.settings import CashflowSettings
 
-__all__ = ["EquityHistory", "equity_history", "mean_p_alive"]
+__all__ = ["LOST_THRESHOLD", "EquityHistory", "equity_history"]
 
 #: Default threshold of the lost rule: a customer with no purchase between two cut-offs is lost
-#: when its posterior-mean P(alive) at the later cut-off is below it.
+#: when its posterior-mean P(alive) falls below it (see :func:`equity_history`).
 LOST_THRESHOLD = 0.5
-
-
-def mean_p_alive(
-    transactions_model: Any, rfm: pd.DataFrame, draws: int | None = None
-) -> np.ndarray:
-    """Posterior-mean P(alive at the end of observation | history) of each row of ``rfm``.
-
-    The mean is over ``draws`` evenly spaced draws of the flattened posterior (the positions
-    :func:`clvkit.customer_value` uses with ``draws``), or every draw; computed once per
-    distinct :meth:`value_key` row, in blocks of draws.
-
-    Examples
-    --------
-    >>> import clvkit
-    >>> rfm = clvkit.datasets.cdnow_calibration_summary()
-    >>> post = {"r": 0.2426, "alpha": 4.4137, "a": 0.793, "b": 2.4262}
-    >>> mean_p_alive(post, rfm.loc[[1, 3]]).round(3).tolist()  # customer 3: no repeat purchase
-    [0.727, 1.0]
-    """
-    spec, params = model_draws(transactions_model, "purchase", "transactions_model")
-    keep = thinned(n_draws(params), draws)
-    if keep is not None:
-        params = take_draws(params, keep)
-    cols = spec.customer_columns(rfm, "rfm")
-    key = np.asarray(spec.value_key(cols), dtype=np.float64).reshape(len(rfm), -1)
-    if not len(rfm):
-        return np.zeros(0)
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    sub = take(cols, first)
-    S = n_draws(params)
-    total = np.zeros(first.size)
-    step = max(1, CELLS // max(first.size, 1))
-    for lo in range(0, S, step):
-        part = take_draws(params, slice(lo, lo + step))
-        total += spec.probability_alive(part, sub, np.zeros(1))[..., 0].sum(axis=0)
-    return (total / S)[inverse.ravel()]
 
 
 @dataclass
@@ -94,10 +56,13 @@ class EquityHistory:
         Fit cut-off -> ``(transactions_model, spend_model)`` fitted on its table.
     roles : list of pandas.DataFrame
         Per cut-off, per customer: ``since_previous`` (``"start"`` at the first cut-off, then
-        ``"new"``, ``"lost"`` or ``"rest"``) and ``to_next`` (``"lost"``, ``"stay"``, ``"-"``
-        at the last cut-off).
+        ``"new"``, ``"lost"`` or ``"rest"``), ``to_next`` (``"lost"``, ``"stay"``, ``"-"``
+        at the last cut-off) and ``p_alive`` (posterior-mean P(alive) at the cut-off over the
+        valuation's draws, the input of the lost rule).
     values : list of CustomerValue
-        The valuation of each cut-off (:func:`clvkit.customer_value`, ``by=`` the roles).
+        The valuation of each cut-off (:func:`clvkit.customer_value`, ``by=`` new or not).
+    parts : xarray.Dataset
+        The bridge per draw (see :meth:`bridge_draws`).
     settings : dict
         The cash-flow settings, models, ``refit``, ``lost_threshold``, ``draws``,
         ``value_seed`` (the seed of every valuation) and the fit keywords.
@@ -109,6 +74,7 @@ class EquityHistory:
     fits: dict[pd.Timestamp, tuple[Any, Any]] = field(repr=False)
     roles: list[pd.DataFrame] = field(repr=False)
     values: list[CustomerValue] = field(repr=False)
+    parts: xr.Dataset = field(repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
 
     def _interval(self, x: np.ndarray, prob: float) -> tuple[float, float]:
@@ -142,16 +108,6 @@ class EquityHistory:
         out.attrs["prob"] = prob
         return out
 
-    def _part(self, i: int, position: int, label: str) -> np.ndarray:
-        """Per-draw equity (chain, draw) of the customers of cut-off ``i`` whose role (0: since
-        the previous cut-off, 1: to the next) is ``label``."""
-        ge = self.values[i].group_equity
-        labels = [str(g).split("|")[position] for g in ge.coords["group"].values]
-        mask = np.array([lab == label for lab in labels])
-        if not mask.any():
-            return np.zeros(ge.shape[:2])
-        return ge.values[..., mask].sum(axis=-1)
-
     def bridge_draws(self) -> xr.Dataset:
         """The bridge per draw, dims ``(step, chain, draw)``, ``step`` the later cut-off of
         each pair: ``start`` and ``end`` (equity at the two cut-offs), ``new`` (value at the
@@ -159,28 +115,13 @@ class EquityHistory:
         change of the customers lost in between: their value at the later cut-off minus at
         the earlier) and ``revaluation`` (value change of every other customer of the earlier
         cut-off). ``start + new + lost + revaluation = end`` in every draw (to float
-        rounding: each part is an exact per-draw sum, rounded once)."""
+        rounding: each part is made of exact per-draw sums, rounded once)."""
         if len(self.cutoffs) < 2:
             raise ClvkitError(
                 "argument 'cutoffs' has one date: a bridge needs two. Suggestion: pass at least "
                 "two cut-offs."
             )
-        parts: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("start", "new", "lost", "revaluation", "end")
-        }
-        for i in range(len(self.cutoffs) - 1):
-            parts["start"].append(self.equity.values[i])
-            parts["end"].append(self.equity.values[i + 1])
-            parts["new"].append(self._part(i + 1, 0, "new"))
-            parts["lost"].append(self._part(i + 1, 0, "lost") - self._part(i, 1, "lost"))
-            parts["revaluation"].append(self._part(i + 1, 0, "rest") - self._part(i, 1, "stay"))
-        coords = {
-            "step": self.cutoffs[1:],
-            "chain": self.equity.coords["chain"].values,
-            "draw": self.equity.coords["draw"].values,
-        }
-        data = {k: (("step", "chain", "draw"), np.stack(v)) for k, v in parts.items()}
-        return xr.Dataset(data, coords=coords, attrs={"from": list(self.cutoffs[:-1])})
+        return self.parts.copy()
 
     def bridge(self, prob: float = 0.9) -> pd.DataFrame:
         """The bridge from each cut-off to the next, one row per step (indexed by the later
@@ -400,49 +341,77 @@ def equity_history(
             fits[c] = (fit_model(tm, "purchase", rfm, kwargs), fit_model(sm, "spend", rfm, kwargs))
         fit_of.append(c if i % every == 0 else fit_of[-1])
 
-    # 2. roles: new since the previous cut-off, lost by the next one (the lost rule)
-    lost_next: list[np.ndarray] = []
-    for i in range(n - 1):
-        before, after = tables[i], tables[i + 1]
-        bought = cut.purchase_days(before.index, dates[i], dates[i + 1]) > 0
-        lost = np.zeros(len(before), dtype=bool)
-        quiet = np.flatnonzero(~bought)
-        if quiet.size:
-            ids = before.index[quiet]
-            p_after = mean_p_alive(fits[fit_of[i + 1]][0], after.loc[ids], draws)
-            p_before = mean_p_alive(fits[fit_of[i]][0], before.loc[ids], draws)
-            lost[quiet] = (p_after < threshold) & (p_before >= threshold)
-        lost_next.append(lost)
-    roles = []
-    for i in range(n):
-        rfm = tables[i]
-        since = np.full(len(rfm), "start", dtype=object)
-        if i:
-            prev = tables[i - 1].index
-            since[:] = "new"
-            pos = rfm.index.get_indexer(prev)
-            since[pos] = np.where(lost_next[i - 1], "lost", "rest")
-        to_next = np.full(len(rfm), "-", dtype=object)
-        if i < n - 1:
-            to_next[:] = np.where(lost_next[i], "lost", "stay")
-        roles.append(
-            pd.DataFrame({"since_previous": since, "to_next": to_next}, index=rfm.index.copy())
-        )
-
-    # 3. the valuations, grouped by role (exact per-draw sums of each group)
+    # 2. the valuations, by new or not (exact per-draw sums of each group); their per-customer
+    # P(alive) (mean over the valuation's draws) feeds the lost rule
     values: list[CustomerValue] = []
+    since: list[np.ndarray] = []
+    p_now: list[np.ndarray] = []
     for i in progress(range(n), n, progressbar, "equity history: valuations"):
-        bg, gg = fits[fit_of[i]]
-        r = roles[i]
-        by = (r["since_previous"] + "|" + r["to_next"]).rename("role")
-        values.append(
-            customer_value(bg, gg, tables[i], flow, draws=draws, random_seed=value_seed, by=by)
-        )
+        rfm = tables[i]
+        role = np.full(len(rfm), "start", dtype=object)
+        if i:
+            role[:] = np.where(rfm.index.isin(tables[i - 1].index), "old", "new")
+        since.append(role)
+        by = pd.Series(role, index=rfm.index, name="since_previous")
+        v = customer_value(*fits[fit_of[i]], rfm, flow, draws=draws, random_seed=value_seed, by=by)
+        values.append(v)
+        p_now.append(v.summary()["p_alive"].to_numpy())
     shapes = {v.equity.shape for v in values}
     if len(shapes) > 1:
         raise ClvkitError(
             f"the valuations have different numbers of draws {sorted(shapes)}. Suggestion: "
             "pass draws= (at most the smallest posterior) so every cut-off uses as many."
+        )
+
+    # 3. the bridges: who was lost between two cut-offs, and the value of those customers at
+    # both (their CLV draws do not depend on the other customers: a valuation of them alone,
+    # same fit and seed, gives their exact per-draw sums)
+    def group(v: CustomerValue, label: str) -> np.ndarray:
+        ge = v.group_equity
+        labels = [str(g) for g in ge.coords["group"].values]
+        return ge.values[..., labels.index(label)] if label in labels else np.zeros(ge.shape[:2])
+
+    def value_of(i: int, ids: pd.Index) -> np.ndarray:
+        if not len(ids):
+            return np.zeros(values[i].equity.shape)
+        table = tables[i].loc[ids]
+        v = customer_value(*fits[fit_of[i]], table, flow, draws=draws, random_seed=value_seed)
+        return v.equity.values
+
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("start", "new", "lost", "revaluation", "end")
+    }
+    lost_next: list[np.ndarray] = []
+    for i in range(n - 1):
+        before, after = tables[i], tables[i + 1]
+        bought = cut.purchase_days(before.index, dates[i], dates[i + 1]) > 0
+        p_after = p_now[i + 1][after.index.get_indexer(before.index)]
+        lost = ~bought & (p_after < threshold) & (p_now[i] >= threshold)
+        lost_next.append(lost)
+        ids = before.index[lost]
+        lost_before, lost_after = value_of(i, ids), value_of(i + 1, ids)
+        start, end = values[i].equity.values, values[i + 1].equity.values
+        old = group(values[i + 1], "old")
+        parts["start"].append(start)
+        parts["end"].append(end)
+        parts["new"].append(group(values[i + 1], "new"))
+        parts["lost"].append(lost_after - lost_before)
+        parts["revaluation"].append((old - lost_after) - (start - lost_before))
+    roles = []
+    for i in range(n):
+        rfm = tables[i]
+        role = since[i].copy()
+        if i:
+            pos = rfm.index.get_indexer(tables[i - 1].index)
+            role[pos] = np.where(lost_next[i - 1], "lost", "rest")
+        to_next = np.full(len(rfm), "-", dtype=object)
+        if i < n - 1:
+            to_next[:] = np.where(lost_next[i], "lost", "stay")
+        roles.append(
+            pd.DataFrame(
+                {"since_previous": role, "to_next": to_next, "p_alive": p_now[i]},
+                index=rfm.index.copy(),
+            )
         )
     first = values[0].equity
     equity = xr.DataArray(
@@ -466,7 +435,17 @@ def equity_history(
         "log_end": cut.end, "method": "expected",
         "pairing": "draw s of every cut-off by index; one valuation seed",
     }  # fmt: skip
-    return EquityHistory(dates, equity, pd.DatetimeIndex(fit_of), fits, roles, values, settings)
+    coords = {"step": dates[1:], "chain": equity.coords["chain"].values,
+              "draw": equity.coords["draw"].values}  # fmt: skip
+    shape = (n - 1, *first.shape)
+    bridge = xr.Dataset(
+        {k: (("step", "chain", "draw"), np.stack(v) if v else np.zeros(shape))
+         for k, v in parts.items()},
+        coords=coords, attrs={"from": list(dates[:-1])},
+    )  # fmt: skip
+    return EquityHistory(
+        dates, equity, pd.DatetimeIndex(fit_of), fits, roles, values, bridge, settings
+    )
 
 
 def _check_refit(refit: Any) -> int:
