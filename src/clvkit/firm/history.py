@@ -83,7 +83,7 @@ class EquityHistory:
 
     def table(self, prob: float = 0.9) -> pd.DataFrame:
         """One row per cut-off: ``customers`` (acquired by the cut-off), ``new_customers``,
-        ``lost_customers`` (since the previous cut-off), ``equity`` (mean over draws),
+        ``lost_customers`` (since the previous cut-off; at the first, every customer is new), ``equity`` (mean over draws),
         ``equity_median``, ``equity_lower``, ``equity_upper`` (central ``prob`` interval),
         ``equity_per_customer``, ``fit_cutoff`` (the data the valuing fit saw) and ``refit``
         (whether the models were fitted at this cut-off)."""
@@ -355,7 +355,7 @@ def equity_history(
         by = pd.Series(role, index=rfm.index, name="since_previous")
         v = customer_value(*fits[fit_of[i]], rfm, flow, draws=draws, random_seed=value_seed, by=by)
         values.append(v)
-        p_now.append(v.summary()["p_alive"].to_numpy())
+        p_now.append(v.summary()["p_alive"].reindex(rfm.index).to_numpy())
     shapes = {v.equity.shape for v in values}
     if len(shapes) > 1:
         raise ClvkitError(
