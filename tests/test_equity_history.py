@@ -193,11 +193,20 @@ def test_file_route_gives_the_same_history(tmp_path):
 @pytest.mark.parametrize(
     ("cutoffs", "match"),
     [
-        (["1997-10-01", "1997-07-02", "1998-01-01"], "'cutoffs' is not in increasing order in 1"),
-        (["1996-12-01", "1997-07-02"], "'cutoffs' is on or before the log's first purchase day"),
-        (["1997-01-01"], "'cutoffs' is on or before the log's first purchase day"),
-        (["1997-07-02", "1998-07-01"], "'cutoffs' is after the log's end \\(1998-06-30\\)"),
-        (["1997-07-02", "1997-07-02"], "'cutoffs' is duplicated in 1 of 2"),
+        (
+            ["1997-10-01", "1997-07-02", "1998-01-01"],
+            "'cutoffs': 1 of 3 date\\(s\\) out of increasing order",
+        ),
+        (
+            ["1996-12-01", "1997-07-02"],
+            "'cutoffs': 1 of 2 date\\(s\\) on or before the log's first purchase",
+        ),
+        (["1997-01-01"], "'cutoffs': 1 of 1 date\\(s\\) on or before the log's first purchase"),
+        (
+            ["1997-07-02", "1998-07-01"],
+            "'cutoffs': 1 of 2 date\\(s\\) after the log's end \\(1998-06-30\\)",
+        ),
+        (["1997-07-02", "1997-07-02"], "'cutoffs': 1 of 2 date\\(s\\) duplicated"),
         ([], "'cutoffs' is empty"),
         ("800W", "'cutoffs' is the step '800W', longer than the log"),
     ],

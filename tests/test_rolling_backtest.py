@@ -126,10 +126,18 @@ def test_file_route_gives_the_same_table(tmp_path):
 @pytest.mark.parametrize(
     ("origins", "horizons", "match"),
     [
-        (["1997-10-01", "1997-07-02"], [13], "'origins' is not in increasing order in 1 of 2"),
-        (["1997-07-02", "1997-07-02"], [13], "'origins' is duplicated in 1 of 2"),
-        (["1996-12-01"], [13], "'origins' is on or before the log's first purchase day"),
-        (["1998-07-15"], [13], "'origins' is after the log's end"),
+        (
+            ["1997-10-01", "1997-07-02"],
+            [13],
+            "'origins': 1 of 2 date\\(s\\) out of increasing order",
+        ),
+        (["1997-07-02", "1997-07-02"], [13], "'origins': 1 of 2 date\\(s\\) duplicated"),
+        (
+            ["1996-12-01"],
+            [13],
+            "'origins': 1 of 1 date\\(s\\) on or before the log's first purchase day",
+        ),
+        (["1998-07-15"], [13], "'origins': 1 of 1 date\\(s\\) after the log's end"),
         (["1997-07-02"], [0], "'horizons'"),
         (["1997-07-02"], [13, "13W"], "'horizons'.*duplicates"),
         (["1998-06-01"], [13], "no \\(origin, horizon\\) window"),

@@ -195,28 +195,27 @@ def check_cutoffs(value: Any, cut: CutLog, argument: str = "cutoffs") -> pd.Date
     checks = [
         (
             dates <= cut.start,
-            f"is on or before the log's first purchase day ({cut.start.date()}: no customer "
-            "has a history yet)",
+            f"on or before the log's first purchase day ({cut.start.date()}: no customer has a "
+            "history yet)",
             f"cut-offs after {cut.start.date()}",
         ),
         (
             dates > cut.end,
-            f"is after the log's end ({cut.end.date()})",
-            f"cut-offs on or before {cut.end.date()} (or pass observation_end)",
+            f"after the log's end ({cut.end.date()})",
+            f"dates on or before {cut.end.date()} (or pass observation_end)",
         ),
     ]
     order = np.zeros(n, dtype=bool)
     order[1:] = dates[1:] < dates[:-1]
-    checks.append((order, "is not in increasing order", "sort the dates"))
-    dup = np.zeros(n, dtype=bool)
-    dup[1:] = dates[1:] == dates[:-1]
-    dup |= dates.duplicated()
-    checks.append((dup, "is duplicated", "give each date once"))
+    checks.append((order, "out of increasing order (before the date ahead of it)", "sort them"))
+    dup = dates.duplicated()
+    checks.append((dup, "duplicated", "give each date once"))
     for bad, problem, suggestion in checks:
         if bad.any():
             example = str(dates[np.flatnonzero(bad)[0]].date())
-            raise bad_rows_error(
-                f"argument {argument!r}", problem, int(bad.sum()), example, suggestion, n
+            raise ClvkitError(
+                f"argument {argument!r}: {int(bad.sum())} of {n} date(s) {problem}; for "
+                f"example {example}. Suggestion: {suggestion}."
             )
     return dates
 
@@ -283,8 +282,8 @@ class RollingBacktest:
         band: calibrated, about ``prob`` when the model is right), ``interval_coverage`` (share
         whose actual count is inside ``[lower, upper]``: at least about ``prob`` for discrete
         counts, see :func:`rolling_backtest`), ``total_lower``, ``total_upper`` (the
-        aggregate's central predictive interval), ``total_covered`` and
-        ``p_total_at_least_actual``."""
+        aggregate's central predictive interval), ``total_covered``,
+        ``p_total_at_least_actual`` and ``n_samples`` (predictive samples per customer)."""
         return self.rows.copy()
 
     def by_horizon(self) -> pd.DataFrame:
@@ -467,7 +466,7 @@ def rolling_backtest(
                 random_seed=pair_rng,
             )  # fmt: skip
             predictions[(o, h)] = pred
-            rows.append(_row(o, h, e, pred, prob))
+            rows.append({**_row(o, h, e, pred, prob), "n_samples": per})
     if not rows:
         raise ClvkitError(
             "argument 'horizons': no (origin, horizon) window ends on or before the log's end "
@@ -478,7 +477,7 @@ def rolling_backtest(
     settings = {
         "transactions_model": transactions_model, "time_unit": cut.time_unit,
         "horizons": hs, "n_origins": len(fits), "prob": prob,
-        "n_samples": sample_counts(max(cut.customers_by(dates[0]), 1), n_samples)[0],
+        "n_samples": n_samples,
         "log_end": cut.end, "fit_kwargs": base_kwargs,
     }  # fmt: skip
     return RollingBacktest(table, skip, notes, predictions, fits, settings)
