@@ -364,8 +364,9 @@ def equity_history(
         )
 
     # 3. the bridges: who was lost between two cut-offs, and the value of those customers at
-    # both (their CLV draws do not depend on the other customers: a valuation of them alone,
-    # same fit and seed, gives their exact per-draw sums)
+    # both, from a valuation of them alone with the same fit and seed (their CLV draws are
+    # those of the whole base to about 1e-10: the expected method's quadrature follows the
+    # chunk); start, end and new come from the whole valuations, so the parts add up
     def group(v: CustomerValue, label: str) -> np.ndarray:
         ge = v.group_equity
         labels = [str(g) for g in ge.coords["group"].values]
