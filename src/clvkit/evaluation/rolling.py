@@ -150,7 +150,7 @@ def read_cut_log(
 
 def check_cutoffs(value: Any, cut: CutLog, argument: str = "cutoffs") -> pd.DatetimeIndex:
     """Cut-off dates: a sequence of dates, or a step (``"13W"``: every 13 weeks after the first
-    purchase day, up to the log's end). Each must be after the first purchase day and on or
+    purchase day, up to the log's end; a fixed duration, so ``"M"`` is 30.44 days). Each must be after the first purchase day and on or
     before the log's end, in increasing order without duplicates; else a ClvkitError naming
     ``argument``, the number of bad dates and one. Times of day are dropped (whole days).
 
