@@ -372,25 +372,36 @@ def equity_history(
         labels = [str(g) for g in ge.coords["group"].values]
         return ge.values[..., labels.index(label)] if label in labels else np.zeros(ge.shape[:2])
 
-    def value_of(i: int, ids: pd.Index) -> np.ndarray:
-        if not len(ids):
-            return np.zeros(values[i].equity.shape)
-        table = tables[i].loc[ids]
-        v = customer_value(*fits[fit_of[i]], table, flow, draws=draws, random_seed=value_seed)
-        return v.equity.values
-
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("start", "new", "lost", "revaluation", "end")
-    }
     lost_next: list[np.ndarray] = []
     for i in range(n - 1):
         before, after = tables[i], tables[i + 1]
         bought = cut.purchase_days(before.index, dates[i], dates[i + 1]) > 0
         p_after = p_now[i + 1][after.index.get_indexer(before.index)]
-        lost = ~bought & (p_after < threshold) & (p_now[i] >= threshold)
-        lost_next.append(lost)
-        ids = before.index[lost]
-        lost_before, lost_after = value_of(i, ids), value_of(i + 1, ids)
+        lost_next.append(~bought & (p_after < threshold) & (p_now[i] >= threshold))
+
+    # the lost customers of cut-off i: those lost since i - 1 (P(alive) now below the
+    # threshold) and those to be lost by i + 1 (now at or above it), two disjoint groups
+    # valued together: one small valuation per cut-off
+    zero = np.zeros(values[0].equity.shape)
+    lost_since, lost_until = [zero] * n, [zero] * n
+    for i in range(n):
+        since_ids = tables[i - 1].index[lost_next[i - 1]] if i else tables[i].index[:0]
+        until_ids = tables[i].index[lost_next[i]] if i < n - 1 else tables[i].index[:0]
+        ids = since_ids.append(until_ids)
+        if not len(ids):
+            continue
+        which = pd.Series(["since"] * len(since_ids) + ["until"] * len(until_ids), index=ids)
+        v = customer_value(
+            *fits[fit_of[i]], tables[i].loc[ids], flow, draws=draws, random_seed=value_seed,
+            by=which.rename("lost"),
+        )  # fmt: skip
+        lost_since[i], lost_until[i] = group(v, "since"), group(v, "until")
+
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("start", "new", "lost", "revaluation", "end")
+    }
+    for i in range(n - 1):
+        lost_before, lost_after = lost_until[i], lost_since[i + 1]
         start, end = values[i].equity.values, values[i + 1].equity.values
         old = group(values[i + 1], "old")
         parts["start"].append(start)
