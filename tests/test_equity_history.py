@@ -261,3 +261,14 @@ def test_cdnow_history_nuts_intervals():
     b = hist.bridge()
     assert b["lost"].tolist() == pytest.approx([-11759, -7170, -3533, -1960, -5026], rel=0.05)
     assert (b["lost_upper"] < 0).all()
+
+
+def test_progress_over_cutoffs(capsys):
+    """progressbar=True reports the fits and the valuations over the cut-offs on stderr."""
+    equity_history(
+        cdnow_transactions(), cutoffs=CDNOW_CUTOFFS[:2], fit_kwargs=MAP, progressbar=True,
+        **VALUE,
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "equity history: tables and fits: 2/2 (100%), done" in err
+    assert "equity history: valuations: 2/2 (100%), done" in err

@@ -154,3 +154,11 @@ def test_models_must_be_registry_names():
             cdnow_transactions(), origins=["1997-07-02"], horizons=[13],
             transactions_model={"r": 0.2, "alpha": 4.0, "a": 0.8, "b": 2.4},
         )  # fmt: skip
+
+
+def test_progress_over_origins(capsys):
+    rolling_backtest(
+        cdnow_transactions(), origins=["1997-07-02", "1997-10-01"], horizons=[13],
+        fit_kwargs=MAP, n_samples=50, progressbar=True,
+    )  # fmt: skip
+    assert "rolling backtest: 2/2 (100%), done" in capsys.readouterr().err
