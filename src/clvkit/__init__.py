@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "compare": "clvkit.evaluation.compare_models",
     "contract_calibration_holdout": "clvkit.data.contract_split",
     "retention_backtest": "clvkit.evaluation.retention",
+    "equity_history": "clvkit.firm.history",
+    "rolling_backtest": "clvkit.evaluation.rolling",
 }
 _SUBMODULES = {
     "datasets",
@@ -64,6 +66,7 @@ _SUBMODULES = {
     "distributed",
     "plots",
     "report",
+    "firm",
     "units",
     "errors",
     "rng",
