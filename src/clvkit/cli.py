@@ -863,6 +863,91 @@ def _plot_files(staging: Path, drawings: dict[str, Any]) -> None:
         plt.close(fig)
 
 
+def _plan_counts(text: str, args: argparse.Namespace) -> list[float]:
+    """``--plan``: one count (every cash-flow period of the horizon) or one per period."""
+    from clvkit.units import parse_time_unit
+    from clvkit.value.settings import CashflowSettings
+
+    try:
+        counts = [float(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        counts = []
+    if not counts:
+        raise ClvkitError(
+            f"argument '--plan' is {text!r}; it takes new customers per cash-flow period: one "
+            "number (every period) or one per period. Suggestion: --plan 500 or "
+            "--plan 400,450,500."
+        )
+    if len(counts) == 1:
+        flow = CashflowSettings.build(
+            None, horizon=args.horizon, period=args.period,
+            annual_discount_rate=args.annual_discount_rate,
+        )  # fmt: skip
+        plan, _ = flow.plan(parse_time_unit(args.time_unit))
+        counts = counts * int(plan.n_periods)
+    return counts
+
+
+def _cmd_equity(args: argparse.Namespace) -> int:
+    """The firm's customer equity: today's customers and future cohorts
+    (:func:`clvkit.firm_equity`), with sensitivities and unit economics."""
+    from clvkit.utils.io import prepare_output_dir, staged_output_dir
+    from clvkit.utils.progress import heartbeat
+
+    out = prepare_output_dir(args.out)
+    _model_classes(args)
+    con = _Console(args.quiet)
+    plan_counts = None if args.plan is None else _plan_counts(args.plan, args)
+    from clvkit.data.summary import rfm_summary
+
+    con.step(f"summarizing {args.purchases}")
+    rfm = rfm_summary(args.purchases, **_summary_kwargs(args))
+    purchase, spend = _fit_models(rfm, args, con)
+    from clvkit.firm import AcquisitionModel, AcquisitionPlan, acquisition_counts, firm_equity
+
+    if plan_counts is not None:
+        acquisition = AcquisitionPlan(plan_counts, cv=args.plan_cv, random_seed=args.seed)
+    elif args.acquisition == "model":
+        period = args.acquisition_period or args.time_unit
+        counts = acquisition_counts(
+            args.purchases, customer_id=args.customer_id, date=args.date, period=period
+        )
+        con.step(f"fitting the acquisition model on {len(counts)} periods of {period}")
+        acquisition = AcquisitionModel(seasonality=args.seasonality).fit(
+            counts, random_seed=args.seed, progressbar=False
+        )
+    else:
+        acquisition = None
+    con.step("valuing today's customers and the future cohorts")
+    with heartbeat("firm equity", not args.quiet, start=con.t0):
+        fe = firm_equity(
+            purchase, spend, rfm, acquisition, horizon=args.horizon, period=args.period,
+            annual_discount_rate=args.annual_discount_rate, discounting=args.discounting,
+            margin=args.margin, acquisition_cost=args.acquisition_cost or 0.0,
+            cost_per_period=args.cost_per_period, method=args.value_method,
+            draws=args.value_draws, random_seed=args.seed, progressbar=not args.quiet,
+        )  # fmt: skip
+    from clvkit import plots
+    from clvkit.report_firm import equity_sentences, firm_report
+
+    with staged_output_dir(out, command="equity") as staging:
+        fe.summary(args.prob).to_csv(staging / "summary.csv")
+        fe.sensitivities(prob=args.prob).to_csv(staging / "sensitivities.csv")
+        drawings = {"sensitivities": lambda ax: plots.plot_sensitivities(fe, ax, prob=args.prob)}
+        if args.cashflows:
+            con.step("cash flows per period")
+            fe.cashflows(args.prob).to_csv(staging / "cashflows.csv")
+            drawings["cashflows"] = lambda ax: plots.plot_cashflows(fe, ax, prob=args.prob)
+        _plot_files(staging, drawings)
+        firm_report(equity=fe, cashflows=args.cashflows, prob=args.prob).write(
+            staging / "report.html"
+        )
+    for text, _ in equity_sentences(fe, args.prob):
+        print(text)
+    print(f"\nTables and plots: {out.resolve()}")
+    return 0
+
+
 def _cmd_history(args: argparse.Namespace) -> int:
     """Customer equity at a series of cut-offs and the bridges (:func:`clvkit.equity_history`)."""
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
@@ -1517,6 +1602,58 @@ def build_parser() -> argparse.ArgumentParser:
     _add_value(p)
     _add_covariates(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "equity",
+        help="customer equity of the firm: today's customers and future cohorts (an "
+        "acquisition model of the log's first purchases, or a plan), with sensitivities",
+    )
+    _add_columns(p, amount="amount")
+    g = p.add_argument_group("future customers")
+    g.add_argument(
+        "--acquisition",
+        choices=["model", "none"],
+        default="model",
+        help=_default(
+            "model: fit a count model (trend, optional seasonality) to the new customers per "
+            "period of the log; none: today's customers only"
+        ),
+    )
+    g.add_argument(
+        "--acquisition-period",
+        default=None,
+        help="period of the acquisition counts (default: --time-unit)",
+    )
+    g.add_argument(
+        "--seasonality",
+        type=int,
+        default=None,
+        metavar="PERIODS",
+        help="season length in acquisition periods, e.g. 52 for weeks (default: none)",
+    )
+    g.add_argument(
+        "--plan",
+        default=None,
+        metavar="N[,N...]",
+        help="planned new customers per cash-flow period instead of the model: one number "
+        "(every period of the horizon) or one per period",
+    )
+    g.add_argument(
+        "--plan-cv",
+        type=float,
+        default=0.0,
+        help=_default("uncertainty of the plan: sd of one multiplier of the whole plan"),
+    )
+    p.add_argument(
+        "--cashflows",
+        action="store_true",
+        help="also the cash flows per period (a table and a fan chart; one pass of today's "
+        "customers per period: slow for large bases)",
+    )
+    p.add_argument("--out", default="equity-output", help=_default("folder for tables and plots"))
+    _add_fit(p)
+    _add_value(p)
+    p.set_defaults(func=_cmd_equity)
 
     p = sub.add_parser(
         "history",

@@ -12,7 +12,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 from clvkit.report import Report
 
-__all__ = ["firm_report", "history_sentences", "rolling_sentences"]
+__all__ = ["equity_sentences", "firm_report", "history_sentences", "rolling_sentences"]
 
 #: Per-customer interval coverage within this distance of the nominal level reads as calibrated.
 COVERAGE_SLACK = 0.05
@@ -20,6 +20,69 @@ COVERAGE_SLACK = 0.05
 
 def _money(v: float) -> str:
     return f"{v:,.0f}"
+
+
+def _span(row: pd.Series) -> str:
+    return f"{_money(row['mean'])} [{_money(row['lower'])}, {_money(row['upper'])}]"
+
+
+def equity_sentences(equity: Any, prob: float = 0.9) -> list[tuple[str, str]]:
+    """What a firm valuation (:func:`clvkit.firm_equity`) says, in sentences with a css class
+    each: the total and its split between today's and future customers with intervals, the
+    acquisition assumption, a new customer's CLV:CAC and payback, and the largest lever."""
+    s = equity.settings
+    t = equity.summary(prob)
+    pct = f"{prob:.0%}"
+    kind = "predictive" if s.get("method") == "simulate" else "credible"
+    n = len(equity.customer_value.summary(prob))
+    horizon = f"{s['horizon']:g} {s.get('time_unit', '')}".strip()
+    out: list[tuple[str, str]] = []
+    future = t.loc["future"]
+    text = (
+        f"Customer equity of the firm over {horizon}: {_span(t.loc['total'])} ({pct} {kind} "
+        f"interval): today's {n:,} customers {_span(t.loc['existing'])}"
+    )
+    if future["mean"] == 0 and future["upper"] == 0:
+        out.append((text + "; no future customers are counted.", "ok"))
+    else:
+        share = (
+            f" ({t.loc['future_share', 'mean']:.0%} of the total)"
+            if "future_share" in t.index
+            else ""
+        )
+        out.append((text + f", future customers net of acquisition {_span(future)}{share}.", "ok"))
+    acq = s.get("acquisition")
+    if acq:
+        out.append((str(acq), "warn" if "stopped" in str(acq) else "note"))
+    if s.get("acquisition_cost"):
+        u = equity.unit_economics(prob)
+        cac = float(s["acquisition_cost"])
+        pays = np.isfinite(u["payback_median"])
+        text = (
+            f"A customer acquired today is worth {_money(u['clv_mean'])} "
+            f"[{_money(u['clv_lower'])}, {_money(u['clv_upper'])}]: CLV:CAC "
+            f"{u['clv_to_cac_mean']:.2f} [{u['clv_to_cac_lower']:.2f}, "
+            f"{u['clv_to_cac_upper']:.2f}] at a CAC of {cac:,.2f}"
+        )
+        if pays:
+            text += (
+                f"; it pays the CAC back in period {u['payback_median']:.0f} "
+                f"[{u['payback_lower']:g}, {u['payback_upper']:g}]"
+            )
+        text += f" ({u['p_payback']:.0%} of draws pay back within the horizon)."
+        out.append((text, "ok" if u["clv_to_cac_lower"] >= 1 else "warn"))
+    tornado = equity.sensitivities(prob=prob)
+    if len(tornado):
+        top = tornado.iloc[0]
+        out.append(
+            (
+                f"The largest lever: {top['change']} moves equity by {_money(top['delta_mean'])} "
+                f"[{_money(top['delta_lower'])}, {_money(top['delta_upper'])}] "
+                f"({top['delta_pct']:+.1f}%), on the same draws.",
+                "",
+            )
+        )
+    return out
 
 
 def history_sentences(history: Any, prob: float = 0.9) -> list[tuple[str, str]]:
@@ -154,27 +217,55 @@ def firm_report(
     history: Any = None,
     rolling: Any = None,
     *,
+    equity: Any = None,
+    cashflows: bool = True,
     prob: float = 0.9,
-    title: str = "Customer equity over time",
+    title: str = "Customer equity of the firm",
 ) -> Report:
-    """The report page of the equity history (:func:`clvkit.equity_history`) and the
-    rolling-origin backtest (:func:`clvkit.rolling_backtest`); either may be left out.
+    """The report page of the firm's customer equity: a valuation with future customers
+    (:func:`clvkit.firm_equity`), the equity history (:func:`clvkit.equity_history`) and the
+    rolling-origin backtest (:func:`clvkit.rolling_backtest`); any of them may be left out.
+    ``cashflows=False`` leaves out the valuation's per-period cash flows (one pass of the
+    existing customers per period: slow for large bases).
 
     Returns
     -------
     Report
         ``.write(path)`` writes it atomically (``.html``).
     """
-    if history is None and rolling is None:
+    if history is None and rolling is None and equity is None:
         raise ClvkitError(
-            "firm_report needs an equity history or a rolling backtest. Suggestion: "
-            "firm_report(history=clvkit.equity_history(...))."
+            "firm_report needs a firm valuation, an equity history or a rolling backtest. "
+            "Suggestion: firm_report(history=clvkit.equity_history(...))."
         )
     if not 0 < prob < 1:
         raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9.")
-    from clvkit.plots.firm import plot_equity_bridge, plot_equity_history, plot_error_by_horizon
+    from clvkit.plots.firm import (
+        plot_cashflows,
+        plot_equity_bridge,
+        plot_equity_history,
+        plot_error_by_horizon,
+        plot_sensitivities,
+    )
 
     rep = Report(title, subtitle="")
+    if equity is not None:
+        rep.section("Value of the firm's customers: today's and future")
+        rep.items(equity_sentences(equity, prob))
+        rep.table(equity.summary(prob), note=f"lower/upper: {prob:.0%} interval over draws.")
+        draws = {"what moves equity": lambda ax: plot_sensitivities(equity, ax, prob=prob)}
+        if cashflows:
+            draws["cash flow per period"] = lambda ax: plot_cashflows(equity, ax, prob=prob)
+        rep.figures(draws)
+        cols = ["change", "delta_mean", "delta_lower", "delta_upper", "delta_pct", "p_positive"]
+        rep.table(equity.sensitivities(prob=prob)[cols], index=False,
+                  note="Each lever recomputed on the same posterior draws.")  # fmt: skip
+        if cashflows:
+            c = equity.cashflows(prob)
+            keep = ["start", "end", "new_customers", "existing_margin_mean",
+                    "future_margin_mean", "acquisition_spend_mean", "net_mean", "net_lower",
+                    "net_upper"]  # fmt: skip
+            rep.table(c[keep], note="Discounted expected flows per cash-flow period.")
     if history is not None:
         s = history.settings
         t = history.table(prob)

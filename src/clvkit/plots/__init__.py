@@ -13,8 +13,9 @@ axes it drew on.
 - :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve);
 - :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure;
 - :mod:`clvkit.plots.effects`: a covariate model's effects (forest plot of multipliers);
-- :mod:`clvkit.plots.firm`: the equity history (fan), the bridge between cut-offs
-  (waterfall) and a rolling-origin backtest's error by horizon.
+- :mod:`clvkit.plots.firm`: a firm valuation's cash flows (fan) and sensitivities (tornado),
+  the equity history (fan), the bridge between cut-offs (waterfall) and a rolling-origin
+  backtest's error by horizon.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from clvkit.plots.backtest import (
 )
 from clvkit.plots.compare import plot_comparison, plot_elpd_differences, plot_holdout_totals
 from clvkit.plots.effects import plot_effects
-from clvkit.plots.firm import plot_equity_bridge, plot_equity_history, plot_error_by_horizon
+from clvkit.plots.firm import (
+    plot_cashflows,
+    plot_equity_bridge,
+    plot_equity_history,
+    plot_error_by_horizon,
+    plot_sensitivities,
+)
 from clvkit.plots.matrices import (
     plot_expected_purchases_matrix,
     plot_probability_alive_history,
@@ -43,6 +50,7 @@ from clvkit.plots.subscriptions import plot_value_by_tenure
 from clvkit.plots.value import plot_clv_distribution, plot_equity
 
 __all__ = [
+    "plot_cashflows",
     "plot_clv_distribution",
     "plot_comparison",
     "plot_conditional_expectations",
@@ -62,6 +70,7 @@ __all__ = [
     "plot_retention_cohorts",
     "plot_retention_fan",
     "plot_retention_rate_curve",
+    "plot_sensitivities",
     "plot_tracking",
     "plot_value_by_tenure",
 ]

@@ -1,4 +1,5 @@
-"""The firm's customer equity over time: the equity history as a fan, the bridge from one
+"""The firm's customer equity: the cash flows of existing and future customers as a fan per
+period, the sensitivities as a tornado, the equity history as a fan, the bridge from one
 cut-off to the next as a waterfall, and a rolling-origin backtest's error by horizon."""
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ import numpy as np
 from clvkit.errors import ClvkitError
 from clvkit.plots.common import ACTUAL, MODEL, axes
 
-__all__ = ["plot_equity_bridge", "plot_equity_history", "plot_error_by_horizon"]
+__all__ = [
+    "plot_cashflows",
+    "plot_equity_bridge",
+    "plot_equity_history",
+    "plot_error_by_horizon",
+    "plot_sensitivities",
+]
 
 #: Bar colours of the bridge: levels, gains, losses.
 LEVEL, GAIN, LOSS = "tab:grey", "tab:green", "tab:red"
@@ -182,4 +189,103 @@ def plot_error_by_horizon(rolling: Any, ax: Any = None) -> Any:
            title="Forecast error by horizon (labels: interval coverage)")  # fmt: skip
     ax.set_ylim(bottom=0.0)
     ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def _firm(obj: Any) -> Any:
+    if not (hasattr(obj, "flows") and hasattr(obj, "cashflows") and hasattr(obj, "sensitivities")):
+        raise ClvkitError(
+            f"argument 'equity' must be a firm valuation, got {type(obj).__name__}. "
+            "Suggestion: pass the result of clvkit.firm_equity(...)."
+        )
+    return obj
+
+
+def plot_cashflows(equity: Any, ax: Any = None, *, prob: float = 0.9, inner: float = 0.5) -> Any:
+    """Discounted net cash flow per period (margin minus costs and acquisition spend), as a
+    fan of two central intervals over draws, split into existing customers and the future
+    cohorts (their means as lines).
+
+    Parameters
+    ----------
+    equity : FirmEquity
+        The result of :func:`clvkit.firm_equity`.
+    ax : matplotlib.axes.Axes, optional
+    prob, inner : float
+        The outer and inner interval probabilities.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    f = _firm(equity)
+    prob, inner = _prob(prob), _prob(inner)
+    d = f.flows()
+    m = float(d.attrs["margin"])
+    existing = m * d["existing_revenue"] - d["existing_cost"]
+    future = m * d["future_revenue"] - d["future_cost"] - d["acquisition"]
+    net = (existing + future).stack(sample=("chain", "draw")).transpose("period", "sample")
+    x = d["period"].to_numpy()
+    v = net.to_numpy()
+    ax = axes(ax)
+    for p, alpha in sorted(((prob, 0.18), (inner, 0.35)), reverse=True):
+        lo, hi = np.quantile(v, [(1 - p) / 2, (1 + p) / 2], axis=1)
+        ax.fill_between(x, lo, hi, color=MODEL, alpha=alpha, lw=0, label=f"net, {p:.0%} interval")
+    ax.plot(x, v.mean(axis=1), color=MODEL, lw=1.8, label="net (mean)")
+    ax.plot(x, existing.mean(("chain", "draw")).to_numpy(), color=ACTUAL, lw=1, ls="--",
+            label="existing customers (mean)")  # fmt: skip
+    ax.plot(x, future.mean(("chain", "draw")).to_numpy(), color=GAIN, lw=1, ls="-.",
+            label="future customers, net of acquisition (mean)")  # fmt: skip
+    ax.axhline(0.0, color=ACTUAL, lw=0.6)
+    ax.set(xlabel="cash-flow period", ylabel="discounted cash flow",
+           title="Discounted cash flow per period")  # fmt: skip
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_sensitivities(equity: Any, ax: Any = None, *, prob: float = 0.9, **kwargs: Any) -> Any:
+    """Tornado chart: the change of expected equity for each lever (one point more retention,
+    10% more purchases, spend, acquisition, CAC, one point of margin: the firm valuation's
+    ``sensitivities``), on the same draws, with its central ``prob`` interval; the largest on
+    top.
+
+    Parameters
+    ----------
+    equity : FirmEquity or pandas.DataFrame
+        The result of :func:`clvkit.firm_equity`, or its ``sensitivities()`` table.
+    ax : matplotlib.axes.Axes, optional
+    prob : float
+    **kwargs
+        Passed to ``sensitivities`` (e.g. ``changes=``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import pandas as pd
+
+    prob = _prob(prob)
+    if isinstance(equity, pd.DataFrame):
+        table = equity
+    else:
+        table = _firm(equity).sensitivities(prob=prob, **kwargs)
+    need = ["change", "delta_mean", "delta_lower", "delta_upper"]
+    missing = [c for c in need if c not in table]
+    if missing:
+        raise ClvkitError(
+            f"argument 'equity' lacks columns {missing}. Suggestion: pass a firm valuation or "
+            "its sensitivities() table."
+        )
+    t = table.reindex(table["delta_mean"].abs().sort_values().index)
+    ax = axes(ax)
+    y = np.arange(len(t))
+    mean = t["delta_mean"].to_numpy(dtype=float)
+    ax.barh(y, mean, color=[GAIN if v >= 0 else LOSS for v in mean], height=0.6)
+    ax.errorbar(mean, y, xerr=[np.maximum(mean - t["delta_lower"].to_numpy(dtype=float), 0),
+                               np.maximum(t["delta_upper"].to_numpy(dtype=float) - mean, 0)],
+                fmt="none", color=ACTUAL, capsize=3, lw=1)  # fmt: skip
+    ax.set_yticks(y, [str(c) for c in t["change"]], fontsize="small")
+    ax.axvline(0.0, color=ACTUAL, lw=0.8)
+    ax.set(xlabel="change of customer equity",
+           title=f"What moves equity ({prob:.0%} intervals, same draws)")  # fmt: skip
     return ax
