@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "value": 3,
     "evaluation": 4,
     "distributed": 4,
+    "firm": 4,
     "plots": 5,
     "report": 6,
     "report_covariates": 6,
@@ -41,8 +42,8 @@ RANKS: dict[str, int] = {
 }
 #: Layers above models/: they talk to models only through these modules (and the public names
 #: of the package clvkit.models, e.g. BetaGeo as a user-facing default).
-UPPER = ("value", "evaluation", "distributed", "plots", "report", "report_covariates", "cli",
-         "__main__")  # fmt: skip
+UPPER = ("value", "evaluation", "distributed", "firm", "plots", "report", "report_covariates",
+         "cli", "__main__")  # fmt: skip
 MODEL_API = {"clvkit.models", "clvkit.models.contract", "clvkit.models.registry",
              "clvkit.models.persistence"}  # fmt: skip
 #: Model-specific names that must not appear above models/ (model-name branches).
