@@ -8,5 +8,6 @@
 from __future__ import annotations
 
 from clvkit.firm.acquisition import AcquisitionModel, AcquisitionPlan, acquisition_counts
+from clvkit.firm.equity import FirmEquity, firm_equity
 
-__all__ = ["AcquisitionModel", "AcquisitionPlan", "acquisition_counts"]
+__all__ = ["AcquisitionModel", "AcquisitionPlan", "FirmEquity", "acquisition_counts", "firm_equity"]
