@@ -143,3 +143,46 @@ def test_bad_acquisition_refused(fits, rfm):
         firm_equity(bg, gg, rfm, model, **FLOW)
     with pytest.raises(ClvkitError, match="'horizon'"):
         firm_equity(bg, gg, rfm, None, horizon=-1, period="4W", annual_discount_rate=0.1)
+
+
+def _simulated_firm(r: int, n: int = 3000, draws: int = 200):
+    """A firm acquiring at a constant rate over 104 weeks (BG/NBD + Gamma-Gamma truth): the
+    first 52 weeks are observed, the next 52 are the future. Returns the realized revenue of
+    the future weeks (existing and new customers) and the 90% predictive interval of
+    ``firm_equity(method="simulate")`` at a zero discount rate (so equity is revenue)."""
+    sim = clvkit.datasets.simulate(
+        n, r=0.25, alpha=4.0, a=0.8, b=2.5, p=6.0, q=4.0, v=15.0, acquisition_periods=104,
+        observation_periods=104, time_unit="W", random_seed=r,
+    )  # fmt: skip
+    log = sim.transactions
+    end = sim.start + pd.Timedelta(weeks=52) - pd.Timedelta(days=1)
+    hist = log[log["date"] <= end]
+    actual = log.loc[log["date"] > end, "amount"].sum()
+    rfm = clvkit.rfm_summary(hist, amount="amount", observation_end=end, time_unit="W")
+    bg = clvkit.BetaGeo().fit(rfm, method="laplace", chains=1, draws=draws, random_seed=r)
+    gg = clvkit.GammaGamma().fit(rfm, method="laplace", chains=1, draws=draws, random_seed=r)
+    counts = clvkit.firm.acquisition_counts(hist, period="W", end=end)
+    am = AcquisitionModel(trend="linear").fit(
+        counts, method="laplace", chains=1, draws=draws, random_seed=r
+    )
+    fe = firm_equity(bg, gg, rfm, am, horizon="52W", period="W", annual_discount_rate=0.0,
+                     method="simulate", random_seed=r)  # fmt: skip
+    v = fe.total.values.ravel()
+    lo, hi = np.quantile(v, [0.05, 0.95])
+    return actual, lo, hi, v.mean()
+
+
+@pytest.mark.slow
+def test_predictive_revenue_coverage_on_a_simulated_firm():
+    """The 90% predictive interval of the next 52 weeks' revenue (existing + future customers)
+    covers the realized revenue in 92 of 100 simulated firms (about 80 s; Laplace fits of the
+    purchase, spend and acquisition models, 200 draws); mean prediction / actual 0.998."""
+    hits, ratio = [], []
+    for r in range(100):
+        actual, lo, hi, mean = _simulated_firm(r)
+        hits.append(lo <= actual <= hi)
+        ratio.append(mean / actual)
+    coverage = float(np.mean(hits))
+    assert 0.85 <= coverage <= 0.95
+    assert coverage == pytest.approx(0.92, abs=1e-12)
+    assert np.mean(ratio) == pytest.approx(1.0, abs=0.01)
