@@ -53,12 +53,15 @@ _EXPORTS: dict[str, str] = {
     "compare": "clvkit.evaluation.compare_models",
     "contract_calibration_holdout": "clvkit.data.contract_split",
     "retention_backtest": "clvkit.evaluation.retention",
+    "firm_equity": "clvkit.firm.equity",
+    **dict.fromkeys(("AcquisitionModel", "AcquisitionPlan"), "clvkit.firm.acquisition"),
 }
 _SUBMODULES = {
     "datasets",
     "data",
     "models",
     "evaluation",
+    "firm",
     "inference",
     "value",
     "distributed",

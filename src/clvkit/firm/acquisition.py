@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import optimize, special
+from scipy import special
 
 from clvkit.data import read_purchases
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
@@ -441,6 +441,8 @@ class AcquisitionModel:
         return self
 
     def _mode(self) -> np.ndarray:
+        from scipy import optimize  # heavy: imported on first fit
+
         p = len(self.param_names)
         x0 = np.zeros(p)
         x0[0] = np.log(self._y.mean() + 0.5)

@@ -169,12 +169,8 @@ class FirmEquity:
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Existing, future and total equity (mean, sd, central ``prob`` interval) and the
-        future share of the total (per draw).
-
-        Examples
-        --------
-        The rows: ``existing``, ``future``, ``total``, ``future_share``.
-        """
+        future share of the total (per draw): rows ``existing``, ``future``, ``total``,
+        ``future_share`` (left out when a draw's total is 0)."""
         prob = _check_prob(prob)
         parts = {
             "existing": self.existing.values.ravel(),
