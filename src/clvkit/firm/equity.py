@@ -43,8 +43,9 @@ from clvkit.firm.sensitivity import sensitivities, unit_economics
 from clvkit.models.contract import serial_map
 from clvkit.rng import check_random_seed
 from clvkit.units import parse_time_unit
+from clvkit.value.chunks import kernel_threads
 from clvkit.value.discount import DiscountPlan
-from clvkit.value.engine import customer_value
+from clvkit.value.engine import check_n_jobs, customer_value
 from clvkit.value.job import RunOptions, ValueJob, prepare_job
 from clvkit.value.result import CustomerValue
 from clvkit.value.settings import CashflowSettings
@@ -143,6 +144,7 @@ class FirmEquity:
     cols: dict[str, np.ndarray] = field(repr=False)
     expected_counts: np.ndarray = field(repr=False)
     progressbar: bool = False
+    n_jobs: int = 1
     _flows: FlowDraws | None = field(default=None, repr=False)
 
     @property
@@ -151,10 +153,11 @@ class FirmEquity:
         customers' expected purchases at every period end)."""
         if self._flows is None:
             job = self.job
-            rev, cost = existing_flows(
-                job.purchase, job.spend, job.purchase_params, job.spend_params, self.cols,
-                self.grid, self.progressbar,
-            )  # fmt: skip
+            with kernel_threads(self.n_jobs) as pmap:
+                rev, cost = existing_flows(
+                    job.purchase, job.spend, job.purchase_params, job.spend_params, self.cols,
+                    self.grid, self.progressbar, pmap,
+                )  # fmt: skip
             frev, fcost, acq = future_flows(
                 job.purchase, job.spend, job.purchase_params, job.spend_params, self.grid,
                 self.expected_counts, self.settings["acquisition_cost"] or 0.0,
@@ -402,4 +405,5 @@ def firm_equity(
         cols={c: table[c].to_numpy() for c in table.columns},
         expected_counts=expected_counts,
         progressbar=progressbar,
+        n_jobs=check_n_jobs(n_jobs),
     )

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clvkit.models.contract import PurchaseSpec, SpendSpec, n_draws, take
+from clvkit.models.contract import (
+    Cashflow,
+    PMap,
+    PurchaseSpec,
+    SpendSpec,
+    n_draws,
+    serial_map,
+    take,
+)
 from clvkit.utils.progress import progress
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.job import PURCHASE_BATCH
@@ -23,13 +31,14 @@ __all__ = [
     "FlowDraws",
     "PeriodGrid",
     "existing_flows",
+    "existing_total",
     "future_flows",
     "new_customer_flows",
     "simulated_future",
 ]
 
-#: Values per block of the existing customers' per-period flows (draws x customers x times).
-FLOW_CELLS = 4_000_000
+#: Values (draws x customers) per chunk of the existing customers' per-period flows.
+FLOW_CELLS = 8_000_000
 
 
 class PeriodGrid:
@@ -98,6 +107,23 @@ class PeriodGrid:
             np.add.at(out[i], np.searchsorted(self.times, t), w)
         return out
 
+    def window_cashflow(self, i: int, revenue: bool) -> Cashflow:
+        """The contract's :class:`Cashflow` of window ``i``: its discounted expected purchases
+        (``revenue``: margin 1, no cost) or minus its discounted alive units (cost 1 per
+        period, revenue weights 0)."""
+        row = self.rev[i] if revenue else self.cost[i]
+        nz = np.flatnonzero(row)
+        times = self.times[nz]
+        zero = np.zeros(nz.size)
+        return Cashflow(
+            times=times,
+            revenue_weights=row[nz] if revenue else zero,
+            cost_weights=zero if revenue else row[nz],
+            horizon_index=int(np.argmax(times)),
+            margin=1.0,
+            cost_per_period=0.0 if revenue else 1.0,
+        )
+
     def existing(self) -> np.ndarray:
         """Window of each firm period ``p = 1 .. P`` for customers observed today ``(P,)``."""
         P = self.plan.n_periods
@@ -154,34 +180,63 @@ def existing_flows(
     cols: Mapping[str, np.ndarray],
     grid: PeriodGrid,
     progressbar: bool = False,
+    pmap: PMap = serial_map,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Discounted expected revenue (before margin) and alive-period units of the existing
-    customers per draw and period ``(S, P)`` each, through the contract's primitives;
-    customers with equal value keys are computed once."""
+    """Discounted expected revenue (before margin) and costs of the existing customers per
+    draw and period ``(S, P)`` each. Each period is one :class:`Cashflow` (its window's
+    weights) handed to the purchase model's ``expected_value``, so a model's fast route
+    (BG/NBD's quadrature kernels) values it; customers with equal value keys are computed
+    once, in chunks of about :data:`FLOW_CELLS` values."""
     S = n_draws(tp)
     key = np.concatenate([purchase.value_key(cols), spend.value_key(cols)], axis=1)
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     weight = np.bincount(inverse.ravel(), minlength=first.size).astype(np.float64)
     sub_all = take(cols, first)
     ex = grid.existing()
-    rev_w = grid.rev[ex]
-    cost_w = grid.cost[ex]
     with_cost = grid.plan.cost_per_period > 0
     P = ex.size
     rev = np.zeros((S, P))
     cost = np.zeros((S, P))
-    m = max(1, FLOW_CELLS // (S * grid.times.size))
+    flows = [grid.window_cashflow(i, True) for i in ex]
+    costs = [grid.window_cashflow(i, False) for i in ex] if with_cost else []
+    m = max(1, FLOW_CELLS // S)
     starts = range(0, first.size, m)
     for lo in progress(starts, len(starts), progressbar, "existing customers' cash flows"):
         sl = slice(lo, lo + m)
         sub = {c: v[sl] for c, v in sub_all.items()}
-        F = purchase.expected_purchases(tp, sub, grid.times)  # (S, m, U)
-        s = spend.expected_spend(sp, sub) * weight[sl]  # (S, m)
-        rev += np.einsum("sm,smu,pu->sp", s, F, rev_w, optimize=True)
-        if with_cost:
-            G = purchase.probability_alive(tp, sub, grid.times)
-            cost += np.einsum("m,smu,pu->sp", weight[sl], G, cost_w, optimize=True)
+        s = spend.expected_spend(sp, sub)  # (S, m)
+        for p in range(P):
+            rev[:, p] += purchase.expected_value(tp, sub, s, flows[p], pmap)[0] @ weight[sl]
+            if with_cost:
+                neg = purchase.expected_value(tp, sub, np.zeros_like(s), costs[p], pmap)[0]
+                cost[:, p] -= neg @ weight[sl]
     return rev, grid.plan.cost_per_period * cost
+
+
+def existing_total(
+    purchase: PurchaseSpec,
+    spend: SpendSpec,
+    tp: Mapping[str, np.ndarray],
+    sp: Mapping[str, np.ndarray],
+    cols: Mapping[str, np.ndarray],
+    cashflow: Cashflow,
+    pmap: PMap = serial_map,
+) -> np.ndarray:
+    """Expected equity of the existing customers per draw ``(S,)`` on the whole horizon (one
+    ``expected_value`` call per chunk of distinct customers, as ``customer_value``)."""
+    S = n_draws(tp)
+    key = np.concatenate([purchase.value_key(cols), spend.value_key(cols)], axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    weight = np.bincount(inverse.ravel(), minlength=first.size).astype(np.float64)
+    sub_all = take(cols, first)
+    total = np.zeros(S)
+    m = max(1, FLOW_CELLS // S)
+    for lo in range(0, first.size, m):
+        sl = slice(lo, lo + m)
+        sub = {c: v[sl] for c, v in sub_all.items()}
+        s = spend.expected_spend(sp, sub)
+        total += purchase.expected_value(tp, sub, s, cashflow, pmap)[0] @ weight[sl]
+    return total
 
 
 def new_customer_flows(

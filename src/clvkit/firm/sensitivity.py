@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError, ClvkitWarning
-from clvkit.firm.flows import existing_flows, future_flows, new_customer_flows
+from clvkit.firm.flows import existing_total, future_flows, new_customer_flows
 from clvkit.models.contract import PurchaseSpec
+from clvkit.value.chunks import kernel_threads
 
 __all__ = [
     "DEFAULT_CHANGES",
@@ -128,15 +129,18 @@ def _check_result(result: Any) -> None:
 
 
 def _equity_with(fe: Any, tp: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Expected equity per draw with purchase parameters ``tp`` (spend draws unchanged)."""
+    """Expected equity per draw with purchase parameters ``tp`` (spend draws, counts and
+    settings unchanged): existing customers on the whole horizon, plus the future cohorts."""
     job = fe.job
-    rev, cost = existing_flows(job.purchase, job.spend, tp, job.spend_params, fe.cols, fe.grid)
+    with kernel_threads(fe.n_jobs) as pmap:
+        existing = existing_total(
+            job.purchase, job.spend, tp, job.spend_params, fe.cols, job.cashflow, pmap
+        )
     frev, fcost, acq = future_flows(
         job.purchase, job.spend, tp, job.spend_params, fe.grid, fe.expected_counts,
         fe.settings["acquisition_cost"] or 0.0,
     )  # fmt: skip
-    m = job.cashflow.margin
-    return m * (rev.sum(1) + frev.sum(1)) - cost.sum(1) - fcost.sum(1) - acq.sum(1)
+    return existing + job.cashflow.margin * frev.sum(1) - fcost.sum(1) - acq.sum(1)
 
 
 def sensitivities(
@@ -183,6 +187,7 @@ def sensitivities(
     deltas: dict[str, np.ndarray] = {}
     spec = job.purchase
     links = getattr(spec, "covariate_links", {}) or {}
+    same_route = None  # baseline of the recomputed levers, by the same route
     for lever, x in sizes.items():
         if lever == "spend":
             deltas[lever] = x * m * revenue
@@ -216,7 +221,9 @@ def sensitivities(
                         stacklevel=2,
                     )
                     continue
-            deltas[lever] = _equity_with(result, tp) - base
+            if same_route is None:
+                same_route = _equity_with(result, job.purchase_params)
+            deltas[lever] = _equity_with(result, tp) - same_route
     q = [(1 - prob) / 2, (1 + prob) / 2]
     rows = {}
     for lever, d in deltas.items():
