@@ -372,6 +372,7 @@ def firm_equity(
         future = simulated_future(
             job.purchase, job.spend, job.purchase_params, job.spend_params, grid, counts,
             flow.margin, cac, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(18, 1))),
+            progressbar,
         )  # fmt: skip
     else:
         counts, future = expected_counts, expected_future

@@ -21,6 +21,7 @@ from clvkit.models.contract import (
     n_draws,
     serial_map,
     take,
+    take_draws,
 )
 from clvkit.utils.progress import progress
 from clvkit.value.discount import DiscountPlan
@@ -28,6 +29,7 @@ from clvkit.value.job import PURCHASE_BATCH
 
 __all__ = [
     "FLOW_CELLS",
+    "SIM_CELLS",
     "FlowDraws",
     "PeriodGrid",
     "existing_flows",
@@ -39,6 +41,8 @@ __all__ = [
 
 #: Values (draws x customers) per chunk of the existing customers' per-period flows.
 FLOW_CELLS = 8_000_000
+#: (draw, customer) pairs per block of simulated new customers.
+SIM_CELLS = 2_000_000
 
 
 class PeriodGrid:
@@ -293,13 +297,17 @@ def simulated_future(
     margin: float,
     acquisition_cost: float,
     rng: np.random.Generator,
+    progressbar: bool = False,
 ) -> np.ndarray:
     """Predictive value of the future cohorts per draw ``(S,)`` for whole ``counts`` ``(S,
-    P)``: a pool of new customers simulated over the horizon, the first ``counts[s, 0]`` of
-    draw ``s`` acquired at ``t_1``, the next ``counts[s, 1]`` at ``t_2``, ..., each one's
-    purchases cut at its own remaining horizon ``H - t_k`` and discounted at firm time
-    ``t_k + u``; spends from ``sample_spend`` (one latent level per customer, the acquisition
-    purchase first)."""
+    P)``: new customers simulated over the horizon, the first ``counts[s, 0]`` of draw ``s``
+    acquired at ``t_1``, the next ``counts[s, 1]`` at ``t_2``, ..., each one's purchases cut at
+    its own remaining horizon ``H - t_k`` and discounted at firm time ``t_k + u``; spends from
+    ``sample_spend`` (one latent level per customer, the acquisition purchase first).
+
+    Customers are simulated in blocks of about :data:`SIM_CELLS` (draw, customer) pairs, each
+    block only for the draws that acquire that many customers, so memory is bounded; the work
+    grows with the number of new customers summed over draws."""
     plan = grid.plan
     S, P = counts.shape
     counts = counts.astype(np.int64)
@@ -308,9 +316,39 @@ def simulated_future(
     value = -acquisition_cost * (counts * grid.acquisition_discount()[None, :]).sum(axis=1)
     if n == 0:
         return value
-    # cohort of pool customer j in draw s: searchsorted on the cumulative counts (-1: unused)
     cum = np.cumsum(counts, axis=1)
     t_k = np.arange(P) * plan.period
+    revenue = np.zeros(S)
+    cost = np.zeros(S)
+    block = max(1, SIM_CELLS // S)
+    offsets = range(0, n, block)
+    for off in progress(offsets, len(offsets), progressbar, "future customers simulated"):
+        active = np.flatnonzero(total > off)
+        b = min(block, n - off)
+        rev, cst = _simulate_block(
+            purchase, spend, take_draws(tp, active), take_draws(sp, active), plan,
+            cum[active], t_k, off, b, rng,
+        )  # fmt: skip
+        revenue[active] += rev
+        cost[active] += cst
+    return value + margin * revenue - plan.cost_per_period * cost
+
+
+def _simulate_block(
+    purchase: PurchaseSpec,
+    spend: SpendSpec,
+    tp: Mapping[str, np.ndarray],
+    sp: Mapping[str, np.ndarray],
+    plan: DiscountPlan,
+    cum: np.ndarray,
+    t_k: np.ndarray,
+    offset: int,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted revenue and cost units per draw of pool customers ``offset .. offset + n``
+    (``cum``: cumulative counts per draw and period of these draws)."""
+    S, P = cum.shape
     cols = {**purchase.new_customer_columns(n), **spend.new_customer_columns(n)}
     future = purchase.simulate(tp, cols, plan.horizon, rng, PURCHASE_BATCH)
     seen = np.zeros((S, n), dtype=bool)
@@ -318,9 +356,11 @@ def simulated_future(
 
     def cohort_of(draw: np.ndarray, customer: np.ndarray) -> np.ndarray:
         k = np.empty(draw.size, dtype=np.int64)
-        for s in np.unique(draw):
-            at = draw == s
-            k[at] = np.searchsorted(cum[s], customer[at], side="right")
+        order = np.argsort(draw, kind="stable")
+        bounds = np.searchsorted(draw[order], np.arange(S + 1))
+        for s in np.flatnonzero(np.diff(bounds)):
+            at = order[bounds[s] : bounds[s + 1]]
+            k[at] = np.searchsorted(cum[s], customer[at] + offset, side="right")
         return k  # P: not acquired in this draw
 
     for ev in future.batches:
@@ -350,12 +390,12 @@ def simulated_future(
         spends = spend.sample_spend(sp, cols, rest_d, rest_c, one, rng)
         factor = np.exp(-plan.log_rate * t_k[k] / plan.period)
         revenue += np.bincount(rest_d, weights=spends * factor, minlength=S)
-    value += margin * revenue
+    cost = np.zeros(S)
     if plan.cost_per_period > 0:
         d, c = future.alive_draw, future.alive_customer
         k = cohort_of(d, c)
         keep = k < P
-        d, c, k, death = d[keep], c[keep], k[keep], future.death[keep]
+        d, k, death = d[keep], k[keep], future.death[keep]
         units = np.zeros(d.size)
         for kk in np.unique(k):
             at = k == kk
@@ -364,5 +404,5 @@ def simulated_future(
                 plan.cost_per_period,
             )  # fmt: skip
             units[at] = own.cost_units_until(death[at]) * np.exp(-plan.log_rate * kk)
-        value -= plan.cost_per_period * np.bincount(d, weights=units, minlength=S)
-    return value
+        cost = np.bincount(d, weights=units, minlength=S)
+    return revenue, cost
