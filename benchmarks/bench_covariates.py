@@ -173,10 +173,11 @@ t0 = time.perf_counter()
 rfm = simulate(@N@, 23)
 t1 = time.perf_counter()
 m = clvkit.with_covariates("bgnbd", segment="segment")
-m.fit(rfm, chains=4, tune=@TUNE@, draws=@DRAWS@ // 4, random_seed=1, progressbar=False)
+m.fit(rfm, chains=@CHAINS@, tune=@TUNE@, draws=@DRAWS@ // @CHAINS@, random_seed=1,
+      progressbar=False)
 t2 = time.perf_counter()
-gg = clvkit.GammaGamma().fit(rfm, chains=4, tune=@TUNE@, draws=@DRAWS@ // 4, random_seed=2,
-                             progressbar=False)
+gg = clvkit.GammaGamma().fit(rfm, chains=@CHAINS@, tune=@TUNE@, draws=@DRAWS@ // @CHAINS@,
+                             random_seed=2, progressbar=False)
 t3 = time.perf_counter()
 peak_fit = peak()
 kw = {"horizon": "52W", "annual_discount_rate": 0.1}
@@ -228,7 +229,8 @@ def part_a(args: argparse.Namespace) -> list[str]:
     print("clvkit:", {k: v for k, v in ours.items() if k != "coef"}, flush=True)
     peer = {"error": "skipped (--skip-peer)"}
     if not args.skip_peer:
-        peer = fresh_run(_code(_PEER, sampler=args.peer_sampler, **kw), args.timeout)
+        peer = fresh_run(_code(_PEER, sampler=args.peer_sampler, **kw),
+                         args.peer_timeout or args.timeout)  # fmt: skip
         print("pymc-marketing:", {k: v for k, v in peer.items() if k != "coef"}, flush=True)
     head = [
         f"## BG/NBD with 3 categorical + 2 continuous covariates: {args.customers:,} customers",
@@ -276,7 +278,11 @@ def part_a(args: argparse.Namespace) -> list[str]:
 
 
 def part_b(args: argparse.Namespace) -> list[str]:
-    res = fresh_run(_code(_BIG, n=args.big, tune=args.tune, draws=args.big_draws), args.timeout)
+    chains = args.big_chains
+    tune = args.big_tune if args.big_tune is not None else args.tune
+    load = os.getloadavg()[0]
+    res = fresh_run(_code(_BIG, n=args.big, chains=chains, tune=tune, draws=args.big_draws),
+                    args.timeout)  # fmt: skip
     print("big:", {k: v for k, v in res.items() if k != "groups"}, flush=True)
     head = [
         "",
@@ -284,9 +290,10 @@ def part_b(args: argparse.Namespace) -> list[str]:
         "",
         "The same simulation (seed 23); the segment is the channel x region x device cell. "
         f"BG/NBD with hierarchical segments (`with_covariates('bgnbd', segment='segment')`, "
-        f"NUTS 4 chains x ({args.tune} tune + {args.big_draws // 4} draws) = {args.big_draws:,} "
-        "draws) and Gamma-Gamma (NUTS, same draws); 52-week CLV at 10% a year; peak is "
-        "`ru_maxrss` of the process.",
+        f"NUTS {chains} chains x ({tune} tune + {args.big_draws // chains} draws) = "
+        f"{args.big_draws:,} draws) and Gamma-Gamma (NUTS, same draws); 52-week CLV at 10% a "
+        f"year; peak is `ru_maxrss` of the process. Load average (1 min) at the start: "
+        f"{load:.1f}.",
         "",
     ]
     if "error" in res:
@@ -322,12 +329,17 @@ def main() -> int:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--big-draws", type=int, default=1000, help="posterior draws in part 2")
+    ap.add_argument("--big-chains", type=int, default=4, help="chains in part 2")
+    ap.add_argument("--big-tune", type=int, default=None, help="tuning in part 2 (--tune)")
+    ap.add_argument("--peer-timeout", type=float, default=None, help="(--timeout)")
+    ap.add_argument("--skip-a", action="store_true", help="part 2 only (keeps nothing of 1)")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--peer-sampler", choices=["nutpie", "pymc"], default="nutpie")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-big", action="store_true")
     args = ap.parse_args()
-    sections = part_a(args)
+    load = os.getloadavg()[0]
+    sections = [] if args.skip_a else part_a(args)
     if not args.skip_big:
         sections += part_b(args)
     load1, load5, _ = os.getloadavg()
@@ -336,6 +348,7 @@ def main() -> int:
         "",
         f"- Machine: {machine()}",
         "- Versions: " + versions(["clvkit", "numpy", "numba", "nutpie", "pymc", "pymc-marketing"]),
+        f"- Load average (1 min) at the start: {load:.1f}",
         "",
         *sections,
         "",

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import warnings
@@ -832,6 +833,117 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dates_or_step(text: str, flag: str) -> str | list[str]:
+    """``--cutoffs``/``--origins``: a step such as ``13W`` (kept as text) or comma-separated
+    dates."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]+", text):
+        return text
+    dates = [t.strip() for t in text.split(",") if t.strip()]
+    if not dates:
+        raise ClvkitError(
+            f"argument '{flag}' is empty. Suggestion: a step such as 13W, or dates such as "
+            "1997-06-30,1997-09-30."
+        )
+    return dates
+
+
+def _plot_files(staging: Path, drawings: dict[str, Any]) -> None:
+    """Each ``name -> draw(ax)`` as ``name.png`` in ``staging``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, draw in drawings.items():
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(staging / f"{name}.png")
+        plt.close(fig)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    """Customer equity at a series of cut-offs and the bridges (:func:`clvkit.equity_history`)."""
+    from clvkit.utils.io import prepare_output_dir, staged_output_dir
+
+    out = prepare_output_dir(args.out)
+    _model_classes(args)
+    con = _Console(args.quiet)
+    from clvkit.firm import equity_history
+
+    con.step(f"equity history: cut-offs {args.cutoffs}, refit {args.refit}")
+    refit = args.refit if args.refit == "every" else _whole(args.refit, "--refit")
+    hist = equity_history(
+        args.purchases, cutoffs=_dates_or_step(args.cutoffs, "--cutoffs"),
+        customer_id=args.customer_id, date=args.date, amount=args.amount,
+        time_unit=args.time_unit, tz=args.tz, transactions_model=args.model,
+        spend_model=args.spend_model, fit_kwargs=_fit_kwargs(args), horizon=args.horizon,
+        period=args.period, annual_discount_rate=args.annual_discount_rate, margin=args.margin,
+        cost_per_period=args.cost_per_period, discounting=args.discounting,
+        draws=args.value_draws, refit=refit, lost_threshold=args.lost_threshold,
+        random_seed=args.seed, progressbar=not args.quiet,
+    )  # fmt: skip
+    from clvkit import plots
+
+    with staged_output_dir(out, command="history") as staging:
+        hist.table(args.prob).to_csv(staging / "history.csv")
+        drawings = {
+            "equity_history": lambda ax: plots.plot_equity_history(hist, ax, prob=args.prob)
+        }
+        if len(hist.cutoffs) > 1:
+            hist.bridge(args.prob).to_csv(staging / "bridge.csv")
+            drawings["bridge"] = lambda ax: plots.plot_equity_bridge(hist, ax=ax, prob=args.prob)
+        _plot_files(staging, drawings)
+    print(hist.report(args.prob))
+    print(f"\nTables and plots: {out.resolve()}")
+    return 0
+
+
+def _cmd_rolling(args: argparse.Namespace) -> int:
+    """Forecast error from many origins, by horizon (:func:`clvkit.rolling_backtest`)."""
+    from clvkit.utils.io import prepare_output_dir, staged_output_dir
+
+    out = prepare_output_dir(args.out)
+    _model_classes(args)
+    con = _Console(args.quiet)
+    from clvkit.evaluation.rolling import rolling_backtest
+
+    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    con.step(f"rolling backtest: origins {args.origins}, horizons {', '.join(horizons)}")
+    roll = rolling_backtest(
+        args.purchases, origins=_dates_or_step(args.origins, "--origins"),
+        horizons=[float(h) if re.fullmatch(r"\d+(\.\d+)?", h) else h for h in horizons],
+        customer_id=args.customer_id, date=args.date, amount=args.amount,
+        time_unit=args.time_unit, tz=args.tz, transactions_model=args.model,
+        fit_kwargs=_fit_kwargs(args), prob=args.prob, n_samples=args.samples,
+        random_seed=args.seed, progressbar=not args.quiet,
+    )  # fmt: skip
+    from clvkit import plots
+
+    with staged_output_dir(out, command="rolling") as staging:
+        roll.table().to_csv(staging / "rolling.csv")
+        roll.by_horizon().to_csv(staging / "by_horizon.csv")
+        _plot_files(staging, {"error_by_horizon": lambda ax: plots.plot_error_by_horizon(roll, ax)})
+    print(roll.report())
+    print(f"\nTables and plots: {out.resolve()}")
+    return 0
+
+
+def _whole(text: str, flag: str) -> int:
+    """A positive whole number given as text, else a ClvkitError naming ``flag``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ClvkitError(
+            f"argument '{flag}' is {text!r}; it must be 'every' or a positive whole number. "
+            "Suggestion: every, or 3 (refit at every third cut-off)."
+        )
+    return value
+
+
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from clvkit.data.log_tables import log_table
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
@@ -934,9 +1046,10 @@ def _default(text: str) -> str:
     return f"{text} (default: %(default)s)"
 
 
-def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
+def _add_columns(p: argparse.ArgumentParser, amount: str | None, cleaning: bool = True) -> None:
     """The log's columns. ``amount``: the default amount column (``None``: no spend unless
-    --amount is given)."""
+    --amount is given). ``cleaning``: also the cleaning options (commands whose API takes
+    them)."""
     p.add_argument("purchases", help="CSV or Parquet purchase log (a glob is allowed)")
     p.add_argument("--customer-id", default="customer_id", help=_default("customer id column"))
     p.add_argument("--date", default="date", help=_default("purchase date column"))
@@ -961,7 +1074,8 @@ def _add_columns(p: argparse.ArgumentParser, amount: str | None) -> None:
         help="zone that zoned timestamps are converted to before they are cut to days "
         "(IANA name; default UTC); naive timestamps are read as written",
     )
-    _add_cleaning(p)
+    if cleaning:
+        _add_cleaning(p)
 
 
 def _add_cleaning(p: argparse.ArgumentParser) -> None:
@@ -1100,6 +1214,49 @@ def _add_margin(g: Any, of: str) -> None:
 
 
 def _add_value(p: argparse.ArgumentParser) -> None:
+    g = _add_cashflow(p)
+    g.add_argument(
+        "--acquisition-cost",
+        type=float,
+        default=None,
+        help="cost of acquiring a customer: adds CLV - CAC and CLV:CAC of a new customer "
+        "(default: none)",
+    )
+    g.add_argument(
+        "--tiers",
+        default=None,
+        metavar="NAME=SHARE,...",
+        help="value tiers as cumulative top shares by expected CLV, the last 1, e.g. "
+        "platinum=0.01,gold=0.05,iron=0.2,lead=1 (default: those four)",
+    )
+    g.add_argument(
+        "--value-method",
+        choices=["expected", "simulate"],
+        default="expected",
+        help=_default(
+            "expected: each customer's expected CLV per posterior draw (credible intervals; "
+            "what a manager can target, the API's default too); simulate: one simulated future "
+            "per draw (predictive intervals, which include the luck of each customer)"
+        ),
+    )
+    _add_value_draws(g)
+    _add_prob(p)
+
+
+def _add_value_draws(g: Any) -> None:
+    g.add_argument(
+        "--value-draws",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use N posterior draws for the valuation (thinned evenly; faster, less memory) "
+        "(default: all draws)",
+    )
+
+
+def _add_cashflow(p: argparse.ArgumentParser) -> Any:
+    """Horizon, period, discounting, margin and cost: the cash-flow settings every valuation
+    takes (:class:`clvkit.value.settings.CashflowSettings`); returns the argument group."""
     g = p.add_argument_group("valuation (as customer_value's keywords)")
     g.add_argument(
         "--horizon",
@@ -1125,39 +1282,7 @@ def _add_value(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help=_default("cost of serving an alive customer per cash-flow period"),
     )
-    g.add_argument(
-        "--acquisition-cost",
-        type=float,
-        default=None,
-        help="cost of acquiring a customer: adds CLV - CAC and CLV:CAC of a new customer "
-        "(default: none)",
-    )
-    g.add_argument(
-        "--tiers",
-        default=None,
-        metavar="NAME=SHARE,...",
-        help="value tiers as cumulative top shares by expected CLV, the last 1, e.g. "
-        "platinum=0.01,gold=0.05,iron=0.2,lead=1 (default: those four)",
-    )
-    g.add_argument(
-        "--value-method",
-        choices=["expected", "simulate"],
-        default="expected",
-        help=_default(
-            "expected: each customer's expected CLV per posterior draw (credible intervals; "
-            "what a manager can target, the API's default too); simulate: one simulated future "
-            "per draw (predictive intervals, which include the luck of each customer)"
-        ),
-    )
-    g.add_argument(
-        "--value-draws",
-        type=int,
-        default=None,
-        metavar="N",
-        help="use N posterior draws for the valuation (thinned evenly; faster, less memory) "
-        "(default: all draws)",
-    )
-    _add_prob(p)
+    return g
 
 
 def _add_covariates(p: argparse.ArgumentParser, fitting: bool = True) -> None:
@@ -1384,6 +1509,66 @@ def build_parser() -> argparse.ArgumentParser:
     _add_value(p)
     _add_covariates(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "history",
+        help="customer equity at a series of cut-off dates (refitting the models), with the "
+        "bridge from each to the next: new customers, lost customers, revaluation",
+    )
+    _add_columns(p, amount="amount", cleaning=False)
+    p.add_argument(
+        "--cutoffs",
+        default="13W",
+        help=_default("a step after the first purchase day (13W, 1M) or comma-separated dates"),
+    )
+    p.add_argument(
+        "--refit",
+        default="every",
+        help=_default("fit at every cut-off, or at every K-th (the others use the latest fit)"),
+    )
+    p.add_argument(
+        "--lost-threshold",
+        type=float,
+        default=0.5,
+        help=_default(
+            "a customer without purchases between two cut-offs is lost when its P(alive) falls "
+            "below this"
+        ),
+    )
+    p.add_argument("--out", default="history-output", help=_default("folder for tables and plots"))
+    _add_fit(p)
+    g = _add_cashflow(p)
+    _add_value_draws(g)
+    _add_prob(p)
+    p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser(
+        "rolling",
+        help="rolling-origin backtest: forecast error and interval coverage from many origins, "
+        "by horizon",
+    )
+    _add_columns(p, amount=None, cleaning=False)
+    p.add_argument(
+        "--origins",
+        default="13W",
+        help=_default("a step after the first purchase day (13W, 1M) or comma-separated dates"),
+    )
+    p.add_argument(
+        "--horizons",
+        default="13,26,39",
+        help=_default("comma-separated horizons, in time units or durations (13, 26W)"),
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="simulated futures per customer for the predictive intervals (default: the API's)",
+    )
+    p.add_argument("--out", default="rolling-output", help=_default("folder for tables and plots"))
+    _add_fit(p)
+    _add_prob(p)
+    p.set_defaults(func=_cmd_rolling)
 
     p = sub.add_parser("summarize", help="the RFM (or calibration/holdout) table of a log")
     _add_columns(p, amount=None)

@@ -6,6 +6,7 @@ retention and interval coverage.
 - :mod:`clvkit.evaluation.ppc`: the calibration frequency histogram check;
 - :mod:`clvkit.evaluation.tracking`: cohort tracking and retention per period;
 - :mod:`clvkit.evaluation.run`: :func:`backtest` and :class:`BacktestResult`;
+- :mod:`clvkit.evaluation.rolling`: :func:`rolling_backtest` (many origins and horizons);
 - :mod:`clvkit.evaluation.compare_models`: :func:`compare` (which model to trust: PSIS-LOO,
   weights, holdout scores) and :func:`compare_log`.
 
@@ -27,6 +28,7 @@ from clvkit.evaluation.retention import (
     retention_backtest,
     retention_backtest_split,
 )
+from clvkit.evaluation.rolling import RollingBacktest, rolling_backtest
 from clvkit.evaluation.run import BacktestResult, backtest, backtest_split
 from clvkit.evaluation.split import HoldoutSplit, split_log
 from clvkit.evaluation.tracking import CohortTracking, cohort_tracking
@@ -37,6 +39,7 @@ __all__ = [
     "Comparison",
     "HoldoutSplit",
     "RetentionBacktest",
+    "RollingBacktest",
     "backtest",
     "backtest_split",
     "cohort_tracking",
@@ -49,5 +52,6 @@ __all__ = [
     "holdout_predictive",
     "retention_backtest",
     "retention_backtest_split",
+    "rolling_backtest",
     "split_log",
 ]

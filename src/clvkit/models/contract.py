@@ -57,6 +57,7 @@ __all__ = [
     "merge_futures",
     "n_draws",
     "n_rows",
+    "scatter_parts",
     "serial_map",
     "take",
     "take_draws",
@@ -441,6 +442,31 @@ def unit_batches(count: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         end = max(start + 1, int(np.searchsorted(bounds, done + batch_size, "right")))
         yield units[start:end]
         start = end
+
+
+def scatter_parts(
+    parts: Iterable[tuple[np.ndarray | None, Any]], size: int, axis: int
+) -> np.ndarray:
+    """One array from the results of disjoint parts, as composite models make them: ``parts``
+    yields ``(idx, result)``, ``idx`` the draws (``axis=0``, a mixture's components) or the
+    customers (``axis=1``, a covariate model's classes) of that part; ``idx`` ``None`` means the
+    part is everything, and its result is returned as it is."""
+    out = None
+    for idx, res in parts:
+        res = np.asarray(res)
+        if idx is None:
+            return res
+        if out is None:
+            shape = list(res.shape)
+            shape[axis] = size
+            out = np.empty(shape, dtype=res.dtype)
+        if axis == 0:
+            out[idx] = res
+        else:
+            out[:, idx] = res
+    if out is None:
+        raise ValueError("scatter_parts: no parts")
+    return out
 
 
 def merge_futures(parts: list[tuple[np.ndarray, Future]], S: int, n: int, axis: str) -> Future:

@@ -14,6 +14,8 @@ from typing import ClassVar
 import numpy as np
 import xarray as xr
 
+from clvkit.utils.rows import unique_rows
+
 __all__ = [
     "RFMRows",
     "WeightedRows",
@@ -58,9 +60,9 @@ def distinct_rows(*columns: np.ndarray, weight: np.ndarray | None = None) -> tup
     """
     rows = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
     w_in = np.ones(rows.shape[0]) if weight is None else np.asarray(weight, np.float64)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=w_in, minlength=uniq.shape[0])
-    return (*(np.ascontiguousarray(uniq[:, k]) for k in range(uniq.shape[1])), w)
+    first, inv, _ = unique_rows(rows)
+    w = np.bincount(inv, weights=w_in, minlength=first.size)
+    return (*(np.ascontiguousarray(rows[first, k]) for k in range(rows.shape[1])), w)
 
 
 def rfm_rows_dataset(stats: object) -> xr.Dataset:

@@ -12,7 +12,9 @@ axes it drew on.
 - :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals);
 - :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve);
 - :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure;
-- :mod:`clvkit.plots.effects`: a covariate model's effects (forest plot of multipliers).
+- :mod:`clvkit.plots.effects`: a covariate model's effects (forest plot of multipliers);
+- :mod:`clvkit.plots.firm`: the equity history (fan), the bridge between cut-offs
+  (waterfall) and a rolling-origin backtest's error by horizon.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from clvkit.plots.backtest import (
 )
 from clvkit.plots.compare import plot_comparison, plot_elpd_differences, plot_holdout_totals
 from clvkit.plots.effects import plot_effects
+from clvkit.plots.firm import plot_equity_bridge, plot_equity_history, plot_error_by_horizon
 from clvkit.plots.matrices import (
     plot_expected_purchases_matrix,
     plot_probability_alive_history,
@@ -46,6 +49,9 @@ __all__ = [
     "plot_effects",
     "plot_elpd_differences",
     "plot_equity",
+    "plot_equity_bridge",
+    "plot_equity_history",
+    "plot_error_by_horizon",
     "plot_expected_purchases_matrix",
     "plot_frequency_ppc",
     "plot_holdout_totals",

@@ -32,6 +32,7 @@ from clvkit.models.contract import (
 )
 from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit, parse_time_unit
+from clvkit.utils.rows import unique_rows
 from clvkit.value.accumulate import DEFAULT_TIERS, check_tiers
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.result import STORED_PROBS, check_probs
@@ -225,7 +226,7 @@ class ChunkRunner:
         """The spend model's expected spend ``(S, n)``, computed once per distinct
         :meth:`value_key` row (e.g. every one-time buyer shares one)."""
         job = self.job
-        first, inverse = _distinct_rows(job.spend.value_key(sub))
+        first, inverse, _ = unique_rows(job.spend.value_key(sub))
         if first.size == inverse.size:
             return job.spend.expected_spend(job.spend_params, sub)
         few = job.spend.expected_spend(job.spend_params, take(sub, first))
@@ -259,18 +260,6 @@ class ChunkRunner:
             [future.p_alive.mean(axis=0), count.mean(axis=0), spend.mean(axis=0), clv.mean(axis=0)]
         )
         return clv, means, count
-
-
-def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(first, inverse)``: one row index per distinct row of ``key`` (n, k), and each row's
-    position among them (as ``numpy.unique(..., axis=0)``, by one lexsort)."""
-    order = np.lexsort(key.T[::-1])
-    k = key[order]
-    new = np.ones(len(k), dtype=bool)
-    new[1:] = (k[1:] != k[:-1]).any(axis=1)
-    inverse = np.empty(len(k), dtype=np.int64)
-    inverse[order] = np.cumsum(new) - 1
-    return order[new], inverse
 
 
 # ----------------------------------------------------------------------------------------------

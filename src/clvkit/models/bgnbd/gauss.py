@@ -8,12 +8,21 @@ factor left in the integrand has to be approximated by a polynomial.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["beta_gauss_rule", "n_nodes_for"]
 
 _TINY = np.finfo(np.float64).tiny
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    """One controller of the loaded BLAS libraries (``threadpool_limits`` scans the process's
+    libraries on every call: 3 ms, more than a small Gauss rule costs)."""
+    return ThreadpoolController()
 
 
 def _jacobi_matrix(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +64,7 @@ def beta_gauss_rule(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, n
     jac[..., idx[1:], idx[:-1]] = off
     # Many tiny eigenproblems: BLAS threads only add contention (64x64 went from ~0.5 ms to
     # ~20 ms per matrix with threads on a loaded 2-core machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         nodes = np.linalg.eigvalsh(jac)
     # Eigenvalues carry an absolute error ~ eps * max node; keep them inside (0, 1].
     nodes = np.clip(nodes, _TINY, 1.0)

@@ -46,6 +46,7 @@ from clvkit.models.covariates.spec import (
 )
 from clvkit.models.registry import get, register
 from clvkit.models.stats import fingerprint
+from clvkit.utils.rows import unique_rows
 
 __all__ = [
     "COEF_PRIOR",
@@ -343,11 +344,14 @@ class _CovariateModel:
         cols, mask = base._row_columns(table)
         names = sorted(cols)
         z_used = z[mask]
-        classes, cls_of = (np.unique(z_used, axis=0, return_inverse=True) if z_used.shape[1]
-                           else (np.zeros((1, 0)), np.zeros(int(mask.sum()), dtype=np.int64)))  # fmt: skip
-        cls_of = np.asarray(cls_of).ravel()
+        if z_used.shape[1]:
+            first, cls_of, _ = unique_rows(z_used)
+            classes = z_used[first]
+        else:
+            classes, cls_of = np.zeros((1, 0)), np.zeros(int(mask.sum()), dtype=np.int64)
         key = np.column_stack([cls_of.astype(np.float64), *(cols[c][mask] for c in names)])
-        uniq, weight = np.unique(key, axis=0, return_counts=True)
+        first, _, weight = unique_rows(key)
+        uniq = key[first]
         rows = {c: np.ascontiguousarray(uniq[:, j + 1]) for j, c in enumerate(names)}
         stats = CovariateStats(
             base_stats, rows, uniq[:, 0].astype(np.int64), weight.astype(np.float64),
@@ -370,39 +374,44 @@ class _CovariateModel:
         theta = self._actual(internal)
         layout = self._layout()
         base_theta, extra = self._split(theta)
-        from clvkit.models.covariates.linear import predictor, predictor_t  # numba
+        from clvkit.models.covariates.linear import class_gradients, row_params  # numba
 
-        k = len(terms.names)
+        links = list(terms.links)
+        k, L = len(terms.names), len(links)
         z = stats.design
         seg = stats.segment
         C = stats.class_rows.shape[0]
-        shifts = {}
-        for p, sign in terms.links.items():
-            shift = predictor(z, extra[f"coef_{p}"]) if k else np.zeros(C)
-            if seg is not None:
-                shift = shift + self._seg_coords(theta, p)[-1][seg]
-            shifts[base_names.index(p)] = sign * shift
-        one_each = C == stats.n_rows  # rows are sorted by class: then row i is class i
-        U = np.empty((stats.n_rows, P))
-        for j in range(P):
-            if j in shifts:
-                U[:, j] = base_theta[j] + (shifts[j] if one_each else shifts[j][stats.row_class])
-            else:
-                U[:, j] = base_theta[j]
-        ll_rows, g_rows = self._base._rows_loglik_grad(U, stats.rows)
-        w = stats.weight
-        value = float(w @ ll_rows)
-        wg = g_rows * w[:, None]
-        gU = wg if one_each else np.add.reduceat(wg, stats.class_start, axis=0)
-        grad = np.zeros(theta.size)
-        grad[:P] = gU.sum(axis=0)
-        for p, sign in terms.links.items():
-            gp = sign * gU[:, base_names.index(p)]
+        link_col = np.array([base_names.index(p) for p in links], dtype=np.int64)
+        sign = np.array([float(terms.links[p]) for p in links])
+        coef = np.zeros((L, k))
+        n_seg = 0
+        if seg is not None:
+            n_seg = layout.sizes[layout.names.index(f"seg_{links[0]}")]
+        seg_u = np.zeros((L, n_seg))
+        for q, p in enumerate(links):
             if k:
-                grad[layout.slice(f"coef_{p}")] = predictor_t(z, gp)
+                coef[q] = extra[f"coef_{p}"]
             if seg is not None:
-                n_seg = layout.sizes[layout.names.index(f"seg_{p}")]
-                self._seg_back(theta, p, np.bincount(seg, weights=gp, minlength=n_seg), grad)
+                seg_u[q] = self._seg_coords(theta, p)[-1]
+        no_seg = np.zeros(0, dtype=np.int64)
+        seg_arr = no_seg if seg is None else seg
+        one_each = C == stats.n_rows  # rows are sorted by class: then row i is class i
+        U = row_params(
+            np.ascontiguousarray(base_theta), z, coef, link_col, sign, seg_arr, seg_u,
+            stats.row_class, one_each,
+        )  # fmt: skip
+        ll_rows, g_rows = self._base._rows_loglik_grad(U, stats.rows)
+        value, g_base, g_coef, g_seg = class_gradients(
+            ll_rows, np.ascontiguousarray(g_rows), stats.weight, stats.row_class, C, z,
+            link_col, sign, seg_arr, n_seg,
+        )  # fmt: skip
+        grad = np.zeros(theta.size)
+        grad[:P] = g_base
+        for q, p in enumerate(links):
+            if k:
+                grad[layout.slice(f"coef_{p}")] = g_coef[q]
+            if seg is not None:
+                self._seg_back(theta, p, g_seg[q], grad)
         return value, self._actual_back(internal, grad)
 
     # ---- segment effects: the internal coordinates of a fit --------------------------------------

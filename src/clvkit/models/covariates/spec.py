@@ -43,8 +43,10 @@ from clvkit.models.contract import (
     merge_futures,
     n_draws,
     n_rows,
+    scatter_parts,
     serial_map,
 )
+from clvkit.utils.rows import unique_rows
 
 __all__ = [
     "SEGMENT",
@@ -214,8 +216,8 @@ class _Covariate:
         key = self.class_key(cols)
         if key.shape[1] == 0:
             return np.zeros((1, 0)), np.zeros(n_rows(cols), dtype=np.int64)
-        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-        return uniq, inverse.ravel()
+        first, inverse, _ = unique_rows(key)
+        return key[first], inverse
 
     def log_shift(self, params: Params, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Linked parameter -> ``(S, C)`` log multipliers of the classes ``rows``: ``sign *
@@ -271,17 +273,8 @@ class _Covariate:
     ) -> np.ndarray:
         """``fn(base_spec, class_params, class_cols)`` -> ``(S, n_c, ...)`` per class, put
         back in customer order ``(S, n, ...)``."""
-        out = None
-        n = n_rows(cols)
-        for idx, p, c in self.parts(params, cols):
-            res = np.asarray(fn(self.base, p, c))
-            if idx is None:
-                return res
-            if out is None:
-                out = np.empty((res.shape[0], n, *res.shape[2:]), dtype=res.dtype)
-            out[:, idx] = res
-        assert out is not None
-        return out
+        parts = ((idx, fn(self.base, p, c)) for idx, p, c in self.parts(params, cols))
+        return scatter_parts(parts, n_rows(cols), axis=1)
 
     def baseline(self, params: Params) -> dict[str, np.ndarray]:
         """The base parameters at the baseline (covariates 0, the population's median
@@ -307,9 +300,10 @@ def segment_codes(
             {"customer_id": table.index[i]}, "give every customer a segment (e.g. 'other')",
             n_total=len(table),
         )  # fmt: skip
-    lookup = {v: i for i, v in enumerate(levels)}
-    codes = np.fromiter((lookup.get(v, -1) for v in values.astype(object)), np.float64, len(values))
-    return codes
+    if not len(levels):
+        return np.full(len(values), -1.0)
+    index = pd.Index(list(levels), dtype=object)
+    return index.get_indexer(values.astype(object)).astype(np.float64)
 
 
 class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
@@ -344,16 +338,12 @@ class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
     ) -> np.ndarray:
         t_arr = np.asarray(t, dtype=np.float64)
         if t_arr.ndim == 1:  # one window per customer: split with the customers
-            out = None
-            for idx, p, c in self.parts(params, cols):
-                tc = t_arr if idx is None else t_arr[idx]
-                res = self.base.probability_of_purchases(p, c, tc, k)
-                if idx is None:
-                    return res
-                if out is None:
-                    out = np.empty((res.shape[0], n_rows(cols), res.shape[2]))
-                out[:, idx] = res
-            return out
+            parts = (
+                (idx, self.base.probability_of_purchases(p, c, t_arr if idx is None else
+                                                         t_arr[idx], k))
+                for idx, p, c in self.parts(params, cols)
+            )  # fmt: skip
+            return scatter_parts(parts, n_rows(cols), axis=1)
         return self.by_class(params, cols, lambda s, p, c: s.probability_of_purchases(p, c, t, k))
 
     def probability_purchase_in_window(
@@ -373,17 +363,14 @@ class CovariatePurchaseSpec(_Covariate, PurchaseSpec):
         pmap: PMap = serial_map,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each class through the base's own ``expected_value`` (its fast path)."""
+        parts = [
+            (idx, self.base.expected_value(p, c, spend if idx is None else spend[:, idx],
+                                           cashflow, pmap))
+            for idx, p, c in self.parts(params, cols)
+        ]  # fmt: skip
         n = n_rows(cols)
-        clv = None
-        means = np.zeros((4, n))
-        for idx, p, c in self.parts(params, cols):
-            if idx is None:
-                return self.base.expected_value(p, c, spend, cashflow, pmap)
-            v, m = self.base.expected_value(p, c, spend[:, idx], cashflow, pmap)
-            if clv is None:
-                clv = np.empty((v.shape[0], n))
-            clv[:, idx] = v
-            means[:, idx] = m
+        clv = scatter_parts(((idx, v) for idx, (v, _) in parts), n, axis=1)
+        means = scatter_parts(((idx, m) for idx, (_, m) in parts), n, axis=1)
         return clv, means
 
     def simulate(

@@ -27,6 +27,7 @@ from clvkit.models.contract import (
     PurchaseSpec,
     merge_futures,
     n_draws,
+    scatter_parts,
     serial_map,
 )
 
@@ -134,17 +135,8 @@ class MixtureSpec(PurchaseSpec):
 
     def scatter(self, params: Params, fn: Callable[[PurchaseSpec, dict], np.ndarray]) -> np.ndarray:
         """``fn(spec, sub_params)`` for each component, its rows put back in draw order."""
-        S = n_draws(params)
-        out = None
-        for idx, spec, sub in self.parts(params):
-            res = np.asarray(fn(spec, sub))
-            if idx is None:
-                return res
-            if out is None:
-                out = np.empty((S, *res.shape[1:]), dtype=res.dtype)
-            out[idx] = res
-        assert out is not None  # every draw belongs to a component (checked by active)
-        return out
+        parts = ((idx, fn(spec, sub)) for idx, spec, sub in self.parts(params))
+        return scatter_parts(parts, n_draws(params), axis=0)
 
     # ---- the contract ---------------------------------------------------------------------------
     def customer_columns(self, table: pd.DataFrame, argument: str = "rfm") -> dict[str, np.ndarray]:
