@@ -28,6 +28,7 @@ MBG/NBD, Pareto/NBD); for others they are left out with a warning.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -179,24 +180,33 @@ def sensitivities(
     for k, v in sizes.items():
         if not (isinstance(v, float | int) and np.isfinite(v)) or isinstance(v, bool):
             raise ClvkitError(f"argument 'changes' has a non-numeric size for {k!r}: {v!r}.")
-    f = result.flow_draws
     job = result.job
-    m = f.margin
-    revenue = f.existing_revenue.sum(1) + f.future_revenue.sum(1)
-    base = f.existing_total() + f.future_total()
+    m = job.cashflow.margin
+    # whole-horizon totals per draw (one expected_value pass each, no per-period flows)
+    with kernel_threads(result.n_jobs) as pmap:
+        args = (job.purchase, job.spend, job.purchase_params, job.spend_params, result.cols)
+        existing = existing_total(*args, job.cashflow, pmap)
+        plain = dataclasses.replace(job.cashflow, margin=1.0, cost_per_period=0.0)
+        existing_revenue = existing_total(*args, plain, pmap)
+    frev, fcost, acq = future_flows(
+        job.purchase, job.spend, job.purchase_params, job.spend_params, result.grid,
+        result.expected_counts, result.settings["acquisition_cost"] or 0.0,
+    )  # fmt: skip
+    future = m * frev.sum(1) - fcost.sum(1) - acq.sum(1)
+    revenue = existing_revenue + frev.sum(1)
+    base = existing + future
     deltas: dict[str, np.ndarray] = {}
     spec = job.purchase
     links = getattr(spec, "covariate_links", {}) or {}
-    same_route = None  # baseline of the recomputed levers, by the same route
     for lever, x in sizes.items():
         if lever == "spend":
             deltas[lever] = x * m * revenue
         elif lever == "margin":
             deltas[lever] = x * revenue
         elif lever == "acquisition_volume":
-            deltas[lever] = x * f.future_total()
+            deltas[lever] = x * future
         elif lever == "cac":
-            deltas[lever] = -x * f.acquisition.sum(1)
+            deltas[lever] = -x * acq.sum(1)
         else:
             process = "purchase" if lever == "frequency" else "dropout"
             if not any(p == process for p, _ in links.values()):
@@ -221,9 +231,7 @@ def sensitivities(
                         stacklevel=2,
                     )
                     continue
-            if same_route is None:
-                same_route = _equity_with(result, job.purchase_params)
-            deltas[lever] = _equity_with(result, tp) - same_route
+            deltas[lever] = _equity_with(result, tp) - base
     q = [(1 - prob) / 2, (1 + prob) / 2]
     rows = {}
     for lever, d in deltas.items():
