@@ -122,7 +122,8 @@ def retention_params(
 
 def _check_result(result: Any) -> None:
     """Refuse anything but a :class:`clvkit.firm.FirmEquity` (read by its attributes)."""
-    if not all(hasattr(result, a) for a in ("flow_draws", "job", "grid", "expected_counts")):
+    # plain attributes only: hasattr on the flow_draws property would compute the flows
+    if not all(hasattr(result, a) for a in ("job", "grid", "cols", "expected_counts")):
         raise ClvkitError(
             f"argument 'result' must be a FirmEquity, got {type(result).__name__}. Suggestion: "
             "clvkit.firm_equity(...).sensitivities()."
