@@ -206,3 +206,19 @@ def test_simulated_future_is_unbiased(fits, rfm, monkeypatch, cells, discounting
     assert abs(z) < 4, z
     assert fe.future.std() > 0
     np.testing.assert_array_equal(fe.new_customers.values[0, 0], [30.0] * 13)
+
+
+def test_stopped_acquisition_adds_nothing_and_inputs_unchanged(fits, rfm):
+    """CDNOW's acquisition stopped after week 12: its model forecasts zero, so the firm's
+    equity is the existing base's, draw for draw; the caller's table is not modified."""
+    counts = clvkit.firm.acquisition_counts(clvkit.datasets.cdnow_transactions(), period="W")
+    model = AcquisitionModel().fit(counts, method="map")
+    bg, gg = fits
+    before = rfm.copy(deep=True)
+    fe = firm_equity(bg, gg, rfm, model, **FLOW, random_seed=5)
+    cv = clvkit.customer_value(bg, gg, rfm, **FLOW, random_seed=5)
+    assert np.array_equal(fe.total.values, cv.equity.values)
+    assert float(np.abs(fe.new_customers.values).max()) == 0.0
+    assert fe.settings["acquisition"].startswith("No customer was acquired in the last 66 of 78")
+    pd.testing.assert_frame_equal(rfm, before)
+    assert rfm.attrs == before.attrs
