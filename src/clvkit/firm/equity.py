@@ -129,7 +129,12 @@ class FirmEquity:
     customer_value : CustomerValue
         The valuation of the existing base.
     settings : dict
-        ``customer_value``'s settings plus the acquisition's description.
+        ``customer_value``'s settings plus the acquisition's description (``acquisition``),
+        ``cohort_timing`` and the ``random_seed`` used.
+
+    Methods: :meth:`summary` (existing, future, total, future share), :meth:`cashflows` (per
+    period, for a fan chart; :meth:`flows` per draw), :meth:`sensitivities` (the tornado
+    table) and :meth:`unit_economics` (CLV:CAC and payback of a new customer).
     """
 
     existing: xr.DataArray
