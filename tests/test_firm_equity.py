@@ -222,3 +222,13 @@ def test_stopped_acquisition_adds_nothing_and_inputs_unchanged(fits, rfm):
     assert fe.settings["acquisition"].startswith("No customer was acquired in the last 66 of 78")
     pd.testing.assert_frame_equal(rfm, before)
     assert rfm.attrs == before.attrs
+
+
+def test_weekly_plan_in_four_week_periods(fits, rfm):
+    bg, gg = fits
+    weekly = np.arange(1.0, 51.0)  # 50 weeks planned, one count per week
+    fe = firm_equity(bg, gg, rfm, AcquisitionPlan(weekly, period="W"), **FLOW, random_seed=1)
+    per = fe.new_customers.values[0, 0]
+    want = [weekly[4 * k : 4 * k + 4].sum() for k in range(13)]  # the last period: weeks 49-50
+    np.testing.assert_array_equal(per, want)
+    assert per.sum() == weekly.sum() == 1275.0
