@@ -159,10 +159,10 @@ def _check_counts(counts: Any, argument: str, integer: bool) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         what = "non-negative integer" if integer else "non-negative number"
+        label = counts.index[i] if isinstance(counts, pd.Series) else i
         raise bad_rows_error(
             f"argument {argument!r}", f"is not a finite {what}", int(bad.sum()),
-            {"period": i, "count": counts[i] if not isinstance(counts, pd.Series)
-             else counts.iloc[i]},
+            {"period": label, "count": float(arr[i])},
             f"pass finite {what}s of new customers per period", arr.size,
         )  # fmt: skip
     return arr
