@@ -161,7 +161,7 @@ def _simulated_firm(r: int, n: int = 3000, draws: int = 200):
     rfm = clvkit.rfm_summary(hist, amount="amount", observation_end=end, time_unit="W")
     bg = clvkit.BetaGeo().fit(rfm, method="laplace", chains=1, draws=draws, random_seed=r)
     gg = clvkit.GammaGamma().fit(rfm, method="laplace", chains=1, draws=draws, random_seed=r)
-    counts = clvkit.firm.acquisition_counts(hist, period="W", end=end)
+    counts = clvkit.firm.acquisition_counts(hist, period="W", start=sim.start, end=end)
     am = AcquisitionModel(trend="linear").fit(
         counts, method="laplace", chains=1, draws=draws, random_seed=r
     )
