@@ -165,3 +165,39 @@ def test_errors(rfm, base):
     no_cac = firm_equity(_point(BG), _point(GG), rfm, None, **KW)
     with pytest.raises(ClvkitError, match="acquisition_cost"):
         no_cac.unit_economics()
+
+
+def test_a_model_without_links_example_model(rfm):
+    """The example model of tests/example_model (Poisson purchases, exponential lifetime, no
+    covariate_links) through the generic routes: the flows add up to the equity, the future
+    part has its closed form (constant rates: E[purchases by age t] = lam / mu (1 - e^{-mu t})),
+    and the two model levers are left out with a warning."""
+    from clvkit.models import registry
+    from contract import checks
+
+    with checks.registry_restored():
+        from example_model.model import PoissonExponential
+
+        registry.register(PoissonExponential)
+        lam, mu = 0.3, 0.05
+        post = _point({"lam": lam, "mu": mu})
+        post.attrs.update(model="PoissonExponential", time_unit="W")
+        counts = [100.0] * 13
+        fe = firm_equity(post, _point(GG), rfm, AcquisitionPlan(counts), **KW,
+                         acquisition_cost=25.0)  # fmt: skip
+        f = fe.flow_draws
+        total = f.existing_total() + f.future_total()
+        assert total[0] == pytest.approx(fe.total.item(), rel=1e-10)
+        sspec, sp = model_draws(GG, "spend", "gg")
+        spend0 = sspec.expected_spend(sp, sspec.new_customer_columns(1))[0, 0]
+        want = 0.0
+        for k in range(1, 14):
+            h = 50.0 - (k - 1) * 4
+            ends = np.minimum(np.arange(1, int(np.ceil(h / 4)) + 1) * 4.0, h)
+            F = lam / mu * -np.expm1(-mu * np.concatenate([[0.0], ends]))
+            v = spend0 * (1 + np.sum((1 + R4) ** -(ends / 4) * np.diff(F)))
+            want += 100 * (1 + R4) ** -(k - 1) * (v - 25.0)
+        assert fe.future.item() == pytest.approx(want, rel=1e-10)
+        with pytest.warns(clvkit.ClvkitWarning, match="left out"):
+            table = fe.sensitivities()
+        assert set(table.index) == {"spend", "margin", "acquisition_volume", "cac"}
