@@ -374,10 +374,10 @@ def firm_equity(
         counts = _period_counts(
             acquisition, "predictive", S, job.plan, unit, np.random.default_rng(acq_seed)
         )
+        sim_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(18, 1)))
         future = simulated_future(
             job.purchase, job.spend, job.purchase_params, job.spend_params, grid, counts,
-            flow.margin, cac, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(18, 1))),
-            progressbar,
+            flow.margin, cac, sim_rng, progressbar,
         )  # fmt: skip
     else:
         counts, future = expected_counts, expected_future
