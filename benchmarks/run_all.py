@@ -32,6 +32,7 @@ ORDER = [
     "sbg",
     "retention",
     "value",
+    "firm",
     "scale",
     "report",
 ]

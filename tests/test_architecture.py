@@ -37,13 +37,14 @@ RANKS: dict[str, int] = {
     "plots": 5,
     "report": 6,
     "report_covariates": 6,
+    "report_firm": 6,
     "cli": 7,
     "__main__": 7,
 }
 #: Layers above models/: they talk to models only through these modules (and the public names
 #: of the package clvkit.models, e.g. BetaGeo as a user-facing default).
 UPPER = ("value", "evaluation", "distributed", "firm", "plots", "report", "report_covariates",
-         "cli", "__main__")  # fmt: skip
+         "report_firm", "cli", "__main__")  # fmt: skip
 MODEL_API = {"clvkit.models", "clvkit.models.contract", "clvkit.models.registry",
              "clvkit.models.persistence"}  # fmt: skip
 #: Model-specific names that must not appear above models/ (model-name branches).

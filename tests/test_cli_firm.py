@@ -36,8 +36,10 @@ def test_history_writes_the_api_tables_and_plots(capsys, log, tmp_path):
                            "--out", str(out), *FIT)  # fmt: skip
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "bridge.csv", "bridge.png", "equity_history.png", "history.csv",
+        "bridge.csv", "bridge.png", "equity_history.png", "history.csv", "report.html",
     ]  # fmt: skip
+    page = (out / "report.html").read_text()
+    assert "Customer equity on 1998-04-01" in page and "Bridge from each cut-off" in page
     table = pd.read_csv(out / "history.csv", index_col=0, parse_dates=True)
     api = clvkit.equity_history(
         str(log), cutoffs=cutoffs.split(","), horizon="52W", annual_discount_rate=0.1,
@@ -61,6 +63,7 @@ def test_rolling_writes_the_error_by_horizon(capsys, log, tmp_path):
     by = pd.read_csv(out / "by_horizon.csv", index_col=0)
     assert list(by.index) == [13, 26] and list(by["origins"]) == [2, 2]
     assert (out / "error_by_horizon.png").stat().st_size > 10_000
+    assert "Per-customer 90% intervals cover" in (out / "report.html").read_text()
     assert by["mae"].iloc[1] > by["mae"].iloc[0]  # error grows with the horizon
     assert "Rolling-origin backtest" in text
 

@@ -895,6 +895,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
             hist.bridge(args.prob).to_csv(staging / "bridge.csv")
             drawings["bridge"] = lambda ax: plots.plot_equity_bridge(hist, ax=ax, prob=args.prob)
         _plot_files(staging, drawings)
+        from clvkit.report_firm import firm_report
+
+        firm_report(hist, prob=args.prob).write(staging / "report.html")
     print(hist.report(args.prob))
     print(f"\nTables and plots: {out.resolve()}")
     return 0
@@ -925,6 +928,11 @@ def _cmd_rolling(args: argparse.Namespace) -> int:
         roll.table().to_csv(staging / "rolling.csv")
         roll.by_horizon().to_csv(staging / "by_horizon.csv")
         _plot_files(staging, {"error_by_horizon": lambda ax: plots.plot_error_by_horizon(roll, ax)})
+        from clvkit.report_firm import firm_report
+
+        firm_report(rolling=roll, prob=args.prob, title="Rolling-origin backtest").write(
+            staging / "report.html"
+        )
     print(roll.report())
     print(f"\nTables and plots: {out.resolve()}")
     return 0
