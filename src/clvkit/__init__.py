@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "retention_backtest": "clvkit.evaluation.retention",
     "equity_history": "clvkit.firm.history",
     "rolling_backtest": "clvkit.evaluation.rolling",
+    "firm_equity": "clvkit.firm.equity",
+    **dict.fromkeys(("AcquisitionModel", "AcquisitionPlan"), "clvkit.firm.acquisition"),
 }
 _SUBMODULES = {
     "datasets",
