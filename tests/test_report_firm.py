@@ -69,5 +69,5 @@ def test_the_page_has_both_parts_and_refuses_nothing_to_show(history, rolling, t
     page = open(path, encoding="utf-8").read()
     assert page.count("<img") == 3  # the fan, the last bridge, the error by horizon
     assert "Bridge from each cut-off to the next" in page and "rolling-origin" in page
-    with pytest.raises(ClvkitError, match="needs an equity history or a rolling backtest"):
+    with pytest.raises(ClvkitError, match="needs a firm valuation, an equity history or a rolling"):
         firm_report()
