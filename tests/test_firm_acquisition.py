@@ -143,3 +143,30 @@ def test_bad_arguments_refused(cdnow_log):
         AcquisitionModel().forecast(3)
     with pytest.raises(ClvkitError, match="'n_periods'"):
         AcquisitionPlan([1]).forecast(0)
+
+
+def test_a_trend_carried_past_its_data_is_said_with_its_multiplier():
+    """A growth trend fitted on 52 weekly counts and forecast 260 weeks: the sentence gives
+    exp(trend * 260 / 52) per draw (median and interval); no sentence for 52 weeks or after a
+    stop; firm_equity carries it and the report lists it as a warning."""
+    y = _simulated_counts(np.random.default_rng(11), n=52, b1=0.8, c=0.0, s=0.0)
+    counts = pd.Series(y)
+    counts.attrs["period"] = "W"
+    m = AcquisitionModel(trend="linear").fit(counts, method="laplace", chains=1, draws=4000,
+                                             random_seed=1)  # fmt: skip
+    ratio = np.exp(m.posterior_["trend"].to_numpy().ravel() * 5.0)
+    lo, hi = np.quantile(ratio, [0.05, 0.95])
+    text = m.extrapolation(260)
+    assert text.startswith("The acquisition forecast runs 260 weeks ahead, 5.0 times the 52")
+    assert f"by {np.median(ratio):.2f} [{lo:.2f}, {hi:.2f}] (90% interval)" in text
+    assert m.extrapolation(52) is None
+    assert AcquisitionModel(trend=None).fit(counts, method="map").extrapolation(260) is None
+    rfm = clvkit.datasets.cdnow_calibration_summary()
+    bg = clvkit.BetaGeo().fit(rfm, method="map")
+    gg = clvkit.GammaGamma().fit(rfm, method="map")
+    fe = clvkit.firm_equity(bg, gg, rfm, m, horizon="260W", period="4W",
+                            annual_discount_rate=0.1, random_seed=0)  # fmt: skip
+    assert fe.settings["acquisition_note"] == text
+    from clvkit.report_firm import equity_sentences
+
+    assert (text, "warn") in equity_sentences(fe)

@@ -54,6 +54,8 @@ def equity_sentences(equity: Any, prob: float = 0.9) -> list[tuple[str, str]]:
     acq = s.get("acquisition")
     if acq:
         out.append((str(acq), "warn" if "stopped" in str(acq) else "note"))
+    if s.get("acquisition_note"):
+        out.append((str(s["acquisition_note"]), "warn"))
     if s.get("acquisition_cost"):
         u = equity.unit_economics(prob)
         cac = float(s["acquisition_cost"])

@@ -547,6 +547,26 @@ class AcquisitionModel:
             name="new_customers",
         )  # fmt: skip
 
+    def extrapolation(self, n_periods: int, prob: float = 0.9) -> str | None:
+        """A sentence when a forecast of ``n_periods`` carries the fitted trend beyond the
+        length of the span it was fitted on: how far, and how much the trend then multiplies
+        the level (per draw, ``exp(trend * n_periods / n)``, with its central ``prob``
+        interval). ``None`` without a trend, after a stop, or for a shorter forecast."""
+        self._check_fitted()
+        n = self._n_fit
+        if self.stopped_ or not self.trend or n_periods <= n:
+            return None
+        one, many = ("period", "periods") if self.period_ is None else period_words(self.period_)
+        ratio = np.exp(self.posterior_["trend"].to_numpy().ravel() * n_periods / n)
+        lo, hi = np.quantile(ratio, [(1 - prob) / 2, (1 + prob) / 2])
+        return (
+            f"The acquisition forecast runs {n_periods} {many} ahead, {n_periods / n:.1f} times "
+            f"the {n} {many} it was fitted on: by its last {one} the fitted trend multiplies "
+            f"new customers by {np.median(ratio):.2f} [{lo:.2f}, {hi:.2f}] ({prob:.0%} "
+            "interval). That part of the value rests on the trend continuing; compare with a "
+            "plan (AcquisitionPlan) or trend=None."
+        )
+
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Posterior mean, sd and central ``prob`` interval of each parameter (with R-hat and
         bulk ESS for NUTS fits)."""

@@ -108,6 +108,16 @@ def _period_counts(
     return out
 
 
+def _extrapolation(acquisition: Any, plan: DiscountPlan, unit: pd.Timedelta) -> str | None:
+    """The acquisition model's sentence on a trend carried beyond its data over the
+    valuation's horizon (:meth:`AcquisitionModel.extrapolation`), if it has one."""
+    period = getattr(acquisition, "period_", None)
+    if period is None or not hasattr(acquisition, "extrapolation"):
+        return None
+    a = float(parse_time_unit(period) / unit)
+    return acquisition.extrapolation(max(1, int(np.ceil(plan.horizon / a - 1e-9))))
+
+
 @dataclass
 class FirmEquity:
     """Result of :func:`firm_equity`.
@@ -388,6 +398,7 @@ def firm_equity(
     settings = {
         **cv.settings,
         "acquisition": None if acquisition is None else getattr(acquisition, "diagnosis", ""),
+        "acquisition_note": _extrapolation(acquisition, job.plan, unit),
         "cohort_timing": "start of each cash-flow period",
         "random_seed": seed,
     }
