@@ -8,7 +8,7 @@ customers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from clvkit.models.contract import (
     take_draws,
 )
 from clvkit.utils.progress import progress
+from clvkit.utils.rows import unique_rows
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.job import PURCHASE_BATCH
 
@@ -176,6 +177,32 @@ class FlowDraws:
         )
 
 
+def _distinct_chunks(
+    purchase: PurchaseSpec,
+    spend: SpendSpec,
+    sp: Mapping[str, np.ndarray],
+    cols: Mapping[str, np.ndarray],
+    S: int,
+) -> tuple[int, Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]]:
+    """The existing customers with equal value keys once, in chunks of about
+    :data:`FLOW_CELLS` values: the number of chunks and an iterator of ``(columns, expected
+    spend (S, m), customers per row (m,))``."""
+    key = np.concatenate([purchase.value_key(cols), spend.value_key(cols)], axis=1)
+    first, _, weight = unique_rows(key)
+    sub_all = take(cols, first)
+    weight = weight.astype(np.float64)
+    m = max(1, FLOW_CELLS // S)
+    starts = range(0, first.size, m)
+
+    def chunks() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+        for lo in starts:
+            sl = slice(lo, lo + m)
+            sub = {c: v[sl] for c, v in sub_all.items()}
+            yield sub, spend.expected_spend(sp, sub), weight[sl]
+
+    return len(starts), chunks()
+
+
 def existing_flows(
     purchase: PurchaseSpec,
     spend: SpendSpec,
@@ -192,10 +219,6 @@ def existing_flows(
     (BG/NBD's quadrature kernels) values it; customers with equal value keys are computed
     once, in chunks of about :data:`FLOW_CELLS` values."""
     S = n_draws(tp)
-    key = np.concatenate([purchase.value_key(cols), spend.value_key(cols)], axis=1)
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    weight = np.bincount(inverse.ravel(), minlength=first.size).astype(np.float64)
-    sub_all = take(cols, first)
     ex = grid.existing()
     with_cost = grid.plan.cost_per_period > 0
     P = ex.size
@@ -203,17 +226,13 @@ def existing_flows(
     cost = np.zeros((S, P))
     flows = [grid.window_cashflow(i, True) for i in ex]
     costs = [grid.window_cashflow(i, False) for i in ex] if with_cost else []
-    m = max(1, FLOW_CELLS // S)
-    starts = range(0, first.size, m)
-    for lo in progress(starts, len(starts), progressbar, "existing customers' cash flows"):
-        sl = slice(lo, lo + m)
-        sub = {c: v[sl] for c, v in sub_all.items()}
-        s = spend.expected_spend(sp, sub)  # (S, m)
+    n, chunks = _distinct_chunks(purchase, spend, sp, cols, S)
+    for sub, s, w in progress(chunks, n, progressbar, "existing customers' cash flows"):
         for p in range(P):
-            rev[:, p] += purchase.expected_value(tp, sub, s, flows[p], pmap)[0] @ weight[sl]
+            rev[:, p] += purchase.expected_value(tp, sub, s, flows[p], pmap)[0] @ w
             if with_cost:
                 neg = purchase.expected_value(tp, sub, np.zeros_like(s), costs[p], pmap)[0]
-                cost[:, p] -= neg @ weight[sl]
+                cost[:, p] -= neg @ w
     return rev, grid.plan.cost_per_period * cost
 
 
@@ -229,17 +248,9 @@ def existing_total(
     """Expected equity of the existing customers per draw ``(S,)`` on the whole horizon (one
     ``expected_value`` call per chunk of distinct customers, as ``customer_value``)."""
     S = n_draws(tp)
-    key = np.concatenate([purchase.value_key(cols), spend.value_key(cols)], axis=1)
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    weight = np.bincount(inverse.ravel(), minlength=first.size).astype(np.float64)
-    sub_all = take(cols, first)
     total = np.zeros(S)
-    m = max(1, FLOW_CELLS // S)
-    for lo in range(0, first.size, m):
-        sl = slice(lo, lo + m)
-        sub = {c: v[sl] for c, v in sub_all.items()}
-        s = spend.expected_spend(sp, sub)
-        total += purchase.expected_value(tp, sub, s, cashflow, pmap)[0] @ weight[sl]
+    for sub, s, w in _distinct_chunks(purchase, spend, sp, cols, S)[1]:
+        total += purchase.expected_value(tp, sub, s, cashflow, pmap)[0] @ w
     return total
 
 
