@@ -110,3 +110,25 @@ def test_cli_equity_bad_plan_is_one_line(capsys, tmp_path):
                  "--quiet"])  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 2 and "argument '--plan'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_tornado_is_computed_once_for_the_page_plot_and_sentences(valuation, monkeypatch):
+    import clvkit.firm.equity as eq
+
+    calls = []
+    real = eq.sensitivities
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(eq, "sensitivities", counted)
+    valuation._sensitivity_tables.clear()
+    first = valuation.sensitivities()
+    first.iloc[0, 1] = -1.0  # a caller's edit does not reach the kept table
+    firm_report(equity=valuation, cashflows=False).to_html()
+    plt.close("all")
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(valuation.sensitivities(), real(valuation))
+    valuation.sensitivities(prob=0.8)
+    assert len(calls) == 2

@@ -24,6 +24,7 @@ draws (purchase draw ``s`` with spend draw ``perm[s]``, rebuilt by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -161,6 +162,7 @@ class FirmEquity:
     progressbar: bool = False
     n_jobs: int = 1
     _flows: FlowDraws | None = field(default=None, repr=False)
+    _sensitivity_tables: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def flow_draws(self) -> FlowDraws:
@@ -250,9 +252,16 @@ class FirmEquity:
                   "period": np.arange(1, P + 1)}  # fmt: skip
         return xr.Dataset(data, coords=coords, attrs={"margin": f.margin})
 
-    def sensitivities(self, **kwargs: Any) -> pd.DataFrame:
-        """The tornado table: see :func:`clvkit.firm.sensitivity.sensitivities`."""
-        return sensitivities(self, **kwargs)
+    def sensitivities(
+        self, changes: Mapping[str, float] | None = None, prob: float = 0.9
+    ) -> pd.DataFrame:
+        """The tornado table: see :func:`clvkit.firm.sensitivity.sensitivities`. Kept per
+        ``(changes, prob)``: the report, its sentences, the plot and the CLI's table ask for
+        the same one (each a few passes over today's customers; 79 s at 1M)."""
+        key = (None if changes is None else tuple(sorted(dict(changes).items())), prob)
+        if key not in self._sensitivity_tables:
+            self._sensitivity_tables[key] = sensitivities(self, changes, prob)
+        return self._sensitivity_tables[key].copy()
 
     def unit_economics(self, prob: float = 0.9) -> pd.Series:
         """CLV:CAC and payback of a new customer: see
