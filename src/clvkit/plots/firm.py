@@ -29,6 +29,21 @@ def _prob(prob: float) -> float:
     return float(prob)
 
 
+def _fan(
+    ax: Any, x: np.ndarray, v: np.ndarray, probs: tuple[float, float], prefix: str, mean: str
+) -> np.ndarray:
+    """Central intervals of ``v`` ``(len(x), samples)`` as bands (the wider one lighter) and
+    its mean as a line labelled ``mean``; returns the mean."""
+    for p, alpha in sorted(zip(probs, (0.18, 0.35), strict=True), reverse=True):
+        lo, hi = np.quantile(v, [(1 - p) / 2, (1 + p) / 2], axis=1)
+        ax.fill_between(
+            x, lo, hi, color=MODEL, alpha=alpha, lw=0, label=f"{prefix}{p:.0%} interval"
+        )
+    out = v.mean(axis=1)
+    ax.plot(x, out, color=MODEL, lw=1.8, label=mean)
+    return out
+
+
 def _history(obj: Any, argument: str = "history") -> Any:
     if not (hasattr(obj, "equity") and hasattr(obj, "bridge_draws") and hasattr(obj, "table")):
         raise ClvkitError(
@@ -61,11 +76,7 @@ def plot_equity_history(
     e = h.equity.values.reshape(h.equity.shape[0], -1)
     x = np.asarray(h.cutoffs)
     ax = axes(ax)
-    for p, alpha in sorted(((prob, 0.18), (inner, 0.35)), reverse=True):
-        lo, hi = np.quantile(e, [(1 - p) / 2, (1 + p) / 2], axis=1)
-        ax.fill_between(x, lo, hi, color=MODEL, alpha=alpha, lw=0, label=f"{p:.0%} interval")
-    mean = e.mean(axis=1)
-    ax.plot(x, mean, color=MODEL, lw=1.8, label="posterior mean")
+    mean = _fan(ax, x, e, (prob, inner), "", "posterior mean")
     refit = np.asarray(h.table(prob)["refit"], dtype=bool)
     ax.plot(x[refit], mean[refit], "o", color=MODEL, ms=5, label="refit here")
     if (~refit).any():
@@ -228,10 +239,7 @@ def plot_cashflows(equity: Any, ax: Any = None, *, prob: float = 0.9, inner: flo
     x = d["period"].to_numpy()
     v = net.to_numpy()
     ax = axes(ax)
-    for p, alpha in sorted(((prob, 0.18), (inner, 0.35)), reverse=True):
-        lo, hi = np.quantile(v, [(1 - p) / 2, (1 + p) / 2], axis=1)
-        ax.fill_between(x, lo, hi, color=MODEL, alpha=alpha, lw=0, label=f"net, {p:.0%} interval")
-    ax.plot(x, v.mean(axis=1), color=MODEL, lw=1.8, label="net (mean)")
+    _fan(ax, x, v, (prob, inner), "net, ", "net (mean)")
     ax.plot(x, existing.mean(("chain", "draw")).to_numpy(), color=ACTUAL, lw=1, ls="--",
             label="existing customers (mean)")  # fmt: skip
     ax.plot(x, future.mean(("chain", "draw")).to_numpy(), color=GAIN, lw=1, ls="-.",
