@@ -108,9 +108,9 @@ def test_model_options_come_from_the_registry(cdnow_csv, tmp_path, capsys):
     assert _files(tmp_path) == set()
     # a saved model name works too, and files are named by the short name
     args = parser.parse_args(["fit", "log.csv", "--model", "BetaGeo"])
-    from clvkit.cli import _model_classes
+    from clvkit.cli.common import model_classes
 
-    purchase, _ = _model_classes(args)
+    purchase, _ = model_classes(args)
     assert args.model == "bgnbd" == purchase.spec.name
 
 
