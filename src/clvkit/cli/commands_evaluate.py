@@ -39,6 +39,8 @@ def _split(source: Any, args: argparse.Namespace, con: Console) -> Any:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    """``clvkit backtest``: fit on the calibration window, predicted vs actual on the
+    holdout; tables and plots to the --out folder, the verdict printed."""
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
     from clvkit.utils.progress import heartbeat
 
@@ -224,6 +226,7 @@ def _value_lines(val: Any) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """``clvkit compare``: fit several purchase models on the calibration window and rank them."""
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
     from clvkit.utils.progress import heartbeat
 
@@ -251,6 +254,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``clvkit report``: the valuation, the backtest and the verdict as one HTML page."""
     from clvkit.utils.io import HTML_SUFFIXES, prepare_output_file
 
     prepare_output_file(args.out, suffixes=HTML_SUFFIXES)

@@ -21,6 +21,7 @@ from clvkit.errors import ClvkitError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``clvkit demo``: the full report on the CDNOW sample, written to the --out folder."""
     from clvkit.datasets import cdnow_transactions
     from clvkit.utils.io import prepare_output_dir, staged_output_dir
 
@@ -46,6 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """``clvkit fit``: fit the models on a log and save them and the RFM table under --out."""
     from clvkit.data.log_tables import log_table
     from clvkit.utils.io import atomic_path, prepare_output_file
 
@@ -84,6 +86,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
+    """``clvkit summarize``: the RFM (or calibration/holdout) table of a log, to --out."""
     from clvkit.data.log_tables import log_table
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 

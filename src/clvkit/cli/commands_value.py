@@ -19,6 +19,7 @@ from clvkit.errors import ClvkitError
 
 
 def cmd_value(args: argparse.Namespace) -> int:
+    """``clvkit value``: value the customers of the fit with the models saved under a prefix."""
     from clvkit.utils.io import TABLE_SUFFIXES, prepare_output_file
 
     if args.out:

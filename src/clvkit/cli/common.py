@@ -29,10 +29,12 @@ def cleaning_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The time unit, log columns and cleaning options as the data layer's keywords."""
     return {"time_unit": args.time_unit, **log_columns(args), **cleaning_kwargs(args)}
 
 
 def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The fit options (--method, --seed and, per method, chains/draws/tune) as fit keywords."""
     kw: dict[str, Any] = {"method": args.method, "random_seed": args.seed}
     if args.method == "nuts":
         kw |= {"chains": args.chains, "draws": args.draws, "tune": args.tune}
@@ -149,6 +151,8 @@ def value_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def value_customers(bg: Any, gg: Any, rfm: Any, args: argparse.Namespace, con: Console) -> Any:
+    """Value the customers of ``rfm`` with the fitted models (:func:`clvkit.customer_value`);
+    a covariate column the models read but the table lacks is a ClvkitError."""
     from clvkit.value.counterfactual import covariate_columns
     from clvkit.value.engine import customer_value
 

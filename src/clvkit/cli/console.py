@@ -29,10 +29,12 @@ class Console:
 
 
 def show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """Show a Python warning as one line on stderr (``warnings.showwarning``)."""
     print(f"clvkit: warning: {category.__name__}: {message}", file=sys.stderr)
 
 
 def silence_stdout() -> None:
+    """Point stdout at devnull, so the final flush after a closed pipe cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

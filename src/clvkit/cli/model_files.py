@@ -71,6 +71,8 @@ def model_base(prefix: str) -> str:
 
 
 def load_fitted(base: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The saved purchase and spend models under the prefix ``base``, each checked to be
+    the right kind."""
     from clvkit.models.persistence import load
     from clvkit.models.registry import spec_of
 
@@ -85,6 +87,8 @@ def load_fitted(base: str, args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def load_models(prefix: str, args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The saved models under ``prefix`` and their RFM table (every file checked to exist
+    before any is read)."""
     import pandas as pd
 
     base = model_base(prefix)
