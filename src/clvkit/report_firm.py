@@ -11,6 +11,7 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 from clvkit.report import Report
+from clvkit.utils.checks import check_prob
 
 __all__ = ["equity_sentences", "firm_report", "history_sentences", "rolling_sentences"]
 
@@ -240,8 +241,7 @@ def firm_report(
             "firm_report needs a firm valuation, an equity history or a rolling backtest. "
             "Suggestion: firm_report(history=clvkit.equity_history(...))."
         )
-    if not 0 < prob < 1:
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9.")
+    check_prob(prob)
     from clvkit.plots.firm import (
         plot_cashflows,
         plot_equity_bridge,

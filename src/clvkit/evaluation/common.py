@@ -10,6 +10,7 @@ import numpy as np
 from clvkit.errors import ClvkitError
 from clvkit.models.contract import ModelSpec
 from clvkit.models.registry import flat_params, resolve
+from clvkit.utils.checks import check_prob
 
 __all__ = [
     "CELLS",
@@ -76,11 +77,3 @@ def same_length(n: int, **arrays: np.ndarray) -> None:
                 f"argument {name!r} has shape {np.shape(arr)}, but there are {n} customers. "
                 "Suggestion: pass aligned 1-D arrays, one entry per customer."
             )
-
-
-def check_prob(prob: float) -> None:
-    """Refuse an interval mass outside (0, 1)."""
-    if not (0 < prob < 1):
-        raise ClvkitError(
-            f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: use 0.9 for a 90% band."
-        )

@@ -44,6 +44,7 @@ from clvkit.firm.sensitivity import sensitivities, unit_economics
 from clvkit.models.contract import serial_map
 from clvkit.rng import check_random_seed
 from clvkit.units import parse_time_unit
+from clvkit.utils.checks import check_prob
 from clvkit.value.chunks import kernel_threads
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.engine import check_n_jobs, customer_value
@@ -191,7 +192,7 @@ class FirmEquity:
         """Existing, future and total equity (mean, sd, central ``prob`` interval) and the
         future share of the total (per draw): rows ``existing``, ``future``, ``total``,
         ``future_share`` (left out when a draw's total is 0)."""
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
         parts = {
             "existing": self.existing.values.ravel(),
             "future": self.future.values.ravel(),
@@ -210,7 +211,7 @@ class FirmEquity:
         interval over draws, plus the new customers acquired (mean). Flows are expected per
         draw (credible), whatever the method; summed over periods, the net flow of each draw
         is :attr:`expected_total` (the equity with ``method="expected"``)."""
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
         f = self.flow_draws
         plan = self.grid.plan
         m = f.margin
@@ -267,12 +268,6 @@ class FirmEquity:
         """CLV:CAC and payback of a new customer: see
         :func:`clvkit.firm.sensitivity.unit_economics`."""
         return unit_economics(self, prob)
-
-
-def _check_prob(prob: Any) -> float:
-    if not (isinstance(prob, float | int) and 0 < prob < 1):
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: prob=0.9.")
-    return float(prob)
 
 
 def _stats(v: np.ndarray, prob: float) -> dict[str, float]:

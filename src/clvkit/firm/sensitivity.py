@@ -39,6 +39,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.firm.flows import existing_total, future_flows, new_customer_flows
 from clvkit.models.contract import PurchaseSpec
+from clvkit.utils.checks import check_prob
 from clvkit.value.chunks import kernel_threads
 
 __all__ = [
@@ -169,8 +170,7 @@ def sensitivities(
         (share of draws with a positive change). ``attrs["baseline"]``: the mean baseline.
     """
     _check_result(result)
-    if not (0 < prob < 1):
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}.")
+    prob = check_prob(prob)
     sizes = dict(DEFAULT_CHANGES) if changes is None else dict(changes)
     unknown = sorted(set(sizes) - set(DEFAULT_CHANGES))
     if unknown:
@@ -183,12 +183,16 @@ def sensitivities(
             raise ClvkitError(f"argument 'changes' has a non-numeric size for {k!r}: {v!r}.")
     job = result.job
     m = job.cashflow.margin
-    # whole-horizon totals per draw (one expected_value pass each, no per-period flows)
+    # whole-horizon totals per draw (one expected_value pass each, no per-period flows): the
+    # revenue, and the costs only when there are any (the value is linear in both)
     with kernel_threads(result.n_jobs) as pmap:
         args = (job.purchase, job.spend, job.purchase_params, job.spend_params, result.cols)
-        existing = existing_total(*args, job.cashflow, pmap)
         plain = dataclasses.replace(job.cashflow, margin=1.0, cost_per_period=0.0)
         existing_revenue = existing_total(*args, plain, pmap)
+        existing = m * existing_revenue
+        if job.cashflow.cost_per_period > 0:
+            costs_only = dataclasses.replace(job.cashflow, margin=0.0)
+            existing = existing + existing_total(*args, costs_only, pmap)
     frev, fcost, acq = future_flows(
         job.purchase, job.spend, job.purchase_params, job.spend_params, result.grid,
         result.expected_counts, result.settings["acquisition_cost"] or 0.0,
@@ -279,8 +283,7 @@ def unit_economics(result: Any, prob: float = 0.9) -> pd.Series:
             "CLV:CAC and payback need an acquisition cost, but firm_equity was called without "
             "one. Suggestion: firm_equity(..., acquisition_cost=60)."
         )
-    if not (0 < prob < 1):
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}.")
+    prob = check_prob(prob)
     job, grid = result.job, result.grid
     spend0, R, C, _ = new_customer_flows(
         job.purchase, job.spend, job.purchase_params, job.spend_params, grid

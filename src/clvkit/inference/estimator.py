@@ -47,6 +47,7 @@ from clvkit.models.contract import ModelSpec
 from clvkit.models.inputs import check_time_unit
 from clvkit.rng import check_random_seed
 from clvkit.units import TIME_UNIT_ATTR, format_time_unit
+from clvkit.utils.checks import check_prob
 
 if TYPE_CHECKING:
     import arviz as az
@@ -841,8 +842,7 @@ class ModelBase:
             element, indexed ``"name[element]"`` (e.g. ``"coef_alpha[channel[B]]"``).
         """
         self._check_fitted()
-        if not (isinstance(prob, (int, float)) and 0 < prob < 1):
-            raise ClvkitError(f"argument 'prob' is {prob!r}. Suggestion: a number in (0, 1).")
+        check_prob(prob)
         layout = self._layout()
         names = layout.labels  # a vector parameter: one row per element, "name[element]"
         supports = layout.flat_supports

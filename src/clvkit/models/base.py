@@ -28,20 +28,13 @@ from clvkit.inference.estimator import ModelBase
 from clvkit.models.contract import PurchaseSpec, SpendSpec
 from clvkit.rng import make_rng
 from clvkit.units import duration_in_units
+from clvkit.utils.checks import check_prob
 
 __all__ = ["PREDICT_VALUES", "PurchaseModel", "SpendModel", "summarize_draws"]
 
 #: Values (draws x customers) computed at once by the summarizing predictions.
 PREDICT_VALUES = 2_000_000
 SUMMARY_COLUMNS = ("mean", "sd", "lower", "upper")
-
-
-def _check_prob(prob: Any) -> float:
-    if isinstance(prob, bool) or not (isinstance(prob, int | float) and 0 < prob < 1):
-        raise ClvkitError(
-            f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9 for a 90% interval."
-        )
-    return float(prob)
 
 
 def summarize_draws(values: np.ndarray, prob: float = 0.9, counts: bool = False) -> np.ndarray:
@@ -152,7 +145,7 @@ class _Summaries:
         Simulated counts are drawn for every customer, chunk after chunk from the one generator.
         """
         if not return_draws:
-            prob = _check_prob(prob)
+            prob = check_prob(prob)
         self._check_fitted()
         cols, ids = self._customers(rfm)
         d, shape = self._draws()
@@ -191,7 +184,7 @@ class _Summaries:
         """A new customer's draws ``(S,)``: their summary Series or the DataArray."""
         if draws:
             return self._wrap(values, shape, None, name)
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
         row = summarize_draws(np.asarray(values, dtype=np.float64).reshape(-1, 1), prob)[:, 0]
         out = pd.Series(dict(zip(SUMMARY_COLUMNS, row, strict=True)), name=name)
         out.attrs.update({"prob": prob, "n_draws": int(np.size(values))})

@@ -10,6 +10,7 @@ import numpy as np
 
 from clvkit.errors import ClvkitError
 from clvkit.plots.common import ACTUAL, MODEL, axes
+from clvkit.utils.checks import check_prob
 
 __all__ = [
     "plot_cashflows",
@@ -21,12 +22,6 @@ __all__ = [
 
 #: Bar colours of the bridge: levels, gains, losses.
 LEVEL, GAIN, LOSS = "tab:grey", "tab:green", "tab:red"
-
-
-def _prob(prob: float) -> float:
-    if not (isinstance(prob, int | float) and 0 < prob < 1):
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9.")
-    return float(prob)
 
 
 def _fan(
@@ -72,7 +67,7 @@ def plot_equity_history(
     matplotlib.axes.Axes
     """
     h = _history(history)
-    prob, inner = _prob(prob), _prob(inner)
+    prob, inner = check_prob(prob), check_prob(inner, "inner")
     e = h.equity.values.reshape(h.equity.shape[0], -1)
     x = np.asarray(h.cutoffs)
     ax = axes(ax)
@@ -107,7 +102,7 @@ def plot_equity_bridge(history: Any, step: Any = None, ax: Any = None, *, prob: 
     matplotlib.axes.Axes
     """
     h = _history(history)
-    prob = _prob(prob)
+    prob = check_prob(prob)
     table = h.bridge(prob)
     if step is None:
         j = len(table) - 1
@@ -230,7 +225,7 @@ def plot_cashflows(equity: Any, ax: Any = None, *, prob: float = 0.9, inner: flo
     matplotlib.axes.Axes
     """
     f = _firm(equity)
-    prob, inner = _prob(prob), _prob(inner)
+    prob, inner = check_prob(prob), check_prob(inner, "inner")
     d = f.flows()
     m = float(d.attrs["margin"])
     existing = m * d["existing_revenue"] - d["existing_cost"]
@@ -272,7 +267,7 @@ def plot_sensitivities(equity: Any, ax: Any = None, *, prob: float = 0.9, **kwar
     """
     import pandas as pd
 
-    prob = _prob(prob)
+    prob = check_prob(prob)
     if isinstance(equity, pd.DataFrame):
         table = equity
     else:

@@ -9,6 +9,7 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError
 from clvkit.plots.common import MODEL, axes
+from clvkit.utils.checks import check_prob
 from clvkit.value import CustomerValue
 
 __all__ = ["plot_clv_distribution", "plot_equity"]
@@ -87,8 +88,7 @@ def plot_equity(equity: Any, *, prob: float = 0.9, bins: int = 40, ax: Any = Non
     >>> ax.get_title().startswith("Customer equity")
     True
     """
-    if not (0 < prob < 1):
-        raise ClvkitError(f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: use 0.9.")
+    check_prob(prob)
     if isinstance(equity, CustomerValue):
         equity = equity.equity
     draws = _as_draws(equity, "equity").ravel()

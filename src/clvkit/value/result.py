@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
+from clvkit.utils.checks import check_prob
 
 __all__ = ["STORED_PROBS", "CustomerValue", "check_prob", "check_probs", "prob_label"]
 
@@ -34,15 +35,6 @@ def check_probs(probs: Any, argument: str = "probs") -> tuple[float, ...]:
             f"{probs!r}. Suggestion: {argument}=(0.5, 0.8, 0.9, 0.95)."
         )
     return tuple(sorted(set(values)))
-
-
-def check_prob(prob: float) -> float:
-    """``prob`` as a float in (0, 1), else a ClvkitError naming the argument."""
-    if not (isinstance(prob, int | float) and 0 < prob < 1):
-        raise ClvkitError(
-            f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9 for a 90% interval."
-        )
-    return float(prob)
 
 
 @dataclass

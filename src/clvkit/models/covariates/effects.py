@@ -27,6 +27,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError, ClvkitWarning
 from clvkit.models.contract import Params, n_draws
 from clvkit.models.registry import flat_params
+from clvkit.utils.checks import check_prob
 from clvkit.utils.fmt import number, unit_name
 
 __all__ = ["EFFECT_COLUMNS", "effect_draws", "effects", "effects_table"]
@@ -41,14 +42,6 @@ EFFECT_COLUMNS = ("kind", "coefficient", "process", "meaning", "multiplier", "lo
 #: Gauss-Hermite nodes per segment link for the spread over the population of segments (exact
 #: for a process with one link: the factor is ``exp(sd)``).
 SPREAD_NODES = 16
-
-
-def _check_prob(prob: Any) -> float:
-    if isinstance(prob, bool) or not (isinstance(prob, int | float) and 0 < prob < 1):
-        raise ClvkitError(
-            f"argument 'prob' must be in (0, 1), got {prob!r}. Suggestion: 0.9 for a 90% interval."
-        )
-    return float(prob)
 
 
 def _covariate_spec(spec: Any) -> Any:
@@ -188,7 +181,7 @@ def effects_table(
 ) -> pd.DataFrame:
     """The effects of a covariate model with intervals and sentences (see :func:`effects`)
     from its spec and draws."""
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     spec = _covariate_spec(spec)
     draws = effect_draws(spec, params)
     S = len(draws)
@@ -267,7 +260,7 @@ def effects(model: Any, prob: float = 0.9) -> pd.DataFrame:
         ``sentence`` says it in words, e.g. "Customers from channel 'shop' instead of 'web'
         buy 1.92x [1.78, 2.07] as often (90% interval)."
     """
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     spec = _covariate_spec(getattr(model, "spec", None))
     params = flat_params(spec, model.posterior_)
     return effects_table(spec, params, prob, getattr(model, "time_unit_", None))
