@@ -45,6 +45,7 @@ __all__ = [
     "check_estimator_seeded",
     "check_estimator_time_unit",
     "check_expected_value",
+    "check_window_values",
     "check_loglik_objective",
     "check_new_customer",
     "check_probability_of_purchases",
@@ -304,6 +305,32 @@ def check_expected_value(spec: PurchaseSpec, params: dict, cols: dict) -> None:
     np.testing.assert_allclose(part, clv[: max(S // 2, 1)], rtol=1e-12)
 
 
+def check_window_values(spec: PurchaseSpec, params: dict, cols: dict) -> None:
+    """``spec.window_values`` (a model's fast route, if any) equals, per cash flow, the
+    customers' ``expected_value`` weighted and summed (1e-10 relative), for revenue windows, a
+    cost-only window and a mixed one; no cash flow gives an ``(S, 0)`` array."""
+    S, n = n_draws(params), n_rows(cols)
+    spend = 20.0 + np.random.default_rng(4).gamma(2.0, 5.0, size=(S, n))
+    weight = np.random.default_rng(5).integers(1, 6, size=n).astype(float)
+    cfs = [
+        Cashflow(times=np.array([0.0, 4.0]), revenue_weights=np.array([-1.0, 1.0]) / 1.01,
+                 cost_weights=np.zeros(2), horizon_index=1),
+        Cashflow(times=np.array([4.0, 13.0]), revenue_weights=np.array([-1.0, 1.0]) / 1.03,
+                 cost_weights=np.zeros(2), horizon_index=1, margin=0.4),
+        Cashflow(times=np.array([13.0]), revenue_weights=np.zeros(1),
+                 cost_weights=np.array([0.97]), horizon_index=0, cost_per_period=1.0),
+        Cashflow(times=np.array([13.0, 52.0]), revenue_weights=np.array([-0.9, 0.9]),
+                 cost_weights=np.array([0.9, 0.0]), horizon_index=1, margin=0.3,
+                 cost_per_period=0.5),
+    ]  # fmt: skip
+    got = spec.window_values(params, cols, spend, weight, cfs)
+    assert got.shape == (S, len(cfs))
+    for k, cf in enumerate(cfs):
+        want = spec.expected_value(params, cols, spend, cf)[0] @ weight
+        np.testing.assert_allclose(got[:, k], want, rtol=1e-10, atol=1e-10)
+    assert spec.window_values(params, cols, spend, weight, []).shape == (S, 0)
+
+
 def check_loglik_objective(
     estimator_cls: type, params: dict, table: pd.DataFrame, fitted: Any = None
 ) -> float:
@@ -337,6 +364,7 @@ def check_purchase_spec(spec: PurchaseSpec, params: dict, cols: dict) -> None:
     check_probability_of_purchases(spec, params, cols)
     check_new_customer(spec, params)
     check_expected_value(spec, params, cols)
+    check_window_values(spec, params, cols)
     check_simulate_reproducible(spec, params, cols)
 
 

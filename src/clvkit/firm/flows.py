@@ -215,9 +215,9 @@ def existing_flows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Discounted expected revenue (before margin) and costs of the existing customers per
     draw and period ``(S, P)`` each. Each period is one :class:`Cashflow` (its window's
-    weights) handed to the purchase model's ``expected_value``, so a model's fast route
-    (BG/NBD's quadrature kernels) values it; customers with equal value keys are computed
-    once, in chunks of about :data:`FLOW_CELLS` values."""
+    weights); the purchase model's ``window_values`` sums each over the customers (BG/NBD's
+    fast route without a pass over the customers per period); customers with equal value
+    keys are computed once, in chunks of about :data:`FLOW_CELLS` values."""
     S = n_draws(tp)
     ex = grid.existing()
     with_cost = grid.plan.cost_per_period > 0
@@ -228,11 +228,9 @@ def existing_flows(
     costs = [grid.window_cashflow(i, False) for i in ex] if with_cost else []
     n, chunks = _distinct_chunks(purchase, spend, sp, cols, S)
     for sub, s, w in progress(chunks, n, progressbar, "existing customers' cash flows"):
-        for p in range(P):
-            rev[:, p] += purchase.expected_value(tp, sub, s, flows[p], pmap)[0] @ w
-            if with_cost:
-                neg = purchase.expected_value(tp, sub, np.zeros_like(s), costs[p], pmap)[0]
-                cost[:, p] -= neg @ w
+        rev += purchase.window_values(tp, sub, s, w, flows, pmap)
+        if with_cost:
+            cost -= purchase.window_values(tp, sub, np.zeros_like(s), w, costs, pmap)
     return rev, grid.plan.cost_per_period * cost
 
 
@@ -246,11 +244,11 @@ def existing_total(
     pmap: PMap = serial_map,
 ) -> np.ndarray:
     """Expected equity of the existing customers per draw ``(S,)`` on the whole horizon (one
-    ``expected_value`` call per chunk of distinct customers, as ``customer_value``)."""
+    ``window_values`` call per chunk of distinct customers)."""
     S = n_draws(tp)
     total = np.zeros(S)
     for sub, s, w in _distinct_chunks(purchase, spend, sp, cols, S)[1]:
-        total += purchase.expected_value(tp, sub, s, cashflow, pmap)[0] @ w
+        total += purchase.window_values(tp, sub, s, w, [cashflow], pmap)[:, 0]
     return total
 
 

@@ -31,7 +31,7 @@ kernels); the contract tests check that it equals the generic one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -370,6 +370,29 @@ class PurchaseSpec(ModelSpec):
 
         means = np.sum(pmap(block, range(0, S, DRAW_BLOCK)), axis=0) / S
         return clv, means
+
+    def window_values(
+        self,
+        params: Params,
+        cols: Columns,
+        spend: np.ndarray,
+        weight: np.ndarray,
+        cashflows: Sequence[Cashflow],
+        pmap: PMap = serial_map,
+    ) -> np.ndarray:
+        """Expected discounted CLV summed over customers, per draw and cash flow ``(S, K)``.
+
+        ``sum_i weight[i] * clv_k[:, i]`` for each of the ``K`` cash flows (e.g. one per
+        cash-flow period, for a per-period table), with ``clv_k`` of :meth:`expected_value`
+        and ``weight`` ``(n,)`` (customers per row of ``cols``). This generic route makes one
+        :meth:`expected_value` call per cash flow; models may override it with a faster route
+        that gives the same values (the contract tests check it).
+        """
+        w = np.asarray(weight, dtype=np.float64)
+        out = np.empty((n_draws(params), len(cashflows)))
+        for k, cf in enumerate(cashflows):
+            out[:, k] = self.expected_value(params, cols, spend, cf, pmap)[0] @ w
+        return out
 
 
 class SpendSpec(ModelSpec):

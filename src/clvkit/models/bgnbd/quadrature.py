@@ -34,7 +34,7 @@ import numpy as np
 
 from clvkit.utils.numba_cache import njit
 
-__all__ = ["alive_values", "assemble", "draw_order"]
+__all__ = ["alive_values", "assemble", "draw_order", "pair_sums"]
 
 _TINY = np.finfo(np.float64).tiny
 _EPS = np.finfo(np.float64).eps
@@ -463,6 +463,28 @@ def alive_values(params, order, groups, grid, i_h, out):
 
 
 @_jit
+def _log_tables(alpha_s, a_s, b_s, tables, logs):
+    """Per draw: ``logs`` = (log(a) - log(b + x - 1) per distinct x (x > 0), log(alpha + T)
+    per distinct T, log(alpha + t_x) per distinct t_x) over ``tables`` = (ux, uT, utx)."""
+    ux, uT, utx = tables
+    log_ab, log_T, log_tx = logs
+    for g in range(ux.size):
+        log_ab[g] = math.log(a_s) - math.log(b_s + max(ux[g], 1.0) - 1.0)
+    for u in range(uT.size):
+        log_T[u] = math.log(alpha_s + uT[u])
+    for u in range(utx.size):
+        log_tx[u] = math.log(alpha_s + utx[u])
+
+
+@_jit
+def _p_alive(r_s, xi, log_ab_g, log_T_i, log_tx_i):
+    """P(alive) of one customer from the per-draw tables of :func:`_log_tables`."""
+    if xi > 0.0:
+        return 1.0 / (1.0 + math.exp(log_ab_g + (r_s + xi) * (log_T_i - log_tx_i)))
+    return 1.0
+
+
+@_jit
 def assemble(params, visit, cust, tables, vals, spend, money, out):
     """Per draw ``s`` in ``visit`` and customer: CLV into ``clv[s]``, and the sums over those
     draws of P(alive), expected purchases, expected spend and CLV into ``sums`` (4, n) (added
@@ -486,28 +508,14 @@ def assemble(params, visit, cust, tables, vals, spend, money, out):
     margin, cost_per_period = money
     clv, sums, p_alive, purchases = out
     N = clv.shape[1]
-    G = ux.size
     full = p_alive.shape[0] > 0
-    log_ab = np.empty(G)  # log(a) - log(b + x - 1), x > 0
-    log_T = np.empty(uT.size)
-    log_tx = np.empty(utx.size)
+    logs = (np.empty(ux.size), np.empty(uT.size), np.empty(utx.size))
+    log_ab, log_T, log_tx = logs
     for j in range(visit.size):
         s = visit[j]
-        for g in range(G):
-            xg = ux[g]
-            log_ab[g] = math.log(a[s]) - math.log(b[s] + max(xg, 1.0) - 1.0)
-        for u in range(uT.size):
-            log_T[u] = math.log(alpha[s] + uT[u])
-        for u in range(utx.size):
-            log_tx[u] = math.log(alpha[s] + utx[u])
+        _log_tables(alpha[s], a[s], b[s], tables, logs)
         for i in range(N):
-            g = group[i]
-            xi = x[i]
-            if xi > 0.0:
-                lo = log_ab[g] + (r[s] + xi) * (log_T[iT[i]] - log_tx[itx[i]])
-                pa = 1.0 / (1.0 + math.exp(lo))
-            else:
-                pa = 1.0
+            pa = _p_alive(r[s], x[i], log_ab[group[i]], log_T[iT[i]], log_tx[itx[i]])
             e_s = spend[s, i]
             u = pair[i]
             val = margin * e_s * rev[j, u]
@@ -521,3 +529,24 @@ def assemble(params, visit, cust, tables, vals, spend, money, out):
             if full:
                 p_alive[s, i] = pa
                 purchases[s, i] = pa * fh[j, u]
+
+
+@_jit
+def pair_sums(params, visit, cust, tables, spend, weight, out):
+    """Per draw ``visit[j]`` and (x, T) pair ``u``: ``out[0, j, u]`` = sum over its customers of
+    weight * P(alive) * spend and ``out[1, j, u]`` = sum of weight * P(alive) (added to), with
+    the arguments and the P(alive) of :func:`assemble`. A customer's expected value is its
+    P(alive) times its pair's values given alive, so these sums turn the pair values of
+    :func:`alive_values` into the customers' summed values without a pass per customer."""
+    r, alpha, a, b = params
+    x, group, pair, iT, itx = cust
+    ux, uT, utx = tables
+    logs = (np.empty(ux.size), np.empty(uT.size), np.empty(utx.size))
+    log_ab, log_T, log_tx = logs
+    for j in range(visit.size):
+        s = visit[j]
+        _log_tables(alpha[s], a[s], b[s], tables, logs)
+        for i in range(x.size):
+            pa = weight[i] * _p_alive(r[s], x[i], log_ab[group[i]], log_T[iT[i]], log_tx[itx[i]])
+            out[0, j, pair[i]] += pa * spend[s, i]
+            out[1, j, pair[i]] += pa

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from clvkit.models.bgnbd import predictions
 from clvkit.models.bgnbd.cashflow import expected_value as cashflow_value
+from clvkit.models.bgnbd.cashflow import window_values as cashflow_windows
 from clvkit.models.bgnbd.likelihood import bg_loglik_customers
 from clvkit.models.bgnbd.simulation import simulate
 from clvkit.models.contract import Cashflow, Columns, Future, Params, PMap, PurchaseSpec, serial_map
@@ -128,3 +130,16 @@ class BGNBDSpec(PurchaseSpec):
         values as the generic route, see :mod:`clvkit.models.bgnbd.cashflow`)."""
         clv, means, _ = cashflow_value(params, cols, spend, cashflow, pmap)
         return clv, means
+
+    def window_values(
+        self,
+        params: Params,
+        cols: Columns,
+        spend: np.ndarray,
+        weight: np.ndarray,
+        cashflows: Sequence[Cashflow],
+        pmap: PMap = serial_map,
+    ) -> np.ndarray:
+        """The contract's per-cash-flow sums over customers by the compiled kernels, without a
+        pass over the customers per cash flow (see :func:`clvkit.models.bgnbd.cashflow.window_values`)."""
+        return cashflow_windows(params, cols, spend, weight, cashflows, pmap)
