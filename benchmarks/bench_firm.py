@@ -9,7 +9,7 @@ take minutes: medians of several runs would not fit a CI budget; the load averag
 recorded instead).
 
 1. ``--customers`` (default 100,000) BG/NBD + Gamma-Gamma customers simulated by
-   :func:`clvkit.datasets.simulate` (acquired over 52 weeks, observed 104), the log's last 12
+   :func:`clvkit.datasets.simulate` (acquired over 78 weeks, observed 104), the log's last 12
    months as cut-offs (every 30.44 days): :func:`clvkit.equity_history` with NUTS fits at every
    cut-off, NUTS refitting every 3rd cut-off, and Laplace at every cut-off; 52-week CLV at 10%.
 2. ``--big`` (default 1,000,000) customers: the table simulated directly from the BG/NBD and
@@ -41,7 +41,7 @@ import json, resource, time; t0 = time.perf_counter()
 import numpy as np, pandas as pd
 import clvkit
 sim = clvkit.datasets.simulate(@N@, r=0.25, alpha=4.4, a=0.8, b=2.4, p=6.25, q=3.74, v=15.44,
-                               acquisition_periods=52, observation_periods=104,
+                               acquisition_periods=78, observation_periods=104,
                                time_unit="W", random_seed=18)
 log = sim.transactions
 end = pd.Timestamp(sim.observation_end)
@@ -89,7 +89,12 @@ f = clvkit.firm_equity(bg, gg, rfm, plan, horizon="5Y", period="1M", annual_disc
                        acquisition_cost=40.0, random_seed=4)
 t3 = time.perf_counter()
 s = f.summary()
+sens = f.sensitivities()
+t4 = time.perf_counter()
+cash = f.cashflows()
+t5 = time.perf_counter()
 print("@@" + json.dumps({"simulate": t1 - t0, "fit": t2 - t1, "value": t3 - t2,
+                         "sensitivities": t4 - t3, "cashflows": t5 - t4, "periods": len(cash),
                          "peak_gb": peak(), "summary": s.to_dict()}, default=float))
 """
 
@@ -128,8 +133,8 @@ def part_history(args: argparse.Namespace) -> list[str]:
     lines = [
         f"## Equity history: 12 monthly cut-offs, {args.customers:,} customers",
         "",
-        "`clvkit.datasets.simulate` (BG/NBD + Gamma-Gamma, acquired over 52 weeks, observed "
-        "104); cut-offs every 30.44 days over the last 11 months; at each: the customer table, "
+        "`clvkit.datasets.simulate` (BG/NBD + Gamma-Gamma, acquired over 78 weeks, observed "
+        "104, so the first cut-offs gain new customers); cut-offs every 30.44 days over the last 11 months; at each: the customer table, "
         "the fits (or the latest fit), `customer_value` over 52 weeks at 10% a year with 1,000 "
         f"draws, and the bridge. Fresh process each; total = interpreter start to the "
         f"history. Load average (1 min) at the start: {load:.1f}.",
@@ -174,6 +179,8 @@ def part_big(args: argparse.Namespace) -> list[str]:
         f"| simulate {args.big:,} customers | {res['simulate']:.1f} |",
         f"| fit BG/NBD + Gamma-Gamma (Laplace) | {res['fit']:.1f} |",
         f"| firm_equity (existing + 60 cohorts, {args.draws:,} draws) | **{res['value']:.1f}** |",
+        f"| sensitivities (tornado: 6 levers, same draws) | {res['sensitivities']:.1f} |",
+        f"| cash-flow table ({res['periods']} periods, `cashflows()`) | {res['cashflows']:.1f} |",
         f"| wall (fresh process) | {res['wall']:.1f} |",
         "",
         f"Peak resident memory: {res['peak_gb']:.2f} GB.",

@@ -258,7 +258,7 @@ class FirmEquity:
     ) -> pd.DataFrame:
         """The tornado table: see :func:`clvkit.firm.sensitivity.sensitivities`. Kept per
         ``(changes, prob)``: the report, its sentences, the plot and the CLI's table ask for
-        the same one (each a few passes over today's customers; 79 s at 1M)."""
+        the same one (each a few passes over today's customers; 39 s at 1M)."""
         key = (None if changes is None else tuple(sorted(dict(changes).items())), prob)
         if key not in self._sensitivity_tables:
             self._sensitivity_tables[key] = sensitivities(self, changes, prob)
