@@ -316,3 +316,45 @@ def test_customer_value_of_a_model_without_the_fast_path_agrees() -> None:
     for col in ("mean", "median", "p_alive", "expected_purchases", "expected_spend"):
         np.testing.assert_allclose(a[col], b[col], rtol=1e-9, atol=1e-9)
     assert 9_000 < fast.equity.values.mean() < 12_500  # 30% margin, 0.5 a period in costs
+
+
+@pytest.mark.parametrize("scale", [{}, {"r": 1e-3}, {"alpha": 1e3}, {"a": 1e-3}, {"b": 1e3}])
+def test_window_values_match_the_generic_route_at_extremes(scale) -> None:
+    """BGNBDSpec.window_values (customers summed per (x, T) pair, then the pair values per
+    window) against the contract's generic route per window (closed-form expected purchases
+    and P(alive), weighted and summed), for monthly windows of revenue and of costs, with
+    frequencies up to 1e4 and ages up to 1e5."""
+    from clvkit.models.bgnbd.spec import BGNBDSpec
+    from clvkit.models.contract import Cashflow, PurchaseSpec
+
+    x = np.repeat([0.0, 1.0, 5.0, 1e3, 1e4], 6)
+    T = np.tile([0.5, 10.0, 39.0, 39.0, 1e3, 1e5], 5)
+    tx = np.where(x > 0, np.round(0.7 * T, 2), 0.0)
+    S = 12
+    params = dict(zip(("r", "alpha", "a", "b"), _draws(S, 9, **scale), strict=True))
+    cols = {"frequency": x, "recency": tx, "T": T}
+    spend = 10.0 + np.random.default_rng(2).gamma(2.0, 5.0, size=(S, x.size))
+    weight = np.random.default_rng(3).integers(1, 50, size=x.size).astype(float)
+    flows = []
+    for k in range(1, 13):
+        a, b = 4.345 * (k - 1), 4.345 * k
+        f = 1.01**-k
+        flows.append(
+            Cashflow(
+                times=np.array([a, b]),
+                revenue_weights=np.array([-f, f]),
+                cost_weights=np.zeros(2),
+                horizon_index=1,
+                margin=0.3,
+            )
+        )
+        flows.append(Cashflow(times=np.array([a]), revenue_weights=np.zeros(1),
+                              cost_weights=np.array([f]), horizon_index=0, cost_per_period=2.0))  # fmt: skip
+    spec = BGNBDSpec()
+    got = spec.window_values(params, cols, spend, weight, flows)
+    want = np.stack(
+        [PurchaseSpec.expected_value(spec, params, cols, spend, cf)[0] @ weight for cf in flows],
+        axis=1,
+    )
+    assert np.all(np.isfinite(got)) and np.abs(got).max() > 1.0
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
