@@ -9,7 +9,7 @@ import pytest
 import clvkit
 from clvkit.datasets import cdnow_transactions
 from clvkit.errors import ClvkitError
-from clvkit.report_firm import firm_report, history_sentences, rolling_sentences
+from clvkit.report_firm import firm_report, history_sentences, horizon_words, rolling_sentences
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,34 @@ def test_history_sentences_carry_the_numbers(history):
     assert wide.startswith(f"Equity on {t.index[0].date()} is uncertain")
     reused = [str(c.date()) for c, r in t.iterrows() if not r["refit"]]
     assert reused and any(", ".join(reused) in s for s in text)
+
+
+def test_history_sentences_of_point_fits_state_no_interval():
+    """MAP fits give one draw per cut-off: the sentences give the numbers without a
+    degenerate [x, x] interval, and say why there is none."""
+    h = clvkit.equity_history(
+        cdnow_transactions(), cutoffs=["1997-04-02", "1997-10-01"], horizon="52W",
+        annual_discount_rate=0.1, fit_kwargs={"method": "map"}, random_seed=0,
+    )  # fmt: skip
+    t = h.table()
+    lines = history_sentences(h)
+    first = lines[0][0]
+    last = t.iloc[-1]
+    assert first.startswith(
+        f"Customer equity on 1997-10-01 is {last['equity']:,.0f} (point fits: no interval; "
+        "NUTS or Laplace fits give one) for 2,357 customers"
+    )
+    change = last["equity"] - t.iloc[0]["equity"]
+    assert f"(change {change:,.0f})." in first and "[" not in first
+    assert lines[0][1] == ""
+    assert all("[" not in s for s, _ in lines)
+
+
+def test_horizon_words():
+    assert horizon_words(365.25 * 5 / 7, "W") == "5 years (260.9 W)"
+    assert horizon_words(52.0, "W") == "52 W"  # 364 days: not a whole year
+    assert horizon_words(12.0, "M") == "1 year (12 M)"
+    assert horizon_words(1.5, "Y") == "1.5 Y"
 
 
 def test_rolling_sentences_flag_a_too_narrow_total(rolling):

@@ -11,9 +11,16 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 from clvkit.report import Report
+from clvkit.units import parse_time_unit
 from clvkit.utils.checks import check_prob
 
-__all__ = ["equity_sentences", "firm_report", "history_sentences", "rolling_sentences"]
+__all__ = [
+    "equity_sentences",
+    "firm_report",
+    "history_sentences",
+    "horizon_words",
+    "rolling_sentences",
+]
 
 #: Per-customer interval coverage within this distance of the nominal level reads as calibrated.
 COVERAGE_SLACK = 0.05
@@ -27,6 +34,20 @@ def _span(row: pd.Series) -> str:
     return f"{_money(row['mean'])} [{_money(row['lower'])}, {_money(row['upper'])}]"
 
 
+def horizon_words(horizon: float, time_unit: str) -> str:
+    """A horizon in words: whole years as years (``"5 years"`` for ``260.89 W``), else the
+    number in the model's unit to 4 significant digits (``"52 W"``)."""
+    text = f"{horizon:.4g} {time_unit}".strip()
+    try:
+        years = float(horizon * parse_time_unit(time_unit) / pd.Timedelta(days=365.25))
+    except (ClvkitError, ValueError, TypeError):
+        return text
+    whole = round(years)
+    if whole >= 1 and abs(years - whole) < 1e-3 * whole:
+        return f"{whole} year{'s' if whole > 1 else ''} ({text})"
+    return text
+
+
 def equity_sentences(equity: Any, prob: float = 0.9) -> list[tuple[str, str]]:
     """What a firm valuation (:func:`clvkit.firm_equity`) says, in sentences with a css class
     each: the total and its split between today's and future customers with intervals, the
@@ -36,7 +57,7 @@ def equity_sentences(equity: Any, prob: float = 0.9) -> list[tuple[str, str]]:
     pct = f"{prob:.0%}"
     kind = "predictive" if s.get("method") == "simulate" else "credible"
     n = len(equity.customer_value.summary(prob))
-    horizon = f"{s['horizon']:g} {s.get('time_unit', '')}".strip()
+    horizon = horizon_words(float(s["horizon"]), str(s.get("time_unit", "")))
     out: list[tuple[str, str]] = []
     future = t.loc["future"]
     text = (
@@ -97,10 +118,20 @@ def history_sentences(history: Any, prob: float = 0.9) -> list[tuple[str, str]]:
     first, last = t.iloc[0], t.iloc[-1]
     c0, c1 = t.index[0].date(), t.index[-1].date()
     out: list[tuple[str, str]] = []
+    # one draw per cut-off (MAP fits): no interval to state, and say so
+    point = history.equity.sizes["chain"] * history.equity.sizes["draw"] == 1
+
+    def span(mean: float, lo: float, hi: float) -> str:
+        return _money(mean) if point else f"{_money(mean)} [{_money(lo)}, {_money(hi)}]"
+
     lines = (
-        f"Customer equity on {c1} is {_money(last['equity'])} [{_money(last['equity_lower'])}, "
-        f"{_money(last['equity_upper'])}] ({pct} interval) for {int(last['customers']):,} "
-        "customers"
+        f"Customer equity on {c1} is {span(last['equity'], last['equity_lower'], last['equity_upper'])}"
+        + (
+            " (point fits: no interval; NUTS or Laplace fits give one)"
+            if point
+            else f" ({pct} interval)"
+        )
+        + f" for {int(last['customers']):,} customers"
     )
     if len(t) > 1:
         e = history.equity.values
@@ -110,11 +141,11 @@ def history_sentences(history: Any, prob: float = 0.9) -> list[tuple[str, str]]:
         sure = lo > 0 or hi < 0
         lines += (
             f"; {'up' if change.mean() > 0 else 'down'} {abs(rel):.0%} from {c0} "
-            f"(change {_money(change.mean())} [{_money(lo)}, {_money(hi)}]"
-            + ("" if sure else ": the interval includes no change")
+            f"(change {span(change.mean(), lo, hi)}"
+            + ("" if sure or point else ": the interval includes no change")
             + ")."
         )
-        out.append((lines, "ok" if sure else "warn"))
+        out.append((lines, "" if point else "ok" if sure else "warn"))
         b = history.bridge(prob)
         totals = {k: float(b[k].sum()) for k in ("new", "lost", "revaluation")}
         out.append(
@@ -131,8 +162,7 @@ def history_sentences(history: Any, prob: float = 0.9) -> list[tuple[str, str]]:
             out.append(
                 (
                     f"The largest loss to inactive customers was in the step to {worst.date()}: "
-                    f"{_money(-b.loc[worst, 'lost'])} [{_money(-b.loc[worst, 'lost_upper'])}, "
-                    f"{_money(-b.loc[worst, 'lost_lower'])}] with "
+                    f"{span(-b.loc[worst, 'lost'], -b.loc[worst, 'lost_upper'], -b.loc[worst, 'lost_lower'])} with "
                     f"{int(b.loc[worst, 'lost_customers']):,} customers.",
                     "",
                 )
