@@ -14,7 +14,9 @@ SMALL = {"CLVKIT_NB_DRAWS": "200", "CLVKIT_NB_CHAINS": "2", "CLVKIT_NB_CUSTOMERS
 
 
 def test_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_backtest", "03_scale"]
+    assert [p.stem for p in NOTEBOOKS] == [
+        "01_quickstart", "02_backtest", "03_scale", "04_covariates", "05_firm_equity"
+    ]  # fmt: skip
 
 
 @pytest.mark.slow
