@@ -365,6 +365,24 @@ def test_plot_effects_renders_one_row_per_effect(seg_model, tmp_path):
         plot_effects(clvkit.BetaGeo.from_params(**BG))
 
 
+def test_plot_effects_ticks_can_be_read_between_1_and_2():
+    """A 1.6x effect on a 0.75 - 1.8 axis gets named ticks around it (a log locator gave only
+    0.8, 0.9 and 1); wide ranges fall back to coarser ladders, never more than 10 ticks."""
+    from clvkit.plots.effects import multiplier_ticks
+
+    assert multiplier_ticks(0.71, 1.9) == [0.75, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5]
+    assert multiplier_ticks(0.5, 3.0) == [0.5, 0.67, 0.75, 1.0, 1.5, 2.0, 3.0]
+    assert multiplier_ticks(0.08, 12.0) == [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    assert multiplier_ticks(1e-3, 1e3) == [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0]
+    table = pd.DataFrame({"kind": ["covariate"], "coefficient": ["first basket"],
+                          "process": ["purchase"], "multiplier": [1.6], "lower": [1.42],
+                          "upper": [1.79]})  # fmt: skip
+    ax = plot_effects(table)
+    shown = [float(v) for v in ax.get_xticks() if ax.get_xlim()[0] <= v <= ax.get_xlim()[1]]
+    assert [v for v in shown if 1.0 < v < 2.0] == [1.1, 1.25, 1.5]
+    plt.close(ax.figure)
+
+
 def test_report_section_has_the_sentences_first(seg_model):
     rep = Report("Covariates")
     assert covariate_section(rep, seg_model, 0.9) is True

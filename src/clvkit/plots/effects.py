@@ -11,7 +11,7 @@ import pandas as pd
 from clvkit.errors import ClvkitError
 from clvkit.plots.common import axes
 
-__all__ = ["plot_effects"]
+__all__ = ["multiplier_ticks", "plot_effects"]
 
 #: Marker colour by kind of row.
 KIND_COLOURS = {"covariate": "tab:blue", "segment": "tab:orange", "spread": "tab:grey"}
@@ -40,6 +40,30 @@ def _label(row: pd.Series) -> str:
     if row["kind"] == "spread":
         return f"{row['coefficient'].removesuffix(' (spread)')}: 1 sd between segments"
     return str(row["coefficient"])
+
+
+def multiplier_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values a reader can name on a log axis of multipliers from ``lo`` to ``hi``: the
+    finest ladder (0.67, 0.75, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, ...) of which 3 to 10 values
+    fall in the range, then coarser ones (1-1.5-2-3-5, 1-2-5, powers of 10): an effect of 1.6x
+    gets ticks around it, not only at 1 and 2."""
+    e0, e1 = int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1
+    decades = [10.0**e for e in range(e0, e1 + 1)]
+
+    def ladder(steps: tuple[float, ...], extra: tuple[float, ...] = ()) -> list[float]:
+        return sorted({round(m * d, 12) for d in decades for m in steps} | set(extra))
+
+    ladders = [
+        ladder((1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0), (0.67, 0.75, 0.9)),
+        ladder((1.0, 1.5, 2.0, 3.0, 5.0), (0.67, 0.75)),
+        ladder((1.0, 2.0, 5.0)),
+        ladder((1.0,)),
+    ]
+    for values in ladders:
+        ticks = [v for v in values if lo <= v <= hi]
+        if 3 <= len(ticks) <= 10:
+            return ticks
+    return [v for v in ladders[-1] if lo <= v <= hi] or [1.0]
 
 
 def plot_effects(effects: Any, ax: Any = None, *, prob: float = 0.9) -> Any:
@@ -95,13 +119,12 @@ def plot_effects(effects: Any, ax: Any = None, *, prob: float = 0.9) -> Any:
     lo, hi = min(lo, 1.0), max(hi, 1.0)
     pad = (hi / lo) ** 0.08 if hi > lo else 1.5
     ax.set_xlim(lo / pad, hi * pad)
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(np.arange(1.0, 10.0))))
+    ax.xaxis.set_major_locator(FixedLocator(multiplier_ticks(lo / pad, hi * pad)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    narrow = hi * pad / (lo / pad) < 12  # within about a decade: label the minor ticks too
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if narrow else ""))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(np.arange(1.0, 10.0))))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     for kind, colour in KIND_COLOURS.items():
         if (t["kind"] == kind).any():
             ax.plot([], [], "o", color=colour, label=kind)

@@ -882,7 +882,7 @@ def with_covariates(
         A column of segments with partially pooled effects: segment ``s``'s log multiplier
         ``seg_<p>[s] ~ Normal(0, sd_<p>^2)`` (the posterior holds it), the spread ``sd_<p>``
         learned. NUTS and Laplace sample each segment centred or non-centred as its data
-        suit (``posterior_.attrs["segment_centred"]`` lists the centred ones).
+        suit (``posterior_.attrs["segment_centred"]``, a JSON string: parameter -> centred levels).
     priors : dict, optional
         Prior overrides by parameter name (base parameters, ``coef_<p>``, ``sd_<p>``; the
         segment effects' prior is fixed by the hierarchy: naming ``seg_<p>`` or ``new_<p>`` is
