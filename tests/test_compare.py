@@ -423,3 +423,14 @@ def test_the_callers_table_is_not_modified(cmp, rfm):
                                        observation_end=END, amount="amount")  # fmt: skip
     pd.testing.assert_frame_equal(rfm, fresh)
     assert rfm.attrs == fresh.attrs
+
+
+def test_two_fits_of_one_model_are_named_apart(fits, rfm):
+    """Two BG/NBD fits (a dict names them) read apart in the table's labels and the words;
+    models of different kinds keep their own labels."""
+    other = clvkit.BetaGeo().fit(rfm, method="laplace", draws=DRAWS, random_seed=2)
+    c = compare({"first": fits["bgnbd"], "second": other}, rfm, random_seed=0)
+    assert sorted(c.table["label"]) == ["BG/NBD (first)", "BG/NBD (second)"]
+    assert any("BG/NBD (first)" in w and "BG/NBD (second)" in w for w in c.words)
+    mixed = compare(fits, rfm, random_seed=0)
+    assert "BG/NBD" in set(mixed.table["label"])

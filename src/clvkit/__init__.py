@@ -57,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "rolling_backtest": "clvkit.evaluation.rolling",
     "firm_equity": "clvkit.firm.equity",
     **dict.fromkeys(("AcquisitionModel", "AcquisitionPlan"), "clvkit.firm.acquisition"),
+    **dict.fromkeys(("Report", "report_from_log"), "clvkit.report"),
+    "firm_report": "clvkit.report_firm",
 }
 _SUBMODULES = {
     "datasets",

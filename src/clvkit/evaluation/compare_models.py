@@ -113,6 +113,15 @@ class Comparison:
 # ---------------------------------------------------------------------------------------------
 # the computation
 # ---------------------------------------------------------------------------------------------
+def _labels(specs: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """Each model's label for the words and plots: the spec's label, with the name given to the
+    model added where two models share a label (two fits of one model read apart)."""
+    labels = [str(specs[k].label) for k in names]
+    return [
+        f"{lb} ({k})" if labels.count(lb) > 1 else lb for lb, k in zip(labels, names, strict=True)
+    ]
+
+
 def _models(models: Any) -> dict[str, Any]:
     """``{name: model}`` from a mapping, or from a sequence (named by each spec's ``name``)."""
     if isinstance(models, Mapping):
@@ -242,7 +251,7 @@ def compare(
     diff, diff_se = _paired(pw, counts, int(np.argmax(elpd)))
     table = pd.DataFrame(
         {
-            "label": [specs[k].label for k in model_names],
+            "label": _labels(specs, model_names),
             "elpd_loo": elpd,
             "se": [loos[k].se for k in model_names],
             "elpd_diff": diff,
