@@ -243,3 +243,32 @@ def test_alive_matrix_defaults_t_to_the_fitted_data(cdnow_fits):
     with pytest.raises(ClvkitError, match=r"'T' is missing.*BetaGeo"):
         plots.plot_probability_alive_matrix(given)
     plt.close("all")
+
+
+def test_plot_value_by_group_draws_the_group_table():
+    """One row per group with the group table's CLV per customer and interval, labelled with
+    the group's customers and its share of equity; a value without groups is refused."""
+    rfm = clvkit.datasets.cdnow_calibration_summary()
+    bg = clvkit.BetaGeo().fit(rfm, method="laplace", draws=200, random_seed=1)
+    gg = clvkit.GammaGamma().fit(rfm, method="laplace", draws=200, random_seed=2)
+    buyer = (rfm["frequency"] > 0).rename("repeat_buyer")
+    res = clvkit.customer_value(bg, gg, rfm, horizon="52W", annual_discount_rate=0.1, by=buyer,
+                                random_seed=3)  # fmt: skip
+    t = res.group_table(0.8).sort_values("clv_mean")
+    ax = plots.plot_value_by_group(res, prob=0.8)
+    line = next(ln for ln in ax.lines if ln.get_marker() == "o")
+    np.testing.assert_allclose(line.get_xdata(), t["clv_mean"], rtol=1e-12)
+    labels = [lb.get_text() for lb in ax.get_yticklabels()]
+    assert labels == [
+        f"{g} ({int(r['customers']):,}; {r['equity_share']:.0%} [{r['share_lower']:.0%}, "
+        f"{r['share_upper']:.0%}] of equity)"
+        for g, r in t.iterrows()
+    ]
+    assert labels[-1].startswith("True (946;")  # repeat buyers: the higher CLV, drawn on top
+    assert ax.get_title() == "Value by repeat_buyer"
+    plt.close(ax.figure)
+    plain = clvkit.customer_value(bg, gg, rfm, horizon="52W", annual_discount_rate=0.1)
+    with pytest.raises(ClvkitError, match="no groups"):
+        plots.plot_value_by_group(plain)
+    with pytest.raises(ClvkitError, match="must be a CustomerValue"):
+        plots.plot_value_by_group(t)

@@ -8,7 +8,7 @@ axes it drew on.
 - :mod:`clvkit.plots.matrices`: P(alive) and expected purchases over a frequency x recency
   grid and P(alive) along one history, for any purchase model whose columns are
   ``frequency``, ``recency`` and ``T``, built with the model contract's primitives;
-- :mod:`clvkit.plots.value`: CLV and customer-equity distributions;
+- :mod:`clvkit.plots.value`: CLV and customer-equity distributions, and value by group;
 - :mod:`clvkit.plots.compare`: a model comparison (elpd differences, holdout totals);
 - :mod:`clvkit.plots.retention`: the contractual retention backtest (cohort fans, rate curve);
 - :mod:`clvkit.plots.subscriptions`: the value of a subscriber base by tenure;
@@ -47,7 +47,7 @@ from clvkit.plots.retention import (
     plot_retention_rate_curve,
 )
 from clvkit.plots.subscriptions import plot_value_by_tenure
-from clvkit.plots.value import plot_clv_distribution, plot_equity
+from clvkit.plots.value import plot_clv_distribution, plot_equity, plot_value_by_group
 
 __all__ = [
     "plot_cashflows",
@@ -72,5 +72,6 @@ __all__ = [
     "plot_retention_rate_curve",
     "plot_sensitivities",
     "plot_tracking",
+    "plot_value_by_group",
     "plot_value_by_tenure",
 ]

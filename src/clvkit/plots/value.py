@@ -12,7 +12,7 @@ from clvkit.plots.common import MODEL, axes
 from clvkit.utils.checks import check_prob
 from clvkit.value import CustomerValue
 
-__all__ = ["plot_clv_distribution", "plot_equity"]
+__all__ = ["plot_clv_distribution", "plot_equity", "plot_value_by_group"]
 
 
 def _per_customer(value: CustomerValue) -> np.ndarray:
@@ -100,4 +100,46 @@ def plot_equity(equity: Any, *, prob: float = 0.9, bins: int = 40, ax: Any = Non
     ax.set(xlabel="customer equity", ylabel="posterior density",
            title=f"Customer equity ({draws.size:,} draws)")  # fmt: skip
     ax.legend(frameon=False)
+    return ax
+
+
+def plot_value_by_group(value: Any, *, prob: float = 0.9, ax: Any = None) -> Any:
+    """Value by group (``customer_value(..., by=...)``): each group's CLV per customer with its
+    central ``prob`` interval, one row per group (highest first), labelled with the group's
+    customers and its share of the total equity with that share's interval.
+
+    Parameters
+    ----------
+    value : CustomerValue
+        From :func:`clvkit.customer_value` with ``by=``.
+    prob : float
+        Interval probability (credible or predictive as the result's method, see
+        :meth:`CustomerValue.group_table`).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if not isinstance(value, CustomerValue):
+        raise ClvkitError(
+            f"argument 'value' must be a CustomerValue, got {type(value).__name__}. "
+            "Suggestion: clvkit.customer_value(..., by='segment')."
+        )
+    prob = check_prob(prob)
+    t = value.group_table(prob).sort_values("clv_mean")
+    ax = axes(ax)
+    y = np.arange(len(t))
+    mean = t["clv_mean"].to_numpy(dtype=float)
+    err = [mean - t["clv_lower"].to_numpy(dtype=float), t["clv_upper"].to_numpy(dtype=float) - mean]
+    ax.errorbar(mean, y, xerr=np.maximum(err, 0.0), fmt="o", color=MODEL, capsize=3, ms=5)
+    labels = [
+        f"{g} ({int(r['customers']):,}; {r['equity_share']:.0%} [{r['share_lower']:.0%}, "
+        f"{r['share_upper']:.0%}] of equity)"
+        for g, r in t.iterrows()
+    ]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(-0.7, len(t) - 0.3)
+    ax.set(xlabel=f"CLV per customer ({prob:.0%} interval)",
+           title=f"Value by {t.index.name or 'group'}")  # fmt: skip
     return ax
