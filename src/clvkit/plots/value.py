@@ -134,8 +134,8 @@ def plot_value_by_group(value: Any, *, prob: float = 0.9, ax: Any = None) -> Any
     err = [mean - t["clv_lower"].to_numpy(dtype=float), t["clv_upper"].to_numpy(dtype=float) - mean]
     ax.errorbar(mean, y, xerr=np.maximum(err, 0.0), fmt="o", color=MODEL, capsize=3, ms=5)
     labels = [
-        f"{g} ({int(r['customers']):,}; {r['equity_share']:.0%} [{r['share_lower']:.0%}, "
-        f"{r['share_upper']:.0%}] of equity)"
+        f"{g}\n{int(r['customers']):,} customers, {r['equity_share']:.0%} "
+        f"[{r['share_lower']:.0%}, {r['share_upper']:.0%}] of equity"
         for g, r in t.iterrows()
     ]
     ax.set_yticks(y, labels, fontsize=8)
