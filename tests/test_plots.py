@@ -264,7 +264,9 @@ def test_plot_value_by_group_draws_the_group_table():
         f"[{r['share_lower']:.0%}, {r['share_upper']:.0%}] of equity"
         for g, r in t.iterrows()
     ]
-    assert labels[-1].startswith("True\n946 customers")  # repeat buyers: the higher CLV, drawn on top
+    assert labels[-1].startswith(
+        "True\n946 customers"
+    )  # repeat buyers: the higher CLV, drawn on top
     assert ax.get_title() == "Value by repeat_buyer"
     plt.close(ax.figure)
     plain = clvkit.customer_value(bg, gg, rfm, horizon="52W", annual_discount_rate=0.1)
