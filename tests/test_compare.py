@@ -264,6 +264,12 @@ def test_plots(cmp):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["BG/NBD", "Poisson/Exponential"]
     assert ax.get_yticks().tolist() == [1, 0]
     assert axs[1].lines[-1].get_xdata()[0] == 1882  # the actual total
+    # on its own figure the right panel's model labels clear the left panel
+    fig = axs[0].figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    left_edge = min(t.get_window_extent(renderer).x0 for t in axs[1].get_yticklabels())
+    assert left_edge > axs[0].get_window_extent(renderer).x1
     plt.close("all")
     with pytest.raises(ClvkitError, match="lacks columns"):
         plots.plot_holdout_totals(cmp.table[["label"]])

@@ -108,13 +108,16 @@ def plot_comparison(comparison: Any, *, axs: Any = None) -> Any:
     """
     t = _table(comparison)
     holdout = "total_actual" in t
+    fig = None
     if axs is None:
         import matplotlib.pyplot as plt
 
-        _, axs = plt.subplots(1, 2 if holdout else 1, figsize=(11 if holdout else 6, 3.5),
-                              squeeze=False)  # fmt: skip
+        fig, axs = plt.subplots(1, 2 if holdout else 1, figsize=(11 if holdout else 6, 3.5),
+                                squeeze=False)  # fmt: skip
         axs = axs[0]
     plot_elpd_differences(t, ax=axs[0])
     if holdout:
         plot_holdout_totals(t, ax=axs[1])
+    if fig is not None:  # its own figure: room for each panel's model labels
+        fig.tight_layout()
     return np.asarray(axs)
