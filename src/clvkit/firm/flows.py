@@ -228,9 +228,11 @@ def existing_flows(
     costs = [grid.window_cashflow(i, False) for i in ex] if with_cost else []
     n, chunks = _distinct_chunks(purchase, spend, sp, cols, S)
     for sub, s, w in progress(chunks, n, progressbar, "existing customers' cash flows"):
-        rev += purchase.window_values(tp, sub, s, w, flows, pmap)
+        # one call for both: a cost window has no revenue weights, so its value is -alive units
+        both = purchase.window_values(tp, sub, s, w, flows + costs, pmap)
+        rev += both[:, :P]
         if with_cost:
-            cost -= purchase.window_values(tp, sub, np.zeros_like(s), w, costs, pmap)
+            cost -= both[:, P:]
     return rev, grid.plan.cost_per_period * cost
 
 

@@ -579,14 +579,13 @@ class _CovariateModel:
         finally:
             self._seg_state = state
         hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
-        info = np.full((n_seg, L), np.nan)
-        for k in range(n_seg):
-            with np.errstate(all="ignore"):
+        info = np.full((n_seg, L), np.nan)  # NaN: a singular block, left non-centred
+        with np.errstate(all="ignore"):
+            for k in range(n_seg):
                 try:
-                    cov = np.linalg.inv(-hess[k])
+                    info[k] = 1.0 / np.diag(np.linalg.inv(-hess[k]))
                 except np.linalg.LinAlgError:
-                    continue
-            info[k] = 1.0 / np.diag(cov)
+                    pass
         return {
             p: _centre(info[:, i], stored[sl])
             for i, (p, sl) in enumerate(zip(links, slices, strict=True))
