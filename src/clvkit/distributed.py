@@ -39,6 +39,7 @@ import pandas as pd
 from clvkit.data import summary as data_summary
 from clvkit.errors import ClvkitError, bad_rows_error
 from clvkit.units import TIME_UNIT_ATTR, check_tz, format_time_unit
+from clvkit.utils.checks import check_prob
 from clvkit.utils.exactsum import ExactSum
 from clvkit.value import (
     Accumulator,
@@ -47,7 +48,6 @@ from clvkit.value import (
     GroupCodes,
     RunOptions,
     ValueJob,
-    check_prob,
     chunk_streams,
     group_levels,
     prepare_job,

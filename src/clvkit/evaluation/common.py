@@ -10,12 +10,10 @@ import numpy as np
 from clvkit.errors import ClvkitError
 from clvkit.models.contract import ModelSpec
 from clvkit.models.registry import flat_params, resolve
-from clvkit.utils.checks import check_prob
 
 __all__ = [
     "CELLS",
     "LEVELS",
-    "check_prob",
     "draw_index",
     "model_draws",
     "randomized_pit",

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
-from clvkit.evaluation.common import CELLS, check_prob
+from clvkit.evaluation.common import CELLS
 from clvkit.evaluation.compare_words import comparison_words, readable
 from clvkit.evaluation.predictive import holdout_metrics, holdout_predictive
 from clvkit.evaluation.run import check_unit, fit_model, sample_counts
@@ -50,6 +50,7 @@ from clvkit.inference.loo import (
 )
 from clvkit.models.registry import flat_params, get, names, resolve
 from clvkit.rng import make_rng
+from clvkit.utils.checks import check_prob
 
 __all__ = ["Comparison", "compare", "compare_log"]
 

@@ -9,9 +9,10 @@ import pandas as pd
 from scipy import stats
 
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import CELLS, check_prob, draw_index, model_draws
+from clvkit.evaluation.common import CELLS, draw_index, model_draws
 from clvkit.models.contract import PurchaseSpec, n_draws
 from clvkit.rng import make_rng
+from clvkit.utils.checks import check_prob
 
 __all__ = ["frequency_ppc", "new_customer_pmf"]
 

@@ -28,7 +28,6 @@ from clvkit.errors import ClvkitError
 from clvkit.evaluation.common import (
     CELLS,
     LEVELS,
-    check_prob,
     draw_index,
     model_draws,
     randomized_pit,
@@ -36,6 +35,7 @@ from clvkit.evaluation.common import (
 )
 from clvkit.models.contract import n_draws, take, take_draws
 from clvkit.rng import make_rng
+from clvkit.utils.checks import check_prob
 
 __all__ = ["conditional_expectations", "holdout_metrics", "holdout_predictive"]
 

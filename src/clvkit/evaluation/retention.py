@@ -35,7 +35,6 @@ from clvkit.data.contract_split import contract_calibration_holdout, period_ends
 from clvkit.errors import ClvkitError
 from clvkit.evaluation.common import (
     CELLS,
-    check_prob,
     draw_index,
     model_draws,
     randomized_pit,
@@ -44,6 +43,7 @@ from clvkit.evaluation.run import check_unit
 from clvkit.models.contract import n_draws, take, take_draws
 from clvkit.models.registry import get, spec_of
 from clvkit.rng import make_rng
+from clvkit.utils.checks import check_prob
 
 if TYPE_CHECKING:
     from clvkit.value.subscriptions import SubscriberValue

@@ -26,12 +26,12 @@ import pandas as pd
 
 from clvkit.data.summary import read_purchases, rfm_summary
 from clvkit.errors import ClvkitError, bad_rows_error
-from clvkit.evaluation.common import check_prob
 from clvkit.evaluation.predictive import holdout_metrics, holdout_predictive
 from clvkit.evaluation.run import fit_model, sample_counts
 from clvkit.models.registry import get
 from clvkit.rng import check_random_seed
 from clvkit.units import duration_in_units, format_time_unit, parse_date, parse_time_unit
+from clvkit.utils.checks import check_prob
 from clvkit.utils.progress import progress
 
 __all__ = [

@@ -19,7 +19,6 @@ import pandas as pd
 
 from clvkit.data.log_tables import check_log_table
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import check_prob
 from clvkit.evaluation.ppc import frequency_ppc
 from clvkit.evaluation.predictive import (
     conditional_expectations,
@@ -32,6 +31,7 @@ from clvkit.models.contract import DATA_TABLES
 from clvkit.models.registry import get, spec_of
 from clvkit.rng import make_rng
 from clvkit.units import format_time_unit
+from clvkit.utils.checks import check_prob
 
 __all__ = ["BacktestResult", "backtest", "backtest_split", "fit_model"]
 

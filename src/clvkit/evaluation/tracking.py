@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import CELLS, check_prob, draw_index, model_draws
+from clvkit.evaluation.common import CELLS, draw_index, model_draws
 from clvkit.models.contract import PurchaseSpec, n_draws, take_draws
 from clvkit.rng import make_rng
+from clvkit.utils.checks import check_prob
 from clvkit.utils.numba_cache import njit
 
 __all__ = [

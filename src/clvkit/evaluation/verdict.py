@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvkit.evaluation.common import check_prob
 from clvkit.units import parse_time_unit, to_units
+from clvkit.utils.checks import check_prob
 from clvkit.utils.fmt import count, horizon_text, money, number, percent
 
 __all__ = ["Check", "Verdict", "verdict"]

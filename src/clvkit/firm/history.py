@@ -21,10 +21,10 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError
-from clvkit.evaluation.common import check_prob
 from clvkit.evaluation.rolling import check_cutoffs, check_fit_model, read_cut_log
 from clvkit.evaluation.run import fit_model
 from clvkit.rng import check_random_seed
+from clvkit.utils.checks import check_prob
 from clvkit.utils.progress import progress
 from clvkit.value.engine import customer_value
 from clvkit.value.result import CustomerValue

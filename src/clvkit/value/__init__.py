@@ -11,6 +11,7 @@ chunk runner), :mod:`~clvkit.value.chunks` (streams, threads), :mod:`~clvkit.val
 
 from __future__ import annotations
 
+from clvkit.utils.checks import check_prob
 from clvkit.value.accumulate import (
     DEFAULT_TIERS,
     Accumulator,
@@ -25,7 +26,7 @@ from clvkit.value.counterfactual import CounterfactualValue, counterfactual_valu
 from clvkit.value.discount import DiscountPlan
 from clvkit.value.engine import KEEP_VALUES, check_n_jobs, customer_value
 from clvkit.value.job import ChunkRunner, RunOptions, ValueJob, prepare_job
-from clvkit.value.result import STORED_PROBS, CustomerValue, check_prob, check_probs, prob_label
+from clvkit.value.result import STORED_PROBS, CustomerValue, check_probs, prob_label
 from clvkit.value.settings import CashflowSettings
 
 __all__ = [

@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from clvkit.errors import ClvkitError, bad_rows_error
+from clvkit.utils.checks import check_prob
 from clvkit.utils.exactsum import ExactSum
 from clvkit.value.accumulate import (
     QUANTILE_BLOCK,
@@ -32,7 +33,7 @@ from clvkit.value.accumulate import (
 from clvkit.value.chunks import chunk_streams, kernel_threads, ordered_map, progress
 from clvkit.value.engine import check_n_jobs
 from clvkit.value.job import RunOptions, ValueJob, prepare_job
-from clvkit.value.result import STORED_PROBS, check_prob
+from clvkit.value.result import STORED_PROBS
 from clvkit.value.settings import CashflowSettings
 
 __all__ = ["CounterfactualValue", "counterfactual_value", "covariate_columns"]

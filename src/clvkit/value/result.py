@@ -12,7 +12,7 @@ import xarray as xr
 from clvkit.errors import ClvkitError
 from clvkit.utils.checks import check_prob
 
-__all__ = ["STORED_PROBS", "CustomerValue", "check_prob", "check_probs", "prob_label"]
+__all__ = ["STORED_PROBS", "CustomerValue", "check_probs", "prob_label"]
 
 #: Default central interval probabilities whose per-customer bounds are kept without the draws.
 STORED_PROBS = (0.5, 0.8, 0.9, 0.95)

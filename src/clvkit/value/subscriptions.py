@@ -31,8 +31,8 @@ import xarray as xr
 from clvkit.errors import ClvkitError
 from clvkit.models.registry import spec_of
 from clvkit.units import duration_in_units
+from clvkit.utils.checks import check_prob
 from clvkit.value.engine import customer_value
-from clvkit.value.result import check_prob
 
 __all__ = ["SubscriberValue", "horizon_periods", "subscriber_value"]
 
