@@ -159,11 +159,9 @@ VARIANTS = {
 
 
 #: Models whose P(alive at T + t) and expected purchases come from a Gauss rule sized on the
-#: whole call (its worst customer and draw), and the primitives that use it: a customer's value
-#: depends on who else is in the call (see the xfail test below).
+#: whole call (its worst customer and draw): a customer's value may change with who else is in
+#: the call, within the rule's 1e-10 (test_bg_quadrature_does_not_depend_on_the_batch).
 QUADRATURE_BATCH = {"bgnbd", "mbgnbd"}
-QUADRATURE_KEYS = {"probability_alive", "expected_purchases", "expected_value",
-                   "expected_value_means"}  # fmt: skip
 
 
 def _split_primitives(spec, params: dict, cols: dict) -> dict[str, np.ndarray]:
@@ -205,9 +203,7 @@ def _split_primitives(spec, params: dict, cols: dict) -> dict[str, np.ndarray]:
 def test_zero_coefficients_purchase_primitives_equal_the_base(name, variant):
     """All ``coef_*`` (and segment effects) 0: every deterministic primitive equals the base
     spec's on the same customers to 1e-10, although the customers fall into several classes
-    (evaluated class by class). For BG/NBD and MBG/NBD, P(alive at T + t), the expected
-    purchases and the value equal the base evaluated class by class (the base's own rule
-    moves them by up to 5e-10 with the customers in the call; see the xfail test below)."""
+    (evaluated class by class), and the base's on the whole call."""
     table = _table(BASES[name][1])
     columns, segment = VARIANTS[variant]
     spec = _spec(name, table, columns, segment)
@@ -221,23 +217,16 @@ def test_zero_coefficients_purchase_primitives_equal_the_base(name, variant):
     split = _split_primitives(spec, params, cols)
     for key in whole:
         np.testing.assert_allclose(got[key], split[key], rtol=1e-10, atol=1e-12, err_msg=key)
-        if key in QUADRATURE_KEYS and name in QUADRATURE_BATCH:
-            continue  # see test_bg_quadrature_does_not_depend_on_the_batch
         np.testing.assert_allclose(got[key], whole[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (issue 17): BG/NBD's Gauss rule for P(alive at T + t) and the expected "
-    "purchases is sized on the call (bgnbd/predictions._node_count, the worst customer), and a "
-    "smaller call's rule misses the 1e-10 target: CDNOW customer 1539 (x = 14, T = 30.86) at "
-    "t = 52 is off by 3.8e-10 alone (10 nodes) and by 3.4e-11 among these 300 (11 nodes)",
-)
 @pytest.mark.parametrize("name", sorted(QUADRATURE_BATCH))
 def test_bg_quadrature_does_not_depend_on_the_batch(name):
     """The base model alone: each customer's P(alive at T + t) and expected purchases on its
     own equal its values among the 300 customers, to 1e-10 (what evaluation by covariate
-    class needs for the zero-coefficient check on the whole call)."""
+    class needs for the zero-coefficient check on the whole call). The Gauss rule is sized on
+    the call's worst customer; the former node count missed 1e-10 in smaller calls (CDNOW
+    customer 1539, x = 14, T = 30.86, at t = 52: 3.8e-10 alone with 10 nodes)."""
     table = _table("rfm")
     base = _base(name)
     params = checks.jitter_draws(base, BASES[name][0], S, np.random.default_rng(0))

@@ -8,12 +8,14 @@ factor left in the integrand has to be approximated by a polynomial.
 
 from __future__ import annotations
 
+import math
 from functools import cache
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["beta_gauss_rule", "n_nodes_for"]
+__all__ = ["beta_gauss_rule", "bulk_log_range", "n_nodes_for", "node_count"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -83,23 +85,47 @@ def beta_gauss_rule(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, n
     return nodes, weights
 
 
-def n_nodes_for(
-    z_max: float, steep: float = 0.0, tol: float = 1e-10, n_min: int = 6, n_max: int = 128
-) -> int:
-    """Number of Gauss nodes for E_p[f((1 + p z)^-k)] with z <= z_max.
+#: Calibration of :func:`node_count` (see its docstring).
+_PER_RANGE, _PER_LOG_Z, _EXTRA, _BERNSTEIN_MARGIN = 2.25, 5.0, 3, 1e-3
 
-    Two requirements: the Bernstein-ellipse rate rho^(-2n) for the interval [0, 1] with the
-    singularity at -1/z_max (a bound for the widest Beta weight), and ~5 nodes per unit of
-    ``steep`` = k z sd(p) / (1 + z mean(p)), the log-range of (1 + p z)^-k across the bulk of the
-    weight (calibrated against mpmath in tests/test_predict_extremes.py). Capped at ``n_max``.
+
+def bulk_log_range(k: Any, z: Any, mean_p: Any, sd_p: Any) -> Any:
+    """The log-range of (1 + p z)^-k over the bulk of the Beta weight, p in mean_p +- 2 sd_p
+    clipped to [0, 1]: ``k (log1p(z p_hi) - log1p(z p_lo))``. Scalars or arrays (numpy
+    ufuncs only, so the numba kernels compile the same function)."""
+    hi = np.minimum(1.0, mean_p + 2.0 * sd_p)
+    lo = np.maximum(0.0, mean_p - 2.0 * sd_p)
+    return k * (np.log1p(z * hi) - np.log1p(z * lo))
+
+
+def node_count(z_max: float, spread: float, tol: float, n_min: int, n_max: int) -> int:
+    """Number of Gauss nodes for E_p[f((1 + p z)^-k)], z <= z_max, to relative accuracy ``tol``
+    (scalar; the numba kernels compile the same function).
+
+    Two requirements: the Bernstein-ellipse rate rho^(-2n) for [0, 1] with the singularity at
+    -1/z_max, at ``tol * 1e-3``; and ``2.25 spread + 5 log1p(z_max) + 3`` nodes, ``spread`` the
+    :func:`bulk_log_range` of the integrand (its log1p(z) term: small values lose relative
+    accuracy in the weight's tails). Calibrated for ``tol = 1e-10`` against 160-node rules on
+    2,984 random cases (a 0.1-5, b 0.3-30, x 0-300, r 0.1-3, alpha 0.5-30, T 0.5-150, horizons
+    13-520 weeks): no case needed more nodes (the former rule, 5 nodes per unit of the
+    linearised range, missed 1e-10 in 25% of them, by up to 2.6e-6 at 10 years). Capped at
+    ``n_max``.
     """
     n = n_min
-    if np.isfinite(z_max) and z_max > 0.0:
+    if z_max > 0.0 and math.isfinite(z_max):
         zeta = 1.0 + 2.0 / z_max
-        log_rho = np.log(zeta + np.sqrt((zeta - 1.0) * (zeta + 1.0)))
-        n = max(n, int(np.ceil(-np.log(tol) / (2.0 * log_rho))) + 1)
-    if np.isfinite(steep):
-        n = max(n, int(np.ceil(5.0 * steep)) + 4)
+        log_rho = math.log(zeta + math.sqrt((zeta - 1.0) * (zeta + 1.0)))
+        n = max(n, math.ceil(-math.log(tol * _BERNSTEIN_MARGIN) / (2.0 * log_rho)) + 1)
+    if math.isfinite(spread) and math.isfinite(z_max):
+        n = max(n, math.ceil(_PER_RANGE * spread + _PER_LOG_Z * math.log1p(z_max)) + _EXTRA)
     else:
         n = n_max
     return min(n_max, n)
+
+
+def n_nodes_for(
+    z_max: float, spread: float = 0.0, tol: float = 1e-10, n_min: int = 6, n_max: int = 128
+) -> int:
+    """:func:`node_count` for Python callers (``spread``: the largest :func:`bulk_log_range`
+    of the call)."""
+    return node_count(float(z_max), float(spread), float(tol), int(n_min), int(n_max))

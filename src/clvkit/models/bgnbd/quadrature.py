@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from clvkit.models.bgnbd.gauss import bulk_log_range, node_count
 from clvkit.utils.numba_cache import njit
 
 __all__ = ["alive_values", "assemble", "draw_order", "pair_sums"]
@@ -56,19 +57,8 @@ def draw_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.lexsort((np.where(cell % 2 == 0, b, -b), cell)).astype(np.int64)
 
 
-@_jit
-def _n_nodes(z_max, steep, tol):
-    """Node count of :func:`clvkit.models.bgnbd.gauss.n_nodes_for` (same tolerance and calibration)."""
-    n = _N_MIN
-    if z_max > 0.0 and math.isfinite(z_max):
-        zeta = 1.0 + 2.0 / z_max
-        log_rho = math.log(zeta + math.sqrt((zeta - 1.0) * (zeta + 1.0)))
-        n = max(n, math.ceil(-math.log(tol) / (2.0 * log_rho)) + 1)
-    if math.isfinite(steep):
-        n = max(n, math.ceil(5.0 * steep) + 4)
-    else:
-        n = _N_MAX
-    return min(_N_MAX, n)
+_n_nodes = _jit(node_count)  # clvkit.models.bgnbd.gauss's rule, compiled
+_bulk = _jit(bulk_log_range)
 
 
 @_jit
@@ -415,7 +405,7 @@ def alive_values(params, order, groups, grid, i_h, out):
             # the series amplifies errors of its starting values (up to exp(_LOG_AMP)), so
             # groups of several customers get a tighter quadrature tolerance
             tol = _TOL if hi - lo < _SMALL_GROUP else _TOL_SERIES
-            n = _n_nodes(z_max, k * z_max * sd_p / (1.0 + z_max * mean_p), tol)
+            n = _n_nodes(z_max, _bulk(k, z_max, mean_p, sd_p), tol, _N_MIN, _N_MAX)
             if n <= n_prev[g] <= n + 1:  # keep the previous size (one node to spare) so that
                 n = n_prev[g]  # Newton can polish its rule instead of a cold QL start
             nd = nodes[g]
