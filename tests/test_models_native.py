@@ -170,3 +170,57 @@ def test_native_sampler_after_nutpie_was_imported():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 4.0 < float(proc.stdout.strip()) < 9.0
+
+
+@pytest.mark.parametrize("route", ["native", "pyfunc"])
+def test_target_accept_sets_the_step_size(route):
+    """``target_accept`` reaches nutpie on both routes: the adapted step size is smaller and
+    the mean acceptance higher at 0.95 than at 0.6 (step size and acceptance are the sampler's
+    own statistics), and the posterior records it."""
+    import warnings
+
+    import clvkit
+    from clvkit.datasets import cdnow_calibration_summary
+
+    rfm = cdnow_calibration_summary()
+    if route == "pyfunc":  # the covariate models sample through nutpie's from_pyfunc
+        rfm = rfm.assign(big=(rfm["T"] > rfm["T"].median()).map({True: "y", False: "n"}))
+    stats = {}
+    for ta in (0.6, 0.95):
+        model = clvkit.BetaGeo() if route == "native" else clvkit.with_covariates(
+            "bgnbd", ["big"], reference={"big": "n"})  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(rfm, chains=2, draws=300, tune=300, random_seed=5, progressbar=False,
+                      target_accept=ta)  # fmt: skip
+        assert model.posterior_.attrs["target_accept"] == ta
+        s = model.idata_.sample_stats
+        stats[ta] = (float(s["step_size"].mean()), float(s["acceptance_rate"].mean()))
+    assert stats[0.95][0] < 0.75 * stats[0.6][0], stats
+    assert stats[0.95][1] > stats[0.6][1], stats
+
+
+def test_target_accept_defaults_and_bad_values():
+    """Defaults: 0.8, and 0.9 for hierarchical segments; a value outside (0, 1) is refused
+    naming the argument; the convergence warning suggests a higher one for divergences."""
+    import clvkit
+    from clvkit.datasets import cdnow_calibration_summary
+    from clvkit.errors import ClvkitError, ConvergenceWarning
+
+    assert clvkit.BetaGeo()._target_accept() == 0.8
+    seg = clvkit.with_covariates("bgnbd", segment="region")
+    assert seg._target_accept() == 0.9
+    assert clvkit.with_covariates("bgnbd", ["channel"])._target_accept() == 0.8
+    rfm = cdnow_calibration_summary()
+    for bad in (0.0, 1.0, 1.5, -0.2, float("nan"), True, "0.9"):
+        with pytest.raises(ClvkitError, match="argument 'target_accept'"):
+            clvkit.BetaGeo().fit(rfm, target_accept=bad, progressbar=False)
+    diag = {"ok": False, "problems": ["3 divergent transitions"], "divergences": 3}
+    with pytest.warns(
+        ConvergenceWarning, match=r"raise target_accept \(this fit: 0.8; e\.g\. 0.9\)"
+    ):
+        _sampling.warn_convergence(diag, "BG/NBD", 0.8)
+    diag = {"ok": False, "problems": ["max R-hat 1.05 > 1.01"], "divergences": 0}
+    with pytest.warns(ConvergenceWarning) as rec:
+        _sampling.warn_convergence(diag, "BG/NBD", 0.8)
+    assert "target_accept" not in str(rec[0].message)

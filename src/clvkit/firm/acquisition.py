@@ -28,8 +28,10 @@ from clvkit.data import read_purchases
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.inference.diagnostics import ess_bulk, rhat
 from clvkit.inference.nutpie_pyfunc import sample_pyfunc
+from clvkit.inference.sampling import TARGET_ACCEPT
 from clvkit.rng import check_random_seed, make_rng
 from clvkit.units import format_time_unit, parse_date, parse_time_unit
+from clvkit.utils.checks import check_prob
 
 __all__ = [
     "AcquisitionModel",
@@ -349,6 +351,7 @@ class AcquisitionModel:
         period: str | pd.Timedelta | None = None,
         random_seed: int | np.random.Generator | None = None,
         progressbar: bool = False,
+        target_accept: float = TARGET_ACCEPT,
     ) -> AcquisitionModel:
         """Fit the model to new customers per period.
 
@@ -369,6 +372,8 @@ class AcquisitionModel:
             Seeds NUTS / the Laplace draws.
         progressbar : bool
             nutpie's progress bar.
+        target_accept : float
+            NUTS's target acceptance rate (higher: smaller steps, where it diverges).
 
         Returns
         -------
@@ -411,6 +416,8 @@ class AcquisitionModel:
             post, stats = sample_pyfunc(
                 self.log_density, names, supports, mode, chains=chains, draws=draws,
                 tune=tune, random_seed=random_seed, progressbar=progressbar,
+                target_accept=check_prob(target_accept, "target_accept",
+                                         "0.8, or 0.95 if it diverges."),
             )  # fmt: skip
             self.sample_stats_ = stats
         else:

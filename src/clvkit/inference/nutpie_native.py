@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 
 from clvkit.errors import ClvkitError
 from clvkit.inference import transforms as _transforms
-from clvkit.inference.sampling import seed_int
+from clvkit.inference.sampling import TARGET_ACCEPT, seed_int
 from clvkit.utils.numba_cache import cfunc, njit
 from clvkit.utils.system import usable_cores
 
@@ -230,6 +230,7 @@ def sample_native(
     random_seed: int | np.random.Generator | None,
     progressbar: bool,
     low_rank: bool = True,
+    target_accept: float = TARGET_ACCEPT,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """nutpie's NUTS on a model's :class:`NativeKernel`: ``(posterior, sample_stats)``.
 
@@ -262,6 +263,7 @@ def sample_native(
     settings.num_tune = int(tune)
     settings.num_draws = int(draws)
     settings.num_chains = int(chains)
+    settings.target_accept = float(target_accept)
     cores = max(1, min(int(chains), usable_cores()))
     sampler = lib.PySampler.from_pymc(
         settings, cores, model, _progress(lib, progressbar, chains), lib.PyStorage.arrow()

@@ -15,7 +15,7 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError
 from clvkit.inference import transforms as _transforms
-from clvkit.inference.sampling import seed_int
+from clvkit.inference.sampling import TARGET_ACCEPT, seed_int
 from clvkit.utils.system import usable_cores
 
 __all__ = ["sample_pyfunc"]
@@ -42,6 +42,7 @@ def sample_pyfunc(
     tune: int,
     random_seed: int | np.random.Generator | None,
     progressbar: bool,
+    target_accept: float = TARGET_ACCEPT,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """NUTS (nutpie, low-rank modified mass matrix) on ``logp``: ``theta -> (value,
     gradient)`` on the unconstrained scale (log posterior with Jacobian). Returns
@@ -93,6 +94,7 @@ def sample_pyfunc(
         progress_bar=progressbar,
         low_rank_modified_mass_matrix=True,
         save_warmup=False,
+        target_accept=target_accept,
     )
     post = idata.posterior
     if post.sizes.get("draw") != draws or post.sizes.get("chain") != chains:

@@ -48,6 +48,8 @@ ESS_PER_CHAIN_MIN = 100
 #: a warm process; for models that have one); ``"nutpie-pytensor"``: nutpie on the PyMC
 #: graph compiled to numba; ``"pymc"``: PyMC's own NUTS on the same graph.
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
+#: NUTS's default target acceptance rate (nutpie's and PyMC's own default).
+TARGET_ACCEPT = 0.8
 
 
 def seed_int(random_seed: int | np.random.Generator | np.random.SeedSequence | None) -> int:
@@ -69,6 +71,7 @@ def sample_nuts(
     tune: int,
     random_seed: int | np.random.Generator | None,
     progressbar: bool,
+    target_accept: float = TARGET_ACCEPT,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Run NUTS on a PyMC model; return its ``posterior`` and ``sample_stats``.
 
@@ -81,7 +84,9 @@ def sample_nuts(
         import nutpie
 
         compiled = nutpie.compile_pymc_model(model, backend="numba")
-        idata = _nutpie_sample(compiled, draws, tune, chains, seed, True, progressbar)
+        idata = _nutpie_sample(
+            compiled, draws, tune, chains, seed, True, progressbar, target_accept
+        )
     elif sampler == "pymc":
         import pymc as pm
 
@@ -93,6 +98,7 @@ def sample_nuts(
                 cores=min(chains, 4),
                 random_seed=seed,
                 progressbar=progressbar,
+                target_accept=target_accept,
                 compute_convergence_checks=False,
                 return_inferencedata=True,
             )
@@ -339,14 +345,21 @@ def check_convergence(
     return out
 
 
-def warn_convergence(diag: dict[str, Any], model_name: str) -> None:
-    """Issue a :class:`ConvergenceWarning` listing failed diagnostics, if any."""
+def warn_convergence(
+    diag: dict[str, Any], model_name: str, target_accept: float = TARGET_ACCEPT
+) -> None:
+    """Issue a :class:`ConvergenceWarning` listing failed diagnostics, if any (with
+    divergences, the first suggestion is a higher ``target_accept``)."""
     if diag["ok"]:
         return
+    step = ""
+    if diag.get("divergences"):
+        higher = min(0.99, round(target_accept + (1.0 - target_accept) / 2.0, 2))
+        step = f"raise target_accept (this fit: {target_accept:g}; e.g. {higher:g}), "
     warnings.warn(
         f"{model_name} NUTS fit failed convergence checks: {'; '.join(diag['problems'])}. "
-        "Suggestion: increase tune and draws (e.g. tune=2000, draws=2000), use more chains, "
-        "or pass stronger priors; inspect model.summary().",
+        f"Suggestion: {step}increase tune and draws (e.g. tune=2000, draws=2000), use more "
+        "chains, or pass stronger priors; inspect model.summary().",
         ConvergenceWarning,
         stacklevel=3,
     )
@@ -509,6 +522,7 @@ def _nutpie_sample(
     seed: int | None,
     low_rank: bool,
     progressbar: bool,
+    target_accept: float = TARGET_ACCEPT,
 ) -> Any:
     """nutpie's NUTS on a compiled PyMC model: one core per chain, no warm-up draws kept."""
     import nutpie
@@ -523,6 +537,7 @@ def _nutpie_sample(
         save_warmup=False,
         low_rank_modified_mass_matrix=low_rank,
         progress_bar=progressbar,
+        target_accept=target_accept,
     )
 
 

@@ -10,11 +10,13 @@ spreads. NUTS runs on nutpie's ``from_pyfunc`` (:mod:`clvkit.inference.nutpie_py
 
 Segments: the posterior holds each segment's log multiplier ``seg_<p>`` (``u_s ~ Normal(0,
 sd_<p>^2)``). The sampler sees each ``u_s`` in the parametrisation that suits the segment's data
-(mixed centring, :meth:`_CovariateModel._centring`): non-centred (``u_s = sd * eta_s``, ``eta_s ~
-Normal(0, 1)``) where the segment's data say little next to the spread, centred on the segment's
-own log-parameter (``c_s = log theta + sign * u_s``, with the hierarchical prior ``Normal(u_s;
-0, sd^2)`` in the log density, and the base around them: ``log theta = mean(c_s) + sd * beta``)
-where they pin it down; the posterior is the same. The Laplace approximation chooses the same
+(:meth:`_CovariateModel._centring`): centred on the segment's own log-parameter (``c_s = log
+theta + sign * u_s``, with the hierarchical prior ``Normal(u_s; 0, sd^2)`` in the log density,
+and the base around them: ``log theta = mean(c_s) + sd * beta``) where its data pin it down
+whatever the spread; elsewhere partially centred, ``x_s = u_s / sd^(1 - lam_s) + lam_s sign log
+theta`` with ``lam_s`` the segment's shrinkage weight (Papaspiliopoulos, Roberts and Skold 2003;
+Gorinova, Moore and Hoffman 2020), which is non-centred (``u_s = sd * x_s``) for a segment
+whose data say nothing. The posterior is the same. The Laplace approximation chooses the same
 way; point fits are non-centred (the centred posterior has no mode at ``sd -> 0``).
 """
 
@@ -65,13 +67,23 @@ SD_PRIOR = {"dist": "HalfNormal", "sigma": 1.0}
 #: Prior of the standardised segment effects ``eta = u / sd`` (the log multipliers ``u ~
 #: Normal(0, sd^2)``), and of ``new_<p>`` (an unseen segment's ``u = sd * new``); fixed.
 SEG_PRIOR = {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
-#: Internal coordinates of a segment effect in a fit: ``u`` itself (as stored), non-centred
-#: ``eta = u / sd``, or centred on the segment's own log-parameter ``log theta + sign * u``.
+#: Internal coordinates of a segment effect in a fit: ``u`` itself (as stored), (partially)
+#: non-centred ``x = u / sd^(1 - lam) + lam sign log theta`` (``lam = 0``: ``eta = u / sd``), or
+#: centred on the segment's own log-parameter ``log theta + sign * u``.
 STORED, NONCENTRED, CENTRED = 0, 1, 2
 #: :meth:`_CovariateModel._centring`: a segment effect is centred where its data sd is below
-#: ``tau / CENTRE_RATIO``, ``tau`` the estimated spread between segments (at 4 and at 2, a
-#: segment of 100 customers next to three of 3,000 stayed non-centred: 13-32 divergences).
-CENTRE_RATIO = 1.5
+#: ``tau / CENTRE_RATIO``, ``tau`` the estimated spread between segments, i.e. where its
+#: shrinkage weight ``info tau^2 / (1 + info tau^2)`` exceeds 0.98: well inside the data even
+#: when the spread runs 3x below ``tau``. The others are partially centred
+#: (:func:`_centre`). At 1.5, regions of 1,500, 1,200, 800 and 80 customers (weights 0.95, 0.94,
+#: 0.92, 0.53) were centred but the smallest, and NUTS 4 x (1,000 + 1,000) diverged 62, 65 and
+#: 131 times on three simulated bases, where the spread ran small (the centred segments'
+#: funnel) or large (the small segment's ridge); partially centred, 20, 8 and 18 times.
+CENTRE_RATIO = 7.0
+#: NUTS's default target acceptance for segment fits (0.8 without segments): the spread of a
+#: few segments has a long posterior tail, where a smaller step avoids the last divergences
+#: (the bases above: 0, 0 and 0 divergences at 0.9, in the same time).
+SEGMENT_TARGET_ACCEPT = 0.9
 
 
 @dataclass(frozen=True)
@@ -171,23 +183,30 @@ def _exp(x: Any) -> float:
         return float(np.exp(float(x)))
 
 
-def _centre(info: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Which of the segment effects ``u`` (data curvature ``info``) to centre: those whose data
-    sd ``1 / sqrt(info)`` is below ``tau / CENTRE_RATIO``, ``tau`` the DerSimonian-Laird estimate
-    of the spread between segments given those variances (none when the segments do not differ
-    beyond their noise: there the spread can run small, and a centred effect makes a funnel)."""
+def _centre(info: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How NUTS reads the segment effects ``u`` (data curvature ``info``): which to centre,
+    and the power ``lam`` of the others' partial centring.
+
+    ``tau^2`` is the DerSimonian-Laird estimate of the spread between segments given the data
+    variances ``1 / info``. A segment is centred where its data sd is below ``tau /
+    CENTRE_RATIO``. The others get ``lam = info tau^2 / (1 + info tau^2)``, their shrinkage
+    weight, the power at which the spread of ``x = u / sd^(1 - lam)`` given the data stops
+    changing with ``sd`` at ``sd = tau`` (so it changes least over the spread's posterior). No
+    spread beyond the noise: all fully non-centred (``lam = 0``)."""
     flags = np.zeros(u.size, dtype=bool)
+    lam = np.zeros(u.size)
     ok = np.isfinite(info) & (info > 0) & np.isfinite(u)
     if ok.sum() < 2:
-        return flags
+        return flags, lam
     w, y = info[ok], u[ok]
     with np.errstate(all="ignore"):
         q = float(w @ (y - (w @ y) / w.sum()) ** 2)
         tau2 = (q - (w.size - 1)) / (w.sum() - (w @ w) / w.sum())
     if not (np.isfinite(tau2) and tau2 > 0):
-        return flags
+        return flags, lam
     flags[ok] = w * tau2 > CENTRE_RATIO**2
-    return flags
+    lam[ok] = np.where(flags[ok], 0.0, w * tau2 / (1.0 + w * tau2))
+    return flags, lam
 
 
 class _CovariateModel:
@@ -287,6 +306,7 @@ class _CovariateModel:
         # segment effects: non-centred during the fit; NUTS and Laplace choose per segment in _x0
         segmented = self.segment is not None
         self._seg_state = "noncentred" if segmented else None
+        self._seg_lam = None
         self._centre_pending = segmented and (
             method == "laplace"
             or (method == "nuts" and kwargs.get("sampler", "nutpie") == "nutpie")
@@ -294,7 +314,7 @@ class _CovariateModel:
         try:
             return super().fit(rfm, method=method, **kwargs)  # type: ignore[misc]
         finally:
-            self._seg_state = None
+            self._seg_state, self._seg_lam = None, None
             self._centre_pending = False
 
     # ---- hooks --------------------------------------------------------------------------------
@@ -392,7 +412,7 @@ class _CovariateModel:
             if k:
                 coef[q] = extra[f"coef_{p}"]
             if seg is not None:
-                seg_u[q] = self._seg_coords(theta, p)[-1]
+                seg_u[q] = self._seg_coords(theta, p)[5]
         no_seg = np.zeros(0, dtype=np.int64)
         seg_arr = no_seg if seg is None else seg
         one_each = C == stats.n_rows  # rows are sorted by class: then row i is class i
@@ -426,28 +446,47 @@ class _CovariateModel:
             return np.full(n, NONCENTRED)
         return state[p]
 
+    def _lams(self, p: str, n: int) -> np.ndarray:
+        """The power ``lam`` of the spread in each non-centred coordinate of ``seg_<p>``,
+        ``x = u / sd^(1 - lam) + lam sign log theta`` (:func:`_centre`): 0 (fully
+        non-centred) outside NUTS and Laplace fits."""
+        lams = getattr(self, "_seg_lam", None)
+        if not isinstance(getattr(self, "_seg_state", None), dict) or lams is None:
+            return np.zeros(n)
+        return lams[p]
+
     def _seg_coords(self, theta: np.ndarray, p: str) -> tuple[np.ndarray, ...]:
-        """``(x, sd, base, sign, modes, u)`` of linked parameter ``p`` at ``theta``: its
-        internal segment coordinates, spread, base log-parameter, sign, modes and the log
-        multipliers ``u``."""
+        """``(x, sd, base, sign, modes, u, scale)`` of linked parameter ``p`` at ``theta``: its
+        internal segment coordinates, spread, base log-parameter, sign, modes, the log
+        multipliers ``u`` and ``du / dx`` of the non-centred ones, ``sd^(1 - lam)`` (their ``u =
+        sd^(1 - lam) (x - lam sign log theta)``)."""
         layout = self._layout()
         x = theta[layout.slice(f"seg_{p}")]
         sd = _exp(theta[layout.slice(f"sd_{p}")][0])
         base = float(theta[self._base.spec.param_names.index(p)])
         sign = self.spec.terms.links[p]
         m = self._modes(p, x.size)
-        u = np.where(m == NONCENTRED, sd * x, np.where(m == CENTRED, sign * (x - base), x))
-        return x, sd, base, sign, m, u
+        lam = self._lams(p, x.size)
+        scale = sd ** (1.0 - lam)
+        shift = lam * sign * base
+        u = np.where(
+            m == NONCENTRED, scale * (x - shift), np.where(m == CENTRED, sign * (x - base), x)
+        )
+        return x, sd, base, sign, m, u, scale
 
     def _seg_back(self, theta: np.ndarray, p: str, g_u: np.ndarray, grad: np.ndarray) -> None:
         """Add ``g_u`` (the gradient in the log multipliers ``u`` of ``p``) to ``grad`` in
         the internal coordinates (chain rule through :meth:`_seg_coords`)."""
         layout = self._layout()
-        _, sd, _, sign, m, u = self._seg_coords(theta, p)
+        _, _, _, sign, m, u, scale = self._seg_coords(theta, p)
         nc, ce = m == NONCENTRED, m == CENTRED
-        grad[layout.slice(f"seg_{p}")] += np.where(nc, sd * g_u, np.where(ce, sign * g_u, g_u))
-        grad[layout.slice(f"sd_{p}")] += float(np.sum((u * g_u)[nc]))  # d(sd x)/d log sd
-        grad[self._base.spec.param_names.index(p)] -= sign * float(np.sum(g_u[ce]))
+        g_x = np.where(nc, scale * g_u, np.where(ce, sign * g_u, g_u))
+        grad[layout.slice(f"seg_{p}")] += g_x
+        lam = self._lams(p, u.size)
+        power = 1.0 - lam  # d(sd^power x)/d log sd = power u
+        grad[layout.slice(f"sd_{p}")] += float(np.sum((power * u * g_u)[nc]))
+        j = self._base.spec.param_names.index(p)  # du/d log theta = -lam sign sd^(1 - lam)
+        grad[j] -= sign * float(np.sum((lam * scale * g_u)[nc]) + np.sum(g_u[ce]))
 
     def _recentred(self, p: str) -> bool:
         """Whether the base log-parameter of ``p`` is read non-centred around the centred
@@ -510,20 +549,26 @@ class _CovariateModel:
             ga = np.zeros(theta.size)  # in the actual coordinates
             names = self._base.spec.param_names
             for p in self.spec.terms.links:
-                x, sd, _, sign, m, u = self._seg_coords(theta, p)
-                own = m != NONCENTRED
+                x, sd, _, sign, m, u, scale = self._seg_coords(theta, p)
+                lam = self._lams(p, x.size)
+                nc = m == NONCENTRED
+                own = ~nc | (lam > 0.0)
                 if not own.any():
                     continue
                 xo, uo = x[own], u[own]
+                # log Normal(u; 0, sd^2) + log |du/dx|; non-centred: du/dx = sd^(1 - lam)
+                power = np.where(nc, lam, 1.0)[own]
                 with np.errstate(all="ignore"):
-                    value += float(np.sum(0.5 * xo * xo - math.log(sd) - 0.5 * (uo / sd) ** 2))
+                    q = 0.5 * xo * xo - power * math.log(sd) - 0.5 * (uo / sd) ** 2
+                    value += float(np.sum(q))
                     dq = -uo / sd**2  # d log Normal(u; 0, sd^2) / du
-                dudx = np.where(m[own] == CENTRED, float(sign), 1.0)
+                dudx = np.where(m == CENTRED, float(sign), np.where(nc, scale, 1.0))[own]
                 g = np.zeros(x.size)
                 g[own] = xo + dq * dudx
                 ga[layout.slice(f"seg_{p}")] += g
-                ga[layout.slice(f"sd_{p}")] += float(np.sum((uo / sd) ** 2 - 1.0))
-                ga[names.index(p)] -= sign * float(np.sum(dq[m[own] == CENTRED]))
+                ga[layout.slice(f"sd_{p}")] += float(np.sum(power * ((uo / sd) ** 2 - 1.0)))
+                dbase = np.where(m == CENTRED, 1.0, np.where(nc, lam * scale, 0.0))[own]
+                ga[names.index(p)] -= sign * float(np.sum(dq * dbase))
                 if self._recentred(p):  # the base prior at the base, not at beta
                     j = names.index(p)
                     for t_, sgn in ((internal[j], -1.0), (theta[j], 1.0)):
@@ -542,26 +587,29 @@ class _CovariateModel:
 
         return fun_grad
 
-    def _centring(self, stats: CovariateStats, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """Which segment effects NUTS samples centred (a boolean per segment and linked
-        parameter), from a point ``theta`` of the non-centred parametrisation (the start).
+    def _centring(
+        self, stats: CovariateStats, theta: np.ndarray
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """How NUTS reads each segment effect, from a point ``theta`` of the non-centred
+        parametrisation (the start): per linked parameter, ``(centred, lam)`` per segment.
 
         As the pooled sBG's cohorts (:func:`clvkit.models.sbg.pooled.centring_flags`): an
-        effect is centred where the segment's data alone pin it down within the spread between
-        segments, ``sigma_s < tau / CENTRE_RATIO`` (:func:`_centre`): there the non-centred
-        ``eta = u / sd`` is tied to ``sd`` by the data (a curved ridge where NUTS diverges),
-        while the segment's own log-parameter is nearly independent of the population.
-        Segments with little data stay non-centred (the funnel of a small spread).
-        ``sigma_s^2 = 1 / I_s``, ``I_s`` the segment's marginal precision of ``u_s`` at
-        ``theta``: the inverse of the diagonal of the inverse of its Hessian block over the
-        linked parameters (the curvature in ``u_s`` alone overstates it where two links trade
-        off, as BG/NBD's ``a`` and ``b``: there a dropout spread near 0 was taken for a real
-        one, the large segments centred, and NUTS stuck in the funnel)."""
+        effect is centred where the segment's data alone pin it down well within the spread
+        between segments, ``sigma_s < tau / CENTRE_RATIO`` (:func:`_centre`): there the
+        non-centred ``eta = u / sd`` is tied to ``sd`` by the data (a curved ridge where NUTS
+        diverges), while the segment's own log-parameter is nearly independent of the
+        population. The others are partially centred with their shrinkage weight ``lam``,
+        between the ridge and the funnel of a small spread. ``sigma_s^2 = 1 / I_s``, ``I_s`` the
+        segment's marginal precision of ``u_s`` at ``theta``: the inverse of the diagonal of
+        the inverse of its Hessian block over the linked parameters (the curvature in ``u_s``
+        alone overstates it where two links trade off, as BG/NBD's ``a`` and ``b``: there a
+        dropout spread near 0 was taken for a real one, the large segments centred, and NUTS
+        stuck in the funnel)."""
         layout = self._layout()
         stored = np.array(theta, dtype=np.float64)
         links = list(self.spec.terms.links)
         for p in links:
-            stored[layout.slice(f"seg_{p}")] = self._seg_coords(theta, p)[-1]
+            stored[layout.slice(f"seg_{p}")] = self._seg_coords(theta, p)[5]
         state, self._seg_state = getattr(self, "_seg_state", None), None
         h = 1e-4
         slices = [layout.slice(f"seg_{p}") for p in links]
@@ -597,14 +645,16 @@ class _CovariateModel:
         from clvkit.inference.sampling import start_point
 
         start = start_point(self._objective(stats, self._resolve_priors()), x0)
-        flags = self._centring(stats, start)
+        choice = self._centring(stats, start)
         layout = self._layout()
         out = start.copy()
-        for p, f in flags.items():
-            x, _, base, sign, _, u = self._seg_coords(start, p)
-            out[layout.slice(f"seg_{p}")] = np.where(f, base + sign * u, x)
-        self._seg_state = {p: np.where(f, CENTRED, NONCENTRED) for p, f in flags.items()}
-        for p in flags:
+        for p, (f, lam) in choice.items():
+            _, sd, base, sign, _, u, _ = self._seg_coords(start, p)
+            partial = u / sd ** (1.0 - lam) + lam * sign * base
+            out[layout.slice(f"seg_{p}")] = np.where(f, base + sign * u, partial)
+        self._seg_state = {p: np.where(f, CENTRED, NONCENTRED) for p, (f, _) in choice.items()}
+        self._seg_lam = {p: lam for p, (_, lam) in choice.items()}
+        for p in choice:
             if self._recentred(p):  # beta = (log theta - mean(c_s)) / sd
                 j = self._base.spec.param_names.index(p)
                 ce = self._seg_state[p] == CENTRED
@@ -625,7 +675,10 @@ class _CovariateModel:
                 ce = m == CENTRED
                 base = x[..., ce].mean(axis=-1, keepdims=True) + sd * base
                 post[p] = post[p].copy(data=np.exp(base[..., 0]))
-            u = np.where(m == NONCENTRED, sd * x, np.where(m == CENTRED, sign * (x - base), x))
+            lam = self._lams(p, x.shape[-1])
+            scale = sd ** (1.0 - lam)
+            nc_u = scale * (x - lam * sign * base)
+            u = np.where(m == NONCENTRED, nc_u, np.where(m == CENTRED, sign * (x - base), x))
             post[f"seg_{p}"] = da.copy(data=u)
         return post
 
@@ -685,6 +738,9 @@ class _CovariateModel:
             )
         return "; ".join(parts)
 
+    def _target_accept(self) -> float:
+        return SEGMENT_TARGET_ACCEPT if self.segment is not None else super()._target_accept()  # type: ignore[misc]
+
     def _fit_attrs(self) -> dict[str, str]:
         out = {
             "covariates": json.dumps(
@@ -697,6 +753,11 @@ class _CovariateModel:
             out["segment_centred"] = json.dumps(
                 {p: [lv for lv, m in zip(levels, modes, strict=True) if m == CENTRED]
                  for p, modes in state.items()}
+            )  # fmt: skip
+            lams = getattr(self, "_seg_lam", None) or {}
+            out["segment_partial"] = json.dumps(
+                {p: {lv: round(float(w), 3) for lv, w in zip(levels, lam, strict=True) if w > 0}
+                 for p, lam in lams.items()}
             )  # fmt: skip
         return out
 
@@ -777,7 +838,7 @@ class _CovariateModel:
     ) -> None:
         if getattr(self, "_seg_state", None) is not None and "posterior" in groups:
             groups = {**groups, "posterior": self._stored_posterior(groups["posterior"])}
-        self._seg_state = None  # from here on theta holds the log multipliers themselves
+        self._seg_state, self._seg_lam = None, None  # from here on theta holds the log multipliers
         super()._set_fitted(groups, attrs, stats, idata)  # type: ignore[misc]
         if attrs.get("covariates"):
             self.spec = self.spec_for(attrs)

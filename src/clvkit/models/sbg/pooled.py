@@ -30,7 +30,7 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
 from clvkit.inference.diagnostics import ess_bulk, rhat
-from clvkit.inference.sampling import kernel_logp, start_point
+from clvkit.inference.sampling import TARGET_ACCEPT, kernel_logp, start_point
 from clvkit.models.sbg.likelihood import is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
 from clvkit.models.sbg.pooled_kernels import (
@@ -42,6 +42,7 @@ from clvkit.models.sbg.pooled_kernels import (
 from clvkit.models.sbg.spec import contract_columns
 from clvkit.rng import check_random_seed
 from clvkit.units import format_time_unit
+from clvkit.utils.checks import check_prob
 
 __all__ = [
     "PRIOR_MU_K",
@@ -237,9 +238,11 @@ class ShiftedBetaGeoPooled:
         tune: int = 1000,
         random_seed: int | np.random.Generator | None = None,
         progressbar: bool = False,
+        target_accept: float = TARGET_ACCEPT,
     ) -> ShiftedBetaGeoPooled:
         """Fit by NUTS to a contract summary (cohorts from ``cohort_col``) or a survival table
-        (one cohort per row). Returns ``self``."""
+        (one cohort per row); ``target_accept`` is NUTS's target acceptance rate (higher:
+        smaller steps, where it diverges). Returns ``self``."""
         from clvkit.inference.nutpie_native import NativeKernel, sample_native
         from clvkit.models.sbg.pooled_native import pooled_logp_c  # numba's machinery: here
 
@@ -290,6 +293,9 @@ class ShiftedBetaGeoPooled:
             random_seed=seed,
             progressbar=progressbar,
             low_rank=LOW_RANK,
+            target_accept=check_prob(
+                target_accept, "target_accept", "0.8, or 0.95 if it diverges."
+            ),
         )
         zm = np.stack([post[f"z_m{k}"].to_numpy() for k in range(K)], axis=-1)
         zk = np.stack([post[f"z_k{k}"].to_numpy() for k in range(K)], axis=-1)
