@@ -201,16 +201,23 @@ def test_target_accept_sets_the_step_size(route):
 
 
 def test_target_accept_defaults_and_bad_values():
-    """Defaults: 0.8, and 0.9 for hierarchical segments; a value outside (0, 1) is refused
-    naming the argument; the convergence warning suggests a higher one for divergences."""
+    """Defaults: 0.8, and 0.9 for segment fits with a segment not centred; a value outside
+    (0, 1) is refused naming the argument; the convergence warning suggests a higher one for
+    divergences."""
     import clvkit
     from clvkit.datasets import cdnow_calibration_summary
     from clvkit.errors import ClvkitError, ConvergenceWarning
+    from clvkit.models.covariates import model as cov_model
 
     assert clvkit.BetaGeo()._target_accept() == 0.8
-    seg = clvkit.with_covariates("bgnbd", segment="region")
-    assert seg._target_accept() == 0.9
     assert clvkit.with_covariates("bgnbd", ["channel"])._target_accept() == 0.8
+    seg = clvkit.with_covariates("bgnbd", segment="region")
+    c, n = cov_model.CENTRED, cov_model.NONCENTRED
+    seg._seg_state = {"alpha": np.array([c, c, n])}  # as chosen at a NUTS start
+    assert seg._target_accept() == 0.9
+    seg._seg_state = {"alpha": np.array([c, c, c])}  # every segment pinned down: clean geometry
+    assert seg._target_accept() == 0.8
+    seg._seg_state = None
     rfm = cdnow_calibration_summary()
     for bad in (0.0, 1.0, 1.5, -0.2, float("nan"), True, "0.9"):
         with pytest.raises(ClvkitError, match="argument 'target_accept'"):

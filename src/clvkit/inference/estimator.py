@@ -257,7 +257,8 @@ class ModelBase:
         return "these parameters are not identified by the data"
 
     def _target_accept(self) -> float:
-        """NUTS's default target acceptance rate for this model (see :meth:`fit`)."""
+        """NUTS's default target acceptance rate for this model (see :meth:`fit`), asked after
+        the start point (and any parametrisation chosen there)."""
         return _sampling.TARGET_ACCEPT
 
     def _fit_attrs(self) -> dict[str, str]:
@@ -344,8 +345,9 @@ class ModelBase:
         target_accept : float, optional
             NUTS's target acceptance rate in (0, 1), which sets its step size; a higher one
             (e.g. 0.95) takes smaller steps, which removes divergences in curved posteriors at
-            the cost of more gradients per draw. Default 0.8 (0.9 for hierarchical segments,
-            see :func:`clvkit.with_covariates`); recorded in ``posterior_.attrs``.
+            the cost of more gradients per draw. Default 0.8 (0.9 for hierarchical segments
+            that are not all centred, see ``docs/covariates.md``); recorded in
+            ``posterior_.attrs``.
 
         Returns
         -------
@@ -375,11 +377,10 @@ class ModelBase:
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
                 raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
         random_seed = check_random_seed(random_seed)
-        if target_accept is None:
-            target_accept = self._target_accept()
-        target_accept = check_prob(
-            target_accept, "target_accept", "0.8 (the default), or e.g. 0.95 where NUTS diverges."
-        )
+        if target_accept is not None:
+            target_accept = check_prob(
+                target_accept, "target_accept", "0.8 (the default), or e.g. 0.95 if NUTS diverges."
+            )
         priors = self._resolve_priors()
         stats, time_unit = self._prepare(rfm)
         names = self.spec.param_names
@@ -405,6 +406,7 @@ class ModelBase:
         if method == "nuts" and sampler == "nutpie" and kernel is not None:
             objective = self._objective(stats, priors)
             start = _sampling.start_point(objective, self._x0(stats))  # the MAP, near enough
+            target_accept = target_accept or self._target_accept()  # after the start's choices
             from clvkit.inference.nutpie_native import sample_native  # numba C callbacks
 
             posterior, sample_stats = sample_native(
@@ -424,11 +426,13 @@ class ModelBase:
             from clvkit.inference.nutpie_pyfunc import sample_pyfunc  # imports nutpie, ArviZ
 
             objective = self._objective(stats, priors)
+            start = _sampling.start_point(objective, self._x0(stats))
+            target_accept = target_accept or self._target_accept()  # after the start's choices
             posterior, sample_stats = sample_pyfunc(
                 self._objective(stats, priors, jacobian=True),
                 layout.keys,
                 flat_supports,
-                _sampling.start_point(objective, self._x0(stats)),
+                start,
                 chains=int(chains),
                 draws=int(draws),
                 tune=int(tune),
@@ -454,6 +458,7 @@ class ModelBase:
             )
             posterior = layout.pack(posterior)
         elif method == "nuts":
+            target_accept = target_accept or self._target_accept()
             posterior, sample_stats = _sampling.sample_nuts(
                 pymc_model,
                 names,
