@@ -28,10 +28,9 @@ from clvkit.data import read_purchases
 from clvkit.errors import ClvkitError, ClvkitWarning, bad_rows_error
 from clvkit.inference.diagnostics import ess_bulk, rhat
 from clvkit.inference.nutpie_pyfunc import sample_pyfunc
-from clvkit.inference.sampling import TARGET_ACCEPT
+from clvkit.inference.sampling import TARGET_ACCEPT, check_target_accept
 from clvkit.rng import check_random_seed, make_rng
 from clvkit.units import format_time_unit, parse_date, parse_time_unit
-from clvkit.utils.checks import check_prob
 
 __all__ = [
     "AcquisitionModel",
@@ -416,8 +415,7 @@ class AcquisitionModel:
             post, stats = sample_pyfunc(
                 self.log_density, names, supports, mode, chains=chains, draws=draws,
                 tune=tune, random_seed=random_seed, progressbar=progressbar,
-                target_accept=check_prob(target_accept, "target_accept",
-                                         "0.8, or 0.95 if it diverges."),
+                target_accept=check_target_accept(target_accept),
             )  # fmt: skip
             self.sample_stats_ = stats
         else:

@@ -378,9 +378,7 @@ class ModelBase:
                 raise ClvkitError(f"argument {arg!r} is {val!r}. Suggestion: an integer >= {lo}.")
         random_seed = check_random_seed(random_seed)
         if target_accept is not None:
-            target_accept = check_prob(
-                target_accept, "target_accept", "0.8 (the default), or e.g. 0.95 if NUTS diverges."
-            )
+            target_accept = _sampling.check_target_accept(target_accept)
         priors = self._resolve_priors()
         stats, time_unit = self._prepare(rfm)
         names = self.spec.param_names
@@ -403,43 +401,27 @@ class ModelBase:
                     f"{what}, which this model does not provide. Suggestion: fit with "
                     "method='laplace' (normal approximation of the posterior) or method='map'."
                 )
-        if method == "nuts" and sampler == "nutpie" and kernel is not None:
+        nuts_kw = dict(chains=int(chains), draws=int(draws), tune=int(tune),
+                       random_seed=random_seed, progressbar=progressbar)  # fmt: skip
+        if method == "nuts" and sampler == "nutpie" and (kernel is not None or pyfunc):
             objective = self._objective(stats, priors)
             start = _sampling.start_point(objective, self._x0(stats))  # the MAP, near enough
-            target_accept = target_accept or self._target_accept()  # after the start's choices
-            from clvkit.inference.nutpie_native import sample_native  # numba C callbacks
+            if target_accept is None:  # asked after the start (and any choice made there)
+                target_accept = self._target_accept()
+            if kernel is not None:
+                from clvkit.inference.nutpie_native import sample_native  # numba C callbacks
 
-            posterior, sample_stats = sample_native(
-                kernel,
-                layout.keys,
-                flat_supports,
-                start,
-                chains=int(chains),
-                draws=int(draws),
-                tune=int(tune),
-                random_seed=random_seed,
-                progressbar=progressbar,
-                target_accept=target_accept,
-            )
-            posterior = layout.pack(posterior)
-        elif pyfunc:
-            from clvkit.inference.nutpie_pyfunc import sample_pyfunc  # imports nutpie, ArviZ
+                posterior, sample_stats = sample_native(
+                    kernel, layout.keys, flat_supports, start, target_accept=target_accept,
+                    **nuts_kw,
+                )  # fmt: skip
+            else:
+                from clvkit.inference.nutpie_pyfunc import sample_pyfunc  # nutpie, ArviZ
 
-            objective = self._objective(stats, priors)
-            start = _sampling.start_point(objective, self._x0(stats))
-            target_accept = target_accept or self._target_accept()  # after the start's choices
-            posterior, sample_stats = sample_pyfunc(
-                self._objective(stats, priors, jacobian=True),
-                layout.keys,
-                flat_supports,
-                start,
-                chains=int(chains),
-                draws=int(draws),
-                tune=int(tune),
-                random_seed=random_seed,
-                progressbar=progressbar,
-                target_accept=target_accept,
-            )
+                posterior, sample_stats = sample_pyfunc(
+                    self._objective(stats, priors, jacobian=True), layout.keys, flat_supports,
+                    start, target_accept=target_accept, **nuts_kw,
+                )  # fmt: skip
             posterior = layout.pack(posterior)
         elif method == "laplace":
             if kernel is not None:
@@ -458,17 +440,10 @@ class ModelBase:
             )
             posterior = layout.pack(posterior)
         elif method == "nuts":
-            target_accept = target_accept or self._target_accept()
+            if target_accept is None:
+                target_accept = self._target_accept()
             posterior, sample_stats = _sampling.sample_nuts(
-                pymc_model,
-                names,
-                sampler=sampler,
-                chains=int(chains),
-                draws=int(draws),
-                tune=int(tune),
-                random_seed=random_seed,
-                progressbar=progressbar,
-                target_accept=target_accept,
+                pymc_model, names, sampler=sampler, target_accept=target_accept, **nuts_kw
             )
             posterior = layout.normalize(posterior)
         else:

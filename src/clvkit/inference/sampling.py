@@ -20,13 +20,16 @@ from clvkit.errors import ClvkitError, ConvergenceWarning
 from clvkit.inference import diagnostics as _diagnostics
 from clvkit.inference import transforms as _transforms
 from clvkit.rng import check_random_seed, make_rng
+from clvkit.utils.checks import check_prob
 from clvkit.utils.numba_cache import njit
 
 __all__ = [
     "PRIOR_CODES",
     "RHAT_MAX",
+    "TARGET_ACCEPT",
     "NotConvergedError",
     "check_convergence",
+    "check_target_accept",
     "hessian_log_scale",
     "kernel_logp",
     "laplace_posterior",
@@ -38,6 +41,7 @@ __all__ = [
     "seed_int",
     "start_point",
     "unbounded_direction",
+    "warn_convergence",
 ]
 
 #: Diagnostic thresholds (Vehtari et al. 2021): R-hat, ESS per chain (bulk and tail).
@@ -50,6 +54,13 @@ ESS_PER_CHAIN_MIN = 100
 SAMPLERS = ("nutpie", "nutpie-pytensor", "pymc")
 #: NUTS's default target acceptance rate (nutpie's and PyMC's own default).
 TARGET_ACCEPT = 0.8
+
+
+def check_target_accept(target_accept: Any) -> float:
+    """``target_accept`` as a float in (0, 1), else a ClvkitError naming it."""
+    return check_prob(
+        target_accept, "target_accept", "0.8 (the default), or e.g. 0.95 if NUTS diverges."
+    )
 
 
 def seed_int(random_seed: int | np.random.Generator | np.random.SeedSequence | None) -> int:

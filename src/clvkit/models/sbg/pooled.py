@@ -30,7 +30,12 @@ import xarray as xr
 
 from clvkit.errors import ClvkitError, NotFittedError
 from clvkit.inference.diagnostics import ess_bulk, rhat
-from clvkit.inference.sampling import TARGET_ACCEPT, kernel_logp, start_point
+from clvkit.inference.sampling import (
+    TARGET_ACCEPT,
+    check_target_accept,
+    kernel_logp,
+    start_point,
+)
 from clvkit.models.sbg.likelihood import is_survival_table, stats_from_survival
 from clvkit.models.sbg.model import ShiftedBetaGeo
 from clvkit.models.sbg.pooled_kernels import (
@@ -42,7 +47,6 @@ from clvkit.models.sbg.pooled_kernels import (
 from clvkit.models.sbg.spec import contract_columns
 from clvkit.rng import check_random_seed
 from clvkit.units import format_time_unit
-from clvkit.utils.checks import check_prob
 
 __all__ = [
     "PRIOR_MU_K",
@@ -293,9 +297,7 @@ class ShiftedBetaGeoPooled:
             random_seed=seed,
             progressbar=progressbar,
             low_rank=LOW_RANK,
-            target_accept=check_prob(
-                target_accept, "target_accept", "0.8, or 0.95 if it diverges."
-            ),
+            target_accept=check_target_accept(target_accept),
         )
         zm = np.stack([post[f"z_m{k}"].to_numpy() for k in range(K)], axis=-1)
         zk = np.stack([post[f"z_k{k}"].to_numpy() for k in range(K)], axis=-1)
