@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import SimpleNamespace
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -208,6 +208,22 @@ def _centre(info: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flags[ok] = w * tau2 > CENTRE_RATIO**2
     lam[ok] = np.where(flags[ok], 0.0, w * tau2 / (1.0 + w * tau2))
     return flags, lam
+
+
+class _SegCoords(NamedTuple):
+    """A linked parameter's segment effects at a point (:meth:`_CovariateModel._seg_coords`):
+    the internal coordinates ``x``, the spread ``sd``, the base log-parameter, the link's sign,
+    each segment's mode and partial-centring power ``lam``, ``scale = sd^(1 - lam)`` (``du /
+    dx`` of the non-centred ones) and the log multipliers ``u``."""
+
+    x: np.ndarray
+    sd: float
+    base: float
+    sign: int
+    modes: np.ndarray
+    lam: np.ndarray
+    scale: np.ndarray
+    u: np.ndarray
 
 
 class _CovariateModel:
@@ -413,7 +429,7 @@ class _CovariateModel:
             if k:
                 coef[q] = extra[f"coef_{p}"]
             if seg is not None:
-                seg_u[q] = self._seg_coords(theta, p)[5]
+                seg_u[q] = self._seg_coords(theta, p).u
         no_seg = np.zeros(0, dtype=np.int64)
         seg_arr = no_seg if seg is None else seg
         one_each = C == stats.n_rows  # rows are sorted by class: then row i is class i
@@ -456,11 +472,9 @@ class _CovariateModel:
             return np.zeros(n)
         return lams[p]
 
-    def _seg_coords(self, theta: np.ndarray, p: str) -> tuple[np.ndarray, ...]:
-        """``(x, sd, base, sign, modes, u, scale)`` of linked parameter ``p`` at ``theta``: its
-        internal segment coordinates, spread, base log-parameter, sign, modes, the log
-        multipliers ``u`` and ``du / dx`` of the non-centred ones, ``sd^(1 - lam)`` (their ``u =
-        sd^(1 - lam) (x - lam sign log theta)``)."""
+    def _seg_coords(self, theta: np.ndarray, p: str) -> _SegCoords:
+        """The segment effects of linked parameter ``p`` at ``theta`` (:class:`_SegCoords`);
+        non-centred ones read ``u = sd^(1 - lam) (x - lam sign log theta)``."""
         layout = self._layout()
         x = theta[layout.slice(f"seg_{p}")]
         sd = _exp(theta[layout.slice(f"sd_{p}")][0])
@@ -473,21 +487,21 @@ class _CovariateModel:
         u = np.where(
             m == NONCENTRED, scale * (x - shift), np.where(m == CENTRED, sign * (x - base), x)
         )
-        return x, sd, base, sign, m, u, scale
+        return _SegCoords(x, sd, base, sign, m, lam, scale, u)
 
     def _seg_back(self, theta: np.ndarray, p: str, g_u: np.ndarray, grad: np.ndarray) -> None:
         """Add ``g_u`` (the gradient in the log multipliers ``u`` of ``p``) to ``grad`` in
         the internal coordinates (chain rule through :meth:`_seg_coords`)."""
         layout = self._layout()
-        _, _, _, sign, m, u, scale = self._seg_coords(theta, p)
-        nc, ce = m == NONCENTRED, m == CENTRED
-        g_x = np.where(nc, scale * g_u, np.where(ce, sign * g_u, g_u))
-        grad[layout.slice(f"seg_{p}")] += g_x
-        lam = self._lams(p, u.size)
-        power = 1.0 - lam  # d(sd^power x)/d log sd = power u
-        grad[layout.slice(f"sd_{p}")] += float(np.sum((power * u * g_u)[nc]))
-        j = self._base.spec.param_names.index(p)  # du/d log theta = -lam sign sd^(1 - lam)
-        grad[j] -= sign * float(np.sum((lam * scale * g_u)[nc]) + np.sum(g_u[ce]))
+        sc = self._seg_coords(theta, p)
+        nc, ce = sc.modes == NONCENTRED, sc.modes == CENTRED
+        grad[layout.slice(f"seg_{p}")] += np.where(
+            nc, sc.scale * g_u, np.where(ce, sc.sign * g_u, g_u)
+        )
+        # d u / d log sd = (1 - lam) u; d u / d log theta = -lam sign sd^(1 - lam) (centred: -sign)
+        grad[layout.slice(f"sd_{p}")] += float(np.sum(((1.0 - sc.lam) * sc.u * g_u)[nc]))
+        j = self._base.spec.param_names.index(p)
+        grad[j] -= sc.sign * float(np.sum((sc.lam * sc.scale * g_u)[nc]) + np.sum(g_u[ce]))
 
     def _recentred(self, p: str) -> bool:
         """Whether the base log-parameter of ``p`` is read non-centred around the centred
@@ -550,8 +564,7 @@ class _CovariateModel:
             ga = np.zeros(theta.size)  # in the actual coordinates
             names = self._base.spec.param_names
             for p in self.spec.terms.links:
-                x, sd, _, sign, m, u, scale = self._seg_coords(theta, p)
-                lam = self._lams(p, x.size)
+                x, sd, _, sign, m, lam, scale, u = self._seg_coords(theta, p)
                 nc = m == NONCENTRED
                 own = ~nc | (lam > 0.0)
                 if not own.any():
@@ -610,7 +623,7 @@ class _CovariateModel:
         stored = np.array(theta, dtype=np.float64)
         links = list(self.spec.terms.links)
         for p in links:
-            stored[layout.slice(f"seg_{p}")] = self._seg_coords(theta, p)[5]
+            stored[layout.slice(f"seg_{p}")] = self._seg_coords(theta, p).u
         state, self._seg_state = getattr(self, "_seg_state", None), None
         h = 1e-4
         slices = [layout.slice(f"seg_{p}") for p in links]
@@ -650,9 +663,9 @@ class _CovariateModel:
         layout = self._layout()
         out = start.copy()
         for p, (f, lam) in choice.items():
-            _, sd, base, sign, _, u, _ = self._seg_coords(start, p)
-            partial = u / sd ** (1.0 - lam) + lam * sign * base
-            out[layout.slice(f"seg_{p}")] = np.where(f, base + sign * u, partial)
+            sc = self._seg_coords(start, p)  # non-centred: sc.u from eta
+            partial = sc.u / sc.sd ** (1.0 - lam) + lam * sc.sign * sc.base
+            out[layout.slice(f"seg_{p}")] = np.where(f, sc.base + sc.sign * sc.u, partial)
         self._seg_state = {p: np.where(f, CENTRED, NONCENTRED) for p, (f, _) in choice.items()}
         self._seg_lam = {p: lam for p, (_, lam) in choice.items()}
         for p in choice:
