@@ -35,18 +35,21 @@ O(k z) terms. Quadrature over p is uniform in x.
 Measured accuracy (mpmath, 50 digits): 48 random realistic customers and parameters (a 0.1-5,
 b 0.3-30, x up to 300, horizons to 520 weeks, one per call) within 1e-10 relative for the
 expected purchases and P(alive at T+t); extremes (x to 1e4, T to 1e5, parameters 1e-4 to 1e4)
-within 1e-8 (tests/test_predict_extremes.py). The node count is calibrated for 1e-10 on 2,984
-random cases against 160-node rules (the former one missed it in a quarter of them, by up to
-2.6e-6 at 10 years). CDNOW vs lifetimes: 1e-10 or better. New customer, z = t/alpha: 1e-11 up to z = 100,
+within 1e-8 (tests/test_predict_extremes.py). The node count is fitted for 1e-10 on 2,984
+random cases against 160-node rules (:func:`clvkit.models.bgnbd.gauss.node_count`; the former
+rule missed it in a quarter of them, by up to 2.6e-6 at 10 years). CDNOW vs lifetimes: 1e-10
+or better. New customer, z = t/alpha: 1e-11 up to z = 100,
 2e-8 at z = 1e3, 2e-3 at z = 1e4 (node cap). New-customer survival and purchase-window
 probabilities (bg_probability_alive_new_customer, bg_probability_purchase_in_window; mpmath
 closed form, r in [0.05, 20], alpha in [0.1, 100], a in [0.05, 50], b in [0.1, 1000], window
 of one unit, z = start/alpha): within 2e-11 relative for z <= 1, 7e-10 at z = 10, 4e-9 at
 z = 100 (3e-7 for r = 20, where values are ~1e-16); at z = 1e3 the node cap leaves 4e-6 for
-r <= 1, 1e-3 for r = 5 and no accuracy for r = 20 (scipy's hyp2f1 returns inf there). Speed (one core, CDNOW MLE +- 5 % draws,
-4,000 draws x 2,357 customers, 52 weeks): bg_probability_alive 0.2 s, bg_expected_purchases
-1.5 s with 16 nodes (0.8 s with the former rule's 11, which missed 1e-10), thirteen 4-week
-periods in one bg_expected_purchases_between call 8.8 s (cost grows with the number of distinct boundaries and of distinct (x, T)).
+r <= 1, 1e-3 for r = 5 and no accuracy for r = 20 (scipy's hyp2f1 returns inf there).
+
+Speed (one core, CDNOW MLE +- 5 % draws, 4,000 draws x 2,357 customers, 52 weeks):
+bg_probability_alive 0.2 s, bg_expected_purchases 1.5 s with 16 nodes (0.8 s with the former
+rule's 11, which missed 1e-10), thirteen 4-week periods in one bg_expected_purchases_between
+call 8.8 s (cost grows with the number of distinct boundaries and of distinct (x, T)).
 
 Examples
 --------
