@@ -265,8 +265,8 @@ def test_nuts_segments_on_every_link_keep_equal_dropout_non_centred():
     precision (the Hessian block over the links per segment), dropout stays fully non-centred
     (no spread beyond the noise) and the regions' purchase rates are partially centred.
     Measured: R-hat 1.044, 9 divergences, min bulk ESS 37 (the dropout spreads' funnel near 0
-    in a short run; another seed at target_accept 0.8 gave R-hat 1.03, 10 divergences, where the former
-    parametrisation gave 1.08 and 21)."""
+    in a short run; another seed at target_accept 0.8 gave R-hat 1.03 and 10 divergences,
+    where the former parametrisation gave 1.08 and 21)."""
     m = clvkit.with_covariates("bgnbd", ["channel"], reference={"channel": "web"},
                                segment="region")  # fmt: skip
     m.fit(_regions_base(), chains=2, draws=300, tune=300, random_seed=1, progressbar=False)
